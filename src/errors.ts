@@ -1,0 +1,52 @@
+/**
+ * Every failure the project reports on purpose carries a code from this table; the code fixes the HTTP
+ * status, so that the API, the CLI and the client SDK agree on what each failure means.
+ */
+export const ERROR_CODES = {
+  // plans
+  PLAN_SCHEMA_INVALID: 400,
+  PLAN_TYPE_ERROR: 400,
+  PLAN_LIMIT_EXCEEDED: 400,
+  // evaluation
+  EVAL_LIMIT_EXCEEDED: 422,
+  EVAL_ERROR: 422,
+  // tensors and bundles
+  BUNDLE_MALFORMED: 400,
+  BUNDLE_TYPE_MISMATCH: 400,
+  BUNDLE_NOT_FINITE: 400,
+  SECURE_SUM_OUT_OF_RANGE: 400,
+  // data
+  DATA_INVALID: 400,
+  // generic
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  INTERNAL: 500,
+} as const;
+
+/** A machine-readable error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One located problem: where (a JSON pointer or a computation/node path) and what. */
+export interface ErrorDetail {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The one error class the project throws on purpose; it knows its HTTP status and code. */
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: readonly ErrorDetail[] = [],
+  ) {
+    super(details.length ? `${message}:\n${details.map((d) => `  ${d.path}: ${d.message}`).join('\n')}` : message);
+    this.name = 'AppError';
+    this.status = ERROR_CODES[code];
+  }
+
+  /** The JSON body an API answers with. */
+  toJSON(): { error: { code: ErrorCode; message: string; details: readonly ErrorDetail[] } } {
+    return { error: { code: this.code, message: this.message.split('\n')[0] ?? '', details: this.details } };
+  }
+}

@@ -1,0 +1,116 @@
+/* Generated from schemas/plan.schema.json by scripts/gen-types.js; do not edit. */
+
+/**
+ * A TensorFlow Federated type: a tensor, a struct (named tuple) or a sequence.
+ */
+export type TffType = TensorType | StructType | SequenceType;
+export type Dtype = 'float32' | 'int32' | 'bool';
+export type Name = string;
+
+/**
+ * A federated computation in MapReduce form, with its client data spec and round schedule. Exactly one of initialize and initial_state must be present. The optional evaluate computation, of type (<S, D> -> metrics), is run by tools on held-out data, never on client uploads. client_data.element is the type of one batch (the leading dimension of each tensor is the batch dimension).
+ */
+export interface Plan {
+  format: 'roundhouse.plan/v1';
+  name: string;
+  description?: string;
+  /**
+   * The population of clients the plan is published to; defaults to the client data collection.
+   */
+  population?: string;
+  client_data: ClientDataSpec;
+  schedule: Schedule;
+  initialize?: Computation;
+  initial_state?: InitialState;
+  computations: MapReduceForm;
+  functions?: Functions;
+  evaluate?: Computation;
+}
+export interface ClientDataSpec {
+  collection: string;
+  element: TffType;
+  batch_size: number;
+}
+export interface TensorType {
+  kind: 'tensor';
+  dtype: Dtype;
+  /**
+   * @maxItems 8
+   */
+  shape: (number | null)[];
+}
+export interface StructType {
+  kind: 'struct';
+  /**
+   * @maxItems 1024
+   */
+  fields: StructField[];
+}
+export interface StructField {
+  name?: string;
+  type: TffType;
+}
+export interface SequenceType {
+  kind: 'sequence';
+  element: TffType;
+}
+export interface Schedule {
+  rounds: number;
+  target_clients: number;
+  over_selection?: number;
+  /**
+   * Reports needed by the deadline for the round to count; defaults to target_clients.
+   */
+  min_reports?: number;
+  /**
+   * No aggregate of fewer clients is ever released; defaults to min_reports.
+   */
+  min_clients_in_aggregate?: number;
+  selection_timeout_s?: number;
+  reporting_deadline_s?: number;
+}
+/**
+ * One computation of the IR: an optional parameter, a list of nodes in evaluation order, and the name of the result.
+ */
+export interface Computation {
+  parameter?: Parameter;
+  nodes: Node[];
+  result: Name;
+}
+export interface Parameter {
+  name: Name;
+  type: TffType;
+}
+export interface Node {
+  name: Name;
+  op: string;
+  args?: Name[];
+  attrs?: {
+    [k: string]: unknown;
+  };
+}
+/**
+ * The initial server state as a base64 safetensors bundle, instead of an initialize computation.
+ */
+export interface InitialState {
+  encoding: 'safetensors+base64';
+  data: string;
+}
+export interface MapReduceForm {
+  prepare: Computation;
+  work: Computation;
+  zero: Computation;
+  accumulate: Computation;
+  merge: Computation;
+  report: Computation;
+  secure_sum_bitwidth: Computation;
+  secure_sum_max_input: Computation;
+  secure_modular_sum_modulus: Computation;
+  update: Computation;
+}
+/**
+ * Named computations reached by call, fold, repeat and value_and_grad nodes.
+ */
+export interface Functions {
+  [k: string]: Computation;
+}
