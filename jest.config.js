@@ -1,4 +1,4 @@
-/** Unit tests live beside the code (src/**/*.test.ts); integration tests in test/. */
+// Unit tests live beside the code (src/, named *.test.ts); integration tests in test/.
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/test'],
