@@ -1,0 +1,107 @@
+import { AppError } from '../errors';
+
+/** Which of TFF's three secure sums a set of values goes through. */
+export type SecureSumKind = 'bitwidth' | 'max_input' | 'modulus';
+
+/** The form slot whose computation gives each kind's parameters. */
+export const SECURE_SUM_SLOTS = {
+  bitwidth: 'secure_sum_bitwidth',
+  max_input: 'secure_sum_max_input',
+  modulus: 'secure_modular_sum_modulus',
+} as const satisfies Record<SecureSumKind, string>;
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** Checks parameters from the plan's secure-sum computation; they are plan errors, not client errors. */
+export function checkSecureSumParams(kind: SecureSumKind, params: readonly number[]): void {
+  const [lo, hi] = kind === 'bitwidth' ? [1, 31] : kind === 'max_input' ? [0, INT32_MAX] : [1, INT32_MAX];
+  params.forEach((p, i) => {
+    if (!Number.isInteger(p) || p < lo || p > hi) {
+      throw new AppError('EVAL_ERROR', `${SECURE_SUM_SLOTS[kind]} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`);
+    }
+  });
+}
+
+/**
+ * Sums one kind of secure-sum update over clients with TFF's semantics: `bitwidth` takes values in
+ * [0, 2^bitwidth - 1] and `max_input` values in [0, max_input], and rejects a client with any value outside
+ * (TFF fails such a client); `modulus` wraps each value into [0, modulus - 1] and sums modulo the modulus.
+ * Sums are exact (float64 holds integers up to 2^53); a sum that no longer fits the int32 result fails.
+ * A client's values are checked completely before any is added, so a rejected client changes nothing.
+ */
+export class SecureSum {
+  private readonly sums: Float64Array[];
+  private count = 0;
+
+  constructor(
+    readonly kind: SecureSumKind,
+    /** One parameter per tensor of the update, in tensorLeaves order. */
+    private readonly params: readonly number[],
+    sizes: readonly number[],
+  ) {
+    checkSecureSumParams(kind, params);
+    if (params.length !== sizes.length) throw new Error(`${params.length} parameters for ${sizes.length} tensors`);
+    this.sums = sizes.map((n) => new Float64Array(n));
+  }
+
+  /** The number of clients added. */
+  get clients(): number {
+    return this.count;
+  }
+
+  /** Throws AppError SECURE_SUM_OUT_OF_RANGE naming the tensor and element when a value is not allowed. */
+  check(values: readonly ArrayLike<number>[]): void {
+    if (this.kind === 'modulus') return;
+    values.forEach((v, leaf) => {
+      const max = this.kind === 'bitwidth' ? 2 ** this.params[leaf]! - 1 : this.params[leaf]!;
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i]!;
+        if (!(x >= 0 && x <= max)) {
+          const what = this.kind === 'bitwidth' ? `bitwidth ${this.params[leaf]}` : `max_input ${max}`;
+          throw new AppError('SECURE_SUM_OUT_OF_RANGE', `secure-sum value ${x} at tensor ${leaf}, element ${i} is outside [0, ${max}] (${what})`);
+        }
+      }
+    });
+  }
+
+  /** Adds one client's values (one array per tensor). */
+  add(values: readonly ArrayLike<number>[]): void {
+    if (values.length !== this.sums.length) throw new Error(`${values.length} tensors, expected ${this.sums.length}`);
+    this.check(values);
+    values.forEach((v, leaf) => {
+      const sum = this.sums[leaf]!;
+      if (v.length !== sum.length) throw new Error(`tensor ${leaf} has ${v.length} elements, expected ${sum.length}`);
+      if (this.kind === 'modulus') {
+        const m = this.params[leaf]!;
+        for (let i = 0; i < v.length; i++) sum[i] = (sum[i]! + (((v[i]! % m) + m) % m)) % m;
+      } else {
+        for (let i = 0; i < v.length; i++) sum[i] = sum[i]! + v[i]!;
+      }
+    });
+    this.count += 1;
+  }
+
+  /** Adds another partial sum of the same kind (sums from different workers). */
+  merge(other: SecureSum): void {
+    other.sums.forEach((s, leaf) => {
+      const sum = this.sums[leaf]!;
+      const m = this.params[leaf]!;
+      for (let i = 0; i < s.length; i++) sum[i] = this.kind === 'modulus' ? (sum[i]! + s[i]!) % m : sum[i]! + s[i]!;
+    });
+    this.count += other.count;
+  }
+
+  /** The sums as int32 arrays, one per tensor. */
+  result(): Int32Array[] {
+    return this.sums.map((s, leaf) => {
+      const out = new Int32Array(s.length);
+      for (let i = 0; i < s.length; i++) {
+        if (s[i]! > INT32_MAX) {
+          throw new AppError('EVAL_ERROR', `secure sum of tensor ${leaf}, element ${i} is ${s[i]}, beyond int32; lower the bitwidth or max_input`);
+        }
+        out[i] = s[i]!;
+      }
+      return out;
+    });
+  }
+}

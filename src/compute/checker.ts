@@ -1,0 +1,385 @@
+import type { ValidateFunction } from 'ajv';
+import type { Computation, Node } from '../generated/computation';
+import type { ErrorDetail } from '../errors';
+import { ajv, schemaErrorDetails } from '../schema-validation';
+import type { Limits } from './limits';
+import { getOp } from './ops';
+import { OpError } from './ops/op';
+import {
+  assignabilityError,
+  formatType,
+  numElements,
+  structType,
+  tensorLeaves,
+  tensorType,
+  type StructType,
+  type TensorType,
+  type TffType,
+} from './types';
+
+/** The type signature of a computation: `(parameter -> result)`. */
+export interface Signature {
+  readonly parameter?: TffType;
+  readonly result: TffType;
+}
+
+/** Ops the registry does not hold: the checker and interpreter give them their meaning. */
+export const STRUCTURAL_OPS = ['struct', 'field', 'call', 'fold', 'repeat', 'value_and_grad'] as const;
+
+const fnName = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.]*$' };
+const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> = {
+  struct: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      names: { type: 'array', items: { type: ['string', 'null'], pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+    },
+  },
+  field: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { name: { type: 'string' }, index: { type: 'integer', minimum: 0 } },
+    oneOf: [{ required: ['name'] }, { required: ['index'] }],
+  },
+  call: { type: 'object', additionalProperties: false, required: ['fn'], properties: { fn: fnName } },
+  fold: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['fn'],
+    properties: { fn: fnName, epochs: { type: 'integer', minimum: 1 } },
+  },
+  repeat: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['fn', 'count'],
+    properties: { fn: fnName, count: { type: 'integer', minimum: 0 } },
+  },
+  value_and_grad: { type: 'object', additionalProperties: false, required: ['fn'], properties: { fn: fnName } },
+};
+
+const attrValidators = new Map<string, ValidateFunction>();
+function attrValidator(op: string, schema: object): ValidateFunction {
+  let v = attrValidators.get(op);
+  if (!v) {
+    v = ajv.compile(schema);
+    attrValidators.set(op, v);
+  }
+  return v;
+}
+
+/** A problem found while checking one computation; carries the JSON pointer of the offending part. */
+export class CheckError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Static checker of the IR: types every node of every computation, enforces the static limits, forbids
+ * recursion and keeps server-only ops out of computations that clients and workers run. One instance
+ * checks one plan; signatures of named functions are computed once and reused.
+ */
+export class Checker {
+  private readonly signatures = new Map<string, Signature>();
+  private readonly depths = new Map<string, number>();
+  private readonly inProgress = new Set<string>();
+  private readonly serverOnlyUse = new Map<string, string | null>();
+  private totalNodes = 0;
+
+  constructor(
+    private readonly functions: Readonly<Record<string, Computation>>,
+    private readonly limits: Limits,
+  ) {}
+
+  /**
+   * Types a computation. `label` names it in messages (`work`, `function loss`); `pointer` is its JSON
+   * pointer in the plan. Throws on the first problem inside it; `toDetail` locates what was thrown.
+   */
+  check(comp: Computation, label: string, pointer: string): Signature {
+    return this.checkComputation(comp, label, pointer).signature;
+  }
+
+  /** The signature of a named function, checking it on first use. */
+  signatureOf(name: string): Signature {
+    return this.functionSignature(name, `/functions/${name}`);
+  }
+
+  /**
+   * Where a computation (or a function it reaches) uses a server-only op, as `node x (random_normal) in
+   * function f`, or null. Computations that run on clients or aggregation workers must not.
+   */
+  serverOnlyUseIn(comp: Computation, label: string): string | null {
+    for (const node of comp.nodes) {
+      if (getOp(node.op)?.serverOnly) return `node "${node.name}" (${node.op}) in ${label}`;
+      const fn = calledFunction(node);
+      if (fn !== undefined && this.functions[fn]) {
+        if (!this.serverOnlyUse.has(fn)) {
+          this.serverOnlyUse.set(fn, null); // acyclic by the time this runs; guards against loops anyway
+          this.serverOnlyUse.set(fn, this.serverOnlyUseIn(this.functions[fn], `function ${fn}`));
+        }
+        const use = this.serverOnlyUse.get(fn);
+        if (use) return use;
+      }
+    }
+    return null;
+  }
+
+  /** Nodes seen so far across every computation checked by this instance. */
+  get nodeCount(): number {
+    return this.totalNodes;
+  }
+
+  private functionSignature(name: string, pointer: string): Signature {
+    const known = this.signatures.get(name);
+    if (known) return known;
+    const comp = this.functions[name];
+    if (!comp) throw new CheckError(pointer, `unknown function "${name}"`);
+    if (this.inProgress.has(name)) {
+      throw new CheckError(pointer, `function "${name}" calls itself (recursion is not allowed)`);
+    }
+    this.inProgress.add(name);
+    try {
+      const { signature, depth } = this.checkComputation(comp, `function ${name}`, `/functions/${name}`);
+      this.signatures.set(name, signature);
+      this.depths.set(name, depth);
+      return signature;
+    } finally {
+      this.inProgress.delete(name);
+    }
+  }
+
+  private checkComputation(
+    comp: Computation,
+    label: string,
+    pointer: string,
+  ): { signature: Signature; depth: number } {
+    if (comp.nodes.length > this.limits.maxNodesPerComputation) {
+      throw new CheckError(
+        `${pointer}/nodes`,
+        `${label} has ${comp.nodes.length} nodes, more than the limit of ${this.limits.maxNodesPerComputation}`,
+      );
+    }
+    this.totalNodes += comp.nodes.length;
+    if (this.totalNodes > this.limits.maxNodesPerPlan) {
+      throw new CheckError(pointer, `the plan has more than ${this.limits.maxNodesPerPlan} nodes`);
+    }
+    const env = new Map<string, TffType>();
+    if (comp.parameter) {
+      this.checkTypeSize(comp.parameter.type, `${pointer}/parameter/type`, `${label}: parameter`);
+      env.set(comp.parameter.name, comp.parameter.type);
+    }
+    let depth = 0;
+    comp.nodes.forEach((node, i) => {
+      const at = `${pointer}/nodes/${i}`;
+      const where = `${label}: node "${node.name}" (${node.op})`;
+      if (env.has(node.name)) throw new CheckError(`${at}/name`, `${where}: the name is already defined`);
+      const args = (node.args ?? []).map((a, j) => {
+        const t = env.get(a);
+        if (!t) throw new CheckError(`${at}/args/${j}`, `${where}: arg ${j} "${a}" is not defined before this node`);
+        return t;
+      });
+      try {
+        const { type, calleeDepth } = this.inferNode(node, args, at, where);
+        depth = Math.max(depth, calleeDepth);
+        this.checkTypeSize(type, at, where);
+        env.set(node.name, type);
+      } catch (e) {
+        if (e instanceof CheckError) throw e;
+        if (e instanceof OpError) throw new CheckError(at, `${where}: ${e.message}`);
+        throw e;
+      }
+    });
+    const result = env.get(comp.result);
+    if (!result) throw new CheckError(`${pointer}/result`, `${label}: result "${comp.result}" is not defined`);
+    if (depth > this.limits.maxCallDepth) {
+      throw new CheckError(pointer, `${label} nests calls ${depth} deep, more than the limit of ${this.limits.maxCallDepth}`);
+    }
+    return { signature: comp.parameter ? { parameter: comp.parameter.type, result } : { result }, depth };
+  }
+
+  private inferNode(node: Node, args: readonly TffType[], at: string, where: string): { type: TffType; calleeDepth: number } {
+    const attrs = (node.attrs ?? {}) as Record<string, unknown>;
+    const structural = (STRUCTURAL_ATTRS as Record<string, object | undefined>)[node.op];
+    const op = structural ? undefined : getOp(node.op);
+    if (!structural && !op) throw new OpError(`unknown op "${node.op}"`);
+    const validate = attrValidator(node.op, structural ?? op!.attrs);
+    if (!validate(attrs)) {
+      const d = schemaErrorDetails(validate.errors, `${at}/attrs`)[0] ?? { path: `${at}/attrs`, message: 'invalid' };
+      throw new CheckError(d.path, `${where}: attrs${d.path.slice(at.length + 6)} ${d.message}`);
+    }
+    if (op) {
+      const arity = typeof op.arity === 'number' ? { min: op.arity, max: op.arity } : op.arity;
+      if (args.length < arity.min || (arity.max !== undefined && args.length > arity.max)) {
+        const want = arity.min === arity.max ? `${arity.min}` : `${arity.min}..${arity.max ?? 'n'}`;
+        throw new OpError(`takes ${want} args, got ${args.length}`);
+      }
+      const tensors = args.map((t, i) => {
+        if (t.kind !== 'tensor') throw new OpError(`arg ${i}: expected a tensor, got ${formatType(t)}`);
+        return t;
+      });
+      return { type: op.infer(tensors, attrs), calleeDepth: 0 };
+    }
+    return this.inferStructural(node, args, attrs, at, where);
+  }
+
+  private inferStructural(
+    node: Node,
+    args: readonly TffType[],
+    attrs: Record<string, unknown>,
+    at: string,
+    where: string,
+  ): { type: TffType; calleeDepth: number } {
+    const arity = (n: number) => {
+      if (args.length !== n) throw new OpError(`takes ${n} args, got ${args.length}`);
+    };
+    const callee = (): { sig: Signature; depth: number } => {
+      const name = attrs.fn as string;
+      if (!this.functions[name]) throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
+      const sig = this.functionSignature(name, `${at}/attrs/fn`);
+      return { sig, depth: (this.depths.get(name) ?? 0) + 1 };
+    };
+    const fits = (slot: TffType, value: TffType, what: string) => {
+      const why = assignabilityError(slot, value);
+      if (why) throw new OpError(`${what}: ${why}`);
+    };
+    const pairParameter = (sig: Signature, what: string): [TffType, TffType] => {
+      const p = sig.parameter;
+      if (!p || p.kind !== 'struct' || p.fields.length !== 2) {
+        throw new OpError(`function "${String(attrs.fn)}" must take a 2-field struct <${what}>, takes ${p ? formatType(p) : 'no parameter'}`);
+      }
+      return [p.fields[0]!.type, p.fields[1]!.type];
+    };
+
+    switch (node.op) {
+      case 'struct': {
+        const names = attrs.names as (string | null)[] | undefined;
+        if (names && names.length !== args.length) throw new OpError(`attr names has ${names.length} entries for ${args.length} args`);
+        const named = (names ?? []).filter((n): n is string => !!n);
+        if (new Set(named).size !== named.length) throw new OpError('attr names: field names must be unique');
+        return { type: structType(args.map((t, i) => [names?.[i] ?? undefined, t])), calleeDepth: 0 };
+      }
+      case 'field': {
+        arity(1);
+        const s = args[0]!;
+        if (s.kind !== 'struct') throw new OpError(`arg 0: expected a struct, got ${formatType(s)}`);
+        const field =
+          attrs.name !== undefined ? s.fields.find((f) => f.name === attrs.name) : s.fields[attrs.index as number];
+        if (!field) {
+          const which = attrs.name !== undefined ? `"${String(attrs.name)}"` : `index ${String(attrs.index)}`;
+          throw new OpError(`no field ${which} in ${formatType(s)}`);
+        }
+        return { type: field.type, calleeDepth: 0 };
+      }
+      case 'call': {
+        const { sig, depth } = callee();
+        if (sig.parameter) {
+          arity(1);
+          fits(sig.parameter, args[0]!, `arg 0 does not fit function "${String(attrs.fn)}"`);
+        } else arity(0);
+        return { type: sig.result, calleeDepth: depth };
+      }
+      case 'fold': {
+        arity(2);
+        const { sig, depth } = callee();
+        this.checkLoopCount((attrs.epochs as number | undefined) ?? 1, 'epochs');
+        const [acc, elem] = pairParameter(sig, 'accumulator, element');
+        const seq = args[0]!;
+        if (seq.kind !== 'sequence') throw new OpError(`arg 0: expected a sequence, got ${formatType(seq)}`);
+        fits(acc, args[1]!, 'arg 1 (initial accumulator)');
+        fits(elem, seq.element, 'the sequence element');
+        fits(acc, sig.result, `the result of function "${String(attrs.fn)}" cannot be fed back as the accumulator`);
+        return { type: acc, calleeDepth: depth };
+      }
+      case 'repeat': {
+        arity(1);
+        const { sig, depth } = callee();
+        this.checkLoopCount(attrs.count as number, 'count');
+        if (!sig.parameter) throw new OpError(`function "${String(attrs.fn)}" must take the loop state`);
+        fits(sig.parameter, args[0]!, 'arg 0 (initial state)');
+        fits(sig.parameter, sig.result, `the result of function "${String(attrs.fn)}" cannot be fed back as the state`);
+        return { type: sig.parameter, calleeDepth: depth };
+      }
+      case 'value_and_grad': {
+        arity(2);
+        const { sig, depth } = callee();
+        const [params, rest] = pairParameter(sig, 'params, rest');
+        fits(params, args[0]!, 'arg 0 (params)');
+        fits(rest, args[1]!, 'arg 1');
+        const r = sig.result;
+        if (r.kind !== 'tensor' || r.dtype !== 'float32' || r.shape.length !== 0) {
+          throw new OpError(`function "${String(attrs.fn)}" must return a float32 scalar to be differentiated, returns ${formatType(r)}`);
+        }
+        let leaves;
+        try {
+          leaves = tensorLeaves(params);
+        } catch {
+          throw new OpError(`params ${formatType(params)} must be tensors or structs of tensors`);
+        }
+        const bad = leaves.find((l) => l.type.dtype !== 'float32');
+        if (bad) throw new OpError(`params: ${bad.path.join('.') || 'value'} is ${bad.type.dtype}, only float32 can be differentiated`);
+        return {
+          type: structType([
+            ['value', tensorType('float32', [])],
+            ['grad', params],
+          ]),
+          calleeDepth: depth,
+        };
+      }
+    }
+    throw new OpError(`unknown op "${node.op}"`);
+  }
+
+  private checkLoopCount(n: number, attr: string): void {
+    if (n > this.limits.maxLoopCount) {
+      throw new OpError(`attr ${attr}: ${n} is more than the limit of ${this.limits.maxLoopCount}`);
+    }
+  }
+
+  private checkTypeSize(t: TffType, at: string, where: string): void {
+    const big = findOversized(t, this.limits.maxTensorElements);
+    if (big) {
+      throw new CheckError(at, `${where}: tensor ${formatType(big)} has more than ${this.limits.maxTensorElements} elements`);
+    }
+  }
+}
+
+function findOversized(t: TffType, max: number): TensorType | null {
+  switch (t.kind) {
+    case 'tensor': {
+      const n = numElements(t.shape.map((d) => d ?? 1));
+      return n !== null && n > max ? t : null;
+    }
+    case 'struct':
+      for (const f of t.fields) {
+        const big = findOversized(f.type, max);
+        if (big) return big;
+      }
+      return null;
+    case 'sequence':
+      return findOversized(t.element, max);
+  }
+}
+
+/** The function a structural node reaches, if any. */
+export function calledFunction(node: Node): string | undefined {
+  if (node.op === 'call' || node.op === 'fold' || node.op === 'repeat' || node.op === 'value_and_grad') {
+    const fn = (node.attrs as { fn?: unknown } | undefined)?.fn;
+    return typeof fn === 'string' ? fn : undefined;
+  }
+  return undefined;
+}
+
+/** Converts anything thrown while checking into a located detail. */
+export function toDetail(e: unknown, pointer: string, label: string): ErrorDetail {
+  if (e instanceof CheckError) return { path: e.path, message: e.message };
+  if (e instanceof OpError) return { path: pointer, message: `${label}: ${e.message}` };
+  return { path: pointer, message: `${label}: ${e instanceof Error ? e.message : String(e)}` };
+}
+
+/** Whether a type is a struct; narrows. */
+export function isStructType(t: TffType): t is StructType {
+  return t.kind === 'struct';
+}

@@ -1,0 +1,269 @@
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { SecureSum, SECURE_SUM_SLOTS, type SecureSumKind } from '../aggregation/secure-sum';
+import { decodeBundle, base64ToBytes } from '../codec';
+import { Interpreter, mapTensors } from '../compute/interpreter';
+import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
+import { tensorLeaves, type TffType } from '../compute/types';
+import { disposeValue, isStruct, structValue, tensorsOf, type Value } from '../compute/value';
+import { valueToJson, type JsonValue } from '../compute/value-json';
+import { toBatches, type ClientExamples } from '../data';
+import { AppError } from '../errors';
+import type { Plan } from '../generated/plan';
+import { checkPlan, type CheckedPlan } from '../plan/validate';
+
+/** Options of a local run; every one defaults to the plan's schedule. */
+export interface LocalRunOptions {
+  /** Rounds to run (default: the schedule's rounds). */
+  readonly rounds?: number;
+  /** Clients sampled per round (default: the schedule's target_clients). */
+  readonly clientsPerRound?: number;
+  /** Seeds client sampling; the same seed, plan and data give the same run. */
+  readonly seed?: number;
+  /**
+   * Partial accumulators to spread a round's clients over (client i goes to partial i mod n), merged with
+   * `merge` as the server's aggregation workers do. Default 2, so that `merge` is exercised.
+   */
+  readonly partials?: number;
+  /** Held-out examples on which the plan's `evaluate` runs after each round. */
+  readonly evaluationData?: ClientExamples;
+  readonly limits?: Limits;
+}
+
+/** What one round produced. */
+export interface LocalRoundResult {
+  readonly round: number;
+  /** The server output X of the round. */
+  readonly output: JsonValue;
+  /** How many clients' updates are in the aggregate. */
+  readonly participants: number;
+  /** Which clients, in sampling order. */
+  readonly clients: readonly string[];
+  /** Sampled clients whose update was rejected (a secure-sum value out of range), with the reason. */
+  readonly rejected: readonly { readonly client: string; readonly reason: string }[];
+  /** The plan's `evaluate` metrics on the held-out data, when both exist. */
+  readonly evaluation?: JsonValue;
+}
+
+/**
+ * Runs a plan's rounds in one process, exactly as the design's round pseudo-code says: C = prepare(S); each
+ * sampled client runs work(D_i, C); updates are accumulated into partials from zero(), merged, and reported;
+ * the secure-sum updates are summed with their bitwidth / max_input / modulus semantics; (S', X) =
+ * update(S, <R, V1sum, V2sum, V3sum>). It is how authors test a plan before publishing it, and the reference
+ * the server's results are compared with. The final server state is available from `state()` after the run.
+ */
+export class LocalRunner {
+  readonly checked: CheckedPlan;
+  private readonly interpreter: Interpreter;
+  private readonly limits: Limits;
+  private serverState: Value | undefined;
+  private roundsDone = 0;
+
+  constructor(
+    plan: unknown,
+    private readonly clients: ReadonlyMap<string, ClientExamples>,
+    private readonly options: LocalRunOptions = {},
+  ) {
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.checked = checkPlan(plan, this.limits);
+    this.interpreter = new Interpreter(this.checked.plan.functions ?? {}, this.limits);
+    const s = this.checked.plan.schedule;
+    const minReports = s.min_reports ?? s.target_clients;
+    const perRound = Math.min(this.options.clientsPerRound ?? s.target_clients, clients.size);
+    if (perRound < minReports) {
+      throw new AppError('BAD_REQUEST', `${perRound} clients per round is fewer than the plan's min_reports (${minReports})`);
+    }
+  }
+
+  /** The plan being run. */
+  get plan(): Plan {
+    return this.checked.plan;
+  }
+
+  /** The current server state (after the last completed round); owned by the runner. */
+  state(): Value {
+    return (this.serverState ??= this.initialState());
+  }
+
+  /** Runs every round, yielding each result as it completes. */
+  *rounds(): Generator<LocalRoundResult> {
+    const total = this.options.rounds ?? this.plan.schedule.rounds;
+    while (this.roundsDone < total) yield this.runRound();
+  }
+
+  /** Releases the server state's tensors. */
+  dispose(): void {
+    if (this.serverState) disposeValue(this.serverState);
+    this.serverState = undefined;
+  }
+
+  /** Runs the next round. */
+  runRound(): LocalRoundResult {
+    const S = this.state();
+    const round = this.roundsDone + 1;
+    const { plan, types } = this.checked;
+    const run = (slot: keyof Plan['computations'], arg?: Value) =>
+      this.interpreter.run(plan.computations[slot], arg, { round, label: slot });
+    const owned: Value[] = [];
+    const keep = <T extends Value>(v: T): T => {
+      owned.push(v);
+      return v;
+    };
+    try {
+      const C = keep(run('prepare', S));
+      const chosen = this.sample(round);
+      const partials = Math.max(1, Math.min(this.options.partials ?? 2, chosen.length));
+      const accs: Value[] = Array.from({ length: partials }, () => run('zero'));
+      const secure = (['bitwidth', 'max_input', 'modulus'] as const).map((kind, i) =>
+        this.secureSum(kind, types.V[i]!, round),
+      );
+      const included: string[] = [];
+      const rejected: { client: string; reason: string }[] = [];
+      chosen.forEach((id, i) => {
+        const data = toBatches(this.clients.get(id)!, plan.client_data.element, plan.client_data.batch_size);
+        try {
+          const out = this.interpreter.run(plan.computations.work, structValue([[undefined, data], [undefined, C]]), {
+            round,
+            label: `work (client ${id})`,
+          });
+          try {
+            if (!isStruct(out)) throw new Error('work did not return a struct');
+            const [U, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
+            const values = V.map((v) => tensorsOf(v).map((t) => t.dataSync()));
+            // TFF fails a client whose secure-sum value is out of range; it then counts in no aggregate.
+            try {
+              values.forEach((v, k) => secure[k]!.check(v));
+            } catch (e) {
+              if (!(e instanceof AppError)) throw e;
+              rejected.push({ client: id, reason: e.message });
+              return;
+            }
+            values.forEach((v, k) => secure[k]!.add(v));
+            included.push(id);
+            const p = i % partials;
+            const next = run('accumulate', structValue([[undefined, accs[p]!], [undefined, U]]));
+            disposeValue(accs[p]!);
+            accs[p] = next;
+          } finally {
+            disposeValue(out);
+          }
+        } finally {
+          disposeValue(data);
+        }
+      });
+      let merged = accs[0]!;
+      for (const other of accs.slice(1)) {
+        const next = run('merge', structValue([[undefined, merged], [undefined, other]]));
+        disposeValue(merged);
+        disposeValue(other);
+        merged = next;
+      }
+      keep(merged);
+      const minAggregate = plan.schedule.min_clients_in_aggregate ?? plan.schedule.min_reports ?? plan.schedule.target_clients;
+      if (included.length < minAggregate) {
+        throw new AppError('BAD_REQUEST', `round ${round} has ${included.length} clients in its aggregate, fewer than min_clients_in_aggregate (${minAggregate})`);
+      }
+      const R = keep(run('report', merged));
+      const sums = secure.map((s, k) => keep(this.secureResult(s, types.V[k]!)));
+      const updated = keep(
+        run('update', structValue([[undefined, S], [undefined, structValue([[undefined, R], ...sums.map((v) => [undefined, v] as const)])]])),
+      );
+      if (!isStruct(updated)) throw new Error('update did not return a struct');
+      const [S2, X] = [updated.fields[0]!.value, updated.fields[1]!.value];
+      const output = valueToJson(X);
+      // S2 may share tensors with `updated`, which is disposed below: keep a private copy.
+      const nextState = mapTensors(S2, (t) => tf.clone(t));
+      disposeValue(S);
+      this.serverState = nextState;
+      this.roundsDone = round;
+      const evaluation = this.evaluate(round);
+      return {
+        round,
+        output,
+        participants: included.length,
+        clients: included,
+        rejected,
+        ...(evaluation !== undefined ? { evaluation } : {}),
+      };
+    } finally {
+      for (const v of owned) disposeValue(v);
+    }
+  }
+
+  /** Runs the plan's `evaluate` on the held-out data with the current state, if both exist. */
+  evaluate(round = this.roundsDone): JsonValue | undefined {
+    const { plan } = this.checked;
+    if (!plan.evaluate || !this.options.evaluationData) return undefined;
+    const data = toBatches(this.options.evaluationData, plan.client_data.element, plan.client_data.batch_size);
+    try {
+      const metrics = this.interpreter.run(plan.evaluate, structValue([[undefined, this.state()], [undefined, data]]), {
+        round,
+        label: 'evaluate',
+      });
+      try {
+        return valueToJson(metrics);
+      } finally {
+        disposeValue(metrics);
+      }
+    } finally {
+      disposeValue(data);
+    }
+  }
+
+  private initialState(): Value {
+    const { plan, types } = this.checked;
+    if (plan.initialize) return this.interpreter.run(plan.initialize, undefined, { round: 0, label: 'initialize' });
+    return decodeBundle(base64ToBytes(plan.initial_state!.data), types.S);
+  }
+
+  /** Samples this round's clients without replacement, deterministically from the seed and round. */
+  private sample(round: number): string[] {
+    const ids = [...this.clients.keys()];
+    const n = Math.min(this.options.clientsPerRound ?? this.plan.schedule.target_clients, ids.length);
+    const rng = seedrandom(`${this.options.seed ?? 0}:${round}`);
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(rng() * (ids.length - i));
+      [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+    }
+    return ids.slice(0, n);
+  }
+
+  private secureSum(kind: SecureSumKind, V: TffType, round: number): SecureSum {
+    const leaves = tensorLeaves(V);
+    const paramsValue = this.interpreter.run(this.checked.plan.computations[SECURE_SUM_SLOTS[kind]], undefined, {
+      round,
+      label: SECURE_SUM_SLOTS[kind],
+    });
+    try {
+      const ts = tensorsOf(paramsValue);
+      const params = ts.length === 1 && ts[0]!.rank === 0 && leaves.length !== 1
+        ? leaves.map(() => ts[0]!.dataSync()[0]!)
+        : ts.map((t) => t.dataSync()[0]!);
+      return new SecureSum(kind, leaves.length === 0 ? [] : params, leaves.map((l) => l.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1)));
+    } finally {
+      disposeValue(paramsValue);
+    }
+  }
+
+  private secureResult(sum: SecureSum, V: TffType): Value {
+    const leaves = tensorLeaves(V);
+    const arrays = sum.result();
+    let i = 0;
+    const build = (t: TffType): Value => {
+      if (t.kind === 'struct') return { kind: 'struct', fields: t.fields.map((f) => ({ ...(f.name ? { name: f.name } : {}), value: build(f.type) })) };
+      const leaf = leaves[i]!;
+      return tf.tensor(arrays[i++]!, leaf.type.shape as number[], 'int32');
+    };
+    return build(V);
+  }
+}
+
+/** Runs every round of a plan locally and returns the results and the final state as JSON. */
+export function runLocal(plan: unknown, clients: ReadonlyMap<string, ClientExamples>, options: LocalRunOptions = {}): LocalRoundResult[] {
+  const runner = new LocalRunner(plan, clients, options);
+  try {
+    return [...runner.rounds()];
+  } finally {
+    runner.dispose();
+  }
+}
