@@ -95,12 +95,15 @@ export function writeBundle(tensors: readonly BundleTensor[], metadata?: Record<
     if (t.name === METADATA_KEY) throw badInput(t.name, `"${METADATA_KEY}" is reserved for metadata`);
     if (seen.has(t.name)) throw badInput(t.name, 'duplicate tensor name');
     seen.add(t.name);
-    if (!(t.dtype in ITEM_BYTES)) throw badInput(t.name, `unsupported dtype ${String(t.dtype)}`);
-    if (!t.shape.every(isSafeNonNegativeInt)) {
+    if (!Object.hasOwn(ITEM_BYTES, t.dtype)) throw badInput(t.name, `unsupported dtype ${String(t.dtype)}`);
+    if (!t.shape.every((d) => isSafeNonNegativeInt(d))) {
       throw badInput(t.name, `shape [${t.shape.join(',')}] must hold non-negative integers`);
     }
     if (!dataMatchesDtype(t.data, t.dtype)) {
-      throw badInput(t.name, `dtype ${t.dtype} needs its matching typed array, got ${t.data.constructor.name}`);
+      throw badInput(
+        t.name,
+        `dtype ${t.dtype} needs its matching typed array, got ${t.data.constructor.name}`,
+      );
     }
     if (t.data.length !== product(t.shape)) {
       throw badInput(t.name, `${t.data.length} values do not fill shape [${t.shape.join(',')}]`);
@@ -117,7 +120,10 @@ export function writeBundle(tensors: readonly BundleTensor[], metadata?: Record<
   }
 
   // Stable: 4-byte tensors keep their order, then bools keep theirs.
-  const ordered = [...tensors.filter((t) => t.dtype !== 'bool'), ...tensors.filter((t) => t.dtype === 'bool')];
+  const ordered = [
+    ...tensors.filter((t) => t.dtype !== 'bool'),
+    ...tensors.filter((t) => t.dtype === 'bool'),
+  ];
   // The header is assembled by hand, not with one JSON.stringify of an object, because JS objects put
   // integer-like keys ("0", "1" for unnamed fields) first and the header must list tensors in offset order.
   const parts: string[] = [];
@@ -157,7 +163,11 @@ interface HeaderEntry {
   readonly end: number;
 }
 
-function parseHeader(bytes: Uint8Array): { metadata: Record<string, string>; entries: HeaderEntry[]; dataStart: number } {
+function parseHeader(bytes: Uint8Array): {
+  metadata: Record<string, string>;
+  entries: HeaderEntry[];
+  dataStart: number;
+} {
   if (bytes.byteLength < 8) {
     throw malformed('header', `bundle is ${bytes.byteLength} bytes, shorter than its 8-byte header length`);
   }
@@ -169,7 +179,10 @@ function parseHeader(bytes: Uint8Array): { metadata: Record<string, string>; ent
     throw malformed('header', `header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   }
   if (8 + low > bytes.byteLength) {
-    throw malformed('header', `header length ${low} runs past the end of the ${bytes.byteLength}-byte bundle`);
+    throw malformed(
+      'header',
+      `header length ${low} runs past the end of the ${bytes.byteLength}-byte bundle`,
+    );
   }
 
   let text: string;
@@ -210,12 +223,18 @@ function parseEntry(name: string, info: unknown): HeaderEntry {
   if (!isPlainObject(info)) throw malformed(name, 'tensor info is not an object');
   const keys = Object.keys(info).sort();
   if (keys.length !== TENSOR_INFO_KEYS.length || keys.some((k, i) => k !== TENSOR_INFO_KEYS[i])) {
-    throw malformed(name, `tensor info must have exactly dtype, shape and data_offsets (has ${keys.join(', ')})`);
+    throw malformed(
+      name,
+      `tensor info must have exactly dtype, shape and data_offsets (has ${keys.join(', ')})`,
+    );
   }
   const wire = info.dtype;
   const dtype = typeof wire === 'string' ? FROM_WIRE.get(wire) : undefined;
   if (dtype === undefined) {
-    throw malformed(name, `unknown dtype ${JSON.stringify(wire)} (supported: ${[...FROM_WIRE.keys()].join(', ')})`);
+    throw malformed(
+      name,
+      `unknown dtype ${JSON.stringify(wire)} (supported: ${[...FROM_WIRE.keys()].join(', ')})`,
+    );
   }
   const shape = info.shape;
   if (!Array.isArray(shape) || !shape.every(isSafeNonNegativeInt)) {
@@ -229,7 +248,10 @@ function parseEntry(name: string, info: unknown): HeaderEntry {
     !isSafeNonNegativeInt(offsets[1]) ||
     offsets[0] > offsets[1]
   ) {
-    throw malformed(name, `data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`);
+    throw malformed(
+      name,
+      `data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`,
+    );
   }
   const [begin, end] = offsets as [number, number];
   const need = product(shape) * ITEM_BYTES[dtype];
@@ -252,7 +274,10 @@ export function readBundle(bytes: Uint8Array): BundleContents {
   const dataLength = bytes.byteLength - dataStart;
   for (const e of entries) {
     if (e.end > dataLength) {
-      throw malformed(e.name, `data_offsets [${e.begin},${e.end}] run past the ${dataLength}-byte data section`);
+      throw malformed(
+        e.name,
+        `data_offsets [${e.begin},${e.end}] run past the ${dataLength}-byte data section`,
+      );
     }
   }
 
@@ -288,7 +313,10 @@ export function readBundle(bytes: Uint8Array): BundleContents {
       const aligned = start % 4 === 0;
       const buffer = aligned ? bytes.buffer : bytes.slice(dataStart + e.begin, dataStart + e.end).buffer;
       const offset = aligned ? start : 0;
-      data = e.dtype === 'float32' ? new Float32Array(buffer, offset, count) : new Int32Array(buffer, offset, count);
+      data =
+        e.dtype === 'float32'
+          ? new Float32Array(buffer, offset, count)
+          : new Int32Array(buffer, offset, count);
     }
     return { name: e.name, dtype: e.dtype, shape: e.shape, data };
   });

@@ -21,7 +21,10 @@ export function bundleTensorName(path: readonly string[]): string {
 export function bundleLeaves(type: TffType): { readonly name: string; readonly leaf: TensorLeaf }[] {
   if (containsSequence(type)) {
     throw new AppError('BUNDLE_TYPE_MISMATCH', 'sequences cannot travel in a tensor bundle', [
-      { path: 'header', message: `type ${formatType(type)} holds a sequence, which has no fixed set of tensors` },
+      {
+        path: 'header',
+        message: `type ${formatType(type)} holds a sequence, which has no fixed set of tensors`,
+      },
     ]);
   }
   return tensorLeaves(type).map((leaf) => ({ name: bundleTensorName(leaf.path), leaf }));

@@ -341,7 +341,7 @@ export class Checker {
   private checkTypeSize(t: TffType, at: string, where: string): void {
     const big = findOversized(t, this.limits.maxTensorElements);
     if (big) {
-      throw new CheckError(at, `${where}: tensor ${formatType(big)} has more than ${this.limits.maxTensorElements} elements`);
+      throw new CheckError(at, `${where}: tensor ${formatType(big)} has more elements than the limit of ${this.limits.maxTensorElements}`);
     }
   }
 }

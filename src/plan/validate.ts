@@ -108,7 +108,9 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
 
   const types = errors.length === 0 ? formTypes(plan, { init, ...form, evaluate }, errors) : undefined;
   if (errors.length || !types) {
-    throw new AppError(errorCode(errors), `the plan is not a valid MapReduce form (${errors.length} problem${errors.length === 1 ? '' : 's'})`, errors);
+    // A broken function is reported once even when several computations reach it.
+    const unique = [...new Map(errors.map((e) => [`${e.path}\n${e.message}`, e])).values()];
+    throw new AppError(errorCode(unique), `the plan is not a valid MapReduce form (${unique.length} problem${unique.length === 1 ? '' : 's'})`, unique);
   }
   return { plan, types, signatures };
 }

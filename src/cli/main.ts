@@ -1,0 +1,20 @@
+import { Command } from 'commander';
+import { dataCommand } from './data';
+import { demoCommand } from './demo';
+import { plansCommand } from './plans';
+import { runLocalCommand } from './run-local';
+
+/** The `roundhouse` command line. */
+export function program(): Command {
+  return new Command('roundhouse')
+    .description('Roundhouse: a stateless MapReduce-form round server for federated computation')
+    .addCommand(plansCommand())
+    .addCommand(runLocalCommand())
+    .addCommand(dataCommand())
+    .addCommand(demoCommand());
+}
+
+/** Entry point of bin/roundhouse.js. */
+export async function main(argv: readonly string[]): Promise<void> {
+  await program().parseAsync([...argv]);
+}

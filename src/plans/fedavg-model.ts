@@ -1,0 +1,71 @@
+import type { ComputationBuilder, FnRef, Handle, PlanBuilder } from '../compute/builder';
+import type { StructType } from '../compute/types';
+import { f32, i32, named } from './common';
+
+/**
+ * The dense MLP of the FedAvg plan: `layers` lists the input width, the hidden widths and the number of
+ * classes (e.g. 64,32,10: 64 features, one relu layer of 32, 10 classes).
+ */
+export interface MlpShape {
+  readonly layers: readonly number[];
+}
+
+/** The model weights type `<w0, b0, w1, b1, ...>`: kernel [in, out] and bias [out] per layer. */
+export function modelType({ layers }: MlpShape): StructType {
+  const fields: Record<string, ReturnType<typeof f32>> = {};
+  for (let i = 0; i + 1 < layers.length; i++) {
+    fields[`w${i}`] = f32([layers[i]!, layers[i + 1]!]);
+    fields[`b${i}`] = f32([layers[i + 1]!]);
+  }
+  return named(fields);
+}
+
+/** One batch of labelled examples, `<x=float32[?,inputs], y=int32[?]>`. */
+export function batchType({ layers }: MlpShape): StructType {
+  return named({ x: f32([null, layers[0]!]), y: i32([null]) });
+}
+
+/** The functions the model contributes to a plan. */
+export interface ModelFns {
+  /** `<params=M, x=float32[?,in]> -> float32[?,classes]`. */
+  readonly logits: FnRef;
+  /** `<params=M, batch=<x, y>> -> float32[]`: mean softmax cross-entropy of the batch. */
+  readonly loss: FnRef;
+}
+
+/** Registers `logits` and `loss` with the plan builder. */
+export function defineModelFns(pb: PlanBuilder, shape: MlpShape): ModelFns {
+  const M = modelType(shape);
+  const depth = shape.layers.length - 1;
+  const classes = shape.layers[depth]!;
+  const logits = pb.fn('logits', named({ params: M, x: f32([null, shape.layers[0]!]) }), (b, p) => {
+    let h = b.field(p, 'x');
+    for (let i = 0; i < depth; i++) {
+      const z = b.add(b.matmul(h, b.get(p, `params.w${i}`)), b.get(p, `params.b${i}`), `dense${i}`);
+      h = i + 1 < depth ? b.relu(z, `relu${i}`) : z;
+    }
+    return h;
+  });
+  const loss = pb.fn('loss', named({ params: M, batch: batchType(shape) }), (b, p) => {
+    const z = b.call(logits, b.struct({ params: b.field(p, 'params'), x: b.get(p, 'batch.x') }), 'logits');
+    // Cross-entropy from log_softmax and one_hot rather than a fused op: the IR stays small and the
+    // gradient comes from TensorFlow.js autodiff through ordinary ops.
+    const picked = b.reduceSum(b.mul(b.oneHot(b.get(p, 'batch.y'), classes), b.logSoftmax(z)), { axes: [1] }, 'log_likelihood');
+    return b.neg(b.reduceMean(picked), 'loss');
+  });
+  return { logits, loss };
+}
+
+/**
+ * Fresh weights, Glorot-normal kernels (stddev sqrt(2 / (fan_in + fan_out))) and zero biases, drawn with
+ * seeded random_normal so that a plan with the same seed always starts from the same model. Server only.
+ */
+export function initialModel(b: ComputationBuilder, { layers }: MlpShape, seed: number): Handle {
+  const fields: Record<string, Handle> = {};
+  for (let i = 0; i + 1 < layers.length; i++) {
+    const [fanIn, fanOut] = [layers[i]!, layers[i + 1]!];
+    fields[`w${i}`] = b.randomNormal([fanIn, fanOut], { stddev: Math.sqrt(2 / (fanIn + fanOut)), seed: seed + i }, `w${i}`);
+    fields[`b${i}`] = b.const('float32', [fanOut], 0, `b${i}`);
+  }
+  return b.struct(fields, 'model');
+}

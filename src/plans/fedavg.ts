@@ -1,0 +1,196 @@
+import { PlanBuilder } from '../compute/builder';
+import { sequenceType } from '../compute/types';
+import type { Plan } from '../generated/plan';
+import { dataOptions, defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from './common';
+import { batchType, defineModelFns, initialModel, modelType } from './fedavg-model';
+import {
+  choiceOption,
+  intListOption,
+  intOption,
+  numberOption,
+  scheduleOptions,
+  toSchedule,
+  resolveOptions,
+  type OptionSpecs,
+  type ScheduleOptions,
+} from './options';
+import { applyOptimizer, initialOptimizerState, optimizerStateType, type ServerOptimizer } from './server-optimizers';
+
+/** Options of the FedAvg plan. */
+export interface FedAvgOptions extends ScheduleOptions {
+  collection: string;
+  batchSize: number;
+  /** Input width, hidden widths, classes. */
+  layers: readonly number[];
+  clientLr: number;
+  epochs: number;
+  optimizer: 'sgd' | 'adam';
+  serverLr: number;
+  momentum: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** Seeds the initial weights. */
+  seed: number;
+}
+
+/**
+ * The declared options of the FedAvg plan. The defaults are the data README's reference run on the digits
+ * data (MLP 64-32-10, 20 clients a round, 5 local epochs, batch 8, client lr 0.3, plain FedAvg, 50 rounds).
+ */
+export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
+  ...dataOptions('digits', 8),
+  layers: intListOption('layer widths: inputs, hidden..., classes (relu hidden layers)', [64, 32, 10], { min: 1, max: 65536, minLength: 2 }),
+  clientLr: numberOption('client SGD learning rate', 0.3, { min: 0, exclusiveMin: true }),
+  epochs: intOption('local epochs over the client data', 5, { min: 1, max: 10_000 }),
+  optimizer: choiceOption('server optimizer', 'sgd', ['sgd', 'adam']),
+  serverLr: numberOption('server learning rate (sgd: 1 with momentum 0 is plain FedAvg)', 1, { min: 0, exclusiveMin: true }),
+  momentum: numberOption('server SGD momentum', 0, { min: 0, max: 1 }),
+  beta1: numberOption('server Adam beta1', 0.9, { min: 0, max: 1 }),
+  beta2: numberOption('server Adam beta2', 0.999, { min: 0, max: 1 }),
+  epsilon: numberOption('server Adam epsilon', 1e-7, { min: 0, exclusiveMin: true }),
+  seed: intOption('seed of the initial weights', 0, { min: 0, max: 2 ** 31 - 1 }),
+  ...scheduleOptions({ rounds: 50, targetClients: 20 }),
+};
+
+/** The server optimizer an options object selects. */
+export function serverOptimizerOf(o: FedAvgOptions): ServerOptimizer {
+  return o.optimizer === 'adam'
+    ? { kind: 'adam', lr: o.serverLr, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon }
+    : { kind: 'sgd', lr: o.serverLr, momentum: o.momentum };
+}
+
+/**
+ * Federated Averaging of a dense MLP classifier with a server optimizer (McMahan et al.; TFF's
+ * `build_weighted_fed_avg`). Clients run `epochs` of SGD over their batches (a fold of value_and_grad
+ * steps) and send their example-weighted pseudo-gradient (start weights minus trained weights, times their
+ * example count); the server averages by examples and applies SGD with momentum or Adam.
+ *
+ * S = <model=M, optimizer, round>, C = <model=M>, U = <delta=M, examples, loss_sum>,
+ * A = <delta=M, examples, loss_sum, clients>, R = <delta=M, examples, loss, clients>,
+ * X = <train_loss, examples, clients>, evaluate: <state=S, data=D> -> <loss, accuracy, examples>.
+ */
+export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
+  const o = resolveOptions(FEDAVG_OPTIONS, options);
+  const shape = { layers: o.layers };
+  const M = modelType(shape);
+  const batch = batchType(shape);
+  const opt = serverOptimizerOf(o);
+  const S = named({ model: M, optimizer: optimizerStateType(opt, M), round: i32() });
+  const C = named({ model: M });
+  const U = named({ delta: M, examples: i32(), loss_sum: f32() });
+  const A = named({ delta: M, examples: i32(), loss_sum: f32(), clients: i32() });
+  const R = named({ delta: M, examples: i32(), loss: f32(), clients: i32() });
+
+  const pb = new PlanBuilder();
+  const { logits, loss } = defineModelFns(pb, shape);
+
+  const TrainState = named({ params: M, seen: i32(), loss_sum: f32() });
+  const trainStep = pb.fn('train_step', named({ state: TrainState, batch }), (b, p) => {
+    const params = b.get(p, 'state.params');
+    const data = b.field(p, 'batch');
+    const { value, grad } = b.valueAndGrad(loss, params, data, 'loss_and_grad');
+    const n = b.dim(b.field(data, 'y'), 0, 'batch_size');
+    return b.struct({
+      params: b.tree.zip([params, grad], ([w, g]) => b.sub(w!, b.mul(g!, o.clientLr))),
+      seen: b.add(b.get(p, 'state.seen'), n, 'seen'),
+      loss_sum: b.add(b.get(p, 'state.loss_sum'), b.mul(value, b.cast(n, 'float32')), 'loss_sum'),
+    });
+  });
+
+  const EvalState = named({ params: M, loss_sum: f32(), correct: i32(), seen: i32() });
+  const evalStep = pb.fn('eval_step', named({ state: EvalState, batch }), (b, p) => {
+    const params = b.get(p, 'state.params');
+    const data = b.field(p, 'batch');
+    const y = b.field(data, 'y');
+    const n = b.dim(y, 0, 'batch_size');
+    const z = b.call(logits, b.struct({ params, x: b.field(data, 'x') }), 'logits');
+    const batchLoss = b.call(loss, b.struct({ params, batch: data }), 'batch_loss');
+    const correct = b.reduceSum(b.cast(b.equal(b.argmax(z, 1), y), 'int32'), {}, 'correct');
+    return b.struct({
+      params,
+      loss_sum: b.add(b.get(p, 'state.loss_sum'), b.mul(batchLoss, b.cast(n, 'float32'))),
+      correct: b.add(b.get(p, 'state.correct'), correct),
+      seen: b.add(b.get(p, 'state.seen'), n),
+    });
+  });
+
+  pb.computation('initialize', undefined, (b) =>
+    b.struct({ model: initialModel(b, shape, o.seed), optimizer: initialOptimizerState(b, opt, M), round: b.scalar(0, 'int32') }),
+  );
+  pb.computation('prepare', S, (b, s) => b.struct({ model: b.field(s, 'model') }));
+
+  pb.computation('work', workParam(batch, C), (b, p) => {
+    const start = b.get(p, 'broadcast.model');
+    const init = b.struct({ params: start, seen: b.scalar(0, 'int32'), loss_sum: b.scalar(0) }, 'train_init');
+    const trained = b.fold(b.field(p, 'data'), init, trainStep, { epochs: o.epochs }, 'trained');
+    const seen = b.field(trained, 'seen');
+    // Every epoch visits every example once, so the client's example count is seen / epochs.
+    const examples = b.floorDiv(seen, o.epochs, 'examples');
+    const weight = b.cast(examples, 'float32', 'weight');
+    const meanLoss = b.div(b.field(trained, 'loss_sum'), b.maximum(b.cast(seen, 'float32'), 1), 'mean_loss');
+    const delta = b.tree.zip([start, b.field(trained, 'params')], ([w0, w1]) => b.mul(b.sub(w0!, w1!), weight));
+    return workResult(b, b.struct({ delta, examples, loss_sum: b.mul(meanLoss, weight, 'weighted_loss') }, 'update'));
+  });
+
+  pb.computation('zero', undefined, (b) => b.tree.zeros(A));
+  pb.computation('accumulate', named({ accumulator: A, update: U }), (b, p) => {
+    const acc = b.field(p, 'accumulator');
+    const u = b.field(p, 'update');
+    return b.struct({
+      delta: b.tree.add(b.field(acc, 'delta'), b.field(u, 'delta')),
+      examples: b.add(b.field(acc, 'examples'), b.field(u, 'examples')),
+      loss_sum: b.add(b.field(acc, 'loss_sum'), b.field(u, 'loss_sum')),
+      clients: b.add(b.field(acc, 'clients'), 1),
+    });
+  });
+  pb.computation('merge', named({ a: A, b: A }), (b, p) => b.tree.add(b.field(p, 'a'), b.field(p, 'b')));
+  pb.computation('report', A, (b, a) => {
+    // An aggregate without examples averages to zero rather than NaN; it is never released anyway.
+    const n = b.maximum(b.cast(b.field(a, 'examples'), 'float32'), 1, 'total_examples');
+    return b.struct({
+      delta: b.tree.div(b.field(a, 'delta'), n),
+      examples: b.field(a, 'examples'),
+      loss: b.div(b.field(a, 'loss_sum'), n, 'train_loss'),
+      clients: b.field(a, 'clients'),
+    });
+  });
+  defineSecureParams(pb);
+
+  pb.computation('update', updateParam(S, R), (b, p) => {
+    const state = b.field(p, 'state');
+    const report = b.get(p, 'aggregates.report');
+    const step = b.add(b.field(state, 'round'), 1, 'round');
+    const next = applyOptimizer(b, opt, b.field(state, 'model'), b.field(report, 'delta'), b.field(state, 'optimizer'), step);
+    const newState = b.struct({ model: next.weights, optimizer: next.state, round: step }, 'state');
+    const output = b.struct(
+      { train_loss: b.field(report, 'loss'), examples: b.field(report, 'examples'), clients: b.field(report, 'clients') },
+      'output',
+    );
+    return b.struct([newState, output]);
+  });
+
+  pb.computation('evaluate', named({ state: S, data: sequenceType(batch) }), (b, p) => {
+    const init = b.struct(
+      { params: b.get(p, 'state.model'), loss_sum: b.scalar(0), correct: b.scalar(0, 'int32'), seen: b.scalar(0, 'int32') },
+      'eval_init',
+    );
+    const out = b.fold(b.field(p, 'data'), init, evalStep, {}, 'evaluated');
+    const n = b.maximum(b.cast(b.field(out, 'seen'), 'float32'), 1);
+    return b.struct({
+      loss: b.div(b.field(out, 'loss_sum'), n, 'loss'),
+      accuracy: b.div(b.cast(b.field(out, 'correct'), 'float32'), n, 'accuracy'),
+      examples: b.field(out, 'seen'),
+    });
+  });
+
+  const layers = o.layers.join('-');
+  return pb.build({
+    name: 'fedavg',
+    description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
+      opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
+    }, example-weighted averaging.`,
+    client_data: { collection: o.collection, element: batch, batch_size: o.batchSize },
+    schedule: toSchedule(o),
+  });
+}
