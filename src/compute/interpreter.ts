@@ -66,7 +66,8 @@ export class Interpreter {
         return mapTensors(result, (t) => (inputs.has(t) ? tf.clone(t) : t)) as unknown as tf.TensorContainer;
       }) as unknown as Value;
     } catch (e) {
-      if (e instanceof EvalFailure) throw new AppError(e.code, e.message);
+      // Failures inside called functions name the function; prefix the computation the caller ran.
+      if (e instanceof EvalFailure) throw new AppError(e.code, e.message.startsWith(`${label}:`) ? e.message : `${label}: ${e.message}`);
       if (e instanceof AppError) throw e;
       throw new AppError('EVAL_ERROR', `${label}: ${e instanceof Error ? e.message : String(e)}`);
     }

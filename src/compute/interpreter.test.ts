@@ -1,0 +1,173 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Computation } from '../generated/computation';
+import { AppError } from '../errors';
+import { initBackend } from './backend';
+import { Interpreter } from './interpreter';
+import { limitsWith } from './limits';
+import { sequenceValue, structValue, tensorsOf, disposeValue, type StructValue, type Value } from './value';
+
+const f32 = (shape: (number | null)[] = []) => ({ kind: 'tensor' as const, dtype: 'float32' as const, shape });
+const pair = (a: object, b: object) => ({ kind: 'struct' as const, fields: [{ name: 'a', type: a }, { name: 'b', type: b }] });
+
+// sum(w * w * x): value_and_grad must give 2 * w * x.
+const functions: Record<string, Computation> = {
+  loss: {
+    parameter: { name: 'p', type: pair(f32([3]), f32([3])) as never },
+    nodes: [
+      { name: 'w', op: 'field', args: ['p'], attrs: { index: 0 } },
+      { name: 'x', op: 'field', args: ['p'], attrs: { index: 1 } },
+      { name: 'ww', op: 'mul', args: ['w', 'w'] },
+      { name: 'wwx', op: 'mul', args: ['ww', 'x'] },
+      { name: 'l', op: 'reduce_sum', args: ['wwx'] },
+    ],
+    result: 'l',
+  },
+  step: {
+    parameter: { name: 'p', type: pair(f32([3]), f32([null])) as never },
+    nodes: [
+      { name: 'acc', op: 'field', args: ['p'], attrs: { name: 'a' } },
+      { name: 'b', op: 'field', args: ['p'], attrs: { name: 'b' } },
+      { name: 's', op: 'reduce_sum', args: ['b'] },
+      { name: 'r', op: 'add', args: ['acc', 's'] },
+    ],
+    result: 'r',
+  },
+  double: {
+    parameter: { name: 'x', type: f32([3]) as never },
+    nodes: [{ name: 'y', op: 'add', args: ['x', 'x'] }],
+    result: 'y',
+  },
+};
+
+const comp = (nodes: Computation['nodes'], result: string, parameter?: Computation['parameter']): Computation => ({
+  ...(parameter ? { parameter } : {}),
+  nodes,
+  result,
+});
+
+beforeAll(() => initBackend());
+
+describe('Interpreter', () => {
+  const interp = new Interpreter(functions);
+
+  test('value_and_grad differentiates a named function', () => {
+    const c = comp(
+      [
+        { name: 'w', op: 'const', attrs: { dtype: 'float32', shape: [3], value: [1, 2, 3] } },
+        { name: 'x', op: 'const', attrs: { dtype: 'float32', shape: [3], value: [1, 10, 100] } },
+        { name: 'vg', op: 'value_and_grad', args: ['w', 'x'], attrs: { fn: 'loss' } },
+      ],
+      'vg',
+    );
+    const out = interp.run(c, undefined, { round: 1 }) as StructValue;
+    expect((out.fields[0]!.value as tf.Tensor).dataSync()[0]).toBeCloseTo(1 + 40 + 900);
+    expect(Array.from((out.fields[1]!.value as tf.Tensor).dataSync())).toEqual([2, 40, 600]);
+    disposeValue(out);
+  });
+
+  test('fold runs its function over every batch, epochs times', () => {
+    const c = comp(
+      [
+        { name: 'seq', op: 'field', args: ['p'], attrs: { index: 0 } },
+        { name: 'init', op: 'field', args: ['p'], attrs: { index: 1 } },
+        { name: 'r', op: 'fold', args: ['seq', 'init'], attrs: { fn: 'step', epochs: 2 } },
+      ],
+      'r',
+      { name: 'p', type: pair({ kind: 'sequence', element: f32([null]) }, f32([3])) as never },
+    );
+    const seq = sequenceValue([tf.tensor1d([1, 2]), tf.tensor1d([3])]);
+    const init = tf.tensor1d([0, 1, 2]);
+    const out = interp.run(c, structValue([[undefined, seq], [undefined, init]]), { round: 1 }) as tf.Tensor;
+    expect(Array.from(out.dataSync())).toEqual([12, 13, 14]);
+    out.dispose();
+    // The inputs belong to the caller and survive the evaluation.
+    expect(init.isDisposed).toBe(false);
+    disposeValue(seq);
+    init.dispose();
+  });
+
+  test('a result that passes an input through is a copy the caller may dispose', () => {
+    const c = comp([], 'x', { name: 'x', type: f32([3]) as never });
+    const x = tf.tensor1d([1, 2, 3]);
+    const out = interp.run(c, x, { round: 1 }) as tf.Tensor;
+    out.dispose();
+    expect(x.isDisposed).toBe(false);
+    x.dispose();
+  });
+
+  test('100 evaluations with repeat and fold leave the tensor count where it started', () => {
+    const c = comp(
+      [
+        { name: 'x', op: 'const', attrs: { dtype: 'float32', shape: [3], value: 1 } },
+        { name: 'r', op: 'repeat', args: ['x'], attrs: { fn: 'double', count: 5 } },
+      ],
+      'r',
+    );
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 100; i++) disposeValue(interp.run(c, undefined, { round: i }));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('stops a plan that executes more ops than allowed', () => {
+    const small = new Interpreter(functions, limitsWith({ maxOpsExecuted: 20 }));
+    const c = comp(
+      [
+        { name: 'x', op: 'const', attrs: { dtype: 'float32', shape: [3], value: 1 } },
+        { name: 'r', op: 'repeat', args: ['x'], attrs: { fn: 'double', count: 50 } },
+      ],
+      'r',
+    );
+    const before = tf.memory().numTensors;
+    expect(() => small.run(c, undefined, { round: 1, label: 'prepare' })).toThrow(/prepare: function double: more than 20 ops executed/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('stops a fold over more batches than allowed, naming the node', () => {
+    const small = new Interpreter(functions, limitsWith({ maxFoldSteps: 3 }));
+    const c = comp(
+      [{ name: 'r', op: 'fold', args: ['seq', 'init'], attrs: { fn: 'step', epochs: 2 } }],
+      'r',
+    );
+    const withParam: Computation = {
+      ...c,
+      parameter: { name: 'p', type: pair({ kind: 'sequence', element: f32([null]) }, f32([3])) as never },
+      nodes: [
+        { name: 'seq', op: 'field', args: ['p'], attrs: { index: 0 } },
+        { name: 'init', op: 'field', args: ['p'], attrs: { index: 1 } },
+        ...c.nodes,
+      ],
+    };
+    const arg: Value = structValue([
+      [undefined, sequenceValue([tf.tensor1d([1]), tf.tensor1d([2])])],
+      [undefined, tf.zeros([3])],
+    ]);
+    let err: unknown;
+    try {
+      small.run(withParam, arg, { round: 1, label: 'work' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('EVAL_LIMIT_EXCEEDED');
+    expect((err as AppError).message).toMatch(/work: node "r" \(fold\): 2 elements x 2 epochs is more than the limit of 3 steps/);
+    for (const t of tensorsOf(arg)) t.dispose();
+  });
+
+  test('stops a tensor that grows beyond the element limit at run time', () => {
+    const small = new Interpreter({}, limitsWith({ maxTensorElements: 10 }));
+    const c = comp([{ name: 'big', op: 'concat', args: ['x', 'x'], attrs: { axis: 0 } }], 'big', {
+      name: 'x',
+      type: f32([null]) as never,
+    });
+    const x = tf.zeros([6]);
+    expect(() => small.run(c, x, { round: 1, label: 'work' })).toThrow(/work: node "big" \(concat\): result has 12 elements, more than the limit of 10/);
+    x.dispose();
+  });
+
+  test('rejects an argument that does not match the declared parameter type', () => {
+    const c = comp([], 'x', { name: 'x', type: f32([3]) as never });
+    const x = tf.zeros([4]);
+    expect(() => interp.run(c, x, { round: 1, label: 'prepare' })).toThrow(/prepare: parameter: expected float32\[3\], got float32\[4\]/);
+    x.dispose();
+  });
+});

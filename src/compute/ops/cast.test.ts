@@ -1,0 +1,72 @@
+import { initBackend } from '../backend';
+import { isAssignable, tensorType as T } from '../types';
+import { CAST_OPS } from './cast';
+import { bool, f32, i32, inferError, mismatch, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
+
+beforeAll(() => initBackend());
+
+const [t, f] = [true, false];
+
+const OK: OkCase[] = [
+  {
+    op: 'cast',
+    what: 'float32 to int32 truncates toward zero',
+    args: [f32([-7.5, 2.9, 0])],
+    attrs: { dtype: 'int32' },
+    type: T('int32', [3]),
+    value: [-7, 2, 0],
+  },
+  {
+    op: 'cast',
+    what: 'float32 to bool is x != 0, NaN true',
+    args: [f32([-7, 0, 0.5, NaN])],
+    attrs: { dtype: 'bool' },
+    type: T('bool', [4]),
+    value: [t, f, t, t],
+  },
+  {
+    op: 'cast',
+    what: 'int32 to bool gives 0/1 (WASM copies the low byte)',
+    args: [i32([-7, 0, 2, 256])],
+    attrs: { dtype: 'bool' },
+    type: T('bool', [4]),
+    value: [t, f, t, t],
+  },
+  { op: 'cast', what: 'bool to float32', args: [bool([t, f])], attrs: { dtype: 'float32' }, type: T('float32', [2]), value: [1, 0] },
+  { op: 'cast', what: 'bool to int32', args: [bool([[t, f]])], attrs: { dtype: 'int32' }, type: T('int32', [1, 2]), value: [[1, 0]] },
+  { op: 'cast', what: 'bool to bool', args: [bool([t, f])], attrs: { dtype: 'bool' }, type: T('bool', [2]), value: [t, f] },
+  {
+    op: 'cast',
+    what: 'int32 to float32 keeps unknown dims',
+    args: [i32([[1, -2]], [null, 2])],
+    attrs: { dtype: 'float32' },
+    type: T('float32', [null, 2]),
+    value: [[1, -2]],
+  },
+  { op: 'cast', what: 'float32 to float32', args: [f32(2.5)], attrs: { dtype: 'float32' }, type: T('float32', []), value: 2.5 },
+];
+
+const BAD: BadCase[] = [{ op: 'cast', what: 'a missing arg', types: [], attrs: { dtype: 'int32' }, error: /^arg 0: missing/ }];
+
+test.each(OK)('$op: $what', (c) => {
+  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
+  const r = runOp(c.op, c.args, c.attrs);
+  expect(r.inferred).toEqual(c.type);
+  expect(isAssignable(r.inferred, r.actual)).toBe(true);
+  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
+  expect(r.leaked).toBe(0);
+});
+
+test.each(BAD)('$op rejects $what', (c) => {
+  expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
+});
+
+test.each([{}, { dtype: 'int64' }, { dtype: 'int32', shape: [] }])('cast schema rejects attrs %j', (attrs) => {
+  expect(schemaErrors('cast', attrs)).not.toEqual([]);
+});
+
+test('every cast op has success and failure cases', () => {
+  for (const { name } of CAST_OPS) {
+    expect([name, OK.some((c) => c.op === name), BAD.some((c) => c.op === name)]).toEqual([name, true, true]);
+  }
+});
