@@ -31,7 +31,7 @@ describe('LocalRunner on the hand-written sum plan', () => {
     const before = tf.memory().numTensors;
     const runner = new LocalRunner(sumPlan, clients, { partials: 3 });
     for (const _ of runner.rounds()) void _;
-    expect(tf.tidy(() => (runner.state() as { fields: { value: tf.Tensor }[] }).fields[0]!.value.arraySync())).toBe(3);
+    expect(tf.tidy(() => (runner.state() as unknown as { fields: { value: tf.Tensor }[] }).fields[0]!.value.arraySync())).toBe(3);
     runner.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -35,7 +35,7 @@ export function formatRound(r: LocalRoundResult, total: number, ms: number): str
   };
   const parts = [
     `round ${String(r.round).padStart(String(total).length)}/${total}`,
-    `clients=${r.participants}`,
+    `participants=${r.participants}`,
     ...flat('', r.output),
     ...flat('eval', r.evaluation),
     `(${(ms / 1000).toFixed(1)}s)`,

@@ -7,5 +7,9 @@ export type { Logger } from 'pino';
  * (plans, `--json` round results). Never log tensors or per-client values: see the privacy invariants.
  */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({ name: options.name ?? 'roundhouse', level: options.level ?? 'info' }, pino.destination(2));
+  return pino(
+    { name: options.name ?? 'roundhouse', level: options.level ?? 'info' },
+    // Synchronous so that log lines and stdout output keep their order in a terminal.
+    pino.destination({ dest: 2, sync: true }),
+  );
 }

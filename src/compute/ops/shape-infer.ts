@@ -134,11 +134,14 @@ export function checkElements(shape: readonly number[], ctx: KernelContext): voi
   }
 }
 
-/** An axis in `[-rank, rank)` as a non-negative index; `attr` names the attribute in the error. */
+/**
+ * An axis in `[-rank, rank)` as a non-negative index; `attr` names the attribute in the error. Ops that add
+ * an axis (expand_dims, stack) pass rank + 1.
+ */
 export function normalizeAxis(axis: number, rank: number, attr = 'axis'): number {
   if (axis < -rank || axis >= rank) {
-    const range = rank === 0 ? 'a scalar has no axes' : `rank ${rank} allows ${-rank}..${rank - 1}`;
-    throw new OpError(`attr ${attr}: axis ${axis} is out of range (${range})`);
+    const range = rank === 0 ? '(a scalar has no axes)' : `${-rank}..${rank - 1}`;
+    throw new OpError(`attr ${attr}: axis ${axis} is out of range ${range}`);
   }
   return axis < 0 ? axis + rank : axis;
 }
