@@ -43,12 +43,16 @@ function timeIt(label: string, f: () => void): number {
   for (let i = 0; i < ITER; i++) f();
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const rate = (N * ITER) / s;
-  console.log(`${label.padEnd(34)} ${(rate / 1e6).toFixed(1).padStart(8)} Mfloat/s  ${((s / ITER) * 1e3).toFixed(3).padStart(8)} ms/accumulate`);
+  console.log(
+    `${label.padEnd(34)} ${(rate / 1e6).toFixed(1).padStart(8)} Mfloat/s  ${((s / ITER) * 1e3).toFixed(3).padStart(8)} ms/accumulate`,
+  );
   return rate;
 }
 
 async function main(): Promise<void> {
-  const prefer = process.argv.includes('--backend') ? (process.argv[process.argv.indexOf('--backend') + 1] as BackendName) : undefined;
+  const prefer = process.argv.includes('--backend')
+    ? (process.argv[process.argv.indexOf('--backend') + 1] as BackendName)
+    : undefined;
   const backend = await initBackend(prefer);
   console.log(`accumulate of ${N} float32, ${ITER} iterations, backend ${backend}, node ${process.version}`);
 
@@ -62,12 +66,22 @@ async function main(): Promise<void> {
   let acc: Value = structValue([['sum', tf.zeros([N])]]);
   const update = structValue([['delta', tf.tensor1d(delta)]]);
   const ir = timeIt('interpreter accumulate', () => {
-    const next = interp.run(accumulate, structValue([['acc', acc], ['update', update]]), { round: 1, label: 'accumulate' });
+    const next = interp.run(
+      accumulate,
+      structValue([
+        ['acc', acc],
+        ['update', update],
+      ]),
+      { round: 1, label: 'accumulate' },
+    );
     disposeValue(acc);
     acc = next;
   });
   // Keep the work observable so that neither loop can be optimised away.
-  const check = (tf.tidy(() => (acc as unknown as { fields: { value: tf.Tensor }[] }).fields[0]!.value.slice([1], [1]).dataSync()[0]) ?? 0) as number;
+  const check = (tf.tidy(
+    () =>
+      (acc as unknown as { fields: { value: tf.Tensor }[] }).fields[0]!.value.slice([1], [1]).dataSync()[0],
+  ) ?? 0) as number;
   console.log(`checksum interpreter ${check} baseline ${base[1]}`);
   console.log(`ratio interpreter/baseline: ${(ir / baseline).toFixed(2)}x`);
   disposeValue(acc);

@@ -10,7 +10,10 @@ const outDir = path.join(root, 'src', 'generated');
 const check = process.argv.includes('--check');
 
 async function main() {
-  const schemas = fs.readdirSync(path.join(root, 'schemas')).filter((f) => f.endsWith('.schema.json')).sort();
+  const schemas = fs
+    .readdirSync(path.join(root, 'schemas'))
+    .filter((f) => f.endsWith('.schema.json'))
+    .sort();
   let stale = [];
   fs.mkdirSync(outDir, { recursive: true });
   for (const file of schemas) {

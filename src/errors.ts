@@ -40,7 +40,9 @@ export class AppError extends Error {
     message: string,
     readonly details: readonly ErrorDetail[] = [],
   ) {
-    super(details.length ? `${message}:\n${details.map((d) => `  ${d.path}: ${d.message}`).join('\n')}` : message);
+    super(
+      details.length ? `${message}:\n${details.map((d) => `  ${d.path}: ${d.message}`).join('\n')}` : message,
+    );
     this.name = 'AppError';
     this.status = ERROR_CODES[code];
   }

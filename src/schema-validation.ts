@@ -24,7 +24,10 @@ export function validatorFor(file: string): ValidateFunction {
  * Turns ajv errors into located, plain-language details. `base` is prefixed to each JSON pointer so that a
  * nested document (a node's attrs) is reported where it sits in the plan.
  */
-export function schemaErrorDetails(errors: readonly ErrorObject[] | null | undefined, base = ''): ErrorDetail[] {
+export function schemaErrorDetails(
+  errors: readonly ErrorObject[] | null | undefined,
+  base = '',
+): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
   for (const e of errors ?? []) {

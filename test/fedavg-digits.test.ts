@@ -7,15 +7,34 @@ import * as path from 'node:path';
 // (two label shards each, 20% of the data held out), 20 clients a round, run by the local runner for 50
 // rounds through the CLI. Uses the compiled CLI (`npm test` builds first).
 const cli = path.join(__dirname, '..', 'bin', 'roundhouse.js');
-const run = (args: string[]) => execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+const run = (args: string[]) =>
+  execFileSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 describe('FedAvg on the digits data through the CLI', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roundhouse-fedavg-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('reaches at least 0.90 held-out accuracy within 50 rounds', () => {
-    fs.writeFileSync(path.join(dir, 'plan.json'), run(['plans', 'build', 'fedavg', '--rounds', '50', '--target-clients', '20']));
-    run(['data', 'digits', '--clients', '100', '--shards-per-client', '2', '--test-fraction', '0.2', '--out-dir', dir]);
+    fs.writeFileSync(
+      path.join(dir, 'plan.json'),
+      run(['plans', 'build', 'fedavg', '--rounds', '50', '--target-clients', '20']),
+    );
+    run([
+      'data',
+      'digits',
+      '--clients',
+      '100',
+      '--shards-per-client',
+      '2',
+      '--test-fraction',
+      '0.2',
+      '--out-dir',
+      dir,
+    ]);
     const out = run([
       'run-local',
       path.join(dir, 'plan.json'),
@@ -25,7 +44,17 @@ describe('FedAvg on the digits data through the CLI', () => {
       path.join(dir, 'heldout.csv'),
       '--json',
     ]);
-    const rounds = out.trim().split('\n').map((l) => JSON.parse(l) as { round: number; participants: number; evaluation: { accuracy: number; examples: number } });
+    const rounds = out
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            round: number;
+            participants: number;
+            evaluation: { accuracy: number; examples: number };
+          },
+      );
     expect(rounds).toHaveLength(50);
     expect(rounds.every((r) => r.participants === 20)).toBe(true);
     expect(rounds[0]!.evaluation.examples).toBe(359);

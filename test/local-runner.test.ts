@@ -31,14 +31,23 @@ describe('LocalRunner on the hand-written sum plan', () => {
     const before = tf.memory().numTensors;
     const runner = new LocalRunner(sumPlan, clients, { partials: 3 });
     for (const _ of runner.rounds()) void _;
-    expect(tf.tidy(() => (runner.state() as unknown as { fields: { value: tf.Tensor }[] }).fields[0]!.value.arraySync())).toBe(3);
+    expect(
+      tf.tidy(() =>
+        (runner.state() as unknown as { fields: { value: tf.Tensor }[] }).fields[0]!.value.arraySync(),
+      ),
+    ).toBe(3);
     runner.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 
   test('samples clientsPerRound clients and sums only theirs', () => {
-    const [r] = runLocal({ ...sumPlan, schedule: { ...sumPlan.schedule, rounds: 1 } }, clients, { clientsPerRound: 2, seed: 3 });
-    const expected = r!.clients.map((id) => [...clients.get(id)!.leaves[0]!].reduce((a, b) => a + b, 0)).reduce((a, b) => a + b);
+    const [r] = runLocal({ ...sumPlan, schedule: { ...sumPlan.schedule, rounds: 1 } }, clients, {
+      clientsPerRound: 2,
+      seed: 3,
+    });
+    const expected = r!.clients
+      .map((id) => [...clients.get(id)!.leaves[0]!].reduce((a, b) => a + b, 0))
+      .reduce((a, b) => a + b);
     expect(r!.participants).toBe(2);
     expect(r!.output).toEqual({ sum: expected, count: 2 });
   });

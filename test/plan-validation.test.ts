@@ -64,7 +64,9 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
   },
   {
     name: 'dtype mismatch in a binary op',
-    plan: mutate((p) => ((node(p.computations.accumulate, 'one').attrs as { dtype: string }).dtype = 'float32')),
+    plan: mutate(
+      (p) => ((node(p.computations.accumulate, 'one').attrs as { dtype: string }).dtype = 'float32'),
+    ),
     code: 'PLAN_TYPE_ERROR',
     path: '/computations/accumulate/nodes/7',
     message: /accumulate: node "c" \(add\): .*float32.*int32|int32.*float32/,
@@ -74,7 +76,11 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
     plan: mutate((p) => {
       const a = node(p.computations.zero, 's').attrs as { shape: number[]; value: number };
       a.shape = [2];
-      p.computations.zero.nodes.splice(1, 0, { name: 'w', op: 'const', attrs: { dtype: 'float32', shape: [3], value: 1 } });
+      p.computations.zero.nodes.splice(1, 0, {
+        name: 'w',
+        op: 'const',
+        attrs: { dtype: 'float32', shape: [3], value: 1 },
+      });
       p.computations.zero.nodes.splice(2, 0, { name: 'bad', op: 'add', args: ['s', 'w'] });
     }),
     code: 'PLAN_TYPE_ERROR',
@@ -83,7 +89,9 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
   },
   {
     name: 'const value of the wrong length',
-    plan: mutate((p) => Object.assign(node(p.computations.zero, 's').attrs as object, { shape: [3], value: [1, 2] })),
+    plan: mutate((p) =>
+      Object.assign(node(p.computations.zero, 's').attrs as object, { shape: [3], value: [1, 2] }),
+    ),
     code: 'PLAN_TYPE_ERROR',
     path: '/computations/zero/nodes/0',
     message: /zero: node "s" \(const\)/,
@@ -105,8 +113,11 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
   {
     name: "accumulate does not accept work's update",
     plan: mutate((p) => {
-      const t = (p.computations.accumulate as unknown as { parameter: { type: { fields: { type: { fields: { name: string }[] } }[] } } })
-        .parameter.type;
+      const t = (
+        p.computations.accumulate as unknown as {
+          parameter: { type: { fields: { type: { fields: { name: string }[] } }[] } };
+        }
+      ).parameter.type;
       t.fields[1]!.type.fields[0]!.name = 'total';
       (node(p.computations.accumulate, 'us').attrs as { name: string }).name = 'total';
     }),
@@ -117,7 +128,12 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
   {
     name: 'update returns a state of another type',
     plan: mutate((p) => {
-      p.computations.update.nodes.splice(6, 0, { name: 'nextf', op: 'cast', args: ['next'], attrs: { dtype: 'float32' } });
+      p.computations.update.nodes.splice(6, 0, {
+        name: 'nextf',
+        op: 'cast',
+        args: ['next'],
+        attrs: { dtype: 'float32' },
+      });
       node(p.computations.update, 's2').args = ['nextf'];
     }),
     code: 'PLAN_TYPE_ERROR',
@@ -153,7 +169,8 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
     ),
     code: 'PLAN_TYPE_ERROR',
     path: '/computations/work',
-    message: /work runs on clients or workers, so it may not use the server-only node "noise" \(random_normal\)/,
+    message:
+      /work runs on clients or workers, so it may not use the server-only node "noise" \(random_normal\)/,
   },
   {
     name: 'tensor larger than the element limit',
@@ -166,11 +183,14 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
     ),
     code: 'PLAN_LIMIT_EXCEEDED',
     path: '/computations/zero/nodes/0',
-    message: /zero: node "huge" \(const\): tensor float32\[100000,1000\] has more elements than the limit of 16777216/,
+    message:
+      /zero: node "huge" \(const\): tensor float32\[100000,1000\] has more elements than the limit of 16777216/,
   },
   {
     name: 'fold epochs beyond the loop limit',
-    plan: mutate((p) => Object.assign(node(p.computations.work, 'total').attrs as object, { epochs: 1_000_000 })),
+    plan: mutate((p) =>
+      Object.assign(node(p.computations.work, 'total').attrs as object, { epochs: 1_000_000 }),
+    ),
     code: 'PLAN_LIMIT_EXCEEDED',
     path: '/computations/work/nodes/2',
     message: /attr epochs: 1000000 is more than the limit of 10000/,
@@ -199,7 +219,9 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
   {
     name: 'secure-sum bitwidth of the wrong dtype',
     plan: mutate((p) => {
-      p.computations.secure_sum_bitwidth.nodes = [{ name: 'b', op: 'const', attrs: { dtype: 'float32', shape: [], value: 8 } }];
+      p.computations.secure_sum_bitwidth.nodes = [
+        { name: 'b', op: 'const', attrs: { dtype: 'float32', shape: [], value: 8 } },
+      ];
       p.computations.secure_sum_bitwidth.result = 'b';
     }),
     code: 'PLAN_TYPE_ERROR',
@@ -213,16 +235,26 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
     }),
     code: 'PLAN_TYPE_ERROR',
     path: '/computations/work/nodes/2',
-    message: /work: node "total" \(fold\): the sequence element: shape float32\[\?\] does not match float32 \(rank 1 vs 0\)/,
+    message:
+      /work: node "total" \(fold\): the sequence element: shape float32\[\?\] does not match float32 \(rank 1 vs 0\)/,
   },
 ];
 
 describe('checkPlan', () => {
   test('accepts the hand-written sum plan and derives the form types', () => {
     const { types } = checkPlan(basePlan);
-    expect(types.S).toEqual({ kind: 'struct', fields: [{ name: 'rounds', type: { kind: 'tensor', dtype: 'int32', shape: [] } }] });
-    expect(types.U).toEqual({ kind: 'struct', fields: [{ name: 'sum', type: { kind: 'tensor', dtype: 'float32', shape: [] } }] });
-    expect(types.D).toEqual({ kind: 'sequence', element: { kind: 'tensor', dtype: 'float32', shape: [null] } });
+    expect(types.S).toEqual({
+      kind: 'struct',
+      fields: [{ name: 'rounds', type: { kind: 'tensor', dtype: 'int32', shape: [] } }],
+    });
+    expect(types.U).toEqual({
+      kind: 'struct',
+      fields: [{ name: 'sum', type: { kind: 'tensor', dtype: 'float32', shape: [] } }],
+    });
+    expect(types.D).toEqual({
+      kind: 'sequence',
+      element: { kind: 'tensor', dtype: 'float32', shape: [null] },
+    });
   });
 
   test(`rejects ${cases.length} malformed or ill-typed plans, each where the problem is`, () => {
@@ -240,6 +272,9 @@ describe('checkPlan', () => {
     const e = error as AppError;
     expect(e.code).toBe(code);
     const hit = e.details.find((d) => d.path === path && message.test(d.message));
-    if (!hit) throw new Error(`no detail at ${path} matching ${message}; got:\n${JSON.stringify(e.details, null, 1)}`);
+    if (!hit)
+      throw new Error(
+        `no detail at ${path} matching ${message}; got:\n${JSON.stringify(e.details, null, 1)}`,
+      );
   });
 });

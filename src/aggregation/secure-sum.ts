@@ -17,7 +17,10 @@ export function checkSecureSumParams(kind: SecureSumKind, params: readonly numbe
   const [lo, hi] = kind === 'bitwidth' ? [1, 31] : kind === 'max_input' ? [0, INT32_MAX] : [1, INT32_MAX];
   params.forEach((p, i) => {
     if (!Number.isInteger(p) || p < lo || p > hi) {
-      throw new AppError('EVAL_ERROR', `${SECURE_SUM_SLOTS[kind]} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`);
+      throw new AppError(
+        'EVAL_ERROR',
+        `${SECURE_SUM_SLOTS[kind]} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`,
+      );
     }
   });
 }
@@ -40,7 +43,8 @@ export class SecureSum {
     sizes: readonly number[],
   ) {
     checkSecureSumParams(kind, params);
-    if (params.length !== sizes.length) throw new Error(`${params.length} parameters for ${sizes.length} tensors`);
+    if (params.length !== sizes.length)
+      throw new Error(`${params.length} parameters for ${sizes.length} tensors`);
     this.sums = sizes.map((n) => new Float64Array(n));
   }
 
@@ -58,7 +62,10 @@ export class SecureSum {
         const x = v[i]!;
         if (!(x >= 0 && x <= max)) {
           const what = this.kind === 'bitwidth' ? `bitwidth ${this.params[leaf]}` : `max_input ${max}`;
-          throw new AppError('SECURE_SUM_OUT_OF_RANGE', `secure-sum value ${x} at tensor ${leaf}, element ${i} is outside [0, ${max}] (${what})`);
+          throw new AppError(
+            'SECURE_SUM_OUT_OF_RANGE',
+            `secure-sum value ${x} at tensor ${leaf}, element ${i} is outside [0, ${max}] (${what})`,
+          );
         }
       }
     });
@@ -66,11 +73,13 @@ export class SecureSum {
 
   /** Adds one client's values (one array per tensor). */
   add(values: readonly ArrayLike<number>[]): void {
-    if (values.length !== this.sums.length) throw new Error(`${values.length} tensors, expected ${this.sums.length}`);
+    if (values.length !== this.sums.length)
+      throw new Error(`${values.length} tensors, expected ${this.sums.length}`);
     this.check(values);
     values.forEach((v, leaf) => {
       const sum = this.sums[leaf]!;
-      if (v.length !== sum.length) throw new Error(`tensor ${leaf} has ${v.length} elements, expected ${sum.length}`);
+      if (v.length !== sum.length)
+        throw new Error(`tensor ${leaf} has ${v.length} elements, expected ${sum.length}`);
       if (this.kind === 'modulus') {
         const m = this.params[leaf]!;
         for (let i = 0; i < v.length; i++) sum[i] = (sum[i]! + (((v[i]! % m) + m) % m)) % m;
@@ -86,7 +95,8 @@ export class SecureSum {
     other.sums.forEach((s, leaf) => {
       const sum = this.sums[leaf]!;
       const m = this.params[leaf]!;
-      for (let i = 0; i < s.length; i++) sum[i] = this.kind === 'modulus' ? (sum[i]! + s[i]!) % m : sum[i]! + s[i]!;
+      for (let i = 0; i < s.length; i++)
+        sum[i] = this.kind === 'modulus' ? (sum[i]! + s[i]!) % m : sum[i]! + s[i]!;
     });
     this.count += other.count;
   }
@@ -97,7 +107,10 @@ export class SecureSum {
       const out = new Int32Array(s.length);
       for (let i = 0; i < s.length; i++) {
         if (s[i]! > INT32_MAX) {
-          throw new AppError('EVAL_ERROR', `secure sum of tensor ${leaf}, element ${i} is ${s[i]}, beyond int32; lower the bitwidth or max_input`);
+          throw new AppError(
+            'EVAL_ERROR',
+            `secure sum of tensor ${leaf}, element ${i} is ${s[i]}, beyond int32; lower the bitwidth or max_input`,
+          );
         }
         out[i] = s[i]!;
       }

@@ -12,7 +12,9 @@ import { formatRound, positiveInt } from './run-local';
  */
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('train the FedAvg digits plan over 100 non-IID clients in this process and print held-out accuracy')
+    .description(
+      'train the FedAvg digits plan over 100 non-IID clients in this process and print held-out accuracy',
+    )
     .option('--rounds <n>', 'rounds', positiveInt('--rounds'), 50)
     .option('--seed <n>', 'seed of the data split and client sampling', (v) => Number(v), 1)
     .action(async (opts: { rounds: number; seed: number }) => {
@@ -21,10 +23,16 @@ export function demoCommand(): Command {
       const { train, test } = trainTestSplit(loadDigits(), 0.2, opts.seed);
       const parts = partitionNonIid(train.y, 100, 2, opts.seed);
       const clients = new Map(parts.map((idx, i) => [`client-${i}`, digitsClientExamples(train, idx)]));
-      const heldout = digitsClientExamples(test, Array.from({ length: test.n }, (_, i) => i));
+      const heldout = digitsClientExamples(
+        test,
+        Array.from({ length: test.n }, (_, i) => i),
+      );
       const plan = PLAN_LIBRARY.fedavg!.build({ rounds: opts.rounds });
       const runner = new LocalRunner(plan, clients, { seed: opts.seed, evaluationData: heldout });
-      log.info({ plan: plan.name, clients: clients.size, heldout: test.n, rounds: opts.rounds }, 'running FedAvg locally');
+      log.info(
+        { plan: plan.name, clients: clients.size, heldout: test.n, rounds: opts.rounds },
+        'running FedAvg locally',
+      );
       try {
         let t = Date.now();
         for (const r of runner.rounds()) {

@@ -89,8 +89,14 @@ function addPlanCommand(build: Command, name: string, entry: LibraryPlan, out: (
       plan = entry.build(given);
     } catch (e) {
       // Values that parse but do not fit together (e.g. min_reports above target_clients) are usage errors too.
-      if (e instanceof AppError && (e.code === 'BAD_REQUEST' || e.code === 'PLAN_TYPE_ERROR' || e.code === 'PLAN_SCHEMA_INVALID')) {
-        self.error(`cannot build ${name}: ${e.message}`, { exitCode: USAGE_EXIT_CODE, code: 'roundhouse.invalidOption' });
+      if (
+        e instanceof AppError &&
+        (e.code === 'BAD_REQUEST' || e.code === 'PLAN_TYPE_ERROR' || e.code === 'PLAN_SCHEMA_INVALID')
+      ) {
+        self.error(`cannot build ${name}: ${e.message}`, {
+          exitCode: USAGE_EXIT_CODE,
+          code: 'roundhouse.invalidOption',
+        });
       }
       throw e;
     }
@@ -103,13 +109,19 @@ function addPlanCommand(build: Command, name: string, entry: LibraryPlan, out: (
 function parseOption(o: NamedOption, v: string | boolean, cmd: Command): unknown {
   if (v === true) {
     if (o.placeholder === '[bool]') return true;
-    cmd.error(`option --${o.flag} needs a value`, { exitCode: USAGE_EXIT_CODE, code: 'roundhouse.invalidOption' });
+    cmd.error(`option --${o.flag} needs a value`, {
+      exitCode: USAGE_EXIT_CODE,
+      code: 'roundhouse.invalidOption',
+    });
   }
   try {
     return o.parse(String(v));
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    return cmd.error(`option --${o.flag}: ${why}`, { exitCode: USAGE_EXIT_CODE, code: 'roundhouse.invalidOption' });
+    return cmd.error(`option --${o.flag}: ${why}`, {
+      exitCode: USAGE_EXIT_CODE,
+      code: 'roundhouse.invalidOption',
+    });
   }
 }
 
@@ -118,6 +130,10 @@ function libraryJson(): unknown {
   return Object.entries(PLAN_LIBRARY).map(([name, p]) => ({
     name,
     description: p.description,
-    options: p.options.map((o) => ({ flag: `--${o.flag}`, description: o.description, default: o.defaultText ?? o.format(o.default) })),
+    options: p.options.map((o) => ({
+      flag: `--${o.flag}`,
+      description: o.description,
+      default: o.defaultText ?? o.format(o.default),
+    })),
   }));
 }

@@ -11,7 +11,8 @@ import { LocalRunner, type LocalRoundResult } from '../runner/local-runner';
 export function positiveInt(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
     return n;
   };
 }
@@ -30,7 +31,12 @@ export function formatRound(r: LocalRoundResult, total: number, ms: number): str
     if (v === undefined) return [];
     if (typeof v === 'number') return [`${prefix}=${Number.isInteger(v) ? v : v.toFixed(4)}`];
     if (typeof v === 'boolean') return [`${prefix}=${v}`];
-    if (Array.isArray(v)) return v.length <= 12 ? [`${prefix}=[${v.map((x) => (typeof x === 'number' ? +x.toFixed(4) : JSON.stringify(x))).join(',')}]`] : [`${prefix}=[${v.length} values]`];
+    if (Array.isArray(v))
+      return v.length <= 12
+        ? [
+            `${prefix}=[${v.map((x) => (typeof x === 'number' ? +x.toFixed(4) : JSON.stringify(x))).join(',')}]`,
+          ]
+        : [`${prefix}=[${v.length} values]`];
     return Object.entries(v).flatMap(([k, x]) => flat(prefix ? `${prefix}.${k}` : k, x));
   };
   const parts = [
@@ -48,42 +54,75 @@ export function runLocalCommand(): Command {
   return new Command('run-local')
     .description("run a plan's rounds in one process over CSV client data, as the server would")
     .argument('<plan>', 'plan JSON file (for example from `roundhouse plans build`)')
-    .requiredOption('--data <csv>', 'clients CSV: a client_id column, then the element tensors flattened per example')
-    .option('--eval-data <csv>', "held-out examples (same CSV format, all rows used) for the plan's evaluate computation")
+    .requiredOption(
+      '--data <csv>',
+      'clients CSV: a client_id column, then the element tensors flattened per example',
+    )
+    .option(
+      '--eval-data <csv>',
+      "held-out examples (same CSV format, all rows used) for the plan's evaluate computation",
+    )
     .option('--rounds <n>', 'rounds to run (default: the plan schedule)', positiveInt('--rounds'))
-    .option('--clients-per-round <n>', 'clients sampled per round (default: target_clients)', positiveInt('--clients-per-round'))
-    .option('--partials <n>', 'partial accumulators merged per round, like aggregation workers', positiveInt('--partials'), 2)
+    .option(
+      '--clients-per-round <n>',
+      'clients sampled per round (default: target_clients)',
+      positiveInt('--clients-per-round'),
+    )
+    .option(
+      '--partials <n>',
+      'partial accumulators merged per round, like aggregation workers',
+      positiveInt('--partials'),
+      2,
+    )
     .option('--seed <n>', 'seed of client sampling', (v) => Number(v), 0)
     .option('--json', 'print one JSON object per round on stdout')
-    .action(async (planFile: string, opts: { data: string; evalData?: string; rounds?: number; clientsPerRound?: number; partials: number; seed: number; json?: boolean }) => {
-      const log = createLogger();
-      const backend = await initBackend();
-      log.info({ backend }, 'TensorFlow.js backend ready');
-      const plan = readJson(planFile) as Plan;
-      const element = (plan as Partial<Plan>).client_data?.element;
-      if (!element) throw new Error(`${planFile} has no client_data.element; is it a plan?`);
-      const clients = readClientsCsv(fs.readFileSync(opts.data, 'utf8'), element);
-      const evaluationData = opts.evalData
-        ? mergeExamples([...readClientsCsv(fs.readFileSync(opts.evalData, 'utf8'), element).values()], element)
-        : undefined;
-      const runner = new LocalRunner(plan, clients, {
-        rounds: opts.rounds,
-        clientsPerRound: opts.clientsPerRound,
-        partials: opts.partials,
-        seed: opts.seed,
-        evaluationData,
-      });
-      const total = opts.rounds ?? runner.plan.schedule.rounds;
-      log.info({ plan: runner.plan.name, clients: clients.size, rounds: total }, 'running plan locally');
-      try {
-        let t = Date.now();
-        for (const r of runner.rounds()) {
-          const now = Date.now();
-          process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : `${formatRound(r, total, now - t)}\n`);
-          t = now;
+    .action(
+      async (
+        planFile: string,
+        opts: {
+          data: string;
+          evalData?: string;
+          rounds?: number;
+          clientsPerRound?: number;
+          partials: number;
+          seed: number;
+          json?: boolean;
+        },
+      ) => {
+        const log = createLogger();
+        const backend = await initBackend();
+        log.info({ backend }, 'TensorFlow.js backend ready');
+        const plan = readJson(planFile) as Plan;
+        const element = (plan as Partial<Plan>).client_data?.element;
+        if (!element) throw new Error(`${planFile} has no client_data.element; is it a plan?`);
+        const clients = readClientsCsv(fs.readFileSync(opts.data, 'utf8'), element);
+        const evaluationData = opts.evalData
+          ? mergeExamples(
+              [...readClientsCsv(fs.readFileSync(opts.evalData, 'utf8'), element).values()],
+              element,
+            )
+          : undefined;
+        const runner = new LocalRunner(plan, clients, {
+          rounds: opts.rounds,
+          clientsPerRound: opts.clientsPerRound,
+          partials: opts.partials,
+          seed: opts.seed,
+          evaluationData,
+        });
+        const total = opts.rounds ?? runner.plan.schedule.rounds;
+        log.info({ plan: runner.plan.name, clients: clients.size, rounds: total }, 'running plan locally');
+        try {
+          let t = Date.now();
+          for (const r of runner.rounds()) {
+            const now = Date.now();
+            process.stdout.write(
+              opts.json ? `${JSON.stringify(r)}\n` : `${formatRound(r, total, now - t)}\n`,
+            );
+            t = now;
+          }
+        } finally {
+          runner.dispose();
         }
-      } finally {
-        runner.dispose();
-      }
-    });
+      },
+    );
 }

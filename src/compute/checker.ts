@@ -54,7 +54,12 @@ const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> = {
     required: ['fn', 'count'],
     properties: { fn: fnName, count: { type: 'integer', minimum: 0 } },
   },
-  value_and_grad: { type: 'object', additionalProperties: false, required: ['fn'], properties: { fn: fnName } },
+  value_and_grad: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['fn'],
+    properties: { fn: fnName },
+  },
 };
 
 const attrValidators = new Map<string, ValidateFunction>();
@@ -178,7 +183,11 @@ export class Checker {
       if (env.has(node.name)) throw new CheckError(`${at}/name`, `${where}: the name is already defined`);
       const args = (node.args ?? []).map((a, j) => {
         const t = env.get(a);
-        if (!t) throw new CheckError(`${at}/args/${j}`, `${where}: arg ${j} "${a}" is not defined before this node`);
+        if (!t)
+          throw new CheckError(
+            `${at}/args/${j}`,
+            `${where}: arg ${j} "${a}" is not defined before this node`,
+          );
         return t;
       });
       try {
@@ -193,21 +202,33 @@ export class Checker {
       }
     });
     const result = env.get(comp.result);
-    if (!result) throw new CheckError(`${pointer}/result`, `${label}: result "${comp.result}" is not defined`);
+    if (!result)
+      throw new CheckError(`${pointer}/result`, `${label}: result "${comp.result}" is not defined`);
     if (depth > this.limits.maxCallDepth) {
-      throw new CheckError(pointer, `${label} nests calls ${depth} deep, more than the limit of ${this.limits.maxCallDepth}`);
+      throw new CheckError(
+        pointer,
+        `${label} nests calls ${depth} deep, more than the limit of ${this.limits.maxCallDepth}`,
+      );
     }
     return { signature: comp.parameter ? { parameter: comp.parameter.type, result } : { result }, depth };
   }
 
-  private inferNode(node: Node, args: readonly TffType[], at: string, where: string): { type: TffType; calleeDepth: number } {
+  private inferNode(
+    node: Node,
+    args: readonly TffType[],
+    at: string,
+    where: string,
+  ): { type: TffType; calleeDepth: number } {
     const attrs = (node.attrs ?? {}) as Record<string, unknown>;
     const structural = (STRUCTURAL_ATTRS as Record<string, object | undefined>)[node.op];
     const op = structural ? undefined : getOp(node.op);
     if (!structural && !op) throw new OpError(`unknown op "${node.op}"`);
     const validate = attrValidator(node.op, structural ?? op!.attrs);
     if (!validate(attrs)) {
-      const d = schemaErrorDetails(validate.errors, `${at}/attrs`)[0] ?? { path: `${at}/attrs`, message: 'invalid' };
+      const d = schemaErrorDetails(validate.errors, `${at}/attrs`)[0] ?? {
+        path: `${at}/attrs`,
+        message: 'invalid',
+      };
       throw new CheckError(d.path, `${where}: attrs${d.path.slice(at.length + 6)} ${d.message}`);
     }
     if (op) {
@@ -237,7 +258,8 @@ export class Checker {
     };
     const callee = (): { sig: Signature; depth: number } => {
       const name = attrs.fn as string;
-      if (!this.functions[name]) throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
+      if (!this.functions[name])
+        throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
       const sig = this.functionSignature(name, `${at}/attrs/fn`);
       return { sig, depth: (this.depths.get(name) ?? 0) + 1 };
     };
@@ -248,7 +270,9 @@ export class Checker {
     const pairParameter = (sig: Signature, what: string): [TffType, TffType] => {
       const p = sig.parameter;
       if (!p || p.kind !== 'struct' || p.fields.length !== 2) {
-        throw new OpError(`function "${String(attrs.fn)}" must take a 2-field struct <${what}>, takes ${p ? formatType(p) : 'no parameter'}`);
+        throw new OpError(
+          `function "${String(attrs.fn)}" must take a 2-field struct <${what}>, takes ${p ? formatType(p) : 'no parameter'}`,
+        );
       }
       return [p.fields[0]!.type, p.fields[1]!.type];
     };
@@ -256,7 +280,8 @@ export class Checker {
     switch (node.op) {
       case 'struct': {
         const names = attrs.names as (string | null)[] | undefined;
-        if (names && names.length !== args.length) throw new OpError(`attr names has ${names.length} entries for ${args.length} args`);
+        if (names && names.length !== args.length)
+          throw new OpError(`attr names has ${names.length} entries for ${args.length} args`);
         const named = (names ?? []).filter((n): n is string => !!n);
         if (new Set(named).size !== named.length) throw new OpError('attr names: field names must be unique');
         return { type: structType(args.map((t, i) => [names?.[i] ?? undefined, t])), calleeDepth: 0 };
@@ -266,7 +291,9 @@ export class Checker {
         const s = args[0]!;
         if (s.kind !== 'struct') throw new OpError(`arg 0: expected a struct, got ${formatType(s)}`);
         const field =
-          attrs.name !== undefined ? s.fields.find((f) => f.name === attrs.name) : s.fields[attrs.index as number];
+          attrs.name !== undefined
+            ? s.fields.find((f) => f.name === attrs.name)
+            : s.fields[attrs.index as number];
         if (!field) {
           const which = attrs.name !== undefined ? `"${String(attrs.name)}"` : `index ${String(attrs.index)}`;
           throw new OpError(`no field ${which} in ${formatType(s)}`);
@@ -290,7 +317,11 @@ export class Checker {
         if (seq.kind !== 'sequence') throw new OpError(`arg 0: expected a sequence, got ${formatType(seq)}`);
         fits(acc, args[1]!, 'arg 1 (initial accumulator)');
         fits(elem, seq.element, 'the sequence element');
-        fits(acc, sig.result, `the result of function "${String(attrs.fn)}" cannot be fed back as the accumulator`);
+        fits(
+          acc,
+          sig.result,
+          `the result of function "${String(attrs.fn)}" cannot be fed back as the accumulator`,
+        );
         return { type: acc, calleeDepth: depth };
       }
       case 'repeat': {
@@ -299,7 +330,11 @@ export class Checker {
         this.checkLoopCount(attrs.count as number, 'count');
         if (!sig.parameter) throw new OpError(`function "${String(attrs.fn)}" must take the loop state`);
         fits(sig.parameter, args[0]!, 'arg 0 (initial state)');
-        fits(sig.parameter, sig.result, `the result of function "${String(attrs.fn)}" cannot be fed back as the state`);
+        fits(
+          sig.parameter,
+          sig.result,
+          `the result of function "${String(attrs.fn)}" cannot be fed back as the state`,
+        );
         return { type: sig.parameter, calleeDepth: depth };
       }
       case 'value_and_grad': {
@@ -310,7 +345,9 @@ export class Checker {
         fits(rest, args[1]!, 'arg 1');
         const r = sig.result;
         if (r.kind !== 'tensor' || r.dtype !== 'float32' || r.shape.length !== 0) {
-          throw new OpError(`function "${String(attrs.fn)}" must return a float32 scalar to be differentiated, returns ${formatType(r)}`);
+          throw new OpError(
+            `function "${String(attrs.fn)}" must return a float32 scalar to be differentiated, returns ${formatType(r)}`,
+          );
         }
         let leaves;
         try {
@@ -319,7 +356,10 @@ export class Checker {
           throw new OpError(`params ${formatType(params)} must be tensors or structs of tensors`);
         }
         const bad = leaves.find((l) => l.type.dtype !== 'float32');
-        if (bad) throw new OpError(`params: ${bad.path.join('.') || 'value'} is ${bad.type.dtype}, only float32 can be differentiated`);
+        if (bad)
+          throw new OpError(
+            `params: ${bad.path.join('.') || 'value'} is ${bad.type.dtype}, only float32 can be differentiated`,
+          );
         return {
           type: structType([
             ['value', tensorType('float32', [])],
@@ -341,7 +381,10 @@ export class Checker {
   private checkTypeSize(t: TffType, at: string, where: string): void {
     const big = findOversized(t, this.limits.maxTensorElements);
     if (big) {
-      throw new CheckError(at, `${where}: tensor ${formatType(big)} has more elements than the limit of ${this.limits.maxTensorElements}`);
+      throw new CheckError(
+        at,
+        `${where}: tensor ${formatType(big)} has more elements than the limit of ${this.limits.maxTensorElements}`,
+      );
     }
   }
 }

@@ -6,8 +6,18 @@ import { Interpreter } from './interpreter';
 import { limitsWith } from './limits';
 import { sequenceValue, structValue, tensorsOf, disposeValue, type StructValue, type Value } from './value';
 
-const f32 = (shape: (number | null)[] = []) => ({ kind: 'tensor' as const, dtype: 'float32' as const, shape });
-const pair = (a: object, b: object) => ({ kind: 'struct' as const, fields: [{ name: 'a', type: a }, { name: 'b', type: b }] });
+const f32 = (shape: (number | null)[] = []) => ({
+  kind: 'tensor' as const,
+  dtype: 'float32' as const,
+  shape,
+});
+const pair = (a: object, b: object) => ({
+  kind: 'struct' as const,
+  fields: [
+    { name: 'a', type: a },
+    { name: 'b', type: b },
+  ],
+});
 
 // sum(w * w * x): value_and_grad must give 2 * w * x.
 const functions: Record<string, Computation> = {
@@ -39,7 +49,11 @@ const functions: Record<string, Computation> = {
   },
 };
 
-const comp = (nodes: Computation['nodes'], result: string, parameter?: Computation['parameter']): Computation => ({
+const comp = (
+  nodes: Computation['nodes'],
+  result: string,
+  parameter?: Computation['parameter'],
+): Computation => ({
   ...(parameter ? { parameter } : {}),
   nodes,
   result,
@@ -77,7 +91,14 @@ describe('Interpreter', () => {
     );
     const seq = sequenceValue([tf.tensor1d([1, 2]), tf.tensor1d([3])]);
     const init = tf.tensor1d([0, 1, 2]);
-    const out = interp.run(c, structValue([[undefined, seq], [undefined, init]]), { round: 1 }) as tf.Tensor;
+    const out = interp.run(
+      c,
+      structValue([
+        [undefined, seq],
+        [undefined, init],
+      ]),
+      { round: 1 },
+    ) as tf.Tensor;
     expect(Array.from(out.dataSync())).toEqual([12, 13, 14]);
     out.dispose();
     // The inputs belong to the caller and survive the evaluation.
@@ -118,16 +139,15 @@ describe('Interpreter', () => {
       'r',
     );
     const before = tf.memory().numTensors;
-    expect(() => small.run(c, undefined, { round: 1, label: 'prepare' })).toThrow(/prepare: function double: more than 20 ops executed/);
+    expect(() => small.run(c, undefined, { round: 1, label: 'prepare' })).toThrow(
+      /prepare: function double: more than 20 ops executed/,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 
   test('stops a fold over more batches than allowed, naming the node', () => {
     const small = new Interpreter(functions, limitsWith({ maxFoldSteps: 3 }));
-    const c = comp(
-      [{ name: 'r', op: 'fold', args: ['seq', 'init'], attrs: { fn: 'step', epochs: 2 } }],
-      'r',
-    );
+    const c = comp([{ name: 'r', op: 'fold', args: ['seq', 'init'], attrs: { fn: 'step', epochs: 2 } }], 'r');
     const withParam: Computation = {
       ...c,
       parameter: { name: 'p', type: pair({ kind: 'sequence', element: f32([null]) }, f32([3])) as never },
@@ -149,7 +169,9 @@ describe('Interpreter', () => {
     }
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('EVAL_LIMIT_EXCEEDED');
-    expect((err as AppError).message).toMatch(/work: node "r" \(fold\): 2 elements x 2 epochs is more than the limit of 3 steps/);
+    expect((err as AppError).message).toMatch(
+      /work: node "r" \(fold\): 2 elements x 2 epochs is more than the limit of 3 steps/,
+    );
     for (const t of tensorsOf(arg)) t.dispose();
   });
 
@@ -160,14 +182,18 @@ describe('Interpreter', () => {
       type: f32([null]) as never,
     });
     const x = tf.zeros([6]);
-    expect(() => small.run(c, x, { round: 1, label: 'work' })).toThrow(/work: node "big" \(concat\): result has 12 elements, more than the limit of 10/);
+    expect(() => small.run(c, x, { round: 1, label: 'work' })).toThrow(
+      /work: node "big" \(concat\): result has 12 elements, more than the limit of 10/,
+    );
     x.dispose();
   });
 
   test('rejects an argument that does not match the declared parameter type', () => {
     const c = comp([], 'x', { name: 'x', type: f32([3]) as never });
     const x = tf.zeros([4]);
-    expect(() => interp.run(c, x, { round: 1, label: 'prepare' })).toThrow(/prepare: parameter: expected float32\[3\], got float32\[4\]/);
+    expect(() => interp.run(c, x, { round: 1, label: 'prepare' })).toThrow(
+      /prepare: parameter: expected float32\[3\], got float32\[4\]/,
+    );
     x.dispose();
   });
 });

@@ -67,15 +67,25 @@ export class Interpreter {
       }) as unknown as Value;
     } catch (e) {
       // Failures inside called functions name the function; prefix the computation the caller ran.
-      if (e instanceof EvalFailure) throw new AppError(e.code, e.message.startsWith(`${label}:`) ? e.message : `${label}: ${e.message}`);
+      if (e instanceof EvalFailure)
+        throw new AppError(e.code, e.message.startsWith(`${label}:`) ? e.message : `${label}: ${e.message}`);
       if (e instanceof AppError) throw e;
       throw new AppError('EVAL_ERROR', `${label}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
-  private evaluate(comp: Computation, arg: Value | undefined, budget: Budget, label: string, depth: number): Value {
+  private evaluate(
+    comp: Computation,
+    arg: Value | undefined,
+    budget: Budget,
+    label: string,
+    depth: number,
+  ): Value {
     if (depth > this.limits.maxCallDepth) {
-      throw new EvalFailure('EVAL_LIMIT_EXCEEDED', `${label}: calls nest deeper than ${this.limits.maxCallDepth}`);
+      throw new EvalFailure(
+        'EVAL_LIMIT_EXCEEDED',
+        `${label}: calls nest deeper than ${this.limits.maxCallDepth}`,
+      );
     }
     const env = new Map<string, Value>();
     if (comp.parameter) {
@@ -85,11 +95,15 @@ export class Interpreter {
     for (const node of comp.nodes) {
       budget.ops += 1;
       if (budget.ops > this.limits.maxOpsExecuted) {
-        throw new EvalFailure('EVAL_LIMIT_EXCEEDED', `${label}: more than ${this.limits.maxOpsExecuted} ops executed`);
+        throw new EvalFailure(
+          'EVAL_LIMIT_EXCEEDED',
+          `${label}: more than ${this.limits.maxOpsExecuted} ops executed`,
+        );
       }
       const args = (node.args ?? []).map((a) => {
         const v = env.get(a);
-        if (v === undefined) throw new EvalFailure('EVAL_ERROR', `${label}: node "${node.name}": "${a}" is not defined`);
+        if (v === undefined)
+          throw new EvalFailure('EVAL_ERROR', `${label}: node "${node.name}": "${a}" is not defined`);
         return v;
       });
       let value: Value;
@@ -103,7 +117,8 @@ export class Interpreter {
       env.set(node.name, value);
     }
     const result = env.get(comp.result);
-    if (result === undefined) throw new EvalFailure('EVAL_ERROR', `${label}: result "${comp.result}" is not defined`);
+    if (result === undefined)
+      throw new EvalFailure('EVAL_ERROR', `${label}: result "${comp.result}" is not defined`);
     return result;
   }
 
@@ -118,12 +133,21 @@ export class Interpreter {
       case 'field': {
         const s = args[0]!;
         if (!isStruct(s)) throw new EvalFailure('EVAL_ERROR', `${where}: arg 0 is not a struct`);
-        const f = attrs.name !== undefined ? s.fields.find((x) => x.name === attrs.name) : s.fields[attrs.index as number];
+        const f =
+          attrs.name !== undefined
+            ? s.fields.find((x) => x.name === attrs.name)
+            : s.fields[attrs.index as number];
         if (!f) throw new EvalFailure('EVAL_ERROR', `${where}: no such field`);
         return f.value;
       }
       case 'call':
-        return this.evaluate(this.fn(attrs.fn, where), args[0], budget, `function ${String(attrs.fn)}`, depth + 1);
+        return this.evaluate(
+          this.fn(attrs.fn, where),
+          args[0],
+          budget,
+          `function ${String(attrs.fn)}`,
+          depth + 1,
+        );
       case 'fold':
         return this.fold(args, attrs, budget, where, depth);
       case 'repeat': {
@@ -131,7 +155,12 @@ export class Interpreter {
         let state = args[0]!;
         for (let i = 0; i < (attrs.count as number); i++) {
           const prev = state;
-          state = this.step(prev, prev, () => this.evaluate(fn, prev, budget, `function ${String(attrs.fn)}`, depth + 1), i > 0);
+          state = this.step(
+            prev,
+            prev,
+            () => this.evaluate(fn, prev, budget, `function ${String(attrs.fn)}`, depth + 1),
+            i > 0,
+          );
         }
         return state;
       }
@@ -158,7 +187,13 @@ export class Interpreter {
     return out;
   }
 
-  private fold(args: readonly Value[], attrs: Record<string, unknown>, budget: Budget, where: string, depth: number): Value {
+  private fold(
+    args: readonly Value[],
+    attrs: Record<string, unknown>,
+    budget: Budget,
+    where: string,
+    depth: number,
+  ): Value {
     const fn = this.fn(attrs.fn, where);
     const seq = args[0]!;
     if (!isSequence(seq)) throw new EvalFailure('EVAL_ERROR', `${where}: arg 0 is not a sequence`);
@@ -176,8 +211,16 @@ export class Interpreter {
     let owned = false;
     for (let e = 0; e < epochs; e++) {
       for (const element of seq.elements) {
-        const input: StructValue = { kind: 'struct', fields: [field(accName, acc), field(elemName, element)] };
-        acc = this.step(acc, input, () => this.evaluate(fn, input, budget, `function ${String(attrs.fn)}`, depth + 1), owned);
+        const input: StructValue = {
+          kind: 'struct',
+          fields: [field(accName, acc), field(elemName, element)],
+        };
+        acc = this.step(
+          acc,
+          input,
+          () => this.evaluate(fn, input, budget, `function ${String(attrs.fn)}`, depth + 1),
+          owned,
+        );
         owned = true;
       }
     }
@@ -199,7 +242,13 @@ export class Interpreter {
     return next;
   }
 
-  private valueAndGrad(attrs: Record<string, unknown>, args: readonly Value[], budget: Budget, where: string, depth: number): Value {
+  private valueAndGrad(
+    attrs: Record<string, unknown>,
+    args: readonly Value[],
+    budget: Budget,
+    where: string,
+    depth: number,
+  ): Value {
     const fn = this.fn(attrs.fn, where);
     const [params, rest] = [args[0]!, args[1]!];
     const leaves = tensorsOf(params);
@@ -213,7 +262,8 @@ export class Interpreter {
         fields: [field(pType?.fields[0]?.name, rebuilt), field(pType?.fields[1]?.name, rest)],
       };
       const out = this.evaluate(fn, input, budget, label, depth + 1);
-      if (!isTensor(out) || out.rank !== 0) throw new EvalFailure('EVAL_ERROR', `${where}: ${label} did not return a scalar`);
+      if (!isTensor(out) || out.rank !== 0)
+        throw new EvalFailure('EVAL_ERROR', `${where}: ${label} did not return a scalar`);
       return out as tf.Scalar;
     };
     const { value, grads } = tf.valueAndGrads(f)(leaves);
@@ -235,7 +285,8 @@ function field(name: string | null | undefined, value: Value): StructValueField 
 
 /** Rebuilds a value with each tensor replaced by `f(tensor)`, keeping the structure. */
 export function mapTensors(v: Value, f: (t: tf.Tensor) => tf.Tensor): Value {
-  if (isStruct(v)) return { kind: 'struct', fields: v.fields.map((x) => field(x.name, mapTensors(x.value, f))) };
+  if (isStruct(v))
+    return { kind: 'struct', fields: v.fields.map((x) => field(x.name, mapTensors(x.value, f))) };
   if (isSequence(v)) return sequenceValue(v.elements.map((e) => mapTensors(e, f)));
   return f(v);
 }
@@ -250,9 +301,14 @@ export function conform(v: Value, t: TffType, where: string): Value {
     case 'tensor': {
       if (!isTensor(v)) throw new EvalFailure('EVAL_ERROR', `${where}: expected a tensor ${formatType(t)}`);
       const ok =
-        v.dtype === t.dtype && v.rank === t.shape.length && t.shape.every((d, i) => d === null || d === v.shape[i]);
+        v.dtype === t.dtype &&
+        v.rank === t.shape.length &&
+        t.shape.every((d, i) => d === null || d === v.shape[i]);
       if (!ok) {
-        throw new EvalFailure('EVAL_ERROR', `${where}: expected ${formatType(t)}, got ${v.dtype}[${v.shape.join(',')}]`);
+        throw new EvalFailure(
+          'EVAL_ERROR',
+          `${where}: expected ${formatType(t)}, got ${v.dtype}[${v.shape.join(',')}]`,
+        );
       }
       return v;
     }
@@ -262,11 +318,14 @@ export function conform(v: Value, t: TffType, where: string): Value {
       }
       return {
         kind: 'struct',
-        fields: t.fields.map((f, i) => field(f.name, conform(v.fields[i]!.value, f.type, `${where}.${f.name ?? i}`))),
+        fields: t.fields.map((f, i) =>
+          field(f.name, conform(v.fields[i]!.value, f.type, `${where}.${f.name ?? i}`)),
+        ),
       };
     }
     case 'sequence': {
-      if (!isSequence(v)) throw new EvalFailure('EVAL_ERROR', `${where}: expected a sequence ${formatType(t)}`);
+      if (!isSequence(v))
+        throw new EvalFailure('EVAL_ERROR', `${where}: expected a sequence ${formatType(t)}`);
       return sequenceValue(v.elements.map((e, i) => conform(e, t.element, `${where}[${i}]`)));
     }
   }

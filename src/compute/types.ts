@@ -42,7 +42,9 @@ export function numElements(shape: Shape): number | null {
 export function formatType(t: TffType): string {
   switch (t.kind) {
     case 'tensor':
-      return t.shape.length === 0 ? t.dtype : `${t.dtype}[${t.shape.map((d) => (d === null ? '?' : d)).join(',')}]`;
+      return t.shape.length === 0
+        ? t.dtype
+        : `${t.dtype}[${t.shape.map((d) => (d === null ? '?' : d)).join(',')}]`;
     case 'struct':
       return `<${t.fields.map((f) => (f.name ? `${f.name}=${formatType(f.type)}` : formatType(f.type))).join(',')}>`;
     case 'sequence':
@@ -78,7 +80,8 @@ export function assignabilityError(to: TffType, from: TffType, path = ''): strin
       const tf = to.fields[i]!;
       const ff = from.fields[i]!;
       const label = tf.name ?? String(i);
-      if (tf.name && ff.name && tf.name !== ff.name) return `field ${i} is named ${ff.name}, expected ${tf.name}${at}`;
+      if (tf.name && ff.name && tf.name !== ff.name)
+        return `field ${i} is named ${ff.name}, expected ${tf.name}${at}`;
       const inner = assignabilityError(tf.type, ff.type, path ? `${path}.${label}` : label);
       if (inner) return inner;
     }

@@ -67,7 +67,11 @@ const CLIENT_OR_WORKER_SLOTS = ['work', 'zero', 'accumulate', 'merge'] as const;
 export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): CheckedPlan {
   const validate = validatorFor('plan.schema.json');
   if (!validate(json)) {
-    throw new AppError('PLAN_SCHEMA_INVALID', 'the plan does not match schemas/plan.schema.json', schemaErrorDetails(validate.errors));
+    throw new AppError(
+      'PLAN_SCHEMA_INVALID',
+      'the plan does not match schemas/plan.schema.json',
+      schemaErrorDetails(validate.errors),
+    );
   }
   const plan = json as unknown as Plan;
   const errors: ErrorDetail[] = [];
@@ -102,7 +106,11 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   }
   for (const slot of CLIENT_OR_WORKER_SLOTS) {
     const use = checker.serverOnlyUseIn(plan.computations[slot], slot);
-    if (use) errors.push({ path: `/computations/${slot}`, message: `${slot} runs on clients or workers, so it may not use the server-only ${use}` });
+    if (use)
+      errors.push({
+        path: `/computations/${slot}`,
+        message: `${slot} runs on clients or workers, so it may not use the server-only ${use}`,
+      });
   }
   errors.push(...scheduleErrors(plan));
 
@@ -110,13 +118,19 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   if (errors.length || !types) {
     // A broken function is reported once even when several computations reach it.
     const unique = [...new Map(errors.map((e) => [`${e.path}\n${e.message}`, e])).values()];
-    throw new AppError(errorCode(unique), `the plan is not a valid MapReduce form (${unique.length} problem${unique.length === 1 ? '' : 's'})`, unique);
+    throw new AppError(
+      errorCode(unique),
+      `the plan is not a valid MapReduce form (${unique.length} problem${unique.length === 1 ? '' : 's'})`,
+      unique,
+    );
   }
   return { plan, types, signatures };
 }
 
 function errorCode(errors: readonly ErrorDetail[]): 'PLAN_LIMIT_EXCEEDED' | 'PLAN_TYPE_ERROR' {
-  return errors.length > 0 && errors.every((e) => /limit/.test(e.message)) ? 'PLAN_LIMIT_EXCEEDED' : 'PLAN_TYPE_ERROR';
+  return errors.length > 0 && errors.every((e) => /limit/.test(e.message))
+    ? 'PLAN_LIMIT_EXCEEDED'
+    : 'PLAN_TYPE_ERROR';
 }
 
 function scheduleErrors(plan: Plan): ErrorDetail[] {
@@ -124,7 +138,10 @@ function scheduleErrors(plan: Plan): ErrorDetail[] {
   const out: ErrorDetail[] = [];
   const minReports = s.min_reports ?? s.target_clients;
   if (minReports > s.target_clients) {
-    out.push({ path: '/schedule/min_reports', message: `min_reports (${minReports}) is more than target_clients (${s.target_clients})` });
+    out.push({
+      path: '/schedule/min_reports',
+      message: `min_reports (${minReports}) is more than target_clients (${s.target_clients})`,
+    });
   }
   if ((s.min_clients_in_aggregate ?? minReports) > minReports) {
     out.push({
@@ -135,11 +152,14 @@ function scheduleErrors(plan: Plan): ErrorDetail[] {
   return out;
 }
 
-type Sigs = { init?: Signature; evaluate?: Signature } & Partial<Record<(typeof FORM_SLOTS)[number], Signature>>;
+type Sigs = { init?: Signature; evaluate?: Signature } & Partial<
+  Record<(typeof FORM_SLOTS)[number], Signature>
+>;
 
 /** Checks that the form's computations chain, and derives S, C, D, U, V, A, R, X. */
 function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | undefined {
-  const at = (slot: string) => (slot === 'initialize' || slot === 'evaluate' ? `/${slot}` : `/computations/${slot}`);
+  const at = (slot: string) =>
+    slot === 'initialize' || slot === 'evaluate' ? `/${slot}` : `/computations/${slot}`;
   const fail = (slot: string, message: string) => {
     errors.push({ path: at(slot), message: `${slot}: ${message}` });
   };
@@ -199,7 +219,11 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
   for (const [slot, V, name] of secure) {
     staticShapes('work', `the secure-sum update ${name}`, V);
     const bad = safeLeaves(V)?.find((l) => l.type.dtype !== 'int32');
-    if (bad) fail('work', `secure-sum update ${name} must hold int32 tensors; ${bad.path.join('.') || name} is ${bad.type.dtype}`);
+    if (bad)
+      fail(
+        'work',
+        `secure-sum update ${name} must hold int32 tensors; ${bad.path.join('.') || name} is ${bad.type.dtype}`,
+      );
     const s = sigs[slot];
     if (s) {
       noParameter(slot, s);
@@ -230,7 +254,17 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
   const updIn = pair('update', update, 2, 'S, <R, V1sum, V2sum, V3sum>');
   if (updIn) {
     fits('update', 'the first parameter field (server state)', updIn[0], S);
-    fits('update', 'the second parameter field (aggregates)', updIn[1], structType([[undefined, R], [undefined, V1], [undefined, V2], [undefined, V3]]));
+    fits(
+      'update',
+      'the second parameter field (aggregates)',
+      updIn[1],
+      structType([
+        [undefined, R],
+        [undefined, V1],
+        [undefined, V2],
+        [undefined, V3],
+      ]),
+    );
   }
   const res = update.result;
   if (res.kind !== 'struct' || res.fields.length !== 2) {
@@ -238,7 +272,7 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
     return undefined;
   }
   const [S2, X] = [res.fields[0]!.type, res.fields[1]!.type];
-  fits('update', 'the server state type (its result must be the next round\'s state)', S, S2);
+  fits('update', "the server state type (its result must be the next round's state)", S, S2);
   fits('prepare', "the parameter (update's new state)", prepare.parameter, S2);
   staticShapes('update', 'the server output X', X);
 
@@ -265,7 +299,9 @@ function staticShapeError(t: TffType): string | null {
   const leaves = safeLeaves(t);
   if (!leaves) return 'must not contain a sequence';
   const open = leaves.find((l) => l.type.shape.some((d) => d === null));
-  return open ? `must have fully known shapes (${open.path.join('.') || 'the tensor'} has an unknown dimension)` : null;
+  return open
+    ? `must have fully known shapes (${open.path.join('.') || 'the tensor'} has an unknown dimension)`
+    : null;
 }
 
 /**
@@ -278,7 +314,13 @@ function secureParamsError(V: TffType, params: TffType): string | null {
   const vLeaves = safeLeaves(V);
   const pLeaves = safeLeaves(params);
   const want = vLeaves ? structuredLike(V) : undefined;
-  if (!vLeaves || !pLeaves || vLeaves.length !== pLeaves.length || !pLeaves.every((l) => scalar(l.type)) || (want && assignabilityError(want, params))) {
+  if (
+    !vLeaves ||
+    !pLeaves ||
+    vLeaves.length !== pLeaves.length ||
+    !pLeaves.every((l) => scalar(l.type)) ||
+    (want && assignabilityError(want, params))
+  ) {
     const shape = want ? formatType(want) : formatType(EMPTY_STRUCT);
     return `must return one int32 scalar or ${shape} (an int32 scalar per tensor of the secure-sum update), returns ${formatType(params)}`;
   }
@@ -286,6 +328,7 @@ function secureParamsError(V: TffType, params: TffType): string | null {
 }
 
 function structuredLike(t: TffType): TffType {
-  if (t.kind === 'struct') return { kind: 'struct', fields: t.fields.map((f) => ({ ...f, type: structuredLike(f.type) })) };
+  if (t.kind === 'struct')
+    return { kind: 'struct', fields: t.fields.map((f) => ({ ...f, type: structuredLike(f.type) })) };
   return { kind: 'tensor', dtype: 'int32', shape: [] };
 }

@@ -1,5 +1,13 @@
 import type { ComputationBuilder, Handle, PlanBuilder } from '../compute/builder';
-import { EMPTY_STRUCT, sequenceType, structType, tensorType, type Shape, type StructType, type TffType } from '../compute/types';
+import {
+  EMPTY_STRUCT,
+  sequenceType,
+  structType,
+  tensorType,
+  type Shape,
+  type StructType,
+  type TffType,
+} from '../compute/types';
 import { intOption, nameOption, type OptionSpec } from './options';
 
 /** A float32 tensor type. */
@@ -26,8 +34,15 @@ export function workParam(element: TffType, broadcast: TffType): StructType {
 }
 
 /** The parameter type of `update`: `<state=S, aggregates=<report=R, bitwidth_sum=V1, max_input_sum=V2, modular_sum=V3>>`. */
-export function updateParam(S: TffType, R: TffType, V: readonly [TffType, TffType, TffType] = [EMPTY, EMPTY, EMPTY]): StructType {
-  return named({ state: S, aggregates: named({ report: R, bitwidth_sum: V[0], max_input_sum: V[1], modular_sum: V[2] }) });
+export function updateParam(
+  S: TffType,
+  R: TffType,
+  V: readonly [TffType, TffType, TffType] = [EMPTY, EMPTY, EMPTY],
+): StructType {
+  return named({
+    state: S,
+    aggregates: named({ report: R, bitwidth_sum: V[0], max_input_sum: V[1], modular_sum: V[2] }),
+  });
 }
 
 /** The parameters of the three secure sums: an int32 for every leaf of that V, or none when V is empty. */
@@ -42,21 +57,30 @@ export interface SecureParams {
  * (applied to every tensor of that V) when given, else the empty struct that an empty V takes.
  */
 export function defineSecureParams(pb: PlanBuilder, params: SecureParams = {}): void {
-  const slot = (name: 'secure_sum_bitwidth' | 'secure_sum_max_input' | 'secure_modular_sum_modulus', v: number | undefined) =>
-    pb.computation(name, undefined, (b) => (v === undefined ? b.struct([]) : b.scalar(v, 'int32', name)));
+  const slot = (
+    name: 'secure_sum_bitwidth' | 'secure_sum_max_input' | 'secure_modular_sum_modulus',
+    v: number | undefined,
+  ) => pb.computation(name, undefined, (b) => (v === undefined ? b.struct([]) : b.scalar(v, 'int32', name)));
   slot('secure_sum_bitwidth', params.bitwidth);
   slot('secure_sum_max_input', params.maxInput);
   slot('secure_modular_sum_modulus', params.modulus);
 }
 
 /** The work result `<U, V1, V2, V3>`, with `<>` for every V not given. */
-export function workResult(b: ComputationBuilder, U: Handle, V: { v1?: Handle; v2?: Handle; v3?: Handle } = {}): Handle {
+export function workResult(
+  b: ComputationBuilder,
+  U: Handle,
+  V: { v1?: Handle; v2?: Handle; v3?: Handle } = {},
+): Handle {
   const empty = V.v1 && V.v2 && V.v3 ? undefined : b.struct([], 'empty');
   return b.struct([U, V.v1 ?? empty!, V.v2 ?? empty!, V.v3 ?? empty!], 'work_result');
 }
 
 /** The data options every plan takes: the client data collection and the batch size. */
-export function dataOptions(collection: string, batchSize: number): { collection: OptionSpec<string>; batchSize: OptionSpec<number> } {
+export function dataOptions(
+  collection: string,
+  batchSize: number,
+): { collection: OptionSpec<string>; batchSize: OptionSpec<number> } {
   return {
     collection: nameOption('client data collection (also the default population)', collection),
     batchSize: intOption('examples per batch', batchSize, { min: 1, max: 65536 }),

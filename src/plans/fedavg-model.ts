@@ -50,7 +50,11 @@ export function defineModelFns(pb: PlanBuilder, shape: MlpShape): ModelFns {
     const z = b.call(logits, b.struct({ params: b.field(p, 'params'), x: b.get(p, 'batch.x') }), 'logits');
     // Cross-entropy from log_softmax and one_hot rather than a fused op: the IR stays small and the
     // gradient comes from TensorFlow.js autodiff through ordinary ops.
-    const picked = b.reduceSum(b.mul(b.oneHot(b.get(p, 'batch.y'), classes), b.logSoftmax(z)), { axes: [1] }, 'log_likelihood');
+    const picked = b.reduceSum(
+      b.mul(b.oneHot(b.get(p, 'batch.y'), classes), b.logSoftmax(z)),
+      { axes: [1] },
+      'log_likelihood',
+    );
     return b.neg(b.reduceMean(picked), 'loss');
   });
   return { logits, loss };
@@ -64,7 +68,11 @@ export function initialModel(b: ComputationBuilder, { layers }: MlpShape, seed: 
   const fields: Record<string, Handle> = {};
   for (let i = 0; i + 1 < layers.length; i++) {
     const [fanIn, fanOut] = [layers[i]!, layers[i + 1]!];
-    fields[`w${i}`] = b.randomNormal([fanIn, fanOut], { stddev: Math.sqrt(2 / (fanIn + fanOut)), seed: seed + i }, `w${i}`);
+    fields[`w${i}`] = b.randomNormal(
+      [fanIn, fanOut],
+      { stddev: Math.sqrt(2 / (fanIn + fanOut)), seed: seed + i },
+      `w${i}`,
+    );
     fields[`b${i}`] = b.const('float32', [fanOut], 0, `b${i}`);
   }
   return b.struct(fields, 'model');

@@ -24,15 +24,30 @@ const report = (g: [number, number], gb: number): Value =>
   ]);
 const empty = () => structValue([]);
 
-function runUpdate(plan: Plan, state: Value, r: Value): { state: Value; json: { state: JsonValue; output: JsonValue } } {
+function runUpdate(
+  plan: Plan,
+  state: Value,
+  r: Value,
+): { state: Value; json: { state: JsonValue; output: JsonValue } } {
   const interp = new Interpreter(plan.functions ?? {});
   const arg = structValue([
     [undefined, state],
-    [undefined, structValue([[undefined, r], [undefined, empty()], [undefined, empty()], [undefined, empty()]])],
+    [
+      undefined,
+      structValue([
+        [undefined, r],
+        [undefined, empty()],
+        [undefined, empty()],
+        [undefined, empty()],
+      ]),
+    ],
   ]);
   const out = interp.run(plan.computations.update, arg, { round: 1 });
   if (!isStruct(out)) throw new Error('update returned no struct');
-  return { state: out.fields[0]!.value, json: { state: valueToJson(out.fields[0]!.value), output: valueToJson(out.fields[1]!.value) } };
+  return {
+    state: out.fields[0]!.value,
+    json: { state: valueToJson(out.fields[0]!.value), output: valueToJson(out.fields[1]!.value) },
+  };
 }
 
 function expectClose(actual: JsonValue, expected: JsonValue, digits = 5): void {
@@ -43,7 +58,8 @@ function expectClose(actual: JsonValue, expected: JsonValue, digits = 5): void {
   }
   if (typeof expected === 'object') {
     expect(Object.keys(actual as object)).toEqual(Object.keys(expected));
-    for (const [k, e] of Object.entries(expected)) expectClose((actual as Record<string, JsonValue>)[k]!, e, digits);
+    for (const [k, e] of Object.entries(expected))
+      expectClose((actual as Record<string, JsonValue>)[k]!, e, digits);
     return;
   }
   expect(actual).toEqual(expected);
@@ -82,11 +98,24 @@ describe('fedavg server optimizers', () => {
 
   it('Adam with bias correction over two steps matches the formulas by hand', () => {
     const [lr, b1, b2, eps] = [0.1, 0.9, 0.999, 1e-7];
-    const plan = buildFedAvg({ layers: [2, 1], optimizer: 'adam', serverLr: lr, beta1: b1, beta2: b2, epsilon: eps });
+    const plan = buildFedAvg({
+      layers: [2, 1],
+      optimizer: 'adam',
+      serverLr: lr,
+      beta1: b1,
+      beta2: b2,
+      epsilon: eps,
+    });
     const zeros = () => model([0, 0], 0);
     const state0 = structValue([
       ['model', model([1, 2], 0.5)],
-      ['optimizer', structValue([['m', zeros()], ['v', zeros()]])],
+      [
+        'optimizer',
+        structValue([
+          ['m', zeros()],
+          ['v', zeros()],
+        ]),
+      ],
       ['round', tf.scalar(0, 'int32')],
     ]);
     // Step 1 by hand: m = 0.1 g, v = 0.001 g^2, lr_t = 0.1 sqrt(0.001) / 0.1, so each weight moves by
@@ -110,7 +139,10 @@ describe('fedavg server optimizers', () => {
     const step2 = runUpdate(plan, step1.state, report([g2[0], g2[1]], g2[2]));
     expectClose(step2.json.state, {
       model: { w0: [[w2[0]!], [w2[1]!]], b0: [w2[2]!] },
-      optimizer: { m: { w0: [[m2[0]!], [m2[1]!]], b0: [m2[2]!] }, v: { w0: [[v2[0]!], [v2[1]!]], b0: [v2[2]!] } },
+      optimizer: {
+        m: { w0: [[m2[0]!], [m2[1]!]], b0: [m2[2]!] },
+        v: { w0: [[v2[0]!], [v2[1]!]], b0: [v2[2]!] },
+      },
       round: 2,
     });
     disposeValue(state0);
@@ -122,20 +154,50 @@ describe('fedavg work', () => {
     const plan = buildFedAvg({ layers: [2, 2], epochs: 4, clientLr: 0.5 });
     const interp = new Interpreter(plan.functions ?? {});
     const w = structValue([
-      ['w0', tf.tensor2d([[0.1, -0.1], [0.2, 0.3]])],
+      [
+        'w0',
+        tf.tensor2d([
+          [0.1, -0.1],
+          [0.2, 0.3],
+        ]),
+      ],
       ['b0', tf.tensor1d([0, 0])],
     ]);
     const batch = structValue([
-      ['x', tf.tensor2d([[1, 0], [0, 1], [1, 1]])],
+      [
+        'x',
+        tf.tensor2d([
+          [1, 0],
+          [0, 1],
+          [1, 1],
+        ]),
+      ],
       ['y', tf.tensor1d([0, 1, 0], 'int32')],
     ]);
     const data = sequenceValue([batch]);
-    const U = interp.run(plan.computations.work, structValue([[undefined, data], [undefined, structValue([['model', w]])]]), { round: 1 });
-    const u = valueToJson(U) as [{ delta: { w0: number[][]; b0: number[] }; examples: number; loss_sum: number }, ...unknown[]];
+    const U = interp.run(
+      plan.computations.work,
+      structValue([
+        [undefined, data],
+        [undefined, structValue([['model', w]])],
+      ]),
+      { round: 1 },
+    );
+    const u = valueToJson(U) as [
+      { delta: { w0: number[][]; b0: number[] }; examples: number; loss_sum: number },
+      ...unknown[],
+    ];
     expect(u[0].examples).toBe(3);
     // The trained weights are start - delta / examples; their loss on the batch must be lower.
     const loss = (params: Value) => {
-      const v = interp.run(plan.functions!.loss!, structValue([[undefined, params], [undefined, batch]]), { round: 1 });
+      const v = interp.run(
+        plan.functions!.loss!,
+        structValue([
+          [undefined, params],
+          [undefined, batch],
+        ]),
+        { round: 1 },
+      );
       const n = (v as tf.Tensor).dataSync()[0]!;
       disposeValue(v);
       return n;

@@ -1,7 +1,16 @@
 import { PlanBuilder } from '../compute/builder';
 import { sequenceType } from '../compute/types';
 import type { Plan } from '../generated/plan';
-import { dataOptions, defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from './common';
+import {
+  dataOptions,
+  defineSecureParams,
+  f32,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from './common';
 import { batchType, defineModelFns, initialModel, modelType } from './fedavg-model';
 import {
   choiceOption,
@@ -14,7 +23,12 @@ import {
   type OptionSpecs,
   type ScheduleOptions,
 } from './options';
-import { applyOptimizer, initialOptimizerState, optimizerStateType, type ServerOptimizer } from './server-optimizers';
+import {
+  applyOptimizer,
+  initialOptimizerState,
+  optimizerStateType,
+  type ServerOptimizer,
+} from './server-optimizers';
 
 /** Options of the FedAvg plan. */
 export interface FedAvgOptions extends ScheduleOptions {
@@ -40,11 +54,18 @@ export interface FedAvgOptions extends ScheduleOptions {
  */
 export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
   ...dataOptions('digits', 8),
-  layers: intListOption('layer widths: inputs, hidden..., classes (relu hidden layers)', [64, 32, 10], { min: 1, max: 65536, minLength: 2 }),
+  layers: intListOption('layer widths: inputs, hidden..., classes (relu hidden layers)', [64, 32, 10], {
+    min: 1,
+    max: 65536,
+    minLength: 2,
+  }),
   clientLr: numberOption('client SGD learning rate', 0.3, { min: 0, exclusiveMin: true }),
   epochs: intOption('local epochs over the client data', 5, { min: 1, max: 10_000 }),
   optimizer: choiceOption('server optimizer', 'sgd', ['sgd', 'adam']),
-  serverLr: numberOption('server learning rate (sgd: 1 with momentum 0 is plain FedAvg)', 1, { min: 0, exclusiveMin: true }),
+  serverLr: numberOption('server learning rate (sgd: 1 with momentum 0 is plain FedAvg)', 1, {
+    min: 0,
+    exclusiveMin: true,
+  }),
   momentum: numberOption('server SGD momentum', 0, { min: 0, max: 1 }),
   beta1: numberOption('server Adam beta1', 0.9, { min: 0, max: 1 }),
   beta2: numberOption('server Adam beta2', 0.999, { min: 0, max: 1 }),
@@ -116,7 +137,11 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   });
 
   pb.computation('initialize', undefined, (b) =>
-    b.struct({ model: initialModel(b, shape, o.seed), optimizer: initialOptimizerState(b, opt, M), round: b.scalar(0, 'int32') }),
+    b.struct({
+      model: initialModel(b, shape, o.seed),
+      optimizer: initialOptimizerState(b, opt, M),
+      round: b.scalar(0, 'int32'),
+    }),
   );
   pb.computation('prepare', S, (b, s) => b.struct({ model: b.field(s, 'model') }));
 
@@ -129,8 +154,13 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
     const examples = b.floorDiv(seen, o.epochs, 'examples');
     const weight = b.cast(examples, 'float32', 'weight');
     const meanLoss = b.div(b.field(trained, 'loss_sum'), b.maximum(b.cast(seen, 'float32'), 1), 'mean_loss');
-    const delta = b.tree.zip([start, b.field(trained, 'params')], ([w0, w1]) => b.mul(b.sub(w0!, w1!), weight));
-    return workResult(b, b.struct({ delta, examples, loss_sum: b.mul(meanLoss, weight, 'weighted_loss') }, 'update'));
+    const delta = b.tree.zip([start, b.field(trained, 'params')], ([w0, w1]) =>
+      b.mul(b.sub(w0!, w1!), weight),
+    );
+    return workResult(
+      b,
+      b.struct({ delta, examples, loss_sum: b.mul(meanLoss, weight, 'weighted_loss') }, 'update'),
+    );
   });
 
   pb.computation('zero', undefined, (b) => b.tree.zeros(A));
@@ -161,10 +191,21 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
     const state = b.field(p, 'state');
     const report = b.get(p, 'aggregates.report');
     const step = b.add(b.field(state, 'round'), 1, 'round');
-    const next = applyOptimizer(b, opt, b.field(state, 'model'), b.field(report, 'delta'), b.field(state, 'optimizer'), step);
+    const next = applyOptimizer(
+      b,
+      opt,
+      b.field(state, 'model'),
+      b.field(report, 'delta'),
+      b.field(state, 'optimizer'),
+      step,
+    );
     const newState = b.struct({ model: next.weights, optimizer: next.state, round: step }, 'state');
     const output = b.struct(
-      { train_loss: b.field(report, 'loss'), examples: b.field(report, 'examples'), clients: b.field(report, 'clients') },
+      {
+        train_loss: b.field(report, 'loss'),
+        examples: b.field(report, 'examples'),
+        clients: b.field(report, 'clients'),
+      },
       'output',
     );
     return b.struct([newState, output]);
@@ -172,7 +213,12 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
 
   pb.computation('evaluate', named({ state: S, data: sequenceType(batch) }), (b, p) => {
     const init = b.struct(
-      { params: b.get(p, 'state.model'), loss_sum: b.scalar(0), correct: b.scalar(0, 'int32'), seen: b.scalar(0, 'int32') },
+      {
+        params: b.get(p, 'state.model'),
+        loss_sum: b.scalar(0),
+        correct: b.scalar(0, 'int32'),
+        seen: b.scalar(0, 'int32'),
+      },
       'eval_init',
     );
     const out = b.fold(b.field(p, 'data'), init, evalStep, {}, 'evaluated');

@@ -1,7 +1,24 @@
 import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
-import { dataOptions, defineSecureParams, EMPTY, i32, named, updateParam, workParam, workResult } from './common';
-import { boolOption, intOption, scheduleOptions, toSchedule, resolveOptions, type OptionSpecs, type ScheduleOptions } from './options';
+import {
+  dataOptions,
+  defineSecureParams,
+  EMPTY,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from './common';
+import {
+  boolOption,
+  intOption,
+  scheduleOptions,
+  toSchedule,
+  resolveOptions,
+  type OptionSpecs,
+  type ScheduleOptions,
+} from './options';
 
 /** Options of the federated-sum plan. */
 export interface FederatedSumOptions extends ScheduleOptions {
@@ -45,7 +62,9 @@ export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): P
   pb.computation('accumulate', named({ accumulator: A, update: A }), (b, p) =>
     o.secure ? b.field(p, 'accumulator') : b.add(b.field(p, 'accumulator'), b.field(p, 'update')),
   );
-  pb.computation('merge', named({ a: A, b: A }), (b, p) => (o.secure ? b.field(p, 'a') : b.add(b.field(p, 'a'), b.field(p, 'b'))));
+  pb.computation('merge', named({ a: A, b: A }), (b, p) =>
+    o.secure ? b.field(p, 'a') : b.add(b.field(p, 'a'), b.field(p, 'b')),
+  );
   pb.computation('report', A, (_b, a) => a);
   defineSecureParams(pb, o.secure ? { bitwidth: o.bitwidth } : {});
   pb.computation('update', updateParam(EMPTY, A, [V1, EMPTY, EMPTY]), (b, p) => {

@@ -1,7 +1,24 @@
 import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
-import { dataOptions, defineSecureParams, EMPTY, i32, named, updateParam, workParam, workResult } from './common';
-import { boolOption, intOption, scheduleOptions, toSchedule, resolveOptions, type OptionSpecs, type ScheduleOptions } from './options';
+import {
+  dataOptions,
+  defineSecureParams,
+  EMPTY,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from './common';
+import {
+  boolOption,
+  intOption,
+  scheduleOptions,
+  toSchedule,
+  resolveOptions,
+  type OptionSpecs,
+  type ScheduleOptions,
+} from './options';
 
 /** Options of the histogram plan. */
 export interface HistogramOptions extends ScheduleOptions {
@@ -18,9 +35,15 @@ export interface HistogramOptions extends ScheduleOptions {
 /** The declared options of the histogram plan. */
 export const HISTOGRAM_OPTIONS: OptionSpecs<HistogramOptions> = {
   ...dataOptions('values', 32),
-  bins: intOption('number of bins; int32 values in [0, bins) are counted, others ignored', 10, { min: 1, max: 1_000_000 }),
+  bins: intOption('number of bins; int32 values in [0, bins) are counted, others ignored', 10, {
+    min: 1,
+    max: 1_000_000,
+  }),
   secure: boolOption('aggregate the counts through secure_sum (max_input) instead of the plain path', false),
-  maxInput: intOption('secure variant: largest count one client contributes to a bin (clipped)', 1000, { min: 1, max: 2 ** 31 - 1 }),
+  maxInput: intOption('secure variant: largest count one client contributes to a bin (clipped)', 1000, {
+    min: 1,
+    max: 2 ** 31 - 1,
+  }),
   ...scheduleOptions({ rounds: 1, targetClients: 10 }),
 };
 
@@ -43,7 +66,9 @@ export function buildHistogram(options: Partial<HistogramOptions> = {}): Plan {
   pb.computation('prepare', EMPTY, (_b, s) => s);
   pb.computation('work', workParam(element, EMPTY), (b, p) => {
     const local = b.fold(b.field(p, 'data'), b.tree.zeros(counts), countBatch, {}, 'client_counts');
-    return o.secure ? workResult(b, b.struct([]), { v2: b.clip(local, 0, o.maxInput, 'clipped') }) : workResult(b, b.struct({ counts: local }));
+    return o.secure
+      ? workResult(b, b.struct([]), { v2: b.clip(local, 0, o.maxInput, 'clipped') })
+      : workResult(b, b.struct({ counts: local }));
   });
   const U = o.secure ? EMPTY : named({ counts });
   const A = o.secure ? named({ clients: i32() }) : named({ counts, clients: i32() });
@@ -58,7 +83,10 @@ export function buildHistogram(options: Partial<HistogramOptions> = {}): Plan {
   defineSecureParams(pb, o.secure ? { maxInput: o.maxInput } : {});
   pb.computation('update', updateParam(EMPTY, A, [EMPTY, o.secure ? counts : EMPTY, EMPTY]), (b, p) => {
     const total = b.get(p, o.secure ? 'aggregates.max_input_sum' : 'aggregates.report.counts');
-    return b.struct([b.field(p, 'state'), b.struct({ counts: total, clients: b.get(p, 'aggregates.report.clients') })]);
+    return b.struct([
+      b.field(p, 'state'),
+      b.struct({ counts: total, clients: b.get(p, 'aggregates.report.clients') }),
+    ]);
   });
 
   return pb.build({

@@ -9,7 +9,11 @@ export { buildFedAvg, FEDAVG_OPTIONS, type FedAvgOptions } from './fedavg';
 export { buildFederatedSum, FEDERATED_SUM_OPTIONS, type FederatedSumOptions } from './federated-sum';
 export { buildHistogram, HISTOGRAM_OPTIONS, type HistogramOptions } from './histogram';
 export { buildMean, MEAN_OPTIONS, type MeanOptions } from './mean';
-export { buildTemperatureSensor, TEMPERATURE_SENSOR_OPTIONS, type TemperatureSensorOptions } from './temperature-sensor';
+export {
+  buildTemperatureSensor,
+  TEMPERATURE_SENSOR_OPTIONS,
+  type TemperatureSensorOptions,
+} from './temperature-sensor';
 export { flagOf, resolveOptions, type LibraryPlan, type NamedOption, type OptionSpec } from './options';
 
 /** The ready plans by name, with their descriptions and declared options; the CLI's `plans` command lists and builds them. */
@@ -24,7 +28,15 @@ export const PLAN_LIBRARY: Readonly<Record<string, LibraryPlan>> = Object.freeze
     TEMPERATURE_SENSOR_OPTIONS,
     buildTemperatureSensor,
   ),
-  'federated-sum': definePlan("TFF's federated sum of int32 values, plain or through secure_sum_bitwidth", FEDERATED_SUM_OPTIONS, buildFederatedSum),
-  histogram: definePlan('counts of int32 values per bin, plain or through secure_sum with max_input', HISTOGRAM_OPTIONS, buildHistogram),
+  'federated-sum': definePlan(
+    "TFF's federated sum of int32 values, plain or through secure_sum_bitwidth",
+    FEDERATED_SUM_OPTIONS,
+    buildFederatedSum,
+  ),
+  histogram: definePlan(
+    'counts of int32 values per bin, plain or through secure_sum with max_input',
+    HISTOGRAM_OPTIONS,
+    buildHistogram,
+  ),
   mean: definePlan('example-weighted mean of float32 values', MEAN_OPTIONS, buildMean),
 });

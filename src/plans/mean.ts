@@ -1,7 +1,23 @@
 import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
-import { dataOptions, defineSecureParams, EMPTY, f32, i32, named, updateParam, workParam, workResult } from './common';
-import { scheduleOptions, toSchedule, resolveOptions, type OptionSpecs, type ScheduleOptions } from './options';
+import {
+  dataOptions,
+  defineSecureParams,
+  EMPTY,
+  f32,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from './common';
+import {
+  scheduleOptions,
+  toSchedule,
+  resolveOptions,
+  type OptionSpecs,
+  type ScheduleOptions,
+} from './options';
 
 /** Options of the mean plan. */
 export interface MeanOptions extends ScheduleOptions {
@@ -34,7 +50,9 @@ export function buildMean(options: Partial<MeanOptions> = {}): Plan {
   });
   pb.computation('initialize', undefined, (b) => b.struct([]));
   pb.computation('prepare', EMPTY, (_b, s) => s);
-  pb.computation('work', workParam(element, EMPTY), (b, p) => workResult(b, b.fold(b.field(p, 'data'), b.tree.zeros(U), addBatch, {}, 'client')));
+  pb.computation('work', workParam(element, EMPTY), (b, p) =>
+    workResult(b, b.fold(b.field(p, 'data'), b.tree.zeros(U), addBatch, {}, 'client')),
+  );
   pb.computation('zero', undefined, (b) => b.tree.zeros(A));
   pb.computation('accumulate', named({ accumulator: A, update: U }), (b, p) =>
     b.struct({
@@ -48,10 +66,16 @@ export function buildMean(options: Partial<MeanOptions> = {}): Plan {
   pb.computation('report', A, (b, a) => {
     // An empty aggregate reports 0 rather than NaN; such a round is never released.
     const n = b.maximum(b.cast(b.field(a, 'count'), 'float32'), 1);
-    return b.struct({ mean: b.div(b.field(a, 'sum'), n, 'mean'), count: b.field(a, 'count'), clients: b.field(a, 'clients') });
+    return b.struct({
+      mean: b.div(b.field(a, 'sum'), n, 'mean'),
+      count: b.field(a, 'count'),
+      clients: b.field(a, 'clients'),
+    });
   });
   defineSecureParams(pb);
-  pb.computation('update', updateParam(EMPTY, R), (b, p) => b.struct([b.field(p, 'state'), b.get(p, 'aggregates.report')]));
+  pb.computation('update', updateParam(EMPTY, R), (b, p) =>
+    b.struct([b.field(p, 'state'), b.get(p, 'aggregates.report')]),
+  );
 
   return pb.build({
     name: 'mean',

@@ -54,13 +54,22 @@ export function resolveOptions<T extends object>(specs: OptionSpecs<T>, given: P
     out[key] = v;
   }
   const unknown = Object.keys(given).filter((k) => !(k in specs));
-  if (unknown.length) throw new AppError('BAD_REQUEST', `unknown option ${unknown.map((k) => `--${flagOf(k)}`).join(', ')}`);
+  if (unknown.length)
+    throw new AppError('BAD_REQUEST', `unknown option ${unknown.map((k) => `--${flagOf(k)}`).join(', ')}`);
   return out as T;
 }
 
 /** Registers a plan builder with its declared options for the library. */
-export function definePlan<T extends object>(description: string, specs: OptionSpecs<T>, build: (options: T) => Plan): LibraryPlan {
-  const options = (Object.entries(specs) as [string, OptionSpec][]).map(([key, spec]) => ({ ...spec, key, flag: flagOf(key) }));
+export function definePlan<T extends object>(
+  description: string,
+  specs: OptionSpecs<T>,
+  build: (options: T) => Plan,
+): LibraryPlan {
+  const options = (Object.entries(specs) as [string, OptionSpec][]).map(([key, spec]) => ({
+    ...spec,
+    key,
+    flag: flagOf(key),
+  }));
   return {
     description,
     options,
@@ -74,7 +83,12 @@ function numberText(text: string, what: string): number {
   return Number(t);
 }
 
-function rangeCheck(v: number, min: number | undefined, max: number | undefined, integer: boolean): string | null {
+function rangeCheck(
+  v: number,
+  min: number | undefined,
+  max: number | undefined,
+  integer: boolean,
+): string | null {
   if (typeof v !== 'number' || !Number.isFinite(v)) return `${String(v)} is not a number`;
   if (integer && !Number.isInteger(v)) return `${v} is not an integer`;
   if (min !== undefined && v < min) return `${v} is less than ${min}`;
@@ -83,20 +97,33 @@ function rangeCheck(v: number, min: number | undefined, max: number | undefined,
 }
 
 /** An integer option within [min, max]. */
-export function intOption(description: string, def: number, range: { min?: number; max?: number } = {}): OptionSpec<number> {
+export function intOption(
+  description: string,
+  def: number,
+  range: { min?: number; max?: number } = {},
+): OptionSpec<number> {
   return numberSpec(description, def, range, true);
 }
 
 /** A number option within [min, max]; `exclusiveMin` excludes the minimum itself. */
-export function numberOption(description: string, def: number, range: { min?: number; max?: number; exclusiveMin?: boolean } = {}): OptionSpec<number> {
+export function numberOption(
+  description: string,
+  def: number,
+  range: { min?: number; max?: number; exclusiveMin?: boolean } = {},
+): OptionSpec<number> {
   const base = numberSpec(description, def, range, false);
   if (!range.exclusiveMin) return base;
-  const check = (v: number) => base.check(v) ?? (v === range.min ? `${v} must be more than ${range.min}` : null);
+  const check = (v: number) =>
+    base.check(v) ?? (v === range.min ? `${v} must be more than ${range.min}` : null);
   return { ...base, check, parse: (t) => checked(base.parse(t), check) };
 }
 
 /** An optional integer option with no default; the plan derives the value when it is absent. */
-export function optionalIntOption(description: string, defaultText: string, range: { min?: number; max?: number } = {}): OptionSpec<number | undefined> {
+export function optionalIntOption(
+  description: string,
+  defaultText: string,
+  range: { min?: number; max?: number } = {},
+): OptionSpec<number | undefined> {
   const spec = numberSpec(description, 0, range, true);
   return {
     ...spec,
@@ -107,7 +134,12 @@ export function optionalIntOption(description: string, defaultText: string, rang
   };
 }
 
-function numberSpec(description: string, def: number, range: { min?: number; max?: number }, integer: boolean): OptionSpec<number> {
+function numberSpec(
+  description: string,
+  def: number,
+  range: { min?: number; max?: number },
+  integer: boolean,
+): OptionSpec<number> {
   const check = (v: number) => rangeCheck(v, range.min, range.max, integer);
   return {
     description,
@@ -120,10 +152,15 @@ function numberSpec(description: string, def: number, range: { min?: number; max
 }
 
 /** A comma-separated list of integers, each within [min, max], with at least `minLength` entries. */
-export function intListOption(description: string, def: readonly number[], range: { min?: number; max?: number; minLength?: number } = {}): OptionSpec<readonly number[]> {
+export function intListOption(
+  description: string,
+  def: readonly number[],
+  range: { min?: number; max?: number; minLength?: number } = {},
+): OptionSpec<readonly number[]> {
   const check = (v: readonly number[]) => {
     if (!Array.isArray(v)) return 'expected a list of integers';
-    if (v.length < (range.minLength ?? 1)) return `expected at least ${range.minLength ?? 1} entries, got ${v.length}`;
+    if (v.length < (range.minLength ?? 1))
+      return `expected at least ${range.minLength ?? 1} entries, got ${v.length}`;
     for (const x of v) {
       const why = rangeCheck(x, range.min, range.max, true);
       if (why) return why;
@@ -134,16 +171,31 @@ export function intListOption(description: string, def: readonly number[], range
     description,
     default: def,
     placeholder: '<list>',
-    parse: (t) => checked(t.split(',').map((x) => numberText(x, 'an integer')), check),
+    parse: (t) =>
+      checked(
+        t.split(',').map((x) => numberText(x, 'an integer')),
+        check,
+      ),
     check,
     format: (v) => v.join(','),
   };
 }
 
 /** One of a fixed set of strings. */
-export function choiceOption<C extends string>(description: string, def: C, choices: readonly C[]): OptionSpec<C> {
+export function choiceOption<C extends string>(
+  description: string,
+  def: C,
+  choices: readonly C[],
+): OptionSpec<C> {
   const check = (v: C) => (choices.includes(v) ? null : `"${String(v)}" is not one of ${choices.join(', ')}`);
-  return { description: `${description} (${choices.join(' | ')})`, default: def, placeholder: '<name>', parse: (t) => checked(t.trim() as C, check), check, format: String };
+  return {
+    description: `${description} (${choices.join(' | ')})`,
+    default: def,
+    placeholder: '<name>',
+    parse: (t) => checked(t.trim() as C, check),
+    check,
+    format: String,
+  };
 }
 
 /** A boolean option: `true`/`false`/`yes`/`no`/`1`/`0` on the command line. */
@@ -165,8 +217,18 @@ export function boolOption(description: string, def: boolean): OptionSpec<boolea
 
 /** A name such as a data collection (the plan schema's name pattern). */
 export function nameOption(description: string, def: string): OptionSpec<string> {
-  const check = (v: string) => (typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) && v.length <= 128 ? null : `"${String(v)}" is not a valid name (letters, digits, _ . -)`);
-  return { description, default: def, placeholder: '<name>', parse: (t) => checked(t.trim(), check), check, format: String };
+  const check = (v: string) =>
+    typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) && v.length <= 128
+      ? null
+      : `"${String(v)}" is not a valid name (letters, digits, _ . -)`;
+  return {
+    description,
+    default: def,
+    placeholder: '<name>',
+    parse: (t) => checked(t.trim(), check),
+    check,
+    format: String,
+  };
 }
 
 function checked<T>(v: T, check: (v: T) => string | null): T {
@@ -187,13 +249,23 @@ export interface ScheduleOptions {
 }
 
 /** The schedule option specs, with a plan's own defaults for rounds and clients per round. */
-export function scheduleOptions(defaults: { rounds: number; targetClients: number }): OptionSpecs<ScheduleOptions> {
+export function scheduleOptions(defaults: {
+  rounds: number;
+  targetClients: number;
+}): OptionSpecs<ScheduleOptions> {
   return {
     rounds: intOption('number of rounds', defaults.rounds, { min: 1, max: 1_000_000 }),
     targetClients: intOption('clients per round', defaults.targetClients, { min: 1, max: 1_000_000 }),
-    minReports: optionalIntOption('reports needed by the deadline for a round to count', 'target clients', { min: 1 }),
-    minClientsInAggregate: optionalIntOption('fewest clients in any released aggregate', 'min reports', { min: 1 }),
-    overSelection: numberOption('over-selection factor (clients selected / target)', 1.3, { min: 1, max: 10 }),
+    minReports: optionalIntOption('reports needed by the deadline for a round to count', 'target clients', {
+      min: 1,
+    }),
+    minClientsInAggregate: optionalIntOption('fewest clients in any released aggregate', 'min reports', {
+      min: 1,
+    }),
+    overSelection: numberOption('over-selection factor (clients selected / target)', 1.3, {
+      min: 1,
+      max: 10,
+    }),
     selectionTimeout: numberOption('selection timeout in seconds', 60, { min: 0, exclusiveMin: true }),
     reportingDeadline: numberOption('reporting deadline in seconds', 300, { min: 0, exclusiveMin: true }),
   };

@@ -18,8 +18,14 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const f32Client = (...values: number[]): ClientExamples => ({ count: values.length, leaves: [Float32Array.from(values)] });
-const i32Client = (...values: number[]): ClientExamples => ({ count: values.length, leaves: [Int32Array.from(values)] });
+const f32Client = (...values: number[]): ClientExamples => ({
+  count: values.length,
+  leaves: [Float32Array.from(values)],
+});
+const i32Client = (...values: number[]): ClientExamples => ({
+  count: values.length,
+  leaves: [Int32Array.from(values)],
+});
 
 describe('the plan library', () => {
   const variants: [string, Record<string, unknown>][] = [
@@ -44,7 +50,11 @@ describe('the plan library', () => {
   it('derives the documented form types', () => {
     const t = (p: ReturnType<typeof buildMean>) => {
       const { types } = checkPlan(p);
-      return Object.fromEntries(Object.entries({ S: types.S, C: types.C, U: types.U, A: types.A, R: types.R, X: types.X }).map(([k, v]) => [k, formatType(v)]));
+      return Object.fromEntries(
+        Object.entries({ S: types.S, C: types.C, U: types.U, A: types.A, R: types.R, X: types.X }).map(
+          ([k, v]) => [k, formatType(v)],
+        ),
+      );
     };
     expect(t(buildTemperatureSensor())).toEqual({
       S: '<num_rounds=int32>',
@@ -64,10 +74,21 @@ describe('the plan library', () => {
 
   it('fills the schedule from options and rejects bad option values', () => {
     const plan = buildMean({ rounds: 7, targetClients: 5, minReports: 4 });
-    expect(plan.schedule).toEqual({ rounds: 7, target_clients: 5, over_selection: 1.3, min_reports: 4, selection_timeout_s: 60, reporting_deadline_s: 300 });
+    expect(plan.schedule).toEqual({
+      rounds: 7,
+      target_clients: 5,
+      over_selection: 1.3,
+      min_reports: 4,
+      selection_timeout_s: 60,
+      reporting_deadline_s: 300,
+    });
     expect(() => buildMean({ rounds: 0 })).toThrow(/option --rounds: 0 is less than 1/);
-    expect(() => PLAN_LIBRARY.fedavg!.build({ layers: [64] })).toThrow(/--layers: expected at least 2 entries/);
-    expect(() => PLAN_LIBRARY.fedavg!.build({ optimizer: 'rmsprop' })).toThrow(/--optimizer: "rmsprop" is not one of sgd, adam/);
+    expect(() => PLAN_LIBRARY.fedavg!.build({ layers: [64] })).toThrow(
+      /--layers: expected at least 2 entries/,
+    );
+    expect(() => PLAN_LIBRARY.fedavg!.build({ optimizer: 'rmsprop' })).toThrow(
+      /--optimizer: "rmsprop" is not one of sgd, adam/,
+    );
     expect(() => PLAN_LIBRARY.mean!.build({ nonsense: 1 })).toThrow(/unknown option --nonsense/);
   });
 });
@@ -83,7 +104,11 @@ describe('analytics plans on hand-computed data', () => {
     ]);
     const plan = buildTemperatureSensor({ targetClients: 4, batchSize: 2 });
     const outputs = runLocal(plan, clients).map((r) => r.output);
-    expect(outputs).toEqual([{ ratio_over_threshold: 0.75 }, { ratio_over_threshold: 0.5 }, { ratio_over_threshold: 0.25 }]);
+    expect(outputs).toEqual([
+      { ratio_over_threshold: 0.75 },
+      { ratio_over_threshold: 0.5 },
+      { ratio_over_threshold: 0.25 },
+    ]);
   });
 
   const sumClients = () =>
@@ -101,7 +126,13 @@ describe('analytics plans on hand-computed data', () => {
   });
 
   it('the secure sum really goes through secure_sum_bitwidth: a client sum of 20 does not fit 4 bits', () => {
-    const plan = buildFederatedSum({ secure: true, bitwidth: 4, targetClients: 3, minClientsInAggregate: 2, batchSize: 2 });
+    const plan = buildFederatedSum({
+      secure: true,
+      bitwidth: 4,
+      targetClients: 3,
+      minClientsInAggregate: 2,
+      batchSize: 2,
+    });
     const [r] = runLocal(plan, sumClients(), { rounds: 1 });
     expect(r!.output).toEqual({ sum: 16 });
     expect(r!.rejected.map((x) => x.client)).toEqual(['c']);
@@ -143,7 +174,15 @@ describe('fedavg', () => {
     const x = Float32Array.from([1, 0, 0.9, 0.1, 0, 1, 0.2, 0.8]);
     const y = Int32Array.from([0, 0, 1, 1]);
     const data: ClientExamples = { count: 4, leaves: [x, y] };
-    const plan = PLAN_LIBRARY.fedavg!.build({ layers: [2, 4, 2], epochs: 3, batchSize: 2, clientLr: 0.5, targetClients: 1, rounds: 1, collection: 'tiny' });
+    const plan = PLAN_LIBRARY.fedavg!.build({
+      layers: [2, 4, 2],
+      epochs: 3,
+      batchSize: 2,
+      clientLr: 0.5,
+      targetClients: 1,
+      rounds: 1,
+      collection: 'tiny',
+    });
     const runner = new LocalRunner(plan, new Map([['only', data]]), { evaluationData: data });
     try {
       const before = runner.evaluate() as { loss: number; accuracy: number; examples: number };

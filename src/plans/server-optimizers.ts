@@ -49,7 +49,9 @@ export function applyOptimizer(
       return { weights: b.tree.zip([weights, grad], ([w, g]) => b.sub(w!, b.mul(g!, opt.lr))), state };
     }
     // TFF's sgdm: v = momentum * v + g; w = w - lr * v.
-    const velocity = b.tree.zip([b.field(state, 'velocity'), grad], ([v, g]) => b.add(b.mul(v!, opt.momentum), g!));
+    const velocity = b.tree.zip([b.field(state, 'velocity'), grad], ([v, g]) =>
+      b.add(b.mul(v!, opt.momentum), g!),
+    );
     return {
       weights: b.tree.zip([weights, velocity], ([w, v]) => b.sub(w!, b.mul(v!, opt.lr))),
       state: b.struct({ velocity }),
@@ -58,11 +60,17 @@ export function applyOptimizer(
   // TFF's adam: m and v are biased moment estimates; the correction is folded into the step size,
   // lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t), and epsilon is added to sqrt(v) (Keras' epsilon-hat).
   const { beta1, beta2, epsilon } = opt;
-  const m = b.tree.zip([b.field(state, 'm'), grad], ([mi, g]) => b.add(b.mul(mi!, beta1), b.mul(g!, 1 - beta1)));
-  const v = b.tree.zip([b.field(state, 'v'), grad], ([vi, g]) => b.add(b.mul(vi!, beta2), b.mul(b.square(g!), 1 - beta2)));
+  const m = b.tree.zip([b.field(state, 'm'), grad], ([mi, g]) =>
+    b.add(b.mul(mi!, beta1), b.mul(g!, 1 - beta1)),
+  );
+  const v = b.tree.zip([b.field(state, 'v'), grad], ([vi, g]) =>
+    b.add(b.mul(vi!, beta2), b.mul(b.square(g!), 1 - beta2)),
+  );
   const t = b.cast(step, 'float32', 't');
   const correction = b.div(b.sqrt(b.sub(1, b.pow(beta2, t))), b.sub(1, b.pow(beta1, t)));
   const lrT = b.mul(correction, opt.lr, 'lr_t');
-  const weightsOut = b.tree.zip([weights, m, v], ([w, mi, vi]) => b.sub(w!, b.mul(lrT, b.div(mi!, b.add(b.sqrt(vi!), epsilon)))));
+  const weightsOut = b.tree.zip([weights, m, v], ([w, mi, vi]) =>
+    b.sub(w!, b.mul(lrT, b.div(mi!, b.add(b.sqrt(vi!), epsilon)))),
+  );
   return { weights: weightsOut, state: b.struct({ m, v }) };
 }

@@ -1,7 +1,24 @@
 import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
-import { dataOptions, defineSecureParams, EMPTY, f32, i32, named, updateParam, workParam, workResult } from './common';
-import { numberOption, scheduleOptions, toSchedule, resolveOptions, type OptionSpecs, type ScheduleOptions } from './options';
+import {
+  dataOptions,
+  defineSecureParams,
+  EMPTY,
+  f32,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from './common';
+import {
+  numberOption,
+  scheduleOptions,
+  toSchedule,
+  resolveOptions,
+  type OptionSpecs,
+  type ScheduleOptions,
+} from './options';
 
 /** Options of the temperature-sensor plan. */
 export interface TemperatureSensorOptions extends ScheduleOptions {
@@ -40,7 +57,13 @@ export function buildTemperatureSensor(options: Partial<TemperatureSensorOptions
 
   pb.computation('initialize', undefined, (b) => b.struct({ num_rounds: b.scalar(0, 'int32') }));
   pb.computation('prepare', S, (b, s) =>
-    b.struct({ max_temperature: b.add(b.scalar(o.baseThreshold), b.cast(b.field(s, 'num_rounds'), 'float32'), 'threshold') }),
+    b.struct({
+      max_temperature: b.add(
+        b.scalar(o.baseThreshold),
+        b.cast(b.field(s, 'num_rounds'), 'float32'),
+        'threshold',
+      ),
+    }),
   );
   pb.computation('work', workParam(element, C), (b, p) => {
     const max = b.fold(b.field(p, 'data'), b.scalar(ABSOLUTE_ZERO_F), maxReading, {}, 'client_max');
@@ -48,26 +71,38 @@ export function buildTemperatureSensor(options: Partial<TemperatureSensorOptions
     return workResult(b, b.struct({ is_over: isOver }));
   });
   pb.computation('zero', undefined, (b) => b.tree.zeros(A));
-  pb.computation('accumulate', named({ accumulator: A, update: named({ is_over: { kind: 'tensor', dtype: 'bool', shape: [] } }) }), (b, p) =>
-    b.struct({
-      num_total: b.add(b.get(p, 'accumulator.num_total'), 1),
-      num_over: b.add(b.get(p, 'accumulator.num_over'), b.cast(b.get(p, 'update.is_over'), 'int32')),
-    }),
+  pb.computation(
+    'accumulate',
+    named({ accumulator: A, update: named({ is_over: { kind: 'tensor', dtype: 'bool', shape: [] } }) }),
+    (b, p) =>
+      b.struct({
+        num_total: b.add(b.get(p, 'accumulator.num_total'), 1),
+        num_over: b.add(b.get(p, 'accumulator.num_over'), b.cast(b.get(p, 'update.is_over'), 'int32')),
+      }),
   );
   pb.computation('merge', named({ a: A, b: A }), (b, p) => b.tree.add(b.field(p, 'a'), b.field(p, 'b')));
   pb.computation('report', A, (b, a) => {
     // With no client in the aggregate the ratio is 0 rather than NaN; the server never releases such a round anyway.
     const total = b.maximum(b.cast(b.field(a, 'num_total'), 'float32'), 1);
-    return b.struct({ ratio_over_threshold: b.div(b.cast(b.field(a, 'num_over'), 'float32'), total, 'ratio') });
+    return b.struct({
+      ratio_over_threshold: b.div(b.cast(b.field(a, 'num_over'), 'float32'), total, 'ratio'),
+    });
   });
   defineSecureParams(pb);
-  pb.computation('update', updateParam(S, named({ ratio_over_threshold: f32() }), [EMPTY, EMPTY, EMPTY]), (b, p) =>
-    b.struct([b.struct({ num_rounds: b.add(b.get(p, 'state.num_rounds'), 1) }), b.get(p, 'aggregates.report')]),
+  pb.computation(
+    'update',
+    updateParam(S, named({ ratio_over_threshold: f32() }), [EMPTY, EMPTY, EMPTY]),
+    (b, p) =>
+      b.struct([
+        b.struct({ num_rounds: b.add(b.get(p, 'state.num_rounds'), 1) }),
+        b.get(p, 'aggregates.report'),
+      ]),
   );
 
   return pb.build({
     name: 'temperature-sensor',
-    description: 'Fraction of sensors whose highest reading is over a threshold that rises each round (TFF MapReduce-form example).',
+    description:
+      'Fraction of sensors whose highest reading is over a threshold that rises each round (TFF MapReduce-form example).',
     client_data: { collection: o.collection, element, batch_size: o.batchSize },
     schedule: toSchedule(o),
   });

@@ -71,7 +71,10 @@ export class LocalRunner {
     const minReports = s.min_reports ?? s.target_clients;
     const perRound = Math.min(this.options.clientsPerRound ?? s.target_clients, clients.size);
     if (perRound < minReports) {
-      throw new AppError('BAD_REQUEST', `${perRound} clients per round is fewer than the plan's min_reports (${minReports})`);
+      throw new AppError(
+        'BAD_REQUEST',
+        `${perRound} clients per round is fewer than the plan's min_reports (${minReports})`,
+      );
     }
   }
 
@@ -122,10 +125,17 @@ export class LocalRunner {
       chosen.forEach((id, i) => {
         const data = toBatches(this.clients.get(id)!, plan.client_data.element, plan.client_data.batch_size);
         try {
-          const out = this.interpreter.run(plan.computations.work, structValue([[undefined, data], [undefined, C]]), {
-            round,
-            label: `work (client ${id})`,
-          });
+          const out = this.interpreter.run(
+            plan.computations.work,
+            structValue([
+              [undefined, data],
+              [undefined, C],
+            ]),
+            {
+              round,
+              label: `work (client ${id})`,
+            },
+          );
           try {
             if (!isStruct(out)) throw new Error('work did not return a struct');
             const [U, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
@@ -141,7 +151,13 @@ export class LocalRunner {
             values.forEach((v, k) => secure[k]!.add(v));
             included.push(id);
             const p = i % partials;
-            const next = run('accumulate', structValue([[undefined, accs[p]!], [undefined, U]]));
+            const next = run(
+              'accumulate',
+              structValue([
+                [undefined, accs[p]!],
+                [undefined, U],
+              ]),
+            );
             disposeValue(accs[p]!);
             accs[p] = next;
           } finally {
@@ -153,20 +169,36 @@ export class LocalRunner {
       });
       let merged = accs[0]!;
       for (const other of accs.slice(1)) {
-        const next = run('merge', structValue([[undefined, merged], [undefined, other]]));
+        const next = run(
+          'merge',
+          structValue([
+            [undefined, merged],
+            [undefined, other],
+          ]),
+        );
         disposeValue(merged);
         disposeValue(other);
         merged = next;
       }
       keep(merged);
-      const minAggregate = plan.schedule.min_clients_in_aggregate ?? plan.schedule.min_reports ?? plan.schedule.target_clients;
+      const minAggregate =
+        plan.schedule.min_clients_in_aggregate ?? plan.schedule.min_reports ?? plan.schedule.target_clients;
       if (included.length < minAggregate) {
-        throw new AppError('BAD_REQUEST', `round ${round} has ${included.length} clients in its aggregate, fewer than min_clients_in_aggregate (${minAggregate})`);
+        throw new AppError(
+          'BAD_REQUEST',
+          `round ${round} has ${included.length} clients in its aggregate, fewer than min_clients_in_aggregate (${minAggregate})`,
+        );
       }
       const R = keep(run('report', merged));
       const sums = secure.map((s, k) => keep(this.secureResult(s, types.V[k]!)));
       const updated = keep(
-        run('update', structValue([[undefined, S], [undefined, structValue([[undefined, R], ...sums.map((v) => [undefined, v] as const)])]])),
+        run(
+          'update',
+          structValue([
+            [undefined, S],
+            [undefined, structValue([[undefined, R], ...sums.map((v) => [undefined, v] as const)])],
+          ]),
+        ),
       );
       if (!isStruct(updated)) throw new Error('update did not return a struct');
       const [S2, X] = [updated.fields[0]!.value, updated.fields[1]!.value];
@@ -194,12 +226,23 @@ export class LocalRunner {
   evaluate(round = this.roundsDone): JsonValue | undefined {
     const { plan } = this.checked;
     if (!plan.evaluate || !this.options.evaluationData) return undefined;
-    const data = toBatches(this.options.evaluationData, plan.client_data.element, plan.client_data.batch_size);
+    const data = toBatches(
+      this.options.evaluationData,
+      plan.client_data.element,
+      plan.client_data.batch_size,
+    );
     try {
-      const metrics = this.interpreter.run(plan.evaluate, structValue([[undefined, this.state()], [undefined, data]]), {
-        round,
-        label: 'evaluate',
-      });
+      const metrics = this.interpreter.run(
+        plan.evaluate,
+        structValue([
+          [undefined, this.state()],
+          [undefined, data],
+        ]),
+        {
+          round,
+          label: 'evaluate',
+        },
+      );
       try {
         return valueToJson(metrics);
       } finally {
@@ -212,7 +255,8 @@ export class LocalRunner {
 
   private initialState(): Value {
     const { plan, types } = this.checked;
-    if (plan.initialize) return this.interpreter.run(plan.initialize, undefined, { round: 0, label: 'initialize' });
+    if (plan.initialize)
+      return this.interpreter.run(plan.initialize, undefined, { round: 0, label: 'initialize' });
     return decodeBundle(base64ToBytes(plan.initial_state!.data), types.S);
   }
 
@@ -230,16 +274,25 @@ export class LocalRunner {
 
   private secureSum(kind: SecureSumKind, V: TffType, round: number): SecureSum {
     const leaves = tensorLeaves(V);
-    const paramsValue = this.interpreter.run(this.checked.plan.computations[SECURE_SUM_SLOTS[kind]], undefined, {
-      round,
-      label: SECURE_SUM_SLOTS[kind],
-    });
+    const paramsValue = this.interpreter.run(
+      this.checked.plan.computations[SECURE_SUM_SLOTS[kind]],
+      undefined,
+      {
+        round,
+        label: SECURE_SUM_SLOTS[kind],
+      },
+    );
     try {
       const ts = tensorsOf(paramsValue);
-      const params = ts.length === 1 && ts[0]!.rank === 0 && leaves.length !== 1
-        ? leaves.map(() => ts[0]!.dataSync()[0]!)
-        : ts.map((t) => t.dataSync()[0]!);
-      return new SecureSum(kind, leaves.length === 0 ? [] : params, leaves.map((l) => l.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1)));
+      const params =
+        ts.length === 1 && ts[0]!.rank === 0 && leaves.length !== 1
+          ? leaves.map(() => ts[0]!.dataSync()[0]!)
+          : ts.map((t) => t.dataSync()[0]!);
+      return new SecureSum(
+        kind,
+        leaves.length === 0 ? [] : params,
+        leaves.map((l) => l.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1)),
+      );
     } finally {
       disposeValue(paramsValue);
     }
@@ -250,7 +303,11 @@ export class LocalRunner {
     const arrays = sum.result();
     let i = 0;
     const build = (t: TffType): Value => {
-      if (t.kind === 'struct') return { kind: 'struct', fields: t.fields.map((f) => ({ ...(f.name ? { name: f.name } : {}), value: build(f.type) })) };
+      if (t.kind === 'struct')
+        return {
+          kind: 'struct',
+          fields: t.fields.map((f) => ({ ...(f.name ? { name: f.name } : {}), value: build(f.type) })),
+        };
       const leaf = leaves[i]!;
       return tf.tensor(arrays[i++]!, leaf.type.shape as number[], 'int32');
     };
@@ -259,7 +316,11 @@ export class LocalRunner {
 }
 
 /** Runs every round of a plan locally and returns the results and the final state as JSON. */
-export function runLocal(plan: unknown, clients: ReadonlyMap<string, ClientExamples>, options: LocalRunOptions = {}): LocalRoundResult[] {
+export function runLocal(
+  plan: unknown,
+  clients: ReadonlyMap<string, ClientExamples>,
+  options: LocalRunOptions = {},
+): LocalRoundResult[] {
   const runner = new LocalRunner(plan, clients, options);
   try {
     return [...runner.rounds()];

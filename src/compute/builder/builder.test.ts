@@ -48,7 +48,11 @@ describe('ComputationBuilder', () => {
     expect(names).toContain('x_1');
     expect(names.some((n) => /^hidden_\d+$/.test(n))).toBe(true);
     // The number 1 became a float32 scalar const, matching the other argument's dtype.
-    expect(comp.nodes.find((n) => n.op === 'const')?.attrs).toEqual({ dtype: 'float32', shape: [], value: 1 });
+    expect(comp.nodes.find((n) => n.op === 'const')?.attrs).toEqual({
+      dtype: 'float32',
+      shape: [],
+      value: 1,
+    });
   });
 
   it('rejects a dtype mismatch at build time, naming computation, node and op', () => {
@@ -67,14 +71,18 @@ describe('ComputationBuilder', () => {
 
   it('rejects a wrong struct field, listing the fields there are', () => {
     const b = new ComputationBuilder('report', named({ sum: f32(), count: i32() }));
-    expect(() => b.field(b.param, 'total')).toThrow(/report: field "total" of "arg": no such field in <sum=float32,count=int32> \(fields: sum, count\)/);
+    expect(() => b.field(b.param, 'total')).toThrow(
+      /report: field "total" of "arg": no such field in <sum=float32,count=int32> \(fields: sum, count\)/,
+    );
     expect(() => b.field(b.param, 5)).toThrow(/report: field index 5/);
     expect(() => b.get(b.param, 'sum.x')).toThrow(/expected a struct, got float32/);
   });
 
   it('rejects bad attrs and unknown ops with the op named', () => {
     const b = new ComputationBuilder('work', f32([4]));
-    expect(() => b.op('reduce_sum', [b.param], { axes: 'all' })).toThrow(/work: node "t\d+" \(reduce_sum\(arg: float32\[4\]\)\): attrs\/axes/);
+    expect(() => b.op('reduce_sum', [b.param], { axes: 'all' })).toThrow(
+      /work: node "t\d+" \(reduce_sum\(arg: float32\[4\]\)\): attrs\/axes/,
+    );
     expect(() => b.op('frobnicate', [b.param])).toThrow(/work: unknown op "frobnicate"/);
     expect(() => b.op('fold', [b.param])).toThrow(/structural/);
     expect(() => b.scalar(1.5, 'int32')).toThrow(/not an integer/);
@@ -134,7 +142,9 @@ describe('tree helpers', () => {
 
   it('tree helpers refuse trees of different structure', () => {
     const b = new ComputationBuilder('merge', named({ x: W, y: named({ w: f32([2, 3]) }) }));
-    expect(() => b.tree.add(b.field(b.param, 'x'), b.field(b.param, 'y'))).toThrow(/merge: tree.add: .* differ at the top: 2 vs 1 fields/);
+    expect(() => b.tree.add(b.field(b.param, 'x'), b.field(b.param, 'y'))).toThrow(
+      /merge: tree.add: .* differ at the top: 2 vs 1 fields/,
+    );
   });
 
   it('tree.leaves lists leaves depth first', () => {
@@ -146,7 +156,9 @@ describe('tree helpers', () => {
 describe('PlanBuilder functions', () => {
   it('types fold, call, repeat and value_and_grad, and the interpreter agrees with the types', () => {
     const pb = new PlanBuilder();
-    const addBatch = pb.fn('add_batch', named({ acc: f32(), batch: f32([null]) }), (b, p) => b.add(b.field(p, 'acc'), b.reduceSum(b.field(p, 'batch'))));
+    const addBatch = pb.fn('add_batch', named({ acc: f32(), batch: f32([null]) }), (b, p) =>
+      b.add(b.field(p, 'acc'), b.reduceSum(b.field(p, 'batch'))),
+    );
     const double = pb.fn('double', f32(), (b, x) => b.mul(x, 2));
     const sq = pb.fn('sq', named({ params: named({ w: f32([2]) }), rest: f32([2]) }), (b, p) =>
       b.reduceSum(b.square(b.sub(b.get(p, 'params.w'), b.field(p, 'rest')))),
@@ -169,7 +181,8 @@ describe('PlanBuilder functions', () => {
     ]);
     const v = interp.run(comp, arg, { round: 1 }) as Value;
     if (!isStruct(v)) throw new Error('expected a struct');
-    const get = (k: string) => Array.from((v.fields.find((f) => f.name === k)!.value as tf.Tensor).dataSync());
+    const get = (k: string) =>
+      Array.from((v.fields.find((f) => f.name === k)!.value as tf.Tensor).dataSync());
     // fold twice over [1,2],[3] = 12; doubled 3 times = 96; doubled once more = 192.
     expect(get('called')).toEqual([192]);
     expect(get('value')).toEqual([4 + 4]);
@@ -180,7 +193,9 @@ describe('PlanBuilder functions', () => {
     const pb = new PlanBuilder();
     const bad = pb.fn('bad', named({ acc: f32(), batch: i32([null]) }), (b, p) => b.field(p, 'acc'));
     const b = new ComputationBuilder('work', sequenceType(f32([null])));
-    expect(() => b.fold(b.param, b.scalar(0), bad)).toThrow(/work: node "t\d+" \(fold bad\): the sequence element "arg" float32\[\?\] does not fit int32\[\?\]/);
+    expect(() => b.fold(b.param, b.scalar(0), bad)).toThrow(
+      /work: node "t\d+" \(fold bad\): the sequence element "arg" float32\[\?\] does not fit int32\[\?\]/,
+    );
     expect(() => b.fold(b.param, b.scalar(0, 'int32'), bad)).toThrow(/initial accumulator/);
     expect(() => pb.fn('bad', f32(), (bb, x) => x)).toThrow(/defined twice/);
   });
@@ -189,14 +204,18 @@ describe('PlanBuilder functions', () => {
     const pb = new PlanBuilder();
     const vec = pb.fn('vec', named({ p: f32([2]), r: f32() }), (b, p) => b.field(p, 'p'));
     const b = new ComputationBuilder('work', named({ p: f32([2]), r: f32() }));
-    expect(() => b.valueAndGrad(vec, b.field(b.param, 'p'), b.field(b.param, 'r'))).toThrow(/must return a float32 scalar/);
+    expect(() => b.valueAndGrad(vec, b.field(b.param, 'p'), b.field(b.param, 'r'))).toThrow(
+      /must return a float32 scalar/,
+    );
   });
 
   it('keeps random_normal out of work, directly or through a function', () => {
     const pb = new PlanBuilder();
     const noise = pb.fn('noise', undefined, (b) => b.randomNormal([2], { seed: 1 }));
     expect(noise.serverOnly).toBe(true);
-    expect(() => pb.computation('work', f32(), (b) => b.call(noise))).toThrow(/work: runs on clients .* random_normal/);
+    expect(() => pb.computation('work', f32(), (b) => b.call(noise))).toThrow(
+      /work: runs on clients .* random_normal/,
+    );
     expect(() => pb.computation('update', f32(), (b) => b.call(noise))).not.toThrow();
   });
 
@@ -204,7 +223,11 @@ describe('PlanBuilder functions', () => {
     const pb = new PlanBuilder();
     pb.computation('initialize', undefined, (b) => b.struct([]));
     expect(() =>
-      pb.build({ name: 'p', client_data: { collection: 'c', element: f32([null]), batch_size: 1 }, schedule: { rounds: 1, target_clients: 1 } }),
+      pb.build({
+        name: 'p',
+        client_data: { collection: 'c', element: f32([null]), batch_size: 1 },
+        schedule: { rounds: 1, target_clients: 1 },
+      }),
     ).toThrow(/computations not defined: prepare, work, zero/);
   });
 });

@@ -140,8 +140,18 @@ export class ComputationBuilder extends BaseBuilder {
 
   // Linear algebra, shapes and neural-net ops.
   /** Matrix product. */
-  matmul(a: Handle, b: Handle, options: { transposeA?: boolean; transposeB?: boolean } = {}, hint?: string): Handle {
-    return this.op('matmul', [a, b], { transpose_a: options.transposeA || undefined, transpose_b: options.transposeB || undefined }, hint);
+  matmul(
+    a: Handle,
+    b: Handle,
+    options: { transposeA?: boolean; transposeB?: boolean } = {},
+    hint?: string,
+  ): Handle {
+    return this.op(
+      'matmul',
+      [a, b],
+      { transpose_a: options.transposeA || undefined, transpose_b: options.transposeB || undefined },
+      hint,
+    );
   }
   /** Reshape; at most one `-1`. */
   reshape(x: Handle, shape: readonly number[], hint?: string): Handle {
@@ -176,8 +186,17 @@ export class ComputationBuilder extends BaseBuilder {
     return this.op('zeros_like', [x], {}, hint);
   }
   /** Server-only Gaussian noise; with a seed the draw is deterministic for a given round. */
-  randomNormal(shape: Shape, options: { mean?: number; stddev?: number; seed?: number } = {}, hint?: string): Handle {
-    return this.op('random_normal', [], { shape: [...shape], mean: options.mean, stddev: options.stddev, seed: options.seed }, hint);
+  randomNormal(
+    shape: Shape,
+    options: { mean?: number; stddev?: number; seed?: number } = {},
+    hint?: string,
+  ): Handle {
+    return this.op(
+      'random_normal',
+      [],
+      { shape: [...shape], mean: options.mean, stddev: options.stddev, seed: options.seed },
+      hint,
+    );
   }
 }
 

@@ -23,9 +23,7 @@ export type Operand = Handle | number;
 
 /** The fields of a `struct` node: named (an object, in key order), unnamed (an array) or explicit pairs. */
 export type StructFields =
-  | Readonly<Record<string, Handle>>
-  | readonly Handle[]
-  | readonly (readonly [string | undefined, Handle])[];
+  Readonly<Record<string, Handle>> | readonly Handle[] | readonly (readonly [string | undefined, Handle])[];
 
 const NODE_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -77,15 +75,28 @@ export class BaseBuilder {
   }
 
   /** Adds a tensor op from the registry; numbers among `args` become scalar consts of the args' dtype. */
-  op(name: string, args: readonly Operand[] = [], attrs: Record<string, unknown> = {}, hint?: string): Handle {
+  op(
+    name: string,
+    args: readonly Operand[] = [],
+    attrs: Record<string, unknown> = {},
+    hint?: string,
+  ): Handle {
     const def = getOp(name);
     if (!def) {
-      const why = STRUCTURAL.has(name) ? `"${name}" is structural: use its own builder method` : `unknown op "${name}"`;
+      const why = STRUCTURAL.has(name)
+        ? `"${name}" is structural: use its own builder method`
+        : `unknown op "${name}"`;
       throw new BuildError(`${this.label}: ${why}`);
     }
     const clean = stripUndefined(attrs);
-    const dtype = args.map((a) => (typeof a === 'number' ? undefined : a.type)).find((t) => t?.kind === 'tensor');
-    const handles = args.map((a, i) => (typeof a === 'number' ? this.scalar(a, (dtype as TensorType | undefined)?.dtype ?? 'float32') : this.own(a, name, i)));
+    const dtype = args
+      .map((a) => (typeof a === 'number' ? undefined : a.type))
+      .find((t) => t?.kind === 'tensor');
+    const handles = args.map((a, i) =>
+      typeof a === 'number'
+        ? this.scalar(a, (dtype as TensorType | undefined)?.dtype ?? 'float32')
+        : this.own(a, name, i),
+    );
     const nodeName = this.nextName(hint);
     const fail = (why: string): never => {
       const sig = handles.map((h) => `${h.name}: ${formatType(h.type)}`).join(', ');
@@ -102,9 +113,13 @@ export class BaseBuilder {
     }
     const arity = typeof def.arity === 'number' ? { min: def.arity, max: def.arity } : def.arity;
     if (handles.length < arity.min || (arity.max !== undefined && handles.length > arity.max)) {
-      fail(`takes ${arity.min === arity.max ? arity.min : `${arity.min}..${arity.max ?? 'n'}`} args, got ${handles.length}`);
+      fail(
+        `takes ${arity.min === arity.max ? arity.min : `${arity.min}..${arity.max ?? 'n'}`} args, got ${handles.length}`,
+      );
     }
-    const tensors = handles.map((h, i) => (h.type.kind === 'tensor' ? h.type : fail(`arg ${i}: expected a tensor, got ${formatType(h.type)}`)));
+    const tensors = handles.map((h, i) =>
+      h.type.kind === 'tensor' ? h.type : fail(`arg ${i}: expected a tensor, got ${formatType(h.type)}`),
+    );
     let type: TensorType;
     try {
       type = def.infer(tensors, clean);
@@ -117,8 +132,14 @@ export class BaseBuilder {
   }
 
   /** A constant tensor: `value` fills the shape, or is a flat array of its elements. */
-  const(dtype: Dtype, shape: Shape, value: number | boolean | readonly (number | boolean)[], hint?: string): Handle {
-    if (!isFullyDefined(shape)) throw new BuildError(`${this.label}: const shape ${JSON.stringify(shape)} must be fully known`);
+  const(
+    dtype: Dtype,
+    shape: Shape,
+    value: number | boolean | readonly (number | boolean)[],
+    hint?: string,
+  ): Handle {
+    if (!isFullyDefined(shape))
+      throw new BuildError(`${this.label}: const shape ${JSON.stringify(shape)} must be fully known`);
     const attrs = { dtype, shape: [...shape], value: Array.isArray(value) ? [...value] : value };
     // Identical constants are pure, so one node serves every use (keeps accumulate/update short).
     const key = `const:${JSON.stringify(attrs)}`;
@@ -130,28 +151,47 @@ export class BaseBuilder {
   }
 
   /** A scalar constant (float32 unless told). */
-  scalar(value: number | boolean, dtype: Dtype = typeof value === 'boolean' ? 'bool' : 'float32', hint?: string): Handle {
-    if (dtype === 'int32' && !Number.isInteger(value)) throw new BuildError(`${this.label}: int32 scalar ${String(value)} is not an integer`);
+  scalar(
+    value: number | boolean,
+    dtype: Dtype = typeof value === 'boolean' ? 'bool' : 'float32',
+    hint?: string,
+  ): Handle {
+    if (dtype === 'int32' && !Number.isInteger(value))
+      throw new BuildError(`${this.label}: int32 scalar ${String(value)} is not an integer`);
     return this.const(dtype, [], value, hint);
   }
 
   /** A struct of values; an object gives named fields in key order, an array unnamed ones. */
   struct(fields: StructFields, hint?: string): Handle {
     const pairs: (readonly [string | undefined, Handle])[] = Array.isArray(fields)
-      ? (fields as readonly (Handle | readonly [string | undefined, Handle])[]).map((f) => (Array.isArray(f) ? (f as readonly [string | undefined, Handle]) : ([undefined, f as Handle] as const)))
+      ? (fields as readonly (Handle | readonly [string | undefined, Handle])[]).map((f) =>
+          Array.isArray(f)
+            ? (f as readonly [string | undefined, Handle])
+            : ([undefined, f as Handle] as const),
+        )
       : Object.entries(fields as Record<string, Handle>);
     const nodeName = this.nextName(hint);
     const seen = new Set<string>();
     for (const [n] of pairs) {
       if (n === undefined) continue;
-      if (!FIELD_NAME.test(n)) throw new BuildError(`${this.label}: node "${nodeName}" (struct): field name "${n}" must match ${FIELD_NAME.source}`);
-      if (seen.has(n)) throw new BuildError(`${this.label}: node "${nodeName}" (struct): field name "${n}" is used twice`);
+      if (!FIELD_NAME.test(n))
+        throw new BuildError(
+          `${this.label}: node "${nodeName}" (struct): field name "${n}" must match ${FIELD_NAME.source}`,
+        );
+      if (seen.has(n))
+        throw new BuildError(`${this.label}: node "${nodeName}" (struct): field name "${n}" is used twice`);
       seen.add(n);
     }
     const handles = pairs.map(([, h], i) => this.own(h, 'struct', i));
     const type = structType(pairs.map(([n], i) => [n, handles[i]!.type]));
     const named = pairs.some(([n]) => n !== undefined);
-    return this.emit(nodeName, 'struct', handles, named ? { names: pairs.map(([n]) => n ?? null) } : {}, type);
+    return this.emit(
+      nodeName,
+      'struct',
+      handles,
+      named ? { names: pairs.map(([n]) => n ?? null) } : {},
+      type,
+    );
   }
 
   /** One field of a struct, by name or index; repeated reads of the same field share one node. */
@@ -159,16 +199,27 @@ export class BaseBuilder {
     this.own(h, 'field', 0);
     const s = h.type;
     const what = typeof key === 'number' ? `index ${key}` : `"${key}"`;
-    if (s.kind !== 'struct') throw new BuildError(`${this.label}: field ${what} of "${h.name}": expected a struct, got ${formatType(s)}`);
+    if (s.kind !== 'struct')
+      throw new BuildError(
+        `${this.label}: field ${what} of "${h.name}": expected a struct, got ${formatType(s)}`,
+      );
     const f = typeof key === 'number' ? s.fields[key] : s.fields.find((x) => x.name === key);
     if (!f) {
       const names = s.fields.map((x, i) => x.name ?? String(i)).join(', ');
-      throw new BuildError(`${this.label}: field ${what} of "${h.name}": no such field in ${formatType(s)} (fields: ${names || 'none'})`);
+      throw new BuildError(
+        `${this.label}: field ${what} of "${h.name}": no such field in ${formatType(s)} (fields: ${names || 'none'})`,
+      );
     }
     const memoKey = `field:${h.name}:${typeof key}:${key}`;
     const known = this.memo.get(memoKey);
     if (known) return known;
-    const out = this.emit(this.nextName(hint ?? (typeof key === 'string' ? key : undefined)), 'field', [h], typeof key === 'number' ? { index: key } : { name: key }, f.type);
+    const out = this.emit(
+      this.nextName(hint ?? (typeof key === 'string' ? key : undefined)),
+      'field',
+      [h],
+      typeof key === 'number' ? { index: key } : { name: key },
+      f.type,
+    );
     this.memo.set(memoKey, out);
     return out;
   }
@@ -181,7 +232,8 @@ export class BaseBuilder {
   /** Every field of a struct, in order. */
   unpack(h: Handle): Handle[] {
     const t = h.type;
-    if (t.kind !== 'struct') throw new BuildError(`${this.label}: cannot unpack "${h.name}": ${formatType(t)} is not a struct`);
+    if (t.kind !== 'struct')
+      throw new BuildError(`${this.label}: cannot unpack "${h.name}": ${formatType(t)} is not a struct`);
     return t.fields.map((f, i) => this.field(h, f.name ?? i));
   }
 
@@ -190,7 +242,8 @@ export class BaseBuilder {
     const nodeName = this.nextName(hint);
     const where = `${this.label}: node "${nodeName}" (call ${fn.name})`;
     if (fn.parameter) {
-      if (!arg) throw new BuildError(`${where}: the function takes ${formatType(fn.parameter)}, no argument given`);
+      if (!arg)
+        throw new BuildError(`${where}: the function takes ${formatType(fn.parameter)}, no argument given`);
       this.fits(where, fn.parameter, this.own(arg, 'call', 0), 'the argument');
     } else if (arg) throw new BuildError(`${where}: the function takes no parameter`);
     return this.emitCall(nodeName, 'call', fn, arg ? [arg] : [], {}, fn.result);
@@ -203,13 +256,21 @@ export class BaseBuilder {
     this.own(seq, 'fold', 0);
     this.own(init, 'fold', 1);
     const [acc, elem] = this.pair(where, fn, 'accumulator, element');
-    if (seq.type.kind !== 'sequence') throw new BuildError(`${where}: arg 0 "${seq.name}" must be a sequence, is ${formatType(seq.type)}`);
+    if (seq.type.kind !== 'sequence')
+      throw new BuildError(`${where}: arg 0 "${seq.name}" must be a sequence, is ${formatType(seq.type)}`);
     this.fits(where, acc, init, 'the initial accumulator');
-    this.fits(where, elem, { name: seq.name, type: seq.type.element, owner: this.label }, 'the sequence element');
+    this.fits(
+      where,
+      elem,
+      { name: seq.name, type: seq.type.element, owner: this.label },
+      'the sequence element',
+    );
     const why = assignabilityError(acc, fn.result);
-    if (why) throw new BuildError(`${where}: the function's result cannot be fed back as the accumulator: ${why}`);
+    if (why)
+      throw new BuildError(`${where}: the function's result cannot be fed back as the accumulator: ${why}`);
     const epochs = options.epochs ?? 1;
-    if (!Number.isInteger(epochs) || epochs < 1) throw new BuildError(`${where}: epochs must be an integer >= 1, got ${epochs}`);
+    if (!Number.isInteger(epochs) || epochs < 1)
+      throw new BuildError(`${where}: epochs must be an integer >= 1, got ${epochs}`);
     return this.emitCall(nodeName, 'fold', fn, [seq, init], epochs === 1 ? {} : { epochs }, acc);
   }
 
@@ -218,7 +279,8 @@ export class BaseBuilder {
     const nodeName = this.nextName(hint);
     const where = `${this.label}: node "${nodeName}" (repeat ${fn.name})`;
     if (!fn.parameter) throw new BuildError(`${where}: the function must take the loop state`);
-    if (!Number.isInteger(count) || count < 0) throw new BuildError(`${where}: count must be an integer >= 0, got ${count}`);
+    if (!Number.isInteger(count) || count < 0)
+      throw new BuildError(`${where}: count must be an integer >= 0, got ${count}`);
     this.fits(where, fn.parameter, this.own(init, 'repeat', 0), 'the initial state');
     const why = assignabilityError(fn.parameter, fn.result);
     if (why) throw new BuildError(`${where}: the function's result cannot be fed back as the state: ${why}`);
@@ -229,7 +291,12 @@ export class BaseBuilder {
    * The value and gradient of `fn: <params, rest> -> float32[]` with respect to `params`; returns the struct
    * `<value, grad>` and its two fields.
    */
-  valueAndGrad(fn: FnRef, params: Handle, rest: Handle, hint?: string): { result: Handle; value: Handle; grad: Handle } {
+  valueAndGrad(
+    fn: FnRef,
+    params: Handle,
+    rest: Handle,
+    hint?: string,
+  ): { result: Handle; value: Handle; grad: Handle } {
     const nodeName = this.nextName(hint);
     const where = `${this.label}: node "${nodeName}" (value_and_grad ${fn.name})`;
     const [p, r] = this.pair(where, fn, 'params, rest');
@@ -237,7 +304,9 @@ export class BaseBuilder {
     this.fits(where, r, this.own(rest, 'value_and_grad', 1), 'the rest');
     const res = fn.result;
     if (res.kind !== 'tensor' || res.dtype !== 'float32' || res.shape.length !== 0) {
-      throw new BuildError(`${where}: the function must return a float32 scalar to be differentiated, returns ${formatType(res)}`);
+      throw new BuildError(
+        `${where}: the function must return a float32 scalar to be differentiated, returns ${formatType(res)}`,
+      );
     }
     let leaves;
     try {
@@ -246,7 +315,10 @@ export class BaseBuilder {
       throw new BuildError(`${where}: params ${formatType(p)} must be tensors or structs of tensors`);
     }
     const bad = leaves.find((l) => l.type.dtype !== 'float32');
-    if (bad) throw new BuildError(`${where}: params ${bad.path.join('.') || 'value'} is ${bad.type.dtype}; only float32 can be differentiated`);
+    if (bad)
+      throw new BuildError(
+        `${where}: params ${bad.path.join('.') || 'value'} is ${bad.type.dtype}; only float32 can be differentiated`,
+      );
     const type = structType([
       ['value', tensorType('float32', [])],
       ['grad', p],
@@ -259,13 +331,17 @@ export class BaseBuilder {
   finish(result: Handle): Computation {
     this.own(result, 'result', 0);
     const comp: Computation = { nodes: [...this.nodes], result: result.name };
-    return this.parameterHandle ? { parameter: { name: this.parameterName, type: this.parameterHandle.type }, ...comp } : comp;
+    return this.parameterHandle
+      ? { parameter: { name: this.parameterName, type: this.parameterHandle.type }, ...comp }
+      : comp;
   }
 
   /** Checks that a handle belongs to this computation. */
   protected own(h: Handle, op: string, i: number): Handle {
     if (h.owner !== this.label || !this.names.has(h.name)) {
-      throw new BuildError(`${this.label}: ${op} arg ${i} "${h.name}" belongs to ${h.owner}, not to this computation (pass it through the parameter)`);
+      throw new BuildError(
+        `${this.label}: ${op} arg ${i} "${h.name}" belongs to ${h.owner}, not to this computation (pass it through the parameter)`,
+      );
     }
     return h;
   }
@@ -273,22 +349,40 @@ export class BaseBuilder {
   private pair(where: string, fn: FnRef, what: string): [TffType, TffType] {
     const p = fn.parameter;
     if (!p || p.kind !== 'struct' || p.fields.length !== 2) {
-      throw new BuildError(`${where}: the function must take a 2-field struct <${what}>, takes ${p ? formatType(p) : 'no parameter'}`);
+      throw new BuildError(
+        `${where}: the function must take a 2-field struct <${what}>, takes ${p ? formatType(p) : 'no parameter'}`,
+      );
     }
     return [(p as StructType).fields[0]!.type, (p as StructType).fields[1]!.type];
   }
 
   private fits(where: string, slot: TffType, h: Handle, what: string): void {
     const why = assignabilityError(slot, h.type);
-    if (why) throw new BuildError(`${where}: ${what} "${h.name}" ${formatType(h.type)} does not fit ${formatType(slot)}: ${why}`);
+    if (why)
+      throw new BuildError(
+        `${where}: ${what} "${h.name}" ${formatType(h.type)} does not fit ${formatType(slot)}: ${why}`,
+      );
   }
 
-  private emitCall(nodeName: string, op: string, fn: FnRef, args: Handle[], attrs: Record<string, unknown>, type: TffType): Handle {
+  private emitCall(
+    nodeName: string,
+    op: string,
+    fn: FnRef,
+    args: Handle[],
+    attrs: Record<string, unknown>,
+    type: TffType,
+  ): Handle {
     this.called.add(fn);
     return this.emit(nodeName, op, args, { fn: fn.name, ...attrs }, type);
   }
 
-  private emit(name: string, op: string, args: readonly Handle[], attrs: Record<string, unknown>, type: TffType): Handle {
+  private emit(
+    name: string,
+    op: string,
+    args: readonly Handle[],
+    attrs: Record<string, unknown>,
+    type: TffType,
+  ): Handle {
     const node: Node = { name, op };
     if (args.length) node.args = args.map((a) => a.name);
     if (Object.keys(attrs).length) node.attrs = attrs;
@@ -304,7 +398,8 @@ export class BaseBuilder {
       this.counter += 1;
       name = base ? `${base}_${this.counter}` : `t${this.counter}`;
     } while (this.names.has(name));
-    if (!NODE_NAME.test(name) || name.length > 128) throw new BuildError(`${this.label}: bad node name hint "${hint}"`);
+    if (!NODE_NAME.test(name) || name.length > 128)
+      throw new BuildError(`${this.label}: bad node name hint "${hint}"`);
     this.names.add(name);
     return name;
   }

@@ -2,5 +2,12 @@
 export { BaseBuilder, type Operand, type StructFields } from './core';
 export { ComputationBuilder, type ReduceOptions } from './computation-builder';
 export { BuildError, type FnRef, type Handle } from './handle';
-export { PlanBuilder, type Body, type BuiltSignature, type NullaryBody, type PlanMeta, type Slot } from './plan-builder';
+export {
+  PlanBuilder,
+  type Body,
+  type BuiltSignature,
+  type NullaryBody,
+  type PlanMeta,
+  type Slot,
+} from './plan-builder';
 export { TreeOps } from './tree';

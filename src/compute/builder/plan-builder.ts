@@ -51,7 +51,8 @@ export class PlanBuilder {
   fn(name: string, parameterType: TffType, body: Body): FnRef;
   fn(name: string, parameterType: undefined, body: NullaryBody): FnRef;
   fn(name: string, parameterType: TffType | undefined, body: Body | NullaryBody): FnRef {
-    if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) throw new BuildError(`function name "${name}" must match ^[A-Za-z_][A-Za-z0-9_.]*$`);
+    if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name))
+      throw new BuildError(`function name "${name}" must match ^[A-Za-z_][A-Za-z0-9_.]*$`);
     if (this.refs.has(name)) throw new BuildError(`function "${name}" is defined twice`);
     const built = this.run(`function ${name}`, parameterType, body);
     this.functions[name] = built.computation;
@@ -72,7 +73,9 @@ export class PlanBuilder {
     if (this.slots.has(slot)) throw new BuildError(`computation ${slot} is defined twice`);
     const built = this.run(slot, parameterType, body);
     if (built.serverOnly && CLIENT_OR_WORKER.includes(slot)) {
-      throw new BuildError(`${slot}: runs on clients or aggregation workers, so it may not use random_normal (directly or through a function)`);
+      throw new BuildError(
+        `${slot}: runs on clients or aggregation workers, so it may not use random_normal (directly or through a function)`,
+      );
     }
     this.slots.set(slot, built);
     return built.signature;
@@ -96,8 +99,11 @@ export class PlanBuilder {
   /** Assembles the plan; with `check` (the default) it must pass `checkPlan`, which throws otherwise. */
   build(meta: PlanMeta, options: { check?: boolean } = {}): Plan {
     const missing = ['initialize', ...FORM_SLOTS].filter((s) => !this.slots.has(s as Slot));
-    if (missing.length) throw new BuildError(`plan ${meta.name}: computations not defined: ${missing.join(', ')}`);
-    const form = Object.fromEntries(FORM_SLOTS.map((s) => [s, this.slots.get(s)!.computation])) as unknown as MapReduceForm;
+    if (missing.length)
+      throw new BuildError(`plan ${meta.name}: computations not defined: ${missing.join(', ')}`);
+    const form = Object.fromEntries(
+      FORM_SLOTS.map((s) => [s, this.slots.get(s)!.computation]),
+    ) as unknown as MapReduceForm;
     const evaluate = this.slots.get('evaluate')?.computation;
     const plan: Plan = {
       format: 'roundhouse.plan/v1',
@@ -119,10 +125,13 @@ export class PlanBuilder {
     const b = new ComputationBuilder(label, parameterType);
     const result = parameterType ? (body as Body)(b, b.param) : (body as NullaryBody)(b);
     for (const ref of b.functionsCalled) {
-      if (this.refs.get(ref.name) !== ref) throw new BuildError(`${label}: function "${ref.name}" was not defined by this plan builder`);
+      if (this.refs.get(ref.name) !== ref)
+        throw new BuildError(`${label}: function "${ref.name}" was not defined by this plan builder`);
     }
     const computation = b.finish(result);
-    const signature: BuiltSignature = parameterType ? { parameter: parameterType, result: result.type } : { result: result.type };
+    const signature: BuiltSignature = parameterType
+      ? { parameter: parameterType, result: result.type }
+      : { result: result.type };
     return { computation, signature, serverOnly: b.serverOnly };
   }
 }

@@ -20,13 +20,19 @@ export class TreeOps {
    * Applies `f` to the corresponding leaves of several trees of the same structure (same field names and
    * counts), e.g. weights, gradients and optimizer slots.
    */
-  zip(trees: readonly Handle[], f: (leaves: Handle[], path: readonly string[]) => Handle, what = 'tree.zip'): Handle {
+  zip(
+    trees: readonly Handle[],
+    f: (leaves: Handle[], path: readonly string[]) => Handle,
+    what = 'tree.zip',
+  ): Handle {
     if (trees.length === 0) throw new BuildError(`${this.b.label}: ${what} needs at least one tree`);
     const first = trees[0]!;
     for (const t of trees.slice(1)) {
       const why = structureDiff(first.type, t.type, '');
       if (why) {
-        throw new BuildError(`${this.b.label}: ${what}: "${first.name}" ${formatType(first.type)} and "${t.name}" ${formatType(t.type)} differ ${why}`);
+        throw new BuildError(
+          `${this.b.label}: ${what}: "${first.name}" ${formatType(first.type)} and "${t.name}" ${formatType(t.type)} differ ${why}`,
+        );
       }
     }
     return this.walk(trees, f, []);
@@ -75,7 +81,9 @@ export class TreeOps {
       case 'struct':
         return this.b.struct(type.fields.map((f) => [f.name, this.fill(f.type, value)] as const));
       case 'sequence':
-        throw new BuildError(`${this.b.label}: tree.fill: a sequence ${formatType(type)} has no constant value`);
+        throw new BuildError(
+          `${this.b.label}: tree.fill: a sequence ${formatType(type)} has no constant value`,
+        );
     }
   }
 
@@ -88,7 +96,10 @@ export class TreeOps {
   leaves(s: Handle): Handle[] {
     const t = s.type;
     if (t.kind === 'tensor') return [s];
-    if (t.kind === 'sequence') throw new BuildError(`${this.b.label}: tree helpers do not apply to the sequence "${s.name}" ${formatType(t)}`);
+    if (t.kind === 'sequence')
+      throw new BuildError(
+        `${this.b.label}: tree helpers do not apply to the sequence "${s.name}" ${formatType(t)}`,
+      );
     return t.fields.flatMap((f, i) => this.leaves(this.b.field(s, f.name ?? i)));
   }
 
@@ -99,10 +110,17 @@ export class TreeOps {
     return parts.slice(1).reduce((acc, p) => this.b.add(acc, p), parts[0]!);
   }
 
-  private walk(trees: readonly Handle[], f: (leaves: Handle[], path: readonly string[]) => Handle, path: string[]): Handle {
+  private walk(
+    trees: readonly Handle[],
+    f: (leaves: Handle[], path: readonly string[]) => Handle,
+    path: string[],
+  ): Handle {
     const t = trees[0]!.type;
     if (t.kind === 'tensor') return f([...trees], path);
-    if (t.kind === 'sequence') throw new BuildError(`${this.b.label}: tree helpers do not apply to the sequence "${trees[0]!.name}" ${formatType(t)}`);
+    if (t.kind === 'sequence')
+      throw new BuildError(
+        `${this.b.label}: tree helpers do not apply to the sequence "${trees[0]!.name}" ${formatType(t)}`,
+      );
     // A leaf passed through unchanged would alias a field node; that is fine, nodes are values.
     return this.b.struct(
       t.fields.map((fld, i) => {

@@ -179,3 +179,90 @@ export interface RunErrorCase {
   readonly attrs?: object;
   readonly error: RegExp;
 }
+
+/** One small valid use of an op, for sweeps over every op (leaks, gradients). */
+export interface SmokeCase {
+  readonly args: readonly ArgSpec[];
+  readonly attrs?: object;
+}
+
+const M = f32([
+  [0.5, 1.5, 2],
+  [3, 0.25, 1],
+]);
+const V = f32([0.5, 2, 1.25]);
+const MI = i32([
+  [1, -2, 3],
+  [4, 5, -6],
+]);
+const BV = bool([true, false, true]);
+
+/** A valid case of every op, positive where the op needs it (log, sqrt, pow); float32 where it can. */
+export const SMOKE: Readonly<Record<string, SmokeCase>> = {
+  const: { args: [], attrs: { dtype: 'float32', shape: [2], value: [1, 2] } },
+  zeros_like: { args: [M] },
+  ones_like: { args: [M] },
+  random_normal: { args: [], attrs: { shape: [2, 2], seed: 1 } },
+  add: { args: [M, V] },
+  sub: { args: [M, V] },
+  mul: { args: [M, V] },
+  maximum: { args: [M, V] },
+  minimum: { args: [M, V] },
+  squared_difference: { args: [M, V] },
+  floor_div: { args: [M, V] },
+  mod: { args: [M, V] },
+  div: { args: [M, V] },
+  pow: { args: [M, V] },
+  neg: { args: [M] },
+  abs: { args: [M] },
+  square: { args: [M] },
+  sign: { args: [M] },
+  exp: { args: [M] },
+  log: { args: [M] },
+  log1p: { args: [M] },
+  sqrt: { args: [M] },
+  rsqrt: { args: [M] },
+  relu: { args: [M] },
+  sigmoid: { args: [M] },
+  tanh: { args: [M] },
+  softplus: { args: [M] },
+  floor: { args: [M] },
+  ceil: { args: [M] },
+  round: { args: [M] },
+  equal: { args: [M, V] },
+  not_equal: { args: [M, V] },
+  less: { args: [M, V] },
+  less_equal: { args: [M, V] },
+  greater: { args: [M, V] },
+  greater_equal: { args: [M, V] },
+  logical_and: { args: [BV, BV] },
+  logical_or: { args: [BV, BV] },
+  logical_not: { args: [BV] },
+  where: { args: [BV, M, V] },
+  clip_by_value: { args: [M], attrs: { min: 0.5, max: 1.5 } },
+  cast: { args: [M], attrs: { dtype: 'int32' } },
+  reduce_sum: { args: [M], attrs: { axes: [1] } },
+  reduce_max: { args: [M], attrs: { axes: [0] } },
+  reduce_min: { args: [M] },
+  reduce_prod: { args: [M], attrs: { axes: [1], keepdims: true } },
+  reduce_mean: { args: [M], attrs: { axes: [-1] } },
+  reduce_any: { args: [BV] },
+  reduce_all: { args: [BV] },
+  argmax: { args: [M], attrs: { axis: 1 } },
+  argmin: { args: [MI], attrs: { axis: 0 } },
+  norm: { args: [M], attrs: { axes: [1] } },
+  matmul: { args: [M, M], attrs: { transpose_b: true } },
+  reshape: { args: [M], attrs: { shape: [3, -1] } },
+  transpose: { args: [M] },
+  expand_dims: { args: [M], attrs: { axis: 1 } },
+  squeeze: { args: [f32([[1, 2]])] },
+  slice: { args: [M], attrs: { begin: [0, 1], size: [-1, 2] } },
+  gather: { args: [M, i32([1, 1, 0])] },
+  concat: { args: [M, M], attrs: { axis: 1 } },
+  stack: { args: [M, M], attrs: { axis: 2 } },
+  one_hot: { args: [i32([0, 2])], attrs: { depth: 3 } },
+  dim: { args: [M], attrs: { axis: 1 } },
+  size: { args: [M] },
+  softmax: { args: [M], attrs: { axis: 0 } },
+  log_softmax: { args: [M] },
+};

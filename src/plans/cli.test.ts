@@ -1,0 +1,103 @@
+import { plansCommand } from '../cli/plans';
+import { formatType } from '../compute/types';
+import { checkPlan } from '../plan/validate';
+import { PLAN_LIBRARY } from '.';
+
+// Runs `roundhouse plans ...` in-process, capturing output; `exit` throws so that the test sees the code.
+class Exit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
+  let out = '';
+  let err = '';
+  const cmd = plansCommand({
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    exit: (code) => {
+      throw new Exit(code);
+    },
+  });
+  try {
+    await cmd.parseAsync(args, { from: 'user' });
+    return { out, err, code: 0 };
+  } catch (e) {
+    if (e instanceof Exit) return { out, err, code: e.code };
+    throw e;
+  }
+}
+
+describe('roundhouse plans', () => {
+  it('list names every library plan with its description', async () => {
+    const { out, code } = await run('list');
+    expect(code).toBe(0);
+    for (const [name, p] of Object.entries(PLAN_LIBRARY)) {
+      expect(out).toMatch(new RegExp(`^${name} +${p.description.replace(/[()+.]/g, '\\$&')}$`, 'm'));
+    }
+  });
+
+  it('build prints plan JSON that passes checkPlan, with options applied', async () => {
+    const { out, code } = await run(
+      'build',
+      'fedavg',
+      '--layers',
+      '64,16,10',
+      '--optimizer',
+      'adam',
+      '--rounds',
+      '3',
+      '--compact',
+    );
+    expect(code).toBe(0);
+    expect(out.trim().split('\n')).toHaveLength(1);
+    const plan = JSON.parse(out);
+    expect(plan.schedule.rounds).toBe(3);
+    expect(plan.client_data.element.fields[0].type.shape).toEqual([null, 64]);
+    expect(formatType(checkPlan(plan).types.S)).toContain('optimizer=<m=<w0=float32[64,16]');
+  });
+
+  it('a boolean option works as a bare flag', async () => {
+    const { out } = await run('build', 'federated-sum', '--secure', '--bitwidth', '8');
+    const plan = JSON.parse(out);
+    expect(plan.name).toBe('federated-secure-sum');
+    expect(plan.computations.secure_sum_bitwidth.nodes[0].attrs.value).toBe(8);
+  });
+
+  it('--help lists a plan options with their defaults', async () => {
+    const { out, code } = await run('build', 'fedavg', '--help');
+    expect(code).toBe(0);
+    // commander wraps long descriptions, so collapse whitespace first.
+    const help = out.replace(/\s+/g, ' ');
+    expect(help).toMatch(
+      /--layers <list> layer widths: inputs, hidden\.\.\., classes \(relu hidden layers\) \(default: 64,32,10\)/,
+    );
+    expect(help).toMatch(/--client-lr <x> client SGD learning rate \(default: 0\.3\)/);
+    expect(help).toMatch(
+      /--min-reports <n> reports needed by the deadline for a round to count \(default: target clients\)/,
+    );
+  });
+
+  it('build without a plan name shows the plans there are', async () => {
+    const { out, err } = await run('build');
+    expect(out + err).toMatch(/Commands:[\s\S]*fedavg[\s\S]*temperature-sensor/);
+  });
+
+  it.each([
+    [['build', 'fedavg', '--epochs', 'many'], /option --epochs: "many" is not an integer/],
+    [['build', 'fedavg', '--layers', '64'], /option --layers: expected at least 2 entries/],
+    [['build', 'fedavg', '--optimizer', 'rmsprop'], /"rmsprop" is not one of sgd, adam/],
+    [['build', 'histogram', '--secure', 'maybe'], /option --secure: "maybe" is not true or false/],
+    [
+      ['build', 'mean', '--target-clients', '5', '--min-reports', '9'],
+      /min_reports \(9\) is more than target_clients \(5\)/,
+    ],
+    [['build', 'mean', '--frobnicate', '1'], /unknown option/],
+    [['build', 'no-such-plan'], /unknown command/],
+  ])('%j is a usage error with exit code 2', async (args, message) => {
+    const { err, code } = await run(...(args as string[]));
+    expect(code).toBe(2);
+    expect(err).toMatch(message);
+  });
+});
