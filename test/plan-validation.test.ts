@@ -1,3 +1,4 @@
+import { bytesToBase64, writeBundle } from '../src/codec';
 import { AppError, type ErrorCode } from '../src/errors';
 import { checkPlan } from '../src/plan/validate';
 import basePlan from './fixtures/sum-plan.json';
@@ -276,5 +277,32 @@ describe('checkPlan', () => {
       throw new Error(
         `no detail at ${path} matching ${message}; got:\n${JSON.stringify(e.details, null, 1)}`,
       );
+  });
+});
+
+describe('checkPlan with an initial_state bundle', () => {
+  const withState = (tensors: Parameters<typeof writeBundle>[0]) => {
+    const p = structuredClone(basePlan) as Json;
+    delete p.initialize;
+    p.initial_state = { encoding: 'safetensors+base64', data: bytesToBase64(writeBundle(tensors)) };
+    return p;
+  };
+
+  test('accepts a bundle that holds the server state prepare takes', () => {
+    const { types } = checkPlan(withState([{ name: 'rounds', dtype: 'int32', shape: [], data: Int32Array.of(4) }]));
+    expect(types.S).toEqual(basePlan.computations.prepare.parameter.type);
+  });
+
+  test('rejects a bundle of another type, pointing at the data', () => {
+    let error: unknown;
+    try {
+      checkPlan(withState([{ name: 'rounds', dtype: 'float32', shape: [], data: Float32Array.of(4) }]));
+    } catch (e) {
+      error = e;
+    }
+    expect((error as AppError).details).toContainEqual({
+      path: '/initial_state/data',
+      message: expect.stringMatching(/initial_state is not a bundle of the server state <rounds=int32>: rounds: .*float32/),
+    });
   });
 });

@@ -10,6 +10,7 @@ import {
   type SequenceType,
   type TffType,
 } from '../compute/types';
+import { base64ToBytes, readTypedBundle } from '../codec';
 import { AppError, type ErrorDetail } from '../errors';
 import type { Computation } from '../generated/computation';
 import type { MapReduceForm, Plan } from '../generated/plan';
@@ -194,6 +195,14 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
     return undefined;
   }
   staticShapes(sigs.init ? 'initialize' : 'prepare', 'the server state', S);
+  if (plan.initial_state) {
+    try {
+      readTypedBundle(base64ToBytes(plan.initial_state.data), S);
+    } catch (e) {
+      const why = e instanceof AppError ? e.details.map((d) => `${d.path}: ${d.message}`).join('; ') || e.message : String(e);
+      errors.push({ path: '/initial_state/data', message: `initial_state is not a bundle of the server state ${formatType(S)}: ${why}` });
+    }
+  }
   fits('prepare', 'the parameter', prepare.parameter, S);
   const C = prepare.result;
   staticShapes('prepare', 'the broadcast', C);

@@ -15,14 +15,23 @@ function integerDivisor(b: tf.Tensor): tf.Tensor {
   return b;
 }
 
+/**
+ * Broadcasts both args to the result shape first: tfjs's gradients of Maximum, Minimum and
+ * SquaredDifference assume equal shapes and return one of the wrong shape, while BroadcastTo's sums back.
+ */
+function broadcastBoth(a: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const shape = tf.broadcastArgs(a.shape, b.shape);
+  return [tf.broadcastTo(a, shape), tf.broadcastTo(b, shape)];
+}
+
 /** The binary arithmetic ops; all broadcast and require args of one dtype. */
 export const ARITHMETIC_OPS: readonly OpDef[] = [
   binaryOp('add', NUMERIC, (a, b) => tf.add(a, b)),
   binaryOp('sub', NUMERIC, (a, b) => tf.sub(a, b)),
   binaryOp('mul', NUMERIC, (a, b) => tf.mul(a, b)),
-  binaryOp('maximum', NUMERIC, (a, b) => tf.maximum(a, b)),
-  binaryOp('minimum', NUMERIC, (a, b) => tf.minimum(a, b)),
-  binaryOp('squared_difference', NUMERIC, (a, b) => tf.squaredDifference(a, b)),
+  binaryOp('maximum', NUMERIC, (a, b) => tf.maximum(...broadcastBoth(a, b))),
+  binaryOp('minimum', NUMERIC, (a, b) => tf.minimum(...broadcastBoth(a, b))),
+  binaryOp('squared_difference', NUMERIC, (a, b) => tf.squaredDifference(...broadcastBoth(a, b))),
   // Rounds toward -inf and takes the divisor's sign, like Python's // and %.
   binaryOp('floor_div', NUMERIC, (a, b) => tf.floorDiv(a, integerDivisor(b))),
   binaryOp('mod', NUMERIC, (a, b) => tf.mod(a, integerDivisor(b))),

@@ -102,10 +102,12 @@ export const gatherOp: OpDef = defineOp<GatherAttrs>({
     // tfjs gives a wrong shape for an empty result gathered from an empty dimension.
     if (product(shape) === 0) return withZeroGradient([x, indices], () => tf.zeros(shape, x.dtype));
     const op = tf.customGrad((...xs: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const [xv, iv] = xs as [tf.Tensor, tf.Tensor];
+      const [xv, iv, save] = xs as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+      // Indices made inside the differentiated function are disposed before backprop unless saved.
+      save([iv]);
       return {
         value: tf.gather(xv, iv, a),
-        gradFunc: (dy: tf.Tensor) => [gatherGrad(dy, iv, xv.shape, a), tf.zeros(iv.shape)],
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [gatherGrad(dy, saved[0]!, xv.shape, a), tf.zeros(iv.shape)],
       };
     });
     return op(x, indices);
