@@ -23,16 +23,37 @@ const OK: OkCase[] = [
   {
     op: 'add',
     what: 'broadcasts a row',
-    args: [f32([[1, 2, 3], [4, 5, 6]]), f32([10, 20, 30])],
+    args: [
+      f32([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+      f32([10, 20, 30]),
+    ],
     type: T('float32', [2, 3]),
-    value: [[11, 22, 33], [14, 25, 36]],
+    value: [
+      [11, 22, 33],
+      [14, 25, 36],
+    ],
   },
   {
     op: 'add',
     what: 'unknown batch against a known row',
-    args: [f32([[1, 2, 3], [4, 5, 6]], [null, 3]), f32([10, 20, 30])],
+    args: [
+      f32(
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        [null, 3],
+      ),
+      f32([10, 20, 30]),
+    ],
     type: T('float32', [null, 3]),
-    value: [[11, 22, 33], [14, 25, 36]],
+    value: [
+      [11, 22, 33],
+      [14, 25, 36],
+    ],
   },
   {
     op: 'add',
@@ -53,14 +74,50 @@ const OK: OkCase[] = [
     what: 'rank 3 both ways',
     args: [f32([[[1, 2, 3]], [[4, 5, 6]]]), f32([[[10], [20]]])],
     type: T('float32', [2, 2, 3]),
-    value: [[[11, 12, 13], [21, 22, 23]], [[14, 15, 16], [24, 25, 26]]],
+    value: [
+      [
+        [11, 12, 13],
+        [21, 22, 23],
+      ],
+      [
+        [14, 15, 16],
+        [24, 25, 26],
+      ],
+    ],
   },
   { op: 'sub', what: 'float32', args: [f32([5, 1.5]), f32(2)], type: T('float32', [2]), value: [3, -0.5] },
   { op: 'sub', what: 'int32', args: [i32([5, 1]), i32([7, -1])], type: T('int32', [2]), value: [-2, 2] },
-  { op: 'mul', what: 'int32', args: [i32([[1, -2]]), i32([[3], [4]])], type: T('int32', [2, 2]), value: [[3, -6], [4, -8]] },
-  { op: 'mul', what: 'float32', args: [f32([1.5, -2]), f32([2, 0.25])], type: T('float32', [2]), value: [3, -0.5] },
-  { op: 'maximum', what: 'int32', args: [i32([1, 5, -3]), i32([2, 2, -4])], type: T('int32', [3]), value: [2, 5, -3] },
-  { op: 'minimum', what: 'float32', args: [f32([1, 5.5, -3]), f32(2)], type: T('float32', [3]), value: [1, 2, -3] },
+  {
+    op: 'mul',
+    what: 'int32',
+    args: [i32([[1, -2]]), i32([[3], [4]])],
+    type: T('int32', [2, 2]),
+    value: [
+      [3, -6],
+      [4, -8],
+    ],
+  },
+  {
+    op: 'mul',
+    what: 'float32',
+    args: [f32([1.5, -2]), f32([2, 0.25])],
+    type: T('float32', [2]),
+    value: [3, -0.5],
+  },
+  {
+    op: 'maximum',
+    what: 'int32',
+    args: [i32([1, 5, -3]), i32([2, 2, -4])],
+    type: T('int32', [3]),
+    value: [2, 5, -3],
+  },
+  {
+    op: 'minimum',
+    what: 'float32',
+    args: [f32([1, 5.5, -3]), f32(2)],
+    type: T('float32', [3]),
+    value: [1, 2, -3],
+  },
   {
     op: 'squared_difference',
     what: 'int32',
@@ -82,7 +139,13 @@ const OK: OkCase[] = [
     type: T('int32', [3]),
     value: [-4, -4, 3],
   },
-  { op: 'floor_div', what: 'float32', args: [f32([-7.5, 7]), f32(2)], type: T('float32', [2]), value: [-4, 3] },
+  {
+    op: 'floor_div',
+    what: 'float32',
+    args: [f32([-7.5, 7]), f32(2)],
+    type: T('float32', [2]),
+    value: [-4, 3],
+  },
   {
     op: 'mod',
     what: 'int32 takes the divisor sign',
@@ -90,9 +153,27 @@ const OK: OkCase[] = [
     type: T('int32', [3]),
     value: [1, -1, 1],
   },
-  { op: 'mod', what: 'float32', args: [f32([-7.5, 7.25]), f32(2)], type: T('float32', [2]), value: [0.5, 1.25] },
-  { op: 'div', what: 'float32', args: [f32([1, -3]), f32([4, 2])], type: T('float32', [2]), value: [0.25, -1.5] },
-  { op: 'div', what: 'by zero is inf', args: [f32([1]), f32([0])], type: T('float32', [1]), value: [Infinity] },
+  {
+    op: 'mod',
+    what: 'float32',
+    args: [f32([-7.5, 7.25]), f32(2)],
+    type: T('float32', [2]),
+    value: [0.5, 1.25],
+  },
+  {
+    op: 'div',
+    what: 'float32',
+    args: [f32([1, -3]), f32([4, 2])],
+    type: T('float32', [2]),
+    value: [0.25, -1.5],
+  },
+  {
+    op: 'div',
+    what: 'by zero is inf',
+    args: [f32([1]), f32([0])],
+    type: T('float32', [1]),
+    value: [Infinity],
+  },
   { op: 'pow', what: 'float32', args: [f32([2, 9]), f32([3, 0.5])], type: T('float32', [2]), value: [8, 3] },
 ];
 
@@ -130,8 +211,18 @@ const BAD: BadCase[] = [
 ];
 
 const RUN_ERRORS: RunErrorCase[] = [
-  { op: 'floor_div', what: 'int32 by zero', args: [i32([1, 2]), i32([1, 0])], error: /^arg 1: integer division by zero$/ },
-  { op: 'mod', what: 'int32 by zero', args: [i32([1, 2]), i32(0)], error: /^arg 1: integer division by zero$/ },
+  {
+    op: 'floor_div',
+    what: 'int32 by zero',
+    args: [i32([1, 2]), i32([1, 0])],
+    error: /^arg 1: integer division by zero$/,
+  },
+  {
+    op: 'mod',
+    what: 'int32 by zero',
+    args: [i32([1, 2]), i32(0)],
+    error: /^arg 1: integer division by zero$/,
+  },
   {
     op: 'add',
     what: 'unknown dims that disagree at run time',
@@ -161,9 +252,20 @@ test.each(RUN_ERRORS)('$op kernel rejects $what', (c) => {
 test('a broadcast result over the element limit fails before allocating', () => {
   const ctx = { ...TEST_CTX, maxTensorElements: 10 };
   const big = Array.from({ length: 4 }, (_, i) => i);
-  expect(runError('add', [f32(big.map((v) => [v]), [null, 1]), f32([big], [1, null])], {}, ctx)).toMatch(
-    /^result \[4,4\] has 16 elements, more than the limit of 10$/,
-  );
+  expect(
+    runError(
+      'add',
+      [
+        f32(
+          big.map((v) => [v]),
+          [null, 1],
+        ),
+        f32([big], [1, null]),
+      ],
+      {},
+      ctx,
+    ),
+  ).toMatch(/^result \[4,4\] has 16 elements, more than the limit of 10$/);
 });
 
 test('every arithmetic op has success and failure cases', () => {

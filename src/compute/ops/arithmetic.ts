@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { binaryOp } from './elementwise';
 import { OpError, type OpDef } from './op';
-import { FLOAT, NUMERIC } from './shape-infer';
+import { broadcastShapes, FLOAT, NUMERIC } from './shape-infer';
 
 /**
  * Integer division by zero: TensorFlow raises, WASM returns INT_MIN for floor_div and traps for mod
@@ -20,8 +20,10 @@ function integerDivisor(b: tf.Tensor): tf.Tensor {
  * SquaredDifference assume equal shapes and return one of the wrong shape, while BroadcastTo's sums back.
  */
 function broadcastBoth(a: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor] {
-  const shape = tf.broadcastArgs(a.shape, b.shape);
-  return [tf.broadcastTo(a, shape), tf.broadcastTo(b, shape)];
+  const shape = broadcastShapes([a.shape, b.shape]) as number[];
+  const to = (t: tf.Tensor) =>
+    t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : tf.broadcastTo(t, shape);
+  return [to(a), to(b)];
 }
 
 /** The binary arithmetic ops; all broadcast and require args of one dtype. */

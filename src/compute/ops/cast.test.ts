@@ -1,7 +1,17 @@
 import { initBackend } from '../backend';
 import { isAssignable, tensorType as T } from '../types';
 import { CAST_OPS } from './cast';
-import { bool, f32, i32, inferError, mismatch, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
+import {
+  bool,
+  f32,
+  i32,
+  inferError,
+  mismatch,
+  runOp,
+  schemaErrors,
+  type BadCase,
+  type OkCase,
+} from './testing';
 
 beforeAll(() => initBackend());
 
@@ -32,9 +42,30 @@ const OK: OkCase[] = [
     type: T('bool', [4]),
     value: [t, f, t, t],
   },
-  { op: 'cast', what: 'bool to float32', args: [bool([t, f])], attrs: { dtype: 'float32' }, type: T('float32', [2]), value: [1, 0] },
-  { op: 'cast', what: 'bool to int32', args: [bool([[t, f]])], attrs: { dtype: 'int32' }, type: T('int32', [1, 2]), value: [[1, 0]] },
-  { op: 'cast', what: 'bool to bool', args: [bool([t, f])], attrs: { dtype: 'bool' }, type: T('bool', [2]), value: [t, f] },
+  {
+    op: 'cast',
+    what: 'bool to float32',
+    args: [bool([t, f])],
+    attrs: { dtype: 'float32' },
+    type: T('float32', [2]),
+    value: [1, 0],
+  },
+  {
+    op: 'cast',
+    what: 'bool to int32',
+    args: [bool([[t, f]])],
+    attrs: { dtype: 'int32' },
+    type: T('int32', [1, 2]),
+    value: [[1, 0]],
+  },
+  {
+    op: 'cast',
+    what: 'bool to bool',
+    args: [bool([t, f])],
+    attrs: { dtype: 'bool' },
+    type: T('bool', [2]),
+    value: [t, f],
+  },
   {
     op: 'cast',
     what: 'int32 to float32 keeps unknown dims',
@@ -43,10 +74,19 @@ const OK: OkCase[] = [
     type: T('float32', [null, 2]),
     value: [[1, -2]],
   },
-  { op: 'cast', what: 'float32 to float32', args: [f32(2.5)], attrs: { dtype: 'float32' }, type: T('float32', []), value: 2.5 },
+  {
+    op: 'cast',
+    what: 'float32 to float32',
+    args: [f32(2.5)],
+    attrs: { dtype: 'float32' },
+    type: T('float32', []),
+    value: 2.5,
+  },
 ];
 
-const BAD: BadCase[] = [{ op: 'cast', what: 'a missing arg', types: [], attrs: { dtype: 'int32' }, error: /^arg 0: missing/ }];
+const BAD: BadCase[] = [
+  { op: 'cast', what: 'a missing arg', types: [], attrs: { dtype: 'int32' }, error: /^arg 0: missing/ },
+];
 
 test.each(OK)('$op: $what', (c) => {
   expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
@@ -61,9 +101,12 @@ test.each(BAD)('$op rejects $what', (c) => {
   expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
 });
 
-test.each([{}, { dtype: 'int64' }, { dtype: 'int32', shape: [] }])('cast schema rejects attrs %j', (attrs) => {
-  expect(schemaErrors('cast', attrs)).not.toEqual([]);
-});
+test.each([{}, { dtype: 'int64' }, { dtype: 'int32', shape: [] }])(
+  'cast schema rejects attrs %j',
+  (attrs) => {
+    expect(schemaErrors('cast', attrs)).not.toEqual([]);
+  },
+);
 
 test('every cast op has success and failure cases', () => {
   for (const { name } of CAST_OPS) {

@@ -1,7 +1,17 @@
 import { initBackend } from '../backend';
 import { isAssignable, tensorType as T } from '../types';
 import { SELECTION_OPS } from './comparison';
-import { bool, f32, i32, inferError, mismatch, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
+import {
+  bool,
+  f32,
+  i32,
+  inferError,
+  mismatch,
+  runOp,
+  schemaErrors,
+  type BadCase,
+  type OkCase,
+} from './testing';
 
 beforeAll(() => initBackend());
 
@@ -9,10 +19,22 @@ const COMPARISONS = ['equal', 'not_equal', 'less', 'less_equal', 'greater', 'gre
 const [t, f] = [true, false];
 
 const OK: OkCase[] = [
-  { op: 'equal', what: 'float32 against a scalar', args: [f32([1, 2, 3]), f32(2)], type: T('bool', [3]), value: [f, t, f] },
+  {
+    op: 'equal',
+    what: 'float32 against a scalar',
+    args: [f32([1, 2, 3]), f32(2)],
+    type: T('bool', [3]),
+    value: [f, t, f],
+  },
   { op: 'equal', what: 'bool', args: [bool([t, f]), bool([t, t])], type: T('bool', [2]), value: [t, f] },
   { op: 'not_equal', what: 'int32', args: [i32([1, 2]), i32([1, 3])], type: T('bool', [2]), value: [f, t] },
-  { op: 'less', what: 'bool orders false first', args: [bool([f, t]), bool([t, t])], type: T('bool', [2]), value: [t, f] },
+  {
+    op: 'less',
+    what: 'bool orders false first',
+    args: [bool([f, t]), bool([t, t])],
+    type: T('bool', [2]),
+    value: [t, f],
+  },
   {
     op: 'less_equal',
     what: 'float32 with an unknown dim',
@@ -25,17 +47,35 @@ const OK: OkCase[] = [
     what: 'int32 broadcast',
     args: [i32([[1], [5]]), i32([2, 4])],
     type: T('bool', [2, 2]),
-    value: [[f, f], [t, t]],
+    value: [
+      [f, f],
+      [t, t],
+    ],
   },
-  { op: 'greater_equal', what: 'float32', args: [f32([1, 2, 3]), f32(2)], type: T('bool', [3]), value: [f, t, t] },
+  {
+    op: 'greater_equal',
+    what: 'float32',
+    args: [f32([1, 2, 3]), f32(2)],
+    type: T('bool', [3]),
+    value: [f, t, t],
+  },
   {
     op: 'logical_and',
     what: 'broadcast',
     args: [bool([t, f]), bool([[t], [f]])],
     type: T('bool', [2, 2]),
-    value: [[t, f], [f, f]],
+    value: [
+      [t, f],
+      [f, f],
+    ],
   },
-  { op: 'logical_or', what: 'values', args: [bool([t, f, f]), bool([f, t, f])], type: T('bool', [3]), value: [t, t, f] },
+  {
+    op: 'logical_or',
+    what: 'values',
+    args: [bool([t, f, f]), bool([f, t, f])],
+    type: T('bool', [3]),
+    value: [t, t, f],
+  },
   { op: 'logical_not', what: 'values', args: [bool([t, f], [null])], type: T('bool', [null]), value: [f, t] },
   {
     op: 'where',
@@ -49,7 +89,10 @@ const OK: OkCase[] = [
     what: 'broadcasts all three',
     args: [bool([[t], [f]]), i32([1, 2]), i32(0)],
     type: T('int32', [2, 2]),
-    value: [[1, 2], [0, 0]],
+    value: [
+      [1, 2],
+      [0, 0],
+    ],
   },
   {
     op: 'where',
@@ -83,14 +126,24 @@ const BAD: BadCase[] = [
     types: [T('int32', []), T('float32', [])],
     error: /^arg 1: dtype float32 is not int32/,
   })),
-  { op: 'less', what: 'shapes that do not broadcast', types: [T('float32', [3]), T('float32', [2])], error: /does not broadcast/ },
+  {
+    op: 'less',
+    what: 'shapes that do not broadcast',
+    types: [T('float32', [3]), T('float32', [2])],
+    error: /does not broadcast/,
+  },
   {
     op: 'logical_and',
     what: 'float32',
     types: [T('float32', [2]), T('bool', [2])],
     error: /^arg 0: dtype float32 is not bool$/,
   },
-  { op: 'logical_or', what: 'int32', types: [T('bool', [2]), T('int32', [2])], error: /^arg 1: dtype int32 is not bool/ },
+  {
+    op: 'logical_or',
+    what: 'int32',
+    types: [T('bool', [2]), T('int32', [2])],
+    error: /^arg 1: dtype int32 is not bool/,
+  },
   { op: 'logical_not', what: 'int32', types: [T('int32', [2])], error: /^arg 0: dtype int32 is not bool$/ },
   {
     op: 'where',

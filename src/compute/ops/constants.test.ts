@@ -26,7 +26,10 @@ const OK: OkCase[] = [
     args: [],
     attrs: { dtype: 'float32', shape: [2, 2], value: 1.5 },
     type: T('float32', [2, 2]),
-    value: [[1.5, 1.5], [1.5, 1.5]],
+    value: [
+      [1.5, 1.5],
+      [1.5, 1.5],
+    ],
   },
   {
     op: 'const',
@@ -34,7 +37,10 @@ const OK: OkCase[] = [
     args: [],
     attrs: { dtype: 'int32', shape: [2, 2], value: [1, 2, 3, -4] },
     type: T('int32', [2, 2]),
-    value: [[1, 2], [3, -4]],
+    value: [
+      [1, 2],
+      [3, -4],
+    ],
   },
   {
     op: 'const',
@@ -44,8 +50,22 @@ const OK: OkCase[] = [
     type: T('bool', [4]),
     value: [t, f, t, f],
   },
-  { op: 'const', what: 'a bool scalar', args: [], attrs: { dtype: 'bool', shape: [], value: true }, type: T('bool', []), value: t },
-  { op: 'const', what: 'an empty tensor', args: [], attrs: { dtype: 'float32', shape: [0], value: [] }, type: T('float32', [0]), value: [] },
+  {
+    op: 'const',
+    what: 'a bool scalar',
+    args: [],
+    attrs: { dtype: 'bool', shape: [], value: true },
+    type: T('bool', []),
+    value: t,
+  },
+  {
+    op: 'const',
+    what: 'an empty tensor',
+    args: [],
+    attrs: { dtype: 'float32', shape: [0], value: [] },
+    type: T('float32', [0]),
+    value: [],
+  },
   {
     op: 'zeros_like',
     what: 'float32 with an unknown dim',
@@ -132,7 +152,9 @@ test.each([
 
 test('const refuses to allocate past the element limit', () => {
   const ctx = { ...TEST_CTX, maxTensorElements: 100 };
-  expect(runError('const', [], { dtype: 'float32', shape: [10, 11], value: 0 }, ctx)).toMatch(/more than the limit of 100/);
+  expect(runError('const', [], { dtype: 'float32', shape: [10, 11], value: 0 }, ctx)).toMatch(
+    /more than the limit of 100/,
+  );
 });
 
 test('every constant op has success and failure cases', () => {

@@ -37,7 +37,10 @@ const OK: OkCase[] = [
     args: [f32(X)],
     attrs: { begin: [0, 1], size: [2, 2] },
     type: T('float32', [2, 2]),
-    value: [[2, 3], [5, 6]],
+    value: [
+      [2, 3],
+      [5, 6],
+    ],
   },
   {
     op: 'slice',
@@ -63,7 +66,16 @@ const OK: OkCase[] = [
     type: T('bool', [1, 0]),
     value: [], // arraySync of any empty tensor
   },
-  { op: 'gather', what: 'rows', args: [f32(R), i32([2, 0])], type: T('float32', [2, 2]), value: [[5, 6], [1, 2]] },
+  {
+    op: 'gather',
+    what: 'rows',
+    args: [f32(R), i32([2, 0])],
+    type: T('float32', [2, 2]),
+    value: [
+      [5, 6],
+      [1, 2],
+    ],
+  },
   {
     op: 'gather',
     what: 'axis 1 with 2-D indices',
@@ -79,12 +91,22 @@ const OK: OkCase[] = [
     args: [f32(R, [null, 2]), i32([1, 1, 0], [null])],
     attrs: { axis: 0 },
     type: T('float32', [null, 2]),
-    value: [[3, 4], [3, 4], [1, 2]],
+    value: [
+      [3, 4],
+      [3, 4],
+      [1, 2],
+    ],
   },
   {
     op: 'gather',
     what: 'bool, negative axis',
-    args: [bool([[t, f], [f, f]]), i32([1])],
+    args: [
+      bool([
+        [t, f],
+        [f, f],
+      ]),
+      i32([1]),
+    ],
     attrs: { axis: -1 },
     type: T('bool', [2, 1]),
     value: [[f], [f]],
@@ -109,7 +131,10 @@ const OK: OkCase[] = [
     args: [i32([0, 2])],
     attrs: { depth: 3 },
     type: T('float32', [2, 3]),
-    value: [[1, 0, 0], [0, 0, 1]],
+    value: [
+      [1, 0, 0],
+      [0, 0, 1],
+    ],
   },
   {
     op: 'one_hot',
@@ -117,7 +142,10 @@ const OK: OkCase[] = [
     args: [i32([-1, 3])],
     attrs: { depth: 3 },
     type: T('float32', [2, 3]),
-    value: [[0, 0, 0], [0, 0, 0]],
+    value: [
+      [0, 0, 0],
+      [0, 0, 0],
+    ],
   },
   {
     op: 'one_hot',
@@ -125,9 +153,19 @@ const OK: OkCase[] = [
     args: [i32([1, 0], [null])],
     attrs: { depth: 2, on_value: 0.5, off_value: -0.25 },
     type: T('float32', [null, 2]),
-    value: [[-0.25, 0.5], [0.5, -0.25]],
+    value: [
+      [-0.25, 0.5],
+      [0.5, -0.25],
+    ],
   },
-  { op: 'one_hot', what: 'a scalar index', args: [i32(1)], attrs: { depth: 2 }, type: T('float32', [2]), value: [0, 1] },
+  {
+    op: 'one_hot',
+    what: 'a scalar index',
+    args: [i32(1)],
+    attrs: { depth: 2 },
+    type: T('float32', [2]),
+    value: [0, 1],
+  },
   {
     op: 'one_hot',
     what: '2-D indices',
@@ -216,7 +254,12 @@ const RUN_ERRORS: RunErrorCase[] = [
     args: [f32(R), i32([0, 3])],
     error: /^arg 1: index 3 is out of range for dimension 0 of size 3$/,
   },
-  { op: 'gather', what: 'a negative index', args: [f32(R), i32([-1])], error: /^arg 1: index -1 is out of range/ },
+  {
+    op: 'gather',
+    what: 'a negative index',
+    args: [f32(R), i32([-1])],
+    error: /^arg 1: index -1 is out of range/,
+  },
 ];
 
 test.each(OK)('$op: $what', (c) => {
@@ -244,8 +287,12 @@ test('one_hot depth must be at least 1, in the schema and in infer', () => {
 
 test('one_hot and gather refuse results over the element limit', () => {
   const ctx = { ...TEST_CTX, maxTensorElements: 5 };
-  expect(runError('one_hot', [i32([0, 1], [null])], { depth: 3 }, ctx)).toMatch(/^result \[2,3\] has 6 elements/);
-  expect(runError('gather', [f32(R), i32([0, 1, 2], [null])], {}, ctx)).toMatch(/^result \[3,2\] has 6 elements/);
+  expect(runError('one_hot', [i32([0, 1], [null])], { depth: 3 }, ctx)).toMatch(
+    /^result \[2,3\] has 6 elements/,
+  );
+  expect(runError('gather', [f32(R), i32([0, 1, 2], [null])], {}, ctx)).toMatch(
+    /^result \[3,2\] has 6 elements/,
+  );
 });
 
 test.each([

@@ -107,7 +107,10 @@ export const gatherOp: OpDef = defineOp<GatherAttrs>({
       save([iv]);
       return {
         value: tf.gather(xv, iv, a),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [gatherGrad(dy, saved[0]!, xv.shape, a), tf.zeros(iv.shape)],
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+          gatherGrad(dy, saved[0]!, xv.shape, a),
+          tf.zeros(iv.shape),
+        ],
       };
     });
     return op(x, indices);

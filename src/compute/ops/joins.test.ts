@@ -10,6 +10,7 @@ import {
   runError,
   runOp,
   schemaErrors,
+  TEST_CTX,
   type BadCase,
   type OkCase,
   type RunErrorCase,
@@ -23,10 +24,19 @@ const OK: OkCase[] = [
   {
     op: 'concat',
     what: 'columns',
-    args: [f32([[1], [2]]), f32([[3, 4], [5, 6]])],
+    args: [
+      f32([[1], [2]]),
+      f32([
+        [3, 4],
+        [5, 6],
+      ]),
+    ],
     attrs: { axis: 1 },
     type: T('float32', [2, 3]),
-    value: [[1, 3, 4], [2, 5, 6]],
+    value: [
+      [1, 3, 4],
+      [2, 5, 6],
+    ],
   },
   {
     op: 'concat',
@@ -36,14 +46,24 @@ const OK: OkCase[] = [
     type: T('int32', [4]),
     value: [1, 2, 3, 4],
   },
-  { op: 'concat', what: 'one arg', args: [bool([t, f])], attrs: { axis: 0 }, type: T('bool', [2]), value: [t, f] },
+  {
+    op: 'concat',
+    what: 'one arg',
+    args: [bool([t, f])],
+    attrs: { axis: 0 },
+    type: T('bool', [2]),
+    value: [t, f],
+  },
   {
     op: 'concat',
     what: 'an unknown length along the axis',
     args: [f32([[1, 2]], [null, 2]), f32([[3, 4]])],
     attrs: { axis: 0 },
     type: T('float32', [null, 2]),
-    value: [[1, 2], [3, 4]],
+    value: [
+      [1, 2],
+      [3, 4],
+    ],
   },
   {
     op: 'concat',
@@ -51,16 +71,31 @@ const OK: OkCase[] = [
     args: [f32([[1], [2]], [null, 1]), f32([[3], [4]])],
     attrs: { axis: 1 },
     type: T('float32', [2, 2]),
-    value: [[1, 3], [2, 4]],
+    value: [
+      [1, 3],
+      [2, 4],
+    ],
   },
-  { op: 'stack', what: 'rows', args: [f32([1, 2]), f32([3, 4])], type: T('float32', [2, 2]), value: [[1, 2], [3, 4]] },
+  {
+    op: 'stack',
+    what: 'rows',
+    args: [f32([1, 2]), f32([3, 4])],
+    type: T('float32', [2, 2]),
+    value: [
+      [1, 2],
+      [3, 4],
+    ],
+  },
   {
     op: 'stack',
     what: 'the last axis',
     args: [i32([1, 2]), i32([3, 4]), i32([5, 6])],
     attrs: { axis: -1 },
     type: T('int32', [2, 3]),
-    value: [[1, 3, 5], [2, 4, 6]],
+    value: [
+      [1, 3, 5],
+      [2, 4, 6],
+    ],
   },
   {
     op: 'stack',
@@ -68,7 +103,11 @@ const OK: OkCase[] = [
     args: [f32([1, 2, 3], [null]), f32([4, 5, 6])],
     attrs: { axis: 1 },
     type: T('float32', [3, 2]),
-    value: [[1, 4], [2, 5], [3, 6]],
+    value: [
+      [1, 4],
+      [2, 5],
+      [3, 6],
+    ],
   },
   { op: 'stack', what: 'one bool scalar', args: [bool(t)], type: T('bool', [1]), value: [t] },
 ];
@@ -93,7 +132,8 @@ const BAD: BadCase[] = [
     what: 'dims that differ off the axis',
     types: [T('float32', [2, 2]), T('float32', [null, 2]), T('float32', [3, 2])],
     attrs: { axis: 1 },
-    error: /^arg 2: shape \[3,2\] does not match \[2,2\] of arg 0 in dimension 0 \(only the concat axis may differ\)$/,
+    error:
+      /^arg 2: shape \[3,2\] does not match \[2,2\] of arg 0 in dimension 0 \(only the concat axis may differ\)$/,
   },
   {
     op: 'concat',
@@ -106,7 +146,8 @@ const BAD: BadCase[] = [
     op: 'stack',
     what: 'shapes that differ',
     types: [T('float32', [2]), T('float32', [3])],
-    error: /^arg 1: shape \[3\] does not match \[2\] of arg 0 in dimension 0 \(stacked tensors must have one shape\)$/,
+    error:
+      /^arg 1: shape \[3\] does not match \[2\] of arg 0 in dimension 0 \(stacked tensors must have one shape\)$/,
   },
   {
     op: 'stack',
@@ -165,4 +206,14 @@ test('every join op has success and failure cases', () => {
   for (const { name } of JOIN_OPS) {
     expect([name, OK.some((c) => c.op === name), BAD.some((c) => c.op === name)]).toEqual([name, true, true]);
   }
+});
+
+test('concat and stack refuse results over the element limit', () => {
+  const ctx = { ...TEST_CTX, maxTensorElements: 5 };
+  expect(runError('concat', [f32([1, 2, 3], [null]), f32([4, 5, 6], [null])], { axis: 0 }, ctx)).toMatch(
+    /^result \[6\] has 6 elements, more than the limit of 5$/,
+  );
+  expect(runError('stack', [f32([1, 2, 3], [null]), f32([4, 5, 6], [null])], {}, ctx)).toMatch(
+    /^result \[2,3\] has 6 elements/,
+  );
 });

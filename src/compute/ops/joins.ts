@@ -6,6 +6,7 @@ import {
   argAt,
   AXIS_SCHEMA,
   checkDtype,
+  checkElements,
   checkSameDtype,
   normalizeAxis,
   result,
@@ -68,13 +69,15 @@ export const concatOp: OpDef = defineOp<Required<JoinAttrs>>({
     shape[a] = along.includes(null) ? null : (along as number[]).reduce((x, y) => x + y, 0);
     return result(args[0]!.dtype, shape);
   },
-  run(args, { axis }) {
+  run(args, { axis }, ctx) {
     const a = normalizeAxis(axis, argAt(args, 0).rank);
-    unifyShapes(
+    const shape = unifyShapes(
       args.map((t) => t.shape),
       a,
       'only the concat axis may differ',
-    );
+    ) as number[];
+    shape[a] = args.reduce((n, t) => n + t.shape[a]!, 0);
+    checkElements(shape, ctx);
     return tf.concat([...args], a);
   },
 });
@@ -94,12 +97,13 @@ export const stackOp: OpDef = defineOp<JoinAttrs>({
     const a = normalizeAxis(axis, shape.length + 1);
     return result(args[0]!.dtype, [...shape.slice(0, a), args.length, ...shape.slice(a)]);
   },
-  run(args, { axis = 0 }) {
-    unifyShapes(
+  run(args, { axis = 0 }, ctx) {
+    const shape = unifyShapes(
       args.map((t) => t.shape),
       undefined,
       'stacked tensors must have one shape',
-    );
+    ) as number[];
+    checkElements([args.length, ...shape], ctx);
     return tf.stack([...args], normalizeAxis(axis, argAt(args, 0).rank + 1));
   },
 });

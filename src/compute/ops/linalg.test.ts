@@ -36,7 +36,13 @@ const OK: OkCase[] = [
   {
     op: 'matmul',
     what: 'an unknown batch of rows',
-    args: [f32([[1, 2]], [null, 2]), f32([[1, 0, 1], [0, 1, 1]])],
+    args: [
+      f32([[1, 2]], [null, 2]),
+      f32([
+        [1, 0, 1],
+        [0, 1, 1],
+      ]),
+    ],
     type: T('float32', [null, 3]),
     value: [[1, 2, 3]],
   },
@@ -67,7 +73,13 @@ const OK: OkCase[] = [
   {
     op: 'matmul',
     what: 'batched, the unknown batch takes the known one',
-    args: [f32([[[1, 2]], [[3, 4]]], [null, 1, 2]), f32([[[1], [1]], [[2], [0]]])],
+    args: [
+      f32([[[1, 2]], [[3, 4]]], [null, 1, 2]),
+      f32([
+        [[1], [1]],
+        [[2], [0]],
+      ]),
+    ],
     type: T('float32', [2, 1, 1]),
     value: [[[3]], [[6]]],
   },
@@ -76,7 +88,10 @@ const OK: OkCase[] = [
     what: 'an empty inner dimension gives zeros (XNNPACK returns garbage)',
     args: [empty('float32', [2, 0], [2, null]), empty('float32', [0, 3], [null, 3])],
     type: T('float32', [2, 3]),
-    value: [[0, 0, 0], [0, 0, 0]],
+    value: [
+      [0, 0, 0],
+      [0, 0, 0],
+    ],
   },
 ];
 
@@ -87,7 +102,12 @@ const BAD: BadCase[] = [
     types: [T('int32', [2, 2]), T('int32', [2, 2])],
     error: /^arg 0: dtype int32 is not float32$/,
   },
-  { op: 'matmul', what: 'rank 1', types: [T('float32', [3]), T('float32', [3, 1])], error: /^arg 0: rank 1 is not 2 or 3 \(shape \[3\]\)$/ },
+  {
+    op: 'matmul',
+    what: 'rank 1',
+    types: [T('float32', [3]), T('float32', [3, 1])],
+    error: /^arg 0: rank 1 is not 2 or 3 \(shape \[3\]\)$/,
+  },
   {
     op: 'matmul',
     what: 'mixed ranks',

@@ -14,18 +14,37 @@ function softmax(v: number[]): number[] {
 const logSoftmax = (v: number[]) => softmax(v).map(Math.log);
 
 const OK: OkCase[] = [
-  { op: 'softmax', what: 'a vector', args: [f32([1, 2, 3])], type: T('float32', [3]), value: softmax([1, 2, 3]) },
+  {
+    op: 'softmax',
+    what: 'a vector',
+    args: [f32([1, 2, 3])],
+    type: T('float32', [3]),
+    value: softmax([1, 2, 3]),
+  },
   {
     op: 'softmax',
     what: 'rows of an unknown batch',
-    args: [f32([[1, 2], [3, 3]], [null, 2])],
+    args: [
+      f32(
+        [
+          [1, 2],
+          [3, 3],
+        ],
+        [null, 2],
+      ),
+    ],
     type: T('float32', [null, 2]),
     value: [softmax([1, 2]), softmax([3, 3])],
   },
   {
     op: 'softmax',
     what: 'axis 0 (WASM only does the last axis)',
-    args: [f32([[1, 2], [3, 3]])],
+    args: [
+      f32([
+        [1, 2],
+        [3, 3],
+      ]),
+    ],
     attrs: { axis: 0 },
     type: T('float32', [2, 2]),
     value: [
@@ -36,7 +55,12 @@ const OK: OkCase[] = [
   {
     op: 'log_softmax',
     what: 'the last axis',
-    args: [f32([[1, 2], [3, 3]])],
+    args: [
+      f32([
+        [1, 2],
+        [3, 3],
+      ]),
+    ],
     attrs: { axis: -1 },
     type: T('float32', [2, 2]),
     value: [logSoftmax([1, 2]), logSoftmax([3, 3])],
@@ -44,12 +68,21 @@ const OK: OkCase[] = [
   {
     op: 'log_softmax',
     what: 'a middle axis of rank 3',
-    args: [f32([[[1, 5], [2, 6], [4, 7]]], [null, 3, 2])],
+    args: [
+      f32(
+        [
+          [
+            [1, 5],
+            [2, 6],
+            [4, 7],
+          ],
+        ],
+        [null, 3, 2],
+      ),
+    ],
     attrs: { axis: 1 },
     type: T('float32', [null, 3, 2]),
-    value: [
-      [0, 1, 2].map((i) => [logSoftmax([1, 2, 4])[i]!, logSoftmax([5, 6, 7])[i]!]),
-    ],
+    value: [[0, 1, 2].map((i) => [logSoftmax([1, 2, 4])[i]!, logSoftmax([5, 6, 7])[i]!])],
   },
 ];
 

@@ -50,7 +50,14 @@ const OK: OkCase[] = [
     type: T('int32', [3]),
     value: [5, 7, 9],
   },
-  { op: 'reduce_sum', what: 'no axes is the identity', args: [f32(X)], attrs: { axes: [] }, type: T('float32', [2, 3]), value: X },
+  {
+    op: 'reduce_sum',
+    what: 'no axes is the identity',
+    args: [f32(X)],
+    attrs: { axes: [] },
+    type: T('float32', [2, 3]),
+    value: X,
+  },
   {
     op: 'reduce_sum',
     what: 'an empty batch is 0 (WASM returns garbage)',
@@ -68,17 +75,68 @@ const OK: OkCase[] = [
     type: T('float32', [1, 2]),
     value: [[-Infinity, -Infinity]],
   },
-  { op: 'reduce_max', what: 'empty int32 is INT32_MIN', args: [empty('int32', [0])], type: T('int32', []), value: -2147483648 },
-  { op: 'reduce_min', what: 'float32', args: [f32(X)], attrs: { axes: [0] }, type: T('float32', [3]), value: [1, 2, 3] },
-  { op: 'reduce_min', what: 'empty is +inf', args: [empty('float32', [0])], type: T('float32', []), value: Infinity },
-  { op: 'reduce_prod', what: 'int32', args: [i32(X)], attrs: { axes: [1] }, type: T('int32', [2]), value: [6, 120] },
-  { op: 'reduce_prod', what: 'empty is 1', args: [empty('int32', [2, 0])], attrs: { axes: [1] }, type: T('int32', [2]), value: [1, 1] },
-  { op: 'reduce_mean', what: 'float32', args: [f32(X)], attrs: { axes: [0] }, type: T('float32', [3]), value: [2.5, 3.5, 4.5] },
-  { op: 'reduce_mean', what: 'empty is NaN', args: [empty('float32', [0, 2])], type: T('float32', []), value: NaN },
+  {
+    op: 'reduce_max',
+    what: 'empty int32 is INT32_MIN',
+    args: [empty('int32', [0])],
+    type: T('int32', []),
+    value: -2147483648,
+  },
+  {
+    op: 'reduce_min',
+    what: 'float32',
+    args: [f32(X)],
+    attrs: { axes: [0] },
+    type: T('float32', [3]),
+    value: [1, 2, 3],
+  },
+  {
+    op: 'reduce_min',
+    what: 'empty is +inf',
+    args: [empty('float32', [0])],
+    type: T('float32', []),
+    value: Infinity,
+  },
+  {
+    op: 'reduce_prod',
+    what: 'int32',
+    args: [i32(X)],
+    attrs: { axes: [1] },
+    type: T('int32', [2]),
+    value: [6, 120],
+  },
+  {
+    op: 'reduce_prod',
+    what: 'empty is 1',
+    args: [empty('int32', [2, 0])],
+    attrs: { axes: [1] },
+    type: T('int32', [2]),
+    value: [1, 1],
+  },
+  {
+    op: 'reduce_mean',
+    what: 'float32',
+    args: [f32(X)],
+    attrs: { axes: [0] },
+    type: T('float32', [3]),
+    value: [2.5, 3.5, 4.5],
+  },
+  {
+    op: 'reduce_mean',
+    what: 'empty is NaN',
+    args: [empty('float32', [0, 2])],
+    type: T('float32', []),
+    value: NaN,
+  },
   {
     op: 'reduce_any',
     what: 'rows',
-    args: [bool([[t, f], [f, f]])],
+    args: [
+      bool([
+        [t, f],
+        [f, f],
+      ]),
+    ],
     attrs: { axes: [1] },
     type: T('bool', [2]),
     value: [t, f],
@@ -87,21 +145,48 @@ const OK: OkCase[] = [
   {
     op: 'reduce_all',
     what: 'columns, keepdims',
-    args: [bool([[t, f], [t, t]])],
+    args: [
+      bool([
+        [t, f],
+        [t, t],
+      ]),
+    ],
     attrs: { axes: [0], keepdims: true },
     type: T('bool', [1, 2]),
     value: [[t, f]],
   },
-  { op: 'reduce_all', what: 'empty is true', args: [empty('bool', [0, 2])], attrs: { axes: [0] }, type: T('bool', [2]), value: [t, t] },
+  {
+    op: 'reduce_all',
+    what: 'empty is true',
+    args: [empty('bool', [0, 2])],
+    attrs: { axes: [0] },
+    type: T('bool', [2]),
+    value: [t, t],
+  },
   {
     op: 'argmax',
     what: 'float32 rows',
-    args: [f32([[1, 7, 3], [9, 5, 6]], [null, 3])],
+    args: [
+      f32(
+        [
+          [1, 7, 3],
+          [9, 5, 6],
+        ],
+        [null, 3],
+      ),
+    ],
     attrs: { axis: -1 },
     type: T('int32', [null]),
     value: [1, 0],
   },
-  { op: 'argmax', what: 'the first of ties', args: [i32([2, 5, 5, 1])], attrs: { axis: 0 }, type: T('int32', []), value: 1 },
+  {
+    op: 'argmax',
+    what: 'the first of ties',
+    args: [i32([2, 5, 5, 1])],
+    attrs: { axis: 0 },
+    type: T('int32', []),
+    value: 1,
+  },
   {
     op: 'argmax',
     what: 'an empty result',
@@ -113,16 +198,35 @@ const OK: OkCase[] = [
   {
     op: 'argmin',
     what: 'int32 columns',
-    args: [i32([[1, 7, 3], [0, 9, 6]])],
+    args: [
+      i32([
+        [1, 7, 3],
+        [0, 9, 6],
+      ]),
+    ],
     attrs: { axis: 0 },
     type: T('int32', [3]),
     value: [1, 0, 0],
   },
-  { op: 'norm', what: 'L2 of everything by default', args: [f32([[3, 4]])], type: T('float32', []), value: 5 },
+  {
+    op: 'norm',
+    what: 'L2 of everything by default',
+    args: [f32([[3, 4]])],
+    type: T('float32', []),
+    value: 5,
+  },
   {
     op: 'norm',
     what: 'L1 of rows',
-    args: [f32([[1, -2], [3, 4]], [null, 2])],
+    args: [
+      f32(
+        [
+          [1, -2],
+          [3, 4],
+        ],
+        [null, 2],
+      ),
+    ],
     attrs: { ord: 1, axes: [1] },
     type: T('float32', [null]),
     value: [3, 7],
@@ -130,7 +234,12 @@ const OK: OkCase[] = [
   {
     op: 'norm',
     what: 'inf norm of two axes is a vector norm',
-    args: [f32([[1, -5], [3, 4]])],
+    args: [
+      f32([
+        [1, -5],
+        [3, 4],
+      ]),
+    ],
     attrs: { ord: 'inf', axes: [0, 1], keepdims: true },
     type: T('float32', [1, 1]),
     value: [[5]],
@@ -138,13 +247,25 @@ const OK: OkCase[] = [
   {
     op: 'norm',
     what: 'L2 of two axes is a vector norm',
-    args: [f32([[1, -2], [2, 4]])],
+    args: [
+      f32([
+        [1, -2],
+        [2, 4],
+      ]),
+    ],
     attrs: { ord: 2, axes: [0, 1] },
     type: T('float32', []),
     value: 5,
   },
   { op: 'norm', what: 'empty is 0', args: [empty('float32', [0, 2])], type: T('float32', []), value: 0 },
-  { op: 'norm', what: 'empty inf norm is 0', args: [empty('float32', [0])], attrs: { ord: 'inf' }, type: T('float32', []), value: 0 },
+  {
+    op: 'norm',
+    what: 'empty inf norm is 0',
+    args: [empty('float32', [0])],
+    attrs: { ord: 'inf' },
+    type: T('float32', []),
+    value: 0,
+  },
 ];
 
 const BAD: BadCase[] = [
@@ -195,7 +316,13 @@ const BAD: BadCase[] = [
     attrs: { axis: -3 },
     error: /^attr axis: axis -3 is out of range/,
   },
-  { op: 'norm', what: 'an axis out of range', types: [T('float32', [2])], attrs: { axes: [1] }, error: /^attr axes: axis 1/ },
+  {
+    op: 'norm',
+    what: 'an axis out of range',
+    types: [T('float32', [2])],
+    attrs: { axes: [1] },
+    error: /^attr axes: axis 1/,
+  },
 ];
 
 const RUN_ERRORS: RunErrorCase[] = [

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { numElements } from '../types';
+import { withZeroGradient } from './gradient';
 import { defineOp, OpError, type OpDef } from './op';
 import {
   ANY_DTYPE,
@@ -198,7 +199,8 @@ export const dimOp: OpDef = defineOp<AxisAttrs>({
   },
   run(args, { axis }) {
     const x = argAt(args, 0);
-    return tf.scalar(x.shape[normalizeAxis(axis, x.rank)]!, 'int32');
+    // Tied to x with a zero gradient, so a loss built from it still has a path to the params.
+    return withZeroGradient([x], () => tf.scalar(x.shape[normalizeAxis(axis, x.rank)]!, 'int32'));
   },
 });
 
@@ -211,7 +213,7 @@ export const sizeOp: OpDef = defineOp<Record<string, never>>({
     checkDtype(args, 0, ANY_DTYPE);
     return result('int32', []);
   },
-  run: (args) => tf.scalar(argAt(args, 0).size, 'int32'),
+  run: (args) => withZeroGradient([argAt(args, 0)], ([x]) => tf.scalar(x!.size, 'int32')),
 });
 
 /** The ops that change a tensor's shape but not its elements, and the shape queries. */

@@ -21,7 +21,11 @@ export interface ArgSpec {
 }
 
 /** The kernel context of tests. */
-export const TEST_CTX: KernelContext = { round: 3, node: 'test/node', maxTensorElements: DEFAULT_LIMITS.maxTensorElements };
+export const TEST_CTX: KernelContext = {
+  round: 3,
+  node: 'test/node',
+  maxTensorElements: DEFAULT_LIMITS.maxTensorElements,
+};
 
 function shapeOf(v: Nested): number[] {
   return Array.isArray(v) ? [v.length, ...(v.length > 0 ? shapeOf(v[0] as Nested) : [])] : [];
@@ -71,7 +75,12 @@ export interface OpOutcome {
 }
 
 /** Infers and runs an op on `args` inside `tf.tidy`, as the interpreter does. */
-export function runOp(name: string, args: readonly ArgSpec[], attrs: object = {}, ctx: KernelContext = TEST_CTX): OpOutcome {
+export function runOp(
+  name: string,
+  args: readonly ArgSpec[],
+  attrs: object = {},
+  ctx: KernelContext = TEST_CTX,
+): OpOutcome {
   const op = opNamed(name);
   const a = attrs as Record<string, unknown>;
   const inferred = op.infer(
@@ -118,7 +127,12 @@ export function inferError(name: string, types: readonly TensorType[], attrs: ob
 }
 
 /** The message of an OpError thrown by the kernel, or a description of what happened instead. */
-export function runError(name: string, args: readonly ArgSpec[], attrs: object = {}, ctx: KernelContext = TEST_CTX): string {
+export function runError(
+  name: string,
+  args: readonly ArgSpec[],
+  attrs: object = {},
+  ctx: KernelContext = TEST_CTX,
+): string {
   const e = thrown(() => runKernel(opNamed(name), args, attrs, ctx));
   if (e instanceof OpError) return e.message;
   return e === undefined ? '(no error)' : `(not an OpError: ${String(e)})`;
@@ -146,7 +160,10 @@ export function mismatch(actual: Nested, expected: Nested, tol = 1e-5, path = ''
   }
   const a = Number(actual);
   const e = Number(expected);
-  const same = Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= tol * Math.max(1, Math.abs(e));
+  const same =
+    Object.is(a, e) ||
+    (Number.isNaN(a) && Number.isNaN(e)) ||
+    Math.abs(a - e) <= tol * Math.max(1, Math.abs(e));
   return same ? null : `${path || 'value'}: ${a} is not ${e}`;
 }
 

@@ -1,6 +1,16 @@
 import { initBackend } from '../backend';
 import { isAssignable, tensorType as T } from '../types';
-import { empty, f32, i32, inferError, mismatch, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
+import {
+  empty,
+  f32,
+  i32,
+  inferError,
+  mismatch,
+  runOp,
+  schemaErrors,
+  type BadCase,
+  type OkCase,
+} from './testing';
 import { UNARY_OPS } from './unary';
 
 beforeAll(() => initBackend());
@@ -10,7 +20,13 @@ const FLOAT_OPS = UNARY_OPS.map((op) => op.name).filter((n) => !NUMERIC_OPS.incl
 
 const OK: OkCase[] = [
   { op: 'neg', what: 'float32', args: [f32([1.5, -2])], type: T('float32', [2]), value: [-1.5, 2] },
-  { op: 'neg', what: 'int32, unknown dim', args: [i32([3, -4], [null])], type: T('int32', [null]), value: [-3, 4] },
+  {
+    op: 'neg',
+    what: 'int32, unknown dim',
+    args: [i32([3, -4], [null])],
+    type: T('int32', [null]),
+    value: [-3, 4],
+  },
   { op: 'abs', what: 'int32', args: [i32([[-3, 4]])], type: T('int32', [1, 2]), value: [[3, 4]] },
   { op: 'abs', what: 'float32', args: [f32(-1.5)], type: T('float32', []), value: 1.5 },
   { op: 'square', what: 'int32', args: [i32([-3, 2])], type: T('int32', [2]), value: [9, 4] },
@@ -18,13 +34,37 @@ const OK: OkCase[] = [
   { op: 'sign', what: 'int32', args: [i32([-5, 0, 7])], type: T('int32', [3]), value: [-1, 0, 1] },
   { op: 'sign', what: 'float32', args: [f32([-0.5, 0, 2])], type: T('float32', [3]), value: [-1, 0, 1] },
   { op: 'exp', what: 'values', args: [f32([0, 1])], type: T('float32', [2]), value: [1, Math.E] },
-  { op: 'exp', what: 'an empty tensor', args: [empty('float32', [0, 3])], type: T('float32', [0, 3]), value: [] },
-  { op: 'log', what: 'values', args: [f32([1, Math.E, 0])], type: T('float32', [3]), value: [0, 1, -Infinity] },
+  {
+    op: 'exp',
+    what: 'an empty tensor',
+    args: [empty('float32', [0, 3])],
+    type: T('float32', [0, 3]),
+    value: [],
+  },
+  {
+    op: 'log',
+    what: 'values',
+    args: [f32([1, Math.E, 0])],
+    type: T('float32', [3]),
+    value: [0, 1, -Infinity],
+  },
   { op: 'log1p', what: 'values', args: [f32([0, Math.E - 1])], type: T('float32', [2]), value: [0, 1] },
   { op: 'sqrt', what: 'values', args: [f32([4, 2.25])], type: T('float32', [2]), value: [2, 1.5] },
   { op: 'rsqrt', what: 'values', args: [f32([4, 0.25])], type: T('float32', [2]), value: [0.5, 2] },
-  { op: 'relu', what: 'values', args: [f32([-1, 0, 2], [null])], type: T('float32', [null]), value: [0, 0, 2] },
-  { op: 'sigmoid', what: 'values', args: [f32([0, 2])], type: T('float32', [2]), value: [0.5, 1 / (1 + Math.exp(-2))] },
+  {
+    op: 'relu',
+    what: 'values',
+    args: [f32([-1, 0, 2], [null])],
+    type: T('float32', [null]),
+    value: [0, 0, 2],
+  },
+  {
+    op: 'sigmoid',
+    what: 'values',
+    args: [f32([0, 2])],
+    type: T('float32', [2]),
+    value: [0.5, 1 / (1 + Math.exp(-2))],
+  },
   { op: 'tanh', what: 'values', args: [f32([0, 1])], type: T('float32', [2]), value: [0, Math.tanh(1)] },
   {
     op: 'softplus',
