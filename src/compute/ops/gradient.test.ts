@@ -211,8 +211,9 @@ test('matmul (batched) matches finite differences in both args', () => {
   b.dispose();
 });
 
-test('every op with a float32 arg can sit between params and a loss', () => {
+test('every op with a float32 arg can sit between params and a loss, leaking nothing', () => {
   const failures: string[] = [];
+  const before = tf.memory().numTensors;
   for (const name of OP_NAMES) {
     const c = SMOKE[name]!;
     const floats = c.args.flatMap((a, i) => (a.dtype === 'float32' ? [i] : []));
@@ -233,4 +234,5 @@ test('every op with a float32 arg can sit between params and a loss', () => {
     });
   }
   expect(failures).toEqual([]);
+  expect(tf.memory().numTensors).toBe(before);
 });

@@ -13,6 +13,7 @@ import { SHAPE_OPS } from './shapes';
 import { UNARY_OPS } from './unary';
 
 export { OpError, type KernelContext, type OpDef } from './op';
+export { OpLimitError } from './shape-infer';
 
 /** The ops the checker and interpreter handle themselves; no tensor op may take these names. */
 export const STRUCTURAL_OP_NAMES: readonly string[] = [

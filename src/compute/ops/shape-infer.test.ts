@@ -3,6 +3,8 @@ import { OpError } from './op';
 import {
   broadcastShapes,
   checkDtype,
+  checkElements,
+  OpLimitError,
   checkSameDtype,
   isInt32,
   normalizeAxes,
@@ -10,7 +12,7 @@ import {
   result,
   unifyDim,
 } from './shape-infer';
-import { thrown } from './testing';
+import { TEST_CTX, thrown } from './testing';
 
 const message = (f: () => unknown) => {
   const e = thrown(f);
@@ -124,4 +126,12 @@ test('result refuses ranks above 8', () => {
 test('isInt32 accepts exactly the int32 range', () => {
   expect([-2147483648, 0, 2147483647].every(isInt32)).toBe(true);
   expect([-2147483649, 2147483648, 0.5, NaN, Infinity].some(isInt32)).toBe(false);
+});
+
+test('checkElements throws an OpLimitError, an OpError the interpreter can tell apart', () => {
+  const e = thrown(() => checkElements([3, 4], { ...TEST_CTX, maxTensorElements: 11 }));
+  expect(e).toBeInstanceOf(OpLimitError);
+  expect(e).toBeInstanceOf(OpError);
+  expect((e as Error).message).toBe('result has 12 elements, more than the limit of 11 (shape [3,4])');
+  expect(() => checkElements([3, 4], { ...TEST_CTX, maxTensorElements: 12 })).not.toThrow();
 });

@@ -124,12 +124,26 @@ export function runtimeBroadcast(shapes: readonly (readonly number[])[], ctx: Ke
   return out;
 }
 
-/** Throws before a kernel allocates a result larger than the limit (shapes with unknown dims can be huge). */
+/**
+ * Thrown by a kernel whose result would have more than `maxTensorElements` elements: a resource limit the
+ * plan hit, not a bug in it, so interpreters can report it as such.
+ */
+export class OpLimitError extends OpError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OpLimitError';
+  }
+}
+
+/**
+ * Throws OpLimitError before a kernel allocates a result over the limit (unknown dims can be huge at run
+ * time); the message reads like the interpreter's own check of results.
+ */
 export function checkElements(shape: readonly number[], ctx: KernelContext): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n > ctx.maxTensorElements) {
-    throw new OpError(
-      `result ${shapeText(shape)} has ${n} elements, more than the limit of ${ctx.maxTensorElements}`,
+    throw new OpLimitError(
+      `result has ${n} elements, more than the limit of ${ctx.maxTensorElements} (shape ${shapeText(shape)})`,
     );
   }
 }

@@ -1,0 +1,87 @@
+import { DEFAULT_LIMITS, type Limits } from './compute/limits';
+
+/**
+ * The server's configuration, parsed once at start-up from the environment into a frozen object and passed
+ * down; nothing else reads `process.env`. Every option has a documented default (README, "Configuration").
+ */
+export interface Config {
+  /** HTTP port of the API (`PORT`, default 8080). */
+  readonly port: number;
+  /** Address the API binds (`HOST`, default 0.0.0.0). */
+  readonly host: string;
+  /** Public base URL used in the resource URLs given to clients (`PUBLIC_URL`, default http://localhost:<port>). */
+  readonly publicUrl: string;
+  /** Redis URL (`REDIS_URL`); undefined means 127.0.0.1:6379 if it answers, else a private redis-server. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and of the BullMQ queue (`REDIS_PREFIX`, default `rh`). */
+  readonly redisPrefix: string;
+  /** Bearer token of the operator endpoints (`OPERATOR_TOKEN`; default: a random one, logged at start). */
+  readonly operatorToken: string;
+  /** HMAC secret of task tokens (`TOKEN_SECRET`; default: random per process, fine for one API process only). */
+  readonly tokenSecret: string;
+  /** Largest accepted upload in bytes after decompression (`MAX_UPLOAD_BYTES`, default 64 MiB). */
+  readonly maxUploadBytes: number;
+  /** Largest accepted plan document in bytes (`MAX_PLAN_BYTES`, default 16 MiB). */
+  readonly maxPlanBytes: number;
+  /** Uploads of one round that may wait for aggregation before uploads get 503 BUSY (`MAX_PENDING_UPLOADS`, default 64). */
+  readonly maxPendingUploads: number;
+  /** Jobs a worker folds into its partial before committing (`WORKER_BATCH`, default 16). */
+  readonly workerBatch: number;
+  /** Longest a worker waits to fill a batch before committing what it has, in ms (`WORKER_BATCH_WAIT_MS`, default 50). */
+  readonly workerBatchWaitMs: number;
+  /** Retry window bounds in seconds for clients told to come back (`RETRY_MIN_SECONDS` 1, `RETRY_MAX_SECONDS` 600). */
+  readonly retryMinSeconds: number;
+  readonly retryMaxSeconds: number;
+  /** Interpreter limits (`LIMIT_MAX_TENSOR_ELEMENTS`, `LIMIT_MAX_OPS`, ...; defaults in docs/ir.md). */
+  readonly limits: Limits;
+  /** Log level (`LOG_LEVEL`, default info). */
+  readonly logLevel: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+function randomSecret(): string {
+  const bytes = new Uint8Array(32);
+  globalThis.crypto.getRandomValues(bytes);
+  return Buffer.from(bytes).toString('base64url');
+}
+
+/** Parses the configuration; throws with the variable's name on a bad value. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const port = int(env, 'PORT', 8080);
+  const config: Config = {
+    port,
+    host: env.HOST || '0.0.0.0',
+    publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
+    redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: env.REDIS_PREFIX || 'rh',
+    operatorToken: env.OPERATOR_TOKEN || randomSecret(),
+    tokenSecret: env.TOKEN_SECRET || randomSecret(),
+    maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 64 << 20, 1),
+    maxPlanBytes: int(env, 'MAX_PLAN_BYTES', 16 << 20, 1),
+    maxPendingUploads: int(env, 'MAX_PENDING_UPLOADS', 64, 1),
+    workerBatch: int(env, 'WORKER_BATCH', 16, 1),
+    workerBatchWaitMs: int(env, 'WORKER_BATCH_WAIT_MS', 50, 0),
+    retryMinSeconds: int(env, 'RETRY_MIN_SECONDS', 1, 0),
+    retryMaxSeconds: int(env, 'RETRY_MAX_SECONDS', 600, 1),
+    limits: Object.freeze({
+      ...DEFAULT_LIMITS,
+      maxTensorElements: int(env, 'LIMIT_MAX_TENSOR_ELEMENTS', DEFAULT_LIMITS.maxTensorElements, 1),
+      maxOpsExecuted: int(env, 'LIMIT_MAX_OPS', DEFAULT_LIMITS.maxOpsExecuted, 1),
+      maxFoldSteps: int(env, 'LIMIT_MAX_FOLD_STEPS', DEFAULT_LIMITS.maxFoldSteps, 1),
+      maxNodesPerComputation: int(env, 'LIMIT_MAX_NODES', DEFAULT_LIMITS.maxNodesPerComputation, 1),
+    }),
+    logLevel: env.LOG_LEVEL || 'info',
+    ...overrides,
+  };
+  if (config.retryMinSeconds > config.retryMaxSeconds) throw new Error('RETRY_MIN_SECONDS is more than RETRY_MAX_SECONDS');
+  return Object.freeze(config);
+}

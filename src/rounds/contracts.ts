@@ -1,0 +1,45 @@
+import type { CheckedPlan } from '../plan/validate';
+import type { TffType } from '../compute/types';
+import type { PlanSummary, RoundRef } from '../store/types';
+
+/** A stored plan, checked once per process and kept: plans are immutable once submitted. */
+export interface LoadedPlan {
+  readonly id: string;
+  readonly checked: CheckedPlan;
+  /** The type of work's result `<U, V1, V2, V3>`: what an upload bundle must hold. */
+  readonly uploadType: TffType;
+  /** The client plan document served to clients (work, the functions it reaches, client_data, types). */
+  readonly clientPlan: { readonly json: string; readonly etag: string };
+}
+
+/** Loads plans by id from the store, checking each once per process. */
+export interface PlanCache {
+  get(id: string): Promise<LoadedPlan | undefined>;
+}
+
+/** The BullMQ jobs the API and the engine enqueue (docs/server.md, "Aggregation, exactly once"). */
+export interface Jobs {
+  /** Queues the accumulation of one accepted upload (job id `acc:<plan>:<n.a>:<task>`, so never twice). */
+  accumulate(ref: RoundRef, task: string): Promise<void>;
+  /** Queues the round's finalize job (job id `fin:<plan>:<n.a>`). */
+  finalize(ref: RoundRef): Promise<void>;
+  /** Schedules the selection-timeout and reporting-deadline jobs of a freshly opened attempt. */
+  deadlines(ref: RoundRef, openedAt: number, selectionTimeoutS: number, reportingDeadlineS: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The round lifecycle: what happens when plans arrive, rounds open, deadlines pass, rounds finalize. */
+export interface Engine {
+  /**
+   * Validates a plan (throws AppError with every problem), computes its initial state, stores it, opens
+   * round 1 (prepare, broadcast, secure-sum parameters) and schedules its deadlines.
+   */
+  submitPlan(plan: unknown, now?: number): Promise<PlanSummary>;
+  /** Handles a deadline job; a job for an attempt that moved on does nothing. */
+  onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now?: number): Promise<void>;
+  /**
+   * Finalizes a closed round once every reported upload is accumulated (throws a retryable error if not
+   * yet): merge, min-clients check, report, secure sums, update, store, open the next round. Idempotent.
+   */
+  finalize(ref: RoundRef, now?: number): Promise<void>;
+}

@@ -1,0 +1,185 @@
+/**
+ * The data model of the round server as the API, the round engine and the workers see it. Implemented on
+ * Redis by `RedisRoundStore` (keys in `keys.ts`, atomic steps as Lua scripts in `scripts/`); see
+ * docs/server.md for the layout and the phase diagram.
+ */
+
+/** A round attempt's phase. */
+export type Phase = 'selecting' | 'reporting' | 'closed' | 'finalizing' | 'completed' | 'failed';
+
+/** A plan's status. */
+export type PlanStatus = 'active' | 'paused' | 'cancelled' | 'completed' | 'failed';
+
+/** One attempt of one round of one plan. */
+export interface RoundRef {
+  readonly plan: string;
+  readonly round: number;
+  readonly attempt: number;
+}
+
+/** `n.a`, the form a round attempt takes in keys, job ids and URLs. */
+export function roundTag(ref: Pick<RoundRef, 'round' | 'attempt'>): string {
+  return `${ref.round}.${ref.attempt}`;
+}
+
+/** Parses `n.a`; undefined when malformed. */
+export function parseRoundTag(tag: string): { round: number; attempt: number } | undefined {
+  const m = /^([1-9][0-9]{0,8})\.([1-9][0-9]{0,8})$/.exec(tag);
+  return m ? { round: Number(m[1]), attempt: Number(m[2]) } : undefined;
+}
+
+/** What the operator API shows of a plan. */
+export interface PlanSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly population: string;
+  readonly status: PlanStatus;
+  /** The current round number (the one open or being finalized); after the last round, `rounds`. */
+  readonly round: number;
+  readonly attempt: number;
+  readonly rounds: number;
+  readonly created_at: number;
+  /** The current round attempt's phase, if one exists. */
+  readonly phase?: Phase;
+}
+
+/** What the operator API shows of a round attempt: counts and the released output, nothing per client. */
+export interface RoundInfo {
+  readonly round: number;
+  readonly attempt: number;
+  readonly phase: Phase;
+  readonly selection_target: number;
+  readonly target: number;
+  readonly min_reports: number;
+  readonly min_aggregate: number;
+  readonly assigned: number;
+  readonly reported: number;
+  readonly rejected: number;
+  readonly late: number;
+  readonly accumulated: number;
+  readonly aggregated_clients: number;
+  readonly opened_at: number;
+  readonly reporting_at?: number;
+  readonly closed_at?: number;
+  readonly finished_at?: number;
+  /** The server output X as JSON, once completed. */
+  readonly output?: unknown;
+  /** Why the attempt failed. */
+  readonly error?: string;
+  /** Secure-sum parameters per kind, one number per tensor of V1, V2, V3. */
+  readonly secure_params: { readonly bitwidth: number[]; readonly max_input: number[]; readonly modulus: number[] };
+}
+
+/** What opening a round attempt stores. */
+export interface NewRound {
+  readonly ref: RoundRef;
+  readonly broadcast: Uint8Array;
+  readonly selectionTarget: number;
+  readonly target: number;
+  readonly minReports: number;
+  readonly minAggregate: number;
+  readonly secureParams: RoundInfo['secure_params'];
+  readonly now: number;
+}
+
+/** The result of trying to assign a task in a plan's current round. */
+export type AssignResult =
+  | { readonly ok: true; readonly ref: RoundRef; readonly task: string; readonly openedAt: number }
+  | { readonly ok: false; readonly reason: 'not_active' | 'not_selecting' | 'full' };
+
+/** The result of recording an upload. */
+export type AcceptResult =
+  | { readonly ok: true; /** This upload made reported == target and closed the round. */ readonly closed: boolean }
+  | {
+      readonly ok: false;
+      readonly code: 'UPLOAD_LATE' | 'UPLOAD_DUPLICATE' | 'TOKEN_REUSED' | 'BUSY' | 'TASK_UNKNOWN';
+    };
+
+/** The result of committing a worker's partial. */
+export type CommitResult =
+  | { readonly ok: true; /** The round is closed and every reported upload is now accumulated. */ readonly ready: boolean }
+  | { readonly ok: false; /** Tasks of the batch already covered by some committed partial. */ readonly conflicts: string[] };
+
+/** Round-closing transitions decided by deadlines or by the finalizer. */
+export type TransitionResult = { readonly changed: boolean; readonly phase: Phase };
+
+/**
+ * Every read and atomic write the server makes. Methods that change several keys are one Lua script each,
+ * so that concurrent API replicas and workers never see or leave a half-done step.
+ */
+export interface RoundStore {
+  // plans
+  /** Stores a validated plan with its initial state and makes it the population's; the engine opens round 1. */
+  createPlan(plan: {
+    readonly id: string;
+    readonly json: string;
+    readonly name: string;
+    readonly population: string;
+    readonly rounds: number;
+    readonly state: Uint8Array;
+    readonly now: number;
+  }): Promise<void>;
+  listPlans(): Promise<PlanSummary[]>;
+  getPlan(id: string): Promise<PlanSummary | undefined>;
+  /** The plan JSON as stored. */
+  getPlanJson(id: string): Promise<string | undefined>;
+  /** The current server state bundle. */
+  getState(id: string): Promise<Uint8Array | undefined>;
+  /** Sets the status when the transition is allowed (active<->paused, any open -> cancelled); returns the new summary or undefined if not allowed. */
+  setStatus(id: string, to: 'active' | 'paused' | 'cancelled'): Promise<PlanSummary | undefined>;
+  /** Plan ids published to a population. */
+  plansOf(population: string): Promise<string[]>;
+
+  // rounds
+  /** Opens a round attempt in `selecting` (idempotent: does nothing if that attempt exists) and makes it current. */
+  openRound(round: NewRound): Promise<boolean>;
+  getRound(ref: RoundRef): Promise<RoundInfo | undefined>;
+  /** Every attempt of a plan, oldest first. */
+  listRounds(plan: string): Promise<RoundInfo[]>;
+  getBroadcast(ref: RoundRef): Promise<Uint8Array | undefined>;
+
+  // clients
+  /** Records a check-in for pace steering and returns the population's check-ins per second over the window. */
+  recordCheckin(population: string, now: number): Promise<number>;
+  /** Assigns a task in the plan's current round if it is active and selecting with room (Lua). */
+  tryAssign(plan: string, task: string, now: number): Promise<AssignResult>;
+  /** Records an upload for a task; stores its bytes for the workers (Lua). Counts late ones in `late`. */
+  acceptUpload(ref: RoundRef, task: string, sha256: string, bytes: Uint8Array, now: number, maxPending: number): Promise<AcceptResult>;
+  /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
+  countRejected(ref: RoundRef): Promise<void>;
+  /** An upload's bytes while queued; undefined once accumulated (or never stored). */
+  getUpload(ref: RoundRef, task: string): Promise<Uint8Array | undefined>;
+  /** Task ids whose upload was accepted but is not yet covered by a partial (to re-enqueue jobs lost between accept and enqueue). */
+  pendingTasks(ref: RoundRef): Promise<string[]>;
+
+  // aggregation
+  /** Whether a task's upload is already inside a committed partial. */
+  isCovered(ref: RoundRef, task: string): Promise<boolean>;
+  /** A worker's last committed partial. */
+  getPartial(ref: RoundRef, worker: string): Promise<Uint8Array | undefined>;
+  /** Every committed partial of a round attempt. */
+  getPartials(ref: RoundRef): Promise<Uint8Array[]>;
+  /**
+   * Atomically: fails with the conflicting tasks if any is already covered; else stores the worker's partial,
+   * marks the tasks covered, deletes their uploads, adds them to `accumulated` (Lua).
+   */
+  commitPartial(ref: RoundRef, worker: string, partial: Uint8Array, tasks: readonly string[]): Promise<CommitResult>;
+
+  // transitions
+  /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */
+  toReporting(ref: RoundRef, now: number): Promise<TransitionResult>;
+  /** selecting|reporting -> closed: stops accepting uploads. */
+  close(ref: RoundRef, now: number): Promise<TransitionResult>;
+  /** closed -> finalizing, only when accumulated == reported. */
+  beginFinalize(ref: RoundRef): Promise<TransitionResult>;
+  /**
+   * finalizing -> completed: stores the new state and the output, deletes the round's tasks, covered set and
+   * partials; marks the plan completed if this was the last round (Lua).
+   */
+  complete(ref: RoundRef, state: Uint8Array, output: unknown, aggregatedClients: number, now: number): Promise<TransitionResult>;
+  /** any open phase -> failed with a reason; discards partials, uploads, tasks (Lua). */
+  fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult>;
+
+  /** Removes every key of the store (tests). */
+  clear(): Promise<void>;
+}
