@@ -289,7 +289,9 @@ describe('checkPlan with an initial_state bundle', () => {
   };
 
   test('accepts a bundle that holds the server state prepare takes', () => {
-    const { types } = checkPlan(withState([{ name: 'rounds', dtype: 'int32', shape: [], data: Int32Array.of(4) }]));
+    const { types } = checkPlan(
+      withState([{ name: 'rounds', dtype: 'int32', shape: [], data: Int32Array.of(4) }]),
+    );
     expect(types.S).toEqual(basePlan.computations.prepare.parameter.type);
   });
 
@@ -302,7 +304,9 @@ describe('checkPlan with an initial_state bundle', () => {
     }
     expect((error as AppError).details).toContainEqual({
       path: '/initial_state/data',
-      message: expect.stringMatching(/initial_state is not a bundle of the server state <rounds=int32>: rounds: .*float32/),
+      message: expect.stringMatching(
+        /initial_state is not a bundle of the server state <rounds=int32>: rounds: .*float32/,
+      ),
     });
   });
 });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Computation, Node } from '../generated/computation';
 import { AppError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from './limits';
-import { getOp } from './ops';
+import { getOp, OpLimitError } from './ops';
 import type { TffType } from './types';
 import { formatType } from './types';
 import {
@@ -112,7 +112,8 @@ export class Interpreter {
       } catch (e) {
         if (e instanceof EvalFailure || e instanceof AppError) throw e;
         const why = e instanceof Error ? e.message : String(e);
-        throw new EvalFailure('EVAL_ERROR', `${label}: node "${node.name}" (${node.op}): ${why}`);
+        const code = e instanceof OpLimitError ? 'EVAL_LIMIT_EXCEEDED' : 'EVAL_ERROR';
+        throw new EvalFailure(code, `${label}: node "${node.name}" (${node.op}): ${why}`);
       }
       env.set(node.name, value);
     }
