@@ -3,6 +3,7 @@ import { initBackend } from '../src/compute/backend';
 import type { ClientExamples } from '../src/data';
 import { AppError } from '../src/errors';
 import { LocalRunner, runLocal } from '../src/runner/local-runner';
+import { PLAN_LIBRARY } from '../src/plans';
 import sumPlan from './fixtures/sum-plan.json';
 
 const values = (...xs: number[]): ClientExamples => ({ count: xs.length, leaves: [Float32Array.from(xs)] });
@@ -54,5 +55,34 @@ describe('LocalRunner on the hand-written sum plan', () => {
 
   test('refuses to run rounds that could never reach min_reports', () => {
     expect(() => new LocalRunner(sumPlan, new Map([['a', values(1)]]))).toThrow(AppError);
+  });
+});
+
+describe('LocalRunner memory', () => {
+  test('100 rounds of FedAvg (fold, value_and_grad, Adam) leave the tensor count where it started', () => {
+    const plan = PLAN_LIBRARY.fedavg!.build({
+      layers: [4, 3, 2],
+      rounds: 100,
+      targetClients: 3,
+      optimizer: 'adam',
+      batchSize: 2,
+      epochs: 2,
+    });
+    const client = (seed: number): ClientExamples => ({
+      count: 5,
+      leaves: [
+        Float32Array.from({ length: 20 }, (_, i) => Math.sin(seed * 31 + i)),
+        Int32Array.from({ length: 5 }, (_, i) => (seed + i) % 2),
+      ],
+    });
+    const clients = new Map([1, 2, 3, 4].map((s) => [`c${s}`, client(s)]));
+    const heldout = client(9);
+    const before = tf.memory().numTensors;
+    const runner = new LocalRunner(plan, clients, { evaluationData: heldout });
+    const results = [...runner.rounds()];
+    runner.dispose();
+    expect(results).toHaveLength(100);
+    expect(results[99]!.evaluation).toBeDefined();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
