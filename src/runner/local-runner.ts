@@ -114,7 +114,7 @@ export class LocalRunner {
     };
     try {
       const C = keep(run('prepare', S));
-      const chosen = this.sample(round);
+      const chosen = this.sampleClients(round);
       const partials = Math.max(1, Math.min(this.options.partials ?? 2, chosen.length));
       const accs: Value[] = Array.from({ length: partials }, () => run('zero'));
       const secure = (['bitwidth', 'max_input', 'modulus'] as const).map((kind, i) =>
@@ -260,8 +260,8 @@ export class LocalRunner {
     return decodeBundle(base64ToBytes(plan.initial_state!.data), types.S);
   }
 
-  /** Samples this round's clients without replacement, deterministically from the seed and round. */
-  private sample(round: number): string[] {
+  /** The clients round `round` samples, without replacement, deterministically from the seed and round. */
+  sampleClients(round: number): string[] {
     const ids = [...this.clients.keys()];
     const n = Math.min(this.options.clientsPerRound ?? this.plan.schedule.target_clients, ids.length);
     const rng = seedrandom(`${this.options.seed ?? 0}:${round}`);

@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+
+const cli = path.join(__dirname, '..', '..', 'bin', 'roundhouse.js');
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** An API process and worker processes of the built CLI, on a unique Redis prefix. */
+export interface Cluster {
+  readonly url: string;
+  readonly prefix: string;
+  readonly operatorToken: string;
+  readonly api: ChildProcess;
+  readonly workers: ChildProcess[];
+  /** Starts one more `roundhouse worker` process. */
+  addWorker(): ChildProcess;
+  /** Authorized JSON request to an operator endpoint. */
+  operator(pathname: string, init?: RequestInit): Promise<Response>;
+  /** Stops every process and deletes every key under the prefix. */
+  stop(): Promise<void>;
+}
+
+function waitExit(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => p.once('exit', () => r()));
+}
+
+/** Starts `roundhouse start --no-worker` and `workers` × `roundhouse worker` against the local Redis. */
+export async function startCluster(options: {
+  workers: number;
+  env?: Record<string, string>;
+}): Promise<Cluster> {
+  const port = await freePort();
+  const prefix = `rh-it-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const operatorToken = randomBytes(16).toString('hex');
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: prefix,
+    OPERATOR_TOKEN: operatorToken,
+    TOKEN_SECRET: randomBytes(32).toString('hex'),
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  };
+  const children: ChildProcess[] = [];
+  const launch = (args: string[]) => {
+    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(child);
+    return child;
+  };
+  const api = launch(['start', '--no-worker']);
+  const workers = Array.from({ length: options.workers }, () => launch(['worker']));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (api.exitCode !== null) throw new Error(`the API process exited with ${api.exitCode}`);
+    if (Date.now() > deadline) throw new Error('the API did not become ready in 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    prefix,
+    operatorToken,
+    api,
+    workers,
+    addWorker() {
+      const w = launch(['worker']);
+      workers.push(w);
+      return w;
+    },
+    operator(pathname, init = {}) {
+      return fetch(`${url}${pathname}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${operatorToken}`,
+          'content-type': 'application/json',
+          ...(init.headers ?? {}),
+        },
+      });
+    },
+    async stop() {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+      await Promise.race([Promise.all(children.map(waitExit)), new Promise((r) => setTimeout(r, 10_000))]);
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await deleteKeys(prefix);
+    },
+  };
+}
+
+/** Deletes every Redis key of a prefix, BullMQ's (`{prefix}:...`) included. */
+export async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  try {
+    for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls until `check` returns a value, or fails after `ms`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  ms = 60_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
