@@ -29,6 +29,11 @@ export interface Config {
   readonly workerBatch: number;
   /** Longest a worker waits to fill a batch before committing what it has, in ms (`WORKER_BATCH_WAIT_MS`, default 50). */
   readonly workerBatchWaitMs: number;
+  /**
+   * How long a worker's lock on a job lasts, in ms (`WORKER_LOCK_MS`, default 30000): a killed worker's jobs
+   * are redelivered once their lock expires, so this bounds how long its unacknowledged uploads wait.
+   */
+  readonly workerLockMs: number;
   /** Retry window bounds in seconds for clients told to come back (`RETRY_MIN_SECONDS` 1, `RETRY_MAX_SECONDS` 600). */
   readonly retryMinSeconds: number;
   readonly retryMaxSeconds: number;
@@ -70,6 +75,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxPendingUploads: int(env, 'MAX_PENDING_UPLOADS', 64, 1),
     workerBatch: int(env, 'WORKER_BATCH', 16, 1),
     workerBatchWaitMs: int(env, 'WORKER_BATCH_WAIT_MS', 50, 0),
+    workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
     retryMinSeconds: int(env, 'RETRY_MIN_SECONDS', 1, 0),
     retryMaxSeconds: int(env, 'RETRY_MAX_SECONDS', 600, 1),
     limits: Object.freeze({
