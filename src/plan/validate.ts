@@ -144,10 +144,12 @@ function scheduleErrors(plan: Plan): ErrorDetail[] {
       message: `min_reports (${minReports}) is more than target_clients (${s.target_clients})`,
     });
   }
-  if ((s.min_clients_in_aggregate ?? minReports) > minReports) {
+  // min_clients_in_aggregate may exceed min_reports (a round with enough reports can still be too small to
+  // release), but not target_clients: then no round could ever be released.
+  if ((s.min_clients_in_aggregate ?? minReports) > s.target_clients) {
     out.push({
       path: '/schedule/min_clients_in_aggregate',
-      message: `min_clients_in_aggregate (${s.min_clients_in_aggregate}) is more than min_reports (${minReports}), so no round could ever be released`,
+      message: `min_clients_in_aggregate (${s.min_clients_in_aggregate}) is more than target_clients (${s.target_clients}), so no round could ever be released`,
     });
   }
   return out;
