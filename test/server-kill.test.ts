@@ -61,7 +61,7 @@ describe('a worker killed mid-round', () => {
                 authorization: `Bearer ${assignment.token}`,
                 'content-type': 'application/octet-stream',
               },
-              body: vectorUpload(values),
+              body: vectorUpload(values) as BodyInit,
             });
             if (res.status === 503) {
               await new Promise((r) => setTimeout(r, 100));

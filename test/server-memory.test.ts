@@ -82,7 +82,7 @@ describe('Redis memory during a 500-client round of a 1M-float model', () => {
                 authorization: `Bearer ${assignment.token}`,
                 'content-type': 'application/octet-stream',
               },
-              body,
+              body: body as BodyInit,
             });
             await up.arrayBuffer();
             if (up.status === 503) {

@@ -53,7 +53,7 @@ describe('rounds over HTTP', () => {
     const res = await fetch(a.upload_url, {
       method: 'POST',
       headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/octet-stream', ...headers },
-      body,
+      body: body as BodyInit,
     });
     const json = (await res.json().catch(() => ({}))) as { error?: { code: string } };
     return { status: res.status, code: json.error?.code };
