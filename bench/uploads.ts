@@ -1,0 +1,107 @@
+// Benchmark: uploads of 100k-float updates accepted, validated, queued and aggregated per second
+// (check-in + upload per client, until the round has aggregated them all), against a raw POST of the same
+// bytes to a no-op express handler measured in the same run.
+//   npm run bench:uploads   (options: --clients N --concurrency N --floats N)
+import { vectorSumPlan, vectorUpload } from '../test/support/plans';
+import { eventually, figure, load, startBare, startCluster } from './support';
+import type { RoundInfo } from '../src/store/types';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+
+async function main(): Promise<void> {
+  const floats = arg('--floats', 100_000);
+  const clients = arg('--clients', 400);
+  const concurrency = arg('--concurrency', 16);
+  const body = Buffer.from(vectorUpload(new Float32Array(floats).fill(1)));
+  console.log(
+    `uploads of ${floats} float32 (${(body.length / 1024).toFixed(0)} KiB), ${clients} clients, ${concurrency} at a time, node ${process.version}`,
+  );
+
+  const bare = await startBare();
+  const base = await load({
+    url: `${bare.url}/upload`,
+    body,
+    headers: { 'content-type': 'application/octet-stream' },
+    connections: concurrency,
+    seconds: 10,
+  });
+  bare.stop();
+  figure('raw POST to a no-op handler (baseline)', base.rps, 'req/s');
+
+  const cluster = await startCluster({ workers: 2 });
+  try {
+    const plan = vectorSumPlan(floats, {
+      rounds: 1,
+      target_clients: clients,
+      selection_timeout_s: 3600,
+      reporting_deadline_s: 3600,
+    });
+    const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
+    if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
+    const { id } = (await res.json()) as { id: string };
+    const population = (plan.client_data as { collection: string }).collection;
+    let next = 0;
+    let busy = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < clients) {
+          const c = next++;
+          const r = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ client_id: `b${c}` }),
+          });
+          const { assignment } = (await r.json()) as { assignment?: { upload_url: string; token: string } };
+          if (!assignment) throw new Error('no task');
+          for (;;) {
+            const up = await fetch(assignment.upload_url, {
+              method: 'POST',
+              headers: {
+                authorization: `Bearer ${assignment.token}`,
+                'content-type': 'application/octet-stream',
+              },
+              body,
+            });
+            await up.arrayBuffer();
+            if (up.status === 503) {
+              busy++;
+              await new Promise((s) => setTimeout(s, 50));
+              continue;
+            }
+            if (up.status !== 202) throw new Error(`upload answered ${up.status}`);
+            break;
+          }
+        }
+      }),
+    );
+    const accepted = performance.now();
+    await eventually(
+      'aggregation',
+      async () => {
+        const { rounds } = (await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as {
+          rounds: RoundInfo[];
+        };
+        return rounds.find((r) => r.round === 1 && r.phase === 'completed');
+      },
+      600_000,
+    );
+    const done = performance.now();
+    const rate = clients / ((done - t0) / 1000);
+    figure('roundhouse uploads accepted', clients / ((accepted - t0) / 1000), 'uploads/s');
+    figure('roundhouse uploads aggregated (end to end)', rate, 'uploads/s');
+    console.log(
+      `ratio aggregated/baseline: ${(rate / base.rps).toFixed(2)}x  (${busy} uploads told to wait)`,
+    );
+  } finally {
+    await cluster.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
