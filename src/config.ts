@@ -88,6 +88,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel: env.LOG_LEVEL || 'info',
     ...overrides,
   };
-  if (config.retryMinSeconds > config.retryMaxSeconds) throw new Error('RETRY_MIN_SECONDS is more than RETRY_MAX_SECONDS');
+  if (config.retryMinSeconds > config.retryMaxSeconds)
+    throw new Error('RETRY_MIN_SECONDS is more than RETRY_MAX_SECONDS');
   return Object.freeze(config);
 }

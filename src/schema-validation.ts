@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import computationSchema from '../schemas/computation.schema.json';
+import jobsSchema from '../schemas/jobs.schema.json';
 import planSchema from '../schemas/plan.schema.json';
 import typeSchema from '../schemas/type.schema.json';
 import type { ErrorDetail } from './errors';
@@ -12,6 +13,7 @@ export const ajv = new Ajv({ allErrors: true, strict: false });
 ajv.addSchema(typeSchema);
 ajv.addSchema(computationSchema);
 ajv.addSchema(planSchema);
+ajv.addSchema(jobsSchema);
 
 /** The compiled validator of a schema from schemas/, by its `$id`'s file name (e.g. `plan.schema.json`). */
 export function validatorFor(file: string): ValidateFunction {

@@ -222,7 +222,8 @@ const cases: { name: string; plan: unknown; code: ErrorCode; path: string; messa
     plan: mutate((p) => (p.schedule.min_clients_in_aggregate = 4)),
     code: 'PLAN_TYPE_ERROR',
     path: '/schedule/min_clients_in_aggregate',
-    message: /min_clients_in_aggregate \(4\) is more than target_clients \(3\), so no round could ever be released/,
+    message:
+      /min_clients_in_aggregate \(4\) is more than target_clients \(3\), so no round could ever be released/,
   },
   {
     name: 'secure-sum bitwidth of the wrong dtype',

@@ -48,9 +48,40 @@ export class SecureSum {
     this.sums = sizes.map((n) => new Float64Array(n));
   }
 
+  /**
+   * Rebuilds a partial sum saved by a worker (`sums()` and `clients`), e.g. from a committed partial. The
+   * sums are taken as they are (copied): they were checked when each client was added.
+   */
+  static restore(
+    kind: SecureSumKind,
+    params: readonly number[],
+    sums: readonly ArrayLike<number>[],
+    clients: number,
+  ): SecureSum {
+    const out = new SecureSum(
+      kind,
+      params,
+      sums.map((s) => s.length),
+    );
+    sums.forEach((s, leaf) => out.sums[leaf]!.set(s));
+    if (!Number.isInteger(clients) || clients < 0) throw new Error(`bad client count ${clients}`);
+    out.count = clients;
+    return out;
+  }
+
   /** The number of clients added. */
   get clients(): number {
     return this.count;
+  }
+
+  /** The parameters, one per tensor. */
+  get parameters(): readonly number[] {
+    return this.params;
+  }
+
+  /** The exact running sums (non-negative integers held in float64), one array per tensor; read only. */
+  partialSums(): readonly Float64Array[] {
+    return this.sums;
   }
 
   /** Throws AppError SECURE_SUM_OUT_OF_RANGE naming the tensor and element when a value is not allowed. */
@@ -92,6 +123,10 @@ export class SecureSum {
 
   /** Adds another partial sum of the same kind (sums from different workers). */
   merge(other: SecureSum): void {
+    if (other.kind !== this.kind || other.sums.length !== this.sums.length)
+      throw new Error(
+        `cannot merge a ${other.kind} sum of ${other.sums.length} tensors into a ${this.kind} sum of ${this.sums.length}`,
+      );
     other.sums.forEach((s, leaf) => {
       const sum = this.sums[leaf]!;
       const m = this.params[leaf]!;

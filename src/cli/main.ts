@@ -3,11 +3,19 @@ import { dataCommand } from './data';
 import { demoCommand } from './demo';
 import { plansCommand } from './plans';
 import { runLocalCommand } from './run-local';
+import { startCommand } from './start';
+import { statusCommand } from './status';
+import { submitCommand } from './submit';
+import { workerCommand } from './worker';
 
 /** The `roundhouse` command line. */
 export function program(): Command {
   return new Command('roundhouse')
     .description('Roundhouse: a stateless MapReduce-form round server for federated computation')
+    .addCommand(startCommand())
+    .addCommand(workerCommand())
+    .addCommand(submitCommand())
+    .addCommand(statusCommand())
     .addCommand(plansCommand())
     .addCommand(runLocalCommand())
     .addCommand(dataCommand())

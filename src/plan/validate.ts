@@ -201,8 +201,14 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
     try {
       readTypedBundle(base64ToBytes(plan.initial_state.data), S);
     } catch (e) {
-      const why = e instanceof AppError ? e.details.map((d) => `${d.path}: ${d.message}`).join('; ') || e.message : String(e);
-      errors.push({ path: '/initial_state/data', message: `initial_state is not a bundle of the server state ${formatType(S)}: ${why}` });
+      const why =
+        e instanceof AppError
+          ? e.details.map((d) => `${d.path}: ${d.message}`).join('; ') || e.message
+          : String(e);
+      errors.push({
+        path: '/initial_state/data',
+        message: `initial_state is not a bundle of the server state ${formatType(S)}: ${why}`,
+      });
     }
   }
   fits('prepare', 'the parameter', prepare.parameter, S);

@@ -24,7 +24,12 @@ export interface Jobs {
   /** Queues the round's finalize job (job id `fin:<plan>:<n.a>`). */
   finalize(ref: RoundRef): Promise<void>;
   /** Schedules the selection-timeout and reporting-deadline jobs of a freshly opened attempt. */
-  deadlines(ref: RoundRef, openedAt: number, selectionTimeoutS: number, reportingDeadlineS: number): Promise<void>;
+  deadlines(
+    ref: RoundRef,
+    openedAt: number,
+    selectionTimeoutS: number,
+    reportingDeadlineS: number,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 

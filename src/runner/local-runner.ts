@@ -1,16 +1,14 @@
-import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { SecureSum, SECURE_SUM_SLOTS, type SecureSumKind } from '../aggregation/secure-sum';
 import { decodeBundle, base64ToBytes } from '../codec';
-import { Interpreter, mapTensors } from '../compute/interpreter';
+import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
-import { tensorLeaves, type TffType } from '../compute/types';
 import { disposeValue, isStruct, structValue, tensorsOf, type Value } from '../compute/value';
 import { valueToJson, type JsonValue } from '../compute/value-json';
 import { toBatches, type ClientExamples } from '../data';
 import { AppError } from '../errors';
 import type { Plan } from '../generated/plan';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
+import { allSecureParams, mergeAll, newSecureSums, updateStep } from '../rounds/form-steps';
 
 /** Options of a local run; every one defaults to the plan's schedule. */
 export interface LocalRunOptions {
@@ -104,7 +102,7 @@ export class LocalRunner {
   runRound(): LocalRoundResult {
     const S = this.state();
     const round = this.roundsDone + 1;
-    const { plan, types } = this.checked;
+    const { plan } = this.checked;
     const run = (slot: keyof Plan['computations'], arg?: Value) =>
       this.interpreter.run(plan.computations[slot], arg, { round, label: slot });
     const owned: Value[] = [];
@@ -117,9 +115,7 @@ export class LocalRunner {
       const chosen = this.sampleClients(round);
       const partials = Math.max(1, Math.min(this.options.partials ?? 2, chosen.length));
       const accs: Value[] = Array.from({ length: partials }, () => run('zero'));
-      const secure = (['bitwidth', 'max_input', 'modulus'] as const).map((kind, i) =>
-        this.secureSum(kind, types.V[i]!, round),
-      );
+      const secure = newSecureSums(this.checked, allSecureParams(this.interpreter, this.checked, round));
       const included: string[] = [];
       const rejected: { client: string; reason: string }[] = [];
       chosen.forEach((id, i) => {
@@ -167,20 +163,7 @@ export class LocalRunner {
           disposeValue(data);
         }
       });
-      let merged = accs[0]!;
-      for (const other of accs.slice(1)) {
-        const next = run(
-          'merge',
-          structValue([
-            [undefined, merged],
-            [undefined, other],
-          ]),
-        );
-        disposeValue(merged);
-        disposeValue(other);
-        merged = next;
-      }
-      keep(merged);
+      const merged = keep(mergeAll(this.interpreter, plan, accs, round));
       const minAggregate =
         plan.schedule.min_clients_in_aggregate ?? plan.schedule.min_reports ?? plan.schedule.target_clients;
       if (included.length < minAggregate) {
@@ -190,21 +173,7 @@ export class LocalRunner {
         );
       }
       const R = keep(run('report', merged));
-      const sums = secure.map((s, k) => keep(this.secureResult(s, types.V[k]!)));
-      const updated = keep(
-        run(
-          'update',
-          structValue([
-            [undefined, S],
-            [undefined, structValue([[undefined, R], ...sums.map((v) => [undefined, v] as const)])],
-          ]),
-        ),
-      );
-      if (!isStruct(updated)) throw new Error('update did not return a struct');
-      const [S2, X] = [updated.fields[0]!.value, updated.fields[1]!.value];
-      const output = valueToJson(X);
-      // S2 may share tensors with `updated`, which is disposed below: keep a private copy.
-      const nextState = mapTensors(S2, (t) => tf.clone(t));
+      const { state: nextState, output } = updateStep(this.interpreter, this.checked, S, R, secure, round);
       disposeValue(S);
       this.serverState = nextState;
       this.roundsDone = round;
@@ -270,48 +239,6 @@ export class LocalRunner {
       [ids[i], ids[j]] = [ids[j]!, ids[i]!];
     }
     return ids.slice(0, n);
-  }
-
-  private secureSum(kind: SecureSumKind, V: TffType, round: number): SecureSum {
-    const leaves = tensorLeaves(V);
-    const paramsValue = this.interpreter.run(
-      this.checked.plan.computations[SECURE_SUM_SLOTS[kind]],
-      undefined,
-      {
-        round,
-        label: SECURE_SUM_SLOTS[kind],
-      },
-    );
-    try {
-      const ts = tensorsOf(paramsValue);
-      const params =
-        ts.length === 1 && ts[0]!.rank === 0 && leaves.length !== 1
-          ? leaves.map(() => ts[0]!.dataSync()[0]!)
-          : ts.map((t) => t.dataSync()[0]!);
-      return new SecureSum(
-        kind,
-        leaves.length === 0 ? [] : params,
-        leaves.map((l) => l.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1)),
-      );
-    } finally {
-      disposeValue(paramsValue);
-    }
-  }
-
-  private secureResult(sum: SecureSum, V: TffType): Value {
-    const leaves = tensorLeaves(V);
-    const arrays = sum.result();
-    let i = 0;
-    const build = (t: TffType): Value => {
-      if (t.kind === 'struct')
-        return {
-          kind: 'struct',
-          fields: t.fields.map((f) => ({ ...(f.name ? { name: f.name } : {}), value: build(f.type) })),
-        };
-      const leaf = leaves[i]!;
-      return tf.tensor(arrays[i++]!, leaf.type.shape as number[], 'int32');
-    };
-    return build(V);
   }
 }
 

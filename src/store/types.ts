@@ -67,7 +67,11 @@ export interface RoundInfo {
   /** Why the attempt failed. */
   readonly error?: string;
   /** Secure-sum parameters per kind, one number per tensor of V1, V2, V3. */
-  readonly secure_params: { readonly bitwidth: number[]; readonly max_input: number[]; readonly modulus: number[] };
+  readonly secure_params: {
+    readonly bitwidth: number[];
+    readonly max_input: number[];
+    readonly modulus: number[];
+  };
 }
 
 /** What opening a round attempt stores. */
@@ -89,7 +93,10 @@ export type AssignResult =
 
 /** The result of recording an upload. */
 export type AcceptResult =
-  | { readonly ok: true; /** This upload made reported == target and closed the round. */ readonly closed: boolean }
+  | {
+      readonly ok: true;
+      /** This upload made reported == target and closed the round. */ readonly closed: boolean;
+    }
   | {
       readonly ok: false;
       readonly code: 'UPLOAD_LATE' | 'UPLOAD_DUPLICATE' | 'TOKEN_REUSED' | 'BUSY' | 'TASK_UNKNOWN';
@@ -97,8 +104,23 @@ export type AcceptResult =
 
 /** The result of committing a worker's partial. */
 export type CommitResult =
-  | { readonly ok: true; /** The round is closed and every reported upload is now accumulated. */ readonly ready: boolean }
-  | { readonly ok: false; /** Tasks of the batch already covered by some committed partial. */ readonly conflicts: string[] };
+  | {
+      readonly ok: true;
+      /** The round is closed and every reported upload is now accumulated. */ readonly ready: boolean;
+    }
+  | {
+      readonly ok: false;
+      /**
+       * Tasks of the batch that cannot be accumulated: already covered by some committed partial, or with no
+       * accepted upload. The worker drops them (acknowledging their jobs) and redoes the batch without them.
+       */
+      readonly conflicts: string[];
+      /**
+       * The attempt takes no more partials (finalizing, completed, failed or missing): `conflicts` is then the
+       * whole batch, and the worker discards its in-memory partial for this attempt.
+       */
+      readonly stale?: boolean;
+    };
 
 /** Round-closing transitions decided by deadlines or by the finalizer. */
 export type TransitionResult = { readonly changed: boolean; readonly phase: Phase };
@@ -144,7 +166,14 @@ export interface RoundStore {
   /** Assigns a task in the plan's current round if it is active and selecting with room (Lua). */
   tryAssign(plan: string, task: string, now: number): Promise<AssignResult>;
   /** Records an upload for a task; stores its bytes for the workers (Lua). Counts late ones in `late`. */
-  acceptUpload(ref: RoundRef, task: string, sha256: string, bytes: Uint8Array, now: number, maxPending: number): Promise<AcceptResult>;
+  acceptUpload(
+    ref: RoundRef,
+    task: string,
+    sha256: string,
+    bytes: Uint8Array,
+    now: number,
+    maxPending: number,
+  ): Promise<AcceptResult>;
   /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
   countRejected(ref: RoundRef): Promise<void>;
   /** An upload's bytes while queued; undefined once accumulated (or never stored). */
@@ -163,7 +192,12 @@ export interface RoundStore {
    * Atomically: fails with the conflicting tasks if any is already covered; else stores the worker's partial,
    * marks the tasks covered, deletes their uploads, adds them to `accumulated` (Lua).
    */
-  commitPartial(ref: RoundRef, worker: string, partial: Uint8Array, tasks: readonly string[]): Promise<CommitResult>;
+  commitPartial(
+    ref: RoundRef,
+    worker: string,
+    partial: Uint8Array,
+    tasks: readonly string[],
+  ): Promise<CommitResult>;
 
   // transitions
   /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */
@@ -176,7 +210,13 @@ export interface RoundStore {
    * finalizing -> completed: stores the new state and the output, deletes the round's tasks, covered set and
    * partials; marks the plan completed if this was the last round (Lua).
    */
-  complete(ref: RoundRef, state: Uint8Array, output: unknown, aggregatedClients: number, now: number): Promise<TransitionResult>;
+  complete(
+    ref: RoundRef,
+    state: Uint8Array,
+    output: unknown,
+    aggregatedClients: number,
+    now: number,
+  ): Promise<TransitionResult>;
   /** any open phase -> failed with a reason; discards partials, uploads, tasks (Lua). */
   fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult>;
 

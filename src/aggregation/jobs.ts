@@ -1,0 +1,167 @@
+/**
+ * The BullMQ queue of aggregation work (docs/server.md, "Aggregation, exactly once"): the job names, ids,
+ * options and payload validation shared by the producers (API, engine) and the aggregation workers.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import type Redis from 'ioredis';
+import type { ValidateFunction } from 'ajv';
+import { AppError } from '../errors';
+import type { AccumulateJob, DeadlineJob, FinalizeJob } from '../generated/jobs';
+import type { Jobs } from '../rounds/contracts';
+import { schemaErrorDetails, ajv } from '../schema-validation';
+import { roundTag, type RoundRef } from '../store/types';
+
+export type { AccumulateJob, DeadlineJob, FinalizeJob } from '../generated/jobs';
+
+/** The queue's name. */
+export const QUEUE_NAME = 'agg';
+
+/** The job names on the queue. */
+export const JOB_NAMES = ['accumulate', 'finalize', 'deadline'] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+/** A job read from the queue, validated: its name fixes its payload type. */
+export type AggregationJobData =
+  | { readonly name: 'accumulate'; readonly data: AccumulateJob }
+  | { readonly name: 'finalize'; readonly data: FinalizeJob }
+  | { readonly name: 'deadline'; readonly data: DeadlineJob };
+
+/**
+ * The BullMQ prefix of the queue: the store's prefix in braces, so that every key of the queue carries one
+ * hash tag and BullMQ's scripts work on Redis Cluster.
+ */
+export function queuePrefix(prefix: string): string {
+  return `{${prefix}}`;
+}
+
+/*
+ * Job ids. docs/server.md writes them `acc:<plan>:<n.a>:<task>`, but BullMQ (>= 5.58.7) refuses a custom
+ * id containing ':' (unless it splits into exactly three parts, a legacy allowance) because ':' separates
+ * its Redis keys; so the parts are joined with '-'. Plan ids and `n.a` contain no '-', and the task id
+ * (base64url, which may) comes last, so the ids stay unambiguous.
+ */
+
+/** `acc-<plan>-<n.a>-<task>`: one accumulate job per upload, so an upload is never queued twice at once. */
+export function accumulateJobId(ref: RoundRef, task: string): string {
+  return `acc-${ref.plan}-${roundTag(ref)}-${task}`;
+}
+
+/** `fin-<plan>-<n.a>`. */
+export function finalizeJobId(ref: RoundRef): string {
+  return `fin-${ref.plan}-${roundTag(ref)}`;
+}
+
+/** `dl-<plan>-<n.a>-selection` / `dl-<plan>-<n.a>-reporting`. */
+export function deadlineJobId(ref: RoundRef, kind: DeadlineJob['kind']): string {
+  return `dl-${ref.plan}-${roundTag(ref)}-${kind}`;
+}
+
+/*
+ * Finished jobs are removed, failed ones too: a job id that still exists makes BullMQ ignore a new add with
+ * that id, and each of these must be addable again (an accumulate job re-enqueued by finalize after a loss, a
+ * finalize asked for again once the round is ready). Failures are logged by the worker.
+ */
+const ACCUMULATE_OPTIONS: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: true,
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+};
+const FINALIZE_OPTIONS: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: true,
+  // Retries while uploads are still being accumulated; a ready round promotes the waiting retry (finalize()).
+  attempts: 16,
+  backoff: { type: 'exponential', delay: 1000 },
+};
+const DEADLINE_OPTIONS: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: true,
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+};
+
+const validators: Record<JobName, ValidateFunction> = {
+  accumulate: schemaValidator('AccumulateJob'),
+  finalize: schemaValidator('FinalizeJob'),
+  deadline: schemaValidator('DeadlineJob'),
+};
+
+function schemaValidator(definition: string): ValidateFunction {
+  const v = ajv.getSchema(`https://roundhouse.dev/schemas/jobs.schema.json#/definitions/${definition}`);
+  if (!v) throw new Error(`no definition ${definition} in schemas/jobs.schema.json`);
+  return v;
+}
+
+/**
+ * Validates a job read from the queue against schemas/jobs.schema.json; throws AppError REQUEST_INVALID
+ * naming every problem when the name is unknown or the payload does not match.
+ */
+export function validateJob(name: string, data: unknown): AggregationJobData {
+  if (!(JOB_NAMES as readonly string[]).includes(name)) {
+    throw new AppError('REQUEST_INVALID', `unknown job name ${JSON.stringify(name)}`);
+  }
+  const validate = validators[name as JobName];
+  if (!validate(data)) {
+    throw new AppError(
+      'REQUEST_INVALID',
+      `the ${name} job payload does not match schemas/jobs.schema.json`,
+      schemaErrorDetails(validate.errors),
+    );
+  }
+  return { name, data } as AggregationJobData;
+}
+
+/** The round attempt a job payload names. */
+export function refOf(data: { plan: string; round: number; attempt: number }): RoundRef {
+  return { plan: data.plan, round: data.round, attempt: data.attempt };
+}
+
+/** {@link Jobs} on one BullMQ queue `agg` with prefix `{<prefix>}`. */
+export class BullJobs implements Jobs {
+  readonly queue: Queue;
+
+  /** `connection` stays the caller's: closing this queue does not quit it. */
+  constructor(connection: Redis, prefix: string) {
+    this.queue = new Queue(QUEUE_NAME, { connection, prefix: queuePrefix(prefix) });
+  }
+
+  async accumulate(ref: RoundRef, task: string): Promise<void> {
+    const data: AccumulateJob = { ...refOf(ref), task };
+    await this.queue.add('accumulate', data, { ...ACCUMULATE_OPTIONS, jobId: accumulateJobId(ref, task) });
+  }
+
+  /**
+   * Queues the finalize job; when one already waits for a retry (the round was not ready), it is promoted
+   * so that a round that just became ready is finalized now rather than after the backoff.
+   */
+  async finalize(ref: RoundRef): Promise<void> {
+    const data: FinalizeJob = refOf(ref);
+    const job = await this.queue.add('finalize', data, { ...FINALIZE_OPTIONS, jobId: finalizeJobId(ref) });
+    try {
+      if ((await job.getState()) === 'delayed') await job.promote();
+    } catch {
+      // It left the delayed set in between (picked up, or finished): nothing to promote.
+    }
+  }
+
+  async deadlines(
+    ref: RoundRef,
+    openedAt: number,
+    selectionTimeoutS: number,
+    reportingDeadlineS: number,
+  ): Promise<void> {
+    const now = Date.now();
+    const schedule = async (kind: DeadlineJob['kind'], seconds: number) => {
+      const data: DeadlineJob = { ...refOf(ref), kind };
+      const delay = Math.max(0, Math.ceil(openedAt + seconds * 1000 - now));
+      await this.queue.add('deadline', data, { ...DEADLINE_OPTIONS, jobId: deadlineJobId(ref, kind), delay });
+    };
+    await schedule('selection', selectionTimeoutS);
+    await schedule('reporting', reportingDeadlineS);
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

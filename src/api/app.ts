@@ -1,0 +1,48 @@
+import express from 'express';
+import type { AppDeps, RouteDeps } from './deps';
+import { createMetrics } from './metrics';
+import { errorHandler } from './middleware/errors';
+import { httpMetrics } from './middleware/http-metrics';
+import { notFound } from './middleware/not-found';
+import { requestLog } from './middleware/request-log';
+import { openapiRoutes } from './openapi';
+import { checkinRoutes } from './routes/checkin';
+import { healthRoutes } from './routes/health';
+import { planRoutes } from './routes/plans';
+import { resourceRoutes } from './routes/resources';
+import { uploadRoutes } from './routes/uploads';
+
+export type { AppDeps } from './deps';
+
+/**
+ * Builds the HTTP API of docs/server.md. Stateless: every fact lives in the store, so any number of these
+ * apps may serve the same Redis. Each area's router declares full paths (`/v1/...`) and is mounted at the
+ * root, so that the route list can be checked against the OpenAPI document. Body parsing is per route:
+ * each route decides its limit and content type.
+ */
+export function createApp(deps: AppDeps): express.Express {
+  const routeDeps: RouteDeps = {
+    ...deps,
+    metrics: deps.metrics ?? createMetrics(),
+    now: deps.now ?? Date.now,
+  };
+  const app = express();
+  app.disable('x-powered-by');
+  // Resources set their own strong ETags; other answers are not worth hashing.
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  app.use(requestLog({ log: deps.log }));
+  app.use(httpMetrics(routeDeps.metrics));
+
+  app.use(healthRoutes(routeDeps));
+  app.use(openapiRoutes());
+  app.use(planRoutes(routeDeps));
+  app.use(resourceRoutes(routeDeps));
+  app.use(checkinRoutes(routeDeps));
+  app.use(uploadRoutes(routeDeps));
+
+  app.use(notFound());
+  app.use(errorHandler({ log: deps.log }));
+  return app;
+}

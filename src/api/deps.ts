@@ -1,0 +1,27 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import type { Engine, Jobs, PlanCache } from '../rounds/contracts';
+import type { RoundStore } from '../store/types';
+import type { ApiMetrics } from './metrics';
+
+/** What `createApp` is built from; everything stateful is passed in (STYLE.md 5). */
+export interface AppDeps {
+  readonly config: Config;
+  readonly store: RoundStore;
+  readonly engine: Engine;
+  readonly plans: PlanCache;
+  readonly jobs: Jobs;
+  readonly log: Logger;
+  /** The app's metrics; a fresh registry per app when omitted. */
+  readonly metrics?: ApiMetrics;
+  /** Readiness probe of `/readyz` (e.g. a Redis PING); defaults to a cheap store read. */
+  readonly ready?: () => Promise<unknown>;
+  /** The clock in ms (tests); defaults to `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** The dependencies the route factories see, with the defaults resolved. */
+export interface RouteDeps extends AppDeps {
+  readonly metrics: ApiMetrics;
+  readonly now: () => number;
+}

@@ -1,0 +1,32 @@
+import type { RequestHandler } from 'express';
+import checkinRequestSchema from '../../../schemas/api/checkin-request.schema.json';
+import { AppError } from '../../errors';
+import { ajv, schemaErrorDetails, validatorFor } from '../../schema-validation';
+
+/** The request schemas of the API (schemas/api/), registered once in the process's shared ajv. */
+export const API_SCHEMAS = { 'checkin-request.schema.json': checkinRequestSchema } as const;
+
+/** A schema file name under schemas/api/. */
+export type ApiSchema = keyof typeof API_SCHEMAS;
+
+for (const schema of Object.values(API_SCHEMAS)) {
+  if (!ajv.getSchema(schema.$id)) ajv.addSchema(schema);
+}
+
+/**
+ * Validates `req.body` against a schema from schemas/api/; else 400 REQUEST_INVALID with every problem,
+ * each located by a JSON pointer into the body.
+ */
+export function validateBody(schema: ApiSchema): RequestHandler {
+  const validate = validatorFor(`api/${schema}`);
+  return (req, _res, next) => {
+    if (!validate(req.body)) {
+      throw new AppError(
+        'REQUEST_INVALID',
+        `the body does not match schemas/api/${schema}`,
+        schemaErrorDetails(validate.errors),
+      );
+    }
+    next();
+  };
+}

@@ -1,0 +1,130 @@
+import { randomInt } from 'node:crypto';
+import { Router } from 'express';
+import planSchema from '../../../schemas/plan.schema.json';
+import { AppError } from '../../errors';
+import { scheduleOf } from '../../rounds/engine';
+import { retryWindow } from '../../rounds/pace';
+import { signTaskToken } from '../../rounds/tokens';
+import { newTaskId } from '../../store/ids';
+import { roundTag } from '../../store/types';
+import type { RouteDeps } from '../deps';
+import { jsonBody } from '../middleware/json-body';
+import { validateBody } from '../middleware/validate';
+import { selectionNeed, SelectionNeedMemo } from '../selection-need';
+
+/** A population name: the plan schema's pattern and length, so that a name never makes an odd Redis key. */
+const POPULATION = new RegExp(planSchema.properties.population.pattern);
+const POPULATION_MAX = planSchema.properties.population.maxLength;
+
+/** Check-in bodies are a few fields; anything bigger is not a check-in. */
+const CHECKIN_BODY_LIMIT = 16 * 1024;
+
+/** The answer to a check-in. */
+export type CheckinResponse =
+  | {
+      assignment: {
+        plan_id: string;
+        task_id: string;
+        round: number;
+        attempt: number;
+        client_plan_url: string;
+        broadcast_url: string;
+        upload_url: string;
+        token: string;
+        /** The reporting deadline, unix ms (also the token's `exp`). */
+        deadline: number;
+      };
+    }
+  | { retry: { min_seconds: number; max_seconds: number } };
+
+/**
+ * `POST /v1/populations/{population}/checkin`: records the check-in (for the rate), tries the population's
+ * plans in a random order (so that concurrent plans share the population), and answers the first
+ * assignment, or a retry window sized by pace steering. An unknown population gets a retry window too:
+ * its clients may arrive before its first plan does.
+ */
+export function checkinRoutes(deps: RouteDeps): Router {
+  const { store, plans, config, metrics } = deps;
+  const router = Router();
+  const memo = new SelectionNeedMemo();
+
+  router.post(
+    '/v1/populations/:population/checkin',
+    jsonBody({ limit: CHECKIN_BODY_LIMIT, tooLarge: 'REQUEST_INVALID', optional: true }),
+    validateBody('checkin-request.schema.json'),
+    async (req, res) => {
+      const population = req.params.population as string;
+      if (population.length > POPULATION_MAX || !POPULATION.test(population)) {
+        throw new AppError('REQUEST_INVALID', `"${population.slice(0, 64)}" is not a population name`, [
+          {
+            path: 'population',
+            message: `must match ${POPULATION.source}, at most ${POPULATION_MAX} characters`,
+          },
+        ]);
+      }
+      const client = (req.body as { client_id?: string }).client_id ?? 'anonymous';
+      const now = deps.now();
+      const ids = shuffled(await store.plansOf(population));
+      // Only populations with plans keep a rate: a client must not create Redis keys by naming populations.
+      const rate = ids.length > 0 ? await store.recordCheckin(population, now) : 0;
+
+      for (const id of ids) {
+        const loaded = await plans.get(id);
+        if (!loaded) continue;
+        const assigned = await store.tryAssign(id, newTaskId(), now);
+        if (!assigned.ok) continue;
+        const { ref, task, openedAt } = assigned;
+        const deadline = openedAt + scheduleOf(loaded.checked.plan).reportingDeadlineS * 1000;
+        const token = await signTaskToken(config.tokenSecret, {
+          plan: ref.plan,
+          round: ref.round,
+          attempt: ref.attempt,
+          task,
+          client,
+          exp: Math.floor(deadline / 1000),
+        });
+        const base = config.publicUrl;
+        metrics.checkins.inc({ outcome: 'assigned' });
+        const body: CheckinResponse = {
+          assignment: {
+            plan_id: ref.plan,
+            task_id: task,
+            round: ref.round,
+            attempt: ref.attempt,
+            client_plan_url: `${base}/v1/plans/${ref.plan}/client-plan`,
+            broadcast_url: `${base}/v1/plans/${ref.plan}/rounds/${roundTag(ref)}/broadcast`,
+            upload_url: `${base}/v1/tasks/${task}/result`,
+            token,
+            deadline,
+          },
+        };
+        res.set('Cache-Control', 'no-store').json(body);
+        return;
+      }
+
+      const need = await memo.get(population, now, () => selectionNeed(store, plans, ids, now));
+      const retry = retryWindow({
+        checkinRate: rate,
+        need: need.need,
+        secondsUntilNeeded: need.secondsUntilNeeded,
+        minSeconds: config.retryMinSeconds,
+        maxSeconds: config.retryMaxSeconds,
+      });
+      metrics.checkins.inc({ outcome: 'retry' });
+      const body: CheckinResponse = { retry };
+      res.set('Cache-Control', 'no-store').json(body);
+    },
+  );
+
+  return router;
+}
+
+/** A uniformly shuffled copy (Fisher-Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

@@ -1,0 +1,48 @@
+import { Router } from 'express';
+import { AppError } from '../../errors';
+import type { RouteDeps } from '../deps';
+import { loggableError } from '../loggable-error';
+
+/** How long `/readyz` waits for the store before answering not ready. */
+const READY_TIMEOUT_MS = 2000;
+
+/**
+ * Probes and metrics, outside `/v1`: `/healthz` (the process answers), `/readyz` (Redis answers, via the
+ * `ready` dependency or else a cheap store read), `/metrics` (Prometheus text; counts only).
+ */
+export function healthRoutes(deps: RouteDeps): Router {
+  const router = Router();
+  const probe = deps.ready ?? (() => deps.store.getPlan('p0000000000000'));
+
+  router.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    try {
+      await withTimeout(probe(), READY_TIMEOUT_MS);
+    } catch (err) {
+      deps.log.warn({ err: loggableError(err) }, 'not ready');
+      throw new AppError('NOT_READY', 'the store is not reachable');
+    }
+    res.set('Cache-Control', 'no-store').json({ status: 'ready' });
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    const registry = deps.metrics.registry;
+    res
+      .set('Cache-Control', 'no-store')
+      .type(registry.contentType)
+      .send(await registry.metrics());
+  });
+
+  return router;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { readTypedBundle, type BundleTensor } from '../../codec';
+import { SecureSum, type SecureSumKind } from '../../aggregation/secure-sum';
+import { tensorLeaves, type TffType } from '../../compute/types';
+import { AppError } from '../../errors';
+import type { LoadedPlan } from '../../rounds/contracts';
+import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
+import type { RoundRef } from '../../store/types';
+import type { RouteDeps } from '../deps';
+import { loggableError } from '../loggable-error';
+import { rawBody } from '../middleware/raw-body';
+
+/** Seconds a client is asked to wait when the round's aggregation queue is full. */
+const BUSY_RETRY_AFTER_S = 2;
+
+/** Codes of an upload refused for its content; each is counted in the round's `rejected`. */
+const CONTENT_FAILURES = new Set([
+  'BUNDLE_MALFORMED',
+  'BUNDLE_TYPE_MISMATCH',
+  'BUNDLE_NOT_FINITE',
+  'SECURE_SUM_OUT_OF_RANGE',
+  'UPLOAD_TOO_LARGE',
+]);
+
+/**
+ * `POST /v1/tasks/{task}/result`: one client's result for one task. The checks run cheapest first and
+ * nothing is read or stored before the token is verified: content type (415), token (401), token's task
+ * against the path (403), body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
+ * result type with finite floats (400), secure-sum values in range (400), then the atomic accept in the store
+ * (late, duplicate, reused token, unknown task, queue full). Only an accepted upload is queued for
+ * aggregation, so nothing about a bad upload can reach an accumulator.
+ */
+export function uploadRoutes(deps: RouteDeps): Router {
+  const { store, plans, jobs, config, metrics, log } = deps;
+  const router = Router();
+  const readBody = rawBody({ limit: config.maxUploadBytes });
+
+  async function countRejected(ref: RoundRef): Promise<void> {
+    try {
+      await store.countRejected(ref);
+    } catch (err) {
+      log.warn({ err: loggableError(err), plan: ref.plan }, 'could not count a rejected upload');
+    }
+  }
+
+  async function upload(req: Request, res: Response): Promise<void> {
+    requireOctetStream(req);
+    const claims = await verifyTaskToken(
+      config.tokenSecret,
+      bearerToken(req.get('authorization')),
+      deps.now(),
+    );
+    const task = req.params.task as string;
+    if (claims.task !== task) {
+      throw new AppError('TOKEN_TASK_MISMATCH', 'the task token was issued for another task', [
+        { path: 'task', message: 'the path names a task the token does not authorize' },
+      ]);
+    }
+    const ref: RoundRef = { plan: claims.plan, round: claims.round, attempt: claims.attempt };
+
+    let bytes: Uint8Array;
+    try {
+      await run(readBody, req, res);
+      bytes = req.body as Buffer;
+      const loaded = await plans.get(ref.plan);
+      if (!loaded) throw unknownTask(claims);
+      const { tensors } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
+      await checkSecureSums(loaded, ref, tensors);
+    } catch (err) {
+      if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
+      throw err;
+    }
+
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const result = await store.acceptUpload(ref, task, sha256, bytes, deps.now(), config.maxPendingUploads);
+    if (!result.ok) {
+      switch (result.code) {
+        case 'UPLOAD_LATE':
+          throw new AppError('UPLOAD_LATE', `round ${ref.round}.${ref.attempt} no longer accepts uploads`);
+        case 'UPLOAD_DUPLICATE':
+          throw new AppError('UPLOAD_DUPLICATE', 'this upload was already accepted; nothing more to do');
+        case 'TOKEN_REUSED':
+          throw new AppError('TOKEN_REUSED', 'the task already uploaded a different result');
+        case 'BUSY':
+          res.set('Retry-After', String(BUSY_RETRY_AFTER_S));
+          throw new AppError('BUSY', 'too many uploads of this round wait for aggregation; retry shortly');
+        case 'TASK_UNKNOWN':
+          throw unknownTask(claims);
+      }
+    }
+
+    // The upload is stored; a failure to queue its jobs must not turn it into an error the client retries
+    // (it would get UPLOAD_DUPLICATE). The round's reporting-deadline job still finalizes it, and finalize
+    // re-enqueues accepted but unaccumulated uploads (store.pendingTasks).
+    try {
+      await jobs.accumulate(ref, task);
+      if (result.closed) await jobs.finalize(ref);
+    } catch (err) {
+      log.error(
+        { err: loggableError(err), plan: ref.plan, round: ref.round, attempt: ref.attempt },
+        'could not queue aggregation',
+      );
+    }
+    res.status(202).json({ accepted: true });
+  }
+
+  router.post('/v1/tasks/:task/result', async (req, res) => {
+    let outcome = 'INTERNAL';
+    try {
+      await upload(req, res);
+      outcome = 'accepted';
+    } catch (err) {
+      if (err instanceof AppError) outcome = err.code;
+      throw err;
+    } finally {
+      metrics.uploads.inc({ outcome });
+    }
+  });
+
+  /**
+   * Checks the secure-sum parts of an upload (V1 bitwidth, V2 max_input) against the round's parameters
+   * with the aggregator's own semantics; modular sums (V3) accept any value. The round is read only when
+   * the plan has secure sums.
+   */
+  async function checkSecureSums(
+    loaded: LoadedPlan,
+    ref: RoundRef,
+    tensors: readonly BundleTensor[],
+  ): Promise<void> {
+    const layout = layoutOf(loaded.uploadType);
+    if (layout.v1 === 0 && layout.v2 === 0) return;
+    const round = await store.getRound(ref);
+    if (!round) throw new AppError('TOKEN_TASK_MISMATCH', `round ${ref.round}.${ref.attempt} does not exist`);
+    const v1 = tensors.slice(layout.u, layout.u + layout.v1);
+    const v2 = tensors.slice(layout.u + layout.v1, layout.u + layout.v1 + layout.v2);
+    checkKind('bitwidth', round.secure_params.bitwidth, v1);
+    checkKind('max_input', round.secure_params.max_input, v2);
+  }
+
+  return router;
+}
+
+function checkKind(kind: SecureSumKind, params: readonly number[], tensors: readonly BundleTensor[]): void {
+  if (tensors.length === 0) return;
+  if (params.length !== tensors.length) {
+    throw new Error(`round has ${params.length} ${kind} parameters for ${tensors.length} tensors`);
+  }
+  new SecureSum(
+    kind,
+    params,
+    tensors.map((t) => t.data.length),
+  ).check(tensors.map((t) => t.data));
+}
+
+/** How many tensors of an upload bundle belong to U, V1, V2 and V3, in bundle order. */
+interface UploadLayout {
+  readonly u: number;
+  readonly v1: number;
+  readonly v2: number;
+  readonly v3: number;
+}
+
+const layouts = new WeakMap<TffType, UploadLayout>();
+
+function layoutOf(type: TffType): UploadLayout {
+  let layout = layouts.get(type);
+  if (!layout) {
+    if (type.kind !== 'struct' || type.fields.length !== 4) {
+      throw new Error('the upload type is not <U, V1, V2, V3>');
+    }
+    const [u, v1, v2, v3] = type.fields.map((f) => tensorLeaves(f.type).length) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    layout = { u, v1, v2, v3 };
+    layouts.set(type, layout);
+  }
+  return layout;
+}
+
+function unknownTask(claims: TaskClaims): AppError {
+  return new AppError('TOKEN_TASK_MISMATCH', `task is not part of round ${claims.round}.${claims.attempt}`, [
+    { path: 'task', message: 'unknown task (its round or plan no longer holds it)' },
+  ]);
+}
+
+function requireOctetStream(req: Request): void {
+  const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/octet-stream') {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'an upload must be Content-Type: application/octet-stream', [
+      { path: 'content-type', message: `got ${type || 'none'}` },
+    ]);
+  }
+}
+
+/** Runs a middleware as a step of a handler. */
+function run(middleware: RequestHandler, req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      void middleware(req, res, (err?: unknown) => (err ? reject(err) : resolve()));
+    } catch (err) {
+      reject(err);
+    }
+  });
+}

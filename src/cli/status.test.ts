@@ -1,0 +1,80 @@
+import type { PlanSummary } from '../store/types';
+import { formatPlanRounds, formatPlans, formatTable, type RoundRow } from './status';
+
+const plan: PlanSummary = {
+  id: 'p0123456789ab',
+  name: 'sum',
+  population: 'phones',
+  status: 'active',
+  round: 2,
+  attempt: 2,
+  rounds: 3,
+  created_at: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
+  phase: 'selecting',
+};
+
+const round = (over: Partial<RoundRow>): RoundRow => ({
+  round: 1,
+  attempt: 1,
+  phase: 'completed',
+  assigned: 4,
+  reported: 3,
+  rejected: 1,
+  late: 0,
+  aggregated_clients: 3,
+  opened_at: 0,
+  ...over,
+});
+
+test('formatTable pads every column but the last', () => {
+  expect(
+    formatTable(
+      ['A', 'BB'],
+      [
+        ['xyz', '1'],
+        ['', '22'],
+      ],
+    ),
+  ).toBe('A    BB\nxyz  1\n     22\n');
+});
+
+test('formatPlans shows the round position, the attempt when retried, and the creation time', () => {
+  const text = formatPlans([plan]);
+  expect(text.split('\n')[1]).toMatch(
+    /^p0123456789ab\s+sum\s+phones\s+active\s+2\/3 \(attempt 2\)\s+selecting\s+2024-01-02T03:04:05Z$/,
+  );
+  expect(formatPlans([])).toContain('no plans');
+});
+
+test('formatPlanRounds shows counts, the output, and why an attempt failed', () => {
+  const text = formatPlanRounds(
+    plan,
+    [
+      round({ output: { sum: 18 } }),
+      round({ round: 2, phase: 'failed', error: 'too few reports', output: undefined }),
+      round({
+        round: 2,
+        attempt: 2,
+        phase: 'selecting',
+        assigned: 0,
+        reported: 0,
+        rejected: 0,
+        aggregated_clients: 0,
+      }),
+    ],
+    80,
+  );
+  const lines = text.split('\n');
+  expect(lines[0]).toContain(
+    'plan p0123456789ab  sum  population=phones  status=active  round=2/3 (attempt 2)',
+  );
+  expect(text).toMatch(/^1\.1\s+completed\s+4\s+3\s+1\s+0\s+3\s+\{"sum":18\}$/m);
+  expect(text).toMatch(/^2\.1\s+failed\s+.*error: too few reports$/m);
+  expect(text).toMatch(/^2\.2\s+selecting\s+0\s+0\s+0\s+0\s+0$/m);
+});
+
+test('formatPlanRounds cuts long outputs to the width asked', () => {
+  const long = { values: Array.from({ length: 100 }, (_, i) => i) };
+  const text = formatPlanRounds(plan, [round({ output: long })], 20);
+  expect(text).toContain(`${JSON.stringify(long).slice(0, 19)}…`);
+});

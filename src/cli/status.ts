@@ -1,0 +1,118 @@
+import { Command } from 'commander';
+import type { PlanSummary, RoundInfo } from '../store/types';
+import { loadOperatorConfig } from './cli-config';
+import { OperatorClient } from './operator-client';
+
+/** What `GET /v1/plans/{id}/rounds` answers per attempt (docs/server.md, "Protocol"). */
+export type RoundRow = Pick<
+  RoundInfo,
+  | 'round'
+  | 'attempt'
+  | 'phase'
+  | 'assigned'
+  | 'reported'
+  | 'rejected'
+  | 'late'
+  | 'aggregated_clients'
+  | 'output'
+  | 'error'
+  | 'opened_at'
+  | 'finished_at'
+>;
+
+/** Left-aligned columns separated by two spaces, with a header row. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+function time(ms: number | undefined): string {
+  return ms === undefined || !Number.isFinite(ms) ? '' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Round position of a plan, e.g. `2/3` or `2/3 (attempt 2)`. */
+function position(p: PlanSummary): string {
+  return `${p.round}/${p.rounds}${p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
+}
+
+/** The plans table of `roundhouse status`. */
+export function formatPlans(plans: readonly PlanSummary[]): string {
+  if (plans.length === 0) return 'no plans; submit one with `roundhouse submit plan.json`\n';
+  return formatTable(
+    ['ID', 'NAME', 'POPULATION', 'STATUS', 'ROUND', 'PHASE', 'CREATED'],
+    plans.map((p) => [p.id, p.name, p.population, p.status, position(p), p.phase ?? '', time(p.created_at)]),
+  );
+}
+
+/** One plan's header and rounds table of `roundhouse status <id>`; outputs longer than `outputWidth` are cut. */
+export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[], outputWidth = 80): string {
+  const head =
+    `plan ${plan.id}  ${plan.name}  population=${plan.population}  status=${plan.status}  ` +
+    `round=${position(plan)}${plan.phase ? `  phase=${plan.phase}` : ''}  created=${time(plan.created_at)}\n`;
+  if (rounds.length === 0) return `${head}no rounds yet\n`;
+  const table = formatTable(
+    ['ROUND', 'PHASE', 'ASSIGNED', 'REPORTED', 'REJECTED', 'LATE', 'AGGREGATED', 'OUTPUT'],
+    rounds.map((r) => [
+      `${r.round}.${r.attempt}`,
+      r.phase,
+      String(r.assigned),
+      String(r.reported),
+      String(r.rejected),
+      String(r.late),
+      String(r.aggregated_clients),
+      r.error
+        ? `error: ${clip(r.error, outputWidth)}`
+        : r.output === undefined || r.output === null
+          ? ''
+          : clip(JSON.stringify(r.output), outputWidth),
+    ]),
+  );
+  return `${head}\n${table}`;
+}
+
+/**
+ * `roundhouse status [plan-id]`: the plans on the server, or one plan's round attempts with their phase,
+ * counts and released output.
+ */
+export function statusCommand(): Command {
+  return new Command('status')
+    .description("list the server's plans, or one plan's rounds with phase, counts and output")
+    .argument('[plan-id]', 'show this plan and its rounds')
+    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
+    .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)')
+    .option('--json', 'print the server answer as JSON')
+    .option('--full', 'print round outputs in full instead of cutting them to a line')
+    .action(
+      async (
+        planId: string | undefined,
+        opts: { server?: string; token?: string; json?: boolean; full?: boolean },
+      ) => {
+        const client = new OperatorClient(loadOperatorConfig(opts));
+        const out = (text: string): void => void process.stdout.write(text);
+        if (planId === undefined) {
+          const { plans } = await client.request<{ plans: PlanSummary[] }>('GET', '/v1/plans');
+          out(opts.json ? `${JSON.stringify({ plans }, null, 2)}\n` : formatPlans(plans));
+          return;
+        }
+        const id = encodeURIComponent(planId);
+        const [plan, { rounds }] = await Promise.all([
+          client.request<PlanSummary>('GET', `/v1/plans/${id}`),
+          client.request<{ rounds: RoundRow[] }>('GET', `/v1/plans/${id}/rounds`),
+        ]);
+        out(
+          opts.json
+            ? `${JSON.stringify({ plan, rounds }, null, 2)}\n`
+            : formatPlanRounds(plan, rounds, opts.full ? Infinity : 80),
+        );
+      },
+    );
+}

@@ -1,0 +1,38 @@
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import type { PlanSummary } from '../store/types';
+import { loadOperatorConfig } from './cli-config';
+import { OperatorClient } from './operator-client';
+
+function readPlan(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return text;
+}
+
+/**
+ * `roundhouse submit plan.json`: posts a plan to the server and prints its id on stdout. A rejected plan
+ * fails with the server's code and every problem it found, one per line.
+ */
+export function submitCommand(): Command {
+  return new Command('submit')
+    .description('submit a plan to the server and print its id')
+    .argument('<plan>', 'plan JSON file (- reads stdin), for example from `roundhouse plans build`')
+    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
+    .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)')
+    .option('--json', 'print the plan summary as JSON instead of the id')
+    .action(async (file: string, opts: { server?: string; token?: string; json?: boolean }) => {
+      const client = new OperatorClient(loadOperatorConfig(opts));
+      const summary = await client.request<PlanSummary>('POST', '/v1/plans', readPlan(file));
+      process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summary.id}\n`);
+    });
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { calledFunction } from '../compute/checker';
+import type { Limits } from '../compute/limits';
+import type { TffType } from '../compute/types';
+import type { Computation } from '../generated/computation';
+import type { Plan } from '../generated/plan';
+import { checkPlan, type CheckedPlan } from '../plan/validate';
+import type { RoundStore } from '../store/types';
+import type { LoadedPlan, PlanCache } from './contracts';
+
+/** The `format` of the client plan document. */
+export const CLIENT_PLAN_FORMAT = 'roundhouse.client-plan/v1';
+
+/** What a client needs to run a plan's `work`: served at `GET /v1/plans/{id}/client-plan`. */
+export interface ClientPlan {
+  readonly format: typeof CLIENT_PLAN_FORMAT;
+  readonly plan_id: string;
+  readonly work: Computation;
+  /** The named functions `work` reaches (directly or through other functions), and only those. */
+  readonly functions: Record<string, Computation>;
+  readonly client_data: Plan['client_data'];
+  /** C, the type of the round's broadcast bundle. */
+  readonly broadcast_type: TffType;
+  /** `<U, V1, V2, V3>`, the type of the bundle a client uploads. */
+  readonly upload_type: TffType;
+}
+
+/** The functions a computation reaches through call, fold, repeat and value_and_grad nodes, transitively. */
+export function reachableFunctions(
+  root: Computation,
+  functions: Readonly<Record<string, Computation>>,
+): Record<string, Computation> {
+  const out: Record<string, Computation> = {};
+  const queue: Computation[] = [root];
+  for (let comp = queue.pop(); comp; comp = queue.pop()) {
+    for (const node of comp.nodes) {
+      const name = calledFunction(node);
+      if (name === undefined || Object.hasOwn(out, name) || !Object.hasOwn(functions, name)) continue;
+      out[name] = functions[name]!;
+      queue.push(functions[name]!);
+    }
+  }
+  // Sorted, so that the document (and its ETag) does not depend on the order of discovery.
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((k) => [k, out[k]!]),
+  );
+}
+
+/** Builds a checked plan's {@link LoadedPlan}: the upload type and the client plan document with its ETag. */
+export function loadPlan(id: string, checked: CheckedPlan): LoadedPlan {
+  const { plan, types } = checked;
+  const uploadType = checked.signatures.work!.result;
+  const doc: ClientPlan = {
+    format: CLIENT_PLAN_FORMAT,
+    plan_id: id,
+    work: plan.computations.work,
+    functions: reachableFunctions(plan.computations.work, plan.functions ?? {}),
+    client_data: plan.client_data,
+    broadcast_type: types.C,
+    upload_type: uploadType,
+  };
+  const json = JSON.stringify(doc);
+  const etag = `"${createHash('sha256').update(json).digest('hex')}"`;
+  return { id, checked, uploadType, clientPlan: { json, etag } };
+}
+
+/**
+ * {@link PlanCache} over the round store: a plan is read and checked once per process and kept, since
+ * plans never change once submitted. Missing plans are not remembered (one may be submitted later).
+ */
+export class StorePlanCache implements PlanCache {
+  private readonly loaded = new Map<string, Promise<LoadedPlan | undefined>>();
+
+  constructor(
+    private readonly store: RoundStore,
+    private readonly limits: Limits,
+  ) {}
+
+  get(id: string): Promise<LoadedPlan | undefined> {
+    let entry = this.loaded.get(id);
+    if (!entry) {
+      entry = this.load(id);
+      this.loaded.set(id, entry);
+      // Forget misses and failures, so that a later call asks the store again.
+      entry.then(
+        (p) => {
+          if (!p) this.loaded.delete(id);
+        },
+        () => this.loaded.delete(id),
+      );
+    }
+    return entry;
+  }
+
+  private async load(id: string): Promise<LoadedPlan | undefined> {
+    const json = await this.store.getPlanJson(id);
+    if (json === undefined) return undefined;
+    return loadPlan(id, checkPlan(JSON.parse(json), this.limits));
+  }
+}

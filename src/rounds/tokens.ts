@@ -1,0 +1,97 @@
+/**
+ * Task tokens: the signed permission to upload one result for one task (docs/server.md, "Protocol").
+ * JWTs with HS256 over `TOKEN_SECRET`, so that any API replica can verify a token another one issued.
+ * Single use is not a token property: the upload script records the upload's hash on the task atomically.
+ */
+import { errors, jwtVerify, SignJWT } from 'jose';
+import { AppError } from '../errors';
+
+/** The claims of a task token; `exp` is the round's reporting deadline in unix seconds. */
+export interface TaskClaims {
+  readonly plan: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly task: string;
+  readonly client: string;
+  readonly exp: number;
+}
+
+/** Why a token was refused; shown to the client in the error's details. */
+export type TokenFailure = 'missing' | 'malformed' | 'bad signature' | 'expired';
+
+const ALG = 'HS256';
+const encoder = new TextEncoder();
+
+function key(secret: string): Uint8Array {
+  if (secret.length === 0) throw new Error('the task token secret is empty');
+  return encoder.encode(secret);
+}
+
+function invalid(reason: TokenFailure, message: string): AppError {
+  return new AppError('TOKEN_INVALID', message, [{ path: 'authorization', message: reason }]);
+}
+
+/** Signs a task token. `claims.exp` is unix seconds (the reporting deadline). */
+export async function signTaskToken(secret: string, claims: TaskClaims): Promise<string> {
+  return new SignJWT({
+    plan: claims.plan,
+    round: claims.round,
+    attempt: claims.attempt,
+    task: claims.task,
+    client: claims.client,
+  })
+    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    .setIssuedAt()
+    .setExpirationTime(claims.exp)
+    .sign(key(secret));
+}
+
+/**
+ * Verifies a task token and returns its claims; throws AppError TOKEN_INVALID (401) whose details name the
+ * reason: missing, malformed (not a JWT, another algorithm, claims of the wrong type), bad signature,
+ * expired. `now` (ms) is for tests.
+ */
+export async function verifyTaskToken(
+  secret: string,
+  token: string | undefined,
+  now: number = Date.now(),
+): Promise<TaskClaims> {
+  if (!token) throw invalid('missing', 'a task token is required (Authorization: Bearer <token>)');
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, key(secret), {
+      algorithms: [ALG],
+      currentDate: new Date(now),
+      requiredClaims: ['exp'],
+    }));
+  } catch (e) {
+    if (e instanceof errors.JWTExpired) throw invalid('expired', 'the task token has expired');
+    if (e instanceof errors.JWSSignatureVerificationFailed) {
+      throw invalid('bad signature', 'the task token was not signed by this server');
+    }
+    if (e instanceof errors.JOSEError) throw invalid('malformed', 'the task token is malformed');
+    throw e;
+  }
+  const { plan, round, attempt, task, client, exp } = payload;
+  if (
+    typeof plan !== 'string' ||
+    typeof task !== 'string' ||
+    typeof client !== 'string' ||
+    !isPositiveInt(round) ||
+    !isPositiveInt(attempt) ||
+    typeof exp !== 'number'
+  ) {
+    throw invalid('malformed', 'the task token lacks the task claims');
+  }
+  return { plan, round, attempt, task, client, exp };
+}
+
+function isPositiveInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}

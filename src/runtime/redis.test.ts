@@ -1,0 +1,112 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import pino from 'pino';
+import { connectRedis, freePort, ping, redact, type RedisHandle } from './redis';
+
+const log = pino({ level: 'silent' });
+
+function onPath(binary: string): boolean {
+  try {
+    execFileSync(binary, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    await ping(url, 500);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A URL nothing listens on: a port that was free a moment ago. */
+async function bogusUrl(): Promise<string> {
+  return `redis://127.0.0.1:${await freePort()}`;
+}
+
+const handles: RedisHandle[] = [];
+afterEach(async () => {
+  await Promise.all(handles.splice(0).map((h) => h.close()));
+});
+
+describe('connectRedis', () => {
+  test('fails clearly when REDIS_URL does not answer', async () => {
+    const url = await bogusUrl();
+    await expect(connectRedis({ redisUrl: url }, log)).rejects.toThrow(`REDIS_URL ${url} does not answer`);
+  });
+
+  const local = 'redis://127.0.0.1:6379';
+  test('uses 127.0.0.1:6379 when REDIS_URL is not set and it answers', async () => {
+    if (!(await answers(local))) {
+      console.warn('no Redis on 127.0.0.1:6379; skipping the default-address test');
+      return;
+    }
+    const h = await connectRedis({ redisUrl: undefined }, log);
+    handles.push(h);
+    expect(h.url).toBe(local);
+    expect(h.private).toBe(false);
+    const c = h.client();
+    expect(await c.ping()).toBe('PONG');
+    expect(c.options.maxRetriesPerRequest).not.toBeNull();
+    expect(h.client({ forBullWorker: true }).options.maxRetriesPerRequest).toBeNull();
+    await h.close();
+    expect(c.status).toBe('end');
+    // Closing the handle quits its connections, never the server it did not start.
+    expect(await answers(local)).toBe(true);
+  });
+
+  test('uses REDIS_URL when set', async () => {
+    if (!(await answers(local))) return;
+    const h = await connectRedis({ redisUrl: local }, log, { defaultUrl: await bogusUrl() });
+    handles.push(h);
+    expect(h.url).toBe(local);
+    expect(h.private).toBe(false);
+  });
+
+  const withServer = onPath('redis-server') ? test : test.skip;
+  withServer('starts a private redis-server when nothing answers, and stops it on close', async () => {
+    const h = await connectRedis({ redisUrl: undefined }, log, { defaultUrl: await bogusUrl() });
+    handles.push(h);
+    expect(h.private).toBe(true);
+    expect(h.url).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+    const c = h.client({ forBullWorker: true });
+    await c.set('roundhouse-test', 'x');
+    expect(await c.get('roundhouse-test')).toBe('x');
+    // No persistence: nothing may be written to disk behind the operator's back.
+    expect(await c.config('GET', 'save')).toEqual(['save', '']);
+    expect(await c.config('GET', 'appendonly')).toEqual(['appendonly', 'no']);
+    const dir = ((await c.config('GET', 'dir')) as string[])[1]!;
+    expect(fs.existsSync(dir)).toBe(true);
+    await h.close();
+    expect(await answers(h.url)).toBe(false);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  test('a worker process does not start a private server', async () => {
+    const url = await bogusUrl();
+    await expect(
+      connectRedis({ redisUrl: undefined }, log, { defaultUrl: url, allowPrivate: false }),
+    ).rejects.toThrow(/REDIS_URL is not set and no Redis answers at .*apt-get install redis-server/);
+  });
+
+  test('says how to get a Redis when no redis-server is on PATH', async () => {
+    const err = await connectRedis({ redisUrl: undefined }, log, {
+      defaultUrl: await bogusUrl(),
+      redisServer: 'roundhouse-no-such-redis-server',
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const text = (err as Error).message;
+    expect(text).toContain('REDIS_URL');
+    expect(text).toContain('apt-get install redis-server');
+    expect(text).toContain('docker compose up redis');
+  });
+});
+
+test('redact hides the password of a Redis URL', () => {
+  expect(redact('redis://user:secret@host:6380/2')).toBe('redis://user:***@host:6380/2');
+  expect(redact('redis://host:6379')).toBe('redis://host:6379');
+});

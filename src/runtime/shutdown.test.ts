@@ -1,0 +1,47 @@
+import pino from 'pino';
+import { closeOnSignals, type ShutdownIo } from './shutdown';
+
+const log = pino({ level: 'silent' });
+
+function fakeIo(): ShutdownIo & { codes: number[]; send(signal: NodeJS.Signals): void } {
+  const handlers = new Map<string, () => void>();
+  const codes: number[] = [];
+  return {
+    codes,
+    exit: (code) => void codes.push(code),
+    on: (signal, handler) => void handlers.set(signal, handler),
+    send: (signal) => handlers.get(signal)!(),
+  };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('the first signal closes and exits 0', async () => {
+  const io = fakeIo();
+  let closed = 0;
+  closeOnSignals(async () => void closed++, log, { io });
+  io.send('SIGTERM');
+  await tick();
+  expect(closed).toBe(1);
+  expect(io.codes).toEqual([0]);
+});
+
+test('a failed close exits 1; a second signal exits 130 at once', async () => {
+  const io = fakeIo();
+  let fail: (e: Error) => void = () => undefined;
+  closeOnSignals(() => new Promise<void>((_, reject) => (fail = reject)), log, { io });
+  io.send('SIGINT');
+  io.send('SIGINT');
+  expect(io.codes).toEqual([130]);
+  fail(new Error('boom'));
+  await tick();
+  expect(io.codes).toEqual([130, 1]);
+});
+
+test('a close that takes too long exits 1', async () => {
+  const io = fakeIo();
+  closeOnSignals(() => new Promise<void>(() => undefined), log, { io, timeoutMs: 10 });
+  io.send('SIGTERM');
+  await new Promise((r) => setTimeout(r, 30));
+  expect(io.codes).toEqual([1]);
+});

@@ -1,0 +1,110 @@
+/**
+ * Every Redis key of the round server, and nothing else spells one (docs/server.md, "Redis keys").
+ *
+ * Every key of a plan carries the hash tag `{<planId>}`, so all of them hash to one Cluster slot and one Lua
+ * script may touch several. Scripts that must reach keys they cannot list up front (a task's upload, a
+ * worker's partial, the current round's hash) receive a key prefix built here and append an id to it; the
+ * result shares the tag, hence the slot. The global keys (`plans`, `pop:*`) carry no tag and never meet plan
+ * keys inside one script.
+ */
+import { roundTag, type RoundRef } from './types';
+
+/** The global keys, which live outside any plan's slot. */
+export interface GlobalKeys {
+  /** zset: plan ids by creation time (ms). */
+  readonly plans: string;
+  /** set: ids of the plans published to a population. */
+  population(population: string): string;
+  /** hash: check-in counts per unix second of a population. */
+  populationRate(population: string): string;
+}
+
+/** The keys of one plan. */
+export interface PlanKeys {
+  readonly plan: string;
+  readonly meta: string;
+  readonly state: string;
+  readonly history: string;
+  /**
+   * What a round attempt's hash key is once `n.a` is appended, for scripts that read the current round from
+   * `meta` (try-assign); `round(ref)` is the same string with the tag.
+   */
+  readonly roundPrefix: string;
+}
+
+/** The keys of one round attempt. */
+export interface RoundKeys {
+  readonly round: string;
+  readonly broadcast: string;
+  readonly tasks: string;
+  readonly covered: string;
+  readonly partials: string;
+  /** A task's queued upload is `uploadPrefix + task`. */
+  readonly uploadPrefix: string;
+  /** A worker's partial is `partialPrefix + worker`. */
+  readonly partialPrefix: string;
+  upload(task: string): string;
+  partial(worker: string): string;
+}
+
+/** The part a round attempt's sub-keys append to its hash key; try-assign needs the tasks one from Lua. */
+export const ROUND_SUFFIX = {
+  broadcast: ':broadcast',
+  tasks: ':tasks',
+  covered: ':covered',
+  partials: ':partials',
+  upload: ':upload:',
+  partial: ':partial:',
+} as const;
+
+/** Builds the keys of a store whose every key starts with `prefix:`. */
+export class Keys {
+  readonly global: GlobalKeys;
+
+  constructor(readonly prefix: string) {
+    if (!prefix || /[{}\s]/.test(prefix)) {
+      // A brace in the prefix would become the hash tag instead of the plan id and break slot locality.
+      throw new Error(`Redis prefix must be non-empty without braces or spaces, got "${prefix}"`);
+    }
+    this.global = {
+      plans: `${prefix}:plans`,
+      population: (population) => `${prefix}:pop:${population}`,
+      populationRate: (population) => `${prefix}:pop:${population}:rate`,
+    };
+  }
+
+  /** The glob that matches every key of the store (for `SCAN` in `clear`), with glob characters escaped. */
+  get pattern(): string {
+    return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+  }
+
+  /** The keys of a plan. */
+  plan(id: string): PlanKeys {
+    const base = `${this.prefix}:{${id}}`;
+    return {
+      plan: `${base}:plan`,
+      meta: `${base}:meta`,
+      state: `${base}:state`,
+      history: `${base}:history`,
+      roundPrefix: `${base}:r:`,
+    };
+  }
+
+  /** The keys of a round attempt. */
+  round(ref: RoundRef): RoundKeys {
+    const round = `${this.plan(ref.plan).roundPrefix}${roundTag(ref)}`;
+    const uploadPrefix = `${round}${ROUND_SUFFIX.upload}`;
+    const partialPrefix = `${round}${ROUND_SUFFIX.partial}`;
+    return {
+      round,
+      broadcast: `${round}${ROUND_SUFFIX.broadcast}`,
+      tasks: `${round}${ROUND_SUFFIX.tasks}`,
+      covered: `${round}${ROUND_SUFFIX.covered}`,
+      partials: `${round}${ROUND_SUFFIX.partials}`,
+      uploadPrefix,
+      partialPrefix,
+      upload: (task) => `${uploadPrefix}${task}`,
+      partial: (worker) => `${partialPrefix}${worker}`,
+    };
+  }
+}

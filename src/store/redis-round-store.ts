@@ -1,0 +1,335 @@
+/**
+ * The round store on Redis (docs/server.md). Keys come from `keys.ts`; every step that changes several keys
+ * is one Lua script from `scripts/`, so concurrent API replicas and workers never see a half-done step.
+ */
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors';
+import { Keys, ROUND_SUFFIX } from './keys';
+import { parsePlan, parseRound } from './parse';
+import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
+import { SCRIPTS } from './scripts';
+import {
+  parseRoundTag,
+  roundTag,
+  type AcceptResult,
+  type AssignResult,
+  type CommitResult,
+  type NewRound,
+  type PlanSummary,
+  type RoundInfo,
+  type RoundRef,
+  type RoundStore,
+  type TransitionResult,
+} from './types';
+
+/** The window, in seconds, over which `recordCheckin` measures a population's check-in rate. */
+export const CHECKIN_WINDOW_S = 60;
+
+/**
+ * `RoundStore` on one ioredis connection. The connection must not set ioredis' `keyPrefix`: scripts build
+ * some keys from prefixes passed as arguments, which ioredis would not prefix.
+ */
+export class RedisRoundStore implements RoundStore {
+  private readonly keys: Keys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  // plans
+
+  async createPlan(plan: Parameters<RoundStore['createPlan']>[0]): Promise<void> {
+    const k = this.keys.plan(plan.id);
+    // Plan keys first and together (one slot, so MULTI works on Cluster); the global indexes after, so a
+    // plan listed anywhere is always complete.
+    await exec(
+      this.redis.multi().set(k.plan, plan.json).set(k.state, toBuffer(plan.state)).hset(k.meta, {
+        name: plan.name,
+        population: plan.population,
+        status: 'active',
+        created_at: plan.now,
+        round: 0,
+        attempt: 0,
+        rounds: plan.rounds,
+      }),
+    );
+    await Promise.all([
+      this.redis.zadd(this.keys.global.plans, plan.now, plan.id),
+      this.redis.sadd(this.keys.global.population(plan.population), plan.id),
+    ]);
+  }
+
+  async listPlans(): Promise<PlanSummary[]> {
+    const ids = await this.redis.zrange(this.keys.global.plans, 0, -1);
+    const plans = await Promise.all(ids.map((id) => this.getPlan(id)));
+    return plans.filter((p): p is PlanSummary => p !== undefined);
+  }
+
+  async getPlan(id: string): Promise<PlanSummary | undefined> {
+    const meta = await this.redis.hgetall(this.keys.plan(id).meta);
+    const round = Number(meta.round ?? 0);
+    const attempt = Number(meta.attempt ?? 0);
+    const phase =
+      round > 0 ? await this.redis.hget(this.keys.round({ plan: id, round, attempt }).round, 'phase') : null;
+    return parsePlan(id, meta, phase);
+  }
+
+  async getPlanJson(id: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.plan(id).plan)) ?? undefined;
+  }
+
+  async getState(id: string): Promise<Uint8Array | undefined> {
+    return toBytes(await this.redis.getBuffer(this.keys.plan(id).state));
+  }
+
+  async setStatus(id: string, to: 'active' | 'paused' | 'cancelled'): Promise<PlanSummary | undefined> {
+    const [changed, , population] = tuple(
+      await SCRIPTS.setStatus.run(this.redis, [this.keys.plan(id).meta], [to]),
+    );
+    if (changed !== '1') return undefined;
+    // The population set lists open plans only; it is global, so it cannot change inside the script.
+    if (to === 'cancelled') await this.redis.srem(this.keys.global.population(population ?? ''), id);
+    return this.getPlan(id);
+  }
+
+  async plansOf(population: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.global.population(population));
+  }
+
+  // rounds
+
+  async openRound(r: NewRound): Promise<boolean> {
+    const p = this.keys.plan(r.ref.plan);
+    const k = this.keys.round(r.ref);
+    const res = await SCRIPTS.openRound.run(
+      this.redis,
+      [p.meta, k.round, k.broadcast, p.history],
+      [
+        r.ref.round,
+        r.ref.attempt,
+        roundTag(r.ref),
+        r.selectionTarget,
+        r.target,
+        r.minReports,
+        r.minAggregate,
+        JSON.stringify(r.secureParams),
+        r.now,
+        toBuffer(r.broadcast),
+      ],
+    );
+    if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
+    return res === 1;
+  }
+
+  async getRound(ref: RoundRef): Promise<RoundInfo | undefined> {
+    return parseRound(await this.redis.hgetall(this.keys.round(ref).round), ref.round, ref.attempt);
+  }
+
+  async listRounds(plan: string): Promise<RoundInfo[]> {
+    const tags = await this.redis.lrange(this.keys.plan(plan).history, 0, -1);
+    const refs = tags.map((tag) => {
+      const parsed = parseRoundTag(tag);
+      if (!parsed) throw new Error(`plan ${plan}: malformed history entry "${tag}"`);
+      return { plan, ...parsed };
+    });
+    const pipeline = this.redis.pipeline();
+    for (const ref of refs) pipeline.hgetall(this.keys.round(ref).round);
+    const hashes = (await exec(pipeline)) as Record<string, string>[];
+    return refs
+      .map((ref, i) => parseRound(hashes[i] ?? {}, ref.round, ref.attempt))
+      .filter((r): r is RoundInfo => r !== undefined);
+  }
+
+  async getBroadcast(ref: RoundRef): Promise<Uint8Array | undefined> {
+    return toBytes(await this.redis.getBuffer(this.keys.round(ref).broadcast));
+  }
+
+  // clients
+
+  async recordCheckin(population: string, now: number): Promise<number> {
+    const second = Math.floor(now / 1000);
+    const res = await SCRIPTS.recordCheckin.run(
+      this.redis,
+      [this.keys.global.populationRate(population)],
+      [second, CHECKIN_WINDOW_S],
+    );
+    const [count, oldest] = tuple(res).map(Number);
+    // The current second is still filling up, so the span runs to `now`, not to the end of its bucket.
+    const span = Math.min(CHECKIN_WINDOW_S, Math.max(1, (now - (oldest ?? second) * 1000) / 1000));
+    return (count ?? 0) / span;
+  }
+
+  async tryAssign(plan: string, task: string, now: number): Promise<AssignResult> {
+    const p = this.keys.plan(plan);
+    const res = tuple(
+      await SCRIPTS.tryAssign.run(this.redis, [p.meta], [p.roundPrefix, ROUND_SUFFIX.tasks, task, now]),
+    );
+    const [status, round, attempt, openedAt] = res;
+    if (status === 'ok') {
+      return {
+        ok: true,
+        ref: { plan, round: Number(round), attempt: Number(attempt) },
+        task,
+        openedAt: Number(openedAt),
+      };
+    }
+    if (status === 'not_active' || status === 'not_selecting' || status === 'full') {
+      return { ok: false, reason: status };
+    }
+    throw new Error(`tryAssign: task ${task} is already assigned in plan ${plan} (${String(status)})`);
+  }
+
+  async acceptUpload(
+    ref: RoundRef,
+    task: string,
+    sha256: string,
+    bytes: Uint8Array,
+    now: number,
+    maxPending: number,
+  ): Promise<AcceptResult> {
+    const k = this.keys.round(ref);
+    const [status, closed] = tuple(
+      await SCRIPTS.acceptUpload.run(
+        this.redis,
+        [k.round, k.tasks, k.upload(task)],
+        [task, sha256, toBuffer(bytes), now, maxPending],
+      ),
+    );
+    if (status === 'ok') return { ok: true, closed: closed === '1' };
+    if (isAcceptCode(status)) return { ok: false, code: status };
+    throw new Error(`acceptUpload: unexpected script answer ${String(status)}`);
+  }
+
+  async countRejected(ref: RoundRef): Promise<void> {
+    await SCRIPTS.countRejected.run(this.redis, [this.keys.round(ref).round], []);
+  }
+
+  async getUpload(ref: RoundRef, task: string): Promise<Uint8Array | undefined> {
+    return toBytes(await this.redis.getBuffer(this.keys.round(ref).upload(task)));
+  }
+
+  async pendingTasks(ref: RoundRef): Promise<string[]> {
+    const k = this.keys.round(ref);
+    // One MULTI (same slot) so that a commit between the two reads cannot make a task look pending.
+    const [tasks, covered] = (await exec(this.redis.multi().hgetall(k.tasks).smembers(k.covered))) as [
+      Record<string, string>,
+      string[],
+    ];
+    const done = new Set(covered);
+    return Object.entries(tasks)
+      .filter(([task, mark]) => mark.startsWith('u:') && !done.has(task))
+      .map(([task]) => task);
+  }
+
+  // aggregation
+
+  async isCovered(ref: RoundRef, task: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys.round(ref).covered, task)) === 1;
+  }
+
+  async getPartial(ref: RoundRef, worker: string): Promise<Uint8Array | undefined> {
+    return toBytes(await this.redis.getBuffer(this.keys.round(ref).partial(worker)));
+  }
+
+  async getPartials(ref: RoundRef): Promise<Uint8Array[]> {
+    const k = this.keys.round(ref);
+    // Sorted so that the finalizer merges in the same order every run (float sums depend on the order).
+    const workers = (await this.redis.smembers(k.partials)).sort();
+    if (workers.length === 0) return [];
+    const values = await this.redis.mgetBuffer(workers.map((w) => k.partial(w)));
+    return values.map(toBytes).filter((v): v is Uint8Array => v !== undefined);
+  }
+
+  async commitPartial(
+    ref: RoundRef,
+    worker: string,
+    partial: Uint8Array,
+    tasks: readonly string[],
+  ): Promise<CommitResult> {
+    if (new Set(tasks).size !== tasks.length) {
+      // The partial would hold an upload twice while `covered` counts it once: refuse before touching Redis.
+      throw new Error(`commitPartial: the batch of worker ${worker} names a task twice`);
+    }
+    const k = this.keys.round(ref);
+    const res = tuple(
+      await SCRIPTS.commitPartial.run(
+        this.redis,
+        [k.round, k.tasks, k.covered, k.partials, k.partial(worker), ...tasks.map((t) => k.upload(t))],
+        [worker, toBuffer(partial), ...tasks],
+      ),
+    );
+    const [status, ...rest] = res;
+    if (status === 'ok') return { ok: true, ready: rest[0] === '1' };
+    if (status === 'conflict') return { ok: false, conflicts: rest };
+    if (status === 'stale') return { ok: false, conflicts: [...tasks], stale: true };
+    throw new Error(`commitPartial: unexpected script answer ${String(status)}`);
+  }
+
+  // transitions
+
+  async toReporting(ref: RoundRef, now: number): Promise<TransitionResult> {
+    return transition(ref, await SCRIPTS.toReporting.run(this.redis, [this.keys.round(ref).round], [now]));
+  }
+
+  async close(ref: RoundRef, now: number): Promise<TransitionResult> {
+    return transition(ref, await SCRIPTS.closeRound.run(this.redis, [this.keys.round(ref).round], [now]));
+  }
+
+  async beginFinalize(ref: RoundRef): Promise<TransitionResult> {
+    return transition(ref, await SCRIPTS.beginFinalize.run(this.redis, [this.keys.round(ref).round], []));
+  }
+
+  async complete(
+    ref: RoundRef,
+    state: Uint8Array,
+    output: unknown,
+    aggregatedClients: number,
+    now: number,
+  ): Promise<TransitionResult> {
+    const p = this.keys.plan(ref.plan);
+    const k = this.keys.round(ref);
+    const res = tuple(
+      await SCRIPTS.completeRound.run(
+        this.redis,
+        [p.meta, p.state, k.round, k.tasks, k.covered, k.partials],
+        [
+          k.uploadPrefix,
+          k.partialPrefix,
+          ref.round,
+          toBuffer(state),
+          output === undefined ? '' : JSON.stringify(output),
+          aggregatedClients,
+          now,
+        ],
+      ),
+    );
+    const result = transition(ref, res);
+    const [, , planCompleted, population] = res;
+    // A completed plan leaves its population; the set is global, so it cannot change inside the script.
+    if (planCompleted === '1') await this.redis.srem(this.keys.global.population(population ?? ''), ref.plan);
+    return result;
+  }
+
+  async fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult> {
+    const k = this.keys.round(ref);
+    const res = await SCRIPTS.failRound.run(
+      this.redis,
+      [k.round, k.tasks, k.covered, k.partials],
+      [k.uploadPrefix, k.partialPrefix, error, now],
+    );
+    return transition(ref, res);
+  }
+
+  async clear(): Promise<void> {
+    // SCAN walks one node: enough for the single Redis the tests use.
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', this.keys.pattern, 'COUNT', 1000);
+      if (found.length) await this.redis.unlink(...found);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}

@@ -1,0 +1,58 @@
+import { CHUNKED } from './common';
+
+/** Lua: commit a worker's partial together with the tasks it covers (see the header). */
+export const COMMIT_PARTIAL = `
+--[[
+  The exactly-once step of aggregation (docs/server.md, "Aggregation, exactly once"). Atomically: refuses
+  the batch if any of its tasks is already covered or has no accepted upload; else stores the worker's
+  partial, marks the tasks covered, records the worker, deletes the uploads and adds to 'accumulated'.
+
+  Input:
+    KEYS[1]      round attempt hash
+    KEYS[2]      round attempt tasks hash
+    KEYS[3]      round attempt covered set
+    KEYS[4]      round attempt partials set
+    KEYS[5]      this worker's partial
+    KEYS[5 + i]  the upload key of task i (i = 1 .. #ARGV - 2)
+
+    ARGV[1]      worker id
+    ARGV[2]      partial bytes
+    ARGV[2 + i]  task i (distinct)
+
+  Output:
+    {'ok', ready}          committed; ready is 1 if the attempt is closed and accumulated == reported
+    {'conflict', task...}  these tasks are covered already or were never accepted (nothing changed)
+    {'stale', phase}       the attempt no longer takes partials: finalizing, completed, failed, or
+                           missing (phase '') (nothing changed)
+]]
+${CHUNKED}
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if phase ~= 'selecting' and phase ~= 'reporting' and phase ~= 'closed' then
+  return {'stale', phase or ''}
+end
+
+local tasks = {}
+local conflicts = {'conflict'}
+for i = 3, #ARGV do
+  local task = ARGV[i]
+  tasks[#tasks + 1] = task
+  local mark = redis.call('HGET', KEYS[2], task)
+  if redis.call('SISMEMBER', KEYS[3], task) == 1 or not mark or string.sub(mark, 1, 2) ~= 'u:' then
+    conflicts[#conflicts + 1] = task
+  end
+end
+if #conflicts > 1 then return conflicts end
+
+redis.call('SET', KEYS[5], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[1])
+if #tasks > 0 then
+  saddAll(KEYS[3], tasks)
+  local uploads = {}
+  for i = 6, #KEYS do uploads[#uploads + 1] = KEYS[i] end
+  delAll(uploads)
+end
+local accumulated = redis.call('HINCRBY', KEYS[1], 'accumulated', #tasks)
+local reported = tonumber(redis.call('HGET', KEYS[1], 'reported'))
+if phase == 'closed' and accumulated == reported then return {'ok', 1} end
+return {'ok', 0}
+`;

@@ -1,0 +1,32 @@
+/**
+ * The store's Lua scripts, one per atomic step, each opening with a header that lists its KEYS, ARGV and
+ * return values. They are TypeScript string constants, not `.lua` files, so that they ship inside the
+ * compiled output.
+ */
+import { LuaScript } from '../lua-script';
+import { ACCEPT_UPLOAD } from './accept-upload';
+import { COMMIT_PARTIAL } from './commit-partial';
+import { COMPLETE_ROUND } from './complete-round';
+import { COUNT_REJECTED } from './count-rejected';
+import { FAIL_ROUND } from './fail-round';
+import { OPEN_ROUND } from './open-round';
+import { RECORD_CHECKIN } from './record-checkin';
+import { SET_STATUS } from './set-status';
+import { BEGIN_FINALIZE, CLOSE_ROUND, TO_REPORTING } from './transitions';
+import { TRY_ASSIGN } from './try-assign';
+
+/** Every script, ready to run. */
+export const SCRIPTS = {
+  acceptUpload: new LuaScript('accept-upload', ACCEPT_UPLOAD),
+  beginFinalize: new LuaScript('begin-finalize', BEGIN_FINALIZE),
+  closeRound: new LuaScript('close-round', CLOSE_ROUND),
+  commitPartial: new LuaScript('commit-partial', COMMIT_PARTIAL),
+  completeRound: new LuaScript('complete-round', COMPLETE_ROUND),
+  countRejected: new LuaScript('count-rejected', COUNT_REJECTED),
+  failRound: new LuaScript('fail-round', FAIL_ROUND),
+  openRound: new LuaScript('open-round', OPEN_ROUND),
+  recordCheckin: new LuaScript('record-checkin', RECORD_CHECKIN),
+  setStatus: new LuaScript('set-status', SET_STATUS),
+  toReporting: new LuaScript('to-reporting', TO_REPORTING),
+  tryAssign: new LuaScript('try-assign', TRY_ASSIGN),
+} as const;

@@ -1,0 +1,49 @@
+/** Lua: open a round attempt (see the header). */
+export const OPEN_ROUND = `
+--[[
+  Opens a round attempt in 'selecting' and makes it the plan's current one. Idempotent: an attempt that
+  exists is left alone, and the plan's current attempt never moves backwards.
+
+  Input:
+    KEYS[1]  plan meta hash
+    KEYS[2]  round attempt hash
+    KEYS[3]  round attempt broadcast (string)
+    KEYS[4]  plan history list
+
+    ARGV[1]  round n
+    ARGV[2]  attempt a
+    ARGV[3]  tag 'n.a' (pushed on the history)
+    ARGV[4]  selection_target
+    ARGV[5]  target
+    ARGV[6]  min_reports
+    ARGV[7]  min_aggregate
+    ARGV[8]  secure_params (JSON)
+    ARGV[9]  now (ms)
+    ARGV[10] broadcast bytes
+
+  Output:
+     1  opened
+     0  nothing changed: the attempt exists, or the plan is already at a later attempt
+    -1  the plan does not exist
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+
+local n = tonumber(ARGV[1])
+local a = tonumber(ARGV[2])
+local cur = redis.call('HMGET', KEYS[1], 'round', 'attempt')
+local cn = tonumber(cur[1]) or 0
+local ca = tonumber(cur[2]) or 0
+-- A stale engine (a finalize or deadline job that lost a race) must not drag the plan back.
+if n < cn or (n == cn and a < ca) then return 0 end
+
+redis.call('HSET', KEYS[2],
+  'phase', 'selecting', 'opened_at', ARGV[9],
+  'selection_target', ARGV[4], 'target', ARGV[5], 'min_reports', ARGV[6], 'min_aggregate', ARGV[7],
+  'assigned', 0, 'reported', 0, 'rejected', 0, 'late', 0, 'accumulated', 0, 'aggregated_clients', 0,
+  'secure_params', ARGV[8])
+redis.call('SET', KEYS[3], ARGV[10])
+redis.call('RPUSH', KEYS[4], ARGV[3])
+redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])
+return 1
+`;

@@ -1,0 +1,55 @@
+/**
+ * Lua: the round transitions decided by deadlines and by the finalizer. Each checks the current phase, so
+ * a job for an attempt that moved on changes nothing; completed and failed attempts never change again.
+ */
+
+/** selecting -> reporting (the selection-timeout path; reaching selection_target is done in try-assign). */
+export const TO_REPORTING = `
+--[[
+  Input:
+    KEYS[1]  round attempt hash
+    ARGV[1]  now (ms)
+  Output:
+    {changed, phase}  changed 1 if the attempt moved to 'reporting', else 0; phase after the call,
+                      '' if the attempt does not exist
+]]
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if not phase then return {0, ''} end
+if phase ~= 'selecting' then return {0, phase} end
+redis.call('HSET', KEYS[1], 'phase', 'reporting', 'reporting_at', ARGV[1])
+return {1, 'reporting'}
+`;
+
+/** selecting | reporting -> closed: stops accepting uploads. */
+export const CLOSE_ROUND = `
+--[[
+  Input:
+    KEYS[1]  round attempt hash
+    ARGV[1]  now (ms)
+  Output:
+    {changed, phase}  changed 1 if the attempt moved to 'closed', else 0; phase after the call,
+                      '' if the attempt does not exist
+]]
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if not phase then return {0, ''} end
+if phase ~= 'selecting' and phase ~= 'reporting' then return {0, phase} end
+redis.call('HSET', KEYS[1], 'phase', 'closed', 'closed_at', ARGV[1])
+return {1, 'closed'}
+`;
+
+/** closed -> finalizing, only once every reported upload is accumulated. */
+export const BEGIN_FINALIZE = `
+--[[
+  Input:
+    KEYS[1]  round attempt hash
+  Output:
+    {changed, phase}  changed 1 if the attempt moved to 'finalizing', else 0 (not closed, or uploads
+                      still waiting for aggregation); phase after the call, '' if the attempt does not exist
+]]
+local r = redis.call('HMGET', KEYS[1], 'phase', 'accumulated', 'reported')
+local phase = r[1]
+if not phase then return {0, ''} end
+if phase ~= 'closed' or tonumber(r[2]) ~= tonumber(r[3]) then return {0, phase} end
+redis.call('HSET', KEYS[1], 'phase', 'finalizing')
+return {1, 'finalizing'}
+`;

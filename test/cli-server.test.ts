@@ -1,0 +1,194 @@
+/**
+ * The built CLI end to end: `roundhouse start` in a child process with a unique Redis prefix, then `submit`
+ * and `status` against it, then SIGTERM. Runs from dist/ (`npm test` builds first; alone: `npm run build`).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { freePort, ping } from '../src/runtime/redis';
+
+const root = path.join(__dirname, '..');
+const bin = path.join(root, 'bin', 'roundhouse.js');
+const built = path.join(root, 'dist', 'src', 'cli', 'start.js');
+const localRedis = 'redis://127.0.0.1:6379';
+
+const prefix = `rhtest-cli-${randomBytes(4).toString('hex')}`;
+const token = randomBytes(16).toString('hex');
+
+/** The environment of every child: no inherited Roundhouse settings, only the test's. */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(PORT|HOST|PUBLIC_URL|REDIS_URL|REDIS_PREFIX|OPERATOR_TOKEN|TOKEN_SECRET|ROUNDHOUSE_URL)$/.test(k))
+      env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv = childEnv()): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd: root, env, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let server: ChildProcess | undefined;
+let serverLog = '';
+let serverExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+let url = '';
+let redisUrl: string | undefined;
+
+async function waitReady(deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (server?.exitCode !== null) throw new Error(`roundhouse start exited early:\n${serverLog}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`roundhouse start did not become ready in ${deadlineMs} ms:\n${serverLog}`);
+}
+
+beforeAll(async () => {
+  if (!fs.existsSync(built))
+    throw new Error('the CLI is not built: run `npm run build` first (npm test does)');
+  // The machine's Redis when it answers (then the keys are cleaned up below), else `start` runs a private one.
+  redisUrl = await ping(localRedis, 500).then(
+    () => localRedis,
+    () => undefined,
+  );
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  server = spawn(process.execPath, [bin, 'start', '--port', String(port)], {
+    cwd: root,
+    env: childEnv({ HOST: '127.0.0.1', REDIS_PREFIX: prefix, OPERATOR_TOKEN: token, LOG_LEVEL: 'debug' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
+  server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
+  serverExit = new Promise((resolve) => server!.once('exit', (code, signal) => resolve({ code, signal })));
+  await waitReady(45_000);
+}, 60_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null && server.signalCode === null) {
+    server.kill('SIGKILL');
+    await serverExit;
+  }
+  if (redisUrl) {
+    const redis = new Redis(redisUrl);
+    try {
+      for (const match of [`${prefix}:*`, `{${prefix}}:*`, `${prefix}*`]) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500);
+          cursor = next;
+          if (keys.length) await redis.del(...keys);
+        } while (cursor !== '0');
+      }
+    } finally {
+      redis.disconnect();
+    }
+  }
+});
+
+describe('roundhouse start, submit, status', () => {
+  let planId = '';
+
+  test('start logs where it listens and does not log a configured operator token', () => {
+    expect(serverLog).toContain('API listening');
+    expect(serverLog).toContain(url);
+    expect(serverLog).not.toContain(token);
+  });
+
+  test('submit prints the new plan id (token from OPERATOR_TOKEN)', async () => {
+    const run = await cli(
+      ['submit', 'test/fixtures/sum-plan.json', '--server', url],
+      childEnv({ OPERATOR_TOKEN: token }),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    planId = run.stdout.trim();
+    expect(planId).toMatch(/^p[a-z0-9]{12}$/);
+  });
+
+  test('status lists the plan; status <id> shows its first round', async () => {
+    const env = childEnv({ OPERATOR_TOKEN: token, ROUNDHOUSE_URL: url });
+    const all = await cli(['status'], env);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^ID\s+NAME\s+POPULATION\s+STATUS\s+ROUND\s+PHASE\s+CREATED/);
+    const row = all.stdout.split('\n').find((l) => l.startsWith(planId));
+    expect(row).toBeDefined();
+    expect(row).toContain('hand-written-sum');
+    expect(row).toMatch(/\bactive\b.*\b1\/3\b.*\bselecting\b/);
+
+    const one = await cli(['status', planId], env);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toContain(`plan ${planId}`);
+    expect(one.stdout).toMatch(/^1\.1\s+selecting\s+0\s+0\s+0\s+0\s+0\s*$/m);
+  });
+
+  test('submit shows every problem of a rejected plan and exits 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roundhouse-cli-'));
+    try {
+      const file = path.join(dir, 'bad.json');
+      fs.writeFileSync(file, JSON.stringify({ format: 'roundhouse.plan/v1', name: 'bad' }));
+      const run = await cli(['submit', file, '--server', url, '--token', token]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain('POST /v1/plans failed: 400 PLAN_SCHEMA_INVALID');
+      // One line per detail, each with a JSON pointer.
+      expect(run.stderr.split('\n').filter((l) => /^ {2}\/\S*: /.test(l)).length).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a wrong token and an unreachable server fail with a message that says so', async () => {
+    const wrong = await cli(['status', '--server', url, '--token', 'not-the-token']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/GET \/v1\/plans failed: 401/);
+
+    const none = await cli(['status', '--server', url]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no operator token');
+
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const away = await cli(['status', '--server', closed, '--token', token]);
+    expect(away.code).toBe(1);
+    expect(away.stderr).toContain(`cannot reach the Roundhouse server at ${closed}`);
+  });
+
+  test('SIGTERM stops the server cleanly with exit code 0', async () => {
+    const t0 = Date.now();
+    server!.kill('SIGTERM');
+    const exit = await serverExit!;
+    expect({ ...exit, log: exit.code === 0 ? '' : serverLog }).toEqual({ code: 0, signal: null, log: '' });
+    // The worker finishes its blocking fetch before it closes: BullMQ blocks up to 10 s while delayed jobs
+    // (the plan's deadlines) wait, so the bound is that plus the rest of the shutdown.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(serverLog).toContain('stopped');
+    // Stop taking requests first, Redis last: the worker and the queue still need it while they close.
+    const closed = serverLog
+      .split('\n')
+      .filter((l) => l.includes('"msg":"closed"'))
+      .map((l) => (JSON.parse(l) as { what: string }).what);
+    expect(closed).toEqual(['http', 'worker', 'jobs', 'redis']);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  }, 30_000);
+});
