@@ -71,10 +71,12 @@ describe('rounds over HTTP', () => {
       selection_timeout_s: 300,
       reporting_deadline_s: 300,
     });
-    const [a, b, c] = [
+    // Over-selection (1.3) gives the round a fourth task: d is assigned but too slow to report.
+    const [a, b, c, d] = [
       await checkin(population, 'a'),
       await checkin(population, 'b'),
       await checkin(population, 'c'),
+      await checkin(population, 'd'),
     ];
     const good = (v: number) => vectorUpload(new Float32Array(K).fill(v));
 
@@ -110,10 +112,12 @@ describe('rounds over HTTP', () => {
 
     expect(await upload(b!, good(2))).toEqual({ status: 202, code: undefined });
     expect(await upload(c!, good(4))).toEqual({ status: 202, code: undefined });
-    // The round closed at its third report: anything after is late.
-    const late = await checkin(population, 'd').catch(() => undefined);
-    expect(late).toBeUndefined();
-    expect(await upload(c!, good(4))).toEqual({ status: 409, code: 'UPLOAD_DUPLICATE' });
+    // The round closed at its third report: the straggler is late, and nobody else gets a task.
+    expect(await upload(d!, good(100))).toEqual({ status: 409, code: 'UPLOAD_LATE' });
+    await expect(checkin(population, 'e')).rejects.toThrow(/got no task/);
+    const again = await upload(c!, good(4));
+    expect(again.status).toBe(409);
+    expect(['UPLOAD_DUPLICATE', 'UPLOAD_LATE']).toContain(again.code);
 
     const done = await eventually('the round to complete', async () =>
       (await rounds(id)).find((r) => r.phase === 'completed'),
@@ -122,6 +126,7 @@ describe('rounds over HTTP', () => {
     expect(done.reported).toBe(3);
     expect(done.aggregated_clients).toBe(3);
     expect(done.rejected).toBeGreaterThanOrEqual(3);
+    expect(done.late).toBeGreaterThanOrEqual(1);
   });
 
   test('a round below min_clients_in_aggregate fails, releases nothing, and reopens from the old state', async () => {
@@ -144,7 +149,7 @@ describe('rounds over HTTP', () => {
     const failed = await eventually('attempt 1 to fail', async () =>
       (await rounds(id)).find((r) => r.round === 1 && r.attempt === 1 && r.phase === 'failed'),
     );
-    expect(failed.output).toBeUndefined();
+    expect(failed.output ?? null).toBeNull();
     expect(failed.error).toMatch(/min_clients_in_aggregate|fewer than/);
     const reopened = await eventually('attempt 2 to open', async () =>
       (await rounds(id)).find((r) => r.round === 1 && r.attempt === 2),

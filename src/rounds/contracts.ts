@@ -19,9 +19,9 @@ export interface PlanCache {
 
 /** The BullMQ jobs the API and the engine enqueue (docs/server.md, "Aggregation, exactly once"). */
 export interface Jobs {
-  /** Queues the accumulation of one accepted upload (job id `acc:<plan>:<n.a>:<task>`, so never twice). */
+  /** Queues the accumulation of one accepted upload (job id `acc-<plan>-<n.a>-<task>`, so never twice). */
   accumulate(ref: RoundRef, task: string): Promise<void>;
-  /** Queues the round's finalize job (job id `fin:<plan>:<n.a>`). */
+  /** Queues the round's finalize job (job id `fin-<plan>-<n.a>`). */
   finalize(ref: RoundRef): Promise<void>;
   /** Schedules the selection-timeout and reporting-deadline jobs of a freshly opened attempt. */
   deadlines(

@@ -102,7 +102,12 @@ export async function startCluster(options: {
     },
     async stop() {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-      await Promise.race([Promise.all(children.map(waitExit)), new Promise((r) => setTimeout(r, 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(children.map(waitExit)),
+        new Promise((r) => (timer = setTimeout(r, 15_000))),
+      ]);
+      clearTimeout(timer);
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       await deleteKeys(prefix);
     },
