@@ -5,10 +5,6 @@ import { valueToJson, type JsonValue } from '../compute/value-json';
 import type { Plan } from '../generated/plan';
 import { buildFedAvg } from './fedavg';
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
 // A model with layers [2, 1]: w0 is 2x1, b0 has 1 element, so every number below can be checked by hand.
 const model = (w: [number, number], b: number): Value =>
   structValue([

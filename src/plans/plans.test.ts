@@ -1,5 +1,4 @@
 import Ajv from 'ajv';
-import * as tf from '@tensorflow/tfjs';
 import computationSchema from '../../schemas/computation.schema.json';
 import planSchema from '../../schemas/plan.schema.json';
 import typeSchema from '../../schemas/type.schema.json';
@@ -13,10 +12,6 @@ const ajv = new Ajv({ allErrors: true, strict: false });
 ajv.addSchema(typeSchema);
 ajv.addSchema(computationSchema);
 const validatePlan = ajv.compile(planSchema);
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
 const f32Client = (...values: number[]): ClientExamples => ({
   count: values.length,

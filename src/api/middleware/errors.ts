@@ -29,11 +29,13 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       return next(err);
     }
     const appError = toAppError(err);
-    if (appError.status >= 500) {
+    // A 503 BUSY or NOT_READY is the server pacing its clients, not a fault: only unexpected failures are
+    // logged as errors.
+    if (appError.status >= 500 && appError.code !== 'BUSY') {
       options.log.error({ err: loggableError(err), method: req.method, path: req.path }, 'request failed');
-      if (!res.get('Retry-After') && appError.status === 503)
-        res.set('Retry-After', String(DEFAULT_RETRY_AFTER_S));
     }
+    if (appError.status === 503 && !res.get('Retry-After'))
+      res.set('Retry-After', String(DEFAULT_RETRY_AFTER_S));
     res.status(appError.status).json(appError.toJSON());
   };
 }

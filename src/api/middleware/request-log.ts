@@ -29,7 +29,7 @@ export function requestLog(options: RequestLogOptions): RequestHandler {
         duration_ms: Math.round(ms * 100) / 100,
       };
       // The error handler already logged a 5xx with its error; probes would drown everything else.
-      if (status >= 500) log.warn(line, 'request');
+      if (status >= 500 && status !== 503) log.warn(line, 'request');
       else if (PROBES.has(line.path)) log.debug(line, 'request');
       else log.info(line, 'request');
     });

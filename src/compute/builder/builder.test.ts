@@ -28,10 +28,6 @@ function opsOf(comp: { nodes: { op: string }[] }): Record<string, number> {
   return counts;
 }
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
 describe('ComputationBuilder', () => {
   it('emits schema-valid JSON with the types it tracked', () => {
     const b = new ComputationBuilder('work', named({ x: f32([null, 3]), w: f32([3, 2]) }));
