@@ -1,10 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 
-const cli = path.join(__dirname, '..', '..', 'bin', 'roundhouse.js');
+/** The repository root, found from here both in test/support (jest) and in dist/test/support (benchmarks). */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json not found above ' + __dirname);
+    dir = up;
+  }
+  return dir;
+}
+
+const cli = path.join(repoRoot(), 'bin', 'roundhouse.js');
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
