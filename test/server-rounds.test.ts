@@ -166,4 +166,33 @@ describe('rounds over HTTP', () => {
     });
     expect(tensorsOf(s)[0]!.dataSync()[0]).toBe(0);
   });
+
+  test('pausing stops handing out tasks; cancelling fails the open round so its uploads are late', async () => {
+    // A population of its own (k = 6): the other tests' plans are still published to theirs.
+    const { id, population } = await submit(
+      { rounds: 3, target_clients: 2, selection_timeout_s: 300, reporting_deadline_s: 300 },
+      6,
+    );
+    const a = await checkin(population, 'p1');
+    expect((await cluster.operator(`/v1/plans/${id}/pause`, { method: 'POST' })).status).toBe(200);
+    await expect(checkin(population, 'p2')).rejects.toThrow(/got no task/);
+    expect((await cluster.operator(`/v1/plans/${id}/pause`, { method: 'POST' })).status).toBe(409);
+    expect((await cluster.operator(`/v1/plans/${id}/resume`, { method: 'POST' })).status).toBe(200);
+    const b = await checkin(population, 'p2');
+    expect(b.round).toBe(1);
+    expect(await upload(a, vectorUpload(new Float32Array(6).fill(1)))).toEqual({
+      status: 202,
+      code: undefined,
+    });
+    const cancelled = await cluster.operator(`/v1/plans/${id}/cancel`, { method: 'POST' });
+    expect(((await cancelled.json()) as { status: string }).status).toBe('cancelled');
+    expect(await upload(b, vectorUpload(new Float32Array(6).fill(2)))).toEqual({
+      status: 409,
+      code: 'UPLOAD_LATE',
+    });
+    const [round] = await rounds(id);
+    expect(round!.phase).toBe('failed');
+    expect(round!.output ?? null).toBeNull();
+    expect(await redis.keys(`${cluster.prefix}:{${id}}:r:1.1:upload:*`)).toEqual([]);
+  });
 });

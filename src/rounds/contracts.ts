@@ -43,6 +43,12 @@ export interface Engine {
   /** Handles a deadline job; a job for an attempt that moved on does nothing. */
   onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now?: number): Promise<void>;
   /**
+   * Follows an operator's status change: cancelling fails the open attempt (nothing of it is released, its
+   * uploads become late); resuming gives the open attempt fresh deadlines, since a paused plan's deadlines
+   * do nothing.
+   */
+  onStatusChange(plan: string, status: 'active' | 'paused' | 'cancelled', now?: number): Promise<void>;
+  /**
    * Finalizes a closed round once every reported upload is accumulated (throws a retryable error if not
    * yet): merge, min-clients check, report, secure sums, update, store, open the next round. Idempotent.
    */

@@ -119,6 +119,13 @@ export class RoundEngine implements Engine {
   async onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now = Date.now()): Promise<void> {
     const info = await this.currentRound(ref);
     if (!info) return;
+    // A paused plan's clock stops: resuming schedules the attempt's deadlines afresh (onStatusChange).
+    if (
+      (await this.store.getPlan(ref.plan))?.status === 'paused' &&
+      (info.phase === 'selecting' || info.phase === 'reporting')
+    ) {
+      return;
+    }
     const tag = `${ref.plan} ${roundTag(ref)}`;
     switch (info.phase) {
       case 'selecting':
@@ -154,6 +161,27 @@ export class RoundEngine implements Engine {
         this.log.debug({ round: tag, phase: info.phase }, 'deadline of a finished attempt');
         await this.ensureNext(ref, now);
         return;
+    }
+  }
+
+  async onStatusChange(
+    plan: string,
+    status: 'active' | 'paused' | 'cancelled',
+    now = Date.now(),
+  ): Promise<void> {
+    const summary = await this.store.getPlan(plan);
+    if (!summary || summary.round === 0) return;
+    const ref: RoundRef = { plan, round: summary.round, attempt: summary.attempt };
+    const info = await this.store.getRound(ref);
+    const open = info?.phase === 'selecting' || info?.phase === 'reporting';
+    if (status === 'cancelled' && open) {
+      // Nothing of a cancelled plan's open round is released; its uploads are late from now on.
+      await this.store.fail(ref, 'the plan was cancelled', now);
+    } else if (status === 'active' && open) {
+      const loaded = await this.plans.get(plan);
+      if (!loaded) return;
+      const s = scheduleOf(loaded.checked.plan);
+      await this.jobs.deadlines(ref, now, s.selectionTimeoutS, s.reportingDeadlineS);
     }
   }
 

@@ -64,7 +64,8 @@ export function planRoutes(deps: RouteDeps): Router {
           { path: '/status', message: `${plan.status} -> ${status} is not allowed` },
         ]);
       }
-      res.json(changed);
+      await engine.onStatusChange(plan.id, status);
+      res.json((await store.getPlan(plan.id)) ?? changed);
     });
   }
 
