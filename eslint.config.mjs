@@ -12,6 +12,7 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.cjs'],
+    ignores: ['web/**'],
     languageOptions: {
       globals: {
         require: 'readonly',
@@ -22,5 +23,22 @@ export default tseslint.config(
       },
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The demo page's script runs in browsers as it is (no bundler), over the SDK's global `Roundhouse`.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        Roundhouse: 'readonly',
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        Request: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+        console: 'readonly',
+      },
+    },
   },
 );

@@ -1,4 +1,5 @@
 import { RoundhouseClient } from '../src/client/client';
+import { MemoryExampleStore } from '../src/client/example-store';
 import { decodeBundle } from '../src/codec';
 import { initBackend } from '../src/compute/backend';
 import { tensorsOf } from '../src/compute/value';
@@ -47,11 +48,12 @@ describe('FedAvg through the server with two worker processes', () => {
             server: cluster.url,
             population: plan.client_data.collection,
             clientId: cid,
+            store: new MemoryExampleStore({ [plan.client_data.collection]: clients.get(cid)! }),
           });
           const answer = await client.checkin();
           if (!('assignment' in answer)) throw new Error(`client ${cid} was not assigned in round ${round}`);
           expect(answer.assignment.round).toBe(round);
-          await client.runTask(answer.assignment, clients.get(cid)!);
+          expect((await client.runTask(answer.assignment)).kind).toBe('completed');
         }),
       );
       const info = await eventually(`round ${round} to complete`, async () => {

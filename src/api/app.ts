@@ -11,6 +11,7 @@ import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
 import { resourceRoutes } from './routes/resources';
 import { uploadRoutes } from './routes/uploads';
+import { webRoutes } from './routes/web';
 
 export type { AppDeps } from './deps';
 
@@ -41,6 +42,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(resourceRoutes(routeDeps));
   app.use(checkinRoutes(routeDeps));
   app.use(uploadRoutes(routeDeps));
+  app.use(webRoutes());
 
   app.use(notFound());
   app.use(errorHandler({ log: deps.log }));

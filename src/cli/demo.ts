@@ -4,44 +4,174 @@ import { digitsClientExamples, loadDigits, partitionNonIid, trainTestSplit } fro
 import { createLogger } from '../log/logger';
 import { PLAN_LIBRARY } from '../plans';
 import { LocalRunner } from '../runner/local-runner';
+import { loadServerConfig } from './cli-config';
 import { formatRound, positiveInt } from './run-local';
+import { fraction, positiveNumber, runAndReport } from './simulate';
 
 /**
- * `roundhouse demo`: FedAvg on the digits data, 100 non-IID clients (two label shards each), 20 a round,
- * run by the local runner from the library's fedavg plan, printing held-out accuracy each round.
+ * Demo pacing. The plan keeps the library's training defaults (MLP 64-32-10, 20 clients a round, 5 epochs,
+ * batch 8, lr 0.3) but gets deadlines a person will wait for; the server's retry windows are capped so
+ * that clients sent away come back within seconds; and clients pause after a task so that one client does
+ * not take two slots of a round (the server does not tie tasks to clients).
+ */
+const DEMO = {
+  selectionTimeoutS: 10,
+  reportingDeadlineS: 15,
+  retryMaxSeconds: 8,
+  pauseAfterTaskS: 3,
+  slowDelayS: 2,
+} as const;
+
+interface DemoFlags {
+  rounds: number;
+  targetAccuracy: number;
+  clients: number;
+  seed: number;
+  dropout: number;
+  slow: number;
+  timeScale: number;
+  logLevel: string;
+  json?: boolean;
+  local?: boolean;
+}
+
+/**
+ * `roundhouse demo`: FedAvg on the digits data, end to end in one process: the round server with a worker
+ * (on Redis under a private key prefix, deleted at the end), the library's FedAvg plan, and 100 simulated
+ * non-IID clients over real HTTP, some dropping out and some late, until held-out accuracy reaches the
+ * target. `--local` runs the same plan with the local runner instead.
  */
 export function demoCommand(): Command {
   return new Command('demo')
     .description(
-      'train the FedAvg digits plan over 100 non-IID clients in this process and print held-out accuracy',
+      'train the FedAvg digits plan through a round server in this process with 100 simulated clients',
     )
-    .option('--rounds <n>', 'rounds', positiveInt('--rounds'), 50)
-    .option('--seed <n>', 'seed of the data split and client sampling', (v) => Number(v), 1)
-    .action(async (opts: { rounds: number; seed: number }) => {
-      const log = createLogger();
+    .option('--rounds <n>', 'the most rounds to run (the plan has this many)', positiveInt('--rounds'), 50)
+    .option(
+      '--target-accuracy <a>',
+      'stop once held-out accuracy reaches this',
+      fraction('--target-accuracy'),
+      0.9,
+    )
+    .option(
+      '--clients <n>',
+      'simulated clients (non-IID: two label shards each)',
+      positiveInt('--clients'),
+      100,
+    )
+    .option('--seed <n>', 'seed of the data split, the partition and the clients', (v) => Number(v), 1)
+    .option('--dropout <p>', 'chance that a task is dropped after download', fraction('--dropout'), 0.05)
+    .option(
+      '--slow <p>',
+      `chance that a task uploads ${DEMO.slowDelayS} s late (a straggler)`,
+      fraction('--slow'),
+      0.05,
+    )
+    .option(
+      '--time-scale <x>',
+      'multiply every client wait by this (see `roundhouse simulate`)',
+      positiveNumber('--time-scale'),
+      1,
+    )
+    .option('--log-level <level>', 'server log level (stderr)', 'warn')
+    .option('--json', 'print one JSON object per round on stdout')
+    .option('--local', 'run the plan with the local runner (no server, no HTTP)')
+    .action(async (opts: DemoFlags) => {
+      if (opts.local) return runLocalDemo(opts);
+      const started = Date.now();
+      const log = createLogger({ level: opts.logLevel });
       log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
-      const { train, test } = trainTestSplit(loadDigits(), 0.2, opts.seed);
-      const parts = partitionNonIid(train.y, 100, 2, opts.seed);
-      const clients = new Map(parts.map((idx, i) => [`client-${i}`, digitsClientExamples(train, idx)]));
-      const heldout = digitsClientExamples(
-        test,
-        Array.from({ length: test.n }, (_, i) => i),
-      );
-      const plan = PLAN_LIBRARY.fedavg!.build({ rounds: opts.rounds });
-      const runner = new LocalRunner(plan, clients, { seed: opts.seed, evaluationData: heldout });
-      log.info(
-        { plan: plan.name, clients: clients.size, heldout: test.n, rounds: opts.rounds },
-        'running FedAvg locally',
-      );
+      // Loaded here so that the other commands do not load the server's dependencies.
+      const { startInProcessServer } = await import('../simulate/in-process-server');
+      const { config } = loadServerConfig({});
+      const server = await startInProcessServer(config, log, {
+        logLevel: opts.logLevel,
+        retryMinSeconds: Math.min(config.retryMinSeconds, 1),
+        retryMaxSeconds: DEMO.retryMaxSeconds,
+      });
+      const onSignal = (): void => void server.close();
+      process.once('SIGTERM', onSignal);
       try {
-        let t = Date.now();
-        for (const r of runner.rounds()) {
-          const now = Date.now();
-          process.stdout.write(`${formatRound(r, opts.rounds, now - t)}\n`);
-          t = now;
-        }
+        // Fewer clients than the library's 20 a round needs (with over-selection) get a third of them a round.
+        const targetClients = Math.max(2, Math.min(20, Math.floor(opts.clients / 3)));
+        const plan = PLAN_LIBRARY.fedavg!.build({
+          rounds: opts.rounds,
+          targetClients,
+          minReports: Math.ceil(targetClients / 2),
+          selectionTimeout: DEMO.selectionTimeoutS,
+          reportingDeadline: DEMO.reportingDeadlineS,
+        });
+        const { OperatorApi } = await import('../simulate/operator-api');
+        const submitted = await new OperatorApi(server.url, server.operatorToken).submit(plan);
+        process.stderr.write(
+          `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}); ` +
+            `plan ${submitted.id}: FedAvg MLP 64-32-10, ${targetClients} clients a round, ${opts.clients} clients, ` +
+            `dropout ${opts.dropout}, slow ${opts.slow}\n`,
+        );
+        const result = await runAndReport(
+          {
+            server: server.url,
+            token: server.operatorToken,
+            planId: submitted.id,
+            plan,
+            clients: opts.clients,
+            seed: opts.seed,
+            dropout: opts.dropout,
+            slow: opts.slow,
+            slowDelayS: DEMO.slowDelayS,
+            timeScale: opts.timeScale,
+            pauseAfterTaskS: DEMO.pauseAfterTaskS,
+            targetAccuracy: opts.targetAccuracy,
+          },
+          { json: opts.json, log },
+        );
+        const acc = result.accuracy === undefined ? 'n/a' : result.accuracy.toFixed(4);
+        const completed = result.rounds.filter((s) => s.status === 'completed').length;
+        const why = {
+          'target-accuracy': `target ${opts.targetAccuracy} reached`,
+          'plan-finished': `the plan's ${opts.rounds} rounds are done; target ${opts.targetAccuracy} not reached`,
+          rounds: 'round limit',
+          aborted: 'interrupted',
+        }[result.reason];
+        const line =
+          `demo: held-out accuracy ${acc} after ${completed} rounds (${why}), ` +
+          `elapsed ${((Date.now() - started) / 1000).toFixed(1)}s`;
+        if (opts.json) process.stderr.write(`${line}\n`);
+        else process.stdout.write(`${line}\n`);
       } finally {
-        runner.dispose();
+        process.removeListener('SIGTERM', onSignal);
+        await server.close();
       }
     });
+}
+
+/** The previous demo: the same plan run by the local runner, every round in one process without HTTP. */
+async function runLocalDemo(opts: DemoFlags): Promise<void> {
+  const log = createLogger();
+  log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
+  const { train, test } = trainTestSplit(loadDigits(), 0.2, opts.seed);
+  const parts = partitionNonIid(train.y, opts.clients, 2, opts.seed);
+  const clients = new Map(parts.map((idx, i) => [`client-${i}`, digitsClientExamples(train, idx)]));
+  const heldout = digitsClientExamples(
+    test,
+    Array.from({ length: test.n }, (_, i) => i),
+  );
+  const plan = PLAN_LIBRARY.fedavg!.build({ rounds: opts.rounds });
+  const runner = new LocalRunner(plan, clients, { seed: opts.seed, evaluationData: heldout });
+  log.info(
+    { plan: plan.name, clients: clients.size, heldout: test.n, rounds: opts.rounds },
+    'running FedAvg locally',
+  );
+  try {
+    let t = Date.now();
+    for (const r of runner.rounds()) {
+      const now = Date.now();
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(r)}\n` : `${formatRound(r, opts.rounds, now - t)}\n`,
+      );
+      t = now;
+    }
+  } finally {
+    runner.dispose();
+  }
 }

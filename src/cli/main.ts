@@ -3,6 +3,7 @@ import { dataCommand } from './data';
 import { demoCommand } from './demo';
 import { plansCommand } from './plans';
 import { runLocalCommand } from './run-local';
+import { simulateCommand } from './simulate';
 import { startCommand } from './start';
 import { statusCommand } from './status';
 import { submitCommand } from './submit';
@@ -17,6 +18,7 @@ export function program(): Command {
     .addCommand(submitCommand())
     .addCommand(statusCommand())
     .addCommand(plansCommand())
+    .addCommand(simulateCommand())
     .addCommand(runLocalCommand())
     .addCommand(dataCommand())
     .addCommand(demoCommand());

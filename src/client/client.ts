@@ -1,157 +1,236 @@
-import { decodeBundle, encodeBundle } from '../codec';
-import { Interpreter } from '../compute/interpreter';
-import type { TffType } from '../compute/types';
-import { disposeValue, structValue } from '../compute/value';
-import { toBatches, type ClientExamples } from '../data';
-import type { Computation } from '../generated/computation';
-import type { ClientDataSpec } from '../generated/plan';
-import { errorFromResponse, RoundhouseError } from './errors';
+import { abortReason, realClock, type Clock } from './clock';
+import { isRoundhouseError, RoundhouseError } from './errors';
+import type { ExampleStore } from './example-store';
+import { ResourceCache } from './resource-cache';
+import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
+import type { Assignment, CheckinAnswer, ClientPlan, RetryWindow, RunOutcome } from './types';
+import { gzipBytes, runWork } from './work';
 
-/** The client plan a server serves for a plan: everything a client needs to run `work`. */
-export interface ClientPlan {
-  readonly format: 'roundhouse.client-plan/v1';
-  readonly plan_id: string;
-  readonly work: Computation;
-  readonly functions: Readonly<Record<string, Computation>>;
-  readonly client_data: ClientDataSpec;
-  readonly broadcast_type: TffType;
-  readonly upload_type: TffType;
-}
-
-/** A task the server assigned at check-in. */
-export interface Assignment {
-  readonly plan_id: string;
-  readonly task_id: string;
-  readonly round: number;
-  readonly attempt: number;
-  readonly client_plan_url: string;
-  readonly broadcast_url: string;
-  readonly upload_url: string;
-  readonly token: string;
-  readonly deadline: number;
-}
-
-/** What a check-in answers. */
-export type CheckinAnswer =
-  | { readonly assignment: Assignment }
-  | { readonly retry: { readonly min_seconds: number; readonly max_seconds: number } };
-
-/** Options of a client. */
+/** Options of a {@link RoundhouseClient}. */
 export interface ClientOptions {
   /** Base URL of the server, e.g. `http://localhost:8080`. */
   readonly server: string;
+  /** The population to check in to (a plan's `population`, by default its data collection). */
   readonly population: string;
+  /** Where the examples `work` runs on come from. */
+  readonly store: ExampleStore;
   /** Sent at check-in and bound into the task token; a random id is used when absent. */
   readonly clientId?: string;
   /** Gzip uploads (default true). */
   readonly gzip?: boolean;
   /** The fetch to use (tests, custom agents); default the global fetch. */
   readonly fetch?: typeof fetch;
+  /** Default: real time. */
+  readonly clock?: Clock;
+  /** Uniform in [0, 1): draws retry-window waits and backoff jitter. Default `Math.random`. */
+  readonly random?: () => number;
+  /** Retries of transient failures (network, 5xx, 503 BUSY honouring Retry-After). */
+  readonly retry?: RetryOptions;
+  /**
+   * Called after `work`, before the upload: return false to drop the task (a device that went away), or
+   * take a while to resolve (a straggler). The deadline is checked again after it.
+   */
+  readonly beforeUpload?: (a: Assignment) => Promise<boolean> | boolean;
 }
 
-/** What one task did. */
-export interface TaskOutcome {
-  readonly assignment: Assignment;
-  readonly examples: number;
-  readonly uploadBytes: number;
+/** Options of {@link RoundhouseClient.run}. */
+export interface RunLoopOptions {
+  readonly signal?: AbortSignal;
+  /** Every check-in's outcome, in order. */
+  readonly onOutcome?: (o: RunOutcome) => void;
+  /**
+   * A task or check-in that failed (after its retries); the loop backs off and goes on. Without this
+   * callback such failures are not seen.
+   */
+  readonly onError?: (error: unknown, assignment?: Assignment) => void;
+  /** Stop after this many tasks (assignments, whatever their outcome). */
+  readonly maxTasks?: number;
+  /**
+   * Wait this long after a task before checking in again (default 0). The server does not tie tasks to
+   * clients, so a client that comes straight back to a round still selecting would take a second task in it.
+   */
+  readonly pauseAfterTaskMs?: number;
 }
 
 /**
- * The stateless client: checks in, downloads the client plan (cached by plan id) and the round's broadcast,
- * runs `work` on local examples with the same interpreter as the server, and uploads the update. It keeps
- * nothing about the server but caches of immutable resources.
+ * The stateless client of the protocol (docs/server.md, "Protocol"): checks in, downloads the client plan
+ * and the round's broadcast, runs `work` on examples from its {@link ExampleStore} with the server's
+ * interpreter, and uploads the result. Between tasks it keeps nothing but caches of immutable resources.
+ * Every platform dependency (fetch, clock, randomness, data) is injected, so the same code runs in Node, in
+ * browsers and in the simulator.
  */
 export class RoundhouseClient {
-  private readonly fetch: typeof fetch;
-  private readonly plans = new Map<string, ClientPlan>();
   readonly clientId: string;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly transport: Transport;
+  private readonly cache: ResourceCache;
+  private running: AbortController | undefined;
 
   constructor(private readonly options: ClientOptions) {
-    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.clock = options.clock ?? realClock;
+    this.random = options.random ?? Math.random;
+    const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.transport = new Transport(fetchFn, this.clock, this.random, options.retry);
+    this.cache = new ResourceCache(this.transport);
     this.clientId = options.clientId ?? randomId();
   }
 
-  /** Asks for a task. */
-  async checkin(): Promise<CheckinAnswer> {
-    const url = `${this.options.server}/v1/populations/${encodeURIComponent(this.options.population)}/checkin`;
-    return (await this.json(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: this.clientId }),
-    })) as CheckinAnswer;
+  /** Asks for a task: an assignment, or a retry window. */
+  async checkin(signal?: AbortSignal): Promise<CheckinAnswer> {
+    const url = `${this.options.server.replace(/\/+$/, '')}/v1/populations/${encodeURIComponent(
+      this.options.population,
+    )}/checkin`;
+    const res = await this.transport.send(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ client_id: this.clientId }),
+      },
+      { signal },
+    );
+    return (await res.json()) as CheckinAnswer;
   }
 
-  /** The client plan of an assignment, from the cache when this client has seen the plan. */
-  async clientPlan(a: Assignment): Promise<ClientPlan> {
-    const cached = this.plans.get(a.plan_id);
-    if (cached) return cached;
-    const plan = (await this.json(a.client_plan_url)) as ClientPlan;
-    this.plans.set(a.plan_id, plan);
-    return plan;
+  /** The client plan of an assignment: fetched once per plan id, then from the cache. */
+  clientPlan(a: Assignment, signal?: AbortSignal): Promise<ClientPlan> {
+    return this.cache.clientPlan(a.plan_id, a.client_plan_url, signal);
   }
 
-  /** Runs an assignment on the examples and uploads the result. */
-  async runTask(a: Assignment, examples: ClientExamples): Promise<TaskOutcome> {
-    const plan = await this.clientPlan(a);
-    const broadcastBytes = await this.bytes(a.broadcast_url);
-    const interpreter = new Interpreter(plan.functions);
-    const C = decodeBundle(broadcastBytes, plan.broadcast_type);
-    const D = toBatches(examples, plan.client_data.element, plan.client_data.batch_size);
-    let upload: Uint8Array;
-    try {
-      const out = interpreter.run(
-        plan.work,
-        structValue([
-          [undefined, D],
-          [undefined, C],
-        ]),
-        { round: a.round, label: 'work' },
-      );
-      try {
-        upload = encodeBundle(out, plan.upload_type);
-      } finally {
-        disposeValue(out);
-      }
-    } finally {
-      disposeValue(C);
-      disposeValue(D);
+  /**
+   * One check-in and, when it brings an assignment, the task. A retry answer comes back with the wait
+   * drawn uniformly inside its window; this method does not wait (`run` does).
+   */
+  async runOnce(signal?: AbortSignal): Promise<RunOutcome> {
+    const answer = await this.checkin(signal);
+    if ('retry' in answer)
+      return { kind: 'retry', window: answer.retry, waitMs: this.drawWait(answer.retry) };
+    return this.runTask(answer.assignment, signal);
+  }
+
+  /**
+   * Runs one assignment: downloads, the deadline check, `work`, `beforeUpload`, the deadline check again,
+   * and the upload. A 409 UPLOAD_DUPLICATE means an earlier try of this upload was accepted (its answer was
+   * lost), so it counts as completed; 409 UPLOAD_LATE is the `late` outcome. Other failures throw.
+   */
+  async runTask(a: Assignment, signal?: AbortSignal): Promise<RunOutcome> {
+    const plan = await this.clientPlan(a, signal);
+    const broadcast = await this.cache.broadcast(a.broadcast_url, signal);
+    const { collection, element, batch_size } = plan.client_data;
+    const examples = await this.options.store.examples(collection, element, batch_size);
+    if (examples.count === 0) return { kind: 'abandoned', assignment: a, reason: 'no-examples' };
+    if (this.clock.now() >= a.deadline) {
+      return { kind: 'abandoned', assignment: a, reason: 'deadline-before-work' };
+    }
+    const update = runWork(plan, broadcast, examples, a.round);
+    if (this.options.beforeUpload && !(await this.options.beforeUpload(a))) {
+      return { kind: 'dropped', assignment: a };
+    }
+    if (signal?.aborted) throw abortReason(signal);
+    if (this.clock.now() >= a.deadline) {
+      return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
     }
     const gzip = this.options.gzip ?? true;
-    const body = gzip ? await gzipBytes(upload) : upload;
-    const res = await this.request(a.upload_url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${a.token}`,
-        'content-type': 'application/octet-stream',
-        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
-      },
-      body: body as BodyInit,
-    });
-    await res.arrayBuffer();
-    return { assignment: a, examples: examples.count, uploadBytes: body.byteLength };
-  }
-
-  private async request(url: string, init?: RequestInit): Promise<Response> {
-    let res: Response;
+    const body = gzip ? await gzipBytes(update) : update;
     try {
-      res = await this.fetch(url, init);
-    } catch (e) {
-      throw new RoundhouseError(
-        0,
-        'NETWORK',
-        `${init?.method ?? 'GET'} ${url}: ${e instanceof Error ? e.message : String(e)}`,
+      const res = await this.transport.send(
+        a.upload_url,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${a.token}`,
+            'content-type': 'application/octet-stream',
+            ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+          },
+          body: body as BodyInit,
+        },
+        { signal, until: a.deadline },
       );
+      await res.arrayBuffer();
+    } catch (e) {
+      if (e instanceof DeadlineExceeded) {
+        return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
+      }
+      if (isRoundhouseError(e, 'UPLOAD_LATE')) return { kind: 'late', assignment: a };
+      if (!isRoundhouseError(e, 'UPLOAD_DUPLICATE')) throw e;
     }
-    if (!res.ok) throw await errorFromResponse(res);
-    return res;
+    return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes: body.byteLength };
   }
 
-  private async json(url: string, init?: RequestInit): Promise<unknown> {
-    return (await this.request(url, init)).json();
+  /**
+   * Checks in again and again until `signal` aborts, {@link stop} is called or `maxTasks` tasks are done:
+   * a retry answer is waited out with `clock.sleep` for exactly its drawn `waitMs`. A failed task or a
+   * check-in that still fails after its retries is reported to `onError` and followed by a growing backoff;
+   * a check-in refused with a 4xx (a wrong population or server URL) rejects, since asking again cannot help.
+   * Resolves when stopped.
+   */
+  async run(options: RunLoopOptions = {}): Promise<void> {
+    if (options.signal?.aborted) return;
+    const controller = new AbortController();
+    this.running = controller;
+    const { signal } = controller;
+    const onOuterAbort = (): void => controller.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    let tasks = 0;
+    let failures = 0;
+    try {
+      while (!signal.aborted && (options.maxTasks === undefined || tasks < options.maxTasks)) {
+        let answer: CheckinAnswer;
+        try {
+          answer = await this.checkin(signal);
+        } catch (e) {
+          if (signal.aborted) break;
+          if (e instanceof RoundhouseError && !e.transient) throw e;
+          options.onError?.(e);
+          await this.clock.sleep(backoffMs(++failures, this.options.retry ?? {}, this.random), signal);
+          continue;
+        }
+        if ('retry' in answer) {
+          const outcome: RunOutcome = {
+            kind: 'retry',
+            window: answer.retry,
+            waitMs: this.drawWait(answer.retry),
+          };
+          options.onOutcome?.(outcome);
+          failures = 0;
+          await this.clock.sleep(outcome.waitMs, signal);
+          continue;
+        }
+        tasks++;
+        let outcome: RunOutcome;
+        try {
+          outcome = await this.runTask(answer.assignment, signal);
+          failures = 0;
+        } catch (e) {
+          if (signal.aborted) break;
+          options.onError?.(e, answer.assignment);
+          await this.clock.sleep(backoffMs(++failures, this.options.retry ?? {}, this.random), signal);
+          continue;
+        }
+        // Outside the try above: a failing callback is the caller's bug, not a failed task to back off from.
+        options.onOutcome?.(outcome);
+        if (options.pauseAfterTaskMs) await this.clock.sleep(options.pauseAfterTaskMs, signal);
+      }
+    } catch (e) {
+      // An aborted sleep or request is how the loop is told to stop; anything else is a real failure.
+      if (!signal.aborted) throw e;
+    } finally {
+      options.signal?.removeEventListener('abort', onOuterAbort);
+      if (this.running === controller) this.running = undefined;
+    }
   }
 
-  private async bytes(url: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.request(url)).arrayBuffer());
+  /** Stops a running {@link run} loop: its pending wait or request is aborted and it resolves. */
+  stop(): void {
+    this.running?.abort();
+  }
+
+  /** A wait drawn uniformly inside a retry window, in ms. */
+  private drawWait(w: RetryWindow): number {
+    const min = Math.max(0, w.min_seconds);
+    const max = Math.max(min, w.max_seconds);
+    return (min + this.random() * (max - min)) * 1000;
   }
 }
 
@@ -159,10 +238,4 @@ function randomId(): string {
   const b = new Uint8Array(16);
   globalThis.crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-/** Gzips with the platform's CompressionStream (browsers and Node 18+). */
-export async function gzipBytes(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }

@@ -1,0 +1,206 @@
+import { Command, InvalidArgumentError } from 'commander';
+import * as fs from 'node:fs';
+import { initBackend } from '../compute/backend';
+import { createLogger, type Logger } from '../log/logger';
+import { OperatorApi } from '../simulate/operator-api';
+import { formatResult, formatSummary, RoundBar } from '../simulate/report';
+import { simulate, type SimulationOptions, type SimulationResult } from '../simulate/simulator';
+import { loadOperatorConfig } from './cli-config';
+import { positiveInt } from './run-local';
+
+/** Parses a number in [0, 1], failing with the option's name. */
+export function fraction(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !(n >= 0 && n <= 1))
+      throw new InvalidArgumentError(`${name} must be in 0..1, got "${v}"`);
+    return n;
+  };
+}
+
+/** Parses a number > 0 (or >= 0 with `zero`), failing with the option's name. */
+export function positiveNumber(name: string, zero = false): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (!zero && n === 0))
+      throw new InvalidArgumentError(`${name} must be a number ${zero ? '>= 0' : '> 0'}, got "${v}"`);
+    return n;
+  };
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * Runs a simulation and shows it: a progress bar on a terminal's stderr, one line (or with `json`, one JSON
+ * object) per finished round on stdout, and with `finalLine` a closing line. Ctrl-C stops it cleanly.
+ */
+export async function runAndReport(
+  options: Omit<SimulationOptions, 'onRound' | 'onProgress' | 'signal'>,
+  output: { readonly json?: boolean; readonly finalLine?: boolean; readonly log: Logger },
+): Promise<SimulationResult> {
+  const bar = new RoundBar();
+  const interrupt = new AbortController();
+  const onSigint = (): void => interrupt.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  let clientErrors = 0;
+  try {
+    const result = await simulate({
+      ...options,
+      signal: interrupt.signal,
+      onProgress: (p) => bar.update(p),
+      onRound: (s) => bar.line(output.json ? JSON.stringify(s) : formatSummary(s)),
+      onClientError: (e) => {
+        // One line per kind of trouble is enough; the summaries count the rest.
+        if (clientErrors++ === 0)
+          output.log.warn({ err: e }, 'a simulated client failed a task (counted as errors)');
+      },
+    });
+    bar.clear();
+    if (output.finalLine && !output.json)
+      process.stdout.write(`${formatResult(result, options.targetAccuracy)}\n`);
+    output.log.info(
+      {
+        reason: result.reason,
+        rounds: result.rounds.length,
+        accuracy: result.accuracy,
+        ms: result.elapsedMs,
+      },
+      'simulation finished',
+    );
+    return result;
+  } finally {
+    bar.clear();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+interface SimulateFlags {
+  server?: string;
+  token?: string;
+  plan?: string;
+  submit?: string;
+  planFile?: string;
+  clients: number;
+  shardsPerClient: number;
+  seed: number;
+  dropout: number;
+  slow: number;
+  slowDelayS: number;
+  timeScale: number;
+  pauseAfterTaskS: number;
+  rounds?: number;
+  targetAccuracy?: number;
+  json?: boolean;
+}
+
+/**
+ * `roundhouse simulate`: a population of digits clients (RoundhouseClient instances, real HTTP) against a
+ * live server, with dropout and stragglers, and a summary of every round with held-out accuracy.
+ */
+export function simulateCommand(): Command {
+  return new Command('simulate')
+    .description(
+      'run a population of simulated digits clients against a live server, with progress and per-round summaries',
+    )
+    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
+    .option('--token <token>', 'operator token, to read rounds and state (default: OPERATOR_TOKEN)')
+    .option('--plan <id>', 'join this plan (already submitted)')
+    .option('--submit <plan.json>', 'submit this plan first, then run it')
+    .option(
+      '--plan-file <plan.json>',
+      'the plan JSON of --plan, for held-out evaluation with its evaluate computation',
+    )
+    .option('--clients <n>', 'simulated clients', positiveInt('--clients'), 100)
+    .option(
+      '--shards-per-client <n>',
+      'label shards per client (non-IID: 2 means mostly two digits)',
+      positiveInt('--shards-per-client'),
+      2,
+    )
+    .option(
+      '--seed <n>',
+      'seed of the data split (20% held out), the partition and client randomness',
+      (v) => Number(v),
+      0,
+    )
+    .option(
+      '--dropout <p>',
+      'chance that a task is dropped after download, before upload',
+      fraction('--dropout'),
+      0,
+    )
+    .option(
+      '--slow <p>',
+      'chance that a task holds its upload back --slow-delay-s (a straggler)',
+      fraction('--slow'),
+      0,
+    )
+    .option(
+      '--slow-delay-s <s>',
+      "a straggler's delay before uploading, in seconds",
+      positiveNumber('--slow-delay-s', true),
+      10,
+    )
+    .option(
+      '--time-scale <x>',
+      'multiply every client wait (retry windows, backoff, pauses, straggler delays) by this; deadlines stay real',
+      positiveNumber('--time-scale'),
+      1,
+    )
+    .option(
+      '--pause-after-task-s <s>',
+      'how long a client waits after a task before checking in again',
+      positiveNumber('--pause-after-task-s', true),
+      5,
+    )
+    .option('--rounds <n>', 'stop after this many completed rounds', positiveInt('--rounds'))
+    .option(
+      '--target-accuracy <a>',
+      'stop once held-out accuracy reaches this',
+      fraction('--target-accuracy'),
+    )
+    .option('--json', 'print one JSON object per round on stdout')
+    .action(async (opts: SimulateFlags) => {
+      if ((opts.plan === undefined) === (opts.submit === undefined)) {
+        throw new InvalidArgumentError('give exactly one of --plan <id> and --submit <plan.json>');
+      }
+      if (opts.dropout + opts.slow > 1)
+        throw new InvalidArgumentError('--dropout plus --slow is more than 1');
+      const { serverUrl, token } = loadOperatorConfig(opts);
+      if (!token) throw new Error('no operator token: pass --token or set OPERATOR_TOKEN');
+      const log = createLogger();
+      log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
+      let plan: unknown = opts.planFile === undefined ? undefined : readJson(opts.planFile);
+      let planId = opts.plan;
+      if (opts.submit !== undefined) {
+        plan = readJson(opts.submit);
+        planId = (await new OperatorApi(serverUrl, token).submit(plan)).id;
+        log.info({ plan: planId }, 'plan submitted');
+      }
+      await runAndReport(
+        {
+          server: serverUrl,
+          token,
+          planId: planId!,
+          plan,
+          clients: opts.clients,
+          shardsPerClient: opts.shardsPerClient,
+          seed: opts.seed,
+          dropout: opts.dropout,
+          slow: opts.slow,
+          slowDelayS: opts.slowDelayS,
+          timeScale: opts.timeScale,
+          pauseAfterTaskS: opts.pauseAfterTaskS,
+          rounds: opts.rounds,
+          targetAccuracy: opts.targetAccuracy,
+        },
+        { json: opts.json, finalLine: true, log },
+      );
+    });
+}

@@ -1,0 +1,69 @@
+/**
+ * The protocol as a client sees it (docs/server.md, "Protocol"). Declared here rather than imported from the
+ * API's route modules so that the SDK never pulls server runtime code into a browser bundle; the shapes
+ * are the server's, and test/sdk.test.ts runs them against a real server.
+ */
+import type { TffType } from '../compute/types';
+import type { Computation } from '../generated/computation';
+import type { ClientDataSpec } from '../generated/plan';
+
+/** The client plan a server serves for a plan: everything a client needs to run `work`. */
+export interface ClientPlan {
+  readonly format: 'roundhouse.client-plan/v1';
+  readonly plan_id: string;
+  readonly work: Computation;
+  readonly functions: Readonly<Record<string, Computation>>;
+  readonly client_data: ClientDataSpec;
+  /** C, the type of the round's broadcast bundle. */
+  readonly broadcast_type: TffType;
+  /** `<U, V1, V2, V3>`, the type of the bundle a client uploads. */
+  readonly upload_type: TffType;
+}
+
+/** A task the server assigned at check-in. */
+export interface Assignment {
+  readonly plan_id: string;
+  readonly task_id: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly client_plan_url: string;
+  readonly broadcast_url: string;
+  readonly upload_url: string;
+  /** The task token, the upload's Bearer credential (single use). */
+  readonly token: string;
+  /** The round's reporting deadline, unix ms: an upload after it is refused. */
+  readonly deadline: number;
+}
+
+/** When to check in again, in seconds from now; the client waits a uniformly random time inside it. */
+export interface RetryWindow {
+  readonly min_seconds: number;
+  readonly max_seconds: number;
+}
+
+/** What a check-in answers. */
+export type CheckinAnswer = { readonly assignment: Assignment } | { readonly retry: RetryWindow };
+
+/** Why a client gave up an assignment without uploading. */
+export type AbandonReason =
+  /** The deadline had passed when the downloads were done: running `work` would be wasted. */
+  | 'deadline-before-work'
+  /** The deadline passed before the upload could be (or finish being) sent. */
+  | 'deadline-before-upload'
+  /** The example store holds no examples of the plan's collection. */
+  | 'no-examples';
+
+/** What one check-in (and the task it may have brought) came to. */
+export type RunOutcome =
+  | {
+      readonly kind: 'completed';
+      readonly assignment: Assignment;
+      /** Examples `work` ran on. */
+      readonly examples: number;
+      /** Bytes sent (after gzip when enabled). */
+      readonly uploadBytes: number;
+    }
+  | { readonly kind: 'retry'; readonly window: RetryWindow; readonly waitMs: number }
+  | { readonly kind: 'dropped'; readonly assignment: Assignment }
+  | { readonly kind: 'late'; readonly assignment: Assignment }
+  | { readonly kind: 'abandoned'; readonly assignment: Assignment; readonly reason: AbandonReason };

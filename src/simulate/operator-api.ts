@@ -1,0 +1,73 @@
+/** The operator endpoints the simulator reads, over fetch, failing with the SDK's typed errors. */
+import { errorFromResponse, RoundhouseError } from '../client/errors';
+import type { PlanSummary, RoundInfo } from '../store/types';
+
+/** What `GET /v1/plans/{id}/rounds` answers per attempt. */
+export type RoundRow = Pick<
+  RoundInfo,
+  | 'round'
+  | 'attempt'
+  | 'phase'
+  | 'target'
+  | 'selection_target'
+  | 'assigned'
+  | 'reported'
+  | 'rejected'
+  | 'late'
+  | 'aggregated_clients'
+  | 'output'
+  | 'error'
+  | 'opened_at'
+  | 'finished_at'
+>;
+
+/** A plan's operator view: its summary, its round attempts, its server state. */
+export class OperatorApi {
+  constructor(
+    private readonly server: string,
+    private readonly token: string,
+    private readonly fetchFn: typeof fetch = globalThis.fetch.bind(globalThis),
+  ) {}
+
+  /** Submits a plan; answers its summary. */
+  submit(plan: unknown): Promise<PlanSummary> {
+    return this.json<PlanSummary>('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
+  }
+
+  plan(id: string): Promise<PlanSummary> {
+    return this.json<PlanSummary>(`/v1/plans/${encodeURIComponent(id)}`);
+  }
+
+  async rounds(id: string): Promise<RoundRow[]> {
+    return (await this.json<{ rounds: RoundRow[] }>(`/v1/plans/${encodeURIComponent(id)}/rounds`)).rounds;
+  }
+
+  /** The current server state bundle. */
+  async state(id: string): Promise<Uint8Array> {
+    const res = await this.send(`/v1/plans/${encodeURIComponent(id)}/state`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return (await (await this.send(path, init)).json()) as T;
+  }
+
+  private async send(path: string, init: RequestInit = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.server}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+      });
+    } catch (e) {
+      const cause = (e as { cause?: unknown }).cause;
+      const why = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
+      throw new RoundhouseError(0, 'NETWORK', `cannot reach the server at ${this.server}: ${why}`);
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    return res;
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * A population of simulated clients against a live server: N {@link RoundhouseClient}s in this process,
+ * each with its own non-IID share of the digits data, checking in over real HTTP and honouring their
+ * retry windows, some dropping out after download and some uploading late. The simulator watches the plan
+ * through the operator API and reports every round attempt that finishes, with held-out accuracy when it
+ * has the plan's `evaluate`.
+ */
+import { setMaxListeners } from 'node:events';
+import seedrandom from 'seedrandom';
+import { RoundhouseClient } from '../client/client';
+import { realClock, scaledClock } from '../client/clock';
+import { errorFromResponse } from '../client/errors';
+import { MemoryExampleStore } from '../client/example-store';
+import type { ClientPlan } from '../client/types';
+import type { JsonValue } from '../compute/value-json';
+import type { PlanSummary } from '../store/types';
+import { digitsPopulation, requireDigitsElement } from './digits-population';
+import { accuracyOf, HeldOutEvaluator } from './evaluator';
+import { OperatorApi, type RoundRow } from './operator-api';
+import { Tally } from './tally';
+
+/** Options of {@link simulate}; the defaults are those of `roundhouse simulate`. */
+export interface SimulationOptions {
+  readonly server: string;
+  /** Operator token: the simulator reads the plan's rounds and state. */
+  readonly token: string;
+  readonly planId: string;
+  /** The plan JSON; with an `evaluate` computation, each round's state is evaluated on held-out data. */
+  readonly plan?: unknown;
+  readonly clients: number;
+  /** Label shards per client (default 2). */
+  readonly shardsPerClient?: number;
+  /** Seeds the data split, the partition and every client's randomness (default 0). */
+  readonly seed?: number;
+  /** Chance that a task is dropped after download, before upload (default 0). */
+  readonly dropout?: number;
+  /** Chance that a task's upload is held back `slowDelayS` (default 0). */
+  readonly slow?: number;
+  readonly slowDelayS?: number;
+  /** Multiplies every client wait: retry windows, backoff, pauses, slow delays (default 1). */
+  readonly timeScale?: number;
+  /** A client's pause after a task before it checks in again, in seconds (default 0). */
+  readonly pauseAfterTaskS?: number;
+  /** Stop after this many completed rounds. */
+  readonly rounds?: number;
+  /** Stop once held-out accuracy reaches this. */
+  readonly targetAccuracy?: number;
+  /** How often the plan's rounds are read, in ms (default 200). */
+  readonly pollMs?: number;
+  readonly signal?: AbortSignal;
+  readonly onRound?: (s: RoundSummary) => void;
+  readonly onProgress?: (p: RoundProgress) => void;
+  /** A client's failed task or check-in (after its retries). */
+  readonly onClientError?: (e: unknown) => void;
+}
+
+/** The round attempt in progress. */
+export interface RoundProgress {
+  readonly round: number;
+  readonly attempt: number;
+  /** The plan's total rounds. */
+  readonly rounds: number;
+  readonly phase: string;
+  readonly target: number;
+  readonly assigned: number;
+  readonly reported: number;
+  readonly dropped: number;
+}
+
+/** One finished round attempt. */
+export interface RoundSummary {
+  readonly round: number;
+  readonly attempt: number;
+  readonly rounds: number;
+  readonly status: 'completed' | 'failed';
+  /** Clients inside the aggregate (the server's `aggregated_clients`). */
+  readonly participants: number;
+  readonly assigned: number;
+  readonly reported: number;
+  readonly rejected: number;
+  /** Tasks dropped after download. */
+  readonly dropped: number;
+  /** Uploads refused as late, plus stragglers still holding theirs (the round is over: they will be). */
+  readonly late: number;
+  readonly abandoned: number;
+  /** Tasks that failed with an error. */
+  readonly errors: number;
+  readonly output: unknown;
+  readonly error?: string;
+  /** The plan's `evaluate` on held-out data for the state after this round. */
+  readonly evaluation?: JsonValue;
+  readonly accuracy?: number;
+  /** How long the attempt took on the server, open to finished. */
+  readonly seconds: number;
+}
+
+/** Why a simulation stopped. */
+export type StopReason = 'plan-finished' | 'rounds' | 'target-accuracy' | 'aborted';
+
+/** What a simulation did. */
+export interface SimulationResult {
+  readonly rounds: readonly RoundSummary[];
+  readonly reason: StopReason;
+  readonly plan: PlanSummary;
+  /** The last held-out accuracy measured. */
+  readonly accuracy?: number;
+  readonly elapsedMs: number;
+}
+
+const FINISHED = new Set(['completed', 'failed']);
+const tagOf = (r: { round: number; attempt: number }): string => `${r.round}.${r.attempt}`;
+
+/** Runs the population until the plan finishes, `rounds` rounds complete, or `targetAccuracy` is reached. */
+export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
+  const started = Date.now();
+  const { server, planId } = options;
+  const api = new OperatorApi(server, options.token);
+  const first = await api.plan(planId);
+  const clientPlan = await fetchClientPlan(server, planId);
+  requireDigitsElement(clientPlan.client_data.element, `plan ${planId}`);
+  const data = digitsPopulation({
+    clients: options.clients,
+    shardsPerClient: options.shardsPerClient,
+    seed: options.seed,
+  });
+  const evaluator =
+    options.plan !== undefined && HeldOutEvaluator.supports(options.plan)
+      ? new HeldOutEvaluator(options.plan, data.heldOut)
+      : undefined;
+
+  const stop = new AbortController();
+  // Every client's loop, waits and requests listen to this one signal: hundreds of listeners are expected.
+  setMaxListeners(0, stop.signal);
+  const onOuterAbort = (): void => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const tally = new Tally();
+  const clock = options.timeScale === undefined ? realClock : scaledClock(options.timeScale);
+  const seed = options.seed ?? 0;
+  const dropout = options.dropout ?? 0;
+  const slow = options.slow ?? 0;
+  let fatal: unknown;
+  const loops = data.clients.map((examples, i) => {
+    const behaviour = seedrandom(`${seed}:behaviour:${i}`);
+    const client = new RoundhouseClient({
+      server,
+      population: first.population,
+      store: new MemoryExampleStore({ [clientPlan.client_data.collection]: examples }),
+      clientId: `sim-${i}`,
+      clock,
+      random: seedrandom(`${seed}:client:${i}`),
+      beforeUpload: async (a) => {
+        const r = behaviour();
+        if (r < dropout) return false;
+        if (r < dropout + slow) {
+          tally.hold(a);
+          await clock.sleep((options.slowDelayS ?? 0) * 1000, stop.signal);
+        }
+        return true;
+      },
+    });
+    return client
+      .run({
+        signal: stop.signal,
+        onOutcome: (o) => tally.record(o),
+        onError: (e, a) => {
+          tally.error(e, a);
+          options.onClientError?.(e);
+        },
+        pauseAfterTaskMs: (options.pauseAfterTaskS ?? 0) * 1000,
+      })
+      .catch((e: unknown) => {
+        // A check-in refused for good (a wrong population or URL): every client would hit it.
+        fatal ??= e;
+        stop.abort(e);
+      });
+  });
+
+  // Attempts already over when the simulation joined are not its rounds.
+  const seen = new Set((await api.rounds(planId)).filter((r) => FINISHED.has(r.phase)).map(tagOf));
+  const summaries: RoundSummary[] = [];
+  let accuracy: number | undefined;
+  let reason: StopReason = 'aborted';
+  let plan = first;
+  try {
+    for (;;) {
+      if (fatal !== undefined) throw fatal;
+      if (stop.signal.aborted) break;
+      [plan, reason] = await pollOnce();
+      if (reason !== 'aborted') break;
+      await realClock.sleep(options.pollMs ?? 200, stop.signal).catch(() => undefined);
+    }
+  } finally {
+    stop.abort();
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    await Promise.all(loops);
+    evaluator?.dispose();
+  }
+  if (fatal !== undefined) throw fatal;
+  return { rounds: summaries, reason, plan, accuracy, elapsedMs: Date.now() - started };
+
+  /** Reads the plan once: reports finished attempts, shows progress, and says whether to stop. */
+  async function pollOnce(): Promise<[PlanSummary, StopReason]> {
+    const [before, rows] = await Promise.all([api.plan(planId), api.rounds(planId)]);
+    const finished = rows
+      .filter((r) => FINISHED.has(r.phase) && !seen.has(tagOf(r)))
+      .sort((a, b) => a.round - b.round || a.attempt - b.attempt);
+    const latest = finished.filter((r) => r.phase === 'completed').pop();
+    let evaluation: JsonValue | undefined;
+    if (evaluator && latest) {
+      const state = await api.state(planId);
+      const after = await api.plan(planId);
+      // The state is the one after `latest` only if no round completed around the read.
+      if (stateRound(before) === latest.round && stateRound(after) === latest.round) {
+        evaluation = evaluator.evaluate(state, latest.round);
+      }
+    }
+    for (const r of finished) {
+      seen.add(tagOf(r));
+      const s = summarize(r, before.rounds, r === latest ? evaluation : undefined);
+      summaries.push(s);
+      if (s.accuracy !== undefined) accuracy = s.accuracy;
+      options.onRound?.(s);
+    }
+    const done = summaries.filter((s) => s.status === 'completed').length;
+    if (
+      options.targetAccuracy !== undefined &&
+      accuracy !== undefined &&
+      accuracy >= options.targetAccuracy
+    ) {
+      return [before, 'target-accuracy'];
+    }
+    if (options.rounds !== undefined && done >= options.rounds) return [before, 'rounds'];
+    if (before.status !== 'active' && before.status !== 'paused') return [before, 'plan-finished'];
+    const current = rows.find((r) => r.round === before.round && r.attempt === before.attempt);
+    if (current && !FINISHED.has(current.phase)) {
+      options.onProgress?.({
+        round: current.round,
+        attempt: current.attempt,
+        rounds: before.rounds,
+        phase: current.phase,
+        target: current.target,
+        assigned: current.assigned,
+        reported: current.reported,
+        dropped: tally.of(current.round, current.attempt).dropped,
+      });
+    }
+    return [before, 'aborted'];
+  }
+
+  function summarize(r: RoundRow, rounds: number, evaluation: JsonValue | undefined): RoundSummary {
+    const t = tally.of(r.round, r.attempt);
+    const acc = accuracyOf(evaluation);
+    return {
+      round: r.round,
+      attempt: r.attempt,
+      rounds,
+      status: r.phase === 'completed' ? 'completed' : 'failed',
+      participants: r.aggregated_clients,
+      assigned: r.assigned,
+      reported: r.reported,
+      rejected: r.rejected,
+      dropped: t.dropped,
+      late: Math.max(r.late, t.late) + t.holding.size,
+      abandoned: t.abandoned,
+      errors: t.errors,
+      output: r.output ?? null,
+      ...(r.error ? { error: r.error } : {}),
+      ...(evaluation !== undefined ? { evaluation } : {}),
+      ...(acc !== undefined ? { accuracy: acc } : {}),
+      seconds: ((r.finished_at ?? Date.now()) - r.opened_at) / 1000,
+    };
+  }
+}
+
+/** The round whose result the plan's current state is: the current one once completed, else the one before. */
+function stateRound(p: PlanSummary): number {
+  return p.phase === 'completed' ? p.round : p.round - 1;
+}
+
+async function fetchClientPlan(server: string, planId: string): Promise<ClientPlan> {
+  const res = await fetch(`${server}/v1/plans/${encodeURIComponent(planId)}/client-plan`);
+  if (!res.ok) throw await errorFromResponse(res);
+  return (await res.json()) as ClientPlan;
+}
