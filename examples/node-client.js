@@ -1,0 +1,25 @@
+// A Roundhouse client in Node: it joins the `digits` population with two local examples and trains
+// whenever the server has a task for it. Run a server first (`npm start`), then: node examples/node-client.js
+const { RoundhouseClient, MemoryExampleStore } = require('roundhouse/client');
+const { initBackend } = require('roundhouse/backend');
+
+async function main() {
+  await initBackend(); // tfjs-node if installed, else WASM, else CPU
+  const pixels = Float32Array.from({ length: 2 * 64 }, (_, i) => (i % 9) / 16); // two 8x8 images, 0..1
+  const store = new MemoryExampleStore({ digits: { count: 2, leaves: [pixels, Int32Array.from([3, 7])] } });
+  const client = new RoundhouseClient({
+    server: process.env.ROUNDHOUSE_URL ?? 'http://localhost:8080',
+    population: 'digits',
+    store,
+  });
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  await client.run({
+    signal: stop.signal,
+    maxTasks: Number(process.env.MAX_TASKS ?? Infinity),
+    onOutcome: (o) =>
+      console.log(o.kind, o.assignment ? `round ${o.assignment.round}` : `wait ${o.waitMs} ms`),
+  });
+}
+
+main().catch((e) => (console.error(e.message), process.exit(1)));

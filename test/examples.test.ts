@@ -1,0 +1,38 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { PLAN_LIBRARY } from '../src/plans';
+import type { RoundInfo } from '../src/store/types';
+import { eventually, startCluster, type Cluster } from './support/cluster';
+
+// The README's Node client (examples/node-client.js) runs as written against a live server.
+describe('examples/node-client.js', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster({ workers: 1 });
+  });
+  afterAll(() => cluster?.stop());
+
+  test('completes a task and the round it took part in completes', async () => {
+    const plan = PLAN_LIBRARY.fedavg!.build({ rounds: 1, targetClients: 1, minReports: 1 });
+    const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [path.join(__dirname, '..', 'examples', 'node-client.js')],
+      {
+        env: { ...process.env, ROUNDHOUSE_URL: cluster.url, MAX_TASKS: '1' },
+        timeout: 60_000,
+      },
+    );
+    expect(stdout).toMatch(/^completed round 1$/m);
+    const done = await eventually('round 1 to complete', async () => {
+      const { rounds } = (await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as {
+        rounds: RoundInfo[];
+      };
+      return rounds.find((r) => r.round === 1 && r.phase === 'completed');
+    });
+    expect(done.aggregated_clients).toBe(1);
+  });
+});
