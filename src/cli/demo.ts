@@ -101,7 +101,7 @@ export function demoCommand(): Command {
           selectionTimeout: DEMO.selectionTimeoutS,
           reportingDeadline: DEMO.reportingDeadlineS,
         });
-        const { OperatorApi } = await import('../simulate/operator-api');
+        const { OperatorApi } = await import('../client/operator');
         const submitted = await new OperatorApi(server.url, server.operatorToken).submit(plan);
         process.stderr.write(
           `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}); ` +

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'node:fs';
 import { initBackend } from '../compute/backend';
 import { createLogger, type Logger } from '../log/logger';
-import { OperatorApi } from '../simulate/operator-api';
+import { OperatorApi } from '../client/operator';
 import { formatResult, formatSummary, RoundBar } from '../simulate/report';
 import { simulate, type SimulationOptions, type SimulationResult } from '../simulate/simulator';
 import { loadOperatorConfig } from './cli-config';

@@ -1,5 +1,6 @@
 import type { PlanSummary } from '../store/types';
-import { formatPlanRounds, formatPlans, formatTable, type RoundRow } from './status';
+import type { RoundRow } from '../client/operator';
+import { formatPlanRounds, formatPlans, formatTable } from './status';
 
 const plan: PlanSummary = {
   id: 'p0123456789ab',
@@ -17,6 +18,8 @@ const round = (over: Partial<RoundRow>): RoundRow => ({
   round: 1,
   attempt: 1,
   phase: 'completed',
+  target: 3,
+  selection_target: 4,
   assigned: 4,
   reported: 3,
   rejected: 1,

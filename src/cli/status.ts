@@ -1,24 +1,8 @@
 import { Command } from 'commander';
-import type { PlanSummary, RoundInfo } from '../store/types';
+import type { RoundRow } from '../client/operator';
+import type { PlanSummary } from '../store/types';
 import { loadOperatorConfig } from './cli-config';
-import { OperatorClient } from './operator-client';
-
-/** What `GET /v1/plans/{id}/rounds` answers per attempt (docs/server.md, "Protocol"). */
-export type RoundRow = Pick<
-  RoundInfo,
-  | 'round'
-  | 'attempt'
-  | 'phase'
-  | 'assigned'
-  | 'reported'
-  | 'rejected'
-  | 'late'
-  | 'aggregated_clients'
-  | 'output'
-  | 'error'
-  | 'opened_at'
-  | 'finished_at'
->;
+import { operatorApi } from './operator-client';
 
 /** Left-aligned columns separated by two spaces, with a header row. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -96,18 +80,16 @@ export function statusCommand(): Command {
         planId: string | undefined,
         opts: { server?: string; token?: string; json?: boolean; full?: boolean },
       ) => {
-        const client = new OperatorClient(loadOperatorConfig(opts));
+        const client = operatorApi(loadOperatorConfig(opts));
         const out = (text: string): void => void process.stdout.write(text);
         if (planId === undefined) {
-          const { plans } = await client.request<{ plans: PlanSummary[] }>('GET', '/v1/plans');
+          const plans = await client.call('GET /v1/plans', (api) => api.plans());
           out(opts.json ? `${JSON.stringify({ plans }, null, 2)}\n` : formatPlans(plans));
           return;
         }
-        const id = encodeURIComponent(planId);
-        const [plan, { rounds }] = await Promise.all([
-          client.request<PlanSummary>('GET', `/v1/plans/${id}`),
-          client.request<{ rounds: RoundRow[] }>('GET', `/v1/plans/${id}/rounds`),
-        ]);
+        const [plan, rounds] = await client.call(`GET /v1/plans/${planId}`, (api) =>
+          Promise.all([api.plan(planId), api.rounds(planId)]),
+        );
         out(
           opts.json
             ? `${JSON.stringify({ plan, rounds }, null, 2)}\n`

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import type { PlanSummary } from '../store/types';
 import { loadOperatorConfig } from './cli-config';
-import { OperatorClient } from './operator-client';
+import { operatorApi } from './operator-client';
 
-function readPlan(file: string): string {
+function readPlan(file: string): unknown {
   let text: string;
   try {
     text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -12,11 +11,10 @@ function readPlan(file: string): string {
     throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
-    JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new Error(`${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return text;
 }
 
 /**
@@ -31,8 +29,10 @@ export function submitCommand(): Command {
     .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)')
     .option('--json', 'print the plan summary as JSON instead of the id')
     .action(async (file: string, opts: { server?: string; token?: string; json?: boolean }) => {
-      const client = new OperatorClient(loadOperatorConfig(opts));
-      const summary = await client.request<PlanSummary>('POST', '/v1/plans', readPlan(file));
+      const plan = readPlan(file);
+      const summary = await operatorApi(loadOperatorConfig(opts)).call('POST /v1/plans', (api) =>
+        api.submit(plan),
+      );
       process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summary.id}\n`);
     });
 }

@@ -16,7 +16,7 @@ import type { JsonValue } from '../compute/value-json';
 import type { PlanSummary } from '../store/types';
 import { digitsPopulation, requireDigitsElement } from './digits-population';
 import { accuracyOf, HeldOutEvaluator } from './evaluator';
-import { OperatorApi, type RoundRow } from './operator-api';
+import { OperatorApi, type RoundRow } from '../client/operator';
 import { Tally } from './tally';
 
 /** Options of {@link simulate}; the defaults are those of `roundhouse simulate`. */

@@ -1,5 +1,5 @@
-/** The operator endpoints the simulator reads, over fetch, failing with the SDK's typed errors. */
-import { errorFromResponse, RoundhouseError } from '../client/errors';
+/** The operator endpoints over fetch, for tools (the CLI, the simulator), failing with the SDK's typed errors. */
+import { errorFromResponse, RoundhouseError } from './errors';
 import type { PlanSummary, RoundInfo } from '../store/types';
 
 /** What `GET /v1/plans/{id}/rounds` answers per attempt. */
@@ -34,10 +34,17 @@ export class OperatorApi {
     return this.json<PlanSummary>('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
   }
 
+  /** Every plan's summary. */
+  async plans(): Promise<PlanSummary[]> {
+    return (await this.json<{ plans: PlanSummary[] }>('/v1/plans')).plans;
+  }
+
+  /** One plan's summary. */
   plan(id: string): Promise<PlanSummary> {
     return this.json<PlanSummary>(`/v1/plans/${encodeURIComponent(id)}`);
   }
 
+  /** Every round attempt of a plan, oldest first. */
   async rounds(id: string): Promise<RoundRow[]> {
     return (await this.json<{ rounds: RoundRow[] }>(`/v1/plans/${encodeURIComponent(id)}/rounds`)).rounds;
   }
@@ -65,7 +72,7 @@ export class OperatorApi {
     } catch (e) {
       const cause = (e as { cause?: unknown }).cause;
       const why = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
-      throw new RoundhouseError(0, 'NETWORK', `cannot reach the server at ${this.server}: ${why}`);
+      throw new RoundhouseError(0, 'NETWORK', `cannot reach the Roundhouse server at ${this.server}: ${why}`);
     }
     if (!res.ok) throw await errorFromResponse(res);
     return res;
