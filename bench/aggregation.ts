@@ -5,6 +5,7 @@ import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { RoundInfo } from '../src/store/types';
 import { vectorSumPlan, vectorUpload } from '../test/support/plans';
+import { checkinRaw, uploadRaw } from '../test/support/raw-client';
 import { eventually, figure, startCluster } from './support';
 
 const arg = (name: string, fallback: number) => {
@@ -30,18 +31,10 @@ async function run(workers: number, clients: number, floats: number): Promise<nu
     const population = (plan.client_data as { collection: string }).collection;
     const body = Buffer.from(vectorUpload(new Float32Array(floats).fill(1)));
     for (let c = 0; c < clients; c++) {
-      const r = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_id: `w${c}` }),
-      });
-      const { assignment } = (await r.json()) as { assignment: { upload_url: string; token: string } };
-      const up = await fetch(assignment.upload_url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${assignment.token}`, 'content-type': 'application/octet-stream' },
-        body,
-      });
-      if (up.status !== 202) throw new Error(`upload answered ${up.status}: ${await up.text()}`);
+      const assignment = await checkinRaw(cluster.url, population, `w${c}`);
+      if (!assignment) throw new Error('no task');
+      const up = await uploadRaw(assignment, body);
+      if (up.status !== 202) throw new Error(`upload answered ${up.status} ${up.code}`);
     }
     const t0 = performance.now();
     await queue.resume();

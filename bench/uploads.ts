@@ -3,6 +3,7 @@
 // bytes to a no-op express handler measured in the same run.
 //   npm run bench:uploads   (options: --clients N --concurrency N --floats N)
 import { vectorSumPlan, vectorUpload } from '../test/support/plans';
+import { checkinRaw, uploadRaw } from '../test/support/raw-client';
 import { eventually, figure, load, startBare, startCluster } from './support';
 import type { RoundInfo } from '../src/store/types';
 
@@ -50,31 +51,11 @@ async function main(): Promise<void> {
       Array.from({ length: concurrency }, async () => {
         while (next < clients) {
           const c = next++;
-          const r = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ client_id: `b${c}` }),
-          });
-          const { assignment } = (await r.json()) as { assignment?: { upload_url: string; token: string } };
+          const assignment = await checkinRaw(cluster.url, population, `b${c}`);
           if (!assignment) throw new Error('no task');
-          for (;;) {
-            const up = await fetch(assignment.upload_url, {
-              method: 'POST',
-              headers: {
-                authorization: `Bearer ${assignment.token}`,
-                'content-type': 'application/octet-stream',
-              },
-              body,
-            });
-            await up.arrayBuffer();
-            if (up.status === 503) {
-              busy++;
-              await new Promise((s) => setTimeout(s, 50));
-              continue;
-            }
-            if (up.status !== 202) throw new Error(`upload answered ${up.status}`);
-            break;
-          }
+          const up = await uploadRaw(assignment, body, { retryBusy: true });
+          busy += up.busy;
+          if (up.status !== 202) throw new Error(`upload answered ${up.status} ${up.code}`);
         }
       }),
     );

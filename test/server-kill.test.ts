@@ -1,6 +1,7 @@
 import type { RoundInfo } from '../src/store/types';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { vectorSumPlan, vectorUpload } from './support/plans';
+import { checkinRaw, uploadRaw } from './support/raw-client';
 
 // Acceptance: a worker killed with SIGKILL during a round; the round still completes and its aggregate is
 // exactly the expected sum (no update lost, none counted twice). Three rounds, one kill in each.
@@ -43,33 +44,11 @@ describe('a worker killed mid-round', () => {
       let killed = false;
       await Promise.all(
         Array.from({ length: CLIENTS }, async (_, c) => {
-          const checkin = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ client_id: `c${c}` }),
-          });
-          const { assignment } = (await checkin.json()) as {
-            assignment?: { upload_url: string; token: string; round: number };
-          };
+          const assignment = await checkinRaw(cluster.url, population, `c${c}`);
           if (!assignment) throw new Error(`client ${c} got no task in round ${round}`);
           expect(assignment.round).toBe(round);
           const values = delta(c, round);
-          for (;;) {
-            const res = await fetch(assignment.upload_url, {
-              method: 'POST',
-              headers: {
-                authorization: `Bearer ${assignment.token}`,
-                'content-type': 'application/octet-stream',
-              },
-              body: vectorUpload(values) as BodyInit,
-            });
-            if (res.status === 503) {
-              await new Promise((r) => setTimeout(r, 100));
-              continue;
-            }
-            expect(res.status).toBe(202);
-            break;
-          }
+          expect((await uploadRaw(assignment, vectorUpload(values), { retryBusy: true })).status).toBe(202);
           expected += total(values);
           accepted += 1;
           if (!killed && accepted >= CLIENTS / 3) {

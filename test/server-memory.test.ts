@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import type { RoundInfo } from '../src/store/types';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { vectorSumPlan, vectorUpload } from './support/plans';
+import { checkinRaw, uploadRaw } from './support/raw-client';
 
 // Acceptance: during a 500-client round of a 1M-float model, Redis memory stays within a small multiple
 // of the model size: bounded by the workers and the queue depth (MAX_PENDING_UPLOADS), not by the number
@@ -68,31 +69,11 @@ describe('Redis memory during a 500-client round of a 1M-float model', () => {
       Array.from({ length: 16 }, async () => {
         while (next < CLIENTS) {
           const c = next++;
-          const res = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ client_id: `m${c}` }),
-          });
-          const { assignment } = (await res.json()) as { assignment?: { upload_url: string; token: string } };
+          const assignment = await checkinRaw(cluster.url, population, `m${c}`);
           if (!assignment) throw new Error(`client ${c} got no task`);
-          for (;;) {
-            const up = await fetch(assignment.upload_url, {
-              method: 'POST',
-              headers: {
-                authorization: `Bearer ${assignment.token}`,
-                'content-type': 'application/octet-stream',
-              },
-              body: body as BodyInit,
-            });
-            await up.arrayBuffer();
-            if (up.status === 503) {
-              busy += 1;
-              await new Promise((r) => setTimeout(r, Number(up.headers.get('retry-after') ?? '1') * 100));
-              continue;
-            }
-            expect(up.status).toBe(202);
-            break;
-          }
+          const up = await uploadRaw(assignment, body, { retryBusy: true });
+          busy += up.busy;
+          expect(up.status).toBe(202);
         }
       }),
     );

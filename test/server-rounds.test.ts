@@ -5,11 +5,11 @@ import { tensorsOf } from '../src/compute/value';
 import type { RoundInfo } from '../src/store/types';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { vectorSumPlan, vectorUpload } from './support/plans';
+import { checkinRaw, uploadRaw, type RawAssignment } from './support/raw-client';
 
 // End to end over HTTP with one worker process: bad uploads leave a round's result unchanged, and a round
 // with fewer clients than min_clients_in_aggregate fails without releasing anything.
 const K = 8;
-type Assignment = { upload_url: string; token: string; round: number; attempt: number; task_id: string };
 
 describe('rounds over HTTP', () => {
   let cluster: Cluster;
@@ -35,28 +35,18 @@ describe('rounds over HTTP', () => {
       population: (plan.client_data as { collection: string }).collection,
     };
   }
-  async function checkin(population: string, client: string): Promise<Assignment> {
-    const res = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: client }),
-    });
-    const { assignment } = (await res.json()) as { assignment?: Assignment };
+  async function checkin(population: string, client: string): Promise<RawAssignment> {
+    const assignment = await checkinRaw(cluster.url, population, client);
     if (!assignment) throw new Error(`${client} got no task`);
     return assignment;
   }
   async function upload(
-    a: Assignment,
+    a: RawAssignment,
     body: Uint8Array,
     headers: Record<string, string> = {},
   ): Promise<{ status: number; code?: string }> {
-    const res = await fetch(a.upload_url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/octet-stream', ...headers },
-      body: body as BodyInit,
-    });
-    const json = (await res.json().catch(() => ({}))) as { error?: { code: string } };
-    return { status: res.status, code: json.error?.code };
+    const { status, code } = await uploadRaw(a, body, { headers });
+    return { status, code };
   }
   async function rounds(id: string): Promise<RoundInfo[]> {
     return ((await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as { rounds: RoundInfo[] })

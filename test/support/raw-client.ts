@@ -1,0 +1,58 @@
+/**
+ * The client protocol at the level of raw HTTP requests, for tests and benchmarks that craft their own
+ * upload bytes (the SDK would compute them with `work`).
+ */
+
+/** The parts of an assignment these callers use. */
+export interface RawAssignment {
+  readonly upload_url: string;
+  readonly token: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly task_id: string;
+}
+
+/** Checks in; the assignment, or undefined when the server answered a retry window. */
+export async function checkinRaw(
+  server: string,
+  population: string,
+  clientId: string,
+): Promise<RawAssignment | undefined> {
+  const res = await fetch(`${server}/v1/populations/${population}/checkin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: clientId }),
+  });
+  if (!res.ok) throw new Error(`check-in answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { assignment?: RawAssignment }).assignment;
+}
+
+/**
+ * Uploads bytes under an assignment's token; with `retryBusy`, waits and tries again while the server
+ * answers 503 BUSY, as a real client would. Returns the final status and error code, and the 503s seen.
+ */
+export async function uploadRaw(
+  a: Pick<RawAssignment, 'upload_url' | 'token'>,
+  body: Uint8Array,
+  options: { retryBusy?: boolean; headers?: Record<string, string> } = {},
+): Promise<{ status: number; code?: string; busy: number }> {
+  let busy = 0;
+  for (;;) {
+    const res = await fetch(a.upload_url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${a.token}`,
+        'content-type': 'application/octet-stream',
+        ...options.headers,
+      },
+      body: body as BodyInit,
+    });
+    const json = (await res.json().catch(() => ({}))) as { error?: { code: string } };
+    if (res.status === 503 && options.retryBusy) {
+      busy += 1;
+      await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? '1') * 50));
+      continue;
+    }
+    return { status: res.status, code: json.error?.code, busy };
+  }
+}
