@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -14,13 +15,7 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs'],
     ignores: ['web/**'],
     languageOptions: {
-      globals: {
-        require: 'readonly',
-        module: 'writable',
-        process: 'readonly',
-        console: 'readonly',
-        __dirname: 'readonly',
-      },
+      globals: globals.node,
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
@@ -29,16 +24,7 @@ export default tseslint.config(
     files: ['web/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: {
-        Roundhouse: 'readonly',
-        window: 'readonly',
-        document: 'readonly',
-        fetch: 'readonly',
-        Request: 'readonly',
-        URL: 'readonly',
-        performance: 'readonly',
-        console: 'readonly',
-      },
+      globals: { ...globals.browser, Roundhouse: 'readonly' },
     },
   },
 );
