@@ -1,20 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type Redis from 'ioredis';
-import { readTypedBundle } from '../codec';
-import { Interpreter } from '../compute/interpreter';
-import { tensorLeaves } from '../compute/types';
-import { disposeValue, type Value } from '../compute/value';
+import { disposeValue } from '../compute/value';
 import type { Config } from '../config';
-import { AppError } from '../errors';
 import type { Logger } from '../log/logger';
-import type { Engine, LoadedPlan, PlanCache } from '../rounds/contracts';
+import type { Engine, PlanCache } from '../rounds/contracts';
 import { NotReadyError } from '../rounds/engine';
-import { newSecureSums, pair, runSlot } from '../rounds/form-steps';
 import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
+import { foldUploads } from './fold';
+import { HeldPartials } from './held-partials';
 import { BullJobs, QUEUE_NAME, queuePrefix, refOf, validateJob, type AggregationJobData } from './jobs';
-import { decodePartial, encodePartial, valueFromTensors } from './partial';
-import { SecureSum } from './secure-sum';
+import { encodePartial } from './partial';
 
 /** What an aggregation worker needs. */
 export interface AggregationWorkerOptions {
@@ -41,29 +37,7 @@ interface Fetched {
   readonly parsed: AggregationJobData | { readonly name: 'invalid'; readonly error: Error };
 }
 
-/** This worker's partial of one round attempt as last committed, kept in memory between batches. */
-interface Held {
-  acc: Value;
-  sums: [SecureSum, SecureSum, SecureSum];
-  clients: number;
-  usedAt: number;
-}
-
-/** What folding a batch into a copy of the held partial produced. */
-interface Folded {
-  readonly acc: Value;
-  readonly sums: [SecureSum, SecureSum, SecureSum];
-  readonly clients: number;
-  /** Uploads that failed validation (type, finiteness, secure-sum range) or whose accumulate failed. */
-  readonly rejected: string[];
-  /** Tasks whose upload is gone although no partial covers it (evicted or lost): covered without effect. */
-  readonly gone: string[];
-}
-
 const OPEN_PHASES: ReadonlySet<RoundInfo['phase']> = new Set(['selecting', 'reporting', 'closed']);
-/** Held partials idle this long are dropped from memory (their committed copy stays in Redis). */
-const HELD_IDLE_MS = 60_000;
-const HELD_MAX = 8;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -81,7 +55,7 @@ export class AggregationWorker {
   /** Where a commit that makes the round ready queues its finalize job. */
   private readonly jobs: BullJobs;
   private readonly lockMs: number;
-  private readonly held = new Map<string, Held>();
+  private readonly held: HeldPartials;
   private readonly inHand = new Set<Fetched>();
   private stopping = false;
   private closing: Promise<void> | undefined;
@@ -104,6 +78,7 @@ export class AggregationWorker {
       autorun: false,
     });
     this.jobs = new BullJobs(options.connection, options.config.redisPrefix);
+    this.held = new HeldPartials(options.store, this.id, options.config.limits);
     this.bull.on('error', (err) => this.options.log.warn({ err, worker: this.id }, 'BullMQ worker error'));
   }
 
@@ -135,7 +110,6 @@ export class AggregationWorker {
     if (this.lockTimer) clearInterval(this.lockTimer);
     await this.bull.close();
     await this.jobs.close();
-    for (const h of this.held.values()) disposeValue(h.acc);
     this.held.clear();
   }
 
@@ -212,7 +186,7 @@ export class AggregationWorker {
         await this.accumulate(ref, items);
       } catch (err) {
         // The partial's state in Redis is unknown (a commit may or may not have landed): reload it next time.
-        this.drop(ref);
+        this.held.drop(ref);
         this.options.log.warn(
           { err, plan: ref.plan, round: roundTag(ref), jobs: items.length },
           'accumulate batch failed',
@@ -221,7 +195,7 @@ export class AggregationWorker {
       }
     }
     for (const f of control) await this.control(f);
-    this.evictIdle();
+    this.held.evictIdle();
   }
 
   /** Folds a batch of one round attempt's uploads into this worker's partial and commits it. */
@@ -245,8 +219,8 @@ export class AggregationWorker {
     await Promise.all(tasks.map(async (t) => uploads.set(t, await store.getUpload(ref, t))));
 
     while (tasks.length > 0) {
-      const held = await this.heldFor(ref, loaded, info);
-      const folded = this.fold(loaded, ref, held, tasks, uploads);
+      const held = await this.held.get(ref, loaded, info);
+      const folded = foldUploads(loaded, ref.round, held, tasks, uploads, this.options.config.limits);
       let result;
       try {
         const bytes = encodePartial(loaded.checked.types, folded.acc, folded.sums, folded.clients);
@@ -281,7 +255,7 @@ export class AggregationWorker {
       if (folded.acc !== held.acc) disposeValue(folded.acc);
       if (result.stale) {
         // The attempt moved on (finalizing, completed, failed): nothing more of it is accumulated.
-        this.drop(ref);
+        this.held.drop(ref);
         break;
       }
       if (result.conflicts.length === 0)
@@ -295,109 +269,6 @@ export class AggregationWorker {
       );
     }
     for (const f of items) await this.ack(f);
-  }
-
-  /** Folds the uploads of `tasks` into a copy of `held` (held itself is not changed). */
-  private fold(
-    loaded: LoadedPlan,
-    ref: RoundRef,
-    held: Held,
-    tasks: readonly string[],
-    uploads: ReadonlyMap<string, Uint8Array | undefined>,
-  ): Folded {
-    const { plan, types } = loaded.checked;
-    const interpreter = new Interpreter(plan.functions ?? {}, this.options.config.limits);
-    const counts = [types.U, ...types.V].map((t) => tensorLeaves(t).length);
-    const sums = held.sums.map((s) =>
-      SecureSum.restore(s.kind, s.parameters, s.partialSums(), s.clients),
-    ) as Folded['sums'];
-    const rejected: string[] = [];
-    const gone: string[] = [];
-    let acc = held.acc;
-    let clients = held.clients;
-    try {
-      for (const task of tasks) {
-        const bytes = uploads.get(task);
-        if (!bytes) {
-          gone.push(task);
-          continue;
-        }
-        try {
-          // The API validated the upload already; this guards against a bundle that changed on the way.
-          const { tensors } = readTypedBundle(bytes, loaded.uploadType);
-          let at = counts[0]!;
-          const values = [1, 2, 3].map((k) => {
-            const part = tensors.slice(at, at + counts[k]!).map((t) => t.data);
-            at += counts[k]!;
-            return part;
-          });
-          values.forEach((v, k) => sums[k]!.check(v));
-          const U = valueFromTensors(types.U, tensors.slice(0, counts[0]!));
-          let next: Value;
-          try {
-            next = runSlot(interpreter, plan, 'accumulate', ref.round, pair(acc, U));
-          } finally {
-            disposeValue(U);
-          }
-          values.forEach((v, k) => sums[k]!.add(v));
-          if (acc !== held.acc) disposeValue(acc);
-          acc = next;
-          clients += 1;
-        } catch (e) {
-          if (!(e instanceof AppError)) throw e;
-          rejected.push(task);
-        }
-      }
-    } catch (e) {
-      if (acc !== held.acc) disposeValue(acc);
-      throw e;
-    }
-    return { acc, sums, clients, rejected, gone };
-  }
-
-  /** This worker's partial of an attempt: in memory, else as last committed, else `zero`. */
-  private async heldFor(ref: RoundRef, loaded: LoadedPlan, info: RoundInfo): Promise<Held> {
-    const key = `${ref.plan}/${roundTag(ref)}`;
-    const cached = this.held.get(key);
-    if (cached) {
-      cached.usedAt = Date.now();
-      return cached;
-    }
-    const { checked } = loaded;
-    const bytes = await this.options.store.getPartial(ref, this.id);
-    let held: Held;
-    if (bytes) {
-      const p = decodePartial(bytes, checked.types, info.secure_params);
-      held = { acc: p.acc, sums: p.sums, clients: p.clients, usedAt: Date.now() };
-    } else {
-      const interpreter = new Interpreter(checked.plan.functions ?? {}, this.options.config.limits);
-      held = {
-        acc: runSlot(interpreter, checked.plan, 'zero', ref.round),
-        sums: newSecureSums(checked, info.secure_params),
-        clients: 0,
-        usedAt: Date.now(),
-      };
-    }
-    this.held.set(key, held);
-    return held;
-  }
-
-  private drop(ref: RoundRef): void {
-    const key = `${ref.plan}/${roundTag(ref)}`;
-    const h = this.held.get(key);
-    if (h) disposeValue(h.acc);
-    this.held.delete(key);
-  }
-
-  private evictIdle(): void {
-    const now = Date.now();
-    const byAge = [...this.held.entries()].sort((a, b) => b[1].usedAt - a[1].usedAt);
-    byAge.forEach(([key, h], i) => {
-      if (i >= HELD_MAX || now - h.usedAt > HELD_IDLE_MS) {
-        disposeValue(h.acc);
-        this.held.delete(key);
-      }
-    });
   }
 
   /** Runs a finalize or deadline job through the engine. */

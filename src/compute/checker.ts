@@ -5,62 +5,14 @@ import { ajv, schemaErrorDetails } from '../schema-validation';
 import type { Limits } from './limits';
 import { getOp } from './ops';
 import { OpError } from './ops/op';
-import {
-  assignabilityError,
-  formatType,
-  numElements,
-  structType,
-  tensorLeaves,
-  tensorType,
-  type StructType,
-  type TensorType,
-  type TffType,
-} from './types';
+import { STRUCTURAL_ATTRS, inferStructural } from './structural';
+import { formatType, numElements, type StructType, type TensorType, type TffType } from './types';
 
 /** The type signature of a computation: `(parameter -> result)`. */
 export interface Signature {
   readonly parameter?: TffType;
   readonly result: TffType;
 }
-
-/** Ops the registry does not hold: the checker and interpreter give them their meaning. */
-export const STRUCTURAL_OPS = ['struct', 'field', 'call', 'fold', 'repeat', 'value_and_grad'] as const;
-
-const fnName = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.]*$' };
-const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> = {
-  struct: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      names: { type: 'array', items: { type: ['string', 'null'], pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
-    },
-  },
-  field: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { name: { type: 'string' }, index: { type: 'integer', minimum: 0 } },
-    oneOf: [{ required: ['name'] }, { required: ['index'] }],
-  },
-  call: { type: 'object', additionalProperties: false, required: ['fn'], properties: { fn: fnName } },
-  fold: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['fn'],
-    properties: { fn: fnName, epochs: { type: 'integer', minimum: 1 } },
-  },
-  repeat: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['fn', 'count'],
-    properties: { fn: fnName, count: { type: 'integer', minimum: 0 } },
-  },
-  value_and_grad: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['fn'],
-    properties: { fn: fnName },
-  },
-};
 
 const attrValidators = new Map<string, ValidateFunction>();
 function attrValidator(op: string, schema: object): ValidateFunction {
@@ -243,133 +195,17 @@ export class Checker {
       });
       return { type: op.infer(tensors, attrs), calleeDepth: 0 };
     }
-    return this.inferStructural(node, args, attrs, at, where);
+    return inferStructural(node, args, attrs, {
+      callee: (name) => this.callee(name, at, where),
+      checkLoopCount: (n, attr) => this.checkLoopCount(n, attr),
+    });
   }
 
-  private inferStructural(
-    node: Node,
-    args: readonly TffType[],
-    attrs: Record<string, unknown>,
-    at: string,
-    where: string,
-  ): { type: TffType; calleeDepth: number } {
-    const arity = (n: number) => {
-      if (args.length !== n) throw new OpError(`takes ${n} args, got ${args.length}`);
-    };
-    const callee = (): { sig: Signature; depth: number } => {
-      const name = attrs.fn as string;
-      if (!this.functions[name])
-        throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
-      const sig = this.functionSignature(name, `${at}/attrs/fn`);
-      return { sig, depth: (this.depths.get(name) ?? 0) + 1 };
-    };
-    const fits = (slot: TffType, value: TffType, what: string) => {
-      const why = assignabilityError(slot, value);
-      if (why) throw new OpError(`${what}: ${why}`);
-    };
-    const pairParameter = (sig: Signature, what: string): [TffType, TffType] => {
-      const p = sig.parameter;
-      if (!p || p.kind !== 'struct' || p.fields.length !== 2) {
-        throw new OpError(
-          `function "${String(attrs.fn)}" must take a 2-field struct <${what}>, takes ${p ? formatType(p) : 'no parameter'}`,
-        );
-      }
-      return [p.fields[0]!.type, p.fields[1]!.type];
-    };
-
-    switch (node.op) {
-      case 'struct': {
-        const names = attrs.names as (string | null)[] | undefined;
-        if (names && names.length !== args.length)
-          throw new OpError(`attr names has ${names.length} entries for ${args.length} args`);
-        const named = (names ?? []).filter((n): n is string => !!n);
-        if (new Set(named).size !== named.length) throw new OpError('attr names: field names must be unique');
-        return { type: structType(args.map((t, i) => [names?.[i] ?? undefined, t])), calleeDepth: 0 };
-      }
-      case 'field': {
-        arity(1);
-        const s = args[0]!;
-        if (s.kind !== 'struct') throw new OpError(`arg 0: expected a struct, got ${formatType(s)}`);
-        const field =
-          attrs.name !== undefined
-            ? s.fields.find((f) => f.name === attrs.name)
-            : s.fields[attrs.index as number];
-        if (!field) {
-          const which = attrs.name !== undefined ? `"${String(attrs.name)}"` : `index ${String(attrs.index)}`;
-          throw new OpError(`no field ${which} in ${formatType(s)}`);
-        }
-        return { type: field.type, calleeDepth: 0 };
-      }
-      case 'call': {
-        const { sig, depth } = callee();
-        if (sig.parameter) {
-          arity(1);
-          fits(sig.parameter, args[0]!, `arg 0 does not fit function "${String(attrs.fn)}"`);
-        } else arity(0);
-        return { type: sig.result, calleeDepth: depth };
-      }
-      case 'fold': {
-        arity(2);
-        const { sig, depth } = callee();
-        this.checkLoopCount((attrs.epochs as number | undefined) ?? 1, 'epochs');
-        const [acc, elem] = pairParameter(sig, 'accumulator, element');
-        const seq = args[0]!;
-        if (seq.kind !== 'sequence') throw new OpError(`arg 0: expected a sequence, got ${formatType(seq)}`);
-        fits(acc, args[1]!, 'arg 1 (initial accumulator)');
-        fits(elem, seq.element, 'the sequence element');
-        fits(
-          acc,
-          sig.result,
-          `the result of function "${String(attrs.fn)}" cannot be fed back as the accumulator`,
-        );
-        return { type: acc, calleeDepth: depth };
-      }
-      case 'repeat': {
-        arity(1);
-        const { sig, depth } = callee();
-        this.checkLoopCount(attrs.count as number, 'count');
-        if (!sig.parameter) throw new OpError(`function "${String(attrs.fn)}" must take the loop state`);
-        fits(sig.parameter, args[0]!, 'arg 0 (initial state)');
-        fits(
-          sig.parameter,
-          sig.result,
-          `the result of function "${String(attrs.fn)}" cannot be fed back as the state`,
-        );
-        return { type: sig.parameter, calleeDepth: depth };
-      }
-      case 'value_and_grad': {
-        arity(2);
-        const { sig, depth } = callee();
-        const [params, rest] = pairParameter(sig, 'params, rest');
-        fits(params, args[0]!, 'arg 0 (params)');
-        fits(rest, args[1]!, 'arg 1');
-        const r = sig.result;
-        if (r.kind !== 'tensor' || r.dtype !== 'float32' || r.shape.length !== 0) {
-          throw new OpError(
-            `function "${String(attrs.fn)}" must return a float32 scalar to be differentiated, returns ${formatType(r)}`,
-          );
-        }
-        let leaves;
-        try {
-          leaves = tensorLeaves(params);
-        } catch {
-          throw new OpError(`params ${formatType(params)} must be tensors or structs of tensors`);
-        }
-        const bad = leaves.find((l) => l.type.dtype !== 'float32');
-        if (bad)
-          throw new OpError(
-            `params: ${bad.path.join('.') || 'value'} is ${bad.type.dtype}, only float32 can be differentiated`,
-          );
-        return {
-          type: structType([
-            ['value', tensorType('float32', [])],
-            ['grad', params],
-          ]),
-          calleeDepth: depth,
-        };
-      }
-    }
-    throw new OpError(`unknown op "${node.op}"`);
+  /** The signature of a function a structural node at `at` names in attr `fn`, and the depth calling it reaches. */
+  private callee(name: string, at: string, where: string): { sig: Signature; depth: number } {
+    if (!this.functions[name]) throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
+    const sig = this.functionSignature(name, `${at}/attrs/fn`);
+    return { sig, depth: (this.depths.get(name) ?? 0) + 1 };
   }
 
   private checkLoopCount(n: number, attr: string): void {
