@@ -37,6 +37,11 @@ export interface Config {
   /** Retry window bounds in seconds for clients told to come back (`RETRY_MIN_SECONDS` 1, `RETRY_MAX_SECONDS` 600). */
   readonly retryMinSeconds: number;
   readonly retryMaxSeconds: number;
+  /**
+   * Origins whose pages may call the client endpoints (`CORS_ORIGINS`: comma-separated, `*` for any, empty
+   * for same-origin only; default `*`). Operator endpoints never answer cross-origin requests.
+   */
+  readonly corsOrigins: readonly string[];
   /** Interpreter limits (`LIMIT_MAX_TENSOR_ELEMENTS`, `LIMIT_MAX_OPS`, ...; defaults in docs/ir.md). */
   readonly limits: Limits;
   /** Log level (`LOG_LEVEL`, default info). */
@@ -78,6 +83,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
     retryMinSeconds: int(env, 'RETRY_MIN_SECONDS', 1, 0),
     retryMaxSeconds: int(env, 'RETRY_MAX_SECONDS', 600, 1),
+    corsOrigins: Object.freeze(
+      (env.CORS_ORIGINS ?? '*')
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
+    ),
     limits: Object.freeze({
       ...DEFAULT_LIMITS,
       maxTensorElements: int(env, 'LIMIT_MAX_TENSOR_ELEMENTS', DEFAULT_LIMITS.maxTensorElements, 1),

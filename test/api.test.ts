@@ -480,6 +480,36 @@ describe('check-ins', () => {
   });
 });
 
+describe('cross-origin pages', () => {
+  it('may call the client endpoints, never the operator endpoints', async () => {
+    const origin = { origin: 'https://app.example' };
+    const preflight = await fetch(`${api.url}/v1/tasks/abc/result`, {
+      method: 'OPTIONS',
+      headers: {
+        ...origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+    const checkinRes = await fetch(`${api.url}/v1/populations/nobody-here/checkin`, {
+      method: 'POST',
+      headers: origin,
+    });
+    expect(checkinRes.headers.get('access-control-allow-origin')).toBe('*');
+    const operator = await fetch(`${api.url}/v1/plans`, { headers: { ...origin, ...op } });
+    expect(operator.status).toBe(200);
+    expect(operator.headers.get('access-control-allow-origin')).toBeNull();
+    const operatorPreflight = await fetch(`${api.url}/v1/plans`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'POST' },
+    });
+    expect(operatorPreflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
 describe('plan transitions', () => {
   it('pause, resume and cancel where allowed, 409 elsewhere', async () => {
     const population = 'numbers-transitions';

@@ -1,6 +1,7 @@
 import express from 'express';
 import type { AppDeps, RouteDeps } from './deps';
 import { createMetrics } from './metrics';
+import { clientCors } from './middleware/client-cors';
 import { errorHandler } from './middleware/errors';
 import { httpMetrics } from './middleware/http-metrics';
 import { notFound } from './middleware/not-found';
@@ -35,6 +36,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(requestLog({ log: deps.log }));
   app.use(httpMetrics(routeDeps.metrics));
+  app.use(clientCors({ origins: deps.config.corsOrigins }));
 
   app.use(healthRoutes(routeDeps));
   app.use(openapiRoutes());
