@@ -1,19 +1,8 @@
 import { initBackend } from '../backend';
-import { isAssignable, tensorType as T } from '../types';
+import { tensorType as T } from '../types';
 import { ARITHMETIC_OPS } from './arithmetic';
-import {
-  f32,
-  i32,
-  inferError,
-  mismatch,
-  runError,
-  runOp,
-  schemaErrors,
-  TEST_CTX,
-  type BadCase,
-  type OkCase,
-  type RunErrorCase,
-} from './testing';
+import { f32, i32, runError, TEST_CTX, type BadCase, type OkCase, type RunErrorCase } from './testing';
+import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
 
@@ -231,23 +220,7 @@ const RUN_ERRORS: RunErrorCase[] = [
   },
 ];
 
-test.each(OK)('$op: $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  const r = runOp(c.op, c.args, c.attrs);
-  expect(r.inferred).toEqual(c.type);
-  expect(isAssignable(r.inferred, r.actual)).toBe(true);
-  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
-  expect(r.leaked).toBe(0);
-});
-
-test.each(BAD)('$op rejects $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
-});
-
-test.each(RUN_ERRORS)('$op kernel rejects $what', (c) => {
-  expect(runError(c.op, c.args, c.attrs)).toMatch(c.error);
-});
+testOpTable({ ok: OK, bad: BAD, runErrors: RUN_ERRORS });
 
 test('a broadcast result over the element limit fails before allocating', () => {
   const ctx = { ...TEST_CTX, maxTensorElements: 10 };

@@ -1,17 +1,8 @@
 import { initBackend } from '../backend';
-import { isAssignable, tensorType as T } from '../types';
+import { tensorType as T } from '../types';
 import { CAST_OPS } from './cast';
-import {
-  bool,
-  f32,
-  i32,
-  inferError,
-  mismatch,
-  runOp,
-  schemaErrors,
-  type BadCase,
-  type OkCase,
-} from './testing';
+import { bool, f32, i32, inferError, schemaErrors, type BadCase, type OkCase } from './testing';
+import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
 
@@ -88,14 +79,7 @@ const BAD: BadCase[] = [
   { op: 'cast', what: 'a missing arg', types: [], attrs: { dtype: 'int32' }, error: /^arg 0: missing/ },
 ];
 
-test.each(OK)('$op: $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  const r = runOp(c.op, c.args, c.attrs);
-  expect(r.inferred).toEqual(c.type);
-  expect(isAssignable(r.inferred, r.actual)).toBe(true);
-  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
-  expect(r.leaked).toBe(0);
-});
+testOpTable({ ok: OK });
 
 test.each(BAD)('$op rejects $what', (c) => {
   expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);

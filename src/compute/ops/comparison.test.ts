@@ -1,17 +1,8 @@
 import { initBackend } from '../backend';
-import { isAssignable, tensorType as T } from '../types';
+import { tensorType as T } from '../types';
 import { SELECTION_OPS } from './comparison';
-import {
-  bool,
-  f32,
-  i32,
-  inferError,
-  mismatch,
-  runOp,
-  schemaErrors,
-  type BadCase,
-  type OkCase,
-} from './testing';
+import { bool, f32, i32, schemaErrors, type BadCase, type OkCase } from './testing';
+import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
 
@@ -186,19 +177,7 @@ const BAD: BadCase[] = [
   },
 ];
 
-test.each(OK)('$op: $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  const r = runOp(c.op, c.args, c.attrs);
-  expect(r.inferred).toEqual(c.type);
-  expect(isAssignable(r.inferred, r.actual)).toBe(true);
-  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
-  expect(r.leaked).toBe(0);
-});
-
-test.each(BAD)('$op rejects $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
-});
+testOpTable({ ok: OK, bad: BAD });
 
 test('clip_by_value needs both bounds', () => {
   expect(schemaErrors('clip_by_value', { min: 0 })).not.toEqual([]);

@@ -1,19 +1,8 @@
 import { initBackend } from '../backend';
-import { isAssignable, tensorType as T } from '../types';
+import { tensorType as T } from '../types';
 import { CONSTANT_OPS } from './constants';
-import {
-  bool,
-  f32,
-  i32,
-  inferError,
-  mismatch,
-  runError,
-  runOp,
-  schemaErrors,
-  TEST_CTX,
-  type BadCase,
-  type OkCase,
-} from './testing';
+import { bool, f32, i32, runError, schemaErrors, TEST_CTX, type BadCase, type OkCase } from './testing';
+import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
 
@@ -125,19 +114,7 @@ const BAD: BadCase[] = [
   { op: 'ones_like', what: 'a missing arg', types: [], error: /^arg 0: missing/ },
 ];
 
-test.each(OK)('$op: $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  const r = runOp(c.op, c.args, c.attrs);
-  expect(r.inferred).toEqual(c.type);
-  expect(isAssignable(r.inferred, r.actual)).toBe(true);
-  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
-  expect(r.leaked).toBe(0);
-});
-
-test.each(BAD)('$op rejects $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
-});
+testOpTable({ ok: OK, bad: BAD });
 
 test.each([
   { dtype: 'float32', shape: [2] },

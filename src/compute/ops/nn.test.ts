@@ -1,7 +1,8 @@
 import { initBackend } from '../backend';
-import { isAssignable, tensorType as T } from '../types';
+import { tensorType as T } from '../types';
 import { NN_OPS } from './nn';
-import { f32, inferError, mismatch, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
+import { f32, schemaErrors, type BadCase, type OkCase } from './testing';
+import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
 
@@ -104,19 +105,7 @@ const BAD: BadCase[] = [
   { op: 'log_softmax', what: 'bool', types: [T('bool', [2])], error: /^arg 0: dtype bool is not float32$/ },
 ];
 
-test.each(OK)('$op: $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  const r = runOp(c.op, c.args, c.attrs);
-  expect(r.inferred).toEqual(c.type);
-  expect(isAssignable(r.inferred, r.actual)).toBe(true);
-  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
-  expect(r.leaked).toBe(0);
-});
-
-test.each(BAD)('$op rejects $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
-});
+testOpTable({ ok: OK, bad: BAD });
 
 test('softmax schema rejects a fractional axis', () => {
   expect(schemaErrors('softmax', { axis: 0.5 })).not.toEqual([]);

@@ -1,16 +1,7 @@
 import { initBackend } from '../backend';
-import { isAssignable, tensorType as T } from '../types';
-import {
-  empty,
-  f32,
-  i32,
-  inferError,
-  mismatch,
-  runOp,
-  schemaErrors,
-  type BadCase,
-  type OkCase,
-} from './testing';
+import { tensorType as T } from '../types';
+import { empty, f32, i32, schemaErrors, type BadCase, type OkCase } from './testing';
+import { testOpTable } from './op-table.jest';
 import { UNARY_OPS } from './unary';
 
 beforeAll(() => initBackend());
@@ -99,19 +90,7 @@ const BAD: BadCase[] = [
   })),
 ];
 
-test.each(OK)('$op: $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  const r = runOp(c.op, c.args, c.attrs);
-  expect(r.inferred).toEqual(c.type);
-  expect(isAssignable(r.inferred, r.actual)).toBe(true);
-  expect(mismatch(r.value, c.value, c.tol)).toBeNull();
-  expect(r.leaked).toBe(0);
-});
-
-test.each(BAD)('$op rejects $what', (c) => {
-  expect(schemaErrors(c.op, c.attrs ?? {})).toEqual([]);
-  expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);
-});
+testOpTable({ ok: OK, bad: BAD });
 
 test('unary ops take no attrs', () => {
   expect(schemaErrors('exp', { axis: 0 })).not.toEqual([]);
