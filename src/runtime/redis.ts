@@ -202,6 +202,20 @@ interface PrivateServer {
 
 /** Starts `redis-server` on a free port; undefined when the binary is not on PATH. */
 async function startPrivateServer(binary: string, timeoutMs: number): Promise<PrivateServer | undefined> {
+  // Every wait below is unref'd (so that shutdown never hangs on one), and so is the child: without this
+  // handle nothing would keep the process alive while the server starts, and Node would exit silently.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    return await startPrivateServerAttempts(binary, timeoutMs);
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function startPrivateServerAttempts(
+  binary: string,
+  timeoutMs: number,
+): Promise<PrivateServer | undefined> {
   let lastError: Error | undefined;
   // A free port can be taken by someone else between the probe and the bind; try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
