@@ -4,9 +4,9 @@
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { RoundInfo } from '../src/store/types';
-import { vectorSumPlan, vectorUpload } from '../test/support/plans';
+import { vectorUpload } from '../test/support/plans';
 import { checkinRaw, uploadRaw } from '../test/support/raw-client';
-import { eventually, figure, startCluster } from './support';
+import { eventually, figure, startCluster, submitVectorPlan } from './support';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -19,16 +19,7 @@ async function run(workers: number, clients: number, floats: number): Promise<nu
   const queue = new Queue('agg', { connection, prefix: `{${cluster.prefix}}` });
   try {
     await queue.pause();
-    const plan = vectorSumPlan(floats, {
-      rounds: 1,
-      target_clients: clients,
-      selection_timeout_s: 3600,
-      reporting_deadline_s: 3600,
-    });
-    const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
-    if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-    const { id } = (await res.json()) as { id: string };
-    const population = (plan.client_data as { collection: string }).collection;
+    const { id, population } = await submitVectorPlan(cluster, floats, clients);
     const body = Buffer.from(vectorUpload(new Float32Array(floats).fill(1)));
     for (let c = 0; c < clients; c++) {
       const assignment = await checkinRaw(cluster.url, population, `w${c}`);

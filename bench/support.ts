@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
-import { freePort } from '../test/support/cluster';
+import { freePort, type Cluster } from '../test/support/cluster';
+import { vectorSumPlan } from '../test/support/plans';
 
 export { startCluster, eventually, type Cluster } from '../test/support/cluster';
 
@@ -40,4 +41,22 @@ export async function load(opts: {
 /** Prints one figure line. */
 export function figure(label: string, value: number, unit: string): void {
   console.log(`${label.padEnd(44)} ${value.toFixed(1).padStart(10)} ${unit}`);
+}
+
+/** Submits a one-round vector-sum plan of `floats` floats for `clients` clients; its id and population. */
+export async function submitVectorPlan(
+  cluster: Cluster,
+  floats: number,
+  clients: number,
+): Promise<{ id: string; population: string }> {
+  const plan = vectorSumPlan(floats, {
+    rounds: 1,
+    target_clients: clients,
+    selection_timeout_s: 3600,
+    reporting_deadline_s: 3600,
+  });
+  const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
+  if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
+  const { id } = (await res.json()) as { id: string };
+  return { id, population: (plan.client_data as { collection: string }).collection };
 }

@@ -2,9 +2,9 @@
 // (check-in + upload per client, until the round has aggregated them all), against a raw POST of the same
 // bytes to a no-op express handler measured in the same run.
 //   npm run bench:uploads   (options: --clients N --concurrency N --floats N)
-import { vectorSumPlan, vectorUpload } from '../test/support/plans';
+import { vectorUpload } from '../test/support/plans';
 import { checkinRaw, uploadRaw } from '../test/support/raw-client';
-import { eventually, figure, load, startBare, startCluster } from './support';
+import { eventually, figure, load, startBare, startCluster, submitVectorPlan } from './support';
 import type { RoundInfo } from '../src/store/types';
 
 const arg = (name: string, fallback: number) => {
@@ -34,16 +34,7 @@ async function main(): Promise<void> {
 
   const cluster = await startCluster({ workers: 2 });
   try {
-    const plan = vectorSumPlan(floats, {
-      rounds: 1,
-      target_clients: clients,
-      selection_timeout_s: 3600,
-      reporting_deadline_s: 3600,
-    });
-    const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
-    if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-    const { id } = (await res.json()) as { id: string };
-    const population = (plan.client_data as { collection: string }).collection;
+    const { id, population } = await submitVectorPlan(cluster, floats, clients);
     let next = 0;
     let busy = 0;
     const t0 = performance.now();

@@ -1,3 +1,4 @@
+import type { Assignment } from '../src/client';
 /**
  * The HTTP API over real HTTP (port 0, global fetch) against a real Redis (127.0.0.1:6379) on a unique key
  * prefix, with the real store, engine, plan cache and job queue. No aggregation worker runs: uploads are
@@ -29,18 +30,6 @@ const log = pino({ level: 'debug' }, { write: (line: string) => void logLines.pu
 interface Served {
   readonly url: string;
   readonly server: http.Server;
-}
-
-interface Assignment {
-  plan_id: string;
-  task_id: string;
-  round: number;
-  attempt: number;
-  client_plan_url: string;
-  broadcast_url: string;
-  upload_url: string;
-  token: string;
-  deadline: number;
 }
 
 let ts: TestStore;

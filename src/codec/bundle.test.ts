@@ -1,21 +1,5 @@
-import { AppError } from '../errors';
+import { rejects } from './rejects.jest';
 import { readBundle, writeBundle, MAX_HEADER_BYTES, type BundleTensor } from './bundle';
-
-/** Asserts `fn` throws an AppError with `code` and a detail at `path`; returns that detail's message. */
-function rejects(fn: () => unknown, code: string, path: string): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(AppError);
-  const err = caught as AppError;
-  expect(err.code).toBe(code);
-  const detail = err.details.find((d) => d.path === path);
-  expect(detail).toBeDefined();
-  return detail!.message;
-}
 
 /** A bundle with a hand-made header (object or raw text) and data, with the header length optionally forged. */
 function raw(header: unknown, data: ArrayLike<number> = [], forgedLength?: bigint): Uint8Array {

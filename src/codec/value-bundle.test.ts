@@ -1,3 +1,4 @@
+import { rejects } from './rejects.jest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/backend';
 import { EMPTY_STRUCT, sequenceType, structType, tensorType, type TffType } from '../compute/types';
@@ -19,21 +20,6 @@ afterEach(() => {
   // Every test disposes what it made; a leak in encode/decode (or a rejected decode) shows up here.
   expect(tf.memory().numTensors).toBe(startTensors);
 });
-
-function rejects(fn: () => unknown, code: string, path: string): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(AppError);
-  const err = caught as AppError;
-  expect(err.code).toBe(code);
-  const detail = err.details.find((d) => d.path === path);
-  expect(detail).toBeDefined();
-  return detail!.message;
-}
 
 /** Plain nested arrays and dtypes of a value, for comparison. */
 function plain(v: Value): unknown {
