@@ -175,7 +175,7 @@ function bodyArb(): fc.Arbitrary<BodySpec> {
         dims: fc.integer({ min: 0, max: 4 }),
         seed: fc.nat(),
       }),
-      weight: 30,
+      weight: 1500,
     },
     {
       arbitrary: fc.record({
@@ -209,57 +209,57 @@ function bodyArb(): fc.Arbitrary<BodySpec> {
           fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>,
         ),
       }),
-      weight: 20,
+      weight: 1000,
     },
     {
       arbitrary: fc.record({
         kind: fc.constant('header' as const),
         mutations: fc.array(mutationArb(headerFields), { minLength: 1, maxLength: 3 }),
       }),
-      weight: 15,
+      weight: 750,
     },
     {
       arbitrary: fc
         .constantFrom(0n, 1n, 7n, 2n ** 64n - 1n, 2n ** 53n, 2n ** 32n, 100_000_001n, 99_999_999n, 4096n)
         .map((claim) => ({ kind: 'header-length' as const, claim })),
-      weight: 4,
+      weight: 200,
     },
     {
       arbitrary: fc.record({
         kind: fc.constant('truncate' as const),
         at: fc.double({ min: 0, max: 1, noNaN: true }),
       }),
-      weight: 6,
+      weight: 300,
     },
     {
       arbitrary: fc.record({
         kind: fc.constant('append' as const),
         bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }),
       }),
-      weight: 3,
+      weight: 150,
     },
     {
       arbitrary: fc.record({
         kind: fc.constant('random' as const),
         bytes: fc.uint8Array({ maxLength: 2048 }),
       }),
-      weight: 4,
+      weight: 200,
     },
-    { arbitrary: fc.constant({ kind: 'empty' as const }), weight: 1 },
+    { arbitrary: fc.constant({ kind: 'empty' as const }), weight: 50 },
     {
       arbitrary: fc
         .constantFrom(1e9, 2 ** 31, 2 ** 32 + 1, 2 ** 53, 1e15)
         .map((elements) => ({ kind: 'huge-claim' as const, elements })),
-      weight: 3,
+      weight: 150,
     },
     // A real body over MAX_UPLOAD_BYTES: rare, since each one moves 65 MiB.
-    { arbitrary: fc.constant({ kind: 'oversize' as const }), weight: 0.02 },
+    { arbitrary: fc.constant({ kind: 'oversize' as const }), weight: 1 },
   );
 }
 
 function encodingArb(): fc.Arbitrary<EncodingSpec> {
   return fc.oneof(
-    { arbitrary: fc.constant('none' as const), weight: 40 },
+    { arbitrary: fc.constant('none' as const), weight: 400 },
     {
       arbitrary: fc.constantFrom(
         'gzip',
@@ -270,10 +270,10 @@ function encodingArb(): fc.Arbitrary<EncodingSpec> {
         'double-gzip',
         'identity' as const,
       ),
-      weight: 7,
+      weight: 70,
     },
     // Each bomb costs the server an inflate up to MAX_UPLOAD_BYTES: a handful per run.
-    { arbitrary: fc.constant('bomb' as const), weight: 0.1 },
+    { arbitrary: fc.constant('bomb' as const), weight: 1 },
   );
 }
 
