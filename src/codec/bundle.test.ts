@@ -192,6 +192,23 @@ describe('readBundle', () => {
       rejects(() => readBundle(raw({ x: f32(0, 4, [-1]) }, new Uint8Array(4))), 'BUNDLE_MALFORMED', 'x');
       rejects(() => readBundle(raw({ x: f32(0, 4, [1.5]) }, new Uint8Array(4))), 'BUNDLE_MALFORMED', 'x');
     });
+    test('values nested thousands deep or huge, without echoing them (found by the fuzz: a 500)', () => {
+      const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+      for (const field of ['dtype', 'shape', 'data_offsets']) {
+        const info = { dtype: '"F32"', shape: '[1]', data_offsets: '[0,4]', [field]: deep };
+        const text = `{"x":{"dtype":${info.dtype},"shape":${info.shape},"data_offsets":${info.data_offsets}}}`;
+        const m = rejects(() => readBundle(raw(text, new Uint8Array(4))), 'BUNDLE_MALFORMED', 'x');
+        expect(m).toMatch(/an array of 1 items/);
+      }
+      const huge = `[${new Array(100_000).fill(1).join(',')},-1]`;
+      const m = rejects(
+        () =>
+          readBundle(raw(`{"x":{"dtype":"F32","shape":${huge},"data_offsets":[0,4]}}`, new Uint8Array(4))),
+        'BUNDLE_MALFORMED',
+        'x',
+      );
+      expect(m.length).toBeLessThan(300);
+    });
     test('offsets that are reversed or not a pair', () => {
       rejects(() => readBundle(raw({ x: f32(4, 0, []) }, new Uint8Array(4))), 'BUNDLE_MALFORMED', 'x');
       rejects(

@@ -219,6 +219,23 @@ function parseHeader(bytes: Uint8Array): {
   return { metadata, entries, dataStart: 8 + low };
 }
 
+/**
+ * A short description of a header value for an error message. Never recursive and never long: a header
+ * is untrusted, and echoing a value nested thousands deep would overflow the stack (a 500 instead of a 400)
+ * and a huge one would bloat the answer.
+ */
+function preview(v: unknown): string {
+  if (v === null || typeof v !== 'object') {
+    const text = typeof v === 'string' ? JSON.stringify(v) : String(v);
+    return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  }
+  if (Array.isArray(v)) {
+    const flat = v.length <= 8 && v.every((x) => x === null || typeof x !== 'object');
+    return flat ? `[${v.map(preview).join(',')}]` : `an array of ${v.length} items`;
+  }
+  return 'an object';
+}
+
 function parseEntry(name: string, info: unknown): HeaderEntry {
   if (!isPlainObject(info)) throw malformed(name, 'tensor info is not an object');
   const keys = Object.keys(info).sort();
@@ -231,14 +248,11 @@ function parseEntry(name: string, info: unknown): HeaderEntry {
   const wire = info.dtype;
   const dtype = typeof wire === 'string' ? FROM_WIRE.get(wire) : undefined;
   if (dtype === undefined) {
-    throw malformed(
-      name,
-      `unknown dtype ${JSON.stringify(wire)} (supported: ${[...FROM_WIRE.keys()].join(', ')})`,
-    );
+    throw malformed(name, `unknown dtype ${preview(wire)} (supported: ${[...FROM_WIRE.keys()].join(', ')})`);
   }
   const shape = info.shape;
   if (!Array.isArray(shape) || !shape.every(isSafeNonNegativeInt)) {
-    throw malformed(name, `shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    throw malformed(name, `shape ${preview(shape)} is not a list of non-negative integers`);
   }
   const offsets = info.data_offsets;
   if (
@@ -248,10 +262,7 @@ function parseEntry(name: string, info: unknown): HeaderEntry {
     !isSafeNonNegativeInt(offsets[1]) ||
     offsets[0] > offsets[1]
   ) {
-    throw malformed(
-      name,
-      `data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`,
-    );
+    throw malformed(name, `data_offsets ${preview(offsets)} is not [begin, end] with 0 <= begin <= end`);
   }
   const [begin, end] = offsets as [number, number];
   const need = product(shape) * ITEM_BYTES[dtype];

@@ -54,6 +54,8 @@ export class FuzzDriver {
   /** Answers by error code, for the report. */
   readonly codes = new Map<string, number>();
   sent = 0;
+  /** The slowest answers, slowest first: a plan or upload that stalls the server shows here. */
+  readonly slowest: Array<{ ms: number; label: string }> = [];
 
   constructor(private readonly options: FuzzDriverOptions) {}
 
@@ -70,6 +72,7 @@ export class FuzzDriver {
           : req.body.length;
     let res: Response;
     let text: string;
+    const t0 = Date.now();
     try {
       res = await fetch(`${this.options.url}${req.path}`, {
         method: req.method,
@@ -88,6 +91,7 @@ export class FuzzDriver {
       );
       return undefined;
     }
+    this.noteTime(Date.now() - t0, req.label);
     this.statuses.set(res.status, (this.statuses.get(res.status) ?? 0) + 1);
     let json: unknown;
     try {
@@ -123,6 +127,14 @@ export class FuzzDriver {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, reqs.length) }, lane));
+  }
+
+  private noteTime(ms: number, label: string): void {
+    const keep = 5;
+    if (this.slowest.length >= keep && ms <= this.slowest[keep - 1]!.ms) return;
+    this.slowest.push({ ms, label: label.slice(0, 200) });
+    this.slowest.sort((a, b) => b.ms - a.ms);
+    this.slowest.length = Math.min(this.slowest.length, keep);
   }
 
   private fail(req: FuzzRequest, status: number | 'no response', problem: string): void {
@@ -169,7 +181,8 @@ export class FuzzDriver {
   summary(): string {
     const statuses = [...this.statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`);
     const codes = [...this.codes.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}: ${n}`);
-    return `${this.sent} requests; statuses ${statuses.join(', ')}; codes ${codes.join(', ')}; ${this.failures.length} failures`;
+    const slow = this.slowest.map((s) => `${s.ms} ms: ${s.label}`);
+    return `${this.sent} requests; statuses ${statuses.join(', ')}; codes ${codes.join(', ')}; ${this.failures.length} failures; slowest:\n  ${slow.join('\n  ')}`;
   }
 }
 

@@ -405,13 +405,17 @@ function frame(headerText: string, data: Uint8Array, claim?: bigint): Uint8Array
   return out;
 }
 
-function headerText(entries: readonly unknown[], doc?: Doc): string {
-  const parts = entries.map((e) => {
-    if (Array.isArray(e) && typeof e[0] === 'string')
-      return `${JSON.stringify(e[0])}:${JSON.stringify(e[1] ?? null)}`;
-    return `${JSON.stringify(JSON.stringify(e ?? null))}:${JSON.stringify(e ?? null)}`;
-  });
-  const text = `{${parts.join(',')}}`;
+function headerText(entries: unknown, doc?: Doc): string {
+  // A mutation may have replaced the whole entry list: then the header is whatever JSON it became.
+  const text = Array.isArray(entries)
+    ? `{${entries
+        .map((e: unknown) =>
+          Array.isArray(e) && typeof e[0] === 'string'
+            ? `${JSON.stringify(e[0])}:${JSON.stringify(e[1] ?? null)}`
+            : `${JSON.stringify(JSON.stringify(e ?? null))}:${JSON.stringify(e ?? null)}`,
+        )
+        .join(',')}}`
+    : (JSON.stringify(entries) ?? 'null');
   return doc ? doc.splice(text) : text;
 }
 
@@ -462,7 +466,7 @@ function body(spec: BodySpec, type: TffType): Uint8Array {
       const { entries, data } = valid();
       const doc = new Doc(entries as unknown as Json);
       for (const m of spec.mutations) applyMutation(doc, m);
-      return frame(headerText(doc.root as unknown as unknown[], doc), data);
+      return frame(headerText(doc.root, doc), data);
     }
     case 'header-length': {
       const { entries, data } = valid();

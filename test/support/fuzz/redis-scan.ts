@@ -1,0 +1,147 @@
+/**
+ * A scanner of everything a Redis prefix holds at rest, for the "nothing per client at rest" test: it reads
+ * every key of the store (`P:*`) and of its BullMQ queue (`{P}:*`) whatever its type, and checks each
+ * key name and value against what must never be stored: a plain hash of an upload, a committed partial
+ * that covers fewer devices than the plan's minimum, a device id whose round attempt has ended.
+ */
+import { createHash } from 'node:crypto';
+import type Redis from 'ioredis';
+import { decodePartial, PARTIAL_FORMAT } from '../../../src/aggregation/partial';
+import { disposeValue } from '../../../src/compute/value';
+import type { FormTypes } from '../../../src/plan/validate';
+import type { SecureParams } from '../../../src/rounds/form-steps';
+
+/** One thing found at rest that must not be there. */
+export interface AtRestViolation {
+  readonly key: string;
+  readonly what: string;
+}
+
+/** The forms a hash of an upload could be stored in: hex, base64, base64url and the raw 32 bytes. */
+export function digestForms(upload: Uint8Array): Buffer[] {
+  const digest = createHash('sha256').update(upload).digest();
+  return [
+    Buffer.from(digest.toString('hex')),
+    Buffer.from(digest.toString('hex').toUpperCase()),
+    Buffer.from(digest.toString('base64')),
+    Buffer.from(digest.toString('base64url')),
+    digest,
+  ];
+}
+
+/** What the scanner looks for; the sets may grow while it runs. */
+export interface ScanRules {
+  /** The plan's types and secure-sum parameters, to decode its partials. */
+  readonly types: Pick<FormTypes, 'A' | 'V'>;
+  readonly params: SecureParams;
+  /** The fewest clients a committed partial may cover (`min_clients_in_aggregate`). */
+  readonly minClients: number;
+  /** Digest forms of every upload so far ({@link digestForms}). */
+  readonly uploadDigests: Buffer[];
+  /** Device ids whose round attempt has ended. */
+  readonly endedDevices: Set<string>;
+}
+
+/** Counts of what one or more scans read, so that a test can show the scanner saw the round's keys. */
+export interface ScanStats {
+  scans: number;
+  keys: number;
+  values: number;
+  partials: number;
+  /** Client counts of the partials decoded. */
+  partialClients: number[];
+  keyNames: Set<string>;
+}
+
+export function newScanStats(): ScanStats {
+  return { scans: 0, keys: 0, values: 0, partials: 0, partialClients: [], keyNames: new Set() };
+}
+
+const PARTIAL_MARKER = Buffer.from(PARTIAL_FORMAT);
+
+/** Every value of a key as buffers (hash fields and stream field names included); [] if it vanished. */
+async function readKey(redis: Redis, key: string): Promise<Buffer[]> {
+  const type = await redis.type(key);
+  switch (type) {
+    case 'string':
+      return [(await redis.getBuffer(key)) ?? Buffer.alloc(0)];
+    case 'hash': {
+      // Field names as buffers too: a hash keyed by something per client is as bad as a value.
+      const fields = await redis.hkeysBuffer(key);
+      const values = fields.length ? await redis.hmgetBuffer(key, ...fields) : [];
+      return [...fields, ...values.filter((v): v is Buffer => v !== null)];
+    }
+    case 'set':
+      return redis.smembersBuffer(key);
+    case 'list':
+      return redis.lrangeBuffer(key, 0, -1);
+    case 'zset':
+      return redis.zrangeBuffer(key, 0, -1, 'WITHSCORES');
+    case 'stream': {
+      const entries = (await redis.xrangeBuffer(key, '-', '+')) as unknown as Array<[Buffer, Buffer[]]>;
+      return entries.flatMap(([id, fields]) => [id, ...fields]);
+    }
+    case 'none':
+      return [];
+    default:
+      return [Buffer.from(`unreadable type ${type}`)];
+  }
+}
+
+/** Checks one value; returns the violations it holds. */
+export function checkValue(key: string, value: Buffer, rules: ScanRules, stats: ScanStats): string[] {
+  const found: string[] = [];
+  for (const d of rules.uploadDigests) {
+    if (value.includes(d))
+      found.push(`holds the SHA-256 of an upload (${d.length === 32 ? 'raw' : d.toString()})`);
+  }
+  for (const device of rules.endedDevices) {
+    if (value.includes(device)) found.push(`holds device id ${device} after its round attempt ended`);
+  }
+  if (/:partial:/.test(key) || value.includes(PARTIAL_MARKER)) {
+    try {
+      const partial = decodePartial(new Uint8Array(value), rules.types, rules.params);
+      disposeValue(partial.acc);
+      stats.partials += 1;
+      stats.partialClients.push(partial.clients);
+      if (partial.clients < rules.minClients) {
+        found.push(`a committed partial covering ${partial.clients} clients (minimum ${rules.minClients})`);
+      }
+    } catch (err) {
+      // Only a partial bundle carries the marker; one that does not decode cannot be shown to be safe.
+      found.push(`a partial-like value that does not decode: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return found;
+}
+
+/** One pass over every key of the store and of its queue. */
+export async function scanOnce(
+  redis: Redis,
+  prefix: string,
+  rules: ScanRules,
+  stats: ScanStats,
+): Promise<AtRestViolation[]> {
+  const violations: AtRestViolation[] = [];
+  for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        stats.keys += 1;
+        stats.keyNames.add(key.replace(/[0-9a-f]{8,}/g, '<id>'));
+        for (const device of rules.endedDevices) {
+          if (key.includes(device))
+            violations.push({ key, what: `key names device ${device} after its round ended` });
+        }
+        for (const value of await readKey(redis, key)) {
+          stats.values += 1;
+          for (const what of checkValue(key, value, rules, stats)) violations.push({ key, what });
+        }
+      }
+    } while (cursor !== '0');
+  }
+  stats.scans += 1;
+  return violations;
+}
