@@ -198,7 +198,9 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
       await scanner;
     }
 
-    expect(violations.slice(0, 10)).toEqual([]);
+    // Each distinct violation once (a scan every few ms sees the same one many times).
+    const distinct = [...new Set(violations.map((v) => `${v.key}: ${v.what}`))];
+    expect(distinct.slice(0, 12)).toEqual([]);
     // The scanner saw the rounds: it read their task hashes and the queue's keys, many times over.
     expect(stats.scans).toBeGreaterThan(10);
     const names = [...stats.keyNames];
