@@ -59,7 +59,9 @@ async function fuzz<T>(
       // The last run may need fewer than BATCH to reach exactly `count` (shrinking runs reuse this).
       const take = Math.max(1, Math.min(batch.length, left));
       left -= take;
+      const t0 = Date.now();
       await send(batch.slice(0, take));
+      if (process.env.FUZZ_VERBOSE) process.stderr.write(`batch of ${take} in ${Date.now() - t0} ms\n`);
       return !SHRINK || driver.failures.length === before;
     }),
     { seed, numRuns: runs, endOnFailure: !SHRINK, verbose: SHRINK ? 1 : 0 },

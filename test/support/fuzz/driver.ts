@@ -73,23 +73,27 @@ export class FuzzDriver {
     let res: Response;
     let text: string;
     const t0 = Date.now();
-    try {
-      res = await fetch(`${this.options.url}${req.path}`, {
-        method: req.method,
-        headers,
-        body: req.body as BodyInit | undefined,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000),
-      });
-      text = await res.text();
-    } catch (err) {
-      // A server may close the connection on a body far over its limit before reading it all.
-      if (size > CUT_OFF_BYTES) return undefined;
-      this.fail(
-        req,
-        'no response',
-        `no answer: ${(err as Error).message} (${String((err as Error).cause ?? '')})`,
-      );
-      return undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(`${this.options.url}${req.path}`, {
+          method: req.method,
+          headers,
+          body: req.body as BodyInit | undefined,
+          signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000),
+        });
+        text = await res.text();
+        break;
+      } catch (err) {
+        // A server may close the connection on a body far over its limit before reading it all.
+        if (size > CUT_OFF_BYTES) return undefined;
+        const cause = String((err as Error).cause ?? '');
+        // A kept-alive socket the server closed as idle (its keepAliveTimeout) while this process was busy
+        // generating the next batch: retried once on a new connection, as HTTP clients do. A request that
+        // makes the server drop the connection fails again and is reported.
+        if (attempt === 1 && /ECONNRESET|EPIPE|other side closed|socket hang up/i.test(cause)) continue;
+        this.fail(req, 'no response', `no answer: ${(err as Error).message} (${cause})`);
+        return undefined;
+      }
     }
     this.noteTime(Date.now() - t0, req.label);
     this.statuses.set(res.status, (this.statuses.get(res.status) ?? 0) + 1);
@@ -130,7 +134,7 @@ export class FuzzDriver {
   }
 
   private noteTime(ms: number, label: string): void {
-    const keep = 5;
+    const keep = 8;
     if (this.slowest.length >= keep && ms <= this.slowest[keep - 1]!.ms) return;
     this.slowest.push({ ms, label: label.slice(0, 200) });
     this.slowest.sort((a, b) => b.ms - a.ms);
