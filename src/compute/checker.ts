@@ -6,7 +6,14 @@ import type { Limits } from './limits';
 import { getOp } from './ops';
 import { OpError } from './ops/op';
 import { inferStructural, structuralAttrs } from './structural';
-import { formatType, numElements, typeProblem, type StructType, type TensorType, type TffType } from './types';
+import {
+  formatType,
+  numElements,
+  typeProblem,
+  type StructType,
+  type TensorType,
+  type TffType,
+} from './types';
 
 /** The type signature of a computation: `(parameter -> result)`. */
 export interface Signature {
@@ -208,7 +215,8 @@ export class Checker {
 
   /** The signature of a function a structural node at `at` names in attr `fn`, and the depth calling it reaches. */
   private callee(name: string, at: string, where: string): { sig: Signature; depth: number } {
-    if (!this.functions.has(name)) throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
+    if (!this.functions.has(name))
+      throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
     const sig = this.functionSignature(name, `${at}/attrs/fn`);
     return { sig, depth: (this.depths.get(name) ?? 0) + 1 };
   }

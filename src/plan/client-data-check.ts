@@ -29,7 +29,11 @@ export function clientDataErrors(spec: ClientDataSpec): ErrorDetail[] {
         return;
       case 'struct':
         t.fields.forEach((f, i) =>
-          walk(f.type, `${pointer}/fields/${i}/type`, label ? `${label}.${f.name ?? i}` : (f.name ?? String(i))),
+          walk(
+            f.type,
+            `${pointer}/fields/${i}/type`,
+            label ? `${label}.${f.name ?? i}` : (f.name ?? String(i)),
+          ),
         );
         return;
       case 'tensor': {
@@ -67,7 +71,10 @@ export function rangeError(range: readonly number[], dtype: string): string | nu
   const [min, max] = range as [number, number];
   if (dtype === 'bool') return 'cannot be declared on a bool tensor (its values are 0 and 1)';
   if (!(min <= max)) return `[${min}, ${max}] is empty: min must not exceed max`;
-  if (dtype === 'int32' && !(Number.isInteger(min) && Number.isInteger(max) && min >= INT32_MIN && max <= INT32_MAX))
+  if (
+    dtype === 'int32' &&
+    !(Number.isInteger(min) && Number.isInteger(max) && min >= INT32_MIN && max <= INT32_MAX)
+  )
     return `[${min}, ${max}] must hold int32 integers for an int32 tensor`;
   return null;
 }

@@ -54,7 +54,10 @@ export function checkJsonShape(json: unknown, limits: JsonShapeLimits = DEFAULT_
     }
     if (Array.isArray(value)) {
       if (value.length > limits.maxArrayLength) {
-        fail(pointer, `an array of ${value.length} entries is more than the limit of ${limits.maxArrayLength}`);
+        fail(
+          pointer,
+          `an array of ${value.length} entries is more than the limit of ${limits.maxArrayLength}`,
+        );
       }
       if (values + value.length > limits.maxValues) {
         fail(pointer, `the document has more than ${limits.maxValues} values (the limit)`);

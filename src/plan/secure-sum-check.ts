@@ -88,7 +88,12 @@ function fold(
   return env.get(comp.result);
 }
 
-function foldNode(op: string, args: readonly Folded[], attrs: Record<string, unknown>, at: string): Folded | undefined {
+function foldNode(
+  op: string,
+  args: readonly Folded[],
+  attrs: Record<string, unknown>,
+  at: string,
+): Folded | undefined {
   const scalar = (dtype: string, value: number): Folded | undefined =>
     dtype === 'int32' && (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX)
       ? undefined // would wrap at run time; leave it to the server
@@ -138,7 +143,9 @@ function foldNode(op: string, args: readonly Folded[], attrs: Record<string, unk
       const xs = ints();
       if (!xs || xs.length !== 2) return undefined;
       const [a, b] = xs as [number, number];
-      const value = { add: a + b, sub: a - b, mul: a * b, maximum: Math.max(a, b), minimum: Math.min(a, b) }[op];
+      const value = { add: a + b, sub: a - b, mul: a * b, maximum: Math.max(a, b), minimum: Math.min(a, b) }[
+        op
+      ];
       return scalar('int32', value);
     }
     default:

@@ -47,7 +47,10 @@ interface Built {
  */
 export class PlanBuilder {
   // Null prototype: a function name is data, never a key that could reach or replace Object.prototype.
-  private readonly functions: Record<string, Computation> = Object.create(null) as Record<string, Computation>;
+  private readonly functions: Record<string, Computation> = Object.create(null) as Record<
+    string,
+    Computation
+  >;
   private readonly refs = new Map<string, FnRef>();
   private readonly slots = new Map<Slot, Built>();
 
