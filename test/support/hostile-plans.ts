@@ -43,6 +43,16 @@ export function deeplyNestedPlan(depth = 2000): Json {
   return sumPlan((p) => (p.client_data.element = nestedType(depth)));
 }
 
+/**
+ * {@link deeplyNestedPlan} as request text, written out directly: JSON.stringify itself recurses, and
+ * overflows on such a document under jest's smaller stack.
+ */
+export function deeplyNestedPlanText(depth = 2000): string {
+  const open = '{"kind":"struct","fields":[{"name":"f","type":';
+  const element = `${open.repeat(depth)}{"kind":"tensor","dtype":"float32","shape":[null]}${'}]}'.repeat(depth)}`;
+  return JSON.stringify(sumPlan((p) => (p.client_data.element = 'ELEMENT'))).replace('"ELEMENT"', element);
+}
+
 /** The sum plan with `work` calling a function that the plan does not define. */
 export function callOfUndefined(fn: string): Json {
   return sumPlan((p) => p.computations.work.nodes.splice(0, 0, { name: 'ghost', op: 'call', attrs: { fn } }));
