@@ -229,6 +229,18 @@ describe('huge arrays', () => {
     expect(e.details[0]!.message).toMatch(/more than 4194304 values/);
   });
 
+  test('a computation of 1,000,000 nodes is refused before the schema validates each one', () => {
+    const plan = sumPlan((p) => {
+      for (let i = 0; i < 1_000_000; i++) p.computations.zero.nodes.push({ name: `n${i}`, op: 'abs' });
+    });
+    expectRefused(
+      () => checkPlan(plan),
+      'PLAN_LIMIT_EXCEEDED',
+      '/computations/zero/nodes',
+      /1000003 nodes, more than the limit of 10000/,
+    );
+  });
+
   test('a node with 2,000 args is refused by the schema', () => {
     const plan = sumPlan((p) => (p.computations.zero.nodes[1].args = new Array(2000).fill('s')));
     expectRefused(

@@ -33,48 +33,104 @@ export function pointerToken(key: string | number): string {
  * and answer 500; the walk costs one visit per value and stops at the first problem.
  */
 export function checkJsonShape(json: unknown, limits: JsonShapeLimits = DEFAULT_JSON_SHAPE_LIMITS): void {
-  // An explicit stack of [value, depth, pointer]; pointers are only built for containers, which keeps the
-  // walk over a large numeric array cheap.
-  const stack: [unknown, number, string][] = [[json, 1, '']];
-  let values = 0;
-  const fail = (pointer: string, message: string): never => {
+  // An explicit stack of containers; each frame knows its parent and key, and a JSON pointer is only built
+  // for the one place that fails, which keeps the walk over a large document cheap.
+  interface Frame {
+    readonly value: object;
+    readonly depth: number;
+    readonly parent: Frame | null;
+    readonly key: string | number;
+  }
+  const pointerOf = (frame: Frame | null): string => {
+    const tokens: string[] = [];
+    for (let f = frame; f?.parent; f = f.parent) tokens.push(pointerToken(f.key));
+    return tokens.length === 0 ? '/' : `/${tokens.reverse().join('/')}`;
+  };
+  const fail = (frame: Frame | null, message: string): never => {
     throw new AppError('PLAN_LIMIT_EXCEEDED', 'the plan document is too large or too deeply nested', [
-      { path: pointer || '/', message },
+      { path: pointerOf(frame), message },
     ]);
   };
-  while (stack.length > 0) {
-    const [value, depth, pointer] = stack.pop()!;
+  if (json === null || typeof json !== 'object') return;
+  const stack: Frame[] = [{ value: json, depth: 1, parent: null, key: '' }];
+  let values = 1;
+  const visit = (frame: Frame, key: string | number, child: unknown): void => {
     values += 1;
-    if (values > limits.maxValues) {
-      fail(pointer, `the document has more than ${limits.maxValues} values (the limit)`);
+    if (child !== null && typeof child === 'object') {
+      stack.push({ value: child, depth: frame.depth + 1, parent: frame, key });
     }
-    if (value === null || typeof value !== 'object') continue;
-    if (depth > limits.maxDepth) {
-      fail(pointer, `nesting deeper than ${limits.maxDepth} levels is more than the limit`);
+  };
+  while (stack.length > 0) {
+    const frame = stack.pop()!;
+    if (frame.depth > limits.maxDepth) {
+      fail(frame, `nesting deeper than ${limits.maxDepth} levels is more than the limit`);
     }
+    const { value } = frame;
     if (Array.isArray(value)) {
       if (value.length > limits.maxArrayLength) {
-        fail(
-          pointer,
-          `an array of ${value.length} entries is more than the limit of ${limits.maxArrayLength}`,
-        );
+        fail(frame, `an array of ${value.length} entries is more than the limit of ${limits.maxArrayLength}`);
       }
       if (values + value.length > limits.maxValues) {
-        fail(pointer, `the document has more than ${limits.maxValues} values (the limit)`);
+        fail(frame, `the document has more than ${limits.maxValues} values (the limit)`);
       }
-      for (let i = value.length - 1; i >= 0; i--) {
-        const item: unknown = value[i];
-        if (item !== null && typeof item === 'object') stack.push([item, depth + 1, `${pointer}/${i}`]);
-        else values += 1;
-      }
+      // In reverse, so that the first problem in document order is found first.
+      for (let i = value.length - 1; i >= 0; i--) visit(frame, i, value[i]);
       continue;
     }
-    // Own keys only, in reverse so that the first problem in document order is found first; a "__proto__"
-    // key from JSON.parse is an own property and is walked like any other.
+    // Own keys only; a "__proto__" key from JSON.parse is an own property and is walked like any other.
     const keys = Object.keys(value);
-    for (let i = keys.length - 1; i >= 0; i--) {
-      const key = keys[i]!;
-      stack.push([(value as Record<string, unknown>)[key], depth + 1, `${pointer}/${pointerToken(key)}`]);
+    if (values + keys.length > limits.maxValues) {
+      fail(frame, `the document has more than ${limits.maxValues} values (the limit)`);
+    }
+    for (let i = keys.length - 1; i >= 0; i--)
+      visit(frame, keys[i]!, (value as Record<string, unknown>)[keys[i]!]);
+  }
+}
+
+/** The node limits {@link checkNodeCounts} applies (a subset of compute/limits' `Limits`). */
+export interface NodeCountLimits {
+  readonly maxNodesPerComputation: number;
+  readonly maxNodesPerPlan: number;
+}
+
+/**
+ * Applies the checker's node limits before the schema runs, on a document that may not be a plan at all:
+ * validating a million nodes (each name against its pattern) takes seconds, which the checker's own count,
+ * after the schema, cannot save. Looks only at arrays where a plan keeps nodes; anything else is left to ajv.
+ */
+export function checkNodeCounts(json: unknown, limits: NodeCountLimits): void {
+  if (!isObject(json)) return;
+  const places: [string, unknown][] = [
+    ['/initialize', json.initialize],
+    ['/evaluate', json.evaluate],
+    ...entries(json.computations).map(([k, v]): [string, unknown] => [`/computations/${pointerToken(k)}`, v]),
+    ...entries(json.functions).map(([k, v]): [string, unknown] => [`/functions/${pointerToken(k)}`, v]),
+  ];
+  let total = 0;
+  for (const [pointer, comp] of places) {
+    const nodes = isObject(comp) ? comp.nodes : undefined;
+    if (!Array.isArray(nodes)) continue;
+    if (nodes.length > limits.maxNodesPerComputation) {
+      throw tooMany(
+        `${pointer}/nodes`,
+        `${nodes.length} nodes, more than the limit of ${limits.maxNodesPerComputation}`,
+      );
+    }
+    total += nodes.length;
+    if (total > limits.maxNodesPerPlan) {
+      throw tooMany(pointer, `the plan has more than ${limits.maxNodesPerPlan} nodes (the limit)`);
     }
   }
+}
+
+function tooMany(path: string, message: string): AppError {
+  return new AppError('PLAN_LIMIT_EXCEEDED', 'the plan has too many nodes', [{ path, message }]);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function entries(v: unknown): [string, unknown][] {
+  return isObject(v) ? Object.entries(v) : [];
 }

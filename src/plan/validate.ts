@@ -16,7 +16,7 @@ import type { Computation } from '../generated/computation';
 import type { MapReduceForm, Plan } from '../generated/plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
 import { clientDataErrors } from './client-data-check';
-import { checkJsonShape } from './json-shape-check';
+import { checkJsonShape, checkNodeCounts } from './json-shape-check';
 import { secureSumParamErrors } from './secure-sum-check';
 
 /** The types of a plan's MapReduce form, named as in TFF. */
@@ -69,7 +69,9 @@ const CLIENT_OR_WORKER_SLOTS = ['work', 'zero', 'accumulate', 'merge'] as const;
  * every problem found, each with a JSON pointer and a message naming the computation and node.
  */
 export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): CheckedPlan {
-  checkJsonShape(json); // before ajv, which recurses into nested types
+  // Bounds before ajv, which recurses into nested types and takes seconds over a million nodes.
+  checkNodeCounts(json, limits);
+  checkJsonShape(json);
   const validate = validatorFor('plan.schema.json');
   if (!validate(json)) {
     throw new AppError(
