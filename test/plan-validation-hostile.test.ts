@@ -3,6 +3,7 @@
  * it"): each is refused with a 4xx code and the JSON pointer of the problem, or, where a name only looked
  * dangerous, works end to end. The same plans go over real HTTP in plan-validation-http.test.ts.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -467,5 +468,28 @@ describe('labels outside the declared range', () => {
     expect(e.details).toEqual([
       { path: 'client: y, example 2', message: '5 is outside the declared range [0, 2] of y' },
     ]);
+  });
+});
+
+describe('labels outside the declared range through the CLI (compiled: `npm test` builds first)', () => {
+  const cli = path.join(__dirname, '..', 'bin', 'roundhouse.js');
+  const run = (args: string[], cwd: string) =>
+    spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', maxBuffer: 16 << 20 });
+
+  test('run-local refuses a FedAvg label outside [0, classes) naming the file, row and column', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-run-local-labels-'));
+    try {
+      const built = run(['plans', 'build', 'fedavg', '--layers', '2,3', '--rounds', '1'], dir);
+      expect(built.status).toBe(0);
+      fs.writeFileSync(path.join(dir, 'plan.json'), built.stdout);
+      fs.writeFileSync(path.join(dir, 'clients.csv'), 'client_id,x.0,x.1,y\na,0.1,0.2,1\na,0.1,0.2,3\n');
+      const res = run(['run-local', 'plan.json', '--data', 'clients.csv'], dir);
+      expect(res.status).not.toBe(0);
+      expect(res.stderr).toContain(
+        'clients.csv: row 3, column y: 3 is outside the declared range [0, 2] of y',
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
