@@ -34,8 +34,15 @@ export function schemaErrorDetails(
   const seen = new Set<string>();
   for (const e of errors ?? []) {
     // oneOf over types reports every branch; the branch errors underneath are the useful ones.
-    if (e.keyword === 'oneOf' || e.keyword === 'if') continue;
-    const detail = { path: base + e.instancePath || '/', message: describe(e) };
+    // propertyNames repeats its inner error without the name; the inner one says what is wrong with it.
+    if (e.keyword === 'oneOf' || e.keyword === 'if' || e.keyword === 'propertyNames') continue;
+    // An error about a property's name points at that property.
+    const name = (e as ErrorObject & { propertyName?: string }).propertyName;
+    const at = name === undefined ? e.instancePath : `${e.instancePath}/${pointerToken(name)}`;
+    const detail = {
+      path: base + at || '/',
+      message: name === undefined ? describe(e) : `property name "${name}" ${describe(e)}`,
+    };
     const key = `${detail.path} ${detail.message}`;
     if (!seen.has(key)) {
       seen.add(key);
@@ -43,6 +50,10 @@ export function schemaErrorDetails(
     }
   }
   return details;
+}
+
+function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 function describe(e: ErrorObject): string {
@@ -56,6 +67,11 @@ function describe(e: ErrorObject): string {
       return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'const':
       return `must be ${JSON.stringify(p.allowedValue)}`;
+    case 'pattern':
+      // Every name pattern of the plan schemas reserves "__proto__"; say so rather than show the lookahead.
+      return String(p.pattern).startsWith('^(?!__proto__$)')
+        ? `must match ${String(p.pattern).replace('(?!__proto__$)', '')} and not be "__proto__" (reserved)`
+        : (e.message ?? e.keyword);
     default:
       return e.message ?? e.keyword;
   }

@@ -95,10 +95,14 @@ export function runLocalCommand(): Command {
         const plan = readJson(planFile) as Plan;
         const element = (plan as Partial<Plan>).client_data?.element;
         if (!element) throw new Error(`${planFile} has no client_data.element; is it a plan?`);
-        const clients = readClientsCsv(fs.readFileSync(opts.data, 'utf8'), element);
+        const clients = readClientsCsv(fs.readFileSync(opts.data, 'utf8'), element, { source: opts.data });
         const evaluationData = opts.evalData
           ? mergeExamples(
-              [...readClientsCsv(fs.readFileSync(opts.evalData, 'utf8'), element).values()],
+              [
+                ...readClientsCsv(fs.readFileSync(opts.evalData, 'utf8'), element, {
+                  source: opts.evalData,
+                }).values(),
+              ],
               element,
             )
           : undefined;

@@ -22,7 +22,7 @@ export class CsvExampleStore implements ExampleStore {
   async examples(collection: string, element: TffType, _batchSize?: number): Promise<ClientExamples> {
     const file = this.files.get(collection);
     if (file === undefined) return emptyExamples(element);
-    const clients = readClientsCsv(await fs.readFile(file, 'utf8'), element);
+    const clients = readClientsCsv(await fs.readFile(file, 'utf8'), element, { source: file });
     return clients.size === 0 ? emptyExamples(element) : mergeExamples([...clients.values()], element);
   }
 }

@@ -5,8 +5,15 @@ import { ajv, schemaErrorDetails } from '../schema-validation';
 import type { Limits } from './limits';
 import { getOp } from './ops';
 import { OpError } from './ops/op';
-import { STRUCTURAL_ATTRS, inferStructural } from './structural';
-import { formatType, numElements, type StructType, type TensorType, type TffType } from './types';
+import { inferStructural, structuralAttrs } from './structural';
+import {
+  formatType,
+  numElements,
+  typeProblem,
+  type StructType,
+  type TensorType,
+  type TffType,
+} from './types';
 
 /** The type signature of a computation: `(parameter -> result)`. */
 export interface Signature {
@@ -44,12 +51,16 @@ export class Checker {
   private readonly depths = new Map<string, number>();
   private readonly inProgress = new Set<string>();
   private readonly serverOnlyUse = new Map<string, string | null>();
+  /** The plan's functions by name: a Map, so that a name like "toString" never reaches Object.prototype. */
+  private readonly functions: ReadonlyMap<string, Computation>;
   private totalNodes = 0;
 
   constructor(
-    private readonly functions: Readonly<Record<string, Computation>>,
+    functions: Readonly<Record<string, Computation>>,
     private readonly limits: Limits,
-  ) {}
+  ) {
+    this.functions = new Map(Object.entries(functions));
+  }
 
   /**
    * Types a computation. `label` names it in messages (`work`, `function loss`); `pointer` is its JSON
@@ -72,10 +83,11 @@ export class Checker {
     for (const node of comp.nodes) {
       if (getOp(node.op)?.serverOnly) return `node "${node.name}" (${node.op}) in ${label}`;
       const fn = calledFunction(node);
-      if (fn !== undefined && this.functions[fn]) {
+      const callee = fn === undefined ? undefined : this.functions.get(fn);
+      if (fn !== undefined && callee) {
         if (!this.serverOnlyUse.has(fn)) {
           this.serverOnlyUse.set(fn, null); // acyclic by the time this runs; guards against loops anyway
-          this.serverOnlyUse.set(fn, this.serverOnlyUseIn(this.functions[fn], `function ${fn}`));
+          this.serverOnlyUse.set(fn, this.serverOnlyUseIn(callee, `function ${fn}`));
         }
         const use = this.serverOnlyUse.get(fn);
         if (use) return use;
@@ -92,7 +104,7 @@ export class Checker {
   private functionSignature(name: string, pointer: string): Signature {
     const known = this.signatures.get(name);
     if (known) return known;
-    const comp = this.functions[name];
+    const comp = this.functions.get(name);
     if (!comp) throw new CheckError(pointer, `unknown function "${name}"`);
     if (this.inProgress.has(name)) {
       throw new CheckError(pointer, `function "${name}" calls itself (recursion is not allowed)`);
@@ -125,7 +137,7 @@ export class Checker {
     }
     const env = new Map<string, TffType>();
     if (comp.parameter) {
-      this.checkTypeSize(comp.parameter.type, `${pointer}/parameter/type`, `${label}: parameter`);
+      this.checkTypeSize(comp.parameter.type, `${pointer}/parameter/type`, `${label}: parameter`, true);
       env.set(comp.parameter.name, comp.parameter.type);
     }
     let depth = 0;
@@ -172,7 +184,7 @@ export class Checker {
     where: string,
   ): { type: TffType; calleeDepth: number } {
     const attrs = (node.attrs ?? {}) as Record<string, unknown>;
-    const structural = (STRUCTURAL_ATTRS as Record<string, object | undefined>)[node.op];
+    const structural = structuralAttrs(node.op);
     const op = structural ? undefined : getOp(node.op);
     if (!structural && !op) throw new OpError(`unknown op "${node.op}"`);
     const validate = attrValidator(node.op, structural ?? op!.attrs);
@@ -203,7 +215,8 @@ export class Checker {
 
   /** The signature of a function a structural node at `at` names in attr `fn`, and the depth calling it reaches. */
   private callee(name: string, at: string, where: string): { sig: Signature; depth: number } {
-    if (!this.functions[name]) throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
+    if (!this.functions.has(name))
+      throw new CheckError(`${at}/attrs/fn`, `${where}: unknown function "${name}"`);
     const sig = this.functionSignature(name, `${at}/attrs/fn`);
     return { sig, depth: (this.depths.get(name) ?? 0) + 1 };
   }
@@ -214,7 +227,13 @@ export class Checker {
     }
   }
 
-  private checkTypeSize(t: TffType, at: string, where: string): void {
+  /** Bounds a type's nesting and element counts and requires unique field names; `at` points at the type. */
+  private checkTypeSize(t: TffType, at: string, where: string, declared = false): void {
+    const problem = typeProblem(t);
+    if (problem) {
+      // A declared type is pointed into; an inferred one is pointed at by its node.
+      throw new CheckError(declared ? at + problem.pointer : at, `${where}: ${problem.message}`);
+    }
     const big = findOversized(t, this.limits.maxTensorElements);
     if (big) {
       throw new CheckError(

@@ -48,10 +48,15 @@ class EvalFailure extends Error {
  * `checkPlan`; run-time checks cover what static types cannot: dynamic sizes, loop lengths, op budget.
  */
 export class Interpreter {
+  /** The plan's functions by name: a Map, so that a name like "toString" never reaches Object.prototype. */
+  private readonly functions: ReadonlyMap<string, Computation>;
+
   constructor(
-    private readonly functions: Readonly<Record<string, Computation>> = {},
+    functions: Readonly<Record<string, Computation>> = {},
     private readonly limits: Limits = DEFAULT_LIMITS,
-  ) {}
+  ) {
+    this.functions = new Map(Object.entries(functions));
+  }
 
   /** Evaluates `comp` on `arg` (omit for computations without a parameter). */
   run(comp: Computation, arg: Value | undefined, options: RunOptions): Value {
@@ -274,7 +279,7 @@ export class Interpreter {
   }
 
   private fn(name: unknown, where: string): Computation {
-    const fn = typeof name === 'string' ? this.functions[name] : undefined;
+    const fn = typeof name === 'string' ? this.functions.get(name) : undefined;
     if (!fn) throw new EvalFailure('EVAL_ERROR', `${where}: unknown function "${String(name)}"`);
     return fn;
   }

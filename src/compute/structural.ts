@@ -6,7 +6,8 @@ import { assignabilityError, formatType, structType, tensorLeaves, tensorType, t
 /** Ops the registry does not hold: the checker and interpreter give them their meaning. */
 export const STRUCTURAL_OPS = ['struct', 'field', 'call', 'fold', 'repeat', 'value_and_grad'] as const;
 
-const fnName = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.]*$' };
+// "__proto__" is reserved in every name of a plan (see schemas/computation.schema.json).
+const fnName = { type: 'string', pattern: '^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.]*$' };
 
 /** The JSON Schema of each structural op's `attrs`, validated before the op is typed. */
 export const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> = {
@@ -14,7 +15,11 @@ export const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> =
     type: 'object',
     additionalProperties: false,
     properties: {
-      names: { type: 'array', items: { type: ['string', 'null'], pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+      names: {
+        type: 'array',
+        maxItems: 1024,
+        items: { type: ['string', 'null'], pattern: '^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$' },
+      },
     },
   },
   field: {
@@ -43,6 +48,16 @@ export const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> =
     properties: { fn: fnName },
   },
 };
+
+const STRUCTURAL_ATTR_SCHEMAS: ReadonlyMap<string, object> = new Map(Object.entries(STRUCTURAL_ATTRS));
+
+/**
+ * The attrs schema of a structural op, or undefined for any other op name. A Map lookup, so that an op named
+ * like an Object.prototype member ("constructor") is simply not structural.
+ */
+export function structuralAttrs(op: string): object | undefined {
+  return STRUCTURAL_ATTR_SCHEMAS.get(op);
+}
 
 /**
  * What typing a structural node needs from the checker running it; the checker keeps the signatures, depths

@@ -123,3 +123,45 @@ export function tensorLeaves(t: TffType, prefix: readonly string[] = []): Tensor
       throw new Error(`a sequence ${formatType(t)} has no fixed tensors`);
   }
 }
+
+/**
+ * The deepest nesting of structs and sequences a type may have (a tensor is depth 1, `<x=float32>` depth 2).
+ * Types are walked recursively everywhere (formatting, assignability, bundles), so the depth is bounded
+ * once, when a plan is checked; real models nest a handful of levels.
+ */
+export const MAX_TYPE_DEPTH = 16;
+
+/** A problem inside a type, at a JSON pointer relative to the type (`/fields/1/type`). */
+export interface TypeProblem {
+  readonly pointer: string;
+  readonly message: string;
+}
+
+/**
+ * Why a type is not well formed, or null: it nests deeper than `maxDepth`, or a struct names two fields
+ * alike (TFF's named tuples have unique names; a `field` by that name would be ambiguous). Stops descending
+ * at `maxDepth`, so it is safe on a type of any depth.
+ */
+export function typeProblem(t: TffType, maxDepth = MAX_TYPE_DEPTH): TypeProblem | null {
+  const walk = (u: TffType, depth: number, pointer: string): TypeProblem | null => {
+    if (depth > maxDepth) {
+      return { pointer, message: `the type nests deeper than ${maxDepth} levels, the limit` };
+    }
+    if (u.kind === 'sequence') return walk(u.element, depth + 1, `${pointer}/element`);
+    if (u.kind === 'tensor') return null;
+    const seen = new Set<string>();
+    for (let i = 0; i < u.fields.length; i++) {
+      const f = u.fields[i]!;
+      if (f.name !== undefined) {
+        if (seen.has(f.name)) {
+          return { pointer: `${pointer}/fields/${i}/name`, message: `field name "${f.name}" is used twice` };
+        }
+        seen.add(f.name);
+      }
+      const inner = walk(f.type, depth + 1, `${pointer}/fields/${i}/type`);
+      if (inner) return inner;
+    }
+    return null;
+  };
+  return walk(t, 1, '');
+}

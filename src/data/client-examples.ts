@@ -28,6 +28,17 @@ export interface ExampleLeaf {
   readonly exampleShape: readonly number[];
   /** Values per example: the product of `exampleShape`. */
   readonly exampleSize: number;
+  /** The closed interval every value must lie in, when the type declares one (`range`, e.g. labels). */
+  readonly range?: readonly [number, number];
+}
+
+/** Why `v` is outside a leaf's declared range, or null (also when the leaf declares none). */
+export function outOfRange(leaf: ExampleLeaf, v: number): string | null {
+  if (!leaf.range) return null;
+  const [min, max] = leaf.range;
+  return v >= min && v <= max
+    ? null
+    : `${v} is outside the declared range [${min}, ${max}] of ${leafLabel(leaf.path)}`;
 }
 
 /** How a leaf is named in messages and CSV headers: its path joined by ".", or "value" for a bare tensor. */
@@ -73,12 +84,21 @@ export function exampleLeaves(element: TffType, batchSize?: number): ExampleLeaf
       continue;
     }
     const exampleShape = rest as number[];
+    const range = type.range as [number, number] | undefined;
+    if (range && !(range.length === 2 && range[0] <= range[1])) {
+      problems.push({
+        path: label,
+        message: `range ${JSON.stringify(range)} is not [min, max] with min <= max`,
+      });
+      continue;
+    }
     out.push({
       path,
       dtype: type.dtype,
       batchDim,
       exampleShape,
       exampleSize: exampleShape.reduce((a, b) => a * b, 1),
+      ...(range ? { range: [range[0], range[1]] as const } : {}),
     });
   }
   if (problems.length > 0) throw invalid(`invalid client data element type ${formatType(element)}`, problems);
@@ -93,7 +113,8 @@ function arrayFits(data: ExampleData, dtype: Dtype): boolean {
 
 /**
  * Checks examples against the per-example leaves: one typed array per leaf of the right kind and length,
- * bools 0/1, floats finite (NaN in client data is always a bug upstream); throws DATA_INVALID.
+ * bools 0/1, floats finite (NaN in client data is always a bug upstream), values inside a declared range
+ * (naming the example and, for a leaf of several values per example, the value); throws DATA_INVALID.
  */
 export function checkClientExamples(
   examples: ClientExamples,
@@ -134,6 +155,14 @@ export function checkClientExamples(
     } else if (leaf.dtype === 'bool') {
       const at = (data as Uint8Array).findIndex((v) => v > 1);
       if (at >= 0) problems.push({ path, message: `bool value ${at} is ${data[at]}, not 0 or 1` });
+    }
+    if (leaf.range && problems.length === 0) {
+      const at = data.findIndex((v: number) => outOfRange(leaf, v) !== null);
+      if (at >= 0) {
+        const example = Math.floor(at / leaf.exampleSize);
+        const which = leaf.exampleShape.length === 0 ? '' : `, value ${at % leaf.exampleSize}`;
+        problems.push({ path: `${path}, example ${example}${which}`, message: outOfRange(leaf, data[at]!)! });
+      }
     }
   });
   if (problems.length > 0) throw invalid('invalid client examples', problems);

@@ -13,6 +13,7 @@ import {
   checkClientExamples,
   exampleLeaves,
   leafLabel,
+  outOfRange,
   type ClientExamples,
   type ExampleData,
   type ExampleLeaf,
@@ -72,13 +73,30 @@ interface ParsedRecord {
   readonly record: string[];
 }
 
+/** Options of {@link readClientsCsv}. */
+export interface ReadClientsCsvOptions {
+  /** Names the file in every problem (`clients.csv: row 5, column y`). */
+  readonly source?: string;
+}
+
 /**
- * Reads many clients' examples from CSV text; throws DATA_INVALID naming the row (the file's line number) and
- * column of each problem: a header that does not match the element type, a wrong number of cells, an empty
- * client id, a cell that is not a number, a non-integral or out-of-range int32, a bool other than 0/1.
+ * Reads many clients' examples from CSV text; throws DATA_INVALID naming the file (`source`), the row (the
+ * file's line number) and column of each problem: a header that does not match the element type, a wrong
+ * number of cells, an empty client id, a cell that is not a number, a non-integral or out-of-range int32, a
+ * bool other than 0/1, a value outside the `range` its tensor declares (labels, for example).
  * Clients keep the order of their first row; a client's examples keep file order.
  */
-export function readClientsCsv(text: string, element: TffType): Map<string, ClientExamples> {
+export function readClientsCsv(
+  text: string,
+  element: TffType,
+  options: ReadClientsCsvOptions = {},
+): Map<string, ClientExamples> {
+  const located = (details: readonly ErrorDetail[]): AppError =>
+    invalid(
+      options.source === undefined
+        ? details
+        : details.map((d) => ({ ...d, path: `${options.source}: ${d.path}` })),
+    );
   const leaves = exampleLeaves(element);
   const columns = [CLIENT_ID_COLUMN, ...leafColumns(leaves)];
 
@@ -93,11 +111,11 @@ export function readClientsCsv(text: string, element: TffType): Map<string, Clie
       relax_column_count: true,
     }) as unknown as ParsedRecord[];
   } catch (e) {
-    throw invalid([{ path: 'csv', message: (e as Error).message }]);
+    throw located([{ path: 'csv', message: (e as Error).message }]);
   }
   const [head, ...rows] = records;
   if (head === undefined)
-    throw invalid([{ path: 'row 1', message: `no header; expected ${columns.slice(0, 4).join(',')},...` }]);
+    throw located([{ path: 'row 1', message: `no header; expected ${columns.slice(0, 4).join(',')},...` }]);
   const header = head.record;
   const headerProblems: ErrorDetail[] = [];
   for (let c = 0; c < Math.max(header.length, columns.length); c++) {
@@ -111,7 +129,7 @@ export function readClientsCsv(text: string, element: TffType): Map<string, Clie
       if (headerProblems.length >= MAX_PROBLEMS) break;
     }
   }
-  if (headerProblems.length > 0) throw invalid(headerProblems);
+  if (headerProblems.length > 0) throw located(headerProblems);
 
   // Parsed values of each example, by client, until the per-leaf arrays can be sized.
   const width = columns.length - 1;
@@ -133,7 +151,8 @@ export function readClientsCsv(text: string, element: TffType): Map<string, Clie
     let c = 1;
     for (const leaf of leaves) {
       for (let k = 0; k < leaf.exampleSize; k++, c++) {
-        const v = parseCell(record[c]!, leaf.dtype);
+        const parsed = parseCell(record[c]!, leaf.dtype);
+        const v = typeof parsed === 'number' ? (outOfRange(leaf, parsed) ?? parsed) : parsed;
         if (typeof v === 'string') {
           if (problems.length < MAX_PROBLEMS)
             problems.push({ path: `${row}, column ${columns[c]}`, message: v });
@@ -146,7 +165,7 @@ export function readClientsCsv(text: string, element: TffType): Map<string, Clie
     if (list === undefined) byClient.set(id, (list = []));
     list.push(values);
   }
-  if (problems.length > 0) throw invalid(problems);
+  if (problems.length > 0) throw located(problems);
 
   const clients = new Map<string, ClientExamples>();
   for (const [id, examples] of byClient) {

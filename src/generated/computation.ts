@@ -1,5 +1,8 @@
 /* Generated from schemas/computation.schema.json by scripts/gen-types.js; do not edit. */
 
+/**
+ * A node, parameter or function name. "__proto__" is reserved: JavaScript objects built by assignment would lose it.
+ */
 export type Name = string;
 /**
  * A TensorFlow Federated type: a tensor, a struct (named tuple) or a sequence.
@@ -26,6 +29,13 @@ export interface TensorType {
    * @maxItems 8
    */
   shape: (number | null)[];
+  /**
+   * The closed interval [min, max] every value must lie in. Declared on the tensors of client_data.element (for example labels: [0, classes - 1]) and checked wherever client data is loaded; elsewhere it is informational and ignored by the type checker.
+   *
+   * @minItems 2
+   * @maxItems 2
+   */
+  range?: number[];
 }
 export interface StructType {
   kind: 'struct';
@@ -45,6 +55,9 @@ export interface SequenceType {
 export interface Node {
   name: Name;
   op: string;
+  /**
+   * @maxItems 1024
+   */
   args?: Name[];
   attrs?: {
     [k: string]: unknown;

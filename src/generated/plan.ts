@@ -5,6 +5,9 @@
  */
 export type TffType = TensorType | StructType | SequenceType;
 export type Dtype = 'float32' | 'int32' | 'bool';
+/**
+ * A node, parameter or function name. "__proto__" is reserved: JavaScript objects built by assignment would lose it.
+ */
 export type Name = string;
 
 /**
@@ -38,6 +41,13 @@ export interface TensorType {
    * @maxItems 8
    */
   shape: (number | null)[];
+  /**
+   * The closed interval [min, max] every value must lie in. Declared on the tensors of client_data.element (for example labels: [0, classes - 1]) and checked wherever client data is loaded; elsewhere it is informational and ignored by the type checker.
+   *
+   * @minItems 2
+   * @maxItems 2
+   */
+  range?: number[];
 }
 export interface StructType {
   kind: 'struct';
@@ -84,6 +94,9 @@ export interface Parameter {
 export interface Node {
   name: Name;
   op: string;
+  /**
+   * @maxItems 1024
+   */
   args?: Name[];
   attrs?: {
     [k: string]: unknown;

@@ -13,6 +13,13 @@ export interface TensorType {
    * @maxItems 8
    */
   shape: (number | null)[];
+  /**
+   * The closed interval [min, max] every value must lie in. Declared on the tensors of client_data.element (for example labels: [0, classes - 1]) and checked wherever client data is loaded; elsewhere it is informational and ignored by the type checker.
+   *
+   * @minItems 2
+   * @maxItems 2
+   */
+  range?: number[];
 }
 export interface StructType {
   kind: 'struct';

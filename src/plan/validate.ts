@@ -15,6 +15,9 @@ import { AppError, type ErrorDetail } from '../errors';
 import type { Computation } from '../generated/computation';
 import type { MapReduceForm, Plan } from '../generated/plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
+import { clientDataErrors } from './client-data-check';
+import { checkJsonShape, checkNodeCounts } from './json-shape-check';
+import { secureSumParamErrors } from './secure-sum-check';
 
 /** The types of a plan's MapReduce form, named as in TFF. */
 export interface FormTypes {
@@ -66,6 +69,9 @@ const CLIENT_OR_WORKER_SLOTS = ['work', 'zero', 'accumulate', 'merge'] as const;
  * every problem found, each with a JSON pointer and a message naming the computation and node.
  */
 export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): CheckedPlan {
+  // Bounds before ajv, which recurses into nested types and takes seconds over a million nodes.
+  checkNodeCounts(json, limits);
+  checkJsonShape(json);
   const validate = validatorFor('plan.schema.json');
   if (!validate(json)) {
     throw new AppError(
@@ -94,6 +100,7 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   if (!!plan.initialize === !!plan.initial_state) {
     errors.push({ path: '', message: 'the plan needs exactly one of "initialize" and "initial_state"' });
   }
+  errors.push(...clientDataErrors(plan.client_data));
   const init = sig(plan.initialize, 'initialize', '/initialize');
   const form: Partial<Record<(typeof FORM_SLOTS)[number], Signature>> = {};
   for (const slot of FORM_SLOTS) form[slot] = sig(plan.computations[slot], slot, `/computations/${slot}`);
@@ -116,6 +123,7 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   errors.push(...scheduleErrors(plan));
 
   const types = errors.length === 0 ? formTypes(plan, { init, ...form, evaluate }, errors) : undefined;
+  if (types) errors.push(...secureSumParamErrors(plan, types.V, limits.maxCallDepth));
   if (errors.length || !types) {
     // A broken function is reported once even when several computations reach it.
     const unique = [...new Map(errors.map((e) => [`${e.path}\n${e.message}`, e])).values()];

@@ -1,5 +1,5 @@
 import { PlanBuilder } from '../compute/builder';
-import { sequenceType } from '../compute/types';
+import { sequenceType, tensorType } from '../compute/types';
 import type { Plan } from '../generated/plan';
 import {
   dataOptions,
@@ -236,7 +236,16 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
     description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
       opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
     }, example-weighted averaging.`,
-    client_data: { collection: o.collection, element: batch, batch_size: o.batchSize },
+    client_data: {
+      collection: o.collection,
+      // Labels are class indices: one_hot zeroes a label outside [0, classes), which would train nothing, so
+      // the data spec declares their range and every loader of client data refuses one outside it.
+      element: named({
+        x: batch.fields[0]!.type,
+        y: { ...tensorType('int32', [null]), range: [0, o.layers.at(-1)! - 1] },
+      }),
+      batch_size: o.batchSize,
+    },
     schedule: toSchedule(o),
   });
 }

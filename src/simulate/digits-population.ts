@@ -58,3 +58,15 @@ export function requireDigitsElement(element: TffType, what: string): void {
     );
   }
 }
+
+/**
+ * Checks every simulated client's examples (and the held-out ones) against a plan's batch type, the ranges
+ * it declares included (labels), so that a plan the digits do not fit fails before any round, naming the
+ * data file, the client, the leaf and the example, instead of failing every client's task.
+ */
+export function checkDigitsPopulation(population: DigitsPopulation, element: TffType): void {
+  const leaves = exampleLeaves(element);
+  const file = 'data/digits.csv.gz';
+  population.clients.forEach((c, i) => checkClientExamples(c, leaves, `${file} (client sim-${i})`));
+  checkClientExamples(population.heldOut, leaves, `${file} (held-out examples)`);
+}

@@ -14,7 +14,7 @@ import { MemoryExampleStore } from '../client/example-store';
 import type { ClientPlan } from '../client/types';
 import type { JsonValue } from '../compute/value-json';
 import type { PlanSummary } from '../store/types';
-import { digitsPopulation, requireDigitsElement } from './digits-population';
+import { checkDigitsPopulation, digitsPopulation, requireDigitsElement } from './digits-population';
 import { accuracyOf, HeldOutEvaluator } from './evaluator';
 import { OperatorApi, type RoundRow } from '../client/operator';
 import { Tally } from './tally';
@@ -123,6 +123,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     shardsPerClient: options.shardsPerClient,
     seed: options.seed,
   });
+  checkDigitsPopulation(data, clientPlan.client_data.element);
   const evaluator =
     options.plan !== undefined && HeldOutEvaluator.supports(options.plan)
       ? new HeldOutEvaluator(options.plan, data.heldOut)

@@ -25,8 +25,9 @@ export type Operand = Handle | number;
 export type StructFields =
   Readonly<Record<string, Handle>> | readonly Handle[] | readonly (readonly [string | undefined, Handle])[];
 
-const NODE_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
-const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// The schemas' name patterns; "__proto__" is reserved (an object built by assignment would lose it).
+const NODE_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.]*$/;
+const FIELD_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$/;
 const STRUCTURAL = new Set(['struct', 'field', 'call', 'fold', 'repeat', 'value_and_grad']);
 
 // Compiled once per op: the builder validates attrs exactly as the checker will, but at authoring time.

@@ -28,6 +28,9 @@ export interface PlanMeta {
   readonly schedule: Schedule;
 }
 
+// The schema's Name pattern (schemas/computation.schema.json).
+const FUNCTION_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.]*$/;
+
 // Computations that clients or aggregation workers run: the server-only random_normal may not reach them.
 const CLIENT_OR_WORKER: readonly Slot[] = ['work', 'zero', 'accumulate', 'merge'];
 
@@ -43,7 +46,11 @@ interface Built {
  * plan that builds is a plan the server accepts.
  */
 export class PlanBuilder {
-  private readonly functions: Record<string, Computation> = {};
+  // Null prototype: a function name is data, never a key that could reach or replace Object.prototype.
+  private readonly functions: Record<string, Computation> = Object.create(null) as Record<
+    string,
+    Computation
+  >;
   private readonly refs = new Map<string, FnRef>();
   private readonly slots = new Map<Slot, Built>();
 
@@ -51,8 +58,10 @@ export class PlanBuilder {
   fn(name: string, parameterType: TffType, body: Body): FnRef;
   fn(name: string, parameterType: undefined, body: NullaryBody): FnRef;
   fn(name: string, parameterType: TffType | undefined, body: Body | NullaryBody): FnRef {
-    if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name))
-      throw new BuildError(`function name "${name}" must match ^[A-Za-z_][A-Za-z0-9_.]*$`);
+    if (!FUNCTION_NAME.test(name) || name.length > 128)
+      throw new BuildError(
+        `function name "${name}" must match ${FUNCTION_NAME.source} (at most 128 characters; "__proto__" is reserved)`,
+      );
     if (this.refs.has(name)) throw new BuildError(`function "${name}" is defined twice`);
     const built = this.run(`function ${name}`, parameterType, body);
     this.functions[name] = built.computation;
