@@ -98,6 +98,8 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
         uploadDigests: digestForms(upload),
         endedDevices: new Set([device]),
       };
+      const roundKey = `${prefix}:{p}:r:1.1`;
+      await redis.hset(roundKey, 'phase', 'reporting');
       const stats = newScanStats();
       const found = await scanOnce(redis, prefix, rules, stats);
       expect(found.map((v) => v.what).sort()).toEqual([
@@ -106,9 +108,15 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
         `holds the SHA-256 of an upload (${digestForms(upload)[0]!.toString()})`,
       ]);
       expect(stats.partialClients).toEqual([1]);
-      // And a partial covering enough clients passes.
+      // Once the attempt closed, a worker may commit what it holds (issue 7, point 4): not a violation.
       await redis.del(`${prefix}:{p}:r:1.1:tasks`);
       await redis.lpop(`{${prefix}}:agg:log`);
+      await redis.hset(roundKey, 'phase', 'finalizing');
+      const closed = newScanStats();
+      expect(await scanOnce(redis, prefix, rules, closed)).toEqual([]);
+      expect(closed.closedSubMinimum).toBe(1);
+      // And a partial covering enough clients passes while the attempt is open.
+      await redis.hset(roundKey, 'phase', 'reporting');
       const acc3 = tf.scalar(3, 'int32');
       await redis.set(`${prefix}:{p}:r:1.1:partial:w1`, Buffer.from(encodePartial(types, acc3, sums, 3)));
       acc3.dispose();
@@ -171,6 +179,8 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
             headers: {
               authorization: `Bearer ${assignment.token}`,
               'content-type': 'application/octet-stream',
+              // The device presents itself again at upload (anonymous mode: its id).
+              'x-device-credential': device,
             },
             body: bytes as BodyInit,
           });
@@ -183,6 +193,8 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
           if (failed) throw new Error(`round ${r} failed: ${JSON.stringify(failed.error)}`);
           return all.find((x) => x.round === r && x.phase === 'completed');
         });
+        // Nothing of the finished attempt's partials remains.
+        expect(await redis.keys(`${cluster.prefix}:{${id}}:r:${r}.*:partial:*`)).toEqual([]);
         // From here on, none of this round's devices may appear anywhere.
         for (const d of devices) rules.endedDevices.add(d);
         expect(done.output).toEqual({ sum: BASE_VALUES.reduce((a, v) => a + 1000 * r + v, 0) });
@@ -206,6 +218,8 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
     const names = [...stats.keyNames];
     expect(names.some((k) => /:r:\d+\.\d+/.test(k))).toBe(true);
     expect(names.some((k) => k.startsWith(`{${cluster.prefix}}:`))).toBe(true);
-    expect(stats.partialClients.every((n) => n >= MIN_CLIENTS)).toBe(true);
+    console.log(
+      `at-rest scan: ${stats.scans} scans, ${stats.values} values; partials seen with clients ${JSON.stringify(stats.partialClients.slice(0, 40))}, ${stats.closedSubMinimum} below the minimum after their attempt closed`,
+    );
   }, 180_000);
 });

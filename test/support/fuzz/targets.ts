@@ -42,7 +42,10 @@ function plansToTarget(tag: string): Array<{ name: string; plan: Record<string, 
   }));
 }
 
-/** A check-in body naming a device: `client_id`, and `device_id` for servers that read that field. */
+/**
+ * A check-in body naming a device in anonymous mode: `device_id`, and `client_id`, its older name. The
+ * upload presents the device again in `X-Device-Credential`.
+ */
 export function checkinBody(device: string): string {
   return JSON.stringify({ client_id: device, device_id: device });
 }
@@ -75,16 +78,17 @@ export async function submitTargets(cluster: Cluster, tag: string): Promise<Uplo
 export async function refillTasks(driver: FuzzDriver, target: UploadTarget): Promise<void> {
   const fresh: HeldTask[] = [];
   for (let i = 0; i < TASKS_PER_ROUND; i++) {
+    const device = `fuzz-device-${randomBytes(6).toString('hex')}`;
     const answer = await driver.send({
       method: 'POST',
       path: `/v1/populations/${target.population}/checkin`,
       headers: { 'content-type': 'application/json' },
-      body: checkinBody(`fuzz-device-${randomBytes(6).toString('hex')}`),
+      body: checkinBody(device),
       label: `check-in for target ${target.name}`,
     });
-    const assignment = (answer?.json as { assignment?: HeldTask } | undefined)?.assignment;
+    const assignment = (answer?.json as { assignment?: Omit<HeldTask, 'device'> } | undefined)?.assignment;
     if (!assignment) break;
-    fresh.push(assignment);
+    fresh.push({ ...assignment, device });
   }
   if (fresh.length > 0) target.tasks = fresh;
 }

@@ -27,6 +27,8 @@ export interface HeldTask {
   readonly plan_id: string;
   readonly round: number;
   readonly attempt: number;
+  /** The device that checked in for it (anonymous mode), presented again at upload. */
+  readonly device: string;
 }
 
 /** A plan uploads are aimed at, with the tasks currently held for it. */
@@ -76,10 +78,14 @@ type BodySpec =
 type EncodingSpec =
   'none' | 'gzip' | 'deflate' | 'br' | 'gzip-corrupt' | 'bomb' | 'unknown' | 'double-gzip' | 'identity';
 
+/** What the upload says in `X-Device-Credential`. */
+type DeviceSpec = 'own' | 'none' | 'other' | { text: string };
+
 /** An upload, abstractly. */
 export interface UploadSpec {
   readonly target: number;
   readonly slot: number;
+  readonly device: DeviceSpec;
   readonly token: TokenSpec;
   readonly path: PathSpec;
   readonly contentType: string | null;
@@ -300,6 +306,16 @@ export function uploadSpecArb(): fc.Arbitrary<UploadSpec> {
   return fc.record({
     target: fc.nat(),
     slot: fc.nat(),
+    device: fc.oneof(
+      { arbitrary: fc.constant<DeviceSpec>('own'), weight: 40 },
+      { arbitrary: fc.constantFrom<DeviceSpec>('none', 'other'), weight: 2 },
+      {
+        arbitrary: fc
+          .oneof(nameArb(), fc.constantFrom('x'.repeat(10_000), 'a.b.c', 'eyJhbGciOiJub25lIn0.e30.'))
+          .map((text): DeviceSpec => ({ text })),
+        weight: 1,
+      },
+    ),
     token: tokenArb(),
     path: pathArb(),
     contentType: contentTypeArb(),
@@ -613,12 +629,23 @@ export async function materializeUpload(spec: UploadSpec, ctx: UploadContext): P
   if (header) headers['content-encoding'] = header;
   const auth = await authorization(spec.token, own, other, ctx.tokenSecret);
   if (auth !== undefined) headers.authorization = auth;
+  const device =
+    spec.device === 'own'
+      ? own?.device
+      : spec.device === 'other'
+        ? other?.device
+        : spec.device === 'none'
+          ? undefined
+          : spec.device.text;
+  // Header values must be visible ASCII for fetch to send them; other text travels percent-encoded.
+  if (device !== undefined)
+    headers['x-device-credential'] = /^[!-~]*$/.test(device) ? device : encodeURIComponent(device);
   return {
     method: 'POST',
     path: `/v1/tasks/${task || 'empty'}/result`,
     headers,
     body: bytes,
-    label: `upload to ${target.name}: token ${spec.token.kind}, path ${spec.path.kind}, ${spec.contentType ?? 'no content type'}, encoding ${spec.encoding}, body ${describeBody(spec.body)}`,
+    label: `upload to ${target.name}: device ${typeof spec.device === 'string' ? spec.device : 'text'}, token ${spec.token.kind}, path ${spec.path.kind}, ${spec.contentType ?? 'no content type'}, encoding ${spec.encoding}, body ${describeBody(spec.body)}`,
   };
 }
 
