@@ -17,7 +17,8 @@ import { PLAN_LIBRARY } from '../src/plans';
 // longer fuzz"): FUZZ_SEED=<n> FUZZ_RUNS=<requests per kind> npx jest test/fuzz.test.ts. FUZZ_PLANS,
 // FUZZ_UPLOADS and FUZZ_OTHERS set each kind's count, FUZZ_CONCURRENCY the requests in flight,
 // FUZZ_FAILURES_DIR a directory that receives every failing request in full, and FUZZ_SHRINK=1 makes
-// fast-check stop at the first failing batch and shrink it to a minimal counterexample.
+// fast-check stop at the first failing batch and shrink it to a minimal counterexample; FUZZ_TRACE=<file>
+// writes one line per answer (start, duration, status, how the request was made), to find what stalls.
 
 function intEnv(name: string, fallback: number): number {
   const v = process.env[name];
@@ -86,7 +87,7 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
         // Anonymous check-ins stay rate-limited (the limiter is part of what is fuzzed), but never below
         // what the fuzz needs to keep its targets supplied with tasks.
         ANONYMOUS_RATE_LIMIT: '1000000',
-        LOG_LEVEL: 'error',
+        LOG_LEVEL: process.env.FUZZ_LOG_LEVEL || 'error',
       },
     });
     driver = new FuzzDriver({
@@ -94,6 +95,7 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       operatorToken: cluster.operatorToken,
       concurrency: CONCURRENCY,
       failuresDir: process.env.FUZZ_FAILURES_DIR || undefined,
+      traceFile: process.env.FUZZ_TRACE || undefined,
     });
   });
   afterAll(async () => {

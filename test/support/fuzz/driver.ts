@@ -44,6 +44,8 @@ export interface FuzzDriverOptions {
   /** How long one request may take before it counts as a hang. */
   readonly timeoutMs?: number;
   readonly failuresDir?: string;
+  /** A file that receives one JSON line per answer: start time, milliseconds, status, label. */
+  readonly traceFile?: string;
 }
 
 /** Sends requests and keeps the tally. */
@@ -96,6 +98,10 @@ export class FuzzDriver {
       }
     }
     this.noteTime(Date.now() - t0, req.label);
+    if (this.options.traceFile) {
+      const line = { t0, ms: Date.now() - t0, status: res!.status, label: req.label.slice(0, 300) };
+      fs.appendFileSync(this.options.traceFile, `${JSON.stringify(line)}\n`);
+    }
     this.statuses.set(res.status, (this.statuses.get(res.status) ?? 0) + 1);
     let json: unknown;
     try {

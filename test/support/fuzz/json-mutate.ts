@@ -255,6 +255,44 @@ const RAW_NUMBERS: readonly Raw[] = ['1e999', '-1e999', '1E400', '-0', '0.000000
   (raw) => new Raw(raw),
 );
 
+/**
+ * Values that are valid somewhere in the plan IR but wrong where they land: other dtypes, op names, shapes,
+ * type kinds. They pass the schema more often than random values and so reach the type checker.
+ */
+const IR_VALUES: readonly Json[] = [
+  'float32',
+  'int32',
+  'bool',
+  'float64',
+  'int64',
+  'add',
+  'matmul',
+  'reduce_sum',
+  'cast',
+  'const',
+  'reshape',
+  'fold',
+  'call',
+  'repeat',
+  'value_and_grad',
+  'struct',
+  'field',
+  'tensor',
+  'sequence',
+  [],
+  [null],
+  [null, null],
+  [2, 2],
+  [0],
+  [1, 3],
+  [65536, 65536],
+  [-1],
+  { kind: 'tensor', dtype: 'int32', shape: [] },
+  { kind: 'tensor', dtype: 'float32', shape: [null, 4] },
+  { kind: 'struct', fields: [] },
+  { kind: 'sequence', element: { kind: 'tensor', dtype: 'bool', shape: [] } },
+];
+
 /** A hostile replacement value: edge scalars, prototype-laden objects, huge or deep structures, random JSON. */
 export function payloadArb(): fc.Arbitrary<Payload> {
   const protoObject = fc
@@ -266,6 +304,7 @@ export function payloadArb(): fc.Arbitrary<Payload> {
     });
   return fc.oneof(
     { arbitrary: fc.constantFrom(...EDGE_SCALARS), weight: 6 },
+    { arbitrary: fc.constantFrom(...IR_VALUES), weight: 5 },
     { arbitrary: fc.constantFrom(...RAW_NUMBERS), weight: 1 },
     { arbitrary: fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>, weight: 3 },
     { arbitrary: protoObject, weight: 2 },
