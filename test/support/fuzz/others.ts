@@ -4,7 +4,8 @@
  * plans that do not exist, and paths and methods no route serves.
  */
 import fc from 'fast-check';
-import { nameArb, PROTO_NAMES } from './json-mutate';
+import { nameArb } from './json-arbitraries';
+import { PROTO_NAMES } from './json-mutate';
 import type { FuzzRequest } from './plans';
 
 /** Segments worth putting where an id or a name goes. */

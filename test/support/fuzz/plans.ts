@@ -8,17 +8,8 @@ import fc from 'fast-check';
 import { PLAN_LIBRARY } from '../../../src/plans';
 import sumPlanFixture from '../../fixtures/sum-plan.json';
 import { vectorSumPlan } from '../plans';
-import {
-  applyMutation,
-  cloneJson,
-  deepFragment,
-  Doc,
-  EDGE_SCALARS,
-  mutationArb,
-  PROTO_NAMES,
-  setOwn,
-  type Json,
-} from './json-mutate';
+import { EDGE_SCALARS, mutationArb } from './json-arbitraries';
+import { applyMutation, cloneJson, deepFragment, Doc, PROTO_NAMES, setOwn, type Json } from './json-mutate';
 
 /** One HTTP request the fuzz sends; `label` says how it was made, for the report of a failure. */
 export interface FuzzRequest {
