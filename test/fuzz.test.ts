@@ -17,7 +17,8 @@ import { PLAN_LIBRARY } from '../src/plans';
 // longer fuzz"): FUZZ_SEED=<n> FUZZ_RUNS=<requests per kind> npx jest test/fuzz.test.ts. FUZZ_PLANS,
 // FUZZ_UPLOADS and FUZZ_OTHERS set each kind's count, FUZZ_CONCURRENCY the requests in flight,
 // FUZZ_FAILURES_DIR a directory that receives every failing request in full, and FUZZ_SHRINK=1 makes
-// fast-check stop at the first failing batch and shrink it to a minimal counterexample; FUZZ_TRACE=<file>
+// fast-check stop at the first failing batch and shrink its requests (a batch keeps its length, so that the
+// seeded sequence is the CI one; the failing requests are those last recorded as failures); FUZZ_TRACE=<file>
 // writes one line per answer (start, duration, status, how the request was made), to find what stalls.
 
 function intEnv(name: string, fallback: number): number {
@@ -43,7 +44,7 @@ const PHASE_TIMEOUT_MS = 600_000 + 100 * Math.max(PLANS, UPLOADS);
 /**
  * Runs `count` requests drawn from `arb` in batches of BATCH, through fast-check (seeded, so replayable).
  * Without FUZZ_SHRINK the property records failures and holds, so that one run reports every kind of
- * failure; with it, a batch that adds a failure fails the property and fast-check shrinks it.
+ * failure; with it, a batch that adds a failure fails the property and fast-check shrinks its requests.
  */
 async function fuzz<T>(
   driver: FuzzDriver,
