@@ -54,7 +54,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxOpsExecuted: 10_000_000,
   maxCallDepth: 32,
   maxPeakBytes: 1 << 30,
-  maxFlops: 5e9,
+  maxFlops: 1e9,
   maxClientPeakBytes: 1 << 30,
   maxClientFlops: 1e11,
   costClientBatches: 100,
