@@ -70,7 +70,9 @@ export function sameShapes(a: TffType, b: TffType): boolean {
   if (a.kind === 'tensor' && b.kind === 'tensor')
     return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
   if (a.kind === 'struct' && b.kind === 'struct')
-    return a.fields.length === b.fields.length && a.fields.every((f, i) => sameShapes(f.type, b.fields[i]!.type));
+    return (
+      a.fields.length === b.fields.length && a.fields.every((f, i) => sameShapes(f.type, b.fields[i]!.type))
+    );
   if (a.kind === 'sequence' && b.kind === 'sequence') return sameShapes(a.element, b.element);
   return a.kind === b.kind;
 }
