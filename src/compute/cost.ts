@@ -80,6 +80,7 @@ export class CostBudgetError extends Error {}
 /** Estimates costs for one plan; memoises each function per parameter type. */
 export class CostModel {
   private readonly memo = new Map<string, Cost>();
+  private readonly constants = new WeakMap<Node, TensorType>();
   private visits = 0;
 
   constructor(private readonly options: CostOptions) {}
@@ -242,7 +243,13 @@ export class CostModel {
     const op = getOp(node.op);
     if (!op) throw new Error(`unknown op "${node.op}"`);
     const tensors = args as TensorType[];
-    const type = op.infer(tensors, attrs);
+    // An op without args has one type wherever its function is costed; a const's inference reads its whole
+    // value, which must not be paid again for every shape a function is called with.
+    let type = tensors.length === 0 ? this.constants.get(node) : undefined;
+    if (!type) {
+      type = op.infer(tensors, attrs);
+      if (tensors.length === 0) this.constants.set(node, type);
+    }
     const dims = (t: TensorType): Dims => t.shape.map((d) => d ?? batchSize);
     const cost = opCost(node.op);
     const inDims = tensors.map(dims);
