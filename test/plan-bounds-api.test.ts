@@ -17,6 +17,7 @@ import { openTestStore, type TestStore } from '../src/store/testing';
 import basePlan from './fixtures/sum-plan.json';
 import {
   BOMB_CONST_INDEX,
+  initializeBombPlan,
   MATMUL_REPEAT_INDEX,
   matmulLoopPlan,
   memoryBombPlan,
@@ -93,6 +94,17 @@ describe('submitting a plan the server cannot afford', () => {
     });
   });
 
+  test('the memory bomb in initialize is refused before initialize runs in the API process', async () => {
+    const { status, body } = await submit(initializeBombPlan());
+    expect(status).toBe(422);
+    expect(body.error!.details).toContainEqual({
+      path: '/initialize/nodes/0',
+      message: expect.stringMatching(/^initialize: estimated peak memory of 6\.78 GB/),
+    });
+    const health = await fetch(`${url}/readyz`);
+    expect(health.status).toBe(200);
+  });
+
   test('the 40 x 2048x2048 matmul loop is refused with 422 at its repeat node', async () => {
     const { status, body } = await submit(matmulLoopPlan());
     expect(status).toBe(422);
@@ -126,6 +138,7 @@ describe('submitting a plan the server cannot afford', () => {
   test('nothing refused was stored, and every library plan is accepted beside them', async () => {
     expect(await planNames()).not.toEqual(expect.arrayContaining(['memory-bomb']));
     expect(await planNames()).not.toEqual(expect.arrayContaining(['matmul-loop']));
+    expect(await planNames()).not.toEqual(expect.arrayContaining(['initialize-bomb']));
     for (const [name, lib] of Object.entries(PLAN_LIBRARY)) {
       const { status, body } = await submit(lib.build({}));
       expect([name, status, body.error]).toEqual([name, 201, undefined]);

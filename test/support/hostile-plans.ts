@@ -61,3 +61,19 @@ export function matmulLoopPlan(): PlanJson {
     },
   });
 }
+
+/**
+ * `initialize` builds the memory bomb before returning the state: it runs in the API process at submit,
+ * before anything is stored, so the cost model must refuse it first.
+ */
+export function initializeBombPlan(): PlanJson {
+  const plan = structuredClone(sumPlan) as unknown as PlanJson & { initialize: { nodes: Node[] } };
+  plan.name = 'initialize-bomb';
+  const nodes: Node[] = [
+    { name: 'big', op: 'const', attrs: { dtype: 'float32', shape: [BOMB_ELEMENTS], value: 0 } },
+  ];
+  for (let i = 1; i <= 100; i++)
+    nodes.push({ name: `a${i}`, op: 'add', args: [i === 1 ? 'big' : `a${i - 1}`, 'big'] });
+  plan.initialize.nodes.unshift(...nodes);
+  return plan;
+}
