@@ -2,7 +2,6 @@ import type { Computation, Node } from '../generated/computation';
 import { bytesOf, conformType, fillUnknown, sameShapes, typeKey, widenState } from './cost-types';
 import { getOp } from './ops';
 import { opCost, type Dims } from './ops/costs';
-import { inferStructural } from './structural';
 import { structType, tensorType, type TensorType, type TffType } from './types';
 
 /**
@@ -166,10 +165,22 @@ export class CostModel {
     const declaredParam = (name: unknown) => this.fn(name).parameter?.type;
     const fnName = String(attrs.fn);
     switch (node.op) {
-      case 'struct':
-      case 'field': {
-        const { type } = inferStructural(node, args, attrs, NO_CALLS);
+      case 'struct': {
+        // References only; the checker has already typed the node, so names are valid and unique.
+        const names = attrs.names as (string | null)[] | undefined;
+        const type = structType(args.map((t, i) => [names?.[i] ?? undefined, t]));
         return { type, flops: 0, retainedBytes: 0, peakBytes: 0 };
+      }
+      case 'field': {
+        const s = args[0]!;
+        const f =
+          s.kind !== 'struct'
+            ? undefined
+            : attrs.name !== undefined
+              ? s.fields.find((x) => x.name === attrs.name)
+              : s.fields[attrs.index as number];
+        if (!f) throw new Error(`node "${node.name}": no such field`);
+        return { type: f.type, flops: 0, retainedBytes: 0, peakBytes: 0 };
       }
       case 'call': {
         const c = this.callee(fnName, args[0]);
@@ -264,11 +275,3 @@ export class CostModel {
     };
   }
 }
-
-/** struct and field reach no function. */
-const NO_CALLS = {
-  callee(): never {
-    throw new Error('struct and field call no function');
-  },
-  checkLoopCount(): void {},
-};
