@@ -95,11 +95,28 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxOpsExecuted: int(env, 'LIMIT_MAX_OPS', DEFAULT_LIMITS.maxOpsExecuted, 1),
       maxFoldSteps: int(env, 'LIMIT_MAX_FOLD_STEPS', DEFAULT_LIMITS.maxFoldSteps, 1),
       maxNodesPerComputation: int(env, 'LIMIT_MAX_NODES', DEFAULT_LIMITS.maxNodesPerComputation, 1),
+      // The static cost model's budgets and the schedule bounds (docs/ir.md, "Cost model"; README).
+      maxPeakBytes: int(env, 'LIMIT_MAX_PEAK_BYTES', DEFAULT_LIMITS.maxPeakBytes, 1),
+      maxFlops: int(env, 'LIMIT_MAX_FLOPS', DEFAULT_LIMITS.maxFlops, 1),
+      maxClientPeakBytes: int(env, 'LIMIT_MAX_CLIENT_PEAK_BYTES', DEFAULT_LIMITS.maxClientPeakBytes, 1),
+      maxClientFlops: int(env, 'LIMIT_MAX_CLIENT_FLOPS', DEFAULT_LIMITS.maxClientFlops, 1),
+      costClientBatches: int(env, 'LIMIT_COST_CLIENT_BATCHES', DEFAULT_LIMITS.costClientBatches, 1),
+      scheduleMinSeconds: int(env, 'SCHEDULE_MIN_SECONDS', DEFAULT_LIMITS.scheduleMinSeconds, 0),
+      scheduleMaxSeconds: int(env, 'SCHEDULE_MAX_SECONDS', DEFAULT_LIMITS.scheduleMaxSeconds, 1),
+      scheduleMaxRounds: int(env, 'SCHEDULE_MAX_ROUNDS', DEFAULT_LIMITS.scheduleMaxRounds, 1),
+      scheduleMaxTargetClients: int(
+        env,
+        'SCHEDULE_MAX_TARGET_CLIENTS',
+        DEFAULT_LIMITS.scheduleMaxTargetClients,
+        1,
+      ),
     }),
     logLevel: env.LOG_LEVEL || 'info',
     ...overrides,
   };
   if (config.retryMinSeconds > config.retryMaxSeconds)
     throw new Error('RETRY_MIN_SECONDS is more than RETRY_MAX_SECONDS');
+  if (config.limits.scheduleMinSeconds > config.limits.scheduleMaxSeconds)
+    throw new Error('SCHEDULE_MIN_SECONDS is more than SCHEDULE_MAX_SECONDS');
   return Object.freeze(config);
 }

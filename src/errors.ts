@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   PLAN_SCHEMA_INVALID: 400,
   PLAN_TYPE_ERROR: 400,
   PLAN_LIMIT_EXCEEDED: 400,
+  // well-formed, but outside this server's configured bounds (schedule, estimated cost)
+  PLAN_OUT_OF_BOUNDS: 422,
   // evaluation
   EVAL_LIMIT_EXCEEDED: 422,
   EVAL_ERROR: 422,

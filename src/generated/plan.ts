@@ -65,7 +65,13 @@ export interface SequenceType {
   element: TffType;
 }
 export interface Schedule {
+  /**
+   * A server may allow fewer (SCHEDULE_MAX_ROUNDS, default 100000): every round keeps its record and broadcast until the plan is deleted.
+   */
   rounds: number;
+  /**
+   * A server may allow fewer (SCHEDULE_MAX_TARGET_CLIENTS, default 100000).
+   */
   target_clients: number;
   over_selection?: number;
   /**
@@ -76,7 +82,13 @@ export interface Schedule {
    * No aggregate of fewer clients is ever released; defaults to min_reports.
    */
   min_clients_in_aggregate?: number;
+  /**
+   * Seconds a round attempt selects clients. A server refuses (422 PLAN_OUT_OF_BOUNDS) values outside its SCHEDULE_MIN_SECONDS..SCHEDULE_MAX_SECONDS, by default 1 s to 7 days.
+   */
   selection_timeout_s?: number;
+  /**
+   * Seconds selected clients have to report. A server refuses (422 PLAN_OUT_OF_BOUNDS) values outside its SCHEDULE_MIN_SECONDS..SCHEDULE_MAX_SECONDS, by default 1 s to 7 days.
+   */
   reporting_deadline_s?: number;
 }
 /**

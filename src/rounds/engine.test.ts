@@ -19,7 +19,11 @@ import { StorePlanCache } from './plan-cache';
 // The engine, the Redis store, BullMQ jobs and one aggregation worker, in-process against the local Redis
 // on a prefix of their own; uploads go straight to the store (the API's part), jobs through BullMQ.
 const prefix = `rh-engine-test-${process.pid}-${Date.now()}`;
-const config = loadConfig({}, { redisPrefix: prefix, workerBatch: 4, workerBatchWaitMs: 20 });
+// SCHEDULE_MIN_SECONDS 0: the deadline tests use sub-second timeouts to stay fast.
+const config = loadConfig(
+  { SCHEDULE_MIN_SECONDS: '0' },
+  { redisPrefix: prefix, workerBatch: 4, workerBatchWaitMs: 20 },
+);
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const storeRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
 const jobsRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
