@@ -15,6 +15,7 @@ import { AppError, type ErrorDetail } from '../errors';
 import type { Computation } from '../generated/computation';
 import type { MapReduceForm, Plan } from '../generated/plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
+import { updateBoundsErrors } from './update-bounds-check';
 
 /** The types of a plan's MapReduce form, named as in TFF. */
 export interface FormTypes {
@@ -116,6 +117,7 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   errors.push(...scheduleErrors(plan));
 
   const types = errors.length === 0 ? formTypes(plan, { init, ...form, evaluate }, errors) : undefined;
+  if (types) errors.push(...updateBoundsErrors(plan.update_bounds, types.U));
   if (errors.length || !types) {
     // A broken function is reported once even when several computations reach it.
     const unique = [...new Map(errors.map((e) => [`${e.path}\n${e.message}`, e])).values()];

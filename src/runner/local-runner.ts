@@ -1,5 +1,6 @@
 import seedrandom from 'seedrandom';
-import { decodeBundle, base64ToBytes } from '../codec';
+import { applyUpdateBounds, boundsOf } from '../aggregation/update-bounds';
+import { base64ToBytes, decodeBundle, encodeBundle, readTypedBundle, writeBundle } from '../codec';
 import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
 import { disposeValue, isStruct, structValue, tensorsOf, type Value } from '../compute/value';
@@ -134,11 +135,14 @@ export class LocalRunner {
           );
           try {
             if (!isStruct(out)) throw new Error('work did not return a struct');
-            const [U, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
+            const [sent, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
             const values = V.map((v) => tensorsOf(v).map((t) => t.dataSync()));
             // TFF fails a client whose secure-sum value is out of range; it then counts in no aggregate.
+            // A broken `reject` update bound refuses the client the same way, as the server's upload route does.
+            let U: Value;
             try {
               values.forEach((v, k) => secure[k]!.check(v));
+              U = boundedUpdate(this.checked, sent);
             } catch (e) {
               if (!(e instanceof AppError)) throw e;
               rejected.push({ client: id, reason: e.message });
@@ -147,13 +151,18 @@ export class LocalRunner {
             values.forEach((v, k) => secure[k]!.add(v));
             included.push(id);
             const p = i % partials;
-            const next = run(
-              'accumulate',
-              structValue([
-                [undefined, accs[p]!],
-                [undefined, U],
-              ]),
-            );
+            let next: Value;
+            try {
+              next = run(
+                'accumulate',
+                structValue([
+                  [undefined, accs[p]!],
+                  [undefined, U],
+                ]),
+              );
+            } finally {
+              if (U !== sent) disposeValue(U);
+            }
             disposeValue(accs[p]!);
             accs[p] = next;
           } finally {
@@ -240,6 +249,24 @@ export class LocalRunner {
     }
     return ids.slice(0, n);
   }
+}
+
+/**
+ * U after the plan's update bounds, computed by the same function on the same typed arrays as the server's
+ * upload route (through a bundle of U), so local results match the server's. U itself when nothing changed,
+ * else a fresh value the caller disposes.
+ */
+function boundedUpdate(checked: CheckedPlan, U: Value): Value {
+  const bounds = boundsOf(checked);
+  if (!bounds) return U;
+  const type = checked.types.U;
+  const { tensors } = readTypedBundle(encodeBundle(U, type), type, { requireFinite: false });
+  const { data, changed } = applyUpdateBounds(
+    bounds,
+    tensors.map((t) => t.data),
+  );
+  if (!changed) return U;
+  return decodeBundle(writeBundle(tensors.map((t, k) => ({ ...t, data: data[k]! }))), type);
 }
 
 /** Runs every round of a plan locally and returns the results and the final state as JSON. */
