@@ -19,7 +19,6 @@ import {
   intListOption,
   intOption,
   numberOption,
-  optionalNumberOption,
   scheduleOptions,
   toSchedule,
   resolveOptions,
@@ -46,7 +45,7 @@ export interface FedAvgOptions extends ScheduleOptions {
   /** The largest example count (weight) one client counts for; larger counts and claims are clipped. */
   maxExamples: number;
   /** Bound on the L2 norm of a client's model change (start minus trained weights, all layers together). */
-  maxNorm: number | undefined;
+  maxNorm: number;
   /** What the server does to an update whose model change is over maxNorm. */
   boundMode: 'clip' | 'reject';
   optimizer: 'sgd' | 'adam';
@@ -80,11 +79,12 @@ export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
     min: 1,
     max: 2 ** 31 - 1,
   }),
-  maxNorm: optionalNumberOption(
-    "bound on the L2 norm of a client's model change (all weights together)",
-    'no norm bound',
-    { min: 0, exclusiveMin: true, max: 3e38 },
-  ),
+  // Honest clients of the digits reference run change the model by an L2 norm of 0.5 to 3.5 a round.
+  maxNorm: numberOption("bound on the L2 norm of a client's model change (all weights together)", 100, {
+    min: 0,
+    exclusiveMin: true,
+    max: 3e38,
+  }),
   boundMode: boundModeOption('the norm bound'),
   optimizer: choiceOption('server optimizer', 'sgd', ['sgd', 'adam']),
   serverLr: numberOption('server learning rate (sgd: 1 with momentum 0 is plain FedAvg)', 1, {
@@ -268,9 +268,7 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
       name: 'fedavg',
       description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
         opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
-      }, ${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging${
-        o.maxNorm !== undefined ? `, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode})` : ''
-      }.`,
+      }, ${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode}).`,
       client_data: { collection: o.collection, element: batch, batch_size: o.batchSize },
       schedule: toSchedule(o),
     },
@@ -284,7 +282,7 @@ const MAX_MEAN_LOSS = 1e4;
 /**
  * FedAvg's update bounds. U's delta and loss_sum are the client's values times its weight (its capped
  * example count, or 1), so the weight bound scales them: the example claim is clipped to [0, maxExamples],
- * the weighted loss to [0, MAX_MEAN_LOSS x weight], and with maxNorm the weighted delta to maxNorm x
+ * the weighted loss to [0, MAX_MEAN_LOSS x weight], and the weighted delta's L2 norm to maxNorm x
  * weight. One client then moves the average by at most what one full-weight client with a model change of
  * norm maxNorm would, however many examples it claims.
  */
@@ -295,8 +293,6 @@ export function fedAvgBounds(o: FedAvgOptions): UpdateBounds {
       { path: 'examples', min: 0, max: o.maxExamples, mode: 'clip' },
       { path: 'loss_sum', min: 0, max: MAX_MEAN_LOSS * maxWeight, mode: 'clip' },
     ],
-    ...(o.maxNorm !== undefined
-      ? { norms: [{ paths: ['delta'], max_norm: o.maxNorm * maxWeight, mode: o.boundMode }] }
-      : {}),
+    norms: [{ paths: ['delta'], max_norm: o.maxNorm * maxWeight, mode: o.boundMode }],
   };
 }

@@ -134,22 +134,6 @@ export function optionalIntOption(
   };
 }
 
-/** An optional number option with no default; the plan derives the value (or does without) when it is absent. */
-export function optionalNumberOption(
-  description: string,
-  defaultText: string,
-  range: { min?: number; max?: number; exclusiveMin?: boolean } = {},
-): OptionSpec<number | undefined> {
-  const spec = numberOption(description, 0, range);
-  return {
-    ...spec,
-    default: undefined,
-    defaultText,
-    check: (v) => (v === undefined ? null : spec.check(v)),
-    format: (v) => (v === undefined ? defaultText : String(v)),
-  };
-}
-
 function numberSpec(
   description: string,
   def: number,
