@@ -4,7 +4,7 @@ import { structValue } from '../compute/value';
 import type { ClientExamples } from '../data';
 import { AppError } from '../errors';
 import type { Plan, UpdateBounds } from '../generated/plan';
-import { buildFederatedSum, buildHistogram } from '../plans';
+import { buildFederatedSum, buildHistogram, buildMean } from '../plans';
 import { runLocal } from './local-runner';
 
 const i32Client = (...values: number[]): ClientExamples => ({
@@ -43,6 +43,17 @@ describe('the local runner applies update bounds as the server does', () => {
         reason: expect.stringMatching(/breaks a bound[\s\S]*element 0 is 20, outside \[0, 15\]/),
       },
     ]);
+  });
+
+  it('a client whose U is not finite is refused, as the server refuses its upload', () => {
+    const data = new Map<string, ClientExamples>([
+      ['a', { count: 2, leaves: [Float32Array.of(1, 2)] }],
+      // Finite data whose float32 sum is not: b's U holds +Infinity.
+      ['b', { count: 2, leaves: [Float32Array.of(3e38, 3e38)] }],
+    ]);
+    const [r] = runLocal(buildMean({ targetClients: 2, minReports: 1 }), data);
+    expect(r!.output).toEqual({ mean: 1.5, count: 2, clients: 1 });
+    expect(r!.rejected).toEqual([{ client: 'b', reason: expect.stringMatching(/non-finite/) }]);
   });
 
   it('library plans give the same result with their declared bounds as without', () => {

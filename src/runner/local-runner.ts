@@ -38,7 +38,10 @@ export interface LocalRoundResult {
   readonly participants: number;
   /** Which clients, in sampling order. */
   readonly clients: readonly string[];
-  /** Sampled clients whose update was rejected (a secure-sum value out of range), with the reason. */
+  /**
+   * Sampled clients whose update was rejected (a secure-sum value out of range, a non-finite U, a broken
+   * `reject` update bound), with the reason.
+   */
   readonly rejected: readonly { readonly client: string; readonly reason: string }[];
   /** The plan's `evaluate` metrics on the held-out data, when both exist. */
   readonly evaluation?: JsonValue;
@@ -138,7 +141,8 @@ export class LocalRunner {
             const [sent, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
             const values = V.map((v) => tensorsOf(v).map((t) => t.dataSync()));
             // TFF fails a client whose secure-sum value is out of range; it then counts in no aggregate.
-            // A broken `reject` update bound refuses the client the same way, as the server's upload route does.
+            // A non-finite U or a broken `reject` update bound refuses the client the same way, as the server's
+            // upload route does.
             let U: Value;
             try {
               values.forEach((v, k) => secure[k]!.check(v));
@@ -253,14 +257,16 @@ export class LocalRunner {
 
 /**
  * U after the plan's update bounds, computed by the same function on the same typed arrays as the server's
- * upload route (through a bundle of U), so local results match the server's. U itself when nothing changed,
- * else a fresh value the caller disposes.
+ * upload route (through a bundle of U), so local results match the server's: a non-finite U or one that
+ * breaks a `reject` bound throws AppError. U itself when nothing changed, else a fresh value the caller
+ * disposes.
  */
 function boundedUpdate(checked: CheckedPlan, U: Value): Value {
   const bounds = boundsOf(checked);
-  if (!bounds) return U;
   const type = checked.types.U;
-  const { tensors } = readTypedBundle(encodeBundle(U, type), type, { requireFinite: false });
+  // The server refuses a non-finite update (BUNDLE_NOT_FINITE) before its bounds; so does this.
+  const { tensors } = readTypedBundle(encodeBundle(U, type), type, { requireFinite: true });
+  if (!bounds) return U;
   const { data, changed } = applyUpdateBounds(
     bounds,
     tensors.map((t) => t.data),
