@@ -12,11 +12,13 @@ export const ERROR_CODES = {
   // evaluation
   EVAL_LIMIT_EXCEEDED: 422,
   EVAL_ERROR: 422,
+  EVAL_INT_OVERFLOW: 422,
   // tensors and bundles
   BUNDLE_MALFORMED: 400,
   BUNDLE_TYPE_MISMATCH: 400,
   BUNDLE_NOT_FINITE: 400,
   SECURE_SUM_OUT_OF_RANGE: 400,
+  UPDATE_OUT_OF_BOUNDS: 400,
   // data
   DATA_INVALID: 400,
   // requests

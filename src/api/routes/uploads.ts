@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { readTypedBundle, type BundleTensor } from '../../codec';
 import { SecureSum, type SecureSumKind } from '../../aggregation/secure-sum';
+import { boundUpload } from '../../aggregation/update-bounds';
 import { tensorLeaves, type TffType } from '../../compute/types';
 import { AppError } from '../../errors';
 import type { LoadedPlan } from '../../rounds/contracts';
@@ -21,6 +22,7 @@ const CONTENT_FAILURES = new Set([
   'BUNDLE_NOT_FINITE',
   'SECURE_SUM_OUT_OF_RANGE',
   'UPLOAD_TOO_LARGE',
+  'UPDATE_OUT_OF_BOUNDS',
 ]);
 
 /**
@@ -60,20 +62,24 @@ export function uploadRoutes(deps: RouteDeps): Router {
     const ref: RoundRef = { plan: claims.plan, round: claims.round, attempt: claims.attempt };
 
     let bytes: Uint8Array;
+    let stored: Uint8Array;
     try {
       await run(readBody, req, res);
       bytes = req.body as Buffer;
       const loaded = await plans.get(ref.plan);
       if (!loaded) throw unknownTask(claims);
-      const { tensors } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
+      const { tensors, metadata } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
       await checkSecureSums(loaded, ref, tensors);
+      // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the hash stays over
+      // the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
+      stored = boundUpload(loaded.checked, tensors, metadata) ?? bytes;
     } catch (err) {
       if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
       throw err;
     }
 
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const result = await store.acceptUpload(ref, task, sha256, bytes, deps.now(), config.maxPendingUploads);
+    const result = await store.acceptUpload(ref, task, sha256, stored, deps.now(), config.maxPendingUploads);
     if (!result.ok) {
       switch (result.code) {
         case 'UPLOAD_LATE':
