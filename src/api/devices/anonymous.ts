@@ -8,12 +8,7 @@ import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../../errors';
-import {
-  credentialInvalid,
-  MAX_CREDENTIAL_LENGTH,
-  type Admission,
-  type DeviceVerifier,
-} from './verifier';
+import { credentialInvalid, MAX_CREDENTIAL_LENGTH, type Admission, type DeviceVerifier } from './verifier';
 
 /** What a device id may hold: visible ASCII, so that it can travel in a header at upload. */
 const DEVICE_ID = /^[\x21-\x7e]+$/;

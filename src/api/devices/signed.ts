@@ -5,7 +5,14 @@
  * `alg: none` or HS256 tokens are refused whatever their content.
  */
 import * as fs from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+} from 'jose';
 import type { DeviceConfig } from '../../config';
 import { AppError } from '../../errors';
 import {
@@ -87,7 +94,8 @@ export class SignedVerifier implements DeviceVerifier {
     const fail = (reason: DeviceCredentialFailure, message: string): AppError =>
       credentialInvalid(reason, message, where);
     if (!credential) throw fail('missing', 'a device credential is required (a JWT from the app backend)');
-    if (credential.length > MAX_CREDENTIAL_LENGTH) throw fail('malformed', 'the device credential is too long');
+    if (credential.length > MAX_CREDENTIAL_LENGTH)
+      throw fail('malformed', 'the device credential is too long');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(credential, this.keys, {
@@ -129,7 +137,10 @@ export class SignedVerifier implements DeviceVerifier {
       return fail('malformed', `the device credential's "${e.claim}" claim is missing or invalid`);
     }
     if (e instanceof errors.JOSEAlgNotAllowed) {
-      return fail('algorithm not allowed', `a device credential must be signed with ${DEVICE_JWT_ALGORITHMS.join(' or ')}`);
+      return fail(
+        'algorithm not allowed',
+        `a device credential must be signed with ${DEVICE_JWT_ALGORITHMS.join(' or ')}`,
+      );
     }
     if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) {
       return fail('unknown key', 'the device credential was not signed by a key of the configured JWKS');
@@ -137,8 +148,15 @@ export class SignedVerifier implements DeviceVerifier {
     if (e instanceof errors.JWSSignatureVerificationFailed) {
       return fail('bad signature', 'the device credential signature does not verify');
     }
-    if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || !(e instanceof errors.JOSEError)) {
-      return new AppError('NOT_READY', 'the device credential keys (DEVICE_JWKS_URL) are unavailable; retry shortly');
+    if (
+      e instanceof errors.JWKSTimeout ||
+      e instanceof errors.JWKSInvalid ||
+      !(e instanceof errors.JOSEError)
+    ) {
+      return new AppError(
+        'NOT_READY',
+        'the device credential keys (DEVICE_JWKS_URL) are unavailable; retry shortly',
+      );
     }
     return fail('malformed', 'the device credential is not a valid JWT');
   }

@@ -22,7 +22,8 @@ export type DeviceCredentialFailure =
   | 'wrong audience';
 
 /** What {@link DeviceVerifier.admit} decides. */
-export type Admission = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
+export type Admission =
+  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number };
 
 /** Turns a request's device credential into a device id. */
 export interface DeviceVerifier {

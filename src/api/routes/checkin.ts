@@ -57,9 +57,11 @@ export function checkinRoutes(deps: RouteDeps): Router {
     if (admission.allowed) return next();
     metrics.checkins.inc({ outcome: 'rate_limited' });
     res.set('Retry-After', String(admission.retryAfterS));
-    throw new AppError('RATE_LIMITED', `too many check-ins from this address; retry in ${admission.retryAfterS} s`, [
-      { path: 'source', message: 'over the per-address check-in limit (ANONYMOUS_RATE_LIMIT)' },
-    ]);
+    throw new AppError(
+      'RATE_LIMITED',
+      `too many check-ins from this address; retry in ${admission.retryAfterS} s`,
+      [{ path: 'source', message: 'over the per-address check-in limit (ANONYMOUS_RATE_LIMIT)' }],
+    );
   };
 
   router.post(
