@@ -31,7 +31,8 @@ interface Api {
 
 async function start(env: Record<string, string>, over: Partial<Config> = {}): Promise<Api> {
   const base = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', ...env });
-  const server = await startInProcessServer(base, log, { logLevel: 'info', ...over });
+  // The environment's device settings win over the in-process server's (which turns the rate limit off).
+  const server = await startInProcessServer(base, log, { logLevel: 'info', devices: base.devices, ...over });
   servers.push(server);
   const op = { authorization: `Bearer ${server.operatorToken}`, 'content-type': 'application/json' };
   return {
