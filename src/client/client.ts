@@ -76,8 +76,8 @@ export interface RunLoopOptions {
 export class RoundhouseClient {
   /** This installation's device id. */
   readonly deviceId: string;
-  /** The highest round of each plan this device uploaded to. */
-  private readonly served = new Map<string, number>();
+  /** The highest round of each plan this device uploaded to, and the task it uploaded for. */
+  private readonly served = new Map<string, { readonly round: number; readonly task: string }>();
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly transport: Transport;
@@ -104,7 +104,7 @@ export class RoundhouseClient {
 
   /** Whether this device already uploaded to `round` of `plan` (or a later one); it then never works on it. */
   hasServed(plan: string, round: number): boolean {
-    return (this.served.get(plan) ?? 0) >= round;
+    return (this.served.get(plan)?.round ?? 0) >= round;
   }
 
   /** The device credential headers: the signed credential when configured, else the device id. */
@@ -157,8 +157,11 @@ export class RoundhouseClient {
   async runTask(a: Assignment, signal?: AbortSignal): Promise<RunOutcome> {
     // The server gives a device one task per round attempt; a new attempt of a round this device already
     // uploaded to would count it twice in that round's population, so it is declined before any download.
-    if (this.hasServed(a.plan_id, a.round))
+    // Running the very task it uploaded for again is allowed: a lost answer is then 409 UPLOAD_DUPLICATE.
+    const served = this.served.get(a.plan_id);
+    if (served && served.round >= a.round && served.task !== a.task_id) {
       return { kind: 'abandoned', assignment: a, reason: 'already-served' };
+    }
     const plan = await this.clientPlan(a, signal);
     const broadcast = await this.cache.broadcast(a.broadcast_url, signal);
     const { collection, element, batch_size } = plan.client_data;
@@ -200,7 +203,7 @@ export class RoundhouseClient {
       if (isRoundhouseError(e, 'UPLOAD_LATE')) return { kind: 'late', assignment: a };
       if (!isRoundhouseError(e, 'UPLOAD_DUPLICATE')) throw e;
     }
-    this.served.set(a.plan_id, Math.max(a.round, this.served.get(a.plan_id) ?? 0));
+    if (!this.hasServed(a.plan_id, a.round)) this.served.set(a.plan_id, { round: a.round, task: a.task_id });
     return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes: body.byteLength };
   }
 
