@@ -129,6 +129,9 @@ export class SignedVerifier implements DeviceVerifier {
   private refusal(e: unknown, fail: (r: DeviceCredentialFailure, m: string) => AppError): AppError {
     if (e instanceof errors.JWTExpired) return fail('expired', 'the device credential has expired');
     if (e instanceof errors.JWTClaimValidationFailed) {
+      if (e.reason !== 'check_failed') {
+        return fail('malformed', `the device credential's "${e.claim}" claim is missing or invalid`);
+      }
       if (e.claim === 'iss') return fail('wrong issuer', 'the device credential is from another issuer');
       if (e.claim === 'aud') return fail('wrong audience', 'the device credential is for another audience');
       if (e.claim === 'nbf' || e.claim === 'iat') {
@@ -148,16 +151,19 @@ export class SignedVerifier implements DeviceVerifier {
     if (e instanceof errors.JWSSignatureVerificationFailed) {
       return fail('bad signature', 'the device credential signature does not verify');
     }
+    // A key set fetched from DEVICE_JWKS_URL can time out or fail to fetch (a TypeError from fetch): that is
+    // the infrastructure's fault, not the client's, so it is a retryable 503.
+    const remote = this.options.jwks instanceof URL;
     if (
-      e instanceof errors.JWKSTimeout ||
-      e instanceof errors.JWKSInvalid ||
-      !(e instanceof errors.JOSEError)
+      remote &&
+      (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || !(e instanceof errors.JOSEError))
     ) {
       return new AppError(
         'NOT_READY',
         'the device credential keys (DEVICE_JWKS_URL) are unavailable; retry shortly',
       );
     }
+    if (!(e instanceof errors.JOSEError)) throw e;
     return fail('malformed', 'the device credential is not a valid JWT');
   }
 }
