@@ -314,8 +314,9 @@ describe('signed device credentials', () => {
         targetClients: 3,
         minReports: 2,
         minClientsInAggregate: 3,
-        selectionTimeout: 1,
-        reportingDeadline: 3,
+        // Long enough for the check-ins and uploads below on a loaded machine; the round ends by these.
+        selectionTimeout: 5,
+        reportingDeadline: 15,
         rounds: 1,
       }),
     );
