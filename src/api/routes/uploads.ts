@@ -26,7 +26,8 @@ const CONTENT_FAILURES = new Set([
 /**
  * `POST /v1/tasks/{task}/result`: one client's result for one task. The checks run cheapest first and
  * nothing is read or stored before the token is verified: content type (415), token (401), token's task
- * against the path (403), the device credential (401) against the token's device binding (403), body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
+ * against the path (403), the device (`X-Device-Credential`, 401) against the token's device binding (403),
+ * body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
  * result type with finite floats (400), secure-sum values in range (400), then the atomic accept in the store
  * (late, duplicate, reused token, unknown task, queue full). Only an accepted upload is queued for
  * aggregation, so nothing about a bad upload can reach an accumulator.
