@@ -74,14 +74,21 @@ type Answer = {
   retryAfter?: string;
 };
 
-async function checkin(api: Api, population: string, device: { id?: string; jwt?: string }): Promise<Answer> {
+async function checkin(
+  api: Api,
+  population: string,
+  device: { id?: string; jwt?: string; served?: { plan_id: string; round: number }[] },
+): Promise<Answer> {
   const res = await fetch(`${api.server.url}/v1/populations/${population}/checkin`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(device.jwt ? { authorization: `Bearer ${device.jwt}` } : {}),
     },
-    body: JSON.stringify(device.id ? { device_id: device.id } : {}),
+    body: JSON.stringify({
+      ...(device.id ? { device_id: device.id } : {}),
+      ...(device.served ? { served: device.served } : {}),
+    }),
   });
   const body = (await res.json()) as {
     assignment?: Assignment;
@@ -189,6 +196,28 @@ describe('anonymous devices', () => {
     expect(await upload(a, bytes, 'thief-device')).toEqual({ status: 403, code: 'DEVICE_MISMATCH' });
     expect(await upload(a, bytes)).toEqual({ status: 401, code: 'DEVICE_CREDENTIAL_INVALID' });
     expect(await upload(a, bytes, 'owner-device')).toEqual({ status: 202 });
+  });
+
+  it('offers no task of a round the device says it served, in a new attempt of that round', async () => {
+    const population = 'devices-served';
+    const plan = await api.submit(
+      sumPlan(population, { targetClients: 3, minReports: 2, selectionTimeout: 2 }),
+    );
+    const a = (await checkin(api, population, { id: 'served-device' })).assignment!;
+    expect((await upload(a, await sumUpload(a, 1), 'served-device')).status).toBe(202);
+    // Alone, the device is below min_reports: its attempt fails at the selection timeout and the next opens.
+    await eventually('the next attempt of round 1 to open', async () =>
+      (await api.rounds(plan)).find((r) => r.round === 1 && r.attempt > a.attempt && r.phase === 'selecting'),
+    );
+    const served = [{ plan_id: plan, round: 1 }];
+    expect(await checkin(api, population, { id: 'served-device', served })).toMatchObject({
+      status: 200,
+      assignment: undefined,
+    });
+    // Without the hint the server cannot tell (a new attempt has a new round key): the hint is the SDK's part.
+    const again = (await checkin(api, population, { id: 'served-device' })).assignment;
+    expect(again?.round).toBe(1);
+    expect(again?.attempt).toBeGreaterThan(a.attempt);
   });
 
   it('limits check-ins per source address with 429 and Retry-After', async () => {

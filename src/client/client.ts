@@ -107,6 +107,17 @@ export class RoundhouseClient {
     return (this.served.get(plan)?.round ?? 0) >= round;
   }
 
+  /**
+   * The rounds this device served, most recent first (at most 64, the server's limit), sent at check-in so
+   * that the server offers no task of a round it already served.
+   */
+  private servedHint(): { plan_id: string; round: number }[] {
+    return [...this.served]
+      .reverse()
+      .slice(0, 64)
+      .map(([plan_id, { round }]) => ({ plan_id, round }));
+  }
+
   /** The device credential headers: the signed credential when configured, else the device id. */
   private async credential(): Promise<string> {
     return this.options.deviceCredential ? await this.options.deviceCredential() : this.deviceId;
@@ -126,7 +137,7 @@ export class RoundhouseClient {
           accept: 'application/json',
           ...(this.options.deviceCredential ? { authorization: `Bearer ${await this.credential()}` } : {}),
         },
-        body: JSON.stringify({ device_id: this.deviceId }),
+        body: JSON.stringify({ device_id: this.deviceId, served: this.servedHint() }),
       },
       { signal },
     );
@@ -203,7 +214,11 @@ export class RoundhouseClient {
       if (isRoundhouseError(e, 'UPLOAD_LATE')) return { kind: 'late', assignment: a };
       if (!isRoundhouseError(e, 'UPLOAD_DUPLICATE')) throw e;
     }
-    if (!this.hasServed(a.plan_id, a.round)) this.served.set(a.plan_id, { round: a.round, task: a.task_id });
+    if (!this.hasServed(a.plan_id, a.round)) {
+      // Re-inserted so that the map stays in order of service, most recent last.
+      this.served.delete(a.plan_id);
+      this.served.set(a.plan_id, { round: a.round, task: a.task_id });
+    }
     return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes: body.byteLength };
   }
 

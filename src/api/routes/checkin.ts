@@ -81,6 +81,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
       }
       const { credential, where } = checkinCredential(req, devices.mode);
       const device = await devices.verify(credential, where);
+      const served = servedRounds(req.body);
       const now = deps.now();
       const ids = shuffled(await store.plansOf(population));
       // Only populations with plans keep a rate: a client must not create Redis keys by naming populations.
@@ -89,6 +90,9 @@ export function checkinRoutes(deps: RouteDeps): Router {
       for (const id of ids) {
         const loaded = await plans.get(id);
         if (!loaded) continue;
+        // The device says it uploaded to this plan's round already: no task of that round (another attempt).
+        const servedRound = served.get(id);
+        if (servedRound !== undefined && ((await store.getPlan(id))?.round ?? 0) <= servedRound) continue;
         const assigned = await store.tryAssign(id, newTaskId(), now, device);
         if (!assigned.ok) continue;
         const { ref, task, openedAt } = assigned;
@@ -135,6 +139,15 @@ export function checkinRoutes(deps: RouteDeps): Router {
   );
 
   return router;
+}
+
+/** The body's `served` hint (schema-validated) as plan id -> highest round served. */
+function servedRounds(body: unknown): Map<string, number> {
+  const served = new Map<string, number>();
+  for (const s of (body as { served?: { plan_id: string; round: number }[] } | undefined)?.served ?? []) {
+    served.set(s.plan_id, Math.max(s.round, served.get(s.plan_id) ?? 0));
+  }
+  return served;
 }
 
 /** A uniformly shuffled copy (Fisher-Yates). */
