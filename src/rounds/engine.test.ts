@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import sumPlan from '../../test/fixtures/sum-plan.json';
@@ -63,15 +62,14 @@ async function uploadBytes(plan: string, sum: number): Promise<Uint8Array> {
 
 /** Assigns a task in the plan's current round. */
 async function assign(plan: string): Promise<{ ref: RoundRef; task: string }> {
-  const r = await store.tryAssign(plan, newTaskId(), Date.now());
+  const r = await store.tryAssign(plan, newTaskId(), Date.now(), newTaskId());
   if (!r.ok) throw new Error(`no task: ${r.reason}`);
   return { ref: r.ref, task: r.task };
 }
 
 /** What the API does with an upload: record it, then queue its accumulation. */
 async function upload(t: { ref: RoundRef; task: string }, bytes: Uint8Array): Promise<void> {
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  const res = await store.acceptUpload(t.ref, t.task, sha, bytes, Date.now(), 64);
+  const res = await store.acceptUpload(t.ref, t.task, bytes, Date.now(), 64);
   if (!res.ok) throw new Error(`upload refused: ${res.code}`);
   await jobs.accumulate(t.ref, t.task);
 }
