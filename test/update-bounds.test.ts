@@ -85,7 +85,11 @@ describe('updates cannot poison beyond their weight', () => {
     ];
     const res = await fetch(attacker.upload_url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${attacker.token}`, 'content-type': 'application/octet-stream' },
+      headers: {
+        authorization: `Bearer ${attacker.token}`,
+        'content-type': 'application/octet-stream',
+        'x-device-credential': attacker.device!,
+      },
       body: Buffer.from(crafted(checked, () => INT32_MAX)),
     });
     expect(res.status).toBe(400);
