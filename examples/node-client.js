@@ -1,6 +1,9 @@
 // A Roundhouse client in Node: it joins the `digits` population with two local examples and trains
 // whenever the server has a task for it. Run a server first (`npm start`), then: node examples/node-client.js
+const os = require('node:os');
+const path = require('node:path');
 const { RoundhouseClient, MemoryExampleStore } = require('roundhouse/client');
+const { FileDeviceIdStore } = require('roundhouse/client/node');
 const { initBackend } = require('roundhouse/backend');
 
 async function main() {
@@ -11,6 +14,10 @@ async function main() {
     server: process.env.ROUNDHOUSE_URL ?? 'http://localhost:8080',
     population: 'digits',
     store,
+    // One device id per installation, kept across restarts: the server gives a device one task per round.
+    deviceIdStore: new FileDeviceIdStore(
+      process.env.DEVICE_ID_FILE ?? path.join(os.homedir(), '.roundhouse', 'device-id'),
+    ),
   });
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());

@@ -46,6 +46,54 @@ export interface Config {
   readonly limits: Limits;
   /** Log level (`LOG_LEVEL`, default info). */
   readonly logLevel: string;
+  /** How devices are identified at check-in and upload (README, "Device credentials"). */
+  readonly devices: DeviceConfig;
+}
+
+/** Device identification (README, "Device credentials"). */
+export interface DeviceConfig {
+  /**
+   * `DEVICE_AUTH`: `anonymous` (default; the device id is the client's own random id, rate-limited per source,
+   * no Sybil resistance) or `signed` (a short-lived ES256/EdDSA JWT from the operator's app backend).
+   */
+  readonly auth: 'anonymous' | 'signed';
+  /** `DEVICE_JWKS_FILE`: a JWKS file of the issuer's public keys (signed mode; this or the URL). */
+  readonly jwksFile: string | undefined;
+  /** `DEVICE_JWKS_URL`: an https URL serving that JWKS, fetched and cached by the server (signed mode). */
+  readonly jwksUrl: string | undefined;
+  /** `DEVICE_JWT_ISSUER`, `DEVICE_JWT_AUDIENCE`: required `iss` / `aud` when set (default: not checked). */
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  /** `DEVICE_JWT_MAX_LIFETIME_S`: longest `exp - iat` accepted (default 3600), so that credentials stay short-lived. */
+  readonly jwtMaxLifetimeS: number;
+  /** `ANONYMOUS_RATE_LIMIT`: check-ins per source address per window in anonymous mode (default 600; 0: off). */
+  readonly anonymousRateLimit: number;
+  /** `ANONYMOUS_RATE_WINDOW_S`: that window in seconds (default 60). */
+  readonly anonymousRateWindowS: number;
+}
+
+function deviceConfig(env: Env): DeviceConfig {
+  const auth = env.DEVICE_AUTH || 'anonymous';
+  if (auth !== 'anonymous' && auth !== 'signed') {
+    throw new Error(`DEVICE_AUTH must be "anonymous" or "signed", got "${auth}"`);
+  }
+  const devices: DeviceConfig = {
+    auth,
+    jwksFile: env.DEVICE_JWKS_FILE || undefined,
+    jwksUrl: env.DEVICE_JWKS_URL || undefined,
+    jwtIssuer: env.DEVICE_JWT_ISSUER || undefined,
+    jwtAudience: env.DEVICE_JWT_AUDIENCE || undefined,
+    jwtMaxLifetimeS: int(env, 'DEVICE_JWT_MAX_LIFETIME_S', 3600, 1),
+    anonymousRateLimit: int(env, 'ANONYMOUS_RATE_LIMIT', 600, 0),
+    anonymousRateWindowS: int(env, 'ANONYMOUS_RATE_WINDOW_S', 60, 1),
+  };
+  if (auth === 'signed' && !devices.jwksFile === !devices.jwksUrl) {
+    throw new Error('DEVICE_AUTH=signed needs exactly one of DEVICE_JWKS_FILE and DEVICE_JWKS_URL');
+  }
+  if (devices.jwksUrl !== undefined && !/^https?:\/\//.test(devices.jwksUrl)) {
+    throw new Error(`DEVICE_JWKS_URL must be an http(s) URL, got "${devices.jwksUrl}"`);
+  }
+  return Object.freeze(devices);
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -95,11 +143,29 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxOpsExecuted: int(env, 'LIMIT_MAX_OPS', DEFAULT_LIMITS.maxOpsExecuted, 1),
       maxFoldSteps: int(env, 'LIMIT_MAX_FOLD_STEPS', DEFAULT_LIMITS.maxFoldSteps, 1),
       maxNodesPerComputation: int(env, 'LIMIT_MAX_NODES', DEFAULT_LIMITS.maxNodesPerComputation, 1),
+      // The static cost model's budgets and the schedule bounds (docs/ir.md, "Cost model"; README).
+      maxPeakBytes: int(env, 'LIMIT_MAX_PEAK_BYTES', DEFAULT_LIMITS.maxPeakBytes, 1),
+      maxFlops: int(env, 'LIMIT_MAX_FLOPS', DEFAULT_LIMITS.maxFlops, 1),
+      maxClientPeakBytes: int(env, 'LIMIT_MAX_CLIENT_PEAK_BYTES', DEFAULT_LIMITS.maxClientPeakBytes, 1),
+      maxClientFlops: int(env, 'LIMIT_MAX_CLIENT_FLOPS', DEFAULT_LIMITS.maxClientFlops, 1),
+      costClientBatches: int(env, 'LIMIT_COST_CLIENT_BATCHES', DEFAULT_LIMITS.costClientBatches, 1),
+      scheduleMinSeconds: int(env, 'SCHEDULE_MIN_SECONDS', DEFAULT_LIMITS.scheduleMinSeconds, 0),
+      scheduleMaxSeconds: int(env, 'SCHEDULE_MAX_SECONDS', DEFAULT_LIMITS.scheduleMaxSeconds, 1),
+      scheduleMaxRounds: int(env, 'SCHEDULE_MAX_ROUNDS', DEFAULT_LIMITS.scheduleMaxRounds, 1),
+      scheduleMaxTargetClients: int(
+        env,
+        'SCHEDULE_MAX_TARGET_CLIENTS',
+        DEFAULT_LIMITS.scheduleMaxTargetClients,
+        1,
+      ),
     }),
     logLevel: env.LOG_LEVEL || 'info',
+    devices: deviceConfig(env),
     ...overrides,
   };
   if (config.retryMinSeconds > config.retryMaxSeconds)
     throw new Error('RETRY_MIN_SECONDS is more than RETRY_MAX_SECONDS');
+  if (config.limits.scheduleMinSeconds > config.limits.scheduleMaxSeconds)
+    throw new Error('SCHEDULE_MIN_SECONDS is more than SCHEDULE_MAX_SECONDS');
   return Object.freeze(config);
 }

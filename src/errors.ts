@@ -7,14 +7,18 @@ export const ERROR_CODES = {
   PLAN_SCHEMA_INVALID: 400,
   PLAN_TYPE_ERROR: 400,
   PLAN_LIMIT_EXCEEDED: 400,
+  // well-formed, but outside this server's configured bounds (schedule, estimated cost)
+  PLAN_OUT_OF_BOUNDS: 422,
   // evaluation
   EVAL_LIMIT_EXCEEDED: 422,
   EVAL_ERROR: 422,
+  EVAL_INT_OVERFLOW: 422,
   // tensors and bundles
   BUNDLE_MALFORMED: 400,
   BUNDLE_TYPE_MISMATCH: 400,
   BUNDLE_NOT_FINITE: 400,
   SECURE_SUM_OUT_OF_RANGE: 400,
+  UPDATE_OUT_OF_BOUNDS: 400,
   // data
   DATA_INVALID: 400,
   // requests
@@ -28,6 +32,10 @@ export const ERROR_CODES = {
   UPLOAD_LATE: 409,
   UPLOAD_DUPLICATE: 409,
   UPLOAD_TOO_LARGE: 413,
+  // devices (README, "Device credentials")
+  DEVICE_CREDENTIAL_INVALID: 401,
+  DEVICE_MISMATCH: 403,
+  RATE_LIMITED: 429,
   // resources
   PLAN_NOT_FOUND: 404,
   ROUND_NOT_FOUND: 404,

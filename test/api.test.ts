@@ -114,10 +114,17 @@ async function submit(plan: unknown): Promise<Body> {
   return json(res);
 }
 
-async function checkin(population: string, clientId = 'client'): Promise<Body> {
-  const res = await post(`${api.url}/v1/populations/${population}/checkin`, { client_id: clientId });
+/** The device id each task token was issued to, so that `upload` presents the right device. */
+const deviceOfToken = new Map<string, string>();
+let devices = 0;
+
+/** Checks in as `deviceId` (a fresh device by default: one device holds one task per round). */
+async function checkin(population: string, deviceId = `device-${++devices}`): Promise<Body> {
+  const res = await post(`${api.url}/v1/populations/${population}/checkin`, { device_id: deviceId });
   expect(res.status).toBe(200);
-  return json(res);
+  const body = await json(res);
+  if (body.assignment) deviceOfToken.set(body.assignment.token, deviceId);
+  return body;
 }
 
 function upload(
@@ -127,7 +134,12 @@ function upload(
 ): Promise<Response> {
   return fetch(a.upload_url, {
     method: 'POST',
-    headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/octet-stream', ...headers },
+    headers: {
+      authorization: `Bearer ${a.token}`,
+      'content-type': 'application/octet-stream',
+      'x-device-credential': deviceOfToken.get(a.token) ?? 'unknown-device',
+      ...headers,
+    },
     body: Uint8Array.from(bytes),
   });
 }
@@ -259,8 +271,10 @@ describe('a plan from submission to a closed round', () => {
       round: 1,
       attempt: 1,
       task: a.task_id,
-      client: 'client-0',
+      device: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
+    // The token binds the device by an HMAC under the round key, never by its id.
+    expect(JSON.stringify(claims)).not.toContain('client-0');
     expect(claims.exp).toBe(Math.floor(a.deadline / 1000));
 
     const fifth = await checkin(population);
@@ -454,10 +468,22 @@ describe('check-ins', () => {
     expect(body.retry.max_seconds).toBeLessThanOrEqual(600);
   });
 
-  it('accept an empty body and refuse a bad one', async () => {
+  it('need a device id, and refuse a bad body', async () => {
     const empty = await fetch(`${api.url}/v1/populations/nobody-here/checkin`, { method: 'POST' });
-    expect(empty.status).toBe(200);
-    expect((await json(empty)).retry).toBeDefined();
+    expect(await errorOf(empty)).toMatchObject({
+      status: 401,
+      code: 'DEVICE_CREDENTIAL_INVALID',
+      details: [{ path: 'x-device-credential', message: 'missing' }],
+    });
+    const header = await fetch(`${api.url}/v1/populations/nobody-here/checkin`, {
+      method: 'POST',
+      headers: { 'x-device-credential': 'device-in-a-header' },
+    });
+    expect((await json(header)).retry).toBeDefined();
+    // `client_id` is the older name of `device_id`.
+    expect(
+      (await json(await post(`${api.url}/v1/populations/nobody-here/checkin`, { client_id: 'c' }))).retry,
+    ).toBeDefined();
     const bad = await post(`${api.url}/v1/populations/nobody-here/checkin`, { client_id: 7 });
     expect(await errorOf(bad)).toMatchObject({
       status: 400,
@@ -477,12 +503,13 @@ describe('cross-origin pages', () => {
       headers: {
         ...origin,
         'access-control-request-method': 'POST',
-        'access-control-request-headers': 'authorization',
+        'access-control-request-headers': 'authorization,x-device-credential',
       },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
     expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/x-device-credential/);
     const checkinRes = await fetch(`${api.url}/v1/populations/nobody-here/checkin`, {
       method: 'POST',
       headers: origin,

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { PLAN_LIBRARY } from '../src/plans';
@@ -18,15 +20,20 @@ describe('examples/node-client.js', () => {
     const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-example-'));
+    const deviceIdFile = path.join(dir, 'device-id');
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [path.join(__dirname, '..', 'examples', 'node-client.js')],
       {
-        env: { ...process.env, ROUNDHOUSE_URL: cluster.url, MAX_TASKS: '1' },
+        env: { ...process.env, ROUNDHOUSE_URL: cluster.url, MAX_TASKS: '1', DEVICE_ID_FILE: deviceIdFile },
         timeout: 60_000,
       },
     );
     expect(stdout).toMatch(/^completed round 1$/m);
+    // The device id the client made on first use is kept for its next run.
+    expect(fs.readFileSync(deviceIdFile, 'utf8')).toMatch(/^[0-9a-f]{32}\n$/);
+    fs.rmSync(dir, { recursive: true, force: true });
     const done = await eventually('round 1 to complete', async () => {
       const { rounds } = (await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as {
         rounds: RoundInfo[];

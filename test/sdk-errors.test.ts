@@ -26,9 +26,20 @@ describe('typed errors', () => {
     const res = await fetch(url.startsWith('http') ? url : `${cluster.url}${url}`, init);
     return res.ok ? res.status : errorFromResponse(res);
   }
-  const post = (token: string | undefined, body: Uint8Array | string, type = 'application/octet-stream') => ({
+  /** The device that holds each task token (an upload presents it in X-Device-Credential). */
+  const deviceOf = new Map<string, string>();
+  const post = (
+    token: string | undefined,
+    body: Uint8Array | string,
+    type = 'application/octet-stream',
+    device = deviceOf.get(token ?? ''),
+  ) => ({
     method: 'POST',
-    headers: { 'content-type': type, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': type,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(device ? { 'x-device-credential': device } : {}),
+    },
     body: body as BodyInit,
   });
   const expectCode = (e: RoundhouseError | number, code: ErrorCode): void => {
@@ -42,7 +53,9 @@ describe('typed errors', () => {
       ...vectorSumPlan(4, { rounds: 1, target_clients: 2, over_selection: 1.5 }),
       population,
     });
-    const [a, b, c] = await Promise.all([1, 2, 3].map(() => assignmentOf(h.client(population, []))));
+    const clients = [1, 2, 3].map(() => h.client(population, []));
+    const [a, b, c] = await Promise.all(clients.map(assignmentOf));
+    for (const [i, x] of [a, b, c].entries()) deviceOf.set(x!.token, clients[i]!.deviceId);
     const good = vectorUpload(Float32Array.from([1, 2, 3, 4]));
 
     expectCode(await errorOf('/v1/populations/bad%20name/checkin', { method: 'POST' }), 'REQUEST_INVALID');
@@ -53,6 +66,14 @@ describe('typed errors', () => {
     expectCode(await errorOf(a!.upload_url, post(undefined, good)), 'TOKEN_INVALID');
     expectCode(await errorOf(a!.upload_url, post(`${a!.token}x`, good)), 'TOKEN_INVALID');
     expectCode(await errorOf(b!.upload_url, post(a!.token, good)), 'TOKEN_TASK_MISMATCH');
+    expectCode(
+      await errorOf(a!.upload_url, post(a!.token, good, undefined, '')),
+      'DEVICE_CREDENTIAL_INVALID',
+    );
+    expectCode(
+      await errorOf(a!.upload_url, post(a!.token, good, undefined, clients[1]!.deviceId)),
+      'DEVICE_MISMATCH',
+    );
     expectCode(await errorOf(a!.upload_url, post(a!.token, Uint8Array.from([1, 2, 3]))), 'BUNDLE_MALFORMED');
     expectCode(
       await errorOf(a!.upload_url, post(a!.token, vectorUpload(Float32Array.from([1, 2, 3])))),
@@ -148,13 +169,14 @@ describe('transient failures', () => {
       });
       const created = await busy.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
       expect(created.status).toBe(201);
-      const make = (clock?: Clock) =>
+      const make = (clock?: Clock, deviceId?: string) =>
         new RoundhouseClient({
           server: busy.url,
           population,
           store: new MemoryExampleStore({ [population]: numbers(1) }),
           retry: { attempts: 2 },
           ...(clock ? { clock } : {}),
+          ...(deviceId ? { deviceId } : {}),
         });
       expect((await make().runOnce()).kind).toBe('completed');
       const clock = new FakeClock();
@@ -166,9 +188,9 @@ describe('transient failures', () => {
       expect(clock.sleeps[0]).toBeGreaterThanOrEqual(2000);
 
       busy.addWorker();
-      // Real time from here: the worker drains the queue, and the same task uploads.
+      // Real time from here: the worker drains the queue, and the same task uploads (from the same device).
       const done = await eventually('the queue to drain', () =>
-        make()
+        make(undefined, second.deviceId)
           .runTask(a)
           .catch(() => undefined),
       );

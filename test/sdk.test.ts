@@ -1,3 +1,4 @@
+import { LocalStorageDeviceIdStore } from '../src/client/device';
 import type { RunOutcome } from '../src/client/types';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { assignmentOf, countingFetch, FakeClock, SdkHarness, uploads } from './support/sdk-harness';
@@ -42,17 +43,19 @@ describe('retry windows', () => {
 
 describe('downloads', () => {
   test('the client plan is fetched once per plan; a broadcast is revalidated with If-None-Match (304)', async () => {
-    const { id, population } = await h.sumPlan('cache', { targetClients: 3, overSelection: 1 });
+    const { id, population } = await h.sumPlan('cache', { targetClients: 2, overSelection: 1 });
     const { fetch: counted, calls } = countingFetch();
-    const a = h.client(population, [1, 2], { fetch: counted });
-    // Tasks are not tied to clients: the same client takes two of round 1's three slots.
-    expect((await a.runOnce()).kind).toBe('completed');
-    expect((await a.runOnce()).kind).toBe('completed');
+    let drops = 1;
+    const a = h.client(population, [1, 2], { fetch: counted, beforeUpload: () => drops-- <= 0 });
+    const dropped = await a.runOnce();
+    if (dropped.kind !== 'dropped') throw new Error(`expected a dropped task, got ${dropped.kind}`);
+    // The device still holds its one task of round 1: retrying it downloads the broadcast again (304).
+    expect((await a.runTask(dropped.assignment)).kind).toBe('completed');
     expect((await h.client(population, [10]).runOnce()).kind).toBe('completed');
     await eventually('round 1 to complete', async () =>
       (await h.roundOf(id, 1)).phase === 'completed' ? true : undefined,
     );
-    expect((await h.roundOf(id, 1)).output).toEqual({ sum: 16 });
+    expect((await h.roundOf(id, 1)).output).toEqual({ sum: 13 });
     await eventually('round 2 to open', async () => {
       const res = await cluster.operator(`/v1/plans/${id}`);
       const plan = (await res.json()) as { round: number; phase?: string };
@@ -68,7 +71,44 @@ describe('downloads', () => {
       ['1.1/broadcast', 304, true],
       ['2.1/broadcast', 200, false],
     ]);
-    expect(uploads(calls)).toHaveLength(3);
+    expect(uploads(calls)).toHaveLength(2);
+  });
+});
+
+describe('devices', () => {
+  test('one device gets one task per round however often it checks in, and never works a round twice', async () => {
+    const { id, population } = await h.sumPlan('device', { targetClients: 3, overSelection: 1 });
+    const { fetch: counted, calls } = countingFetch();
+    const a = h.client(population, [4], { fetch: counted, deviceId: 'sdk-test-device-a' });
+    expect((await a.runOnce()).kind).toBe('completed');
+    // The round still selects, but this device holds its task: retry windows, no second task.
+    for (let i = 0; i < 5; i++) expect((await a.runOnce()).kind).toBe('retry');
+    // Another client object of the same installation is the same device.
+    expect((await h.client(population, [4], { deviceId: 'sdk-test-device-a' }).runOnce()).kind).toBe('retry');
+    expect(a.hasServed(id, 1)).toBe(true);
+    // An assignment of a round it already served (as a new attempt of that round would give) is declined
+    // before any download.
+    const fake = { ...(await assignmentOf(h.client(population, [1]))) };
+    const before = calls.length;
+    expect(await a.runTask(fake)).toMatchObject({ kind: 'abandoned', reason: 'already-served' });
+    expect(calls.length).toBe(before);
+    expect(uploads(calls)).toHaveLength(1);
+    expect((await h.roundOf(id, 1)).assigned).toBe(2);
+  });
+
+  test('the device id is made once per installation and kept in its store', () => {
+    const stored = new Map<string, string>();
+    const storage = {
+      getItem: (k: string) => stored.get(k) ?? null,
+      setItem: (k: string, v: string) => void stored.set(k, v),
+    };
+    const first = h.client('any', [1], { deviceIdStore: new LocalStorageDeviceIdStore(storage) });
+    expect(first.deviceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(stored.get('roundhouse.device_id')).toBe(first.deviceId);
+    const again = h.client('any', [1], { deviceIdStore: new LocalStorageDeviceIdStore(storage) });
+    expect(again.deviceId).toBe(first.deviceId);
+    expect(h.client('any', [1]).deviceId).not.toBe(first.deviceId);
+    expect(() => h.client('any', [1], { deviceId: 'has a space' })).toThrow(/deviceId/);
   });
 });
 

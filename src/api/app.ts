@@ -1,5 +1,6 @@
 import express from 'express';
 import type { AppDeps, RouteDeps } from './deps';
+import { AnonymousVerifier } from './devices/anonymous';
 import { createMetrics } from './metrics';
 import { clientCors } from './middleware/client-cors';
 import { errorHandler } from './middleware/errors';
@@ -25,6 +26,7 @@ export type { AppDeps } from './deps';
 export function createApp(deps: AppDeps): express.Express {
   const routeDeps: RouteDeps = {
     ...deps,
+    devices: deps.devices ?? new AnonymousVerifier(),
     metrics: deps.metrics ?? createMetrics(),
     now: deps.now ?? Date.now,
   };

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Engine, Jobs, PlanCache } from '../rounds/contracts';
 import type { RoundStore } from '../store/types';
+import type { DeviceVerifier } from './devices/verifier';
 import type { ApiMetrics } from './metrics';
 
 /** What `createApp` is built from; everything stateful is passed in (STYLE.md 5). */
@@ -12,6 +13,11 @@ export interface AppDeps {
   readonly plans: PlanCache;
   readonly jobs: Jobs;
   readonly log: Logger;
+  /**
+   * Who a check-in or upload is (README, "Device credentials"); default: anonymous without a rate limit, for
+   * tests that build an app directly (the server passes `createDeviceVerifier(config, ...)`).
+   */
+  readonly devices?: DeviceVerifier;
   /** The app's metrics; a fresh registry per app when omitted. */
   readonly metrics?: ApiMetrics;
   /** Readiness probe of `/readyz` (e.g. a Redis PING); defaults to a cheap store read. */
@@ -22,6 +28,7 @@ export interface AppDeps {
 
 /** The dependencies the route factories see, with the defaults resolved. */
 export interface RouteDeps extends AppDeps {
+  readonly devices: DeviceVerifier;
   readonly metrics: ApiMetrics;
   readonly now: () => number;
 }

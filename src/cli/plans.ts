@@ -91,7 +91,10 @@ function addPlanCommand(build: Command, name: string, entry: LibraryPlan, out: (
       // Values that parse but do not fit together (e.g. min_reports above target_clients) are usage errors too.
       if (
         e instanceof AppError &&
-        (e.code === 'BAD_REQUEST' || e.code === 'PLAN_TYPE_ERROR' || e.code === 'PLAN_SCHEMA_INVALID')
+        (e.code === 'BAD_REQUEST' ||
+          e.code === 'PLAN_TYPE_ERROR' ||
+          e.code === 'PLAN_SCHEMA_INVALID' ||
+          e.code === 'PLAN_OUT_OF_BOUNDS')
       ) {
         self.error(`cannot build ${name}: ${e.message}`, {
           exitCode: USAGE_EXIT_CODE,

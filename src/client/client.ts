@@ -1,4 +1,5 @@
 import { abortReason, realClock, type Clock } from './clock';
+import { defaultDeviceIdStore, isDeviceId, loadOrCreateDeviceId, type DeviceIdStore } from './device';
 import { isRoundhouseError, RoundhouseError } from './errors';
 import type { ExampleStore } from './example-store';
 import { ResourceCache } from './resource-cache';
@@ -14,7 +15,19 @@ export interface ClientOptions {
   readonly population: string;
   /** Where the examples `work` runs on come from. */
   readonly store: ExampleStore;
-  /** Sent at check-in and bound into the task token; a random id is used when absent. */
+  /**
+   * This installation's device id, sent at check-in and upload (the server allows one task per device per
+   * round). Default: the one in `deviceIdStore`, made and saved there on first use.
+   */
+  readonly deviceId?: string;
+  /** Where the device id is kept between runs (default: `localStorage` when present, else memory). */
+  readonly deviceIdStore?: DeviceIdStore;
+  /**
+   * For servers with `DEVICE_AUTH=signed`: returns a fresh device credential (a short-lived JWT) from the
+   * operator's app backend; called before every check-in and upload.
+   */
+  readonly deviceCredential?: () => Promise<string> | string;
+  /** @deprecated The older name of `deviceId`. */
   readonly clientId?: string;
   /** Gzip uploads (default true). */
   readonly gzip?: boolean;
@@ -46,21 +59,25 @@ export interface RunLoopOptions {
   /** Stop after this many tasks (assignments, whatever their outcome). */
   readonly maxTasks?: number;
   /**
-   * Wait this long after a task before checking in again (default 0). The server does not tie tasks to
-   * clients, so a client that comes straight back to a round still selecting would take a second task in it.
+   * Wait this long after a task before checking in again (default 0). The server gives a device at most one
+   * task per round attempt, so coming straight back only earns a retry window while that round selects.
    */
   readonly pauseAfterTaskMs?: number;
 }
 
 /**
- * The stateless client of the protocol (docs/server.md, "Protocol"): checks in, downloads the client plan
- * and the round's broadcast, runs `work` on examples from its {@link ExampleStore} with the server's
- * interpreter, and uploads the result. Between tasks it keeps nothing but caches of immutable resources.
- * Every platform dependency (fetch, clock, randomness, data) is injected, so the same code runs in Node, in
- * browsers and in the simulator.
+ * The client of the protocol (docs/server.md, "Protocol"): checks in as its device, downloads the client
+ * plan and the round's broadcast, runs `work` on examples from its {@link ExampleStore} with the server's
+ * interpreter, and uploads the result. Between tasks it keeps its device id, the rounds it served (it never
+ * works on a round twice) and caches of immutable resources. Every platform dependency (fetch, clock,
+ * randomness, data, device id storage) is injected, so the same code runs in Node, in browsers and in the
+ * simulator.
  */
 export class RoundhouseClient {
-  readonly clientId: string;
+  /** This installation's device id. */
+  readonly deviceId: string;
+  /** The highest round of each plan this device uploaded to, and the task it uploaded for. */
+  private readonly served = new Map<string, { readonly round: number; readonly task: string }>();
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly transport: Transport;
@@ -73,7 +90,37 @@ export class RoundhouseClient {
     const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.transport = new Transport(fetchFn, this.clock, this.random, options.retry);
     this.cache = new ResourceCache(this.transport);
-    this.clientId = options.clientId ?? randomId();
+    const given = options.deviceId ?? options.clientId;
+    if (given !== undefined && !isDeviceId(given)) {
+      throw new Error('deviceId must be 1 to 4096 visible ASCII characters');
+    }
+    this.deviceId = given ?? loadOrCreateDeviceId(options.deviceIdStore ?? defaultDeviceIdStore());
+  }
+
+  /** @deprecated The older name of {@link deviceId}. */
+  get clientId(): string {
+    return this.deviceId;
+  }
+
+  /** Whether this device already uploaded to `round` of `plan` (or a later one); it then never works on it. */
+  hasServed(plan: string, round: number): boolean {
+    return (this.served.get(plan)?.round ?? 0) >= round;
+  }
+
+  /**
+   * The rounds this device served, most recent first (at most 64, the server's limit), sent at check-in so
+   * that the server offers no task of a round it already served.
+   */
+  private servedHint(): { plan_id: string; round: number }[] {
+    return [...this.served]
+      .reverse()
+      .slice(0, 64)
+      .map(([plan_id, { round }]) => ({ plan_id, round }));
+  }
+
+  /** The device credential headers: the signed credential when configured, else the device id. */
+  private async credential(): Promise<string> {
+    return this.options.deviceCredential ? await this.options.deviceCredential() : this.deviceId;
   }
 
   /** Asks for a task: an assignment, or a retry window. */
@@ -85,8 +132,12 @@ export class RoundhouseClient {
       url,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ client_id: this.clientId }),
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(this.options.deviceCredential ? { authorization: `Bearer ${await this.credential()}` } : {}),
+        },
+        body: JSON.stringify({ device_id: this.deviceId, served: this.servedHint() }),
       },
       { signal },
     );
@@ -115,6 +166,13 @@ export class RoundhouseClient {
    * lost), so it counts as completed; 409 UPLOAD_LATE is the `late` outcome. Other failures throw.
    */
   async runTask(a: Assignment, signal?: AbortSignal): Promise<RunOutcome> {
+    // The server gives a device one task per round attempt; a new attempt of a round this device already
+    // uploaded to would count it twice in that round's population, so it is declined before any download.
+    // Running the very task it uploaded for again is allowed: a lost answer is then 409 UPLOAD_DUPLICATE.
+    const served = this.served.get(a.plan_id);
+    if (served && served.round >= a.round && served.task !== a.task_id) {
+      return { kind: 'abandoned', assignment: a, reason: 'already-served' };
+    }
     const plan = await this.clientPlan(a, signal);
     const broadcast = await this.cache.broadcast(a.broadcast_url, signal);
     const { collection, element, batch_size } = plan.client_data;
@@ -140,6 +198,7 @@ export class RoundhouseClient {
           method: 'POST',
           headers: {
             authorization: `Bearer ${a.token}`,
+            'x-device-credential': await this.credential(),
             'content-type': 'application/octet-stream',
             ...(gzip ? { 'content-encoding': 'gzip' } : {}),
           },
@@ -154,6 +213,11 @@ export class RoundhouseClient {
       }
       if (isRoundhouseError(e, 'UPLOAD_LATE')) return { kind: 'late', assignment: a };
       if (!isRoundhouseError(e, 'UPLOAD_DUPLICATE')) throw e;
+    }
+    if (!this.hasServed(a.plan_id, a.round)) {
+      // Re-inserted so that the map stays in order of service, most recent last.
+      this.served.delete(a.plan_id);
+      this.served.set(a.plan_id, { round: a.round, task: a.task_id });
     }
     return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes: body.byteLength };
   }
@@ -232,10 +296,4 @@ export class RoundhouseClient {
     const max = Math.max(min, w.max_seconds);
     return (min + this.random() * (max - min)) * 1000;
   }
-}
-
-function randomId(): string {
-  const b = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }

@@ -21,11 +21,12 @@ export class RoundhouseError extends Error {
   }
 
   /**
-   * Worth retrying later: transport failures, 5xx (503 BUSY and NOT_READY included); never a 4xx, which is
-   * the server's verdict on the request itself and would be answered the same way again.
+   * Worth retrying later: transport failures, 5xx (503 BUSY and NOT_READY included) and 429 RATE_LIMITED
+   * (after its `Retry-After`); never another 4xx, which is the server's verdict on the request itself and
+   * would be answered the same way again.
    */
   get transient(): boolean {
-    return this.status === 0 || this.status >= 500;
+    return this.status === 0 || this.status === 429 || this.status >= 500;
   }
 }
 

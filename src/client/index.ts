@@ -5,6 +5,14 @@
 export { RoundhouseClient, type ClientOptions, type RunLoopOptions } from './client';
 export { realClock, scaledClock, type Clock } from './clock';
 export {
+  defaultDeviceIdStore,
+  LocalStorageDeviceIdStore,
+  MemoryDeviceIdStore,
+  newDeviceId,
+  type DeviceIdStore,
+  type KeyValueStorage,
+} from './device';
+export {
   errorFromResponse,
   isRoundhouseError,
   parseRetryAfter,

@@ -51,7 +51,9 @@ export type AbandonReason =
   /** The deadline passed before the upload could be (or finish being) sent. */
   | 'deadline-before-upload'
   /** The example store holds no examples of the plan's collection. */
-  | 'no-examples';
+  | 'no-examples'
+  /** This device already uploaded to this round of the plan (in an earlier attempt). */
+  | 'already-served';
 
 /** What one check-in (and the task it may have brought) came to. */
 export type RunOutcome =

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Computation, Node } from '../generated/computation';
 import { AppError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from './limits';
-import { getOp, OpLimitError } from './ops';
+import { getOp, IntOverflowError, OpLimitError } from './ops';
 import type { TffType } from './types';
 import { formatType } from './types';
 import {
@@ -33,7 +33,7 @@ interface Budget {
 /** A failure at run time, located at a node; becomes an AppError at the top of the evaluation. */
 class EvalFailure extends Error {
   constructor(
-    readonly code: 'EVAL_LIMIT_EXCEEDED' | 'EVAL_ERROR',
+    readonly code: 'EVAL_LIMIT_EXCEEDED' | 'EVAL_ERROR' | 'EVAL_INT_OVERFLOW',
     message: string,
   ) {
     super(message);
@@ -117,7 +117,12 @@ export class Interpreter {
       } catch (e) {
         if (e instanceof EvalFailure || e instanceof AppError) throw e;
         const why = e instanceof Error ? e.message : String(e);
-        const code = e instanceof OpLimitError ? 'EVAL_LIMIT_EXCEEDED' : 'EVAL_ERROR';
+        const code =
+          e instanceof OpLimitError
+            ? 'EVAL_LIMIT_EXCEEDED'
+            : e instanceof IntOverflowError
+              ? 'EVAL_INT_OVERFLOW'
+              : 'EVAL_ERROR';
         throw new EvalFailure(code, `${label}: node "${node.name}" (${node.op}): ${why}`);
       }
       env.set(node.name, value);

@@ -9,6 +9,8 @@ export type Dtype = 'float32' | 'int32' | 'bool';
  * A node, parameter or function name. "__proto__" is reserved: JavaScript objects built by assignment would lose it.
  */
 export type Name = string;
+export type UpdatePath = string;
+export type BoundMode = 'clip' | 'reject';
 
 /**
  * A federated computation in MapReduce form, with its client data spec and round schedule. Exactly one of initialize and initial_state must be present. The optional evaluate computation, of type (<S, D> -> metrics), is run by tools on held-out data, never on client uploads. client_data.element is the type of one batch (the leading dimension of each tensor is the batch dimension).
@@ -28,6 +30,7 @@ export interface Plan {
   computations: MapReduceForm;
   functions?: Functions;
   evaluate?: Computation;
+  update_bounds?: UpdateBounds;
 }
 export interface ClientDataSpec {
   collection: string;
@@ -65,7 +68,13 @@ export interface SequenceType {
   element: TffType;
 }
 export interface Schedule {
+  /**
+   * A server may allow fewer (SCHEDULE_MAX_ROUNDS, default 100000): every round keeps its record and broadcast until the plan is deleted.
+   */
   rounds: number;
+  /**
+   * A server may allow fewer (SCHEDULE_MAX_TARGET_CLIENTS, default 100000).
+   */
   target_clients: number;
   over_selection?: number;
   /**
@@ -76,7 +85,13 @@ export interface Schedule {
    * No aggregate of fewer clients is ever released; defaults to min_reports.
    */
   min_clients_in_aggregate?: number;
+  /**
+   * Seconds a round attempt selects clients. A server refuses (422 PLAN_OUT_OF_BOUNDS) values outside its SCHEDULE_MIN_SECONDS..SCHEDULE_MAX_SECONDS, by default 1 s to 7 days.
+   */
   selection_timeout_s?: number;
+  /**
+   * Seconds selected clients have to report. A server refuses (422 PLAN_OUT_OF_BOUNDS) values outside its SCHEDULE_MIN_SECONDS..SCHEDULE_MAX_SECONDS, by default 1 s to 7 days.
+   */
   reporting_deadline_s?: number;
 }
 /**
@@ -126,4 +141,38 @@ export interface MapReduceForm {
  */
 export interface Functions {
   [k: string]: Computation;
+}
+/**
+ * Bounds on the plain update U that the server enforces on every upload before it reaches an accumulator (and the local runner on every client's U). Value ranges apply first, then norm bounds. A path names a field inside U: field names (or indices of unnamed fields) joined by '/', e.g. 'delta/w0'; a path names every tensor below it, and '' names all of U. See docs/update-bounds.md.
+ */
+export interface UpdateBounds {
+  /**
+   * @maxItems 1024
+   */
+  ranges?: ValueRange[];
+  /**
+   * @maxItems 1024
+   */
+  norms?: NormBound[];
+}
+/**
+ * Every element of the named int32 or float32 tensors must lie in [min, max] (at least one of them given); 'clip' clamps elements outside, 'reject' refuses the upload (400 UPDATE_OUT_OF_BOUNDS). For int32 tensors min and max must be int32 integers.
+ */
+export interface ValueRange {
+  path: UpdatePath;
+  min?: number;
+  max?: number;
+  mode: BoundMode;
+}
+/**
+ * The L2 norm of all elements of the named float32 tensors taken together as one vector must be at most max_norm; 'clip' scales those tensors by max_norm / norm, 'reject' refuses the upload (400 UPDATE_OUT_OF_BOUNDS).
+ */
+export interface NormBound {
+  /**
+   * @minItems 1
+   * @maxItems 1024
+   */
+  paths: UpdatePath[];
+  max_norm: number;
+  mode: BoundMode;
 }

@@ -16,8 +16,11 @@ import type { Computation } from '../generated/computation';
 import type { MapReduceForm, Plan } from '../generated/plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
 import { clientDataErrors } from './client-data-check';
+import { costErrors } from './cost-check';
 import { checkJsonShape, checkNodeCounts } from './json-shape-check';
+import { scheduleBoundErrors, scheduleErrors } from './schedule-checks';
 import { secureSumParamErrors } from './secure-sum-check';
+import { updateBoundsErrors } from './update-bounds-check';
 
 /** The types of a plan's MapReduce form, named as in TFF. */
 export interface FormTypes {
@@ -124,12 +127,23 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
 
   const types = errors.length === 0 ? formTypes(plan, { init, ...form, evaluate }, errors) : undefined;
   if (types) errors.push(...secureSumParamErrors(plan, types.V, limits.maxCallDepth));
-  if (errors.length || !types) {
+  if (types) errors.push(...updateBoundsErrors(plan.update_bounds, types.U));
+  // Bounds of this server's configuration (schedule, estimated cost; only a well-typed plan can be costed):
+  // a plan outside them alone is well-formed but refused, 422 PLAN_OUT_OF_BOUNDS.
+  const bounds = [
+    ...scheduleBoundErrors(plan, limits),
+    ...(types && errors.length === 0 ? costErrors(plan, limits) : []),
+  ];
+  if (errors.length || !types || bounds.length) {
     // A broken function is reported once even when several computations reach it.
-    const unique = [...new Map(errors.map((e) => [`${e.path}\n${e.message}`, e])).values()];
+    const unique = [...new Map([...errors, ...bounds].map((e) => [`${e.path}\n${e.message}`, e])).values()];
+    const invalid = errors.length > 0 || !types;
+    const problems = `${unique.length} problem${unique.length === 1 ? '' : 's'}`;
     throw new AppError(
-      errorCode(unique),
-      `the plan is not a valid MapReduce form (${unique.length} problem${unique.length === 1 ? '' : 's'})`,
+      invalid ? errorCode(unique) : 'PLAN_OUT_OF_BOUNDS',
+      invalid
+        ? `the plan is not a valid MapReduce form (${problems})`
+        : `the plan is outside this server's bounds (${problems})`,
       unique,
     );
   }
@@ -140,27 +154,6 @@ function errorCode(errors: readonly ErrorDetail[]): 'PLAN_LIMIT_EXCEEDED' | 'PLA
   return errors.length > 0 && errors.every((e) => /limit/.test(e.message))
     ? 'PLAN_LIMIT_EXCEEDED'
     : 'PLAN_TYPE_ERROR';
-}
-
-function scheduleErrors(plan: Plan): ErrorDetail[] {
-  const s = plan.schedule;
-  const out: ErrorDetail[] = [];
-  const minReports = s.min_reports ?? s.target_clients;
-  if (minReports > s.target_clients) {
-    out.push({
-      path: '/schedule/min_reports',
-      message: `min_reports (${minReports}) is more than target_clients (${s.target_clients})`,
-    });
-  }
-  // min_clients_in_aggregate may exceed min_reports (a round with enough reports can still be too small to
-  // release), but not target_clients: then no round could ever be released.
-  if ((s.min_clients_in_aggregate ?? minReports) > s.target_clients) {
-    out.push({
-      path: '/schedule/min_clients_in_aggregate',
-      message: `min_clients_in_aggregate (${s.min_clients_in_aggregate}) is more than target_clients (${s.target_clients}), so no round could ever be released`,
-    });
-  }
-  return out;
 }
 
 type Sigs = { init?: Signature; evaluate?: Signature } & Partial<

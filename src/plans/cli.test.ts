@@ -65,6 +65,38 @@ describe('roundhouse plans', () => {
     expect(plan.computations.secure_sum_bitwidth.nodes[0].attrs.value).toBe(8);
   });
 
+  it('build declares update bounds from the bound options', async () => {
+    const fedavg = JSON.parse(
+      (await run('build', 'fedavg', '--max-examples', '50', '--max-norm', '2', '--bound-mode', 'reject')).out,
+    );
+    expect(fedavg.update_bounds).toEqual({
+      ranges: [
+        { path: 'examples', min: 0, max: 50, mode: 'clip' },
+        { path: 'loss_sum', min: 0, max: 500000, mode: 'clip' },
+      ],
+      norms: [{ paths: ['delta'], max_norm: 100, mode: 'reject' }],
+    });
+    const uniform = JSON.parse(
+      (await run('build', 'fedavg', '--weighting', 'uniform', '--max-norm', '2')).out,
+    );
+    expect(uniform.update_bounds.norms).toEqual([{ paths: ['delta'], max_norm: 2, mode: 'clip' }]);
+    const sum = JSON.parse(
+      (await run('build', 'federated-sum', '--max-value', '100', '--min-value', '0')).out,
+    );
+    expect(sum.update_bounds).toEqual({ ranges: [{ path: '', min: 0, max: 100, mode: 'clip' }] });
+    // By default a whole round (10 clients, 13 selected) cannot overflow int32.
+    const bySchedule = JSON.parse((await run('build', 'federated-sum')).out);
+    expect(bySchedule.update_bounds.ranges[0]).toMatchObject({ min: -165191049, max: 165191049 });
+    const histogram = JSON.parse(
+      (await run('build', 'histogram', '--max-input', '7', '--bound-mode', 'reject')).out,
+    );
+    expect(histogram.update_bounds).toEqual({ ranges: [{ path: 'counts', min: 0, max: 7, mode: 'reject' }] });
+    for (const plan of [fedavg, uniform, sum, bySchedule, histogram])
+      expect(() => checkPlan(plan)).not.toThrow();
+    // The secure variants have no plain update to bound.
+    expect(JSON.parse((await run('build', 'histogram', '--secure')).out).update_bounds).toBeUndefined();
+  });
+
   it('--help lists a plan options with their defaults', async () => {
     const { out, code } = await run('build', 'fedavg', '--help');
     expect(code).toBe(0);
@@ -94,6 +126,13 @@ describe('roundhouse plans', () => {
       /min_reports \(9\) is more than target_clients \(5\)/,
     ],
     [['build', 'mean', '--frobnicate', '1'], /unknown option/],
+    [['build', 'fedavg', '--bound-mode', 'wrap'], /"wrap" is not one of clip, reject/],
+    [['build', 'fedavg', '--weighting', 'votes'], /"votes" is not one of examples, uniform/],
+    [['build', 'fedavg', '--max-examples', '0'], /option --max-examples: 0 is less than 1/],
+    [
+      ['build', 'federated-sum', '--min-value', '5', '--max-value', '1'],
+      /--min-value: 5 is more than --max-value 1/,
+    ],
     [['build', 'no-such-plan'], /unknown command/],
   ])('%j is a usage error with exit code 2', async (args, message) => {
     const { err, code } = await run(...(args as string[]));

@@ -1,7 +1,9 @@
 import { PlanBuilder } from '../compute/builder';
 import { sequenceType, tensorType } from '../compute/types';
-import type { Plan } from '../generated/plan';
+import type { Plan, UpdateBounds } from '../generated/plan';
 import {
+  boundModeOption,
+  buildWithBounds,
   dataOptions,
   defineSecureParams,
   f32,
@@ -38,6 +40,14 @@ export interface FedAvgOptions extends ScheduleOptions {
   layers: readonly number[];
   clientLr: number;
   epochs: number;
+  /** How clients are weighted in the average: by their (capped) example count, or every client 1. */
+  weighting: 'examples' | 'uniform';
+  /** The largest example count (weight) one client counts for; larger counts and claims are clipped. */
+  maxExamples: number;
+  /** Bound on the L2 norm of a client's model change (start minus trained weights, all layers together). */
+  maxNorm: number;
+  /** What the server does to an update whose model change is over maxNorm. */
+  boundMode: 'clip' | 'reject';
   optimizer: 'sgd' | 'adam';
   serverLr: number;
   momentum: number;
@@ -61,6 +71,21 @@ export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
   }),
   clientLr: numberOption('client SGD learning rate', 0.3, { min: 0, exclusiveMin: true }),
   epochs: intOption('local epochs over the client data', 5, { min: 1, max: 10_000 }),
+  weighting: choiceOption('client weight in the average: capped example count, or 1 per client', 'examples', [
+    'examples',
+    'uniform',
+  ]),
+  maxExamples: intOption('most examples one client counts for; larger claims are clipped', 1000, {
+    min: 1,
+    max: 2 ** 31 - 1,
+  }),
+  // Honest clients of the digits reference run change the model by an L2 norm of 0.5 to 3.5 a round.
+  maxNorm: numberOption("bound on the L2 norm of a client's model change (all weights together)", 100, {
+    min: 0,
+    exclusiveMin: true,
+    max: 3e38,
+  }),
+  boundMode: boundModeOption('the norm bound'),
   optimizer: choiceOption('server optimizer', 'sgd', ['sgd', 'adam']),
   serverLr: numberOption('server learning rate (sgd: 1 with momentum 0 is plain FedAvg)', 1, {
     min: 0,
@@ -85,7 +110,9 @@ export function serverOptimizerOf(o: FedAvgOptions): ServerOptimizer {
  * Federated Averaging of a dense MLP classifier with a server optimizer (McMahan et al.; TFF's
  * `build_weighted_fed_avg`). Clients run `epochs` of SGD over their batches (a fold of value_and_grad
  * steps) and send their example-weighted pseudo-gradient (start weights minus trained weights, times their
- * example count); the server averages by examples and applies SGD with momentum or Adam.
+ * example count, at most maxExamples, or 1 with uniform weighting); the server averages by that weight and
+ * applies SGD with momentum or Adam. The plan declares update bounds (fedAvgBounds) so that no client
+ * counts for more than maxExamples examples, whatever it claims.
  *
  * S = <model=M, optimizer, round>, C = <model=M>, U = <delta=M, examples, loss_sum>,
  * A = <delta=M, examples, loss_sum, clients>, R = <delta=M, examples, loss, clients>,
@@ -93,6 +120,7 @@ export function serverOptimizerOf(o: FedAvgOptions): ServerOptimizer {
  */
 export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   const o = resolveOptions(FEDAVG_OPTIONS, options);
+  const uniform = o.weighting === 'uniform';
   const shape = { layers: o.layers };
   const M = modelType(shape);
   const batch = batchType(shape);
@@ -150,9 +178,10 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
     const init = b.struct({ params: start, seen: b.scalar(0, 'int32'), loss_sum: b.scalar(0) }, 'train_init');
     const trained = b.fold(b.field(p, 'data'), init, trainStep, { epochs: o.epochs }, 'trained');
     const seen = b.field(trained, 'seen');
-    // Every epoch visits every example once, so the client's example count is seen / epochs.
-    const examples = b.floorDiv(seen, o.epochs, 'examples');
-    const weight = b.cast(examples, 'float32', 'weight');
+    // Every epoch visits every example once, so the client's example count is seen / epochs; it counts for
+    // at most maxExamples, the bound the server enforces on every upload's claim.
+    const examples = b.minimum(b.floorDiv(seen, o.epochs), o.maxExamples, 'examples');
+    const weight = uniform ? b.scalar(1, 'float32', 'weight') : b.cast(examples, 'float32', 'weight');
     const meanLoss = b.div(b.field(trained, 'loss_sum'), b.maximum(b.cast(seen, 'float32'), 1), 'mean_loss');
     const delta = b.tree.zip([start, b.field(trained, 'params')], ([w0, w1]) =>
       b.mul(b.sub(w0!, w1!), weight),
@@ -176,8 +205,10 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   });
   pb.computation('merge', named({ a: A, b: A }), (b, p) => b.tree.add(b.field(p, 'a'), b.field(p, 'b')));
   pb.computation('report', A, (b, a) => {
-    // An aggregate without examples averages to zero rather than NaN; it is never released anyway.
-    const n = b.maximum(b.cast(b.field(a, 'examples'), 'float32'), 1, 'total_examples');
+    // The total weight: examples, or clients when uniform. An aggregate without any averages to zero rather
+    // than NaN; it is never released anyway.
+    const total = b.cast(b.field(a, uniform ? 'clients' : 'examples'), 'float32');
+    const n = b.maximum(total, 1, 'total_weight');
     return b.struct({
       delta: b.tree.div(b.field(a, 'delta'), n),
       examples: b.field(a, 'examples'),
@@ -231,21 +262,46 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   });
 
   const layers = o.layers.join('-');
-  return pb.build({
-    name: 'fedavg',
-    description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
-      opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
-    }, example-weighted averaging.`,
-    client_data: {
-      collection: o.collection,
-      // Labels are class indices: one_hot zeroes a label outside [0, classes), which would train nothing, so
-      // the data spec declares their range and every loader of client data refuses one outside it.
-      element: named({
-        x: batch.fields[0]!.type,
-        y: { ...tensorType('int32', [null]), range: [0, o.layers.at(-1)! - 1] },
-      }),
-      batch_size: o.batchSize,
+  return buildWithBounds(
+    pb,
+    {
+      name: 'fedavg',
+      description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
+        opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
+      }, ${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode}).`,
+      client_data: {
+        collection: o.collection,
+        // Labels are class indices: one_hot zeroes a label outside [0, classes), which would train nothing, so
+        // the data spec declares their range and every loader of client data refuses one outside it.
+        element: named({
+          x: batch.fields[0]!.type,
+          y: { ...tensorType('int32', [null]), range: [0, o.layers.at(-1)! - 1] },
+        }),
+        batch_size: o.batchSize,
+      },
+      schedule: toSchedule(o),
     },
-    schedule: toSchedule(o),
-  });
+    fedAvgBounds(o),
+  );
+}
+
+/** The largest mean training loss an update may claim; only there to keep the released loss finite. */
+const MAX_MEAN_LOSS = 1e4;
+
+/**
+ * FedAvg's update bounds. U's delta and loss_sum are the client's values times its weight (its capped
+ * example count, or 1), so the weight bound scales them: the example claim is clipped to [0, maxExamples],
+ * the weighted loss to [0, MAX_MEAN_LOSS x weight], and the weighted delta's L2 norm to maxNorm x
+ * weight. One client then moves the average by at most what one full-weight client with a model change of
+ * norm maxNorm would, however many examples it claims.
+ */
+export function fedAvgBounds(o: FedAvgOptions): UpdateBounds {
+  const maxWeight = o.weighting === 'uniform' ? 1 : o.maxExamples;
+  return {
+    ranges: [
+      { path: 'examples', min: 0, max: o.maxExamples, mode: 'clip' },
+      { path: 'loss_sum', min: 0, max: MAX_MEAN_LOSS * maxWeight, mode: 'clip' },
+    ],
+    norms: [{ paths: ['delta'], max_norm: o.maxNorm * maxWeight, mode: o.boundMode }],
+  };
 }

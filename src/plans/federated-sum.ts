@@ -1,10 +1,14 @@
 import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
+import { AppError } from '../errors';
 import {
+  boundModeOption,
+  buildWithBounds,
   dataOptions,
   defineSecureParams,
   EMPTY,
   i32,
+  maxClientsPerRound,
   named,
   updateParam,
   workParam,
@@ -13,6 +17,7 @@ import {
 import {
   boolOption,
   intOption,
+  optionalIntOption,
   scheduleOptions,
   toSchedule,
   resolveOptions,
@@ -28,6 +33,12 @@ export interface FederatedSumOptions extends ScheduleOptions {
   secure: boolean;
   /** Bits of each client's sum in the secure variant: client sums must lie in [0, 2^bitwidth). */
   bitwidth: number;
+  /** Plain variant: the smallest sum one client may contribute (default: minus the largest). */
+  minValue: number | undefined;
+  /** Plain variant: the largest sum one client may contribute (default: 2^31-1 over the clients a round selects). */
+  maxValue: number | undefined;
+  /** Plain variant: what the server does to an upload outside [minValue, maxValue]. */
+  boundMode: 'clip' | 'reject';
 }
 
 /** The declared options of the federated-sum plan. */
@@ -35,16 +46,33 @@ export const FEDERATED_SUM_OPTIONS: OptionSpecs<FederatedSumOptions> = {
   ...dataOptions('numbers', 32),
   secure: boolOption('aggregate through secure_sum_bitwidth instead of the plain path', false),
   bitwidth: intOption('bitwidth of each client sum in the secure variant', 16, { min: 1, max: 31 }),
+  minValue: optionalIntOption('plain variant: smallest sum one client may contribute', 'minus --max-value', {
+    min: -(2 ** 31),
+    max: 2 ** 31 - 1,
+  }),
+  maxValue: optionalIntOption(
+    'plain variant: largest sum one client may contribute',
+    '(2^31-1) / clients selected a round, so the total never overflows',
+    { min: -(2 ** 31), max: 2 ** 31 - 1 },
+  ),
+  boundMode: boundModeOption("the plain variant's value range"),
   ...scheduleOptions({ rounds: 3, targetClients: 10 }),
 };
 
 /**
  * TFF's federated sum example: every client sums its int32 values and the server outputs the total, X =
  * <sum>. Plain: U = int32, A = R = int32. Secure: U = A = R = <> and V1 = int32 with the given bitwidth.
- * S and C are `<>` in both.
+ * S and C are `<>` in both. The plain variant declares the update bound U in [minValue, maxValue] (an
+ * honest client clips its own sum to it); by default the range is small enough that the sum of every
+ * client a round selects fits int32, so the aggregate is exact and one client moves it by at most maxValue.
  */
 export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): Plan {
   const o = resolveOptions(FEDERATED_SUM_OPTIONS, options);
+  const maxValue = o.maxValue ?? Math.floor((2 ** 31 - 1) / maxClientsPerRound(o));
+  const minValue = o.minValue ?? -maxValue;
+  if (minValue > maxValue) {
+    throw new AppError('BAD_REQUEST', `option --min-value: ${minValue} is more than --max-value ${maxValue}`);
+  }
   const element = i32([null]);
   const pb = new PlanBuilder();
   const addBatch = pb.fn('add_batch', named({ sum: i32(), batch: element }), (b, p) =>
@@ -54,7 +82,9 @@ export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): P
   pb.computation('prepare', EMPTY, (_b, s) => s);
   pb.computation('work', workParam(element, EMPTY), (b, p) => {
     const sum = b.fold(b.field(p, 'data'), b.scalar(0, 'int32'), addBatch, {}, 'client_sum');
-    return o.secure ? workResult(b, b.struct([]), { v1: sum }) : workResult(b, sum);
+    return o.secure
+      ? workResult(b, b.struct([]), { v1: sum })
+      : workResult(b, b.clip(sum, minValue, maxValue, 'bounded_sum'));
   });
   const A = o.secure ? EMPTY : i32();
   const V1 = o.secure ? i32() : EMPTY;
@@ -72,10 +102,14 @@ export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): P
     return b.struct([b.field(p, 'state'), b.struct({ sum })]);
   });
 
-  return pb.build({
-    name: o.secure ? 'federated-secure-sum' : 'federated-sum',
-    description: `Sum of every client's int32 values${o.secure ? `, through secure_sum_bitwidth (${o.bitwidth} bits per client)` : ''} (TFF MapReduce-form example).`,
-    client_data: { collection: o.collection, element, batch_size: o.batchSize },
-    schedule: toSchedule(o),
-  });
+  return buildWithBounds(
+    pb,
+    {
+      name: o.secure ? 'federated-secure-sum' : 'federated-sum',
+      description: `Sum of every client's int32 values${o.secure ? `, through secure_sum_bitwidth (${o.bitwidth} bits per client)` : `, each client's sum bounded to [${minValue}, ${maxValue}] (${o.boundMode})`} (TFF MapReduce-form example).`,
+      client_data: { collection: o.collection, element, batch_size: o.batchSize },
+      schedule: toSchedule(o),
+    },
+    o.secure ? undefined : { ranges: [{ path: '', min: minValue, max: maxValue, mode: o.boundMode }] },
+  );
 }

@@ -1,6 +1,8 @@
 import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
 import {
+  boundModeOption,
+  buildWithBounds,
   dataOptions,
   defineSecureParams,
   EMPTY,
@@ -28,8 +30,13 @@ export interface HistogramOptions extends ScheduleOptions {
   bins: number;
   /** Sends the counts through secure_sum with max_input (V2) instead of the plain path. */
   secure: boolean;
-  /** In the secure variant, each client's count per bin is clipped to [0, maxInput]. */
+  /**
+   * The largest count one client contributes to a bin: a client clips its counts to [0, maxInput]; the
+   * secure variant sums them with that max_input, the plain one declares it as an update bound.
+   */
   maxInput: number;
+  /** Plain variant: what the server does to an upload with a count outside [0, maxInput]. */
+  boundMode: 'clip' | 'reject';
 }
 
 /** The declared options of the histogram plan. */
@@ -40,15 +47,19 @@ export const HISTOGRAM_OPTIONS: OptionSpecs<HistogramOptions> = {
     max: 1_000_000,
   }),
   secure: boolOption('aggregate the counts through secure_sum (max_input) instead of the plain path', false),
-  maxInput: intOption('secure variant: largest count one client contributes to a bin (clipped)', 1000, {
-    min: 1,
-    max: 2 ** 31 - 1,
-  }),
+  maxInput: intOption(
+    'largest count one client contributes to a bin (clipped; the secure max_input, the plain update bound)',
+    1000,
+    { min: 1, max: 2 ** 31 - 1 },
+  ),
+  boundMode: boundModeOption("the plain variant's count range"),
   ...scheduleOptions({ rounds: 1, targetClients: 10 }),
 };
 
 /**
- * A federated histogram of int32 values: counts per bin over every client's data. Plain: U = <counts>,
+ * A federated histogram of int32 values: counts per bin over every client's data, each client's count per
+ * bin clipped to [0, maxInput] (the plain variant also declares that range as an update bound, so a
+ * hostile upload moves a bin by at most maxInput). Plain: U = <counts>,
  * A = R = <counts, clients>. Secure: V2 = counts clipped to max_input, U = <>, A = R = <clients>. Either
  * way X = <counts=int32[bins], clients>; S and C are `<>`.
  */
@@ -66,9 +77,10 @@ export function buildHistogram(options: Partial<HistogramOptions> = {}): Plan {
   pb.computation('prepare', EMPTY, (_b, s) => s);
   pb.computation('work', workParam(element, EMPTY), (b, p) => {
     const local = b.fold(b.field(p, 'data'), b.tree.zeros(counts), countBatch, {}, 'client_counts');
+    const clipped = b.clip(local, 0, o.maxInput, 'clipped');
     return o.secure
-      ? workResult(b, b.struct([]), { v2: b.clip(local, 0, o.maxInput, 'clipped') })
-      : workResult(b, b.struct({ counts: local }));
+      ? workResult(b, b.struct([]), { v2: clipped })
+      : workResult(b, b.struct({ counts: clipped }));
   });
   const U = o.secure ? EMPTY : named({ counts });
   const A = o.secure ? named({ clients: i32() }) : named({ counts, clients: i32() });
@@ -89,10 +101,14 @@ export function buildHistogram(options: Partial<HistogramOptions> = {}): Plan {
     ]);
   });
 
-  return pb.build({
-    name: 'histogram',
-    description: `Counts of int32 values in ${o.bins} bins over all clients${o.secure ? `, through secure_sum (max_input ${o.maxInput} per client and bin)` : ''}.`,
-    client_data: { collection: o.collection, element, batch_size: o.batchSize },
-    schedule: toSchedule(o),
-  });
+  return buildWithBounds(
+    pb,
+    {
+      name: 'histogram',
+      description: `Counts of int32 values in ${o.bins} bins over all clients, at most ${o.maxInput} per client and bin${o.secure ? ', through secure_sum' : ` (${o.boundMode})`}.`,
+      client_data: { collection: o.collection, element, batch_size: o.batchSize },
+      schedule: toSchedule(o),
+    },
+    o.secure ? undefined : { ranges: [{ path: 'counts', min: 0, max: o.maxInput, mode: o.boundMode }] },
+  );
 }

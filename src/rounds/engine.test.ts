@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import sumPlan from '../../test/fixtures/sum-plan.json';
@@ -19,7 +18,11 @@ import { StorePlanCache } from './plan-cache';
 // The engine, the Redis store, BullMQ jobs and one aggregation worker, in-process against the local Redis
 // on a prefix of their own; uploads go straight to the store (the API's part), jobs through BullMQ.
 const prefix = `rh-engine-test-${process.pid}-${Date.now()}`;
-const config = loadConfig({}, { redisPrefix: prefix, workerBatch: 4, workerBatchWaitMs: 20 });
+// SCHEDULE_MIN_SECONDS 0: the deadline tests use sub-second timeouts to stay fast.
+const config = loadConfig(
+  { SCHEDULE_MIN_SECONDS: '0' },
+  { redisPrefix: prefix, workerBatch: 4, workerBatchWaitMs: 20 },
+);
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const storeRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
 const jobsRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
@@ -59,15 +62,14 @@ async function uploadBytes(plan: string, sum: number): Promise<Uint8Array> {
 
 /** Assigns a task in the plan's current round. */
 async function assign(plan: string): Promise<{ ref: RoundRef; task: string }> {
-  const r = await store.tryAssign(plan, newTaskId(), Date.now());
+  const r = await store.tryAssign(plan, newTaskId(), Date.now(), newTaskId());
   if (!r.ok) throw new Error(`no task: ${r.reason}`);
   return { ref: r.ref, task: r.task };
 }
 
 /** What the API does with an upload: record it, then queue its accumulation. */
 async function upload(t: { ref: RoundRef; task: string }, bytes: Uint8Array): Promise<void> {
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  const res = await store.acceptUpload(t.ref, t.task, sha, bytes, Date.now(), 64);
+  const res = await store.acceptUpload(t.ref, t.task, bytes, Date.now(), 64);
   if (!res.ok) throw new Error(`upload refused: ${res.code}`);
   await jobs.accumulate(t.ref, t.task);
 }

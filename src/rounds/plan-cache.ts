@@ -30,22 +30,20 @@ export function reachableFunctions(
   root: Computation,
   functions: Readonly<Record<string, Computation>>,
 ): Record<string, Computation> {
-  const out: Record<string, Computation> = {};
+  // A Map, not an object: a function name is user input, and `__proto__` assigned into `{}` vanishes.
+  const out = new Map<string, Computation>();
   const queue: Computation[] = [root];
   for (let comp = queue.pop(); comp; comp = queue.pop()) {
     for (const node of comp.nodes) {
       const name = calledFunction(node);
-      if (name === undefined || Object.hasOwn(out, name) || !Object.hasOwn(functions, name)) continue;
-      out[name] = functions[name]!;
+      if (name === undefined || out.has(name) || !Object.hasOwn(functions, name)) continue;
+      out.set(name, functions[name]!);
       queue.push(functions[name]!);
     }
   }
   // Sorted, so that the document (and its ETag) does not depend on the order of discovery.
-  return Object.fromEntries(
-    Object.keys(out)
-      .sort()
-      .map((k) => [k, out[k]!]),
-  );
+  // Object.fromEntries defines own properties, so every name, `__proto__` included, survives.
+  return Object.fromEntries([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Builds a checked plan's {@link LoadedPlan}: the upload type and the client plan document with its ETag. */

@@ -9,7 +9,7 @@ const claims: TaskClaims = {
   round: 2,
   attempt: 1,
   task: 'AAAAAAAAAAAAAAAAAAAAAA',
-  client: 'c1',
+  device: 'hmac-of-device-c1',
   exp: NOW / 1000 + 300,
 };
 

@@ -12,7 +12,11 @@ export interface TaskClaims {
   readonly round: number;
   readonly attempt: number;
   readonly task: string;
-  readonly client: string;
+  /**
+   * The device binding: HMAC(round key, device id) of the device the task was assigned to, never the raw id.
+   * The upload presents the device again and the server recomputes it (docs/server.md, "Devices").
+   */
+  readonly device: string;
   readonly exp: number;
 }
 
@@ -38,7 +42,7 @@ export async function signTaskToken(secret: string, claims: TaskClaims): Promise
     round: claims.round,
     attempt: claims.attempt,
     task: claims.task,
-    client: claims.client,
+    device: claims.device,
   })
     .setProtectedHeader({ alg: ALG, typ: 'JWT' })
     .setIssuedAt()
@@ -72,18 +76,18 @@ export async function verifyTaskToken(
     if (e instanceof errors.JOSEError) throw invalid('malformed', 'the task token is malformed');
     throw e;
   }
-  const { plan, round, attempt, task, client, exp } = payload;
+  const { plan, round, attempt, task, device, exp } = payload;
   if (
     typeof plan !== 'string' ||
     typeof task !== 'string' ||
-    typeof client !== 'string' ||
+    typeof device !== 'string' ||
     !isPositiveInt(round) ||
     !isPositiveInt(attempt) ||
     typeof exp !== 'number'
   ) {
     throw invalid('malformed', 'the task token lacks the task claims');
   }
-  return { plan, round, attempt, task, client, exp };
+  return { plan, round, attempt, task, device, exp };
 }
 
 function isPositiveInt(x: unknown): x is number {

@@ -1,5 +1,6 @@
 import seedrandom from 'seedrandom';
-import { decodeBundle, base64ToBytes } from '../codec';
+import { applyUpdateBounds, boundsOf } from '../aggregation/update-bounds';
+import { base64ToBytes, decodeBundle, encodeBundle, readTypedBundle, writeBundle } from '../codec';
 import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
 import { disposeValue, isStruct, structValue, tensorsOf, type Value } from '../compute/value';
@@ -37,7 +38,10 @@ export interface LocalRoundResult {
   readonly participants: number;
   /** Which clients, in sampling order. */
   readonly clients: readonly string[];
-  /** Sampled clients whose update was rejected (a secure-sum value out of range), with the reason. */
+  /**
+   * Sampled clients whose update was rejected (a secure-sum value out of range, a non-finite U, a broken
+   * `reject` update bound), with the reason.
+   */
   readonly rejected: readonly { readonly client: string; readonly reason: string }[];
   /** The plan's `evaluate` metrics on the held-out data, when both exist. */
   readonly evaluation?: JsonValue;
@@ -134,11 +138,15 @@ export class LocalRunner {
           );
           try {
             if (!isStruct(out)) throw new Error('work did not return a struct');
-            const [U, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
+            const [sent, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
             const values = V.map((v) => tensorsOf(v).map((t) => t.dataSync()));
             // TFF fails a client whose secure-sum value is out of range; it then counts in no aggregate.
+            // A non-finite U or a broken `reject` update bound refuses the client the same way, as the server's
+            // upload route does.
+            let U: Value;
             try {
               values.forEach((v, k) => secure[k]!.check(v));
+              U = boundedUpdate(this.checked, sent);
             } catch (e) {
               if (!(e instanceof AppError)) throw e;
               rejected.push({ client: id, reason: e.message });
@@ -147,13 +155,18 @@ export class LocalRunner {
             values.forEach((v, k) => secure[k]!.add(v));
             included.push(id);
             const p = i % partials;
-            const next = run(
-              'accumulate',
-              structValue([
-                [undefined, accs[p]!],
-                [undefined, U],
-              ]),
-            );
+            let next: Value;
+            try {
+              next = run(
+                'accumulate',
+                structValue([
+                  [undefined, accs[p]!],
+                  [undefined, U],
+                ]),
+              );
+            } finally {
+              if (U !== sent) disposeValue(U);
+            }
             disposeValue(accs[p]!);
             accs[p] = next;
           } finally {
@@ -240,6 +253,26 @@ export class LocalRunner {
     }
     return ids.slice(0, n);
   }
+}
+
+/**
+ * U after the plan's update bounds, computed by the same function on the same typed arrays as the server's
+ * upload route (through a bundle of U), so local results match the server's: a non-finite U or one that
+ * breaks a `reject` bound throws AppError. U itself when nothing changed, else a fresh value the caller
+ * disposes.
+ */
+function boundedUpdate(checked: CheckedPlan, U: Value): Value {
+  const bounds = boundsOf(checked);
+  const type = checked.types.U;
+  // The server refuses a non-finite update (BUNDLE_NOT_FINITE) before its bounds; so does this.
+  const { tensors } = readTypedBundle(encodeBundle(U, type), type, { requireFinite: true });
+  if (!bounds) return U;
+  const { data, changed } = applyUpdateBounds(
+    bounds,
+    tensors.map((t) => t.data),
+  );
+  if (!changed) return U;
+  return decodeBundle(writeBundle(tensors.map((t, k) => ({ ...t, data: data[k]! }))), type);
 }
 
 /** Runs every round of a plan locally and returns the results and the final state as JSON. */

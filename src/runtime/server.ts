@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { BullJobs } from '../aggregation/jobs';
 import { AggregationWorker } from '../aggregation/worker';
 import { createApp } from '../api/app';
+import { createDeviceVerifier } from '../api/devices';
 import { createMetrics } from '../api/metrics';
 import { initBackend } from '../compute/backend';
 import type { Config } from '../config';
@@ -104,6 +105,8 @@ export async function startServer(config: Config, options: StartServerOptions): 
       log.info('aggregation worker started in this process');
     }
 
+    const devices = createDeviceVerifier(config, core.connection, log);
+
     // The app is made after listen so that, with port 0, it sees the real port in its configuration.
     const app: { handler?: http.RequestListener } = {};
     const server = http.createServer((req, res) => {
@@ -132,6 +135,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
       plans: core.plans,
       jobs: core.jobs,
       log,
+      devices,
       // A long-running server exports the process metrics too (CPU, memory, event-loop lag).
       metrics: createMetrics({ defaultMetrics: true }),
       ready: () => core.connection.ping(),

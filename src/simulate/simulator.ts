@@ -9,6 +9,7 @@ import { setMaxListeners } from 'node:events';
 import seedrandom from 'seedrandom';
 import { RoundhouseClient } from '../client/client';
 import { realClock, scaledClock } from '../client/clock';
+import { newDeviceId } from '../client/device';
 import { errorFromResponse } from '../client/errors';
 import { MemoryExampleStore } from '../client/example-store';
 import type { ClientPlan } from '../client/types';
@@ -140,13 +141,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const dropout = options.dropout ?? 0;
   const slow = options.slow ?? 0;
   let fatal: unknown;
+  const runId = newDeviceId().slice(0, 8);
   const loops = data.clients.map((examples, i) => {
     const behaviour = seedrandom(`${seed}:behaviour:${i}`);
     const client = new RoundhouseClient({
       server,
       population: first.population,
       store: new MemoryExampleStore({ [clientPlan.client_data.collection]: examples }),
-      clientId: `sim-${i}`,
+      // One device per simulated client; the run id keeps two simulations against one server apart.
+      deviceId: `sim-${runId}-${i}`,
       clock,
       random: seedrandom(`${seed}:client:${i}`),
       beforeUpload: async (a) => {

@@ -15,6 +15,7 @@ describe('keys', () => {
       round.round,
       round.broadcast,
       round.tasks,
+      round.devices,
       round.covered,
       round.partials,
       round.upload('t1'),
@@ -22,7 +23,13 @@ describe('keys', () => {
     ];
     for (const k of planKeys) expect(k).toMatch(/^rh:\{pabc\}:/);
     expect(new Set(planKeys).size).toBe(planKeys.length);
-    for (const k of [keys.global.plans, keys.global.population('x'), keys.global.populationRate('x')]) {
+    const globals = [
+      keys.global.plans,
+      keys.global.population('x'),
+      keys.global.populationRate('x'),
+      keys.global.checkinLimit,
+    ];
+    for (const k of globals) {
       expect(k).not.toMatch(/[{}]/);
     }
   });
@@ -34,6 +41,8 @@ describe('keys', () => {
     expect(keys.round(ref).partial('w')).toBe('rh:{pabc}:r:2.3:partial:w');
     expect(keys.plan('pabc').roundPrefix + '2.3').toBe(keys.round(ref).round);
     expect(keys.global.populationRate('pop')).toBe('rh:pop:pop:rate');
+    expect(keys.round(ref).devices).toBe('rh:{pabc}:r:2.3:devices');
+    expect(keys.global.checkinLimit).toBe('rh:limit:checkin');
   });
 
   it('refuses a prefix that would steal the hash tag, and escapes globs', () => {

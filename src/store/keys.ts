@@ -17,6 +17,8 @@ export interface GlobalKeys {
   population(population: string): string;
   /** hash: check-in counts per unix second of a population. */
   populationRate(population: string): string;
+  /** Prefix of the anonymous check-in rate limiter's keys (rate-limiter-flexible appends `:<key>`). */
+  readonly checkinLimit: string;
 }
 
 /** The keys of one plan. */
@@ -37,6 +39,8 @@ export interface RoundKeys {
   readonly round: string;
   readonly broadcast: string;
   readonly tasks: string;
+  /** set: HMAC(round key, device id) of every device holding a task of the attempt (until it leaves reporting). */
+  readonly devices: string;
   readonly covered: string;
   readonly partials: string;
   /** A task's queued upload is `uploadPrefix + task`. */
@@ -51,6 +55,7 @@ export interface RoundKeys {
 export const ROUND_SUFFIX = {
   broadcast: ':broadcast',
   tasks: ':tasks',
+  devices: ':devices',
   covered: ':covered',
   partials: ':partials',
   upload: ':upload:',
@@ -70,6 +75,7 @@ export class Keys {
       plans: `${prefix}:plans`,
       population: (population) => `${prefix}:pop:${population}`,
       populationRate: (population) => `${prefix}:pop:${population}:rate`,
+      checkinLimit: `${prefix}:limit:checkin`,
     };
   }
 
@@ -99,6 +105,7 @@ export class Keys {
       round,
       broadcast: `${round}${ROUND_SUFFIX.broadcast}`,
       tasks: `${round}${ROUND_SUFFIX.tasks}`,
+      devices: `${round}${ROUND_SUFFIX.devices}`,
       covered: `${round}${ROUND_SUFFIX.covered}`,
       partials: `${round}${ROUND_SUFFIX.partials}`,
       uploadPrefix,

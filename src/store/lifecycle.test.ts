@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { AppError } from '../errors';
 import { newPlanId, newTaskId } from './ids';
 import { allBytes, newRound, openTestStore, type TestStore } from './testing';
@@ -11,8 +10,6 @@ beforeAll(() => {
 afterAll(async () => {
   await t.close();
 });
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** A plan of `rounds` rounds with round 1.1 open, `uploads` of its tasks uploaded. */
 async function setup(opts: { rounds?: number; tasks: number; uploads: number; target?: number }) {
@@ -31,13 +28,12 @@ async function setup(opts: { rounds?: number; tasks: number; uploads: number; ta
   const tasks: string[] = [];
   for (let i = 0; i < opts.tasks; i++) {
     const task = newTaskId();
-    if (!(await t.store.tryAssign(id, task, 2)).ok) throw new Error('not assigned');
+    if (!(await t.store.tryAssign(id, task, 2, newTaskId())).ok) throw new Error('not assigned');
     tasks.push(task);
   }
   for (const task of tasks.slice(0, opts.uploads)) {
     const bytes = new TextEncoder().encode(task);
-    if (!(await t.store.acceptUpload(ref, task, sha(bytes), bytes, 3, 100)).ok)
-      throw new Error('not accepted');
+    if (!(await t.store.acceptUpload(ref, task, bytes, 3, 100)).ok) throw new Error('not accepted');
   }
   return { id, ref, tasks };
 }
@@ -122,7 +118,10 @@ describe('transitions', () => {
     expect(await t.store.toReporting(ref2, 10)).toEqual({ changed: true, phase: 'reporting' });
     expect(await t.store.toReporting(ref2, 11)).toEqual({ changed: false, phase: 'reporting' });
     const task = newTaskId();
-    expect(await t.store.tryAssign(ref.plan, task, 12)).toEqual({ ok: false, reason: 'not_selecting' });
+    expect(await t.store.tryAssign(ref.plan, task, 12, newTaskId())).toEqual({
+      ok: false,
+      reason: 'not_selecting',
+    });
     expect(await t.store.close(ref2, 20)).toEqual({ changed: true, phase: 'closed' });
     expect(await t.store.close(ref2, 21)).toEqual({ changed: false, phase: 'closed' });
     expect(await t.store.beginFinalize(ref2)).toEqual({ changed: true, phase: 'finalizing' });
@@ -172,8 +171,8 @@ describe('transitions', () => {
     const ref2 = { ...ref, round: 2 };
     await t.store.openRound(newRound(ref2, { selectionTarget: 1, target: 1 }));
     const task = newTaskId();
-    await t.store.tryAssign(id, task, 90);
-    await t.store.acceptUpload(ref2, task, sha(new Uint8Array([1])), new Uint8Array([1]), 91, 10);
+    await t.store.tryAssign(id, task, 90, newTaskId());
+    await t.store.acceptUpload(ref2, task, new Uint8Array([1]), 91, 10);
     await t.store.commitPartial(ref2, 'w1', new Uint8Array([1]), [task]);
     await t.store.beginFinalize(ref2);
     expect((await t.store.complete(ref2, state, undefined, 1, 95)).changed).toBe(true);

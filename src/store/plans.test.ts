@@ -141,7 +141,7 @@ describe('tryAssign', () => {
     const replicas = [t.store, ...connections.map((c) => new RedisRoundStore(c, t.prefix))];
     const tasks = Array.from({ length: 50 }, newTaskId);
     const results = await Promise.all(
-      tasks.map((task, i) => replicas[i % replicas.length]!.tryAssign(id, task, 4_000)),
+      tasks.map((task, i) => replicas[i % replicas.length]!.tryAssign(id, task, 4_000, newTaskId())),
     );
     const ok = results.filter((r) => r.ok);
     expect(ok).toHaveLength(10);
@@ -158,21 +158,30 @@ describe('tryAssign', () => {
 
   it('answers not_active for paused and unknown plans, not_selecting before round 1', async () => {
     const id = await createPlan();
-    expect(await t.store.tryAssign(id, newTaskId(), 1)).toEqual({ ok: false, reason: 'not_selecting' });
+    expect(await t.store.tryAssign(id, newTaskId(), 1, newTaskId())).toEqual({
+      ok: false,
+      reason: 'not_selecting',
+    });
     await t.store.openRound(newRound({ plan: id, round: 1, attempt: 1 }));
     await t.store.setStatus(id, 'paused');
-    expect(await t.store.tryAssign(id, newTaskId(), 1)).toEqual({ ok: false, reason: 'not_active' });
-    expect(await t.store.tryAssign('pnothing', newTaskId(), 1)).toEqual({ ok: false, reason: 'not_active' });
+    expect(await t.store.tryAssign(id, newTaskId(), 1, newTaskId())).toEqual({
+      ok: false,
+      reason: 'not_active',
+    });
+    expect(await t.store.tryAssign('pnothing', newTaskId(), 1, newTaskId())).toEqual({
+      ok: false,
+      reason: 'not_active',
+    });
     await t.store.setStatus(id, 'active');
     const task = newTaskId();
-    expect((await t.store.tryAssign(id, task, 1)).ok).toBe(true);
-    await expect(t.store.tryAssign(id, task, 1)).rejects.toThrow(/already assigned/);
+    expect((await t.store.tryAssign(id, task, 1, newTaskId())).ok).toBe(true);
+    await expect(t.store.tryAssign(id, task, 1, newTaskId())).rejects.toThrow(/already assigned/);
   });
 
   it('answers full when the target is reached without leaving selecting (target 0)', async () => {
     const id = await createPlan();
     await t.store.openRound(newRound({ plan: id, round: 1, attempt: 1 }, { selectionTarget: 0 }));
-    expect(await t.store.tryAssign(id, newTaskId(), 1)).toEqual({ ok: false, reason: 'full' });
+    expect(await t.store.tryAssign(id, newTaskId(), 1, newTaskId())).toEqual({ ok: false, reason: 'full' });
   });
 });
 

@@ -4,9 +4,10 @@
  */
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
-import { Keys, ROUND_SUFFIX } from './keys';
+import { Keys } from './keys';
 import { parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
+import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
 import {
   parseRoundTag,
@@ -118,6 +119,7 @@ export class RedisRoundStore implements RoundStore {
         JSON.stringify(r.secureParams),
         r.now,
         toBuffer(r.broadcast),
+        newRoundKey(),
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
@@ -162,40 +164,60 @@ export class RedisRoundStore implements RoundStore {
     return (count ?? 0) / span;
   }
 
-  async tryAssign(plan: string, task: string, now: number): Promise<AssignResult> {
+  async tryAssign(plan: string, task: string, now: number, deviceId: string): Promise<AssignResult> {
     const p = this.keys.plan(plan);
-    const res = tuple(
-      await SCRIPTS.tryAssign.run(this.redis, [p.meta], [p.roundPrefix, ROUND_SUFFIX.tasks, task, now]),
+    const [status, round, attempt] = await this.redis.hmget(p.meta, 'status', 'round', 'attempt');
+    if (status !== 'active') return { ok: false, reason: 'not_active' };
+    if (!round || round === '0' || !attempt) return { ok: false, reason: 'not_selecting' };
+    const ref: RoundRef = { plan, round: Number(round), attempt: Number(attempt) };
+    const k = this.keys.round(ref);
+    // Read first, outside the script: the device HMAC needs the round key, and Lua has no HMAC-SHA256. The
+    // script re-checks that n.a is still current and selecting, so a round that moved on assigns nothing.
+    const [phase, roundKey] = await this.redis.hmget(k.round, 'phase', 'round_key');
+    if (phase !== 'selecting' || !roundKey) return { ok: false, reason: 'not_selecting' };
+    const device = deviceHmac(roundKey, deviceId);
+    const [answer, openedAt] = tuple(
+      await SCRIPTS.tryAssign.run(
+        this.redis,
+        [p.meta, k.round, k.tasks, k.devices],
+        [ref.round, ref.attempt, task, now, device],
+      ),
     );
-    const [status, round, attempt, openedAt] = res;
-    if (status === 'ok') {
-      return {
-        ok: true,
-        ref: { plan, round: Number(round), attempt: Number(attempt) },
-        task,
-        openedAt: Number(openedAt),
-      };
+    if (answer === 'ok') return { ok: true, ref, task, device, openedAt: Number(openedAt) };
+    if (
+      answer === 'not_active' ||
+      answer === 'not_selecting' ||
+      answer === 'full' ||
+      answer === 'device_assigned'
+    ) {
+      return { ok: false, reason: answer };
     }
-    if (status === 'not_active' || status === 'not_selecting' || status === 'full') {
-      return { ok: false, reason: status };
-    }
-    throw new Error(`tryAssign: task ${task} is already assigned in plan ${plan} (${String(status)})`);
+    throw new Error(`tryAssign: task ${task} is already assigned in plan ${plan} (${String(answer)})`);
+  }
+
+  async deviceBinding(ref: RoundRef, deviceId: string): Promise<string | undefined> {
+    const roundKey = await this.redis.hget(this.keys.round(ref).round, 'round_key');
+    return roundKey ? deviceHmac(roundKey, deviceId) : undefined;
   }
 
   async acceptUpload(
     ref: RoundRef,
     task: string,
-    sha256: string,
     bytes: Uint8Array,
     now: number,
     maxPending: number,
+    stored: Uint8Array = bytes,
   ): Promise<AcceptResult> {
     const k = this.keys.round(ref);
+    // The key is read before the script; if the attempt closes in between, the script finds it past
+    // reporting and answers late, so a digest made with a just-deleted key is never stored.
+    const roundKey = await this.redis.hget(k.round, 'round_key');
+    const digest = roundKey ? uploadHmac(roundKey, bytes) : '';
     const [status, closed] = tuple(
       await SCRIPTS.acceptUpload.run(
         this.redis,
-        [k.round, k.tasks, k.upload(task)],
-        [task, sha256, toBuffer(bytes), now, maxPending],
+        [k.round, k.tasks, k.upload(task), k.devices],
+        [task, digest, toBuffer(stored), now, maxPending],
       ),
     );
     if (status === 'ok') return { ok: true, closed: closed === '1' };
@@ -275,7 +297,8 @@ export class RedisRoundStore implements RoundStore {
   }
 
   async close(ref: RoundRef, now: number): Promise<TransitionResult> {
-    return transition(ref, await SCRIPTS.closeRound.run(this.redis, [this.keys.round(ref).round], [now]));
+    const k = this.keys.round(ref);
+    return transition(ref, await SCRIPTS.closeRound.run(this.redis, [k.round, k.devices], [now]));
   }
 
   async beginFinalize(ref: RoundRef): Promise<TransitionResult> {
@@ -294,7 +317,7 @@ export class RedisRoundStore implements RoundStore {
     const res = tuple(
       await SCRIPTS.completeRound.run(
         this.redis,
-        [p.meta, p.state, k.round, k.tasks, k.covered, k.partials],
+        [p.meta, p.state, k.round, k.tasks, k.covered, k.partials, k.devices],
         [
           k.uploadPrefix,
           k.partialPrefix,
@@ -317,7 +340,7 @@ export class RedisRoundStore implements RoundStore {
     const k = this.keys.round(ref);
     const res = await SCRIPTS.failRound.run(
       this.redis,
-      [k.round, k.tasks, k.covered, k.partials],
+      [k.round, k.tasks, k.covered, k.partials, k.devices],
       [k.uploadPrefix, k.partialPrefix, error, now],
     );
     return transition(ref, res);

@@ -88,8 +88,19 @@ export interface NewRound {
 
 /** The result of trying to assign a task in a plan's current round. */
 export type AssignResult =
-  | { readonly ok: true; readonly ref: RoundRef; readonly task: string; readonly openedAt: number }
-  | { readonly ok: false; readonly reason: 'not_active' | 'not_selecting' | 'full' };
+  | {
+      readonly ok: true;
+      readonly ref: RoundRef;
+      readonly task: string;
+      /** HMAC(round key, device id): the device's binding in this attempt, for the task token. */
+      readonly device: string;
+      readonly openedAt: number;
+    }
+  | {
+      readonly ok: false;
+      /** `device_assigned`: the device already holds a task of the current attempt. */
+      readonly reason: 'not_active' | 'not_selecting' | 'full' | 'device_assigned';
+    };
 
 /** The result of recording an upload. */
 export type AcceptResult =
@@ -163,16 +174,30 @@ export interface RoundStore {
   // clients
   /** Records a check-in for pace steering and returns the population's check-ins per second over the window. */
   recordCheckin(population: string, now: number): Promise<number>;
-  /** Assigns a task in the plan's current round if it is active and selecting with room (Lua). */
-  tryAssign(plan: string, task: string, now: number): Promise<AssignResult>;
-  /** Records an upload for a task; stores its bytes for the workers (Lua). Counts late ones in `late`. */
+  /**
+   * Assigns a task to a device in the plan's current round if it is active and selecting with room and the
+   * device (a verified device id; only its HMAC under the attempt's round key is stored) holds no task of
+   * that attempt yet (Lua).
+   */
+  tryAssign(plan: string, task: string, now: number, deviceId: string): Promise<AssignResult>;
+  /**
+   * HMAC(round key, device id) for a round attempt, to check a task token's device binding at upload;
+   * undefined once the attempt left reporting (its round key is deleted).
+   */
+  deviceBinding(ref: RoundRef, deviceId: string): Promise<string | undefined>;
+  /**
+   * Records an upload for a task; stores its bytes for the workers and, for single use, HMAC(round key,
+   * bytes), never a plain hash (Lua). Counts late ones in `late`. `stored` is what the workers fold when it
+   * differs from the bytes as sent (an update clipped to the plan's bounds): single use is judged on the bytes
+   * as sent, so an honest retry is a duplicate.
+   */
   acceptUpload(
     ref: RoundRef,
     task: string,
-    sha256: string,
     bytes: Uint8Array,
     now: number,
     maxPending: number,
+    stored?: Uint8Array,
   ): Promise<AcceptResult>;
   /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
   countRejected(ref: RoundRef): Promise<void>;
@@ -202,13 +227,13 @@ export interface RoundStore {
   // transitions
   /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */
   toReporting(ref: RoundRef, now: number): Promise<TransitionResult>;
-  /** selecting|reporting -> closed: stops accepting uploads. */
+  /** selecting|reporting -> closed: stops accepting uploads; deletes the round key and the device set. */
   close(ref: RoundRef, now: number): Promise<TransitionResult>;
   /** closed -> finalizing, only when accumulated == reported. */
   beginFinalize(ref: RoundRef): Promise<TransitionResult>;
   /**
-   * finalizing -> completed: stores the new state and the output, deletes the round's tasks, covered set and
-   * partials; marks the plan completed if this was the last round (Lua).
+   * finalizing -> completed: stores the new state and the output, deletes the round's tasks, covered set,
+   * partials, round key and device set; marks the plan completed if this was the last round (Lua).
    */
   complete(
     ref: RoundRef,
@@ -217,7 +242,7 @@ export interface RoundStore {
     aggregatedClients: number,
     now: number,
   ): Promise<TransitionResult>;
-  /** any open phase -> failed with a reason; discards partials, uploads, tasks (Lua). */
+  /** any open phase -> failed with a reason; discards partials, uploads, tasks, round key, devices (Lua). */
   fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult>;
 
   /** Removes every key of the store (tests). */

@@ -69,6 +69,8 @@ export async function startCluster(options: {
     OPERATOR_TOKEN: operatorToken,
     TOKEN_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: 'warn',
+    // Every simulated device of a test checks in from 127.0.0.1: no per-address limit unless a test sets one.
+    ANONYMOUS_RATE_LIMIT: '0',
     ...options.env,
   };
   const children: ChildProcess[] = [];

@@ -10,21 +10,27 @@ export interface RawAssignment {
   readonly round: number;
   readonly attempt: number;
   readonly task_id: string;
+  /** The device id that checked in (not part of the server's answer): the upload presents it again. */
+  readonly device?: string;
 }
 
-/** Checks in; the assignment, or undefined when the server answered a retry window. */
+/**
+ * Checks in as device `deviceId` (anonymous mode); the assignment with its `device`, or undefined when the
+ * server answered a retry window (a device holds one task per round attempt).
+ */
 export async function checkinRaw(
   server: string,
   population: string,
-  clientId: string,
+  deviceId: string,
 ): Promise<RawAssignment | undefined> {
   const res = await fetch(`${server}/v1/populations/${population}/checkin`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_id: clientId }),
+    body: JSON.stringify({ device_id: deviceId }),
   });
   if (!res.ok) throw new Error(`check-in answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { assignment?: RawAssignment }).assignment;
+  const assignment = ((await res.json()) as { assignment?: RawAssignment }).assignment;
+  return assignment && { ...assignment, device: deviceId };
 }
 
 /**
@@ -32,7 +38,7 @@ export async function checkinRaw(
  * answers 503 BUSY, as a real client would. Returns the final status and error code, and the 503s seen.
  */
 export async function uploadRaw(
-  a: Pick<RawAssignment, 'upload_url' | 'token'>,
+  a: Pick<RawAssignment, 'upload_url' | 'token' | 'device'>,
   body: Uint8Array,
   options: { retryBusy?: boolean; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; code?: string; busy: number }> {
@@ -43,6 +49,7 @@ export async function uploadRaw(
       headers: {
         authorization: `Bearer ${a.token}`,
         'content-type': 'application/octet-stream',
+        ...(a.device !== undefined ? { 'x-device-credential': a.device } : {}),
         ...options.headers,
       },
       body: body as BodyInit,

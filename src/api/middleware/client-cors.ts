@@ -26,7 +26,13 @@ export function clientCors(options: ClientCorsOptions): RequestHandler {
   const handler = cors({
     origin: options.origins.includes('*') ? '*' : [...options.origins],
     methods: ['GET', 'POST'],
-    allowedHeaders: ['authorization', 'content-type', 'content-encoding', 'if-none-match'],
+    allowedHeaders: [
+      'authorization',
+      'content-type',
+      'content-encoding',
+      'if-none-match',
+      'x-device-credential',
+    ],
     exposedHeaders: ['etag', 'retry-after'],
     maxAge: 600,
   });

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import planSchema from '../../../schemas/plan.schema.json';
 import { AppError } from '../../errors';
 import { scheduleOf } from '../../rounds/engine';
@@ -8,6 +8,7 @@ import { signTaskToken } from '../../rounds/tokens';
 import { newTaskId } from '../../store/ids';
 import { roundTag } from '../../store/types';
 import type { RouteDeps } from '../deps';
+import { checkinCredential } from '../devices/credential';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
@@ -38,18 +39,34 @@ export type CheckinResponse =
   | { retry: { min_seconds: number; max_seconds: number } };
 
 /**
- * `POST /v1/populations/{population}/checkin`: records the check-in (for the rate), tries the population's
- * plans in a random order (so that concurrent plans share the population), and answers the first
- * assignment, or a retry window sized by pace steering. An unknown population gets a retry window too:
- * its clients may arrive before its first plan does.
+ * `POST /v1/populations/{population}/checkin`: admits the source (anonymous mode's rate limit, 429),
+ * verifies the device credential (401), records the check-in (for the rate), tries the population's plans in
+ * a random order (so that concurrent plans share the population), and answers the first assignment, or a
+ * retry window sized by pace steering. A device holds at most one task per round attempt: a device that
+ * already holds one gets a retry window. An unknown population gets a retry window too: its clients may
+ * arrive before its first plan does.
  */
 export function checkinRoutes(deps: RouteDeps): Router {
-  const { store, plans, config, metrics } = deps;
+  const { store, plans, config, metrics, devices } = deps;
   const router = Router();
   const memo = new SelectionNeedMemo();
 
+  // Before the body is read: a source over its limit costs one Redis call.
+  const admit: RequestHandler = async (req, res, next) => {
+    const admission = await devices.admit(req.ip ?? req.socket.remoteAddress ?? '');
+    if (admission.allowed) return next();
+    metrics.checkins.inc({ outcome: 'rate_limited' });
+    res.set('Retry-After', String(admission.retryAfterS));
+    throw new AppError(
+      'RATE_LIMITED',
+      `too many check-ins from this address; retry in ${admission.retryAfterS} s`,
+      [{ path: 'source', message: 'over the per-address check-in limit (ANONYMOUS_RATE_LIMIT)' }],
+    );
+  };
+
   router.post(
     '/v1/populations/:population/checkin',
+    admit,
     jsonBody({ limit: CHECKIN_BODY_LIMIT, tooLarge: 'REQUEST_INVALID', optional: true }),
     validateBody('checkin-request.schema.json'),
     async (req, res) => {
@@ -62,7 +79,9 @@ export function checkinRoutes(deps: RouteDeps): Router {
           },
         ]);
       }
-      const client = (req.body as { client_id?: string }).client_id ?? 'anonymous';
+      const { credential, where } = checkinCredential(req, devices.mode);
+      const device = await devices.verify(credential, where);
+      const served = servedRounds(req.body);
       const now = deps.now();
       const ids = shuffled(await store.plansOf(population));
       // Only populations with plans keep a rate: a client must not create Redis keys by naming populations.
@@ -71,7 +90,10 @@ export function checkinRoutes(deps: RouteDeps): Router {
       for (const id of ids) {
         const loaded = await plans.get(id);
         if (!loaded) continue;
-        const assigned = await store.tryAssign(id, newTaskId(), now);
+        // The device says it uploaded to this plan's round already: no task of that round (another attempt).
+        const servedRound = served.get(id);
+        if (servedRound !== undefined && ((await store.getPlan(id))?.round ?? 0) <= servedRound) continue;
+        const assigned = await store.tryAssign(id, newTaskId(), now, device);
         if (!assigned.ok) continue;
         const { ref, task, openedAt } = assigned;
         const deadline = openedAt + scheduleOf(loaded.checked.plan).reportingDeadlineS * 1000;
@@ -80,7 +102,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
           round: ref.round,
           attempt: ref.attempt,
           task,
-          client,
+          device: assigned.device,
           exp: Math.floor(deadline / 1000),
         });
         const base = config.publicUrl;
@@ -117,6 +139,15 @@ export function checkinRoutes(deps: RouteDeps): Router {
   );
 
   return router;
+}
+
+/** The body's `served` hint (schema-validated) as plan id -> highest round served. */
+function servedRounds(body: unknown): Map<string, number> {
+  const served = new Map<string, number>();
+  for (const s of (body as { served?: { plan_id: string; round: number }[] } | undefined)?.served ?? []) {
+    served.set(s.plan_id, Math.max(s.round, served.get(s.plan_id) ?? 0));
+  }
+  return served;
 }
 
 /** A uniformly shuffled copy (Fisher-Yates). */

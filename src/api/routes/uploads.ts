@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { readTypedBundle, type BundleTensor } from '../../codec';
 import { SecureSum, type SecureSumKind } from '../../aggregation/secure-sum';
+import { boundUpload } from '../../aggregation/update-bounds';
 import { tensorLeaves, type TffType } from '../../compute/types';
 import { AppError } from '../../errors';
 import type { LoadedPlan } from '../../rounds/contracts';
 import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
 import type { RoundRef } from '../../store/types';
 import type { RouteDeps } from '../deps';
+import { checkUploadDevice } from '../devices/upload-binding';
 import { loggableError } from '../loggable-error';
 import { rawBody } from '../middleware/raw-body';
 
@@ -21,12 +22,14 @@ const CONTENT_FAILURES = new Set([
   'BUNDLE_NOT_FINITE',
   'SECURE_SUM_OUT_OF_RANGE',
   'UPLOAD_TOO_LARGE',
+  'UPDATE_OUT_OF_BOUNDS',
 ]);
 
 /**
  * `POST /v1/tasks/{task}/result`: one client's result for one task. The checks run cheapest first and
  * nothing is read or stored before the token is verified: content type (415), token (401), token's task
- * against the path (403), body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
+ * against the path (403), the device (`X-Device-Credential`, 401) against the token's device binding (403),
+ * body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
  * result type with finite floats (400), secure-sum values in range (400), then the atomic accept in the store
  * (late, duplicate, reused token, unknown task, queue full). Only an accepted upload is queued for
  * aggregation, so nothing about a bad upload can reach an accumulator.
@@ -58,22 +61,26 @@ export function uploadRoutes(deps: RouteDeps): Router {
       ]);
     }
     const ref: RoundRef = { plan: claims.plan, round: claims.round, attempt: claims.attempt };
+    await checkUploadDevice(deps, req, ref, claims);
 
     let bytes: Uint8Array;
+    let stored: Uint8Array;
     try {
       await run(readBody, req, res);
       bytes = req.body as Buffer;
       const loaded = await plans.get(ref.plan);
       if (!loaded) throw unknownTask(claims);
-      const { tensors } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
+      const { tensors, metadata } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
       await checkSecureSums(loaded, ref, tensors);
+      // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the hash stays over
+      // the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
+      stored = boundUpload(loaded.checked, tensors, metadata) ?? bytes;
     } catch (err) {
       if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
       throw err;
     }
 
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const result = await store.acceptUpload(ref, task, sha256, bytes, deps.now(), config.maxPendingUploads);
+    const result = await store.acceptUpload(ref, task, bytes, deps.now(), config.maxPendingUploads, stored);
     if (!result.ok) {
       switch (result.code) {
         case 'UPLOAD_LATE':

@@ -1,7 +1,11 @@
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend';
 import { tensorType as T } from '../types';
 import { ARITHMETIC_OPS } from './arithmetic';
-import { f32, i32, runError, TEST_CTX, type BadCase, type OkCase, type RunErrorCase } from './testing';
+import { f32, i32, runError, runOp, TEST_CTX, type BadCase, type OkCase, type RunErrorCase } from './testing';
+
+const INT32_MAX = 2147483647;
+const INT32_MIN = -2147483648;
 import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
@@ -218,9 +222,58 @@ const RUN_ERRORS: RunErrorCase[] = [
     args: [f32([1, 2], [null]), f32([1, 2, 3], [null])],
     error: /does not broadcast/,
   },
+  // int32 results outside [-2^31, 2^31-1] are errors, never wrapped values (int-overflow.ts).
+  ...(
+    [
+      ['add', 'int32 2^31-1 + 1', [i32([10, INT32_MAX]), i32([10, 1])], 1],
+      ['add', 'int32 -2^31 + -1 broadcast', [i32([[0], [INT32_MIN]]), i32([-1])], 1],
+      ['add', 'int32 (2^31-1) + (2^31-1)', [i32(INT32_MAX), i32(INT32_MAX)], 0],
+      ['sub', 'int32 -2^31 - 1', [i32([INT32_MIN]), i32([1])], 0],
+      ['sub', 'int32 0 - -2^31', [i32([5, 0]), i32([1, INT32_MIN])], 1],
+      ['mul', 'int32 100000 * 100000 (wraps to 1410065408)', [i32([100000]), i32([100000])], 0],
+      ['mul', 'int32 65536 * 65536 (wraps to 0)', [i32([3, 65536]), i32(65536)], 1],
+      ['mul', 'int32 -2^31 * -1', [i32([INT32_MIN]), i32([-1])], 0],
+      ['squared_difference', 'int32 (2^31-1 - -2^31)^2', [i32([0, INT32_MAX]), i32([0, INT32_MIN])], 1],
+      ['floor_div', 'int32 -2^31 // -1', [i32([INT32_MIN]), i32([-1])], 0],
+    ] as const
+  ).map(([op, what, args, at]): RunErrorCase => ({
+    op,
+    what,
+    args,
+    error: new RegExp(`^int32 overflow: element ${at} of the result is about -?\\d`),
+  })),
 ];
 
 testOpTable({ ok: OK, bad: BAD, runErrors: RUN_ERRORS });
+
+describe('int32 overflow', () => {
+  test.each([
+    ['add', [i32([INT32_MAX, INT32_MIN]), i32([0, 0])], [INT32_MAX, INT32_MIN]],
+    ['add', [i32([INT32_MAX - 10]), i32([10])], [INT32_MAX]],
+    ['add', [i32([10]), i32([10])], [20]],
+    ['sub', [i32([-1]), i32([INT32_MAX])], [INT32_MIN]],
+    ['mul', [i32([-65536]), i32([32768])], [INT32_MIN]],
+    ['mul', [i32([46340]), i32([46340])], [2147395600]],
+    ['squared_difference', [i32([46340]), i32([0])], [2147395600]],
+    ['floor_div', [i32([INT32_MIN]), i32([1])], [INT32_MIN]],
+  ] as const)('%s up to the int32 boundary is exact: %j', (op, args, value) => {
+    const r = runOp(op, args);
+    expect(r.value).toEqual(value);
+    expect(r.leaked).toBe(0);
+  });
+
+  test('a refused overflow leaks no tensor', () => {
+    const before = tf.memory().numTensors;
+    expect(runError('add', [i32([INT32_MAX, 1]), i32([1, 1])])).toMatch(/int32 overflow/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('float32 ops are unchanged: no overflow check, IEEE results', () => {
+    expect(runOp('add', [f32([3.4e38]), f32([3.4e38])]).value).toEqual([Infinity]);
+    expect(runOp('mul', [f32([2 ** 31]), f32([2 ** 31])]).value).toEqual([2 ** 62]);
+    expect(runOp('sub', [f32([-3.4e38]), f32([3.4e38])]).value).toEqual([-Infinity]);
+  });
+});
 
 test('a broadcast result over the element limit fails before allocating', () => {
   const ctx = { ...TEST_CTX, maxTensorElements: 10 };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { binaryOp } from './elementwise';
+import { asFloat, checkedElementwise } from './int-overflow';
 import { OpError, type OpDef } from './op';
 import { broadcastShapes, FLOAT, NUMERIC } from './shape-infer';
 
@@ -28,14 +29,21 @@ function broadcastBoth(a: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor] {
 
 /** The binary arithmetic ops; all broadcast and require args of one dtype. */
 export const ARITHMETIC_OPS: readonly OpDef[] = [
-  binaryOp('add', NUMERIC, (a, b) => tf.add(a, b)),
-  binaryOp('sub', NUMERIC, (a, b) => tf.sub(a, b)),
-  binaryOp('mul', NUMERIC, (a, b) => tf.mul(a, b)),
+  // int32 results that would wrap throw IntOverflowError instead (int-overflow.ts); float32 runs as before.
+  binaryOp('add', NUMERIC, (a, b) => checkedElementwise(tf.add(a, b), () => tf.add(asFloat(a), asFloat(b)))),
+  binaryOp('sub', NUMERIC, (a, b) => checkedElementwise(tf.sub(a, b), () => tf.sub(asFloat(a), asFloat(b)))),
+  binaryOp('mul', NUMERIC, (a, b) => checkedElementwise(tf.mul(a, b), () => tf.mul(asFloat(a), asFloat(b)))),
   binaryOp('maximum', NUMERIC, (a, b) => tf.maximum(...broadcastBoth(a, b))),
   binaryOp('minimum', NUMERIC, (a, b) => tf.minimum(...broadcastBoth(a, b))),
-  binaryOp('squared_difference', NUMERIC, (a, b) => tf.squaredDifference(...broadcastBoth(a, b))),
-  // Rounds toward -inf and takes the divisor's sign, like Python's // and %.
-  binaryOp('floor_div', NUMERIC, (a, b) => tf.floorDiv(a, integerDivisor(b))),
+  binaryOp('squared_difference', NUMERIC, (a, b) =>
+    checkedElementwise(tf.squaredDifference(...broadcastBoth(a, b)), () =>
+      tf.square(tf.sub(asFloat(a), asFloat(b))),
+    ),
+  ),
+  // Rounds toward -inf and takes the divisor's sign, like Python's // and %. int32: -2^31 // -1 overflows.
+  binaryOp('floor_div', NUMERIC, (a, b) =>
+    checkedElementwise(tf.floorDiv(a, integerDivisor(b)), () => tf.floor(tf.div(asFloat(a), asFloat(b)))),
+  ),
   binaryOp('mod', NUMERIC, (a, b) => tf.mod(a, integerDivisor(b))),
   // Float only: tf.div floors int32 operands, which would make `div` mean two things.
   binaryOp('div', FLOAT, (a, b) => tf.div(a, b)),

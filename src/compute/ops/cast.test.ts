@@ -1,7 +1,7 @@
 import { initBackend } from '../backend';
 import { tensorType as T } from '../types';
 import { CAST_OPS } from './cast';
-import { bool, f32, i32, inferError, schemaErrors, type BadCase, type OkCase } from './testing';
+import { bool, f32, i32, inferError, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
 import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
@@ -79,7 +79,32 @@ const BAD: BadCase[] = [
   { op: 'cast', what: 'a missing arg', types: [], attrs: { dtype: 'int32' }, error: /^arg 0: missing/ },
 ];
 
-testOpTable({ ok: OK });
+testOpTable({
+  ok: OK,
+  // float32 outside int32 would wrap (3e9 to -1294967296): an overflow error instead.
+  runErrors: [
+    {
+      op: 'cast',
+      what: '3e9 to int32',
+      args: [f32([1, 3e9])],
+      attrs: { dtype: 'int32' },
+      error: /^int32 overflow: element 1 /,
+    },
+    {
+      op: 'cast',
+      what: '-2^31 - 256 to int32',
+      args: [f32([-2147483904])],
+      attrs: { dtype: 'int32' },
+      error: /^int32 overflow: element 0 /,
+    },
+  ],
+});
+
+test('float32 casts to int32 at the int32 boundary are exact', () => {
+  expect(runOp('cast', [f32([-2147483648, 2147483520, -7.9])], { dtype: 'int32' }).value).toEqual([
+    -2147483648, 2147483520, -7,
+  ]);
+});
 
 test.each(BAD)('$op rejects $what', (c) => {
   expect(inferError(c.op, c.types, c.attrs)).toMatch(c.error);

@@ -14,6 +14,7 @@ import { UNARY_OPS } from './unary';
 
 export { OpError, type KernelContext, type OpDef } from './op';
 export { OpLimitError } from './shape-infer';
+export { IntOverflowError } from './int-overflow';
 
 /** The ops the checker and interpreter handle themselves; no tensor op may take these names. */
 export const STRUCTURAL_OP_NAMES: readonly string[] = [

@@ -1,7 +1,22 @@
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend';
 import { tensorType as T } from '../types';
 import { REDUCTION_OPS } from './reductions';
-import { bool, empty, f32, i32, schemaErrors, type BadCase, type OkCase, type RunErrorCase } from './testing';
+import {
+  bool,
+  empty,
+  f32,
+  i32,
+  runError,
+  runOp,
+  schemaErrors,
+  type BadCase,
+  type OkCase,
+  type RunErrorCase,
+} from './testing';
+
+const INT32_MAX = 2147483647;
+const INT32_MIN = -2147483648;
 import { testOpTable } from './op-table.jest';
 
 beforeAll(() => initBackend());
@@ -321,6 +336,49 @@ const RUN_ERRORS: RunErrorCase[] = [
     attrs: { axis: 0 },
     error: /^attr axis: dimension 0 of arg 0 \[0,3\] is empty$/,
   },
+  // int32 sums and products outside int32 are errors, never wrapped values (int-overflow.ts).
+  {
+    op: 'reduce_sum',
+    what: 'an int32 sum of 10, 10 and 2^31-1',
+    args: [i32([10, 10, INT32_MAX])],
+    error: /^int32 overflow: element 0 of the result is about 2147483667,/,
+  },
+  {
+    op: 'reduce_sum',
+    what: 'an int32 sum over axis 1 overflowing in the second row only',
+    args: [
+      i32([
+        [INT32_MAX, INT32_MIN, 1],
+        [2 ** 30, 2 ** 30, 0],
+      ]),
+    ],
+    attrs: { axes: [1] },
+    error: /^int32 overflow: element 1 of the result is about 2147483648,/,
+  },
+  {
+    op: 'reduce_sum',
+    what: 'an int32 sum below -2^31 over axis 0',
+    args: [
+      i32([
+        [-1, 0],
+        [INT32_MIN, 5],
+      ]),
+    ],
+    attrs: { axes: [0] },
+    error: /^int32 overflow: element 0 of the result is about -2147483649,/,
+  },
+  {
+    op: 'reduce_prod',
+    what: 'an int32 product of 65536 and 65536',
+    args: [i32([65536, 65536])],
+    error: /^int32 overflow: element 0/,
+  },
+  {
+    op: 'reduce_prod',
+    what: 'an int32 product of -2^31 and -1',
+    args: [i32([INT32_MIN, -1])],
+    error: /^int32 overflow: element 0/,
+  },
 ];
 
 testOpTable({ ok: OK, bad: BAD, runErrors: RUN_ERRORS });
@@ -333,6 +391,44 @@ test.each([
   ['reduce_sum', { axis: 0 }],
 ])('%s schema rejects %j', (op, attrs) => {
   expect(schemaErrors(op, attrs)).not.toEqual([]);
+});
+
+describe('int32 overflow', () => {
+  test.each([
+    ['reduce_sum', [INT32_MAX, 1, -1], {}, INT32_MAX],
+    ['reduce_sum', [INT32_MIN, 0], {}, INT32_MIN],
+    // Intermediate sums leave int32 but the total does not: exact, as the wrapped arithmetic is.
+    ['reduce_sum', [INT32_MAX, INT32_MAX, -INT32_MAX], {}, INT32_MAX],
+    ['reduce_sum', [10, 10], {}, 20],
+    ['reduce_prod', [-65536, 32768], {}, INT32_MIN],
+    ['reduce_prod', [65536, 65536, 0], {}, 0],
+    ['reduce_prod', [46340, 46340], {}, 2147395600],
+  ] as const)('%s of %j is exact at the boundary', (op, values, attrs, value) => {
+    const r = runOp(op, [i32([...values])], attrs);
+    expect(r.value).toEqual(value);
+    expect(r.leaked).toBe(0);
+  });
+
+  test('a large int32 sum that the float32 bound cannot clear is checked exactly', () => {
+    // 2^20 elements skip the float32 filter; their sum is 2^31 - 1 exactly, then 2^31 + 1.
+    const n = 2 ** 20;
+    const values = new Array<number>(n).fill(2048);
+    values[0] = 2047;
+    expect(runOp('reduce_sum', [i32(values)]).value).toBe(INT32_MAX);
+    values[0] = 2049;
+    expect(runError('reduce_sum', [i32(values)])).toMatch(/^int32 overflow: element 0 .* about 2147483649,/);
+  });
+
+  test('a refused overflow leaks no tensor', () => {
+    const before = tf.memory().numTensors;
+    expect(runError('reduce_sum', [i32([INT32_MAX, 1])])).toMatch(/int32 overflow/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('float32 reductions are unchanged: IEEE results, no check', () => {
+    expect(runOp('reduce_sum', [f32([3.4e38, 3.4e38])]).value).toBe(Infinity);
+    expect(runOp('reduce_prod', [f32([2 ** 31, 2 ** 31])]).value).toBe(2 ** 62);
+  });
 });
 
 test('every reduction has success and failure cases', () => {

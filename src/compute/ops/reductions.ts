@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dtype, Shape } from '../types';
 import { withZeroGradient } from './gradient';
+import { checkIntReduction } from './int-overflow';
 import { defineOp, OpError, type OpDef } from './op';
 import {
   argAt,
@@ -84,10 +85,14 @@ const INT32_MAX = 2147483647;
 
 /** The reductions over `axes` (default all). */
 export const REDUCE_OPS: readonly OpDef[] = [
+  // int32 sums and products that leave int32 throw IntOverflowError rather than wrap (int-overflow.ts).
   reduceOp(
     'reduce_sum',
     NUMERIC,
-    (x, a, k) => tf.sum(x, a, k),
+    (x, a, k) => {
+      checkIntReduction('sum', x, a);
+      return tf.sum(x, a, k);
+    },
     () => 0,
   ),
   reduceOp(
@@ -105,7 +110,10 @@ export const REDUCE_OPS: readonly OpDef[] = [
   reduceOp(
     'reduce_prod',
     NUMERIC,
-    (x, a, k) => tf.prod(x, a, k),
+    (x, a, k) => {
+      checkIntReduction('prod', x, a);
+      return tf.prod(x, a, k);
+    },
     () => 1,
   ),
   reduceOp(

@@ -1,6 +1,6 @@
 import { initBackend } from '../backend';
 import { tensorType as T } from '../types';
-import { empty, f32, i32, schemaErrors, type BadCase, type OkCase } from './testing';
+import { empty, f32, i32, runOp, schemaErrors, type BadCase, type OkCase } from './testing';
 import { testOpTable } from './op-table.jest';
 import { UNARY_OPS } from './unary';
 
@@ -90,7 +90,24 @@ const BAD: BadCase[] = [
   })),
 ];
 
-testOpTable({ ok: OK, bad: BAD });
+testOpTable({
+  ok: OK,
+  bad: BAD,
+  // int32 results outside int32 are errors, never wrapped values (int-overflow.ts).
+  runErrors: [
+    { op: 'neg', what: 'int32 -2^31', args: [i32([1, -2147483648])], error: /^int32 overflow: element 1 / },
+    { op: 'abs', what: 'int32 -2^31', args: [i32([-2147483648])], error: /^int32 overflow: element 0 / },
+    { op: 'square', what: 'int32 46341', args: [i32([46340, 46341])], error: /^int32 overflow: element 1 / },
+  ],
+});
+
+test.each([
+  ['neg', [2147483647], [-2147483647]],
+  ['abs', [-2147483647], [2147483647]],
+  ['square', [-46340], [2147395600]],
+] as const)('int32 %s of %j is exact at the boundary', (op, x, value) => {
+  expect(runOp(op, [i32([...x])]).value).toEqual(value);
+});
 
 test('unary ops take no attrs', () => {
   expect(schemaErrors('exp', { axis: 0 })).not.toEqual([]);

@@ -37,3 +37,15 @@ local function dropRoundData(tasksKey, coveredKey, partialsKey, uploadPrefix, pa
   delAll(doomed)
 end
 `;
+
+/**
+ * `forgetDevices(roundKey, devicesKey)`: deletes the attempt's round key (the `round_key` field) and its set
+ * of device HMACs, once the attempt leaves reporting (closed, failed, completed). Without the key no HMAC of
+ * a device or an upload can be recomputed, so nothing left of the attempt links to a device.
+ */
+export const FORGET_DEVICES = `
+local function forgetDevices(roundKey, devicesKey)
+  redis.call('HDEL', roundKey, 'round_key')
+  redis.call('DEL', devicesKey)
+end
+`;

@@ -1,4 +1,4 @@
-import { CHUNKED, DROP_ROUND_DATA } from './common';
+import { CHUNKED, DROP_ROUND_DATA, FORGET_DEVICES } from './common';
 
 /** Lua: finalizing -> completed (see the header). */
 export const COMPLETE_ROUND = `
@@ -14,6 +14,7 @@ export const COMPLETE_ROUND = `
     KEYS[4]  round attempt tasks hash
     KEYS[5]  round attempt covered set
     KEYS[6]  round attempt partials set
+    KEYS[7]  round attempt devices set (normally gone since 'closed'; deleted again for safety)
 
     ARGV[1]  upload key prefix (an upload is ARGV[1] .. task)
     ARGV[2]  partial key prefix (a partial is ARGV[2] .. worker)
@@ -31,6 +32,7 @@ export const COMPLETE_ROUND = `
 ]]
 ${CHUNKED}
 ${DROP_ROUND_DATA}
+${FORGET_DEVICES}
 local phase = redis.call('HGET', KEYS[3], 'phase')
 if not phase then return {0, '', 0, ''} end
 if phase ~= 'finalizing' then return {0, phase, 0, ''} end
@@ -39,6 +41,7 @@ redis.call('SET', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], 'phase', 'completed', 'aggregated_clients', ARGV[6], 'finished_at', ARGV[7])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], 'output', ARGV[5]) end
 dropRoundData(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2])
+forgetDevices(KEYS[3], KEYS[7])
 
 local meta = redis.call('HMGET', KEYS[1], 'rounds', 'status', 'population')
 local done = 0

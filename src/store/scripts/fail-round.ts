@@ -1,10 +1,10 @@
-import { CHUNKED, DROP_ROUND_DATA } from './common';
+import { CHUNKED, DROP_ROUND_DATA, FORGET_DEVICES } from './common';
 
 /** Lua: any open phase -> failed (see the header). */
 export const FAIL_ROUND = `
 --[[
   selecting | reporting | closed | finalizing -> failed: records why, and discards the attempt's tasks,
-  covered set, partials and every queued upload, so that no aggregate of too few clients survives. The
+  covered set, partials, every queued upload, its round key and device set, so that no aggregate of too few clients survives. The
   plan's state is untouched: the engine reopens the round as the next attempt.
 
   Input:
@@ -12,6 +12,7 @@ export const FAIL_ROUND = `
     KEYS[2]  round attempt tasks hash
     KEYS[3]  round attempt covered set
     KEYS[4]  round attempt partials set
+    KEYS[5]  round attempt devices set
 
     ARGV[1]  upload key prefix (an upload is ARGV[1] .. task)
     ARGV[2]  partial key prefix (a partial is ARGV[2] .. worker)
@@ -24,10 +25,12 @@ export const FAIL_ROUND = `
 ]]
 ${CHUNKED}
 ${DROP_ROUND_DATA}
+${FORGET_DEVICES}
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {0, ''} end
 if phase == 'completed' or phase == 'failed' then return {0, phase} end
 redis.call('HSET', KEYS[1], 'phase', 'failed', 'error', ARGV[3], 'finished_at', ARGV[4])
 dropRoundData(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+forgetDevices(KEYS[1], KEYS[5])
 return {1, 'failed'}
 `;

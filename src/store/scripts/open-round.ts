@@ -20,6 +20,8 @@ export const OPEN_ROUND = `
     ARGV[8]  secure_params (JSON)
     ARGV[9]  now (ms)
     ARGV[10] broadcast bytes
+    ARGV[11] round key: a random secret for the device and upload HMACs of this attempt, deleted when the
+             attempt leaves reporting (never returned by any API)
 
   Output:
      1  opened
@@ -41,7 +43,7 @@ redis.call('HSET', KEYS[2],
   'phase', 'selecting', 'opened_at', ARGV[9],
   'selection_target', ARGV[4], 'target', ARGV[5], 'min_reports', ARGV[6], 'min_aggregate', ARGV[7],
   'assigned', 0, 'reported', 0, 'rejected', 0, 'late', 0, 'accumulated', 0, 'aggregated_clients', 0,
-  'secure_params', ARGV[8])
+  'secure_params', ARGV[8], 'round_key', ARGV[11])
 redis.call('SET', KEYS[3], ARGV[10])
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])

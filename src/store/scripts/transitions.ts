@@ -1,3 +1,5 @@
+import { FORGET_DEVICES } from './common';
+
 /**
  * Lua: the round transitions decided by deadlines and by the finalizer. Each checks the current phase, so
  * a job for an attempt that moved on changes nothing; completed and failed attempts never change again.
@@ -20,20 +22,23 @@ redis.call('HSET', KEYS[1], 'phase', 'reporting', 'reporting_at', ARGV[1])
 return {1, 'reporting'}
 `;
 
-/** selecting | reporting -> closed: stops accepting uploads. */
+/** selecting | reporting -> closed: stops accepting uploads and forgets the attempt's devices. */
 export const CLOSE_ROUND = `
 --[[
   Input:
     KEYS[1]  round attempt hash
+    KEYS[2]  round attempt devices set (deleted with the round key, see forgetDevices)
     ARGV[1]  now (ms)
   Output:
     {changed, phase}  changed 1 if the attempt moved to 'closed', else 0; phase after the call,
                       '' if the attempt does not exist
 ]]
+${FORGET_DEVICES}
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {0, ''} end
 if phase ~= 'selecting' and phase ~= 'reporting' then return {0, phase} end
 redis.call('HSET', KEYS[1], 'phase', 'closed', 'closed_at', ARGV[1])
+forgetDevices(KEYS[1], KEYS[2])
 return {1, 'closed'}
 `;
 

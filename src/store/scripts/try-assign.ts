@@ -1,39 +1,47 @@
-/** Lua: assign a task in a plan's current round (see the header). */
+/** Lua: assign a task to a device in a plan's current round attempt (see the header). */
 export const TRY_ASSIGN = `
 --[[
-  Assigns a task in the plan's current round attempt if the plan is active and the attempt is selecting
-  with room; the assignment that reaches selection_target moves the attempt to 'reporting'.
-  The current attempt is read from meta, so its keys are built here from a prefix (same hash tag, same slot).
+  Assigns a task to a device in round attempt n.a if the plan is active, n.a is still its current attempt,
+  and the attempt is selecting with room and has no task for this device yet; the assignment that reaches
+  selection_target moves the attempt to 'reporting'. The caller read n.a from meta and the attempt's round
+  key before the call (to compute the device HMAC); this script re-checks both, so a round that moved on in
+  between assigns nothing.
 
   Input:
     KEYS[1]  plan meta hash
+    KEYS[2]  round attempt hash
+    KEYS[3]  round attempt tasks hash
+    KEYS[4]  round attempt devices set (HMAC(round key, device id) of each device holding a task)
 
-    ARGV[1]  round key prefix: the round hash is ARGV[1] .. 'n.a'
-    ARGV[2]  tasks suffix: the tasks hash is the round hash .. ARGV[2]
+    ARGV[1]  round n
+    ARGV[2]  attempt a
     ARGV[3]  task id
     ARGV[4]  now (ms)
+    ARGV[5]  the device's HMAC under the attempt's round key
 
   Output:
-    {'ok', n, a, opened_at}  assigned
-    {'not_active'}           the plan is missing or not active
-    {'not_selecting'}        no round is open, or it is past selecting
-    {'full'}                 the attempt already has selection_target assignments
-    {'task_exists'}          the task id is already in the attempt (nothing changed)
+    {'ok', opened_at}    assigned
+    {'not_active'}       the plan is missing or not active
+    {'not_selecting'}    n.a is not the current attempt, it is past selecting, or it has no round key
+    {'full'}             the attempt already has selection_target assignments
+    {'device_assigned'}  the device already holds a task of this attempt (nothing changed)
+    {'task_exists'}      the task id is already in the attempt (nothing changed)
 ]]
 local meta = redis.call('HMGET', KEYS[1], 'status', 'round', 'attempt')
 if meta[1] ~= 'active' then return {'not_active'} end
-if not meta[2] or meta[2] == '0' then return {'not_selecting'} end
+if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'not_selecting'} end
 
-local roundKey = ARGV[1] .. meta[2] .. '.' .. meta[3]
-local r = redis.call('HMGET', roundKey, 'phase', 'assigned', 'selection_target', 'opened_at')
-if r[1] ~= 'selecting' then return {'not_selecting'} end
+local r = redis.call('HMGET', KEYS[2], 'phase', 'assigned', 'selection_target', 'opened_at', 'round_key')
+if r[1] ~= 'selecting' or not r[5] then return {'not_selecting'} end
 local target = tonumber(r[3])
 if tonumber(r[2]) >= target then return {'full'} end
 
-if redis.call('HSETNX', roundKey .. ARGV[2], ARGV[3], 'a') == 0 then return {'task_exists'} end
-local assigned = redis.call('HINCRBY', roundKey, 'assigned', 1)
+if redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1 then return {'device_assigned'} end
+if redis.call('HSETNX', KEYS[3], ARGV[3], 'a') == 0 then return {'task_exists'} end
+redis.call('SADD', KEYS[4], ARGV[5])
+local assigned = redis.call('HINCRBY', KEYS[2], 'assigned', 1)
 if assigned >= target then
-  redis.call('HSET', roundKey, 'phase', 'reporting', 'reporting_at', ARGV[4])
+  redis.call('HSET', KEYS[2], 'phase', 'reporting', 'reporting_at', ARGV[4])
 end
-return {'ok', meta[2], meta[3], r[4]}
+return {'ok', r[4]}
 `;

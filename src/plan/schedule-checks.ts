@@ -1,0 +1,72 @@
+import type { Limits } from '../compute/limits';
+import type { ErrorDetail } from '../errors';
+import type { Plan } from '../generated/plan';
+
+/** The schedule's documented defaults (schemas/plan.schema.json) for the fields the bounds apply to. */
+const DEFAULT_SELECTION_TIMEOUT_S = 60;
+const DEFAULT_REPORTING_DEADLINE_S = 300;
+
+/** Schedule values that contradict each other, whatever the server's configuration. */
+export function scheduleErrors(plan: Plan): ErrorDetail[] {
+  const s = plan.schedule;
+  const out: ErrorDetail[] = [];
+  const minReports = s.min_reports ?? s.target_clients;
+  if (minReports > s.target_clients) {
+    out.push({
+      path: '/schedule/min_reports',
+      message: `min_reports (${minReports}) is more than target_clients (${s.target_clients})`,
+    });
+  }
+  // min_clients_in_aggregate may exceed min_reports (a round with enough reports can still be too small to
+  // release), but not target_clients: then no round could ever be released.
+  if ((s.min_clients_in_aggregate ?? minReports) > s.target_clients) {
+    out.push({
+      path: '/schedule/min_clients_in_aggregate',
+      message: `min_clients_in_aggregate (${s.min_clients_in_aggregate}) is more than target_clients (${s.target_clients}), so no round could ever be released`,
+    });
+  }
+  return out;
+}
+
+/**
+ * Schedule values outside the bounds the server is configured with (`SCHEDULE_*`, README "Configuration"):
+ * a selection timeout of 1e-300 s would open and fail attempts as fast as the CPU allows, a deadline of
+ * 1e300 s would issue task tokens that never expire. Defaults count as if written, so a server configured
+ * with a maximum under 300 s asks plans to set their deadline.
+ */
+export function scheduleBoundErrors(plan: Plan, limits: Limits): ErrorDetail[] {
+  const s = plan.schedule;
+  const out: ErrorDetail[] = [];
+  const seconds: [string, number | undefined, number][] = [
+    ['selection_timeout_s', s.selection_timeout_s, DEFAULT_SELECTION_TIMEOUT_S],
+    ['reporting_deadline_s', s.reporting_deadline_s, DEFAULT_REPORTING_DEADLINE_S],
+  ];
+  for (const [field, given, fallback] of seconds) {
+    const v = given ?? fallback;
+    const what = given === undefined ? `${field} (default ${v})` : `${field} ${v}`;
+    if (v < limits.scheduleMinSeconds) {
+      out.push({
+        path: `/schedule/${field}`,
+        message: `${what} is less than the minimum of ${limits.scheduleMinSeconds} s (SCHEDULE_MIN_SECONDS)`,
+      });
+    } else if (v > limits.scheduleMaxSeconds) {
+      out.push({
+        path: `/schedule/${field}`,
+        message: `${what} is more than the maximum of ${limits.scheduleMaxSeconds} s (SCHEDULE_MAX_SECONDS)`,
+      });
+    }
+  }
+  if (s.rounds > limits.scheduleMaxRounds) {
+    out.push({
+      path: '/schedule/rounds',
+      message: `rounds ${s.rounds} is more than the maximum of ${limits.scheduleMaxRounds} (SCHEDULE_MAX_ROUNDS)`,
+    });
+  }
+  if (s.target_clients > limits.scheduleMaxTargetClients) {
+    out.push({
+      path: '/schedule/target_clients',
+      message: `target_clients ${s.target_clients} is more than the maximum of ${limits.scheduleMaxTargetClients} (SCHEDULE_MAX_TARGET_CLIENTS)`,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { newPlanId, newTaskId } from './ids';
+import { Keys } from './keys';
+import { allBytes, newRound, openTestStore, type TestStore } from './testing';
+import type { RoundRef } from './types';
+
+let t: TestStore;
+beforeAll(() => {
+  t = openTestStore('devices');
+});
+afterAll(async () => {
+  await t.close();
+});
+
+async function openPlan(over: { selectionTarget?: number; target?: number } = {}): Promise<RoundRef> {
+  const id = newPlanId();
+  await t.store.createPlan({
+    id,
+    json: '{}',
+    name: 'n',
+    population: 'dev',
+    rounds: 2,
+    state: allBytes(),
+    now: 1,
+  });
+  const ref: RoundRef = { plan: id, round: 1, attempt: 1 };
+  await t.store.openRound(
+    newRound(ref, { selectionTarget: over.selectionTarget ?? 10, target: over.target ?? 5 }),
+  );
+  return ref;
+}
+
+/** Every value of every key of a plan, as text, for searching what is at rest. */
+async function everythingAtRest(plan: string): Promise<string> {
+  const keys = (await t.keys()).filter((k) => k.includes(`{${plan}}`));
+  const parts: string[] = [];
+  for (const k of keys) {
+    const type = await t.redis.type(k);
+    if (type === 'string') parts.push(k, (await t.redis.getBuffer(k))!.toString('latin1'));
+    if (type === 'hash') parts.push(k, JSON.stringify(await t.redis.hgetall(k)));
+    if (type === 'set') parts.push(k, JSON.stringify(await t.redis.smembers(k)));
+    if (type === 'list') parts.push(k, JSON.stringify(await t.redis.lrange(k, 0, -1)));
+  }
+  return parts.join('\n');
+}
+
+describe('one task per device per round attempt', () => {
+  it('gives a device one task however often it asks, and every other device its own', async () => {
+    const ref = await openPlan();
+    const first = await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-a');
+    expect(first).toMatchObject({ ok: true, ref });
+    const again = await Promise.all(
+      Array.from({ length: 20 }, () => t.store.tryAssign(ref.plan, newTaskId(), 3, 'device-a')),
+    );
+    expect(again.every((r) => !r.ok && r.reason === 'device_assigned')).toBe(true);
+    const b = await t.store.tryAssign(ref.plan, newTaskId(), 4, 'device-b');
+    expect(b.ok).toBe(true);
+    expect(await t.store.getRound(ref)).toMatchObject({ assigned: 2 });
+    // The binding is an HMAC: the same for the same device in one attempt, different across devices.
+    expect(first.ok && b.ok && first.device !== b.device).toBe(true);
+    expect(await t.store.deviceBinding(ref, 'device-a')).toBe(first.ok ? first.device : '');
+  });
+
+  it('links nothing across attempts: a new attempt has a new key, and the device may serve it', async () => {
+    const ref = await openPlan();
+    const a1 = await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-a');
+    await t.store.fail(ref, 'too few', 3);
+    const ref2 = { ...ref, attempt: 2 };
+    await t.store.openRound(newRound(ref2));
+    const a2 = await t.store.tryAssign(ref.plan, newTaskId(), 4, 'device-a');
+    expect(a1.ok && a2.ok).toBe(true);
+    expect(a1.ok && a2.ok && a1.device !== a2.device).toBe(true);
+  });
+
+  it('deletes the round key and the device set when the attempt closes, fails or completes', async () => {
+    const keys = new Keys(t.prefix);
+    for (const end of ['close', 'fail', 'complete'] as const) {
+      const ref = await openPlan();
+      const task = newTaskId();
+      expect((await t.store.tryAssign(ref.plan, task, 2, 'device-a')).ok).toBe(true);
+      expect(await t.redis.exists(keys.round(ref).devices)).toBe(1);
+      if (end === 'fail') {
+        await t.store.fail(ref, 'x', 3);
+      } else {
+        await t.store.close(ref, 3);
+        if (end === 'complete') {
+          await t.store.beginFinalize(ref);
+          await t.store.complete(ref, allBytes(), {}, 1, 4);
+        }
+      }
+      expect(await t.redis.exists(keys.round(ref).devices)).toBe(0);
+      expect(await t.redis.hget(keys.round(ref).round, 'round_key')).toBeNull();
+      expect(await t.store.deviceBinding(ref, 'device-a')).toBeUndefined();
+    }
+  });
+
+  it('stores no plain hash of an upload, and closes the attempt with its devices forgotten', async () => {
+    const ref = await openPlan({ target: 2 });
+    const tasks = [newTaskId(), newTaskId()];
+    for (const [i, task] of tasks.entries()) await t.store.tryAssign(ref.plan, task, 2, `device-${i}`);
+    const value = new TextEncoder().encode('31337');
+    expect(await t.store.acceptUpload(ref, tasks[0]!, value, 3, 10)).toEqual({ ok: true, closed: false });
+    expect(await t.store.acceptUpload(ref, tasks[0]!, value, 3, 10)).toEqual({
+      ok: false,
+      code: 'UPLOAD_DUPLICATE',
+    });
+    const atRest = await everythingAtRest(ref.plan);
+    const plain = createHash('sha256').update(value).digest();
+    for (const form of ['hex', 'base64', 'base64url'] as const)
+      expect(atRest).not.toContain(plain.toString(form));
+    expect(atRest).not.toContain('device-0');
+    expect(await t.store.acceptUpload(ref, tasks[1]!, value, 4, 10)).toEqual({ ok: true, closed: true });
+    expect(await t.store.getRound(ref)).toMatchObject({ phase: 'closed' });
+    expect(await t.redis.hget(new Keys(t.prefix).round(ref).round, 'round_key')).toBeNull();
+  });
+
+  it('assigns nothing when the round moved on between the read and the script', async () => {
+    const ref = await openPlan();
+    await t.store.toReporting(ref, 2);
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 3, 'device-a')).toEqual({
+      ok: false,
+      reason: 'not_selecting',
+    });
+  });
+});
