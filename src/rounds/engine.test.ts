@@ -13,6 +13,7 @@ import { createLogger } from '../log/logger';
 import { newTaskId } from '../store/ids';
 import { RedisRoundStore } from '../store/redis-round-store';
 import type { RoundInfo, RoundRef } from '../store/types';
+import { IsolatePool } from '../isolate/isolate-pool';
 import { RoundEngine } from './engine';
 import { StorePlanCache } from './plan-cache';
 
@@ -27,7 +28,9 @@ const workerRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequ
 const store = new RedisRoundStore(storeRedis, prefix);
 const jobs = new BullJobs(jobsRedis, prefix);
 const plans = new StorePlanCache(store, config.limits);
-const engine = new RoundEngine({ store, jobs, plans, config, log });
+// Plan code runs in real isolates (worker threads of dist/, which `npm test` builds first).
+const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });
+const engine = new RoundEngine({ store, jobs, plans, evaluator, config, log });
 let worker: AggregationWorker;
 let tensorsBefore = 0;
 
@@ -91,12 +94,13 @@ async function roundsDone(plan: string): Promise<number> {
 beforeAll(async () => {
   await initBackend();
   tensorsBefore = tf.memory().numTensors;
-  worker = new AggregationWorker({ connection: workerRedis, store, engine, plans, config, log });
+  worker = new AggregationWorker({ connection: workerRedis, store, engine, plans, evaluator, config, log });
   await worker.start();
 });
 
 afterAll(async () => {
   await worker?.close();
+  await evaluator.close();
   await jobs.queue.obliterate({ force: true });
   await jobs.close();
   await store.clear();
@@ -193,6 +197,8 @@ describe('RoundEngine with the Redis store, BullMQ and an aggregation worker', (
         target_clients: 3,
         over_selection: 1,
         min_reports: 3,
+        // Commits at once (no holding below the minimum), so that duplicates meet a committed partial.
+        min_clients_in_aggregate: 1,
         selection_timeout_s: 60,
         reporting_deadline_s: 60,
       }),

@@ -41,6 +41,8 @@ export interface PlanSummary {
   readonly created_at: number;
   /** The current round attempt's phase, if one exists. */
   readonly phase?: Phase;
+  /** Why the plan failed (status `failed`): the round that used up its attempts and its last error. */
+  readonly error?: string;
 }
 
 /** What the operator API shows of a round attempt: counts and the released output, nothing per client. */
@@ -84,6 +86,8 @@ export interface NewRound {
   readonly minAggregate: number;
   readonly secureParams: RoundInfo['secure_params'];
   readonly now: number;
+  /** When set, the attempt could not open (prepare or the secure-sum parameters failed): stored failed. */
+  readonly error?: string;
 }
 
 /** The result of trying to assign a task in a plan's current round. */
@@ -149,6 +153,8 @@ export interface RoundStore {
   getState(id: string): Promise<Uint8Array | undefined>;
   /** Sets the status when the transition is allowed (active<->paused, any open -> cancelled); returns the new summary or undefined if not allowed. */
   setStatus(id: string, to: 'active' | 'paused' | 'cancelled'): Promise<PlanSummary | undefined>;
+  /** active | paused -> failed with a reason (the plan used up a round's attempts); false if not allowed. */
+  failPlan(id: string, error: string): Promise<boolean>;
   /** Plan ids published to a population. */
   plansOf(population: string): Promise<string[]>;
 
@@ -165,7 +171,10 @@ export interface RoundStore {
   recordCheckin(population: string, now: number): Promise<number>;
   /** Assigns a task in the plan's current round if it is active and selecting with room (Lua). */
   tryAssign(plan: string, task: string, now: number): Promise<AssignResult>;
-  /** Records an upload for a task; stores its bytes for the workers (Lua). Counts late ones in `late`. */
+  /**
+   * Records an upload for a task; stores its bytes for the workers (Lua). Counts late ones in `late`.
+   * BUSY when the uploads waiting for aggregation, less those held by workers (setHeld), reach maxPending.
+   */
   acceptUpload(
     ref: RoundRef,
     task: string,
@@ -174,6 +183,11 @@ export interface RoundStore {
     now: number,
     maxPending: number,
   ): Promise<AcceptResult>;
+  /**
+   * Records how many of the attempt's uploads a worker holds folded but uncommitted (below the minimum);
+   * they do not count against `maxPending` in `acceptUpload`. commitPartial clears it.
+   */
+  setHeld(ref: RoundRef, worker: string, count: number): Promise<void>;
   /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
   countRejected(ref: RoundRef): Promise<void>;
   /** An upload's bytes while queued; undefined once accumulated (or never stored). */
