@@ -72,10 +72,9 @@ export class IsolatePool implements PlanEvaluator {
   }
 
   fold(plan: PlanRef, task: FoldTask): Promise<FoldResult> {
-    // Upload bytes are fresh copies read from Redis, used once: move them instead of copying again.
-    const uploads = task.uploads.map((u) => ({ task: u.task, bytes: u.bytes && standalone(u.bytes) }));
-    const transfer = uploads.flatMap((u) => (u.bytes ? [u.bytes.buffer as ArrayBuffer] : []));
-    return this.run<FoldResult>(plan, { op: 'fold', task: { ...task, uploads } }, transfer);
+    // The bytes are copied into the isolate, not transferred: a task may have to be sent twice (when the
+    // isolate no longer keeps the plan), and a copy of a batch costs about a millisecond per 6 MB.
+    return this.run<FoldResult>(plan, { op: 'fold', task });
   }
 
   finalize(plan: PlanRef, task: FinalizeTask): Promise<FinalizeResult> {
@@ -95,7 +94,7 @@ export class IsolatePool implements PlanEvaluator {
     await Promise.all(this.idle.splice(0).map((i) => i.terminate('the isolate pool is closed')));
   }
 
-  private async run<T>(plan: PlanRef, payload: Payload, transfer: ArrayBuffer[] = []): Promise<T> {
+  private async run<T>(plan: PlanRef, payload: Payload): Promise<T> {
     const iso = await this.acquire();
     const { timeoutMs } = this.options.config;
     const request = (json?: string) =>
@@ -104,11 +103,14 @@ export class IsolatePool implements PlanEvaluator {
         plan: json === undefined ? { id: plan.id } : { id: plan.id, json },
         ...payload,
       }) as TaskRequest;
+    const json = () => JSON.stringify(plan.document);
     let keep = false;
     try {
-      let reply = await iso.call(request(), timeoutMs, transfer);
-      if (reply.kind === 'need-plan')
-        reply = await iso.call(request(JSON.stringify(plan.document)), timeoutMs);
+      // The plan document goes along the first time this isolate sees the plan; it keeps the checked plan
+      // (and asks again, `need-plan`, should it have let it go).
+      let reply = await iso.call(iso.seen.has(plan.id) ? request() : request(json()), timeoutMs);
+      if (reply.kind === 'need-plan') reply = await iso.call(request(json()), timeoutMs);
+      iso.seen.add(plan.id);
       switch (reply.kind) {
         case 'ok':
           keep = true;
@@ -201,9 +203,4 @@ export class IsolatePool implements PlanEvaluator {
 
 function notReady(why: string): AppError {
   return new AppError('NOT_READY', `no plan isolate is available: ${why}`);
-}
-
-/** The bytes in an ArrayBuffer of their own (a copy only when they are a view into a larger one). */
-function standalone(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }

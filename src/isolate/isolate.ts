@@ -27,6 +27,8 @@ export interface IsolateOptions {
  * then useless and the pool starts another.
  */
 export class Isolate {
+  /** Plan ids whose document this isolate was sent (it keeps the checked plans, the most recent 32). */
+  readonly seen = new Set<string>();
   private dead: string | undefined;
   private pending: { resolve: (r: TaskReply) => void; reject: (e: Error) => void } | undefined;
 
@@ -99,7 +101,7 @@ export class Isolate {
    * Runs one task; rejects with {@link IsolateDied} when the isolate dies during it, or when it takes
    * longer than `timeoutMs` (the isolate is then terminated: a busy loop is stopped too).
    */
-  call(req: TaskRequest, timeoutMs: number, transfer: ArrayBuffer[] = []): Promise<TaskReply> {
+  call(req: TaskRequest, timeoutMs: number): Promise<TaskReply> {
     if (this.dead !== undefined) return Promise.reject(new IsolateDied(this.dead));
     if (this.pending) return Promise.reject(new Error('an isolate runs one task at a time'));
     return new Promise<TaskReply>((resolve, reject) => {
@@ -116,7 +118,7 @@ export class Isolate {
           reject(e);
         },
       };
-      this.worker.postMessage(req, transfer);
+      this.worker.postMessage(req);
     });
   }
 

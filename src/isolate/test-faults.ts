@@ -1,13 +1,13 @@
 /**
  * Test-only fault injection (`ISOLATE_TEST_FAULTS=1`; never in production): a plan named
- * `fault:<kind>@<op>` (for example `fault:abort@fold`) breaks its isolate in that task, so that tests can
+ * `fault-<kind>-<op>` (for example `fault-abort-fold`, plan names allow no other punctuation) breaks its isolate in that task, so that tests can
  * show that only the plan's own round fails. Kinds: `crash` (the thread exits), `hang` (a busy loop until
  * the timeout), `oom` (JS heap exhaustion, ended by `resourceLimits`), `abort` (the WASM backend runs out
  * of its capped memory, as a memory-bomb plan would make it).
  */
 import * as tf from '@tensorflow/tfjs';
 
-const FAULT = /^fault:(crash|hang|oom|abort)@(initialize|materials|fold|finalize)\b/;
+const FAULT = /^fault-(crash|hang|oom|abort)-(initialize|materials|fold|finalize)(?![a-z])/;
 
 /** Breaks the isolate as the plan's name asks, when `op` is the named task; else returns. */
 export function injectFault(planName: string, op: string, maxWasmBytes: number): void {
