@@ -247,7 +247,7 @@ export class AggregationWorker {
         });
       } catch (e) {
         if (!isPlanFault(e)) throw e;
-        await this.planFault(ref, `accumulate: ${e.message.split('\n')[0]}`, jobs);
+        await this.planFault(ref, e.message.split('\n')[0] ?? e.code, jobs);
         return;
       }
       Object.assign(held, { partial: folded.partial, clients: folded.clients, usedAt: Date.now() });

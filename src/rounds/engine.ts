@@ -220,7 +220,7 @@ export class RoundEngine implements Engine {
     } catch (e) {
       // A crash, abort or timeout of the plan's code fails the attempt; no isolate at all is retried.
       if (!isPlanFault(e)) throw e;
-      result = { ok: false, error: `finalize: ${e.message.split('\n')[0]}` };
+      result = { ok: false, error: e.message.split('\n')[0] ?? e.code };
     }
     if (!result.ok) {
       await this.failAndReopen(ref, result.error, now);
