@@ -113,7 +113,6 @@ describe('the commit threshold', () => {
     expect(seen.violations).toEqual([]);
     // The scan saw partials (committed at the minimum while open, or at close), so it could have failed.
     expect(seen.open + seen.closed).toBeGreaterThan(0);
-    // eslint-disable-next-line no-console
     console.log(`partials seen: ${seen.open} while open, ${seen.closed} after close; ${busy} BUSY answers`);
   });
 });
