@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors';
 import type { PlanRef } from './contract';
 import { LocalEvaluator } from './local-evaluator';
-import type { IsolateData, StartReply, TaskReply, TaskRequest } from './protocol';
+import type { HostMessage, IsolateData, StartReply, TaskReply, TaskRequest } from './protocol';
 import { capHit, capWasmMemory } from './wasm-cap';
 import { injectFault } from './test-faults';
 
@@ -22,6 +22,8 @@ const BACKEND_FAULT = /Aborted\(|memory access out of bounds|out of memory|unrea
 const data = workerData as IsolateData;
 const port = parentPort!;
 const evaluator = new LocalEvaluator(data.limits);
+/** The task waiting for its plan document (its bytes arrived already, possibly transferred). */
+let parked: TaskRequest | undefined;
 
 async function start(): Promise<void> {
   capWasmMemory(data.maxWasmBytes);
@@ -43,7 +45,12 @@ async function start(): Promise<void> {
     } satisfies StartReply);
     return;
   }
-  port.on('message', (req: TaskRequest) => void serve(req));
+  port.on('message', (msg: HostMessage) => {
+    if (msg.op !== 'resume') return void serve(msg);
+    const req = parked;
+    parked = undefined;
+    if (req) void serve({ ...req, id: msg.id, plan: { id: req.plan.id, json: msg.json } });
+  });
   port.postMessage({ kind: 'started', backend } satisfies StartReply);
 }
 
@@ -51,6 +58,7 @@ async function serve(req: TaskRequest): Promise<void> {
   let reply: TaskReply;
   try {
     if (req.plan.json === undefined && !evaluator.has(req.plan.id)) {
+      parked = req;
       port.postMessage({ id: req.id, kind: 'need-plan' } satisfies TaskReply);
       return;
     }
@@ -79,7 +87,15 @@ async function serve(req: TaskRequest): Promise<void> {
   if (reply.kind !== 'ok' && reply.kind !== 'fault' && !backendWorks()) {
     reply = { id: req.id, kind: 'fault', message: `the backend stopped working after: ${reply.message}` };
   }
-  port.postMessage(reply);
+  // A folded partial is used once by the host: move it rather than copy it.
+  const partial =
+    reply.kind === 'ok' && req.op === 'fold' ? (reply.value as { partial: Uint8Array }).partial : undefined;
+  port.postMessage(reply, partial && isWhole(partial) ? [partial.buffer as ArrayBuffer] : []);
+}
+
+/** Whether the bytes span their whole ArrayBuffer (so that moving the buffer moves nothing else). */
+function isWhole(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
 }
 
 function run(req: TaskRequest, ref: PlanRef): Promise<unknown> {

@@ -170,3 +170,20 @@ test('tasks beyond the pool size wait for an isolate', async () => {
   const results = await Promise.all(Array.from({ length: 5 }, () => sumRound(p)));
   for (const r of results) expect(r.done).toMatchObject({ ok: true, output: { sum: 3.75, count: 2 } });
 });
+
+test('an isolate that let a plan go asks for it again, and the task runs with the bytes it got', async () => {
+  const p = pool({ poolSize: 1 });
+  const first = ref(sumPlan);
+  const state = await p.initialize(first);
+  const { secureParams } = await p.materials(first, state, 1);
+  // Isolates keep the 32 most recent plans: 32 others push the first one out.
+  for (let i = 0; i < 32; i++) await p.initialize(ref(sumPlan));
+  // The upload's buffer moves into the isolate with the first message, before it asks for the plan.
+  const folded = await p.fold(first, {
+    round: 1,
+    secureParams,
+    partial: undefined,
+    uploads: [{ task: 'a', bytes: sumUpload(4) }],
+  });
+  expect(folded).toMatchObject({ clients: 1, rejected: [] });
+});

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { IsolateData, StartReply, TaskReply, TaskRequest } from './protocol';
+import type { HostMessage, IsolateData, StartReply, TaskReply } from './protocol';
 
 /** Why an isolate stopped serving: it crashed, ran out of heap, or was stopped for taking too long. */
 export class IsolateDied extends Error {
@@ -101,7 +101,7 @@ export class Isolate {
    * Runs one task; rejects with {@link IsolateDied} when the isolate dies during it, or when it takes
    * longer than `timeoutMs` (the isolate is then terminated: a busy loop is stopped too).
    */
-  call(req: TaskRequest, timeoutMs: number): Promise<TaskReply> {
+  call(req: HostMessage, timeoutMs: number, transfer: ArrayBuffer[] = []): Promise<TaskReply> {
     if (this.dead !== undefined) return Promise.reject(new IsolateDied(this.dead));
     if (this.pending) return Promise.reject(new Error('an isolate runs one task at a time'));
     return new Promise<TaskReply>((resolve, reject) => {
@@ -118,7 +118,7 @@ export class Isolate {
           reject(e);
         },
       };
-      this.worker.postMessage(req);
+      this.worker.postMessage(req, transfer);
     });
   }
 

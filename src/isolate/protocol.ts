@@ -24,6 +24,16 @@ export type TaskRequest = {
   | { readonly op: 'finalize'; readonly task: FinalizeTask }
 );
 
+/** The plan document of the task the isolate parked when it answered `need-plan`: run it now. */
+export interface ResumeRequest {
+  readonly id: number;
+  readonly op: 'resume';
+  readonly json: string;
+}
+
+/** What the host sends an isolate. */
+export type HostMessage = TaskRequest | ResumeRequest;
+
 /** The task names. */
 export type TaskOp = TaskRequest['op'];
 
@@ -38,7 +48,7 @@ export type TaskReply =
       readonly message: string;
       readonly details: readonly ErrorDetail[];
     }
-  /** The isolate does not keep this plan: send the task again with `plan.json`. */
+  /** The isolate does not keep this plan: it parked the task; send the document (`ResumeRequest`). */
   | { readonly id: number; readonly kind: 'need-plan' }
   /** The backend is broken (aborted, out of memory, corrupted): the host retires the isolate. */
   | { readonly id: number; readonly kind: 'fault'; readonly message: string };
