@@ -43,6 +43,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** How often a worker holding uncommitted uploads looks whether their attempt closed. */
 const HOLD_POLL_MS = 250;
+/** How long a worker holding uploads waits between fetches that found nothing (it does not block). */
+const HOLD_FETCH_MS = 50;
 
 /**
  * An aggregation worker (docs/server.md, "Aggregation, exactly once"). It fetches jobs from the `agg` queue
@@ -121,8 +123,12 @@ export class AggregationWorker {
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
-        const batch = await this.fetchBatch();
+        // While it holds uploads, a worker must look at their attempts often: a blocking fetch may wait
+        // up to BullMQ's longest block (10 s) when delayed jobs exist, so it polls instead.
+        const holding = this.held.holding().length > 0;
+        const batch = await this.fetchBatch(!holding);
         if (batch.length > 0) await this.handle(batch);
+        else if (holding) await sleep(HOLD_FETCH_MS);
         if (Date.now() - this.holdsCheckedAt >= HOLD_POLL_MS) await this.checkHolds();
       } catch (err) {
         if (this.stopping) break;
@@ -133,11 +139,11 @@ export class AggregationWorker {
   }
 
   /**
-   * Waits for a job; if it is an accumulate job, takes more until the batch is full or
-   * `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch.
+   * Waits for a job (or, without `block`, takes one if there is one); if it is an accumulate job, takes
+   * more until the batch is full or `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch.
    */
-  private async fetchBatch(): Promise<Fetched[]> {
-    const first = await this.fetch(true);
+  private async fetchBatch(block: boolean): Promise<Fetched[]> {
+    const first = await this.fetch(block);
     if (!first) return [];
     const batch = [first];
     if (first.parsed.name !== 'accumulate') return batch;
