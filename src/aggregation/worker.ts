@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Config } from '../config';
 import { isPlanFault, type PlanEvaluator } from '../isolate/contract';
@@ -8,7 +8,8 @@ import type { Engine, PlanCache } from '../rounds/contracts';
 import { NotReadyError, planRef } from '../rounds/engine';
 import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
 import { HeldPartials, type Held } from './held-partials';
-import { BullJobs, QUEUE_NAME, queuePrefix, refOf, validateJob, type AggregationJobData } from './jobs';
+import { BullJobs, QUEUE_NAME, queuePrefix, refOf } from './jobs';
+import { JobsInHand, taskOf, type Fetched } from './jobs-in-hand';
 
 /** What an aggregation worker needs. */
 export interface AggregationWorkerOptions {
@@ -29,14 +30,6 @@ export interface AggregationWorkerOptions {
   readonly id?: string;
 }
 
-/** A job this worker holds the lock of. */
-interface Fetched {
-  readonly job: Job;
-  readonly token: string;
-  /** The validated payload, or why it is invalid. */
-  readonly parsed: AggregationJobData | { readonly name: 'invalid'; readonly error: Error };
-}
-
 const OPEN_PHASES: ReadonlySet<RoundInfo['phase']> = new Set(['selecting', 'reporting', 'closed']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -51,7 +44,9 @@ const HOLD_FETCH_MS = 50;
  * by hand, so that it can fold a batch of uploads into its partial of a round attempt and commit the partial
  * with the batch's task ids in one atomic step before acknowledging any of them: a worker killed before
  * the commit loses nothing (the jobs are redelivered), one killed after it counts nothing twice (redelivered
- * jobs find their task covered). Finalize and deadline jobs are handed to the round engine.
+ * jobs find their task covered). `accumulate` runs in the process's plan isolates; a partial is committed
+ * only once it covers min_clients_in_aggregate uploads or its attempt closed (docs/server.md, "Commit
+ * threshold"). Finalize and deadline jobs are handed to the round engine.
  */
 export class AggregationWorker {
   /** The id this worker commits its partials under. */
@@ -59,24 +54,21 @@ export class AggregationWorker {
   private readonly bull: Worker;
   /** Where a commit that makes the round ready queues its finalize job. */
   private readonly jobs: BullJobs;
-  private readonly lockMs: number;
+  private readonly hand: JobsInHand;
   private readonly held: HeldPartials<Fetched>;
   private holdsCheckedAt = 0;
-  private readonly inHand = new Set<Fetched>();
   private stopping = false;
   private closing: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
-  private lockTimer: NodeJS.Timeout | undefined;
-  private seq = 0;
 
   constructor(private readonly options: AggregationWorkerOptions) {
     this.id = options.id ?? `w-${randomBytes(8).toString('hex')}`;
-    this.lockMs = options.config.workerLockMs;
+    const lockMs = options.config.workerLockMs;
     this.bull = new Worker(QUEUE_NAME, null, {
       connection: options.connection,
       prefix: queuePrefix(options.config.redisPrefix),
-      lockDuration: this.lockMs,
-      stalledInterval: this.lockMs,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
       // A worker killed with jobs in hand makes them stall; several kills must not fail a job for good.
       maxStalledCount: 10,
       // Seconds a blocking fetch waits for a job; bounds how long close() waits for the fetch in flight.
@@ -84,6 +76,7 @@ export class AggregationWorker {
       autorun: false,
     });
     this.jobs = new BullJobs(options.connection, options.config.redisPrefix);
+    this.hand = new JobsInHand(this.bull, lockMs, this.id, options.log);
     this.held = new HeldPartials<Fetched>(options.store, this.id);
     this.bull.on('error', (err) => this.options.log.warn({ err, worker: this.id }, 'BullMQ worker error'));
   }
@@ -93,8 +86,7 @@ export class AggregationWorker {
     if (this.loop) return;
     await this.bull.waitUntilReady();
     await this.bull.startStalledCheckTimer();
-    this.lockTimer = setInterval(() => void this.extendLocks(), Math.max(50, Math.floor(this.lockMs / 3)));
-    this.lockTimer.unref();
+    this.hand.start();
     this.loop = this.run();
     this.options.log.info(
       { worker: this.id, batch: this.options.config.workerBatch },
@@ -103,8 +95,8 @@ export class AggregationWorker {
   }
 
   /**
-   * Stops fetching, finishes (and commits) the batch in hand, and closes BullMQ's connections; the
-   * `connection` passed in stays open (its owner quits it). Idempotent.
+   * Stops fetching, finishes the batch in hand, hands uploads it holds uncommitted back to the queue, and
+   * closes BullMQ's connections; the `connection` passed in stays open (its owner quits it). Idempotent.
    */
   close(): Promise<void> {
     return (this.closing ??= this.shutdown());
@@ -114,8 +106,8 @@ export class AggregationWorker {
     this.stopping = true;
     await this.loop;
     // Uploads held below the minimum are not committed: their jobs go back to the queue for another worker.
-    for (const f of this.held.clear()) await this.release(f);
-    if (this.lockTimer) clearInterval(this.lockTimer);
+    for (const f of this.held.clear()) await this.hand.release(f);
+    this.hand.stop();
     await this.bull.close();
     await this.jobs.close();
   }
@@ -143,14 +135,14 @@ export class AggregationWorker {
    * more until the batch is full or `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch.
    */
   private async fetchBatch(block: boolean): Promise<Fetched[]> {
-    const first = await this.fetch(block);
+    const first = await this.fetchOne(block);
     if (!first) return [];
     const batch = [first];
     if (first.parsed.name !== 'accumulate') return batch;
     const { workerBatch, workerBatchWaitMs } = this.options.config;
     const until = Date.now() + workerBatchWaitMs;
     while (!this.stopping && batch.length < workerBatch) {
-      const next = await this.fetch(false);
+      const next = await this.fetchOne(false);
       if (next) {
         batch.push(next);
         if (next.parsed.name !== 'accumulate') break;
@@ -161,22 +153,6 @@ export class AggregationWorker {
       await sleep(Math.min(left, 10));
     }
     return batch;
-  }
-
-  private async fetch(block: boolean): Promise<Fetched | undefined> {
-    if (this.stopping) return undefined;
-    const token = `${this.id}.${++this.seq}`;
-    const job = (await this.bull.getNextJob(token, { block })) as Job | undefined;
-    if (!job) return undefined;
-    let parsed: Fetched['parsed'];
-    try {
-      parsed = validateJob(job.name, job.data);
-    } catch (e) {
-      parsed = { name: 'invalid', error: e instanceof Error ? e : new Error(String(e)) };
-    }
-    const fetched = { job, token, parsed };
-    this.inHand.add(fetched);
-    return fetched;
   }
 
   private async handle(batch: Fetched[]): Promise<void> {
@@ -204,7 +180,7 @@ export class AggregationWorker {
           { err, plan: ref.plan, round: roundTag(ref), jobs: items.length + held.length },
           'accumulate batch failed',
         );
-        for (const f of [...items, ...held]) if (this.inHand.has(f)) await this.fail(f, err);
+        for (const f of [...items, ...held]) if (this.hand.has(f)) await this.fail(f, err);
       }
     }
     // A finalize job waits for every upload: commit what this worker holds of a closed attempt first.
@@ -335,7 +311,7 @@ export class AggregationWorker {
           { err, plan: ref.plan, round: roundTag(ref) },
           'committing held uploads failed',
         );
-        for (const f of held) if (this.inHand.has(f)) await this.fail(f, err);
+        for (const f of held) if (this.hand.has(f)) await this.fail(f, err);
       }
     }
   }
@@ -368,53 +344,15 @@ export class AggregationWorker {
     }
   }
 
-  private async ack(f: Fetched): Promise<void> {
-    try {
-      await f.job.moveToCompleted(null, f.token, false);
-    } catch (err) {
-      // The lock was lost (the job stalled and went to another worker): that one will find it covered.
-      this.options.log.warn({ err, job: f.job.id }, 'could not acknowledge a job');
-    } finally {
-      this.inHand.delete(f);
-    }
+  private fetchOne(block: boolean): Promise<Fetched | undefined> {
+    return this.stopping ? Promise.resolve(undefined) : this.hand.fetch(block);
   }
 
-  /** Puts a job back in the queue without counting an attempt (its uploads are not committed). */
-  private async release(f: Fetched): Promise<void> {
-    try {
-      await f.job.moveToWait(f.token);
-    } catch (err) {
-      // Its lock lapses instead, and the job is redelivered as stalled.
-      this.options.log.warn({ err, job: f.job.id }, 'could not put a held job back');
-    } finally {
-      this.inHand.delete(f);
-    }
+  private ack(f: Fetched): Promise<void> {
+    return this.hand.ack(f);
   }
 
-  private async fail(f: Fetched, err: unknown): Promise<void> {
-    try {
-      await f.job.moveToFailed(err instanceof Error ? err : new Error(String(err)), f.token, false);
-    } catch (e) {
-      this.options.log.warn({ err: e, job: f.job.id }, 'could not fail a job');
-    } finally {
-      this.inHand.delete(f);
-    }
+  private fail(f: Fetched, err: unknown): Promise<void> {
+    return this.hand.fail(f, err);
   }
-
-  /** Keeps the locks of the jobs in hand while a batch takes long (BullMQ only renews them for processors). */
-  private async extendLocks(): Promise<void> {
-    await Promise.all(
-      [...this.inHand].map(async (f) => {
-        try {
-          await f.job.extendLock(f.token, this.lockMs);
-        } catch {
-          // Lost already; ack or fail will say so.
-        }
-      }),
-    );
-  }
-}
-
-function taskOf(f: Fetched): string {
-  return (f.parsed as { data: { task: string } }).data.task;
 }
