@@ -68,7 +68,7 @@ export interface IsolateConfig {
   readonly maxWasmMb: number;
   /**
    * Test-only fault injection (`ISOLATE_TEST_FAULTS=1`, default off): a plan whose name starts with
-   * `fault-<kind>-<task>` makes its isolate crash, hang or abort in that task. Never set it in production.
+   * `fault-<kind>-<task>[-from<round>]` makes its isolate crash, hang or abort in that task. Never set it in production.
    */
   readonly testFaults: boolean;
 }

@@ -119,6 +119,26 @@ describe('plan isolation', () => {
     expect(await state(poisoned.id)).not.toEqual(before);
   });
 
+  test('a round that cannot open (its prepare crashes the isolate) is recorded failed until the plan fails', async () => {
+    const p = await submit(named(vectorSumPlan(8, schedule(2, 1)), 'fault-crash-materials-from2'));
+    expect(await client(p.population, new Float32Array(8).fill(2))).toBe(202);
+    const done = await attempt(p.id, 1, 1, ['completed', 'failed']);
+    expect(done).toMatchObject({ phase: 'completed', output: { total: 16, count: 1 } });
+    const stopped = await eventually('the plan to fail', async () => {
+      const s = await plan(p.id);
+      return s.status === 'failed' ? s : undefined;
+    });
+    expect(stopped.error).toMatch(
+      /^round 2 failed 3 attempts .*opening the round: materials: the isolate exited/,
+    );
+    const r2 = (await rounds(p.id)).filter((r) => r.round === 2);
+    expect(r2.map((r) => [r.attempt, r.phase])).toEqual([
+      [1, 'failed'],
+      [2, 'failed'],
+      [3, 'failed'],
+    ]);
+  });
+
   test('a plan whose initialize crashes its isolate is refused at submit with 422 EVAL_FAULT', async () => {
     const res = await cluster.operator('/v1/plans', {
       method: 'POST',

@@ -66,7 +66,10 @@ async function serve(req: TaskRequest): Promise<void> {
       id: req.plan.id,
       document: req.plan.json === undefined ? undefined : (JSON.parse(req.plan.json) as unknown),
     };
-    if (data.testFaults) injectFault(evaluator.planOf(ref).plan.name, req.op, data.maxWasmBytes);
+    if (data.testFaults) {
+      const round = req.op === 'materials' ? req.round : req.op === 'initialize' ? 0 : req.task.round;
+      injectFault(evaluator.planOf(ref).plan.name, req.op, round, data.maxWasmBytes);
+    }
     const value = await run(req, ref);
     reply = { id: req.id, kind: 'ok', value };
   } catch (e) {

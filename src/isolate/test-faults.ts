@@ -7,12 +7,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-const FAULT = /^fault-(crash|hang|oom|abort)-(initialize|materials|fold|finalize)(?![a-z])/;
+const FAULT = /^fault-(crash|hang|oom|abort)-(initialize|materials|fold|finalize)(?:-from(\d+))?(?![a-z0-9])/;
 
-/** Breaks the isolate as the plan's name asks, when `op` is the named task; else returns. */
-export function injectFault(planName: string, op: string, maxWasmBytes: number): void {
+/**
+ * Breaks the isolate as the plan's name asks, when `op` is the named task (of round `round` or later with
+ * a `-from<N>` suffix, e.g. `fault-crash-materials-from2`); else returns.
+ */
+export function injectFault(planName: string, op: string, round: number, maxWasmBytes: number): void {
   const m = FAULT.exec(planName);
-  if (!m || m[2] !== op) return;
+  if (!m || m[2] !== op || round < Number(m[3] ?? 0)) return;
   switch (m[1]) {
     case 'crash':
       process.exit(70);
