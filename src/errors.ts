@@ -12,7 +12,10 @@ export const ERROR_CODES = {
   // evaluation
   EVAL_LIMIT_EXCEEDED: 422,
   EVAL_ERROR: 422,
+  /** An int32 accumulator overflowed: the round fails with the reason instead of wrapping silently. */
   EVAL_INT_OVERFLOW: 422,
+  /** An evaluation crashed, aborted the backend, ran out of memory or time in its isolate (src/isolate). */
+  EVAL_FAULT: 422,
   // tensors and bundles
   BUNDLE_MALFORMED: 400,
   BUNDLE_TYPE_MISMATCH: 400,

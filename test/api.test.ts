@@ -14,6 +14,7 @@ import { BullJobs } from '../src/aggregation/jobs';
 import { createApp } from '../src/api/app';
 import { bundleLeaves, readBundle, writeBundle, type BundleTensor } from '../src/codec';
 import { loadConfig, type Config } from '../src/config';
+import { LocalEvaluator } from '../src/isolate/local-evaluator';
 import { RoundEngine } from '../src/rounds/engine';
 import { StorePlanCache } from '../src/rounds/plan-cache';
 import { buildFederatedSum } from '../src/plans';
@@ -70,7 +71,15 @@ beforeAll(async () => {
   jobs = new BullJobs(ts.redis, ts.prefix);
   const limits = loadConfig({}).limits;
   plans = new StorePlanCache(ts.store, limits);
-  engine = new RoundEngine({ store: ts.store, jobs, plans, config: { limits }, log });
+  const evaluator = new LocalEvaluator(limits);
+  engine = new RoundEngine({
+    store: ts.store,
+    jobs,
+    plans,
+    evaluator,
+    config: { limits, maxRoundAttempts: 10 },
+    log,
+  });
   api = await serve();
 });
 

@@ -11,6 +11,7 @@ import { BullJobs } from '../src/aggregation/jobs';
 import { createApp } from '../src/api/app';
 import { loadConfig } from '../src/config';
 import { RoundEngine } from '../src/rounds/engine';
+import { LocalEvaluator } from '../src/isolate/local-evaluator';
 import { StorePlanCache } from '../src/rounds/plan-cache';
 import { PLAN_LIBRARY } from '../src/plans';
 import { openTestStore, type TestStore } from '../src/store/testing';
@@ -38,7 +39,14 @@ async function serve(env: Record<string, string> = {}): Promise<string> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig(env, { operatorToken: OPERATOR, publicUrl: url });
   const plans = new StorePlanCache(ts.store, config.limits);
-  const engine = new RoundEngine({ store: ts.store, jobs, plans, config, log });
+  const engine = new RoundEngine({
+    store: ts.store,
+    jobs,
+    plans,
+    evaluator: new LocalEvaluator(config.limits),
+    config,
+    log,
+  });
   const ready = () => ts.redis.ping();
   server.on('request', createApp({ config, store: ts.store, engine, plans, jobs, log, ready }));
   return url;

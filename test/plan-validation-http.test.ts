@@ -11,6 +11,7 @@ import { BullJobs } from '../src/aggregation/jobs';
 import { createApp } from '../src/api/app';
 import { loadConfig } from '../src/config';
 import { RoundEngine } from '../src/rounds/engine';
+import { LocalEvaluator } from '../src/isolate/local-evaluator';
 import { StorePlanCache } from '../src/rounds/plan-cache';
 import { openTestStore, type TestStore } from '../src/store/testing';
 import {
@@ -44,7 +45,14 @@ beforeAll(async () => {
   );
   const plans = new StorePlanCache(ts.store, config.limits);
   const log = pino({ level: 'silent' });
-  const engine = new RoundEngine({ store: ts.store, jobs, plans, config: { limits: config.limits }, log });
+  const engine = new RoundEngine({
+    store: ts.store,
+    jobs,
+    plans,
+    evaluator: new LocalEvaluator(config.limits),
+    config: { limits: config.limits, maxRoundAttempts: 10 },
+    log,
+  });
   server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -4,63 +4,50 @@ import type { Limits } from '../compute/limits';
 import { tensorLeaves } from '../compute/types';
 import { disposeValue, type Value } from '../compute/value';
 import { AppError } from '../errors';
-import type { LoadedPlan } from '../rounds/contracts';
-import { pair, runSlot } from '../rounds/form-steps';
-import { valueFromTensors } from './partial';
-import { SecureSum } from './secure-sum';
-
-/** A worker's partial of one round attempt as last committed, kept in memory between batches. */
-export interface Held {
-  acc: Value;
-  sums: [SecureSum, SecureSum, SecureSum];
-  clients: number;
-  usedAt: number;
-}
-
-/** What folding a batch into a copy of the held partial produced. */
-export interface Folded {
-  readonly acc: Value;
-  readonly sums: [SecureSum, SecureSum, SecureSum];
-  readonly clients: number;
-  /** Uploads that failed validation (type, finiteness, secure-sum range) or whose accumulate failed. */
-  readonly rejected: string[];
-  /** Tasks whose upload is gone although no partial covers it (evicted or lost): covered without effect. */
-  readonly gone: string[];
-}
+import type { FoldResult, FoldTask } from '../isolate/contract';
+import type { CheckedPlan } from '../plan/validate';
+import { newSecureSums, pair, runSlot } from '../rounds/form-steps';
+import { decodePartial, encodePartial, valueFromTensors } from './partial';
+import type { SecureSum } from './secure-sum';
 
 /**
- * Folds the uploads of `tasks` into a copy of `held` (held itself is not changed), running the plan's
- * `accumulate` for `round`. Nothing is committed here: the caller commits the result or disposes its `acc`
- * when it is not `held.acc`, so that a refused commit can be redone from the partial as committed.
+ * Errors of `accumulate` that fail the round instead of rejecting the one upload: an int32 accumulator
+ * that overflowed is the plan's problem (its sum can no longer be exact), not the client's.
  */
-export function foldUploads(
-  loaded: LoadedPlan,
-  round: number,
-  held: Held,
-  tasks: readonly string[],
-  uploads: ReadonlyMap<string, Uint8Array | undefined>,
-  limits: Limits,
-): Folded {
-  const { plan, types } = loaded.checked;
+const ROUND_FAILING: ReadonlySet<string> = new Set(['EVAL_INT_OVERFLOW']);
+
+/**
+ * Folds a batch of uploads into a partial (docs/server.md, "Aggregation, exactly once"): decodes the
+ * partial (or starts from `zero`), runs `accumulate` for each upload whose bundle and secure-sum values
+ * are valid, and encodes the result. An upload whose content fails is rejected and changes nothing; an
+ * `EVAL_INT_OVERFLOW` is thrown (the round fails). Runs inside an isolate on the server.
+ */
+export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits): FoldResult {
+  const { plan, types } = checked;
+  const uploadType = checked.signatures.work!.result;
   const interpreter = new Interpreter(plan.functions ?? {}, limits);
   const counts = [types.U, ...types.V].map((t) => tensorLeaves(t).length);
-  const sums = held.sums.map((s) =>
-    SecureSum.restore(s.kind, s.parameters, s.partialSums(), s.clients),
-  ) as Folded['sums'];
+  let acc: Value;
+  let sums: [SecureSum, SecureSum, SecureSum];
+  let clients: number;
+  if (task.partial) {
+    ({ acc, sums, clients } = decodePartial(task.partial, types, task.secureParams));
+  } else {
+    acc = runSlot(interpreter, plan, 'zero', task.round);
+    sums = newSecureSums(checked, task.secureParams);
+    clients = 0;
+  }
   const rejected: string[] = [];
   const gone: string[] = [];
-  let acc = held.acc;
-  let clients = held.clients;
   try {
-    for (const task of tasks) {
-      const bytes = uploads.get(task);
+    for (const { task: id, bytes } of task.uploads) {
       if (!bytes) {
-        gone.push(task);
+        gone.push(id);
         continue;
       }
       try {
         // The API validated the upload already; this guards against a bundle that changed on the way.
-        const { tensors } = readTypedBundle(bytes, loaded.uploadType);
+        const { tensors } = readTypedBundle(bytes, uploadType);
         let at = counts[0]!;
         const values = [1, 2, 3].map((k) => {
           const part = tensors.slice(at, at + counts[k]!).map((t) => t.data);
@@ -71,22 +58,21 @@ export function foldUploads(
         const U = valueFromTensors(types.U, tensors.slice(0, counts[0]!));
         let next: Value;
         try {
-          next = runSlot(interpreter, plan, 'accumulate', round, pair(acc, U));
+          next = runSlot(interpreter, plan, 'accumulate', task.round, pair(acc, U));
         } finally {
           disposeValue(U);
         }
         values.forEach((v, k) => sums[k]!.add(v));
-        if (acc !== held.acc) disposeValue(acc);
+        disposeValue(acc);
         acc = next;
         clients += 1;
       } catch (e) {
-        if (!(e instanceof AppError)) throw e;
-        rejected.push(task);
+        if (!(e instanceof AppError) || ROUND_FAILING.has(e.code)) throw e;
+        rejected.push(id);
       }
     }
-  } catch (e) {
-    if (acc !== held.acc) disposeValue(acc);
-    throw e;
+    return { partial: encodePartial(types, acc, sums, clients), clients, rejected, gone };
+  } finally {
+    disposeValue(acc);
   }
-  return { acc, sums, clients, rejected, gone };
 }

@@ -1,80 +1,96 @@
-import { Interpreter } from '../compute/interpreter';
-import type { Limits } from '../compute/limits';
-import { disposeValue } from '../compute/value';
-import type { LoadedPlan } from '../rounds/contracts';
-import { newSecureSums, runSlot } from '../rounds/form-steps';
-import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
-import type { Held } from './fold';
-import { decodePartial } from './partial';
+import { readBundle } from '../codec';
+import { roundTag, type RoundRef, type RoundStore } from '../store/types';
 
-/** Held partials idle this long are dropped from memory (their committed copy stays in Redis). */
+/** Held partials idle this long, with nothing uncommitted, are dropped (their committed copy stays). */
 const HELD_IDLE_MS = 60_000;
 const HELD_MAX = 8;
 
 /**
- * One aggregation worker's partials of the round attempts it works on, kept in memory between batches so
- * that a batch need not decode its partial from Redis; the committed copy in Redis stays the truth.
+ * A worker's partial of one round attempt in memory: the partial as last folded (`encodePartial` bytes)
+ * and, while it covers fewer than `min_clients_in_aggregate` clients in an open attempt, the uploads
+ * folded into it but not committed, with their jobs still in hand (docs/server.md, "Commit threshold").
  */
-export class HeldPartials {
-  private readonly held = new Map<string, Held>();
+export interface Held<J> {
+  /** The folded partial (committed uploads plus `tasks`); undefined before anything was folded. */
+  partial: Uint8Array | undefined;
+  /** Uploads inside `partial`. */
+  clients: number;
+  /** Tasks folded into `partial` and not committed, in order. */
+  tasks: string[];
+  /** The jobs of `tasks` (a task redelivered while held may have two), acknowledged at commit. */
+  jobs: J[];
+  /** How many of `tasks` were rejected (counted in the round once committed). */
+  rejected: number;
+  usedAt: number;
+}
+
+/**
+ * One aggregation worker's partials of the attempts it works on, so that a batch need not read its partial
+ * from Redis, and so that uploads can be held until the partial may be committed. The committed copy in
+ * Redis stays the truth: a partial dropped from here is read back from it.
+ */
+export class HeldPartials<J> {
+  private readonly held = new Map<string, { ref: RoundRef; held: Held<J> }>();
 
   constructor(
     private readonly store: RoundStore,
     /** The worker id the partials are committed under. */
     private readonly worker: string,
-    private readonly limits: Limits,
   ) {}
 
-  /** This worker's partial of an attempt: in memory, else as last committed, else `zero`. */
-  async get(ref: RoundRef, loaded: LoadedPlan, info: RoundInfo): Promise<Held> {
-    const key = `${ref.plan}/${roundTag(ref)}`;
+  /** This worker's partial of an attempt: in memory, else as last committed, else empty. */
+  async get(ref: RoundRef): Promise<Held<J>> {
+    const key = keyOf(ref);
     const cached = this.held.get(key);
     if (cached) {
-      cached.usedAt = Date.now();
-      return cached;
+      cached.held.usedAt = Date.now();
+      return cached.held;
     }
-    const { checked } = loaded;
     const bytes = await this.store.getPartial(ref, this.worker);
-    let held: Held;
-    if (bytes) {
-      const p = decodePartial(bytes, checked.types, info.secure_params);
-      held = { acc: p.acc, sums: p.sums, clients: p.clients, usedAt: Date.now() };
-    } else {
-      const interpreter = new Interpreter(checked.plan.functions ?? {}, this.limits);
-      held = {
-        acc: runSlot(interpreter, checked.plan, 'zero', ref.round),
-        sums: newSecureSums(checked, info.secure_params),
-        clients: 0,
-        usedAt: Date.now(),
-      };
-    }
-    this.held.set(key, held);
+    const held: Held<J> = {
+      partial: bytes,
+      clients: bytes ? Number(readBundle(bytes).metadata.clients ?? 0) : 0,
+      tasks: [],
+      jobs: [],
+      rejected: 0,
+      usedAt: Date.now(),
+    };
+    this.held.set(key, { ref, held });
     return held;
   }
 
-  /** Forgets an attempt's partial (and disposes it), so that the next batch reloads it as committed. */
-  drop(ref: RoundRef): void {
-    const key = `${ref.plan}/${roundTag(ref)}`;
-    const h = this.held.get(key);
-    if (h) disposeValue(h.acc);
+  /** Forgets an attempt's partial and returns the jobs it held uncommitted (the caller settles them). */
+  drop(ref: RoundRef): J[] {
+    const key = keyOf(ref);
+    const jobs = this.held.get(key)?.held.jobs ?? [];
     this.held.delete(key);
+    return jobs;
   }
 
-  /** Drops partials idle too long, and the least recently used beyond the most that are kept. */
+  /** The attempts with uploads folded but not committed. */
+  holding(): RoundRef[] {
+    return [...this.held.values()].filter((h) => h.held.tasks.length > 0).map((h) => h.ref);
+  }
+
+  /** Drops clean partials idle too long, and the least recently used clean ones beyond the most kept. */
   evictIdle(): void {
     const now = Date.now();
-    const byAge = [...this.held.entries()].sort((a, b) => b[1].usedAt - a[1].usedAt);
-    byAge.forEach(([key, h], i) => {
-      if (i >= HELD_MAX || now - h.usedAt > HELD_IDLE_MS) {
-        disposeValue(h.acc);
-        this.held.delete(key);
-      }
+    const clean = [...this.held.entries()]
+      .filter(([, h]) => h.held.tasks.length === 0)
+      .sort((a, b) => b[1].held.usedAt - a[1].held.usedAt);
+    clean.forEach(([key, h], i) => {
+      if (i >= HELD_MAX || now - h.held.usedAt > HELD_IDLE_MS) this.held.delete(key);
     });
   }
 
-  /** Disposes every partial held. */
-  clear(): void {
-    for (const h of this.held.values()) disposeValue(h.acc);
+  /** Every job held uncommitted, of every attempt, and forgets everything. */
+  clear(): J[] {
+    const jobs = [...this.held.values()].flatMap((h) => h.held.jobs);
     this.held.clear();
+    return jobs;
   }
+}
+
+function keyOf(ref: RoundRef): string {
+  return `${ref.plan}/${roundTag(ref)}`;
 }

@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
-import { disposeValue } from '../compute/value';
 import type { Config } from '../config';
+import { isPlanFault, type PlanEvaluator } from '../isolate/contract';
 import type { Logger } from '../log/logger';
 import type { Engine, PlanCache } from '../rounds/contracts';
-import { NotReadyError } from '../rounds/engine';
+import { NotReadyError, planRef } from '../rounds/engine';
 import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
-import { foldUploads } from './fold';
-import { HeldPartials } from './held-partials';
-import { BullJobs, QUEUE_NAME, queuePrefix, refOf, validateJob, type AggregationJobData } from './jobs';
-import { encodePartial } from './partial';
+import { HeldPartials, type Held } from './held-partials';
+import { BullJobs, QUEUE_NAME, queuePrefix, refOf } from './jobs';
+import { JobsInHand, taskOf, type Fetched } from './jobs-in-hand';
 
 /** What an aggregation worker needs. */
 export interface AggregationWorkerOptions {
@@ -19,6 +18,8 @@ export interface AggregationWorkerOptions {
   readonly store: RoundStore;
   readonly engine: Engine;
   readonly plans: PlanCache;
+  /** Where `accumulate` runs: the process's isolate pool on the server. */
+  readonly evaluator: PlanEvaluator;
   /** `workerLockMs` is the lock duration of fetched jobs; they are renewed while a batch is in hand. */
   readonly config: Pick<
     Config,
@@ -29,24 +30,23 @@ export interface AggregationWorkerOptions {
   readonly id?: string;
 }
 
-/** A job this worker holds the lock of. */
-interface Fetched {
-  readonly job: Job;
-  readonly token: string;
-  /** The validated payload, or why it is invalid. */
-  readonly parsed: AggregationJobData | { readonly name: 'invalid'; readonly error: Error };
-}
-
 const OPEN_PHASES: ReadonlySet<RoundInfo['phase']> = new Set(['selecting', 'reporting', 'closed']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** How often a worker holding uncommitted uploads looks whether their attempt closed. */
+const HOLD_POLL_MS = 250;
+/** How long a worker holding uploads waits between fetches that found nothing (it does not block). */
+const HOLD_FETCH_MS = 50;
 
 /**
  * An aggregation worker (docs/server.md, "Aggregation, exactly once"). It fetches jobs from the `agg` queue
  * by hand, so that it can fold a batch of uploads into its partial of a round attempt and commit the partial
  * with the batch's task ids in one atomic step before acknowledging any of them: a worker killed before
  * the commit loses nothing (the jobs are redelivered), one killed after it counts nothing twice (redelivered
- * jobs find their task covered). Finalize and deadline jobs are handed to the round engine.
+ * jobs find their task covered). `accumulate` runs in the process's plan isolates; a partial is committed
+ * only once it covers min_clients_in_aggregate uploads or its attempt closed (docs/server.md, "Commit
+ * threshold"). Finalize and deadline jobs are handed to the round engine.
  */
 export class AggregationWorker {
   /** The id this worker commits its partials under. */
@@ -54,23 +54,21 @@ export class AggregationWorker {
   private readonly bull: Worker;
   /** Where a commit that makes the round ready queues its finalize job. */
   private readonly jobs: BullJobs;
-  private readonly lockMs: number;
-  private readonly held: HeldPartials;
-  private readonly inHand = new Set<Fetched>();
+  private readonly hand: JobsInHand;
+  private readonly held: HeldPartials<Fetched>;
+  private holdsCheckedAt = 0;
   private stopping = false;
   private closing: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
-  private lockTimer: NodeJS.Timeout | undefined;
-  private seq = 0;
 
   constructor(private readonly options: AggregationWorkerOptions) {
     this.id = options.id ?? `w-${randomBytes(8).toString('hex')}`;
-    this.lockMs = options.config.workerLockMs;
+    const lockMs = options.config.workerLockMs;
     this.bull = new Worker(QUEUE_NAME, null, {
       connection: options.connection,
       prefix: queuePrefix(options.config.redisPrefix),
-      lockDuration: this.lockMs,
-      stalledInterval: this.lockMs,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
       // A worker killed with jobs in hand makes them stall; several kills must not fail a job for good.
       maxStalledCount: 10,
       // Seconds a blocking fetch waits for a job; bounds how long close() waits for the fetch in flight.
@@ -78,7 +76,8 @@ export class AggregationWorker {
       autorun: false,
     });
     this.jobs = new BullJobs(options.connection, options.config.redisPrefix);
-    this.held = new HeldPartials(options.store, this.id, options.config.limits);
+    this.hand = new JobsInHand(this.bull, lockMs, this.id, options.log);
+    this.held = new HeldPartials<Fetched>(options.store, this.id);
     this.bull.on('error', (err) => this.options.log.warn({ err, worker: this.id }, 'BullMQ worker error'));
   }
 
@@ -87,8 +86,7 @@ export class AggregationWorker {
     if (this.loop) return;
     await this.bull.waitUntilReady();
     await this.bull.startStalledCheckTimer();
-    this.lockTimer = setInterval(() => void this.extendLocks(), Math.max(50, Math.floor(this.lockMs / 3)));
-    this.lockTimer.unref();
+    this.hand.start();
     this.loop = this.run();
     this.options.log.info(
       { worker: this.id, batch: this.options.config.workerBatch },
@@ -97,8 +95,8 @@ export class AggregationWorker {
   }
 
   /**
-   * Stops fetching, finishes (and commits) the batch in hand, and closes BullMQ's connections; the
-   * `connection` passed in stays open (its owner quits it). Idempotent.
+   * Stops fetching, finishes the batch in hand, hands uploads it holds uncommitted back to the queue, and
+   * closes BullMQ's connections; the `connection` passed in stays open (its owner quits it). Idempotent.
    */
   close(): Promise<void> {
     return (this.closing ??= this.shutdown());
@@ -107,17 +105,23 @@ export class AggregationWorker {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     await this.loop;
-    if (this.lockTimer) clearInterval(this.lockTimer);
+    // Uploads held below the minimum are not committed: their jobs go back to the queue for another worker.
+    for (const f of this.held.clear()) await this.hand.release(f);
+    this.hand.stop();
     await this.bull.close();
     await this.jobs.close();
-    this.held.clear();
   }
 
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
-        const batch = await this.fetchBatch();
+        // While it holds uploads, a worker must look at their attempts often: a blocking fetch may wait
+        // up to BullMQ's longest block (10 s) when delayed jobs exist, so it polls instead.
+        const holding = this.held.holding().length > 0;
+        const batch = await this.fetchBatch(!holding);
         if (batch.length > 0) await this.handle(batch);
+        else if (holding) await sleep(HOLD_FETCH_MS);
+        if (Date.now() - this.holdsCheckedAt >= HOLD_POLL_MS) await this.checkHolds();
       } catch (err) {
         if (this.stopping) break;
         this.options.log.error({ err, worker: this.id }, 'aggregation worker loop failed; retrying');
@@ -127,18 +131,18 @@ export class AggregationWorker {
   }
 
   /**
-   * Waits for a job; if it is an accumulate job, takes more until the batch is full or
-   * `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch.
+   * Waits for a job (or, without `block`, takes one if there is one); if it is an accumulate job, takes
+   * more until the batch is full or `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch.
    */
-  private async fetchBatch(): Promise<Fetched[]> {
-    const first = await this.fetch(true);
+  private async fetchBatch(block: boolean): Promise<Fetched[]> {
+    const first = await this.fetchOne(block);
     if (!first) return [];
     const batch = [first];
     if (first.parsed.name !== 'accumulate') return batch;
     const { workerBatch, workerBatchWaitMs } = this.options.config;
     const until = Date.now() + workerBatchWaitMs;
     while (!this.stopping && batch.length < workerBatch) {
-      const next = await this.fetch(false);
+      const next = await this.fetchOne(false);
       if (next) {
         batch.push(next);
         if (next.parsed.name !== 'accumulate') break;
@@ -149,22 +153,6 @@ export class AggregationWorker {
       await sleep(Math.min(left, 10));
     }
     return batch;
-  }
-
-  private async fetch(block: boolean): Promise<Fetched | undefined> {
-    if (this.stopping) return undefined;
-    const token = `${this.id}.${++this.seq}`;
-    const job = (await this.bull.getNextJob(token, { block })) as Job | undefined;
-    if (!job) return undefined;
-    let parsed: Fetched['parsed'];
-    try {
-      parsed = validateJob(job.name, job.data);
-    } catch (e) {
-      parsed = { name: 'invalid', error: e instanceof Error ? e : new Error(String(e)) };
-    }
-    const fetched = { job, token, parsed };
-    this.inHand.add(fetched);
-    return fetched;
   }
 
   private async handle(batch: Fetched[]): Promise<void> {
@@ -185,90 +173,154 @@ export class AggregationWorker {
       try {
         await this.accumulate(ref, items);
       } catch (err) {
-        // The partial's state in Redis is unknown (a commit may or may not have landed): reload it next time.
-        this.held.drop(ref);
+        // The partial's state in Redis is unknown (a commit may or may not have landed): reload it next
+        // time, and hand every job of it back (the held ones too, which the reloaded partial lacks).
+        const held = this.held.drop(ref);
         this.options.log.warn(
-          { err, plan: ref.plan, round: roundTag(ref), jobs: items.length },
+          { err, plan: ref.plan, round: roundTag(ref), jobs: items.length + held.length },
           'accumulate batch failed',
         );
-        for (const f of items) await this.fail(f, err);
+        for (const f of [...items, ...held]) if (this.hand.has(f)) await this.fail(f, err);
       }
     }
+    // A finalize job waits for every upload: commit what this worker holds of a closed attempt first.
+    if (control.length > 0) await this.checkHolds();
     for (const f of control) await this.control(f);
     this.held.evictIdle();
   }
 
-  /** Folds a batch of one round attempt's uploads into this worker's partial and commits it. */
+  /**
+   * Folds a batch of one round attempt's uploads into this worker's partial (in an isolate), then commits
+   * it if it may be (see {@link settle}) or holds it.
+   */
   private async accumulate(ref: RoundRef, items: Fetched[]): Promise<void> {
-    const { store, plans, log } = this.options;
+    const { store, plans } = this.options;
     const info = await store.getRound(ref);
-    if (!info || !OPEN_PHASES.has(info.phase)) {
+    const loaded = info && OPEN_PHASES.has(info.phase) ? await plans.get(ref.plan) : undefined;
+    if (!info || !loaded) {
       // The attempt finished (or failed and was discarded): nothing of it is to be accumulated any more.
-      for (const f of items) await this.ack(f);
+      for (const f of [...items, ...this.held.drop(ref)]) await this.ack(f);
       return;
     }
-    const loaded = await plans.get(ref.plan);
-    if (!loaded) {
-      for (const f of items) await this.ack(f);
-      return;
+    const held = await this.held.get(ref);
+    const holding = new Set(held.tasks);
+    const fresh: Fetched[] = [];
+    for (const f of items) {
+      // A job this worker holds, delivered again (its lock lapsed): it is acknowledged with the first.
+      if (holding.has(taskOf(f))) held.jobs.push(f);
+      else fresh.push(f);
     }
-    let tasks = [...new Set(items.map((f) => (f.parsed as { data: { task: string } }).data.task))];
+    let tasks = [...new Set(fresh.map(taskOf))];
     const covered = await Promise.all(tasks.map((t) => store.isCovered(ref, t)));
+    for (const f of fresh) if (covered[tasks.indexOf(taskOf(f))]) await this.ack(f);
     tasks = tasks.filter((_, i) => !covered[i]);
-    const uploads = new Map<string, Uint8Array | undefined>();
-    await Promise.all(tasks.map(async (t) => uploads.set(t, await store.getUpload(ref, t))));
-
-    while (tasks.length > 0) {
-      const held = await this.held.get(ref, loaded, info);
-      const folded = foldUploads(loaded, ref.round, held, tasks, uploads, this.options.config.limits);
-      let result;
+    const jobs = fresh.filter((f) => tasks.includes(taskOf(f)));
+    if (tasks.length > 0) {
+      const uploads = await Promise.all(
+        tasks.map(async (task) => ({ task, bytes: await store.getUpload(ref, task) })),
+      );
+      let folded;
       try {
-        const bytes = encodePartial(loaded.checked.types, folded.acc, folded.sums, folded.clients);
-        result = await store.commitPartial(ref, this.id, bytes, tasks);
-      } catch (e) {
-        if (folded.acc !== held.acc) disposeValue(folded.acc);
-        throw e;
-      }
-      if (result.ok) {
-        if (folded.acc !== held.acc) disposeValue(held.acc);
-        Object.assign(held, {
-          acc: folded.acc,
-          sums: folded.sums,
-          clients: folded.clients,
-          usedAt: Date.now(),
+        folded = await this.options.evaluator.fold(planRef(loaded), {
+          round: ref.round,
+          secureParams: info.secure_params,
+          partial: held.partial,
+          uploads,
         });
-        for (const _ of folded.rejected) await store.countRejected(ref);
-        if (folded.rejected.length > 0)
-          log.warn(
-            { plan: ref.plan, round: roundTag(ref), rejected: folded.rejected.length },
-            'uploads rejected by the worker',
-          );
-        if (folded.gone.length > 0)
-          log.warn(
-            { plan: ref.plan, round: roundTag(ref), lost: folded.gone.length },
-            'uploads lost before accumulation',
-          );
-        for (const f of items) await this.ack(f);
-        if (result.ready) await this.jobs.finalize(ref);
+      } catch (e) {
+        if (!isPlanFault(e)) throw e;
+        await this.planFault(ref, e.message.split('\n')[0] ?? e.code, jobs);
         return;
       }
-      if (folded.acc !== held.acc) disposeValue(folded.acc);
-      if (result.stale) {
-        // The attempt moved on (finalizing, completed, failed): nothing more of it is accumulated.
-        this.held.drop(ref);
-        break;
-      }
-      if (result.conflicts.length === 0)
-        throw new Error('commitPartial refused the partial without naming conflicts');
-      // Another worker covered these first: redo the batch without them, from the partial as committed.
-      const conflicts = new Set(result.conflicts);
-      tasks = tasks.filter((t) => !conflicts.has(t));
-      log.debug(
-        { plan: ref.plan, round: roundTag(ref), conflicts: conflicts.size },
-        'commit conflicts; redoing the batch',
-      );
+      Object.assign(held, { partial: folded.partial, clients: folded.clients, usedAt: Date.now() });
+      held.tasks.push(...tasks);
+      held.jobs.push(...jobs);
+      held.rejected += folded.rejected.length;
+      if (folded.gone.length > 0)
+        this.options.log.warn(
+          { plan: ref.plan, round: roundTag(ref), lost: folded.gone.length },
+          'uploads lost before accumulation',
+        );
     }
-    for (const f of items) await this.ack(f);
+    await this.settle(ref, held, info);
+  }
+
+  /**
+   * Commits the held uploads when the partial covers at least min_clients_in_aggregate clients or the
+   * attempt is closed (no more uploads can come); else keeps holding them, with their jobs in hand and
+   * their count recorded for back-pressure. Nothing derived from fewer clients than the minimum is
+   * written to Redis while the attempt is open.
+   */
+  private async settle(ref: RoundRef, held: Held<Fetched>, info: RoundInfo): Promise<void> {
+    const { store, log } = this.options;
+    if (held.tasks.length === 0 || !held.partial) return;
+    if (held.clients < info.min_aggregate && info.phase !== 'closed') {
+      await store.setHeld(ref, this.id, held.tasks.length);
+      return;
+    }
+    const result = await store.commitPartial(ref, this.id, held.partial, held.tasks);
+    if (result.ok) {
+      const { jobs, rejected } = held;
+      Object.assign(held, { tasks: [], jobs: [], rejected: 0 });
+      for (let i = 0; i < rejected; i++) await store.countRejected(ref);
+      if (rejected > 0)
+        log.warn({ plan: ref.plan, round: roundTag(ref), rejected }, 'uploads rejected by the worker');
+      for (const f of jobs) await this.ack(f);
+      if (result.ready) await this.jobs.finalize(ref);
+      return;
+    }
+    const jobs = this.held.drop(ref);
+    if (result.stale) {
+      // The attempt moved on (finalizing, completed, failed): nothing more of it is accumulated.
+      for (const f of jobs) await this.ack(f);
+      return;
+    }
+    if (result.conflicts.length === 0)
+      throw new Error('commitPartial refused the partial without naming conflicts');
+    // Another worker covered some of these first (their jobs came back to it): redo the rest from the
+    // partial as committed.
+    const conflicts = new Set(result.conflicts);
+    log.debug(
+      { plan: ref.plan, round: roundTag(ref), conflicts: conflicts.size },
+      'commit conflicts; redoing',
+    );
+    for (const f of jobs) if (conflicts.has(taskOf(f))) await this.ack(f);
+    await this.accumulate(
+      ref,
+      jobs.filter((f) => !conflicts.has(taskOf(f))),
+    );
+  }
+
+  /**
+   * Looks at every attempt this worker holds uploads of: commits them once it closed, lets them go once it
+   * finished or failed (their uploads are discarded with it).
+   */
+  private async checkHolds(): Promise<void> {
+    this.holdsCheckedAt = Date.now();
+    for (const ref of this.held.holding()) {
+      try {
+        const info = await this.options.store.getRound(ref);
+        if (!info || !OPEN_PHASES.has(info.phase)) {
+          for (const f of this.held.drop(ref)) await this.ack(f);
+        } else if (info.phase === 'closed') {
+          await this.settle(ref, await this.held.get(ref), info);
+        }
+      } catch (err) {
+        const held = this.held.drop(ref);
+        this.options.log.warn(
+          { err, plan: ref.plan, round: roundTag(ref) },
+          'committing held uploads failed',
+        );
+        for (const f of held) if (this.hand.has(f)) await this.fail(f, err);
+      }
+    }
+  }
+
+  /** The plan's code faulted on this attempt: it fails (and the next opens); its jobs are done with. */
+  private async planFault(ref: RoundRef, error: string, batch: Fetched[]): Promise<void> {
+    this.options.log.warn({ plan: ref.plan, round: roundTag(ref), error }, 'plan fault while accumulating');
+    await this.options.engine.onPlanFault(ref, error);
+    for (const f of [...batch, ...this.held.drop(ref)]) await this.ack(f);
   }
 
   /** Runs a finalize or deadline job through the engine. */
@@ -292,37 +344,15 @@ export class AggregationWorker {
     }
   }
 
-  private async ack(f: Fetched): Promise<void> {
-    try {
-      await f.job.moveToCompleted(null, f.token, false);
-    } catch (err) {
-      // The lock was lost (the job stalled and went to another worker): that one will find it covered.
-      this.options.log.warn({ err, job: f.job.id }, 'could not acknowledge a job');
-    } finally {
-      this.inHand.delete(f);
-    }
+  private fetchOne(block: boolean): Promise<Fetched | undefined> {
+    return this.stopping ? Promise.resolve(undefined) : this.hand.fetch(block);
   }
 
-  private async fail(f: Fetched, err: unknown): Promise<void> {
-    try {
-      await f.job.moveToFailed(err instanceof Error ? err : new Error(String(err)), f.token, false);
-    } catch (e) {
-      this.options.log.warn({ err: e, job: f.job.id }, 'could not fail a job');
-    } finally {
-      this.inHand.delete(f);
-    }
+  private ack(f: Fetched): Promise<void> {
+    return this.hand.ack(f);
   }
 
-  /** Keeps the locks of the jobs in hand while a batch takes long (BullMQ only renews them for processors). */
-  private async extendLocks(): Promise<void> {
-    await Promise.all(
-      [...this.inHand].map(async (f) => {
-        try {
-          await f.job.extendLock(f.token, this.lockMs);
-        } catch {
-          // Lost already; ack or fail will say so.
-        }
-      }),
-    );
+  private fail(f: Fetched, err: unknown): Promise<void> {
+    return this.hand.fail(f, err);
   }
 }

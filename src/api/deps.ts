@@ -22,6 +22,8 @@ export interface AppDeps {
   readonly metrics?: ApiMetrics;
   /** Readiness probe of `/readyz` (e.g. a Redis PING); defaults to a cheap store read. */
   readonly ready?: () => Promise<unknown>;
+  /** Readiness of plan evaluation for `/readyz` (an isolate is up or can start); none when omitted. */
+  readonly backendReady?: () => Promise<void>;
   /** The clock in ms (tests); defaults to `Date.now`. */
   readonly now?: () => number;
 }

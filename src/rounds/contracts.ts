@@ -53,4 +53,9 @@ export interface Engine {
    * yet): merge, min-clients check, report, secure sums, update, store, open the next round. Idempotent.
    */
   finalize(ref: RoundRef, now?: number): Promise<void>;
+  /**
+   * A plan fault while aggregating an attempt (its code crashed, aborted or timed out in an isolate, or
+   * an int32 accumulator overflowed): the attempt fails with `error` and the next one opens.
+   */
+  onPlanFault(ref: RoundRef, error: string, now?: number): Promise<void>;
 }

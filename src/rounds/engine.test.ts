@@ -12,6 +12,7 @@ import { createLogger } from '../log/logger';
 import { newTaskId } from '../store/ids';
 import { RedisRoundStore } from '../store/redis-round-store';
 import type { RoundInfo, RoundRef } from '../store/types';
+import { IsolatePool } from '../isolate/isolate-pool';
 import { RoundEngine } from './engine';
 import { StorePlanCache } from './plan-cache';
 
@@ -27,10 +28,13 @@ const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const storeRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
 const jobsRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
 const workerRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+const secondRedis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
 const store = new RedisRoundStore(storeRedis, prefix);
 const jobs = new BullJobs(jobsRedis, prefix);
 const plans = new StorePlanCache(store, config.limits);
-const engine = new RoundEngine({ store, jobs, plans, config, log });
+// Plan code runs in real isolates (worker threads of dist/, which `npm test` builds first).
+const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });
+const engine = new RoundEngine({ store, jobs, plans, evaluator, config, log });
 let worker: AggregationWorker;
 let tensorsBefore = 0;
 
@@ -93,16 +97,17 @@ async function roundsDone(plan: string): Promise<number> {
 beforeAll(async () => {
   await initBackend();
   tensorsBefore = tf.memory().numTensors;
-  worker = new AggregationWorker({ connection: workerRedis, store, engine, plans, config, log });
+  worker = new AggregationWorker({ connection: workerRedis, store, engine, plans, evaluator, config, log });
   await worker.start();
 });
 
 afterAll(async () => {
   await worker?.close();
+  await evaluator.close();
   await jobs.queue.obliterate({ force: true });
   await jobs.close();
   await store.clear();
-  await Promise.all([storeRedis.quit(), jobsRedis.quit(), workerRedis.quit()]);
+  await Promise.all([storeRedis.quit(), jobsRedis.quit(), workerRedis.quit(), secondRedis.quit()]);
 });
 
 describe('RoundEngine with the Redis store, BullMQ and an aggregation worker', () => {
@@ -195,6 +200,8 @@ describe('RoundEngine with the Redis store, BullMQ and an aggregation worker', (
         target_clients: 3,
         over_selection: 1,
         min_reports: 3,
+        // Commits at once (no holding below the minimum), so that duplicates meet a committed partial.
+        min_clients_in_aggregate: 1,
         selection_timeout_s: 60,
         reporting_deadline_s: 60,
       }),
@@ -304,6 +311,51 @@ describe('RoundEngine with the Redis store, BullMQ and an aggregation worker', (
     const info = (await store.getRound({ plan: id, round: 1, attempt: 1 }))!;
     expect(info.phase).toBe('completed');
     expect(await store.getRound({ plan: id, round: 1, attempt: 2 })).toBeUndefined();
+  });
+
+  test('two workers hold uploads below the minimum uncommitted, and both commit when the round closes', async () => {
+    const second = new AggregationWorker({
+      connection: secondRedis,
+      store,
+      engine,
+      plans,
+      evaluator,
+      config,
+      log,
+      id: 'w-second',
+    });
+    await second.start();
+    try {
+      const { id } = await engine.submitPlan(
+        planWith({
+          rounds: 1,
+          target_clients: 4,
+          over_selection: 1,
+          min_reports: 4,
+          min_clients_in_aggregate: 4,
+          selection_timeout_s: 60,
+          reporting_deadline_s: 60,
+        }),
+      );
+      const ref = { plan: id, round: 1, attempt: 1 };
+      for (const x of [1, 2, 4]) await client(id, x);
+      // Both workers fetch and fold, but below 4 clients nothing is committed while the round is open.
+      await eventually('the uploads to be held', async () => {
+        const hash = await storeRedis.hgetall(`${prefix}:{${id}}:r:1.1`);
+        const held = Object.entries(hash).filter(([k]) => k.startsWith('held:'));
+        return held.reduce((n, [, v]) => n + Number(v), 0) === 3 ? true : undefined;
+      });
+      expect((await store.getRound(ref))!.accumulated).toBe(0);
+      expect(await store.getPartials(ref)).toEqual([]);
+      expect(await storeRedis.keys(`${prefix}:{${id}}:*:partial:*`)).toEqual([]);
+
+      await client(id, 8);
+      const done = await roundIn(id, 1, 1, ['completed', 'failed']);
+      expect(done).toMatchObject({ phase: 'completed', accumulated: 4, aggregated_clients: 4 });
+      expect(done.output).toEqual({ sum: 15, count: 4 });
+    } finally {
+      await second.close();
+    }
   });
 
   test('leaves no tensors behind once the worker has closed', async () => {

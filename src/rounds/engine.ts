@@ -1,31 +1,25 @@
-import { decodePartial } from '../aggregation/partial';
-import { checkSecureSumParams } from '../aggregation/secure-sum';
-import { base64ToBytes, decodeBundle, encodeBundle } from '../codec';
-import { Interpreter } from '../compute/interpreter';
-import { disposeValue, type Value } from '../compute/value';
 import type { Config } from '../config';
-import { AppError } from '../errors';
+import {
+  isPlanFault,
+  type FinalizeResult,
+  type PlanEvaluator,
+  type PlanRef,
+  type RoundMaterials,
+} from '../isolate/contract';
 import type { Logger } from '../log/logger';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { newPlanId } from '../store/ids';
 import { roundTag, type PlanSummary, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
-import type { Engine, Jobs, PlanCache } from './contracts';
-import {
-  allSecureParams,
-  mergeAll,
-  newSecureSums,
-  runSlot,
-  SECURE_KINDS,
-  updateStep,
-  type SecureParams,
-} from './form-steps';
+import type { Engine, Jobs, LoadedPlan, PlanCache } from './contracts';
 
 /** What the engine needs; all of it is passed in (tests run real ones on a unique prefix). */
 export interface RoundEngineDeps {
   readonly store: RoundStore;
   readonly jobs: Jobs;
   readonly plans: PlanCache;
-  readonly config: Pick<Config, 'limits'>;
+  /** Where plan code runs: disposable isolates on the server (`IsolatePool`), or in-process. */
+  readonly evaluator: PlanEvaluator;
+  readonly config: Pick<Config, 'limits' | 'maxRoundAttempts'>;
   readonly log: Logger;
 }
 
@@ -54,12 +48,6 @@ export function scheduleOf(plan: CheckedPlan['plan']) {
   };
 }
 
-/** What opening a round attempt computes from the server state. */
-interface RoundMaterials {
-  readonly broadcast: Uint8Array;
-  readonly secureParams: SecureParams;
-}
-
 /**
  * The round lifecycle on the server (docs/server.md, "Round phases"): opens round attempts (prepare, the
  * broadcast, the secure-sum parameters, the deadlines), reacts to deadlines, and finalizes closed rounds
@@ -70,35 +58,28 @@ export class RoundEngine implements Engine {
   private readonly store: RoundStore;
   private readonly jobs: Jobs;
   private readonly plans: PlanCache;
-  private readonly config: Pick<Config, 'limits'>;
+  private readonly evaluator: PlanEvaluator;
+  private readonly config: Pick<Config, 'limits' | 'maxRoundAttempts'>;
   private readonly log: Logger;
 
-  constructor({ store, jobs, plans, config, log }: RoundEngineDeps) {
+  constructor({ store, jobs, plans, evaluator, config, log }: RoundEngineDeps) {
     this.store = store;
     this.jobs = jobs;
     this.plans = plans;
+    this.evaluator = evaluator;
     this.config = config;
     this.log = log;
   }
 
   async submitPlan(json: unknown, now = Date.now()): Promise<PlanSummary> {
     const checked = checkPlan(json, this.config.limits);
-    const { plan, types } = checked;
-    const interpreter = this.interpreter(checked);
-    // Everything round 1 needs is computed before the plan is stored, so that a plan whose initialize,
-    // prepare or secure-sum parameters fail is rejected rather than stored broken.
-    const S = plan.initialize
-      ? interpreter.run(plan.initialize, undefined, { round: 0, label: 'initialize' })
-      : decodeBundle(base64ToBytes(plan.initial_state!.data), types.S);
-    let state: Uint8Array;
-    let materials: RoundMaterials;
-    try {
-      state = encodeBundle(S, types.S);
-      materials = this.materials(interpreter, checked, S, 1);
-    } finally {
-      disposeValue(S);
-    }
+    const { plan } = checked;
     const id = newPlanId();
+    const ref: PlanRef = { id, document: json, checked };
+    // Everything round 1 needs is computed (in an isolate) before the plan is stored, so that a plan whose
+    // initialize, prepare or secure-sum parameters fail is rejected rather than stored broken.
+    const state = await this.evaluator.initialize(ref);
+    const materials = await this.evaluator.materials(ref, state, 1);
     const schedule = scheduleOf(plan);
     await this.store.createPlan({
       id,
@@ -225,47 +206,23 @@ export class RoundEngine implements Engine {
   private async finalizeClosed(ref: RoundRef, info: RoundInfo, now: number): Promise<void> {
     const loaded = await this.plans.get(ref.plan);
     if (!loaded) throw new Error(`plan ${ref.plan} is gone`);
-    const { checked } = loaded;
-    const { types, plan } = checked;
-    const interpreter = this.interpreter(checked);
-    const [partials, stateBytes] = await Promise.all([
-      this.store.getPartials(ref),
-      this.store.getState(ref.plan),
-    ]);
-    if (!stateBytes) throw new Error(`plan ${ref.plan} has no server state`);
-
-    let result: { state: Uint8Array; output: unknown; clients: number } | { error: string };
-    const owned: Value[] = [];
+    const [partials, state] = await Promise.all([this.store.getPartials(ref), this.store.getState(ref.plan)]);
+    if (!state) throw new Error(`plan ${ref.plan} has no server state`);
+    let result: FinalizeResult;
     try {
-      const decoded = partials.map((bytes) => decodePartial(bytes, types, info.secure_params));
-      const accs = decoded.map((p) => p.acc);
-      const merged = mergeAll(interpreter, plan, accs, ref.round);
-      owned.push(merged);
-      const clients = decoded.reduce((n, p) => n + p.clients, 0);
-      if (clients < info.min_aggregate) {
-        result = {
-          error: `${clients} clients in the aggregate, fewer than min_clients_in_aggregate (${info.min_aggregate})`,
-        };
-      } else {
-        const sums = newSecureSums(checked, info.secure_params);
-        for (const p of decoded) p.sums.forEach((sum, k) => sums[k]!.merge(sum));
-        const S = decodeBundle(stateBytes, types.S, { requireFinite: false });
-        owned.push(S);
-        const R = runSlot(interpreter, plan, 'report', ref.round, merged);
-        owned.push(R);
-        const next = updateStep(interpreter, checked, S, R, sums, ref.round);
-        owned.push(next.state);
-        result = { state: encodeBundle(next.state, types.S), output: next.output, clients };
-      }
+      result = await this.evaluator.finalize(planRef(loaded), {
+        round: ref.round,
+        secureParams: info.secure_params,
+        partials,
+        state,
+        minAggregate: info.min_aggregate,
+      });
     } catch (e) {
-      // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails.
-      if (!(e instanceof AppError)) throw e;
-      result = { error: `finalize: ${e.message.split('\n')[0]}` };
-    } finally {
-      for (const v of owned) disposeValue(v);
+      // A crash, abort or timeout of the plan's code fails the attempt; no isolate at all is retried.
+      if (!isPlanFault(e)) throw e;
+      result = { ok: false, error: e.message.split('\n')[0] ?? e.code };
     }
-
-    if ('error' in result) {
+    if (!result.ok) {
       await this.failAndReopen(ref, result.error, now);
       return;
     }
@@ -273,6 +230,10 @@ export class RoundEngine implements Engine {
     if (done.changed)
       this.log.info({ plan: ref.plan, round: roundTag(ref), clients: result.clients }, 'round completed');
     await this.ensureNext(ref, now);
+  }
+
+  async onPlanFault(ref: RoundRef, error: string, now = Date.now()): Promise<void> {
+    await this.failAndReopen(ref, error, now);
   }
 
   private async reportingDeadline(ref: RoundRef, info: RoundInfo, now: number): Promise<void> {
@@ -309,6 +270,15 @@ export class RoundEngine implements Engine {
     if (summary.round !== ref.round || summary.attempt !== ref.attempt) return;
     const info = await this.store.getRound(ref);
     let next: RoundRef;
+    if (info?.phase === 'failed' && ref.attempt >= this.config.maxRoundAttempts) {
+      // A plan that keeps failing stops, instead of opening attempts without end.
+      const reason =
+        `round ${ref.round} failed ${ref.attempt} attempts (MAX_ROUND_ATTEMPTS ${this.config.maxRoundAttempts}); ` +
+        `the last: ${info.error ?? 'no reason recorded'}`;
+      if (await this.store.failPlan(ref.plan, reason))
+        this.log.warn({ plan: ref.plan, reason }, 'plan failed');
+      return;
+    }
     if (info?.phase === 'failed') next = { plan: ref.plan, round: ref.round, attempt: ref.attempt + 1 };
     else if (info?.phase === 'completed' && ref.round < summary.rounds)
       next = { plan: ref.plan, round: ref.round + 1, attempt: 1 };
@@ -316,48 +286,51 @@ export class RoundEngine implements Engine {
     await this.openAttempt(next, now);
   }
 
-  /** Opens a round attempt from the plan's stored state. */
+  /**
+   * Opens a round attempt from the plan's stored state. When the plan's prepare or secure-sum parameters
+   * fail (or crash their isolate), the attempt is recorded as failed with the reason and the next one is
+   * tried, so that the attempts limit stops a plan that can no longer open a round.
+   */
   private async openAttempt(ref: RoundRef, now: number): Promise<void> {
     const loaded = await this.plans.get(ref.plan);
-    const stateBytes = await this.store.getState(ref.plan);
-    if (!loaded || !stateBytes) throw new Error(`plan ${ref.plan} or its state is gone`);
-    const { checked } = loaded;
-    const S = decodeBundle(stateBytes, checked.types.S, { requireFinite: false });
+    const state = await this.store.getState(ref.plan);
+    if (!loaded || !state) throw new Error(`plan ${ref.plan} or its state is gone`);
     let materials: RoundMaterials;
     try {
-      materials = this.materials(this.interpreter(checked), checked, S, ref.round);
-    } finally {
-      disposeValue(S);
+      materials = await this.evaluator.materials(planRef(loaded), state, ref.round);
+    } catch (e) {
+      if (!isPlanFault(e)) throw e;
+      const error = `opening the round: ${e.message.split('\n')[0]}`;
+      await this.openWith(loaded.checked, ref, undefined, now, error);
+      this.log.warn({ plan: ref.plan, round: roundTag(ref), error }, 'round attempt failed');
+      await this.ensureNext(ref, now);
+      return;
     }
-    await this.openWith(checked, ref, materials, now);
+    await this.openWith(loaded.checked, ref, materials, now);
     this.log.info({ plan: ref.plan, round: roundTag(ref) }, 'round attempt open');
   }
 
-  /** C = prepare(S) as a bundle, and the secure-sum parameters (checked), for round `round`. */
-  private materials(interpreter: Interpreter, checked: CheckedPlan, S: Value, round: number): RoundMaterials {
-    const C = runSlot(interpreter, checked.plan, 'prepare', round, S);
-    try {
-      const broadcast = encodeBundle(C, checked.types.C);
-      const secureParams = allSecureParams(interpreter, checked, round);
-      for (const kind of SECURE_KINDS) checkSecureSumParams(kind, secureParams[kind]);
-      return { broadcast, secureParams };
-    } finally {
-      disposeValue(C);
-    }
-  }
-
-  private async openWith(checked: CheckedPlan, ref: RoundRef, m: RoundMaterials, now: number): Promise<void> {
+  /** Stores a new attempt and schedules its deadlines; with `error`, stores it failed (no broadcast). */
+  private async openWith(
+    checked: CheckedPlan,
+    ref: RoundRef,
+    m: RoundMaterials | undefined,
+    now: number,
+    error?: string,
+  ): Promise<void> {
     const s = scheduleOf(checked.plan);
     await this.store.openRound({
       ref,
-      broadcast: m.broadcast,
+      broadcast: m?.broadcast ?? new Uint8Array(0),
       selectionTarget: s.selectionTarget,
       target: s.target,
       minReports: s.minReports,
       minAggregate: s.minAggregate,
-      secureParams: m.secureParams,
+      secureParams: m?.secureParams ?? { bitwidth: [], max_input: [], modulus: [] },
       now,
+      ...(error === undefined ? {} : { error }),
     });
+    if (error !== undefined) return;
     // Scheduled again when the attempt already existed (a crash after openRound): the ids are fixed.
     const info = await this.store.getRound(ref);
     await this.jobs.deadlines(ref, info?.opened_at ?? now, s.selectionTimeoutS, s.reportingDeadlineS);
@@ -371,8 +344,9 @@ export class RoundEngine implements Engine {
     if (summary.status === 'cancelled') return undefined;
     return info;
   }
+}
 
-  private interpreter(checked: CheckedPlan): Interpreter {
-    return new Interpreter(checked.plan.functions ?? {}, this.config.limits);
-  }
+/** How the engine and the workers name a stored plan to the evaluator. */
+export function planRef(loaded: LoadedPlan): PlanRef {
+  return { id: loaded.id, document: loaded.checked.plan, checked: loaded.checked };
 }

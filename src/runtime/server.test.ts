@@ -92,7 +92,7 @@ test('port 0 listens on a free port, logs a generated operator token, and closes
   const closed = lines()
     .filter((l) => l.msg === 'closed')
     .map((l) => l.what);
-  expect(closed).toEqual(['http', 'worker', 'jobs', 'redis']);
+  expect(closed).toEqual(['http', 'worker', 'isolates', 'jobs', 'redis']);
 });
 
 test('a configured operator token is never logged; --no-worker starts no worker', async () => {
@@ -113,7 +113,7 @@ test('a configured operator token is never logged; --no-worker starts no worker'
     lines()
       .map((l) => l.what)
       .filter(Boolean),
-  ).toEqual(['http', 'jobs', 'redis']);
+  ).toEqual(['http', 'isolates', 'jobs', 'redis']);
 });
 
 test('a port in use fails with a message that says what to do, and releases Redis', async () => {
@@ -130,5 +130,5 @@ test('a port in use fails with a message that says what to do, and releases Redi
     lines()
       .map((l) => l.what)
       .filter(Boolean),
-  ).toEqual(['jobs', 'redis']);
+  ).toEqual(['isolates', 'jobs', 'redis']);
 });

@@ -6,9 +6,9 @@ import { AggregationWorker } from '../aggregation/worker';
 import { createApp } from '../api/app';
 import { createDeviceVerifier } from '../api/devices';
 import { createMetrics } from '../api/metrics';
-import { initBackend } from '../compute/backend';
 import type { Config } from '../config';
 import { createLogger, type Logger } from '../log/logger';
+import { IsolatePool } from '../isolate/isolate-pool';
 import { RoundEngine } from '../rounds/engine';
 import { StorePlanCache } from '../rounds/plan-cache';
 import { RedisRoundStore } from '../store/redis-round-store';
@@ -21,17 +21,35 @@ export interface Core {
   readonly store: RedisRoundStore;
   readonly plans: StorePlanCache;
   readonly jobs: BullJobs;
+  /** Where plan code runs: disposable worker-thread isolates. */
+  readonly evaluator: IsolatePool;
   readonly engine: RoundEngine;
 }
 
-/** Wires the store, the plan cache, the job queue and the round engine to a Redis. */
+/**
+ * Wires the store, the plan cache, the job queue and the round engine to a Redis, with the process's pool
+ * of plan isolates (not started here: the caller starts it, and closes it after the engine's users).
+ */
 export function createCore(config: Config, redis: RedisHandle, log: Logger): Core {
   const connection = redis.client({ name: 'roundhouse:store' });
   const store = new RedisRoundStore(connection, config.redisPrefix);
   const plans = new StorePlanCache(store, config.limits);
   const jobs = new BullJobs(redis.client({ name: 'roundhouse:jobs' }), config.redisPrefix);
-  const engine = new RoundEngine({ store, jobs, plans, config, log });
-  return { connection, store, plans, jobs, engine };
+  const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });
+  const engine = new RoundEngine({ store, jobs, plans, evaluator, config, log });
+  return { connection, store, plans, jobs, evaluator, engine };
+}
+
+/**
+ * Starts the first plan isolate, so that the log says early which backend plan code runs on. A failure is
+ * logged, not fatal: `/readyz` answers 503 until an isolate can start.
+ */
+export async function startIsolates(core: Core, log: Logger): Promise<void> {
+  try {
+    await core.evaluator.start();
+  } catch (err) {
+    log.error({ err }, 'no plan isolate could start; not ready until one can');
+  }
 }
 
 /** Options of {@link startServer}. */
@@ -84,12 +102,13 @@ export async function startServer(config: Config, options: StartServerOptions): 
   };
 
   try {
-    const backend = await initBackend();
-    log.info({ backend }, 'TensorFlow.js backend ready');
     const redis = await connectRedis(config, log, options.redis);
     closers.push({ what: 'redis', close: () => redis.close() });
     const core = createCore(config, redis, log);
     closers.push({ what: 'jobs', close: () => core.jobs.close() });
+    // Plan code never runs in this thread: the API and the worker hand it to the isolates.
+    closers.push({ what: 'isolates', close: () => core.evaluator.close() });
+    await startIsolates(core, log);
 
     if (options.worker) {
       const worker = new AggregationWorker({
@@ -97,6 +116,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
         store: core.store,
         engine: core.engine,
         plans: core.plans,
+        evaluator: core.evaluator,
         config,
         log,
       });
@@ -139,6 +159,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
       // A long-running server exports the process metrics too (CPU, memory, event-loop lag).
       metrics: createMetrics({ defaultMetrics: true }),
       ready: () => core.connection.ping(),
+      backendReady: () => core.evaluator.ready(),
     });
 
     const url = `http://${displayHost(config.host)}:${port}`;

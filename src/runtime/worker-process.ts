@@ -1,9 +1,8 @@
 import { AggregationWorker } from '../aggregation/worker';
-import { initBackend } from '../compute/backend';
 import type { Config } from '../config';
 import type { Logger } from '../log/logger';
 import { connectRedis, type ConnectRedisOptions } from './redis';
-import { createCore } from './server';
+import { createCore, startIsolates } from './server';
 
 /** A running aggregation worker process. */
 export interface RunningWorker {
@@ -24,18 +23,18 @@ export async function startWorker(
   log: Logger,
   options: { readonly id?: string; readonly redis?: ConnectRedisOptions } = {},
 ): Promise<RunningWorker> {
-  const backend = await initBackend();
-  log.info({ backend }, 'TensorFlow.js backend ready');
   const redis = await connectRedis(config, log, { ...options.redis, allowPrivate: false });
   let core: ReturnType<typeof createCore> | undefined;
   let worker: AggregationWorker | undefined;
   try {
     core = createCore(config, redis, log);
+    await startIsolates(core, log);
     worker = new AggregationWorker({
       connection: redis.client({ forBullWorker: true, name: 'roundhouse:worker' }),
       store: core.store,
       engine: core.engine,
       plans: core.plans,
+      evaluator: core.evaluator,
       config,
       log,
       ...(options.id === undefined ? {} : { id: options.id }),
@@ -43,17 +42,19 @@ export async function startWorker(
     await worker.start();
   } catch (e) {
     await core?.jobs.close().catch(() => undefined);
+    await core?.evaluator.close().catch(() => undefined);
     await redis.close();
     throw e;
   }
   log.info({ redis_prefix: config.redisPrefix }, 'aggregation worker started');
 
-  const started = { worker, jobs: core.jobs };
+  const started = { worker, jobs: core.jobs, evaluator: core.evaluator };
   let closing: Promise<void> | undefined;
   const closeAll = async (): Promise<void> => {
     for (const [what, close] of [
       ['worker', () => started.worker.close()],
       ['jobs', () => started.jobs.close()],
+      ['isolates', () => started.evaluator.close()],
       ['redis', () => redis.close()],
     ] as const) {
       try {

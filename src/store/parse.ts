@@ -98,6 +98,7 @@ export function parsePlan(
     attempt: num(meta, 'attempt', where),
     rounds: num(meta, 'rounds', where),
     created_at: num(meta, 'created_at', where),
+    ...(meta.error === undefined ? {} : { error: meta.error }),
   };
   return isPhase(phase) ? { ...summary, phase } : summary;
 }

@@ -96,6 +96,16 @@ export class RedisRoundStore implements RoundStore {
     return this.getPlan(id);
   }
 
+  async failPlan(id: string, error: string): Promise<boolean> {
+    const [changed, population] = tuple(
+      await SCRIPTS.failPlan.run(this.redis, [this.keys.plan(id).meta], [error]),
+    );
+    if (changed !== '1') return false;
+    // The population set lists open plans only; it is global, so it cannot change inside the script.
+    await this.redis.srem(this.keys.global.population(population ?? ''), id);
+    return true;
+  }
+
   async plansOf(population: string): Promise<string[]> {
     return this.redis.smembers(this.keys.global.population(population));
   }
@@ -120,6 +130,7 @@ export class RedisRoundStore implements RoundStore {
         r.now,
         toBuffer(r.broadcast),
         newRoundKey(),
+        r.error ?? '',
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
@@ -211,18 +222,34 @@ export class RedisRoundStore implements RoundStore {
     const k = this.keys.round(ref);
     // The key is read before the script; if the attempt closes in between, the script finds it past
     // reporting and answers late, so a digest made with a just-deleted key is never stored.
-    const roundKey = await this.redis.hget(k.round, 'round_key');
+    // Uploads that workers hold folded until their partial covers min_clients_in_aggregate do not count
+    // against the bound (docs/server.md, "Back-pressure"). Read outside the script: a count that changes
+    // in between only moves the bound by the uploads just committed.
+    const [roundKey, held] = await Promise.all([this.redis.hget(k.round, 'round_key'), this.heldUploads(ref)]);
     const digest = roundKey ? uploadHmac(roundKey, bytes) : '';
     const [status, closed] = tuple(
       await SCRIPTS.acceptUpload.run(
         this.redis,
         [k.round, k.tasks, k.upload(task), k.devices],
-        [task, digest, toBuffer(stored), now, maxPending],
+        [task, digest, toBuffer(stored), now, maxPending + held],
       ),
     );
     if (status === 'ok') return { ok: true, closed: closed === '1' };
     if (isAcceptCode(status)) return { ok: false, code: status };
     throw new Error(`acceptUpload: unexpected script answer ${String(status)}`);
+  }
+
+  /** The uploads of an attempt that workers hold folded but uncommitted (`held:<worker>` fields). */
+  async heldUploads(ref: RoundRef): Promise<number> {
+    const hash = await this.redis.hgetall(this.keys.round(ref).round);
+    let held = 0;
+    for (const [field, value] of Object.entries(hash))
+      if (field.startsWith('held:')) held += Number(value) || 0;
+    return held;
+  }
+
+  async setHeld(ref: RoundRef, worker: string, count: number): Promise<void> {
+    await SCRIPTS.setHeld.run(this.redis, [this.keys.round(ref).round], [worker, count]);
   }
 
   async countRejected(ref: RoundRef): Promise<void> {

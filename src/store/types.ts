@@ -41,6 +41,8 @@ export interface PlanSummary {
   readonly created_at: number;
   /** The current round attempt's phase, if one exists. */
   readonly phase?: Phase;
+  /** Why the plan failed (status `failed`): the round that used up its attempts and its last error. */
+  readonly error?: string;
 }
 
 /** What the operator API shows of a round attempt: counts and the released output, nothing per client. */
@@ -84,6 +86,8 @@ export interface NewRound {
   readonly minAggregate: number;
   readonly secureParams: RoundInfo['secure_params'];
   readonly now: number;
+  /** When set, the attempt could not open (prepare or the secure-sum parameters failed): stored failed. */
+  readonly error?: string;
 }
 
 /** The result of trying to assign a task in a plan's current round. */
@@ -160,6 +164,8 @@ export interface RoundStore {
   getState(id: string): Promise<Uint8Array | undefined>;
   /** Sets the status when the transition is allowed (active<->paused, any open -> cancelled); returns the new summary or undefined if not allowed. */
   setStatus(id: string, to: 'active' | 'paused' | 'cancelled'): Promise<PlanSummary | undefined>;
+  /** active | paused -> failed with a reason (the plan used up a round's attempts); false if not allowed. */
+  failPlan(id: string, error: string): Promise<boolean>;
   /** Plan ids published to a population. */
   plansOf(population: string): Promise<string[]>;
 
@@ -190,6 +196,7 @@ export interface RoundStore {
    * bytes), never a plain hash (Lua). Counts late ones in `late`. `stored` is what the workers fold when it
    * differs from the bytes as sent (an update clipped to the plan's bounds): single use is judged on the bytes
    * as sent, so an honest retry is a duplicate.
+   * BUSY when the uploads waiting for aggregation, less those held by workers (setHeld), reach maxPending.
    */
   acceptUpload(
     ref: RoundRef,
@@ -199,6 +206,11 @@ export interface RoundStore {
     maxPending: number,
     stored?: Uint8Array,
   ): Promise<AcceptResult>;
+  /**
+   * Records how many of the attempt's uploads a worker holds folded but uncommitted (below the minimum);
+   * they do not count against `maxPending` in `acceptUpload`. commitPartial clears it.
+   */
+  setHeld(ref: RoundRef, worker: string, count: number): Promise<void>;
   /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
   countRejected(ref: RoundRef): Promise<void>;
   /** An upload's bytes while queued; undefined once accumulated (or never stored). */

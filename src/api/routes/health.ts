@@ -5,10 +5,13 @@ import { loggableError } from '../loggable-error';
 
 /** How long `/readyz` waits for the store before answering not ready. */
 const READY_TIMEOUT_MS = 2000;
+/** How long `/readyz` waits for a plan isolate to start (loading TensorFlow.js takes a moment). */
+const BACKEND_READY_TIMEOUT_MS = 10_000;
 
 /**
  * Probes and metrics, outside `/v1`: `/healthz` (the process answers), `/readyz` (Redis answers, via the
- * `ready` dependency or else a cheap store read), `/metrics` (Prometheus text; counts only).
+ * `ready` dependency or else a cheap store read, and a plan isolate is up or can start, via
+ * `backendReady`), `/metrics` (Prometheus text; counts only).
  */
 export function healthRoutes(deps: RouteDeps): Router {
   const router = Router();
@@ -24,6 +27,18 @@ export function healthRoutes(deps: RouteDeps): Router {
     } catch (err) {
       deps.log.warn({ err: loggableError(err) }, 'not ready');
       throw new AppError('NOT_READY', 'the store is not reachable');
+    }
+    if (deps.backendReady) {
+      try {
+        await withTimeout(deps.backendReady(), BACKEND_READY_TIMEOUT_MS);
+      } catch (err) {
+        deps.log.warn({ err: loggableError(err) }, 'not ready');
+        // Plan code could not run: submissions, round openings and aggregation would all fail.
+        throw new AppError(
+          'NOT_READY',
+          'no plan isolate can be started (the TensorFlow.js backend is unusable)',
+        );
+      }
     }
     res.set('Cache-Control', 'no-store').json({ status: 'ready' });
   });

@@ -5,7 +5,8 @@ export const COMMIT_PARTIAL = `
 --[[
   The exactly-once step of aggregation (docs/server.md, "Aggregation, exactly once"). Atomically: refuses
   the batch if any of its tasks is already covered or has no accepted upload; else stores the worker's
-  partial, marks the tasks covered, records the worker, deletes the uploads and adds to 'accumulated'.
+  partial, marks the tasks covered, records the worker, deletes the uploads and adds to 'accumulated';
+  the worker's held count (set-held) is cleared, since what it held is now committed.
 
   Input:
     KEYS[1]      round attempt hash
@@ -45,6 +46,7 @@ if #conflicts > 1 then return conflicts end
 
 redis.call('SET', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[1], 'held:' .. ARGV[1])
 if #tasks > 0 then
   saddAll(KEYS[3], tasks)
   local uploads = {}

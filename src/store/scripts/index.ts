@@ -8,9 +8,11 @@ import { ACCEPT_UPLOAD } from './accept-upload';
 import { COMMIT_PARTIAL } from './commit-partial';
 import { COMPLETE_ROUND } from './complete-round';
 import { COUNT_REJECTED } from './count-rejected';
+import { FAIL_PLAN } from './fail-plan';
 import { FAIL_ROUND } from './fail-round';
 import { OPEN_ROUND } from './open-round';
 import { RECORD_CHECKIN } from './record-checkin';
+import { SET_HELD } from './set-held';
 import { SET_STATUS } from './set-status';
 import { BEGIN_FINALIZE, CLOSE_ROUND, TO_REPORTING } from './transitions';
 import { TRY_ASSIGN } from './try-assign';
@@ -23,9 +25,11 @@ export const SCRIPTS = {
   commitPartial: new LuaScript('commit-partial', COMMIT_PARTIAL),
   completeRound: new LuaScript('complete-round', COMPLETE_ROUND),
   countRejected: new LuaScript('count-rejected', COUNT_REJECTED),
+  failPlan: new LuaScript('fail-plan', FAIL_PLAN),
   failRound: new LuaScript('fail-round', FAIL_ROUND),
   openRound: new LuaScript('open-round', OPEN_ROUND),
   recordCheckin: new LuaScript('record-checkin', RECORD_CHECKIN),
+  setHeld: new LuaScript('set-held', SET_HELD),
   setStatus: new LuaScript('set-status', SET_STATUS),
   toReporting: new LuaScript('to-reporting', TO_REPORTING),
   tryAssign: new LuaScript('try-assign', TRY_ASSIGN),

@@ -2,7 +2,8 @@
 export const OPEN_ROUND = `
 --[[
   Opens a round attempt in 'selecting' and makes it the plan's current one. Idempotent: an attempt that
-  exists is left alone, and the plan's current attempt never moves backwards.
+  exists is left alone, and the plan's current attempt never moves backwards. With an error (ARGV[12]),
+  the attempt is recorded directly as 'failed' (its prepare or secure-sum parameters failed): no broadcast.
 
   Input:
     KEYS[1]  plan meta hash
@@ -22,6 +23,8 @@ export const OPEN_ROUND = `
     ARGV[10] broadcast bytes
     ARGV[11] round key: a random secret for the device and upload HMACs of this attempt, deleted when the
              attempt leaves reporting (never returned by any API)
+    ARGV[12] error: '' to open, else why the attempt could not open (it is stored failed, without a
+             round key)
 
   Output:
      1  opened
@@ -43,8 +46,13 @@ redis.call('HSET', KEYS[2],
   'phase', 'selecting', 'opened_at', ARGV[9],
   'selection_target', ARGV[4], 'target', ARGV[5], 'min_reports', ARGV[6], 'min_aggregate', ARGV[7],
   'assigned', 0, 'reported', 0, 'rejected', 0, 'late', 0, 'accumulated', 0, 'aggregated_clients', 0,
-  'secure_params', ARGV[8], 'round_key', ARGV[11])
-redis.call('SET', KEYS[3], ARGV[10])
+  'secure_params', ARGV[8])
+if ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[2], 'phase', 'failed', 'error', ARGV[12], 'finished_at', ARGV[9])
+else
+  redis.call('HSET', KEYS[2], 'round_key', ARGV[11])
+  redis.call('SET', KEYS[3], ARGV[10])
+end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])
 return 1

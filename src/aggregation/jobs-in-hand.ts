@@ -1,0 +1,117 @@
+import type { Job, Worker } from 'bullmq';
+import type { Logger } from '../log/logger';
+import { validateJob, type AggregationJobData } from './jobs';
+
+/** A job a worker holds the lock of. */
+export interface Fetched {
+  readonly job: Job;
+  readonly token: string;
+  /** The validated payload, or why it is invalid. */
+  readonly parsed: AggregationJobData | { readonly name: 'invalid'; readonly error: Error };
+}
+
+/** The task an accumulate job names. */
+export function taskOf(f: Fetched): string {
+  return (f.parsed as { data: { task: string } }).data.task;
+}
+
+/**
+ * The jobs an aggregation worker fetched by hand and has not settled: fetching (with payload validation),
+ * the three ways to settle one (acknowledge, fail, hand back), and the renewal of their locks, which BullMQ
+ * only does for jobs of a processor function. A job stays in hand, its lock renewed, for as long as the
+ * worker holds its upload uncommitted.
+ */
+export class JobsInHand {
+  private readonly inHand = new Set<Fetched>();
+  private seq = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly bull: Worker,
+    /** The lock duration of fetched jobs, in ms; locks are renewed every third of it. */
+    private readonly lockMs: number,
+    /** Prefix of the lock tokens (the worker id). */
+    private readonly owner: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts renewing the locks of the jobs in hand. */
+  start(): void {
+    this.timer ??= setInterval(() => void this.extendLocks(), Math.max(50, Math.floor(this.lockMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Stops renewing locks. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Takes the next job (waiting for one when `block`), validated; undefined when there is none. */
+  async fetch(block: boolean): Promise<Fetched | undefined> {
+    const token = `${this.owner}.${++this.seq}`;
+    const job = (await this.bull.getNextJob(token, { block })) as Job | undefined;
+    if (!job) return undefined;
+    let parsed: Fetched['parsed'];
+    try {
+      parsed = validateJob(job.name, job.data);
+    } catch (e) {
+      parsed = { name: 'invalid', error: e instanceof Error ? e : new Error(String(e)) };
+    }
+    const fetched = { job, token, parsed };
+    this.inHand.add(fetched);
+    return fetched;
+  }
+
+  /** Whether the job is still in hand (not settled yet). */
+  has(f: Fetched): boolean {
+    return this.inHand.has(f);
+  }
+
+  /** Acknowledges a job: it is done. */
+  async ack(f: Fetched): Promise<void> {
+    try {
+      await f.job.moveToCompleted(null, f.token, false);
+    } catch (err) {
+      // The lock was lost (the job stalled and went to another worker): that one will find it covered.
+      this.log.warn({ err, job: f.job.id }, 'could not acknowledge a job');
+    } finally {
+      this.inHand.delete(f);
+    }
+  }
+
+  /** Fails a job; BullMQ retries it with backoff while it has attempts left. */
+  async fail(f: Fetched, err: unknown): Promise<void> {
+    try {
+      await f.job.moveToFailed(err instanceof Error ? err : new Error(String(err)), f.token, false);
+    } catch (e) {
+      this.log.warn({ err: e, job: f.job.id }, 'could not fail a job');
+    } finally {
+      this.inHand.delete(f);
+    }
+  }
+
+  /** Puts a job back in the queue without counting an attempt (its upload was not committed). */
+  async release(f: Fetched): Promise<void> {
+    try {
+      await f.job.moveToWait(f.token);
+    } catch (err) {
+      // Its lock lapses instead, and the job is redelivered as stalled.
+      this.log.warn({ err, job: f.job.id }, 'could not put a held job back');
+    } finally {
+      this.inHand.delete(f);
+    }
+  }
+
+  private async extendLocks(): Promise<void> {
+    await Promise.all(
+      [...this.inHand].map(async (f) => {
+        try {
+          await f.job.extendLock(f.token, this.lockMs);
+        } catch {
+          // Lost already; ack or fail will say so.
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The boundary between the round server and plan code (docs/server.md, "Isolation of plan code"): every
+ * evaluation of a plan's computations on the server is one of four pure tasks over bytes. The server runs
+ * them in disposable isolates (`IsolatePool`); the local runner, the simulator and tests may run the same
+ * tasks in-process (`LocalEvaluator`). No Node-only API here: the contract is shared with the browser build.
+ */
+import type { JsonValue } from '../compute/value-json';
+import { AppError } from '../errors';
+import type { CheckedPlan } from '../plan/validate';
+import type { SecureParams } from '../rounds/form-steps';
+
+/**
+ * A plan as a task names it. Isolates check the document once and keep the checked plan by `id`
+ * (plans are immutable once stored); `checked`, when given, spares an in-process evaluator the check.
+ */
+export interface PlanRef {
+  readonly id: string;
+  /** The plan document (JSON-serialisable), as stored. */
+  readonly document: unknown;
+  readonly checked?: CheckedPlan;
+}
+
+/** What opening a round attempt computes from the server state. */
+export interface RoundMaterials {
+  /** C = prepare(S), as a bundle of type C. */
+  readonly broadcast: Uint8Array;
+  /** The secure-sum parameters, checked to be in range. */
+  readonly secureParams: SecureParams;
+}
+
+/** One queued upload to fold; `bytes` undefined when the upload is gone (evicted or lost). */
+export interface UploadInput {
+  readonly task: string;
+  readonly bytes: Uint8Array | undefined;
+}
+
+/** A batch of one round attempt's uploads to fold into a worker's partial. */
+export interface FoldTask {
+  readonly round: number;
+  readonly secureParams: SecureParams;
+  /** The partial to fold into (`encodePartial` bytes); undefined for `zero` with empty secure sums. */
+  readonly partial: Uint8Array | undefined;
+  readonly uploads: readonly UploadInput[];
+}
+
+/** What folding a batch produced: the new partial and what happened to each upload. */
+export interface FoldResult {
+  /** The new partial (`encodePartial` bytes): the old one plus every accepted upload of the batch. */
+  readonly partial: Uint8Array;
+  /** Uploads inside the new partial. */
+  readonly clients: number;
+  /** Uploads whose content failed (type, finiteness, secure-sum range, an `accumulate` error). */
+  readonly rejected: readonly string[];
+  /** Tasks whose upload is gone (no bytes): covered without effect. */
+  readonly gone: readonly string[];
+}
+
+/** Everything finalize needs of a closed round attempt. */
+export interface FinalizeTask {
+  readonly round: number;
+  readonly secureParams: SecureParams;
+  /** Every committed partial, in the order to merge them. */
+  readonly partials: readonly Uint8Array[];
+  /** The server state S before the round (bundle of type S). */
+  readonly state: Uint8Array;
+  /** min_clients_in_aggregate of the attempt. */
+  readonly minAggregate: number;
+}
+
+/** A finalized round: the next state and the output, or why the round fails (nothing is released then). */
+export type FinalizeResult =
+  | {
+      readonly ok: true;
+      /** S' as a bundle; every float in it is finite. */
+      readonly state: Uint8Array;
+      readonly output: JsonValue;
+      /** Uploads inside the aggregate. */
+      readonly clients: number;
+    }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Runs plan code. Every method rejects with an `AppError`: a plan fault (`EVAL_*` codes: the plan's
+ * computation failed, overflowed, or crashed, aborted or timed out in its isolate) or `NOT_READY` when no
+ * isolate could be started (an infrastructure fault, to be retried).
+ */
+export interface PlanEvaluator {
+  /** S0: `initialize()` or the plan's `initial_state`, as a bundle of type S. */
+  initialize(plan: PlanRef): Promise<Uint8Array>;
+  /** The broadcast and secure-sum parameters of round `round` from the state bundle. */
+  materials(plan: PlanRef, state: Uint8Array, round: number): Promise<RoundMaterials>;
+  /** Folds uploads into a partial with the plan's `accumulate`. */
+  fold(plan: PlanRef, task: FoldTask): Promise<FoldResult>;
+  /** merge, the min-clients check, report, the secure sums, update, and the finiteness check of S'. */
+  finalize(plan: PlanRef, task: FinalizeTask): Promise<FinalizeResult>;
+  /**
+   * Resolves when a task could run now (an isolate is up or can be started); rejects with `NOT_READY`
+   * otherwise. `/readyz` asks this.
+   */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Whether an error from a {@link PlanEvaluator} is a fault of the plan (the round attempt fails with it)
+ * rather than of the infrastructure (`NOT_READY`, or anything that is not an `AppError`: retried).
+ */
+export function isPlanFault(e: unknown): e is AppError {
+  return e instanceof AppError && e.code !== 'NOT_READY';
+}

@@ -1,0 +1,215 @@
+import type { Limits } from '../compute/limits';
+import type { IsolateConfig } from '../config';
+import { AppError } from '../errors';
+import type { Logger } from '../log/logger';
+import type {
+  FinalizeResult,
+  FinalizeTask,
+  FoldResult,
+  FoldTask,
+  PlanEvaluator,
+  PlanRef,
+  RoundMaterials,
+} from './contract';
+import { Isolate, IsolateDied, isolateEntryPath } from './isolate';
+import type { TaskOp, TaskRequest } from './protocol';
+
+/** How long an isolate gets to load TensorFlow.js and initialise its backend. */
+const START_TIMEOUT_MS = 30_000;
+
+/** What the pool is built from. */
+export interface IsolatePoolOptions {
+  readonly config: IsolateConfig;
+  /** The interpreter limits the isolates check and run plans with. */
+  readonly limits: Limits;
+  readonly log: Logger;
+  /** The isolate entry (default: `isolateEntryPath()`). */
+  readonly entry?: string;
+}
+
+type Payload =
+  | { readonly op: 'initialize' }
+  | { readonly op: 'materials'; readonly state: Uint8Array; readonly round: number }
+  | { readonly op: 'fold'; readonly task: FoldTask }
+  | { readonly op: 'finalize'; readonly task: FinalizeTask };
+
+/**
+ * {@link PlanEvaluator} on a pool of disposable worker-thread isolates (docs/server.md, "Isolation of plan
+ * code"). Each isolate runs one task at a time with a wall-clock timeout, a V8 heap limit and a capped
+ * WebAssembly memory; an isolate that crashes, runs out of memory or time, or whose backend faults is
+ * replaced, and only the task in flight fails (`EVAL_FAULT`). Isolates keep checked plans by id, so a
+ * plan document crosses the boundary once per isolate.
+ */
+export class IsolatePool implements PlanEvaluator {
+  private readonly idle: Isolate[] = [];
+  private readonly waiting: Array<{ resolve: (i: Isolate) => void; reject: (e: Error) => void }> = [];
+  /** Isolates started or starting, busy or idle. */
+  private live = 0;
+  private seq = 0;
+  private closed = false;
+  private backend: string | undefined;
+
+  constructor(private readonly options: IsolatePoolOptions) {}
+
+  /** Starts one isolate, to fail early when none can start; resolves with the backend they run. */
+  async start(): Promise<string> {
+    const iso = await this.acquire();
+    this.release(iso);
+    return iso.backend;
+  }
+
+  /** The backend of the isolates, once one started. */
+  get backendName(): string | undefined {
+    return this.backend;
+  }
+
+  initialize(plan: PlanRef): Promise<Uint8Array> {
+    return this.run<Uint8Array>(plan, { op: 'initialize' });
+  }
+
+  materials(plan: PlanRef, state: Uint8Array, round: number): Promise<RoundMaterials> {
+    return this.run<RoundMaterials>(plan, { op: 'materials', state, round });
+  }
+
+  fold(plan: PlanRef, task: FoldTask): Promise<FoldResult> {
+    // Upload bytes are fresh copies read from Redis and used once: move them into the isolate instead of
+    // copying them again (a batch of 16 uploads of 100k floats is 6 MB).
+    const uploads = task.uploads.map((u) => ({ task: u.task, bytes: u.bytes && standalone(u.bytes) }));
+    const transfer = uploads.flatMap((u) => (u.bytes ? [u.bytes.buffer as ArrayBuffer] : []));
+    return this.run<FoldResult>(plan, { op: 'fold', task: { ...task, uploads } }, transfer);
+  }
+
+  finalize(plan: PlanRef, task: FinalizeTask): Promise<FinalizeResult> {
+    return this.run<FinalizeResult>(plan, { op: 'finalize', task });
+  }
+
+  async ready(): Promise<void> {
+    if (this.idle.some((i) => i.alive)) return;
+    // All busy is ready too (tasks queue); none at all means one must be able to start.
+    if (this.live > 0) return;
+    await this.start();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(notReady('the isolate pool is closed'));
+    await Promise.all(this.idle.splice(0).map((i) => i.terminate('the isolate pool is closed')));
+  }
+
+  private async run<T>(plan: PlanRef, payload: Payload, transfer: ArrayBuffer[] = []): Promise<T> {
+    const iso = await this.acquire();
+    const { timeoutMs } = this.options.config;
+    const request = (json?: string) =>
+      ({
+        id: ++this.seq,
+        plan: json === undefined ? { id: plan.id } : { id: plan.id, json },
+        ...payload,
+      }) as TaskRequest;
+    const json = () => JSON.stringify(plan.document);
+    let keep = false;
+    try {
+      // The plan document goes along the first time this isolate sees the plan; it keeps the checked plan
+      // (and asks again, `need-plan`, should it have let it go).
+      let reply = await iso.call(iso.seen.has(plan.id) ? request() : request(json()), timeoutMs, transfer);
+      // The isolate parked the task (its bytes are there already): send only the document.
+      if (reply.kind === 'need-plan')
+        reply = await iso.call({ id: ++this.seq, op: 'resume', json: json() }, timeoutMs);
+      iso.seen.add(plan.id);
+      switch (reply.kind) {
+        case 'ok':
+          keep = true;
+          return reply.value as T;
+        case 'error':
+          keep = true;
+          throw new AppError(reply.code, reply.message, reply.details);
+        case 'fault':
+          throw this.fault(plan, payload.op, `the backend faulted (${reply.message})`);
+      }
+      throw new Error('the isolate asked for the plan twice');
+    } catch (e) {
+      if (e instanceof IsolateDied) throw this.fault(plan, payload.op, e.message);
+      throw e;
+    } finally {
+      if (keep && iso.alive) this.release(iso);
+      else this.retire(iso);
+    }
+  }
+
+  private fault(plan: PlanRef, op: TaskOp, why: string): AppError {
+    this.options.log.warn({ plan: plan.id, task: op, why }, 'plan evaluation faulted; isolate replaced');
+    return new AppError('EVAL_FAULT', `${op}: ${why}`);
+  }
+
+  private acquire(): Promise<Isolate> {
+    if (this.closed) return Promise.reject(notReady('the isolate pool is closed'));
+    for (let iso = this.idle.pop(); iso; iso = this.idle.pop()) {
+      if (iso.alive) return Promise.resolve(iso);
+      this.live -= 1;
+    }
+    const waiter = new Promise<Isolate>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    if (this.live < this.options.config.poolSize) this.spawn();
+    return waiter;
+  }
+
+  /** Starts an isolate for the first waiter; a failed start fails that waiter with NOT_READY. */
+  private spawn(): void {
+    this.live += 1;
+    let entry: string;
+    try {
+      entry = this.options.entry ?? isolateEntryPath();
+    } catch (e) {
+      this.live -= 1;
+      this.waiting.shift()?.reject(notReady((e as Error).message));
+      return;
+    }
+    const { config, limits } = this.options;
+    Isolate.start({
+      entry,
+      data: { limits, maxWasmBytes: config.maxWasmMb * 1024 * 1024, testFaults: config.testFaults },
+      maxHeapMb: config.maxHeapMb,
+      startTimeoutMs: START_TIMEOUT_MS,
+    }).then(
+      (iso) => {
+        if (this.backend === undefined) {
+          this.backend = iso.backend;
+          this.options.log.info({ backend: iso.backend }, 'plan isolates run TensorFlow.js');
+        }
+        this.release(iso);
+      },
+      (err: Error) => {
+        this.live -= 1;
+        this.options.log.error({ err }, 'an isolate could not start');
+        this.waiting.shift()?.reject(notReady(err.message));
+        // With nothing left starting, nobody would ever serve the others.
+        if (this.live === 0) for (const w of this.waiting.splice(0)) w.reject(notReady(err.message));
+      },
+    );
+  }
+
+  private release(iso: Isolate): void {
+    if (this.closed) {
+      this.live -= 1;
+      void iso.terminate('the isolate pool is closed');
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next) next.resolve(iso);
+    else this.idle.push(iso);
+  }
+
+  private retire(iso: Isolate): void {
+    this.live -= 1;
+    void iso.terminate();
+    // Someone may wait for an isolate that will now never be released: start a replacement for them.
+    if (this.waiting.length > 0 && !this.closed) this.spawn();
+  }
+}
+
+function notReady(why: string): AppError {
+  return new AppError('NOT_READY', `no plan isolate is available: ${why}`);
+}
+
+/** The bytes in an ArrayBuffer of their own (a copy only when they are a view into a larger one). */
+function standalone(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+}

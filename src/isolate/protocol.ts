@@ -1,0 +1,59 @@
+/**
+ * The messages between an `IsolatePool` and one isolate (`isolate-entry.ts`): structured-clone data only.
+ */
+import type { ErrorCode, ErrorDetail } from '../errors';
+import type { FinalizeTask, FoldTask } from './contract';
+
+/** What an isolate is started with (`workerData`). */
+export interface IsolateData {
+  readonly limits: import('../compute/limits').Limits;
+  /** Largest WebAssembly memory, in bytes, before growth is refused (and the isolate retired). */
+  readonly maxWasmBytes: number;
+  /** Test-only fault injection by plan name (`ISOLATE_TEST_FAULTS`). */
+  readonly testFaults: boolean;
+}
+
+/** A task for an isolate; `plan.json` is sent only when the isolate said it does not keep the plan. */
+export type TaskRequest = {
+  readonly id: number;
+  readonly plan: { readonly id: string; readonly json?: string };
+} & (
+  | { readonly op: 'initialize' }
+  | { readonly op: 'materials'; readonly state: Uint8Array; readonly round: number }
+  | { readonly op: 'fold'; readonly task: FoldTask }
+  | { readonly op: 'finalize'; readonly task: FinalizeTask }
+);
+
+/** The plan document of the task the isolate parked when it answered `need-plan`: run it now. */
+export interface ResumeRequest {
+  readonly id: number;
+  readonly op: 'resume';
+  readonly json: string;
+}
+
+/** What the host sends an isolate. */
+export type HostMessage = TaskRequest | ResumeRequest;
+
+/** The task names. */
+export type TaskOp = TaskRequest['op'];
+
+/** An isolate's answer to one task. */
+export type TaskReply =
+  | { readonly id: number; readonly kind: 'ok'; readonly value: unknown }
+  /** The task failed with an `AppError` (a plan error): the isolate stays usable. */
+  | {
+      readonly id: number;
+      readonly kind: 'error';
+      readonly code: ErrorCode;
+      readonly message: string;
+      readonly details: readonly ErrorDetail[];
+    }
+  /** The isolate does not keep this plan: it parked the task; send the document (`ResumeRequest`). */
+  | { readonly id: number; readonly kind: 'need-plan' }
+  /** The backend is broken (aborted, out of memory, corrupted): the host retires the isolate. */
+  | { readonly id: number; readonly kind: 'fault'; readonly message: string };
+
+/** An isolate's first message. */
+export type StartReply =
+  | { readonly kind: 'started'; readonly backend: string }
+  | { readonly kind: 'start-failed'; readonly message: string };

@@ -1,0 +1,83 @@
+import { decodePartial } from '../aggregation/partial';
+import { decodeBundle, encodeBundle } from '../codec';
+import { Interpreter } from '../compute/interpreter';
+import type { Limits } from '../compute/limits';
+import { tensorLeaves, type TffType } from '../compute/types';
+import { disposeValue, tensorsOf, type Value } from '../compute/value';
+import { AppError } from '../errors';
+import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
+import type { CheckedPlan } from '../plan/validate';
+import { mergeAll, newSecureSums, runSlot, updateStep } from './form-steps';
+
+/**
+ * Finalizes a closed round attempt from its committed partials, exactly as the local runner computes a
+ * round: merge, the min-clients check, report, the secure sums, update. A next state holding NaN or ±Inf
+ * is refused (the round fails, the old state stays), so that a poisoned aggregate cannot make the plan
+ * unable to complete another round. Plan errors fail the round; anything else is thrown. Runs inside an
+ * isolate on the server.
+ */
+export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: Limits): FinalizeResult {
+  const { types, plan } = checked;
+  const interpreter = new Interpreter(plan.functions ?? {}, limits);
+  const owned: Value[] = [];
+  try {
+    const decoded = task.partials.map((bytes) => decodePartial(bytes, types, task.secureParams));
+    const merged = mergeAll(
+      interpreter,
+      plan,
+      decoded.map((p) => p.acc),
+      task.round,
+    );
+    owned.push(merged);
+    const clients = decoded.reduce((n, p) => n + p.clients, 0);
+    if (clients < task.minAggregate) {
+      return {
+        ok: false,
+        error: `${clients} clients in the aggregate, fewer than min_clients_in_aggregate (${task.minAggregate})`,
+      };
+    }
+    const sums = newSecureSums(checked, task.secureParams);
+    for (const p of decoded) p.sums.forEach((sum, k) => sums[k]!.merge(sum));
+    const S = decodeBundle(task.state, types.S, { requireFinite: false });
+    owned.push(S);
+    const R = runSlot(interpreter, plan, 'report', task.round, merged);
+    owned.push(R);
+    const next = updateStep(interpreter, checked, S, R, sums, task.round);
+    owned.push(next.state);
+    const bad = nonFinitePath(next.state, types.S);
+    if (bad !== undefined) {
+      return {
+        ok: false,
+        error: `update gave a server state with a non-finite value at ${bad}; the state is kept`,
+      };
+    }
+    return { ok: true, state: encodeBundle(next.state, types.S), output: next.output, clients };
+  } catch (e) {
+    // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails.
+    if (!(e instanceof AppError)) throw e;
+    return { ok: false, error: `finalize: ${e.message.split('\n')[0]}` };
+  } finally {
+    for (const v of owned) disposeValue(v);
+  }
+}
+
+/**
+ * The path (`S/<field>...[index]`) of the first NaN or ±Inf in a value of type `type`, or undefined when
+ * every float is finite. Integer and bool tensors are finite by construction.
+ */
+export function nonFinitePath(value: Value, type: TffType): string | undefined {
+  const leaves = tensorLeaves(type);
+  const tensors = tensorsOf(value);
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i]!;
+    if (t.dtype !== 'float32') continue;
+    const data = t.dataSync();
+    for (let j = 0; j < data.length; j++) {
+      if (!Number.isFinite(data[j]!)) {
+        const path = leaves[i]?.path.join('/') ?? String(i);
+        return `S${path ? `/${path}` : ''}[${j}]`;
+      }
+    }
+  }
+  return undefined;
+}
