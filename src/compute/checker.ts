@@ -11,15 +11,10 @@ import {
   numElements,
   typeProblem,
   type StructType,
+  type Signature,
   type TensorType,
   type TffType,
 } from './types';
-
-/** The type signature of a computation: `(parameter -> result)`. */
-export interface Signature {
-  readonly parameter?: TffType;
-  readonly result: TffType;
-}
 
 const attrValidators = new Map<string, ValidateFunction>();
 function attrValidator(op: string, schema: object): ValidateFunction {

@@ -1,7 +1,14 @@
 import type { Node } from '../generated/computation';
-import type { Signature } from './checker';
 import { OpError } from './ops/op';
-import { assignabilityError, formatType, structType, tensorLeaves, tensorType, type TffType } from './types';
+import {
+  assignabilityError,
+  formatType,
+  structType,
+  tensorLeaves,
+  tensorType,
+  type Signature,
+  type TffType,
+} from './types';
 
 /** Ops the registry does not hold: the checker and interpreter give them their meaning. */
 export const STRUCTURAL_OPS = ['struct', 'field', 'call', 'fold', 'repeat', 'value_and_grad'] as const;

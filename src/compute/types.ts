@@ -165,3 +165,9 @@ export function typeProblem(t: TffType, maxDepth = MAX_TYPE_DEPTH): TypeProblem 
   };
   return walk(t, 1, '');
 }
+
+/** The type signature of a computation: `(parameter -> result)`. */
+export interface Signature {
+  readonly parameter?: TffType;
+  readonly result: TffType;
+}

@@ -1,4 +1,4 @@
-import { Checker, toDetail, type Signature } from '../compute/checker';
+import { Checker, toDetail } from '../compute/checker';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
 import {
   assignabilityError,
@@ -8,6 +8,7 @@ import {
   structType,
   tensorLeaves,
   type SequenceType,
+  type Signature,
   type TffType,
 } from '../compute/types';
 import { base64ToBytes, readTypedBundle } from '../codec';
