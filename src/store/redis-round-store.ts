@@ -12,6 +12,7 @@ import { SCRIPTS } from './scripts';
 import {
   parseRoundTag,
   roundTag,
+  type AcceptOptions,
   type AcceptResult,
   type AssignResult,
   type CommitResult,
@@ -206,9 +207,8 @@ export class RedisRoundStore implements RoundStore {
     throw new Error(`tryAssign: task ${task} is already assigned in plan ${plan} (${String(answer)})`);
   }
 
-  async deviceBinding(ref: RoundRef, deviceId: string): Promise<string | undefined> {
-    const roundKey = await this.redis.hget(this.keys.round(ref).round, 'round_key');
-    return roundKey ? deviceHmac(roundKey, deviceId) : undefined;
+  async roundKey(ref: RoundRef): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.round(ref).round, 'round_key')) ?? undefined;
   }
 
   async acceptUpload(
@@ -217,21 +217,19 @@ export class RedisRoundStore implements RoundStore {
     bytes: Uint8Array,
     now: number,
     maxPending: number,
-    stored: Uint8Array = bytes,
+    options: AcceptOptions = {},
   ): Promise<AcceptResult> {
     const k = this.keys.round(ref);
-    // The key is read before the script; if the attempt closes in between, the script finds it past
-    // reporting and answers late, so a digest made with a just-deleted key is never stored.
-    // Uploads that workers hold folded until their partial covers min_clients_in_aggregate do not count
-    // against the bound (docs/server.md, "Back-pressure"). Read outside the script: a count that changes
-    // in between only moves the bound by the uploads just committed.
-    const [roundKey, held] = await Promise.all([this.redis.hget(k.round, 'round_key'), this.heldUploads(ref)]);
+    // The key is read before the script (unless the caller read it already); if the attempt closes in
+    // between, the script finds it past reporting and answers late, so a digest made with a just-deleted
+    // key is never stored.
+    const roundKey = 'roundKey' in options ? options.roundKey : await this.roundKey(ref);
     const digest = roundKey ? uploadHmac(roundKey, bytes) : '';
     const [status, closed] = tuple(
       await SCRIPTS.acceptUpload.run(
         this.redis,
         [k.round, k.tasks, k.upload(task), k.devices],
-        [task, digest, toBuffer(stored), now, maxPending + held],
+        [task, digest, toBuffer(options.stored ?? bytes), now, maxPending],
       ),
     );
     if (status === 'ok') return { ok: true, closed: closed === '1' };
@@ -239,13 +237,9 @@ export class RedisRoundStore implements RoundStore {
     throw new Error(`acceptUpload: unexpected script answer ${String(status)}`);
   }
 
-  /** The uploads of an attempt that workers hold folded but uncommitted (`held:<worker>` fields). */
+  /** The uploads of an attempt that workers hold folded but uncommitted (set-held keeps the total). */
   async heldUploads(ref: RoundRef): Promise<number> {
-    const hash = await this.redis.hgetall(this.keys.round(ref).round);
-    let held = 0;
-    for (const [field, value] of Object.entries(hash))
-      if (field.startsWith('held:')) held += Number(value) || 0;
-    return held;
+    return Number(await this.redis.hget(this.keys.round(ref).round, 'held_total')) || 0;
   }
 
   async setHeld(ref: RoundRef, worker: string, count: number): Promise<void> {

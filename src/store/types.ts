@@ -107,6 +107,14 @@ export type AssignResult =
     };
 
 /** The result of recording an upload. */
+/** What `acceptUpload` may be given besides the upload. */
+export interface AcceptOptions {
+  /** The bytes the workers fold, when they differ from the bytes as sent (an update clipped to bounds). */
+  readonly stored?: Uint8Array;
+  /** The attempt's round key as the caller read it (undefined: gone); read by the store when absent. */
+  readonly roundKey?: string | undefined;
+}
+
 export type AcceptResult =
   | {
       readonly ok: true;
@@ -187,10 +195,10 @@ export interface RoundStore {
    */
   tryAssign(plan: string, task: string, now: number, deviceId: string): Promise<AssignResult>;
   /**
-   * HMAC(round key, device id) for a round attempt, to check a task token's device binding at upload;
-   * undefined once the attempt left reporting (its round key is deleted).
+   * The round attempt's key (for HMAC(round key, device id) and HMAC(round key, upload)); undefined once the
+   * attempt left reporting (its key is deleted).
    */
-  deviceBinding(ref: RoundRef, deviceId: string): Promise<string | undefined>;
+  roundKey(ref: RoundRef): Promise<string | undefined>;
   /**
    * Records an upload for a task; stores its bytes for the workers and, for single use, HMAC(round key,
    * bytes), never a plain hash (Lua). Counts late ones in `late`. `stored` is what the workers fold when it
@@ -204,7 +212,7 @@ export interface RoundStore {
     bytes: Uint8Array,
     now: number,
     maxPending: number,
-    stored?: Uint8Array,
+    options?: AcceptOptions,
   ): Promise<AcceptResult>;
   /**
    * Records how many of the attempt's uploads a worker holds folded but uncommitted (below the minimum);

@@ -61,7 +61,9 @@ export function uploadRoutes(deps: RouteDeps): Router {
       ]);
     }
     const ref: RoundRef = { plan: claims.plan, round: claims.round, attempt: claims.attempt };
-    await checkUploadDevice(deps, req, ref, claims);
+    // Read once: the device binding and the upload's single-use digest both use the attempt's key.
+    const roundKey = await store.roundKey(ref);
+    await checkUploadDevice(deps.devices, req, claims, roundKey);
 
     let bytes: Uint8Array;
     let stored: Uint8Array;
@@ -72,15 +74,18 @@ export function uploadRoutes(deps: RouteDeps): Router {
       if (!loaded) throw unknownTask(claims);
       const { tensors, metadata } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
       await checkSecureSums(loaded, ref, tensors);
-      // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the hash stays over
-      // the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
+      // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the single-use digest
+      // stays over the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
       stored = boundUpload(loaded.checked, tensors, metadata) ?? bytes;
     } catch (err) {
       if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
       throw err;
     }
 
-    const result = await store.acceptUpload(ref, task, bytes, deps.now(), config.maxPendingUploads, stored);
+    const result = await store.acceptUpload(ref, task, bytes, deps.now(), config.maxPendingUploads, {
+      stored,
+      roundKey,
+    });
     if (!result.ok) {
       switch (result.code) {
         case 'UPLOAD_LATE':

@@ -33,10 +33,10 @@ export const ACCEPT_UPLOAD = `
     {'TOKEN_REUSED'}      the task already uploaded other bytes
     {'UPLOAD_LATE'}       the attempt is past reporting (counted in 'late' unless the task had uploaded)
     {'TASK_UNKNOWN'}      no such attempt, or the task is not assigned in it
-    {'BUSY'}              reported - accumulated >= max pending (nothing changed)
+    {'BUSY'}              reported - accumulated - held_total >= max pending (nothing changed)
 ]]
 ${FORGET_DEVICES}
-local r = redis.call('HMGET', KEYS[1], 'phase', 'reported', 'accumulated', 'target')
+local r = redis.call('HMGET', KEYS[1], 'phase', 'reported', 'accumulated', 'target', 'held_total')
 local phase = r[1]
 if not phase then return {'TASK_UNKNOWN'} end
 local open = (phase == 'selecting' or phase == 'reporting') and ARGV[2] ~= ''
@@ -53,7 +53,8 @@ if not open then
   return {'UPLOAD_LATE'}
 end
 if not prev then return {'TASK_UNKNOWN'} end
-if tonumber(r[2]) - tonumber(r[3]) >= tonumber(ARGV[5]) then return {'BUSY'} end
+-- Uploads that workers hold folded below the minimum (set-held) do not wait for aggregation.
+if tonumber(r[2]) - tonumber(r[3]) - (tonumber(r[5]) or 0) >= tonumber(ARGV[5]) then return {'BUSY'} end
 
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. ARGV[2])

@@ -46,7 +46,11 @@ if #conflicts > 1 then return conflicts end
 
 redis.call('SET', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[1], 'held:' .. ARGV[1])
+local held = tonumber(redis.call('HGET', KEYS[1], 'held:' .. ARGV[1])) or 0
+if held > 0 then
+  redis.call('HINCRBY', KEYS[1], 'held_total', -held)
+  redis.call('HDEL', KEYS[1], 'held:' .. ARGV[1])
+end
 if #tasks > 0 then
   saddAll(KEYS[3], tasks)
   local uploads = {}
