@@ -86,7 +86,10 @@ export interface DeviceConfig {
   readonly jwksFile: string | undefined;
   /** `DEVICE_JWKS_URL`: an https URL serving that JWKS, fetched and cached by the server (signed mode). */
   readonly jwksUrl: string | undefined;
-  /** `DEVICE_JWT_ISSUER`, `DEVICE_JWT_AUDIENCE`: required `iss` / `aud` when set (default: not checked). */
+  /**
+   * `DEVICE_JWT_ISSUER`: the required `iss` when set (default: not checked). `DEVICE_JWT_AUDIENCE`: the
+   * required `aud`, which `signed` mode needs so that no other token of the same keys passes.
+   */
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
   /** `DEVICE_JWT_MAX_LIFETIME_S`: longest `exp - iat` accepted (default 3600), so that credentials stay short-lived. */
@@ -115,8 +118,14 @@ function deviceConfig(env: Env): DeviceConfig {
   if (auth === 'signed' && !devices.jwksFile === !devices.jwksUrl) {
     throw new Error('DEVICE_AUTH=signed needs exactly one of DEVICE_JWKS_FILE and DEVICE_JWKS_URL');
   }
-  if (devices.jwksUrl !== undefined && !/^https?:\/\//.test(devices.jwksUrl)) {
-    throw new Error(`DEVICE_JWKS_URL must be an http(s) URL, got "${devices.jwksUrl}"`);
+  // Keys fetched over plain http could be swapped in transit, and with them every device credential.
+  if (devices.jwksUrl !== undefined && !/^https:\/\//.test(devices.jwksUrl)) {
+    throw new Error(`DEVICE_JWKS_URL must be an https URL, got "${devices.jwksUrl}"`);
+  }
+  // Without an audience, any ES256/EdDSA JWT of the same issuer's keys (a session or ID token, whose "sub" is
+  // a user, not a device) would pass as a device credential.
+  if (auth === 'signed' && devices.jwtAudience === undefined) {
+    throw new Error('DEVICE_AUTH=signed needs DEVICE_JWT_AUDIENCE, the "aud" of device credentials');
   }
   return Object.freeze(devices);
 }

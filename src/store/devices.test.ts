@@ -46,6 +46,16 @@ async function everythingAtRest(plan: string): Promise<string> {
 }
 
 describe('one task per device per round attempt', () => {
+  it('assigns no task of a round the device says it served, and a task of a later one', async () => {
+    const ref = await openPlan();
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-s', 1)).toEqual({
+      ok: false,
+      reason: 'served',
+    });
+    expect(await t.store.getRound(ref)).toMatchObject({ assigned: 0 });
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-s', 0)).toMatchObject({ ok: true, ref });
+  });
+
   it('gives a device one task however often it asks, and every other device its own', async () => {
     const ref = await openPlan();
     const first = await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-a');

@@ -176,11 +176,18 @@ export class RedisRoundStore implements RoundStore {
     return (count ?? 0) / span;
   }
 
-  async tryAssign(plan: string, task: string, now: number, deviceId: string): Promise<AssignResult> {
+  async tryAssign(
+    plan: string,
+    task: string,
+    now: number,
+    deviceId: string,
+    servedRound?: number,
+  ): Promise<AssignResult> {
     const p = this.keys.plan(plan);
     const [status, round, attempt] = await this.redis.hmget(p.meta, 'status', 'round', 'attempt');
     if (status !== 'active') return { ok: false, reason: 'not_active' };
     if (!round || round === '0' || !attempt) return { ok: false, reason: 'not_selecting' };
+    if (servedRound !== undefined && Number(round) <= servedRound) return { ok: false, reason: 'served' };
     const ref: RoundRef = { plan, round: Number(round), attempt: Number(attempt) };
     const k = this.keys.round(ref);
     // Read first, outside the script: the device HMAC needs the round key, and Lua has no HMAC-SHA256. The

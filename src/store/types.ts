@@ -102,8 +102,11 @@ export type AssignResult =
     }
   | {
       readonly ok: false;
-      /** `device_assigned`: the device already holds a task of the current attempt. */
-      readonly reason: 'not_active' | 'not_selecting' | 'full' | 'device_assigned';
+      /**
+       * `device_assigned`: the device already holds a task of the current attempt; `served`: the device says
+       * it already uploaded to the plan's current round (the check-in's `served` hint).
+       */
+      readonly reason: 'not_active' | 'not_selecting' | 'full' | 'device_assigned' | 'served';
     };
 
 /** The result of recording an upload. */
@@ -191,9 +194,16 @@ export interface RoundStore {
   /**
    * Assigns a task to a device in the plan's current round if it is active and selecting with room and the
    * device (a verified device id; only its HMAC under the attempt's round key is stored) holds no task of
-   * that attempt yet (Lua).
+   * that attempt yet (Lua). `servedRound`: the device's hint that it already uploaded to this round of the
+   * plan, or an earlier one; then no task of a round up to it is assigned.
    */
-  tryAssign(plan: string, task: string, now: number, deviceId: string): Promise<AssignResult>;
+  tryAssign(
+    plan: string,
+    task: string,
+    now: number,
+    deviceId: string,
+    servedRound?: number,
+  ): Promise<AssignResult>;
   /**
    * The round attempt's key (for HMAC(round key, device id) and HMAC(round key, upload)); undefined once the
    * attempt left reporting (its key is deleted).

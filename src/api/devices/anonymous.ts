@@ -6,8 +6,8 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import ipaddr from 'ipaddr.js';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { AppError } from '../../errors';
 import { credentialInvalid, MAX_CREDENTIAL_LENGTH, type Admission, type DeviceVerifier } from './verifier';
 
 /** What a device id may hold: visible ASCII, so that it can travel in a header at upload. */
@@ -54,7 +54,7 @@ export class AnonymousVerifier implements DeviceVerifier {
 
   async admit(source: string): Promise<Admission> {
     if (!this.limiter) return { allowed: true };
-    const key = createHmac('sha256', this.secret).update(source).digest('base64url').slice(0, 22);
+    const key = createHmac('sha256', this.secret).update(sourceOf(source)).digest('base64url').slice(0, 22);
     try {
       await this.limiter.consume(key);
       return { allowed: true };
@@ -62,8 +62,8 @@ export class AnonymousVerifier implements DeviceVerifier {
       if (e instanceof RateLimiterRes) {
         return { allowed: false, retryAfterS: Math.max(1, Math.ceil(e.msBeforeNext / 1000)) };
       }
-      // A Redis failure: the store would fail the check-in next anyway; say so with a retryable 503.
-      throw new AppError('NOT_READY', 'the check-in rate limiter is unavailable; retry shortly');
+      // A Redis failure is mapped to a retryable 503 by the error middleware, like any store failure.
+      throw e;
     }
   }
 
@@ -84,4 +84,20 @@ export class AnonymousVerifier implements DeviceVerifier {
     }
     return Promise.resolve(credential);
   }
+}
+
+/**
+ * The source a check-in is counted against: an IPv4 address, or the /64 prefix of an IPv6 one, since one
+ * subscriber is usually given a whole /64 and would otherwise have 2^64 counters. An IPv4-mapped IPv6
+ * address counts as its IPv4 address; anything unparsable counts as itself.
+ */
+export function sourceOf(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  return `${ip
+    .toByteArray()
+    .slice(0, 8)
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('')}/64`;
 }

@@ -72,6 +72,13 @@ describe('the signed device verifier', () => {
     expect(
       await reason(verifier.verify(await jwt({ sub: 'x'.repeat(257), iat: T, exp: T + 60 }), 'a')),
     ).toEqual([401, bad, 'malformed']);
+    // jose checks that "sub" is present, not its type: a number must not reach the device HMAC.
+    const numeric = await new SignJWT({ sub: 42 } as unknown as Record<string, unknown>)
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuedAt(T)
+      .setExpirationTime(T + 60)
+      .sign(key);
+    expect(await reason(verifier.verify(numeric, 'a'))).toEqual([401, bad, 'malformed']);
     expect(await reason(verifier.verify('x'.repeat(5000), 'a'))).toEqual([401, bad, 'malformed']);
   });
 
@@ -94,7 +101,11 @@ describe('the signed device verifier', () => {
     expect(() =>
       loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_FILE: 'a', DEVICE_JWKS_URL: 'https://x/jwks' }),
     ).toThrow(/exactly one/);
-    expect(() => loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_URL: 'file:///etc/jwks' })).toThrow(/http/);
+    expect(() => loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_URL: 'file:///etc/jwks' })).toThrow(/https/);
+    expect(() => loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_URL: 'http://keys/jwks' })).toThrow(/https/);
+    expect(() => loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_URL: 'https://keys/jwks' })).toThrow(
+      /DEVICE_JWT_AUDIENCE/,
+    );
     expect(loadConfig({}).devices).toMatchObject({
       auth: 'anonymous',
       anonymousRateLimit: 600,
@@ -105,7 +116,7 @@ describe('the signed device verifier', () => {
     try {
       const file = path.join(dir, 'jwks.json');
       fs.writeFileSync(file, '{"keys": []}');
-      const config = loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_FILE: file });
+      const config = loadConfig({ DEVICE_AUTH: 'signed', DEVICE_JWKS_FILE: file, DEVICE_JWT_AUDIENCE: 'a' });
       expect(() => SignedVerifier.fromConfig(config.devices)).toThrow(/not a JWKS/);
       expect(() =>
         SignedVerifier.fromConfig({ ...config.devices, jwksFile: path.join(dir, 'none') }),

@@ -110,7 +110,8 @@ export class SignedVerifier implements DeviceVerifier {
       throw this.refusal(e, fail);
     }
     const { sub, exp, iat } = payload as Required<Pick<JWTPayload, 'sub' | 'exp' | 'iat'>>;
-    if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+    // jose checks that "sub" is present, not that it is a string; the device HMAC needs one.
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
       throw fail('malformed', `the device credential's "sub" must be 1 to ${MAX_SUB_LENGTH} characters`);
     }
     if (iat > this.now() / 1000 + DEVICE_JWT_CLOCK_SKEW_S) {

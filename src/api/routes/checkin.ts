@@ -90,10 +90,8 @@ export function checkinRoutes(deps: RouteDeps): Router {
       for (const id of ids) {
         const loaded = await plans.get(id);
         if (!loaded) continue;
-        // The device says it uploaded to this plan's round already: no task of that round (another attempt).
-        const servedRound = served.get(id);
-        if (servedRound !== undefined && ((await store.getPlan(id))?.round ?? 0) <= servedRound) continue;
-        const assigned = await store.tryAssign(id, newTaskId(), now, device);
+        // A device that says it uploaded to this plan's round already gets no task of it (another attempt).
+        const assigned = await store.tryAssign(id, newTaskId(), now, device, served.get(id));
         if (!assigned.ok) continue;
         const { ref, task, openedAt } = assigned;
         const deadline = openedAt + scheduleOf(loaded.checked.plan).reportingDeadlineS * 1000;
