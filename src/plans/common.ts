@@ -1,4 +1,4 @@
-import type { ComputationBuilder, Handle, PlanBuilder, PlanMeta } from '../compute/builder';
+import type { ComputationBuilder, Handle, PlanBuilder } from '../compute/builder';
 import {
   EMPTY_STRUCT,
   sequenceType,
@@ -8,8 +8,7 @@ import {
   type StructType,
   type TffType,
 } from '../compute/types';
-import type { BoundMode, Plan, UpdateBounds } from '../generated/plan';
-import { checkPlan } from '../plan/validate';
+import type { BoundMode } from '../generated/plan';
 import { choiceOption, intOption, nameOption, type OptionSpec, type ScheduleOptions } from './options';
 
 /** A float32 tensor type. */
@@ -100,15 +99,4 @@ export function boundModeOption(what: string): OptionSpec<BoundMode> {
 /** The most uploads a round can aggregate: the clients it selects (target times over-selection). */
 export function maxClientsPerRound(o: ScheduleOptions): number {
   return Math.max(o.targetClients, Math.ceil(o.targetClients * o.overSelection - 1e-9));
-}
-
-/**
- * Builds the plan with its update bounds (the plan builder has no slot for them) and checks the whole
- * document once, bounds included, so that a library plan that builds is one the server accepts.
- */
-export function buildWithBounds(pb: PlanBuilder, meta: PlanMeta, bounds: UpdateBounds | undefined): Plan {
-  const plan = pb.build(meta, { check: false });
-  const withBounds: Plan = bounds ? { ...plan, update_bounds: bounds } : plan;
-  checkPlan(withBounds);
-  return withBounds;
 }

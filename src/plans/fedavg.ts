@@ -3,7 +3,6 @@ import { sequenceType, tensorType } from '../compute/types';
 import type { Plan, UpdateBounds } from '../generated/plan';
 import {
   boundModeOption,
-  buildWithBounds,
   dataOptions,
   defineSecureParams,
   f32,
@@ -262,27 +261,24 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   });
 
   const layers = o.layers.join('-');
-  return buildWithBounds(
-    pb,
-    {
-      name: 'fedavg',
-      description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
-        opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
-      }, ${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode}).`,
-      client_data: {
-        collection: o.collection,
-        // Labels are class indices: one_hot zeroes a label outside [0, classes), which would train nothing, so
-        // the data spec declares their range and every loader of client data refuses one outside it.
-        element: named({
-          x: batch.fields[0]!.type,
-          y: { ...tensorType('int32', [null]), range: [0, o.layers.at(-1)! - 1] },
-        }),
-        batch_size: o.batchSize,
-      },
-      schedule: toSchedule(o),
+  return pb.build({
+    name: 'fedavg',
+    description: `FedAvg of a ${layers} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${
+      opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`
+    }, ${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode}).`,
+    client_data: {
+      collection: o.collection,
+      // Labels are class indices: one_hot zeroes a label outside [0, classes), which would train nothing, so
+      // the data spec declares their range and every loader of client data refuses one outside it.
+      element: named({
+        x: batch.fields[0]!.type,
+        y: { ...tensorType('int32', [null]), range: [0, o.layers.at(-1)! - 1] },
+      }),
+      batch_size: o.batchSize,
     },
-    fedAvgBounds(o),
-  );
+    schedule: toSchedule(o),
+    update_bounds: fedAvgBounds(o),
+  });
 }
 
 /** The largest mean training loss an update may claim; only there to keep the released loss finite. */

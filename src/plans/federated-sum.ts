@@ -3,7 +3,6 @@ import type { Plan } from '../generated/plan';
 import { AppError } from '../errors';
 import {
   boundModeOption,
-  buildWithBounds,
   dataOptions,
   defineSecureParams,
   EMPTY,
@@ -102,14 +101,13 @@ export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): P
     return b.struct([b.field(p, 'state'), b.struct({ sum })]);
   });
 
-  return buildWithBounds(
-    pb,
-    {
-      name: o.secure ? 'federated-secure-sum' : 'federated-sum',
-      description: `Sum of every client's int32 values${o.secure ? `, through secure_sum_bitwidth (${o.bitwidth} bits per client)` : `, each client's sum bounded to [${minValue}, ${maxValue}] (${o.boundMode})`} (TFF MapReduce-form example).`,
-      client_data: { collection: o.collection, element, batch_size: o.batchSize },
-      schedule: toSchedule(o),
-    },
-    o.secure ? undefined : { ranges: [{ path: '', min: minValue, max: maxValue, mode: o.boundMode }] },
-  );
+  return pb.build({
+    name: o.secure ? 'federated-secure-sum' : 'federated-sum',
+    description: `Sum of every client's int32 values${o.secure ? `, through secure_sum_bitwidth (${o.bitwidth} bits per client)` : `, each client's sum bounded to [${minValue}, ${maxValue}] (${o.boundMode})`} (TFF MapReduce-form example).`,
+    client_data: { collection: o.collection, element, batch_size: o.batchSize },
+    schedule: toSchedule(o),
+    update_bounds: o.secure
+      ? undefined
+      : { ranges: [{ path: '', min: minValue, max: maxValue, mode: o.boundMode }] },
+  });
 }

@@ -2,7 +2,6 @@ import { PlanBuilder } from '../compute/builder';
 import type { Plan } from '../generated/plan';
 import {
   boundModeOption,
-  buildWithBounds,
   dataOptions,
   defineSecureParams,
   EMPTY,
@@ -101,14 +100,13 @@ export function buildHistogram(options: Partial<HistogramOptions> = {}): Plan {
     ]);
   });
 
-  return buildWithBounds(
-    pb,
-    {
-      name: 'histogram',
-      description: `Counts of int32 values in ${o.bins} bins over all clients, at most ${o.maxInput} per client and bin${o.secure ? ', through secure_sum' : ` (${o.boundMode})`}.`,
-      client_data: { collection: o.collection, element, batch_size: o.batchSize },
-      schedule: toSchedule(o),
-    },
-    o.secure ? undefined : { ranges: [{ path: 'counts', min: 0, max: o.maxInput, mode: o.boundMode }] },
-  );
+  return pb.build({
+    name: 'histogram',
+    description: `Counts of int32 values in ${o.bins} bins over all clients, at most ${o.maxInput} per client and bin${o.secure ? ', through secure_sum' : ` (${o.boundMode})`}.`,
+    client_data: { collection: o.collection, element, batch_size: o.batchSize },
+    schedule: toSchedule(o),
+    update_bounds: o.secure
+      ? undefined
+      : { ranges: [{ path: 'counts', min: 0, max: o.maxInput, mode: o.boundMode }] },
+  });
 }

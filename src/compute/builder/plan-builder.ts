@@ -1,5 +1,5 @@
 import type { Computation } from '../../generated/computation';
-import type { ClientDataSpec, MapReduceForm, Plan, Schedule } from '../../generated/plan';
+import type { ClientDataSpec, MapReduceForm, Plan, Schedule, UpdateBounds } from '../../generated/plan';
 import { checkPlan, FORM_SLOTS } from '../../plan/validate';
 import type { TffType } from '../types';
 import { ComputationBuilder } from './computation-builder';
@@ -26,6 +26,8 @@ export interface PlanMeta {
   readonly population?: string;
   readonly client_data: ClientDataSpec;
   readonly schedule: Schedule;
+  /** Bounds the server enforces on uploaded updates (docs/update-bounds.md). */
+  readonly update_bounds?: UpdateBounds;
 }
 
 // The schema's Name pattern (schemas/computation.schema.json).
@@ -125,6 +127,7 @@ export class PlanBuilder {
       computations: form,
       ...(Object.keys(this.functions).length ? { functions: { ...this.functions } } : {}),
       ...(evaluate ? { evaluate } : {}),
+      ...(meta.update_bounds !== undefined ? { update_bounds: meta.update_bounds } : {}),
     };
     if (options.check ?? true) checkPlan(plan);
     return plan;
