@@ -92,6 +92,14 @@ testOpTable({
     },
     {
       op: 'cast',
+      // 2^31 - 1 is not a float32: it rounds to 2^31, which int32 cannot hold.
+      what: '2^31 to int32',
+      args: [f32([2147483647])],
+      attrs: { dtype: 'int32' },
+      error: /^int32 overflow: element 0 /,
+    },
+    {
+      op: 'cast',
       what: '-2^31 - 256 to int32',
       args: [f32([-2147483904])],
       attrs: { dtype: 'int32' },

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dtype } from '../types';
 import { withZeroGradient } from './gradient';
-import { checkedElementwise } from './int-overflow';
+import { checkedToInt32 } from './int-overflow';
 import { defineOp, type OpDef } from './op';
 import { ANY_DTYPE, argAt, checkDtype, DTYPE_SCHEMA, result } from './shape-infer';
 
@@ -33,8 +33,7 @@ export const castOp: OpDef = defineOp<CastAttrs>({
       // The WASM Cast kernel copies the low byte into bool outputs (-7 becomes 249), so compare instead.
       if (dtype === 'bool' && y!.dtype !== 'bool') return tf.notEqual(y!, tf.scalar(0, y!.dtype));
       // float32 outside int32 would wrap (3e9 becomes -1294967296): an overflow, as in int-overflow.ts.
-      if (y!.dtype === 'float32')
-        return checkedElementwise(tf.cast(y!, dtype), () => tf.sign(y!).mul(tf.floor(tf.abs(y!))));
+      if (y!.dtype === 'float32') return checkedToInt32(y!);
       return tf.cast(y!, dtype);
     });
   },

@@ -43,17 +43,39 @@ function overflowAt(index: number, approx: number): IntOverflowError {
  */
 export function checkedElementwise(r: tf.Tensor, exact: () => tf.Tensor): tf.Tensor {
   if (r.dtype !== 'int32' || r.size === 0) return r;
-  const first = tf.tidy(() => {
+  throwAtFirst(() => {
     const f = exact();
     const far = tf.greaterEqual(tf.abs(tf.sub(tf.cast(r, 'float32'), f)), TWO_31);
-    const bad = tf.logicalOr(tf.greaterEqual(tf.abs(f), TWO_32), far);
-    if (tf.any(bad).dataSync()[0] !== 1) return -1;
-    const i = tf.argMax(tf.reshape(tf.cast(bad, 'int32'), [-1])).dataSync()[0]!;
-    return [i, tf.reshape(f, [-1]).dataSync()[i]!];
+    return [tf.logicalOr(tf.greaterEqual(tf.abs(f), TWO_32), far), f];
   });
-  if (first === -1) return r;
-  const [i, approx] = first as [number, number];
-  throw overflowAt(i, approx);
+  return r;
+}
+
+/**
+ * float32 to int32, truncating toward zero, or IntOverflowError where the truncated value is outside int32.
+ * The range is checked directly rather than by {@link checkedElementwise}'s distance to the result, which
+ * would let a backend that saturates (3e9 to 2^31-1) pass. Truncated float32 values are exact integers, and
+ * 2^31-1 is not a float32, so `t >= 2^31` is the whole upper test.
+ */
+export function checkedToInt32(x: tf.Tensor): tf.Tensor {
+  if (x.size > 0) {
+    throwAtFirst(() => {
+      const t = tf.mul(tf.sign(x), tf.floor(tf.abs(x)));
+      return [tf.logicalOr(tf.less(t, INT32_MIN), tf.greaterEqual(t, TWO_31)), t];
+    });
+  }
+  return tf.cast(x, 'int32');
+}
+
+/** Throws IntOverflowError naming the first element where `bad` holds, with its `approx` value. */
+function throwAtFirst(check: () => [bad: tf.Tensor, approx: tf.Tensor]): void {
+  const first = tf.tidy(() => {
+    const [bad, approx] = check();
+    if (tf.any(bad).dataSync()[0] !== 1) return undefined;
+    const i = tf.argMax(tf.reshape(tf.cast(bad, 'int32'), [-1])).dataSync()[0]!;
+    return [i, tf.reshape(approx, [-1]).dataSync()[i]!] as const;
+  });
+  if (first) throw overflowAt(first[0], first[1]);
 }
 
 /** int32 to float32, for the `exact` side of a check. */
