@@ -171,3 +171,12 @@ export interface Signature {
   readonly parameter?: TffType;
   readonly result: TffType;
 }
+
+/** The int32 range, for every check of an int32 value (data ranges, bounds, constants, overflow). */
+export const INT32_MIN = -2147483648;
+export const INT32_MAX = 2147483647;
+
+/** Whether a number is an int32 value. */
+export function isInt32(v: number): boolean {
+  return Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX;
+}

@@ -1,9 +1,6 @@
-import { formatType, typeProblem, type TffType } from '../compute/types';
+import { formatType, isInt32, typeProblem, type TffType } from '../compute/types';
 import type { ErrorDetail } from '../errors';
 import type { ClientDataSpec } from '../generated/plan';
-
-const INT32_MIN = -(2 ** 31);
-const INT32_MAX = 2 ** 31 - 1;
 
 /**
  * Checks a plan's client data spec, so that a plan every client would fail on is refused at submission:
@@ -71,10 +68,7 @@ export function rangeError(range: readonly number[], dtype: string): string | nu
   const [min, max] = range as [number, number];
   if (dtype === 'bool') return 'cannot be declared on a bool tensor (its values are 0 and 1)';
   if (!(min <= max)) return `[${min}, ${max}] is empty: min must not exceed max`;
-  if (
-    dtype === 'int32' &&
-    !(Number.isInteger(min) && Number.isInteger(max) && min >= INT32_MIN && max <= INT32_MAX)
-  )
+  if (dtype === 'int32' && !(isInt32(min) && isInt32(max)))
     return `[${min}, ${max}] must hold int32 integers for an int32 tensor`;
   return null;
 }

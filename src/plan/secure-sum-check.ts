@@ -1,15 +1,12 @@
 import { checkSecureSumParams, SECURE_SUM_SLOTS, type SecureSumKind } from '../aggregation/secure-sum';
 import { calledFunction } from '../compute/checker';
-import { tensorLeaves, type TffType } from '../compute/types';
+import { isInt32, tensorLeaves, type TffType } from '../compute/types';
 import { AppError, type ErrorDetail } from '../errors';
 import type { Computation } from '../generated/computation';
 import type { Plan } from '../generated/plan';
 
 /** The kinds in the order of V1, V2, V3. */
 const KINDS: readonly SecureSumKind[] = ['bitwidth', 'max_input', 'modulus'];
-
-const INT32_MIN = -(2 ** 31);
-const INT32_MAX = 2 ** 31 - 1;
 
 /** A statically known value: an int32 or float32 scalar (with the node that made it), or a struct of them. */
 type Folded =
@@ -95,7 +92,7 @@ function foldNode(
   at: string,
 ): Folded | undefined {
   const scalar = (dtype: string, value: number): Folded | undefined =>
-    dtype === 'int32' && (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX)
+    dtype === 'int32' && !isInt32(value)
       ? undefined // would wrap at run time; leave it to the server
       : { kind: 'scalar', dtype, value, at };
   const ints = (): number[] | undefined =>

@@ -1,9 +1,15 @@
-import { formatType, tensorLeaves, type Dtype, type TensorLeaf, type TffType } from '../compute/types';
+import {
+  formatType,
+  INT32_MAX,
+  INT32_MIN,
+  isInt32,
+  tensorLeaves,
+  type Dtype,
+  type TensorLeaf,
+  type TffType,
+} from '../compute/types';
 import type { ErrorDetail } from '../errors';
 import type { BoundMode, UpdateBounds } from '../generated/plan';
-
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
 
 /** A value range resolved against U: the indices of the tensors it covers, in `tensorLeaves(U)` order. */
 export interface ResolvedRange {
@@ -110,7 +116,7 @@ export function resolveUpdateBounds(
           ['min', r.min],
           ['max', r.max],
         ] as const) {
-          if (v !== undefined && !(Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX)) {
+          if (v !== undefined && !isInt32(v)) {
             errors.push({
               path: `${pointer}/${end}`,
               message: `${end} ${v} does not fit ${where}, which is int32 (an integer in [${INT32_MIN}, ${INT32_MAX}])`,

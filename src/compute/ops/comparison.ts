@@ -8,12 +8,12 @@ import {
   broadcastShapes,
   checkDtype,
   checkSameDtype,
-  isInt32,
   NO_ATTRS,
   NUMERIC,
   result,
   runtimeBroadcast,
 } from './shape-infer';
+import { isInt32 } from '../types';
 
 const BOOL = ['bool'] as const;
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Dtype } from '../types';
+import { isInt32, type Dtype } from '../types';
 import { defineOp, OpError, type OpDef } from './op';
 import {
   ANY_DTYPE,
@@ -7,7 +7,6 @@ import {
   checkDtype,
   checkElements,
   DTYPE_SCHEMA,
-  isInt32,
   NO_ATTRS,
   product,
   result,

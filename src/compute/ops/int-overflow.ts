@@ -5,10 +5,9 @@
  * evaluation fails. Only int32 results are checked: float32 paths run no extra op.
  */
 import * as tf from '@tensorflow/tfjs';
+import { INT32_MAX, INT32_MIN } from '../types';
 import { OpError } from './op';
 
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
 const TWO_31 = 2 ** 31;
 const TWO_32 = 2 ** 32;
 /** float32's unit roundoff. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Dtype, Shape } from '../types';
+import { INT32_MAX, INT32_MIN, type Dtype, type Shape } from '../types';
 import { withZeroGradient } from './gradient';
 import { checkIntReduction } from './int-overflow';
 import { defineOp, OpError, type OpDef } from './op';
@@ -79,9 +79,6 @@ function reduceOp(
     },
   });
 }
-
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
 
 /** The reductions over `axes` (default all). */
 export const REDUCE_OPS: readonly OpDef[] = [

@@ -1,4 +1,4 @@
-import { tensorType as T, type Shape } from '../types';
+import { isInt32, tensorType as T, type Shape } from '../types';
 import { OpError } from './op';
 import {
   broadcastShapes,
@@ -6,7 +6,6 @@ import {
   checkElements,
   OpLimitError,
   checkSameDtype,
-  isInt32,
   normalizeAxes,
   normalizeAxis,
   result,

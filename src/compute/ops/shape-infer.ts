@@ -179,11 +179,6 @@ export function result(dtype: Dtype, shape: Shape): TensorType {
   return tensorType(dtype, shape);
 }
 
-/** Whether a number is an int32 value. */
-export function isInt32(v: number): boolean {
-  return Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
-}
-
 /** The product of known dims, for element-count checks. */
 export function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
