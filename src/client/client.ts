@@ -137,7 +137,11 @@ export class RoundhouseClient {
           accept: 'application/json',
           ...(this.options.deviceCredential ? { authorization: `Bearer ${await this.credential()}` } : {}),
         },
-        body: JSON.stringify({ device_id: this.deviceId, served: this.servedHint() }),
+        // With a device credential the server reads the device from it: the install id stays on the device.
+        body: JSON.stringify({
+          ...(this.options.deviceCredential ? {} : { device_id: this.deviceId }),
+          served: this.servedHint(),
+        }),
       },
       { signal },
     );
