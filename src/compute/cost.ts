@@ -1,9 +1,9 @@
 import type { Computation, Node } from '../generated/computation';
-import { bytesOf, conformType, fillUnknown, sameShapes, typeKey, widenState } from './cost-types';
+import { bytesOf, conformType, fillUnknown, typeKey, widenState } from './cost-types';
 import { getOp } from './ops';
 import { opCost, type Dims } from './ops/costs';
 import { OpError } from './ops/op';
-import { formatType, structType, tensorType, type TensorType, type TffType } from './types';
+import { formatType, structType, tensorType, typesEqual, type TensorType, type TffType } from './types';
 
 /**
  * The static cost model: an estimate of one evaluation's peak memory and FLOPs from static shapes, modelled
@@ -255,7 +255,7 @@ export class CostModel {
             : s;
         let state = declaredState ? conformType(declaredState, given) : given;
         let body = this.callee(fnName, input(state));
-        if (!sameShapes(state, body.result)) {
+        if (!typesEqual(state, body.result)) {
           // The body changes the state's shapes, so the state may grow every step.
           state = widenState(state, body.result, maxTensorElements);
           body = this.callee(fnName, input(state));
