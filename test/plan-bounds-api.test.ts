@@ -19,6 +19,8 @@ import basePlan from './fixtures/sum-plan.json';
 import {
   BOMB_CONST_INDEX,
   initializeBombPlan,
+  LARGE_UPDATE_NODE_INDEX,
+  largeUpdatePlan,
   MATMUL_REPEAT_INDEX,
   matmulLoopPlan,
   memoryBombPlan,
@@ -129,6 +131,20 @@ describe('submitting a plan the server cannot afford', () => {
     });
   });
 
+  test('a loop over an update declared float32[?] is refused at the size U really has', async () => {
+    const { status, body } = await submit(largeUpdatePlan(1000));
+    expect(status).toBe(422);
+    expect(body.error).toMatchObject({
+      code: 'PLAN_OUT_OF_BOUNDS',
+      details: [
+        {
+          path: `/computations/accumulate/nodes/${LARGE_UPDATE_NODE_INDEX}`,
+          message: expect.stringMatching(/estimated 4\.00e\+9 FLOPs .* \(LIMIT_MAX_FLOPS\)/),
+        },
+      ],
+    });
+  });
+
   test.each([
     ['selection_timeout_s', 1e-300],
     ['reporting_deadline_s', 1e300],
@@ -147,6 +163,7 @@ describe('submitting a plan the server cannot afford', () => {
     expect(await planNames()).not.toEqual(expect.arrayContaining(['memory-bomb']));
     expect(await planNames()).not.toEqual(expect.arrayContaining(['matmul-loop']));
     expect(await planNames()).not.toEqual(expect.arrayContaining(['initialize-bomb']));
+    expect(await planNames()).not.toEqual(expect.arrayContaining(['large-update']));
     for (const [name, lib] of Object.entries(PLAN_LIBRARY)) {
       const { status, body } = await submit(lib.build({}));
       expect([name, status, body.error]).toEqual([name, 201, undefined]);

@@ -7,9 +7,13 @@ import basePlan from './fixtures/sum-plan.json';
 import {
   BOMB_CONST_INDEX,
   BOMB_ELEMENTS,
+  LARGE_UPDATE_ELEMENTS,
+  LARGE_UPDATE_NODE_INDEX,
+  largeUpdatePlan,
   MATMUL_REPEAT_INDEX,
   matmulLoopPlan,
   memoryBombPlan,
+  reshapeFailurePlan,
 } from './support/costly-plans';
 import { vectorSumPlan } from './support/plans';
 
@@ -44,7 +48,8 @@ const libraryPlans: [string, unknown][] = [
 describe('the cost model at checkPlan', () => {
   test.each(libraryPlans)('%s is accepted with the default limits, far below them', (_name, plan) => {
     expect(() => checkPlan(plan)).not.toThrow();
-    for (const { client, cost } of planCosts(checkPlan(plan).plan, DEFAULT_LIMITS)) {
+    const checked = checkPlan(plan);
+    for (const { client, cost } of planCosts(checked.plan, checked.types, DEFAULT_LIMITS)) {
       const [bytes, flops] = client
         ? [DEFAULT_LIMITS.maxClientPeakBytes, DEFAULT_LIMITS.maxClientFlops]
         : [DEFAULT_LIMITS.maxPeakBytes, DEFAULT_LIMITS.maxFlops];
@@ -88,11 +93,41 @@ describe('the cost model at checkPlan', () => {
       },
     ]);
     // 40 x 2 x 2048^3 for the loop, one FLOP per element of the constant, and a few scalar nodes
-    const acc = planCosts(
-      checkPlan(matmulLoopPlan(), limitsWith({ maxFlops: 1e12 })).plan,
-      DEFAULT_LIMITS,
-    ).find((c) => c.label === 'accumulate')!;
+    const loop = checkPlan(matmulLoopPlan(), limitsWith({ maxFlops: 1e12 }));
+    const acc = planCosts(loop.plan, loop.types, DEFAULT_LIMITS).find((c) => c.label === 'accumulate')!;
     expect(acc.cost.nodes[MATMUL_REPEAT_INDEX]!.flops).toBe(40 * 2 * 2048 ** 3);
+  });
+
+  test('a form slot is costed with its real parameter type, not its declared unknowns', () => {
+    // accumulate declares the update float32[?]; U is float32[4000000]: 1000 x mul is 4e9 FLOPs, not 2e3
+    const e = refusal(largeUpdatePlan(1000));
+    expect(e).toMatchObject({ code: 'PLAN_OUT_OF_BOUNDS', status: 422 });
+    expect(e.details).toEqual([
+      {
+        path: `/computations/accumulate/nodes/${LARGE_UPDATE_NODE_INDEX}`,
+        message:
+          'accumulate: estimated 4.00e+9 FLOPs per evaluation is more than the limit of 1.00e+9 (LIMIT_MAX_FLOPS); ' +
+          'the costliest node is node "r" (repeat, 1000 x function sq) with 4.00e+9',
+      },
+    ]);
+    // Below the limit it is accepted, costed at the real size.
+    const { plan, types } = checkPlan(largeUpdatePlan(100));
+    const acc = planCosts(plan, types, DEFAULT_LIMITS).find((c) => c.label === 'accumulate')!;
+    expect(acc.cost.nodes[LARGE_UPDATE_NODE_INDEX]!.flops).toBe(100 * LARGE_UPDATE_ELEMENTS);
+  });
+
+  test('a shape failure at the real shapes refuses the plan at the failing node, not a cheaper re-costing', () => {
+    // f reshapes its float32[4000000] to [3]: it fails at the real shape, so no estimate holds
+    const e = refusal(reshapeFailurePlan());
+    expect(e).toMatchObject({ code: 'PLAN_OUT_OF_BOUNDS', status: 422 });
+    expect(e.details).toEqual([
+      {
+        path: `/computations/accumulate/nodes/${LARGE_UPDATE_NODE_INDEX}`,
+        message:
+          'accumulate: the cost cannot be estimated, since node "f" (call) fails at the shapes it is given: ' +
+          'function f: node "three" (reshape) given float32[4000000]: attr shape: [3] holds 3 elements, arg 0 has 4000000',
+      },
+    ]);
   });
 
   test('the limits come from configuration: raised, the attacks pass; lowered, the library plans fail', () => {
@@ -108,10 +143,10 @@ describe('the cost model at checkPlan', () => {
       /^work: estimated .* FLOPs per evaluation over 100 batches is more than the limit of 1\.00e\+6 \(LIMIT_MAX_CLIENT_FLOPS\)/,
     );
     // Assuming fewer client batches lowers work's estimate proportionally.
+    const { plan, types } = checkPlan(fedavg);
     const [many, few] = [100, 10].map(
       (n) =>
-        planCosts(fedavg as never, limitsWith({ costClientBatches: n })).find((c) => c.label === 'work')!.cost
-          .flops,
+        planCosts(plan, types, limitsWith({ costClientBatches: n })).find((c) => c.label === 'work')!.cost.flops,
     );
     expect(many! / few!).toBeCloseTo(10, 1);
   });

@@ -1,5 +1,5 @@
-import { size } from './ops/costs';
-import type { Dtype, TensorType, TffType } from './types';
+import { product } from './ops/shape-infer';
+import { typesEqual, type Dtype, type TffType } from './types';
 
 /**
  * What the static cost model does with types: the shapes a value really has at run time (a callee sees its
@@ -45,11 +45,6 @@ export function conformType(declared: TffType, actual: TffType): TffType {
   return declared;
 }
 
-/** The elements of a tensor type, unknown dimensions counted as `unknown`. */
-export function elementsOf(t: TensorType, unknown: number): number {
-  return size(t.shape.map((d) => d ?? unknown));
-}
-
 /**
  * Bytes of the tensors a value of type `t` holds. Sequences count nothing: no op creates one, so a sequence
  * inside a node's result is always the caller's data passed along, never a new allocation.
@@ -57,24 +52,12 @@ export function elementsOf(t: TensorType, unknown: number): number {
 export function bytesOf(t: TffType, unknown: number): number {
   switch (t.kind) {
     case 'tensor':
-      return elementsOf(t, unknown) * DTYPE_BYTES[t.dtype];
+      return product(t.shape.map((d) => d ?? unknown)) * DTYPE_BYTES[t.dtype];
     case 'struct':
       return t.fields.reduce((n, f) => n + bytesOf(f.type, unknown), 0);
     case 'sequence':
       return 0;
   }
-}
-
-/** Whether two types of one structure have the same shapes everywhere. */
-export function sameShapes(a: TffType, b: TffType): boolean {
-  if (a.kind === 'tensor' && b.kind === 'tensor')
-    return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-  if (a.kind === 'struct' && b.kind === 'struct')
-    return (
-      a.fields.length === b.fields.length && a.fields.every((f, i) => sameShapes(f.type, b.fields[i]!.type))
-    );
-  if (a.kind === 'sequence' && b.kind === 'sequence') return sameShapes(a.element, b.element);
-  return a.kind === b.kind;
 }
 
 /**
@@ -84,9 +67,9 @@ export function sameShapes(a: TffType, b: TffType): boolean {
  */
 export function widenState(state: TffType, next: TffType, maxElements: number): TffType {
   if (state.kind === 'tensor' && next.kind === 'tensor') {
-    if (sameShapes(state, next)) return state;
+    if (typesEqual(state, next)) return state;
     const kept = state.shape.map((d, i) => (d === next.shape[i] ? d : null));
-    const fixed = size(kept.map((d) => d ?? 1));
+    const fixed = product(kept.map((d) => d ?? 1));
     let first = true;
     const shape = kept.map((d) => {
       if (d !== null) return d;

@@ -1,5 +1,5 @@
 import type { Computation, Node } from '../generated/computation';
-import { CostBudgetError, CostModel, GRADIENT_FLOPS, GRADIENT_MEMORY, type CostOptions } from './cost';
+import { CostBudgetError, CostModel, CostShapeError, GRADIENT_FLOPS, GRADIENT_MEMORY, type CostOptions } from './cost';
 import { OP_NAMES } from './ops';
 import { OP_COSTS } from './ops/costs';
 import { sequenceType, structType, tensorType, type TffType } from './types';
@@ -225,6 +225,40 @@ describe('the static cost model', () => {
     const top = comp([zeros('z', [1]), n('r', 'call', ['z'], { fn: 'f0' })], 'r');
     expect(() => model(fns, { maxVisits: 50 }).estimate(top)).toThrow(CostBudgetError);
     expect(model(fns, { maxVisits: 100_000 }).estimate(top).flops).toBeGreaterThan(0);
+  });
+
+  test('a top-level computation is costed with the type it is given where it declares unknowns', () => {
+    const c = comp([n('y', 'mul', ['x', 'x'])], 'y', { name: 'x', type: f32(null, 4) });
+    expect(model().estimate(c).flops).toBe(8 * 4); // unknown: the batch size
+    expect(model().estimate(c, f32(1000, 4)).flops).toBe(4000);
+  });
+
+  test('only the batch-size assumption falls back to unknown dimensions; real shapes that fail throw', () => {
+    const three = comp([n('t', 'reshape', ['x'], { shape: [3] }), n('y', 'neg', ['t'])], 'y', {
+      name: 'x',
+      type: f32(null),
+    });
+    // [8] cannot be reshaped to [3], but the batch size is an assumption: a batch of 3 runs
+    expect(model().estimate(three).flops).toBe(1 + 3);
+    // a caller's assumed batch dimension reaches a callee the same way
+    const caller = comp([n('c', 'call', ['d'], { fn: 'three' })], 'c', { name: 'd', type: f32(null) });
+    expect(model({ three }).estimate(caller).flops).toBe(1 + 3);
+    // a real [4096] fails at run time: no cheaper estimate at the declared type
+    expect(() => model().estimate(three, f32(4096))).toThrow(CostShapeError);
+    const top = comp([zeros('z', [4096]), n('c', 'call', ['z'], { fn: 'three' })], 'c');
+    let failure: unknown;
+    try {
+      model({ three }).estimate(top);
+    } catch (e) {
+      failure = e;
+    }
+    expect(failure).toBeInstanceOf(CostShapeError);
+    expect(failure).toMatchObject({
+      index: 1,
+      node: 'c',
+      op: 'call',
+      reason: expect.stringMatching(/^function three: node "t" \(reshape\) given float32\[4096\]: /),
+    });
   });
 
   test('every registry op has a cost entry', () => {

@@ -1,8 +1,9 @@
 import type { Computation, Node } from '../generated/computation';
-import { bytesOf, conformType, fillUnknown, sameShapes, typeKey, widenState } from './cost-types';
+import { bytesOf, conformType, fillUnknown, typeKey, widenState } from './cost-types';
 import { getOp } from './ops';
 import { opCost, type Dims } from './ops/costs';
-import { structType, tensorType, type TensorType, type TffType } from './types';
+import { OpError } from './ops/op';
+import { formatType, structType, tensorType, typesEqual, type TensorType, type TffType } from './types';
 
 /**
  * The static cost model: an estimate of one evaluation's peak memory and FLOPs from static shapes, modelled
@@ -20,7 +21,8 @@ import { structType, tensorType, type TensorType, type TffType } from './types';
  * The parameter's own tensors are not counted: the caller made them. Assumptions for what is unknown before
  * run time (docs/ir.md, "Cost model"): an unknown dimension has `batchSize` elements, a sequence (client
  * data) has `sequenceLength` elements. A callee is costed with its caller's shapes, since a function that
- * declares `float32[?]` costs what the tensor it is given costs.
+ * declares `float32[?]` costs what the tensor it is given costs; so is a top-level computation, given the
+ * type its caller passes (the plan's form types, src/plan/cost-check.ts).
  */
 
 /** FLOPs of a gradient as a multiple of the forward pass (forward, then about twice that backwards). */
@@ -76,6 +78,26 @@ export interface Cost {
 /** The estimate would need more work than `maxVisits` allows. */
 export class CostBudgetError extends Error {}
 
+/**
+ * A node's type inference fails at the shapes the model gives it (a callee's node included), so no estimate
+ * holds: the computation fails there at run time, or the model cannot size it. `index`, `name` and `op` are
+ * those of the top-level node of the computation being estimated; `reason` says where inside it.
+ */
+export class CostShapeError extends Error {
+  constructor(
+    readonly index: number,
+    readonly node: string,
+    readonly op: string,
+    readonly reason: string,
+  ) {
+    super(`node "${node}" (${op}) fails at the shapes it is given: ${reason}`);
+    this.name = 'CostShapeError';
+  }
+}
+
+/** A node's cost and result type, before the walk places it. */
+type NodeResult = Omit<NodeCost, 'index' | 'name' | 'op'> & { type: TffType };
+
 /** Estimates costs for one plan; memoises each function per parameter type. */
 export class CostModel {
   private readonly memo = new Map<string, Cost>();
@@ -85,19 +107,23 @@ export class CostModel {
   constructor(private readonly options: CostOptions) {}
 
   /**
-   * The cost of one evaluation of `comp` whose parameter has type `parameter` (default: the declared one).
-   * Unknown dimensions of the parameter take `batchSize` elements before shapes are inferred, so that
-   * shapes derived from them (a reshape to `[-1]`) are sized too; should inference then fail (a slice that
-   * a batch of that size is too short for), the declared type is used instead. Throws CostBudgetError.
+   * The cost of one evaluation of `comp` given a parameter of type `actual` (default: the declared type):
+   * the declared type where it knows a dimension, the actual one where it leaves it unknown. Dimensions
+   * unknown in both take `batchSize` elements before shapes are inferred, so that shapes derived from them (a
+   * reshape to `[-1]`) are sized too. That alone is an assumption: should inference then fail (a slice that a
+   * batch of that size is too short for), those dimensions are left unknown instead, which is what the type
+   * checker inferred with. Any other inference failure throws CostShapeError: the shapes are the real ones,
+   * so a cheaper re-costing would not be an estimate of what runs. Throws CostBudgetError.
    */
-  estimate(comp: Computation, parameter?: TffType): Cost {
+  estimate(comp: Computation, actual?: TffType): Cost {
     const declared = comp.parameter?.type;
-    const given = parameter ?? (declared && fillUnknown(declared, this.options.batchSize));
+    const known = declared && actual ? conformType(declared, actual) : declared;
+    const filled = known && fillUnknown(known, this.options.batchSize);
     try {
-      return this.walk(comp, given);
+      return this.walk(comp, filled);
     } catch (e) {
-      if (e instanceof CostBudgetError || !declared) throw e;
-      return this.walk(comp, declared);
+      if (!(e instanceof CostShapeError) || !known || typeKey(filled) === typeKey(known)) throw e;
+      return this.walk(comp, known);
     }
   }
 
@@ -115,7 +141,8 @@ export class CostModel {
     const key = `${name}\n${typeKey(param)}`;
     let cost = this.memo.get(key);
     if (!cost) {
-      cost = this.estimate(comp, param);
+      // No fallback here: `param` holds the caller's shapes, real or assumed by the top-level estimate.
+      cost = this.walk(comp, param);
       this.memo.set(key, cost);
     }
     return cost;
@@ -140,7 +167,7 @@ export class CostModel {
         if (!t) throw new Error(`"${a}" is not defined`);
         return t;
       });
-      const { type, ...cost } = this.node(node, args);
+      const { type, ...cost } = this.located(node, index, args);
       env.set(node.name, type);
       nodes.push({ index, name: node.name, op: node.op, ...cost });
       if (live + cost.peakBytes > peak || peakAt < 0) {
@@ -155,10 +182,25 @@ export class CostModel {
     return { peakBytes: peak, flops, retainedBytes: live, result, nodes, peakAt };
   }
 
-  private node(
-    node: Node,
-    args: readonly TffType[],
-  ): Omit<NodeCost, 'index' | 'name' | 'op'> & { type: TffType } {
+  /** `node` costed, its inference failures (its callees' included) located as a CostShapeError. */
+  private located(node: Node, index: number, args: readonly TffType[]): NodeResult {
+    try {
+      return this.node(node, args);
+    } catch (e) {
+      if (e instanceof OpError) {
+        const given = args.map(formatType).join(', ');
+        throw new CostShapeError(index, node.name, node.op, `given ${given || 'no args'}: ${e.message}`);
+      }
+      if (e instanceof CostShapeError) {
+        const fn = String((node.attrs as { fn?: unknown } | undefined)?.fn);
+        const inner = `function ${fn}: node "${e.node}" (${e.op}) ${e.reason}`;
+        throw new CostShapeError(index, node.name, node.op, inner);
+      }
+      throw e;
+    }
+  }
+
+  private node(node: Node, args: readonly TffType[]): NodeResult {
     const attrs = (node.attrs ?? {}) as Record<string, unknown>;
     const { batchSize, sequenceLength, maxTensorElements } = this.options;
     const bytes = (t: TffType) => bytesOf(t, batchSize);
@@ -213,7 +255,7 @@ export class CostModel {
             : s;
         let state = declaredState ? conformType(declaredState, given) : given;
         let body = this.callee(fnName, input(state));
-        if (!sameShapes(state, body.result)) {
+        if (!typesEqual(state, body.result)) {
           // The body changes the state's shapes, so the state may grow every step.
           state = widenState(state, body.result, maxTensorElements);
           body = this.callee(fnName, input(state));

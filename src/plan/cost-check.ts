@@ -1,8 +1,11 @@
-import { CostBudgetError, CostModel, type Cost, type NodeCost } from '../compute/cost';
+import { CostBudgetError, CostModel, CostShapeError, type Cost, type NodeCost } from '../compute/cost';
 import type { Limits } from '../compute/limits';
+import { structType, type TffType } from '../compute/types';
 import type { ErrorDetail } from '../errors';
 import type { Computation } from '../generated/computation';
 import type { Plan } from '../generated/plan';
+// Type only, so no cycle at run time: validate.ts calls costErrors once it has derived the form's types.
+import type { FormTypes } from './validate';
 
 /** The estimate of one computation of a plan, for tools that show costs (and for the limits below). */
 export interface ComputationCost {
@@ -21,12 +24,49 @@ const CLIENT_COMPUTATIONS = new Set(['work', 'evaluate']);
 /** How many node visits an estimate may take, per node of the plan (functions are costed per call type). */
 const VISITS_PER_PLAN_NODE = 4;
 
+/** A computation whose cost cannot be estimated, located at its failing top-level node. */
+export class PlanCostError extends Error {
+  constructor(readonly detail: ErrorDetail) {
+    super(`${detail.path}: ${detail.message}`);
+    this.name = 'PlanCostError';
+  }
+}
+
+/**
+ * The type each computation is given when a round (or a tool) runs it, from the form's types: a declared
+ * `float32[?]` costs what the tensor really passed costs. Client data's unknown (batch) dimensions stay
+ * unknown here; the model takes them as `client_data.batch_size`.
+ */
+function parameterTypes(t: FormTypes): Readonly<Record<string, TffType | undefined>> {
+  const pair = (a: TffType, b: TffType) =>
+    structType([
+      [undefined, a],
+      [undefined, b],
+    ]);
+  const aggregates = structType([
+    [undefined, t.R],
+    [undefined, t.V[0]],
+    [undefined, t.V[1]],
+    [undefined, t.V[2]],
+  ]);
+  return {
+    prepare: t.S,
+    work: pair(t.D, t.C),
+    accumulate: pair(t.A, t.U),
+    merge: pair(t.A, t.A),
+    report: t.A,
+    update: pair(t.S, aggregates),
+    evaluate: pair(t.S, t.D),
+  };
+}
+
 /**
  * Estimates every computation of a plan that has passed the type checker: `initialize`, each form slot and
- * `evaluate`, with the functions they reach costed as called. Throws CostBudgetError when the call graph is
- * too large to estimate.
+ * `evaluate`, each given its parameter's real type from `types` (`initialize`, `zero` and the secure-sum
+ * parameters take none), with the functions they reach costed as called. Throws CostBudgetError when the
+ * call graph is too large to estimate, PlanCostError when a computation fails at the shapes it is given.
  */
-export function planCosts(plan: Plan, limits: Limits): ComputationCost[] {
+export function planCosts(plan: Plan, types: FormTypes, limits: Limits): ComputationCost[] {
   const model = new CostModel({
     functions: plan.functions ?? {},
     batchSize: plan.client_data.batch_size,
@@ -34,6 +74,7 @@ export function planCosts(plan: Plan, limits: Limits): ComputationCost[] {
     maxTensorElements: limits.maxTensorElements,
     maxVisits: VISITS_PER_PLAN_NODE * limits.maxNodesPerPlan,
   });
+  const params = parameterTypes(types);
   const entries: [string, string, Computation | undefined][] = [
     ['initialize', '/initialize', plan.initialize],
     ...Object.entries(plan.computations).map(
@@ -47,19 +88,38 @@ export function planCosts(plan: Plan, limits: Limits): ComputationCost[] {
       label,
       pointer,
       client: CLIENT_COMPUTATIONS.has(label),
-      cost: model.estimate(comp),
+      cost: estimateAt(model, comp, params[label], label, pointer),
     }));
+}
+
+function estimateAt(
+  model: CostModel,
+  comp: Computation,
+  parameter: TffType | undefined,
+  label: string,
+  pointer: string,
+): Cost {
+  try {
+    return model.estimate(comp, parameter);
+  } catch (e) {
+    if (!(e instanceof CostShapeError)) throw e;
+    throw new PlanCostError({
+      path: `${pointer}/nodes/${e.index}`,
+      message: `${label}: the cost cannot be estimated, since ${e.message}`,
+    });
+  }
 }
 
 /**
  * The problems of a type-checked plan whose estimated cost exceeds the configured limits: one per
  * computation and resource, located at the node that costs the most (docs/ir.md, "Cost model").
  */
-export function costErrors(plan: Plan, limits: Limits): ErrorDetail[] {
+export function costErrors(plan: Plan, types: FormTypes, limits: Limits): ErrorDetail[] {
   let costs: ComputationCost[];
   try {
-    costs = planCosts(plan, limits);
+    costs = planCosts(plan, types, limits);
   } catch (e) {
+    if (e instanceof PlanCostError) return [e.detail];
     // A plan the model cannot estimate is refused rather than run unbounded.
     const why = e instanceof CostBudgetError ? e.message : `the cost model failed: ${String(e)}`;
     return [{ path: '', message: `the plan's cost cannot be estimated within the limit: ${why}` }];

@@ -133,7 +133,7 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   // a plan outside them alone is well-formed but refused, 422 PLAN_OUT_OF_BOUNDS.
   const bounds = [
     ...scheduleBoundErrors(plan, limits),
-    ...(types && errors.length === 0 ? costErrors(plan, limits) : []),
+    ...(types && errors.length === 0 ? costErrors(plan, types, limits) : []),
   ];
   if (errors.length || !types || bounds.length) {
     // A broken function is reported once even when several computations reach it.

@@ -8,7 +8,7 @@ import sumPlan from '../fixtures/sum-plan.json';
 type Node = { name: string; op: string; args?: string[]; attrs?: Record<string, unknown> };
 type PlanJson = Record<string, unknown> & { computations: Record<string, { nodes: Node[] }> };
 
-const F32 = (shape: number[]) => ({ kind: 'tensor', dtype: 'float32', shape });
+const F32 = (shape: (number | null)[]) => ({ kind: 'tensor', dtype: 'float32', shape });
 
 /** The fixture's accumulate nodes with `extra` nodes before the final sum, which adds `into` to it. */
 function withAccumulate(name: string, extra: Node[], into: string, functions?: Record<string, unknown>) {
@@ -76,4 +76,93 @@ export function initializeBombPlan(): PlanJson {
     nodes.push({ name: `a${i}`, op: 'add', args: [i === 1 ? 'big' : `a${i - 1}`, 'big'] });
   plan.initialize.nodes.unshift(...nodes);
   return plan;
+}
+
+/** Elements of the large update U of `largeUpdatePlan` (within the per-tensor limit). */
+export const LARGE_UPDATE_ELEMENTS = 4_000_000;
+
+type SlotJson = { parameter?: { type: unknown }; nodes: Node[] };
+
+/**
+ * The fixture with `work` returning U = <sum: float32[LARGE_UPDATE_ELEMENTS]> and `accumulate` declaring
+ * the update `<sum: float32[?]>`, folding it into the accumulator through `nodes` (which read the update's
+ * tensor `us` and must define `junk`, a float32 scalar). The plan type-checks: only the real size of U makes
+ * `accumulate` costly.
+ */
+function withLargeUpdate(name: string, nodes: Node[], functions: Record<string, unknown>): PlanJson {
+  const plan = structuredClone(sumPlan) as unknown as PlanJson;
+  plan.name = name;
+  const work = plan.computations.work!;
+  const u = work.nodes.findIndex((n) => n.name === 'u');
+  work.nodes.splice(u, 0, {
+    name: 'big',
+    op: 'const',
+    attrs: { dtype: 'float32', shape: [LARGE_UPDATE_ELEMENTS], value: 0 },
+  });
+  work.nodes.splice(u + 1, 0, { name: 'bu', op: 'add', args: ['big', 'total'] });
+  work.nodes.find((n) => n.name === 'u')!.args = ['bu'];
+  const acc = plan.computations.accumulate as SlotJson;
+  const update = (acc.parameter!.type as { fields: { type: { fields: { type: unknown }[] } }[] }).fields[1]!;
+  update.type.fields[0]!.type = F32([null]);
+  const s = acc.nodes.findIndex((n) => n.name === 's');
+  acc.nodes.splice(s, 0, ...nodes);
+  acc.nodes.find((n) => n.name === 's')!.args = ['as', 'junk'];
+  plan.functions = { ...(plan.functions as object), ...functions };
+  return plan;
+}
+
+/** Index of the first node `largeUpdatePlan` and `reshapeFailurePlan` add to accumulate. */
+export const LARGE_UPDATE_NODE_INDEX = 6;
+
+/**
+ * `accumulate(p: <A, <sum: float32[?]>>)` with U = float32[4000000] repeats `mul(x, x)` `count` times over
+ * the update: `count` x 4e6 FLOPs at the real size, `count` x batch_size if costed at the declared type.
+ */
+export function largeUpdatePlan(count: number): PlanJson {
+  return withLargeUpdate(
+    'large-update',
+    [
+      { name: 'r', op: 'repeat', args: ['us'], attrs: { fn: 'sq', count } },
+      { name: 'junk', op: 'reduce_sum', args: ['r'] },
+    ],
+    {
+      sq: {
+        parameter: { name: 'x', type: F32([null]) },
+        nodes: [{ name: 'y', op: 'mul', args: ['x', 'x'] }],
+        result: 'y',
+      },
+    },
+  );
+}
+
+/**
+ * `accumulate` calls `f(x: float32[?])` with the update float32[4000000]; `f` repeats `mul(x, x)` 1000
+ * times, then reshapes x to [3], which fails only at the real shape (at batch_size 2 too, but not at `?`).
+ */
+export function reshapeFailurePlan(): PlanJson {
+  return withLargeUpdate(
+    'reshape-failure',
+    [
+      { name: 'f', op: 'call', args: ['us'], attrs: { fn: 'f' } },
+      { name: 'junk', op: 'reduce_sum', args: ['f'] },
+    ],
+    {
+      f: {
+        parameter: { name: 'x', type: F32([null]) },
+        nodes: [
+          { name: 'r', op: 'repeat', args: ['x'], attrs: { fn: 'sq', count: 1000 } },
+          { name: 'three', op: 'reshape', args: ['x'], attrs: { shape: [3] } },
+          { name: 'y', op: 'add', args: ['three', 'three'] },
+          { name: 'z', op: 'reduce_sum', args: ['r'] },
+          { name: 'w', op: 'add', args: ['y', 'z'] },
+        ],
+        result: 'w',
+      },
+      sq: {
+        parameter: { name: 'x', type: F32([null]) },
+        nodes: [{ name: 'y', op: 'mul', args: ['x', 'x'] }],
+        result: 'y',
+      },
+    },
+  );
 }

@@ -1,3 +1,5 @@
+import { product } from './shape-infer';
+
 /**
  * The cost of each tensor op as data, beside the registry: FLOPs of one application and the bytes its
  * kernel leaves behind beside its result, from static shapes. The static cost model (`../cost.ts`) reads
@@ -27,27 +29,20 @@ export interface OpCost {
   readonly view?: boolean;
 }
 
-/** The number of elements of a shape. */
-export function size(shape: Dims): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
 const F32 = 4;
 
 /** One FLOP per result element: elementwise ops, casts, fills, copies. */
-const perOutput: OpCost = { flops: (_a, out) => size(out) };
+const perOutput: OpCost = { flops: (_a, out) => product(out) };
 /** One FLOP per input element: reductions. */
-const perInput: OpCost = { flops: (args) => size(args[0] ?? []) };
+const perInput: OpCost = { flops: (args) => product(args[0] ?? []) };
 /** Shape-only ops: tfjs returns a view of the same buffer. */
 const view: OpCost = { flops: () => 1, view: true };
 /** Ops whose result is a scalar read from the shape. */
 const scalar: OpCost = { flops: () => 1 };
 /** Binary ops that broadcast both args to the result shape first (arithmetic.ts, broadcastBoth). */
 const broadcastBoth: OpCost = {
-  flops: (_a, out) => size(out),
-  scratchBytes: (args, out) => args.filter((a) => size(a) !== size(out)).length * size(out) * F32,
+  flops: (_a, out) => product(out),
+  scratchBytes: (args, out) => args.filter((a) => product(a) !== product(out)).length * product(out) * F32,
 };
 
 /** matmul of rank-2 args, or rank-3 with a batch dimension: 2·batch·m·n·k. */
@@ -55,37 +50,37 @@ const matmul: OpCost = {
   flops(args, out, attrs) {
     const a = args[0] ?? [];
     const k = attrs.transpose_a === true ? a[a.length - 2]! : a[a.length - 1]!;
-    return 2 * size(out) * k;
+    return 2 * product(out) * k;
   },
 };
 
 /** Softmax: max, subtract, exp, sum, divide; another axis than the last adds two transposes. */
 const softmax: OpCost = {
-  flops: (args) => 5 * size(args[0] ?? []),
+  flops: (args) => 5 * product(args[0] ?? []),
   scratchBytes(args, _out, attrs) {
     const x = args[0] ?? [];
     const axis = typeof attrs.axis === 'number' ? attrs.axis : -1;
     const last = axis === -1 || axis === x.length - 1;
-    return (last ? 1 : 3) * size(x) * F32;
+    return (last ? 1 : 3) * product(x) * F32;
   },
 };
 
 /** norm: abs or square of the input, a reduction, and (L2) the guarded sqrt's few result-sized tensors. */
 const norm: OpCost = {
-  flops: (args, out) => 2 * size(args[0] ?? []) + 6 * size(out),
-  scratchBytes: (args, out) => size(args[0] ?? []) * F32 + 6 * size(out) * F32,
+  flops: (args, out) => 2 * product(args[0] ?? []) + 6 * product(out),
+  scratchBytes: (args, out) => product(args[0] ?? []) * F32 + 6 * product(out) * F32,
 };
 
 /** one_hot: an int32 one-hot, a bool mask and the selection (indexing.ts). */
 const oneHot: OpCost = {
-  flops: (_a, out) => 3 * size(out),
-  scratchBytes: (_a, out) => size(out) * (F32 + 1),
+  flops: (_a, out) => 3 * product(out),
+  scratchBytes: (_a, out) => product(out) * (F32 + 1),
 };
 
 /** clip_by_value of int32 is a maximum then a minimum (comparison.ts). */
 const clip: OpCost = {
-  flops: (_a, out) => 2 * size(out),
-  scratchBytes: (_a, out) => size(out) * F32,
+  flops: (_a, out) => 2 * product(out),
+  scratchBytes: (_a, out) => product(out) * F32,
 };
 
 /** The cost of every registry op, by name. */
@@ -94,7 +89,7 @@ export const OP_COSTS: Readonly<Record<string, OpCost>> = Object.freeze({
   const: perOutput,
   zeros_like: perOutput,
   ones_like: perOutput,
-  random_normal: { flops: (_a, out) => 4 * size(out) },
+  random_normal: { flops: (_a, out) => 4 * product(out) },
   // binary arithmetic, comparisons, logic
   add: perOutput,
   sub: perOutput,
