@@ -2,7 +2,7 @@ import { AggregationWorker } from '../aggregation/worker';
 import type { Config } from '../config';
 import type { Logger } from '../log/logger';
 import { connectRedis, type ConnectRedisOptions } from './redis';
-import { createCore, startIsolates } from './server';
+import { createCore, startIsolates } from './core';
 
 /** A running aggregation worker process. */
 export interface RunningWorker {

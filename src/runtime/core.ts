@@ -1,0 +1,47 @@
+import type { Redis } from 'ioredis';
+import { BullJobs } from '../aggregation/jobs';
+import type { Config } from '../config';
+import type { Logger } from '../log/logger';
+import { IsolatePool } from '../isolate/isolate-pool';
+import { RoundEngine } from '../rounds/engine';
+import { StorePlanCache } from '../rounds/plan-cache';
+import { RedisRoundStore } from '../store/redis-round-store';
+import type { RedisHandle } from './redis';
+
+/** The round server's parts that both the API process and a worker process need, wired to one Redis. */
+export interface Core {
+  /** The store's connection (readiness pings it). */
+  readonly connection: Redis;
+  readonly store: RedisRoundStore;
+  readonly plans: StorePlanCache;
+  readonly jobs: BullJobs;
+  /** Where plan code runs: disposable worker-thread isolates. */
+  readonly evaluator: IsolatePool;
+  readonly engine: RoundEngine;
+}
+
+/**
+ * Wires the store, the plan cache, the job queue and the round engine to a Redis, with the process's pool
+ * of plan isolates (not started here: the caller starts it, and closes it after the engine's users).
+ */
+export function createCore(config: Config, redis: RedisHandle, log: Logger): Core {
+  const connection = redis.client({ name: 'roundhouse:store' });
+  const store = new RedisRoundStore(connection, config.redisPrefix);
+  const plans = new StorePlanCache(store, config.limits);
+  const jobs = new BullJobs(redis.client({ name: 'roundhouse:jobs' }), config.redisPrefix);
+  const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });
+  const engine = new RoundEngine({ store, jobs, plans, evaluator, config, log });
+  return { connection, store, plans, jobs, evaluator, engine };
+}
+
+/**
+ * Starts the first plan isolate, so that the log says early which backend plan code runs on. A failure is
+ * logged, not fatal: `/readyz` answers 503 until an isolate can start.
+ */
+export async function startIsolates(core: Core, log: Logger): Promise<void> {
+  try {
+    await core.evaluator.start();
+  } catch (err) {
+    log.error({ err }, 'no plan isolate could start; not ready until one can');
+  }
+}
