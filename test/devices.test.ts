@@ -200,8 +200,10 @@ describe('anonymous devices', () => {
 
   it('offers no task of a round the device says it served, in a new attempt of that round', async () => {
     const population = 'devices-served';
+    // The window must hold a check-in, a client-plan fetch and an upload on a loaded machine; the test
+    // then waits (polling) for it to pass.
     const plan = await api.submit(
-      sumPlan(population, { targetClients: 3, minReports: 2, selectionTimeout: 2 }),
+      sumPlan(population, { targetClients: 3, minReports: 2, selectionTimeout: 10 }),
     );
     const a = (await checkin(api, population, { id: 'served-device' })).assignment!;
     expect((await upload(a, await sumUpload(a, 1), 'served-device')).status).toBe(202);
@@ -343,9 +345,10 @@ describe('signed device credentials', () => {
         targetClients: 3,
         minReports: 2,
         minClientsInAggregate: 3,
-        // Long enough for the check-ins and uploads below on a loaded machine; the round ends by these.
-        selectionTimeout: 5,
-        reportingDeadline: 15,
+        // Long enough for the check-ins and uploads below on a loaded machine; the round ends by these
+        // (the test polls for it).
+        selectionTimeout: 10,
+        reportingDeadline: 30,
         rounds: 1,
       }),
     );

@@ -21,19 +21,22 @@ describe('examples/node-client.js', () => {
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-example-'));
-    const deviceIdFile = path.join(dir, 'device-id');
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [path.join(__dirname, '..', 'examples', 'node-client.js')],
-      {
-        env: { ...process.env, ROUNDHOUSE_URL: cluster.url, MAX_TASKS: '1', DEVICE_ID_FILE: deviceIdFile },
-        timeout: 60_000,
-      },
-    );
-    expect(stdout).toMatch(/^completed round 1$/m);
-    // The device id the client made on first use is kept for its next run.
-    expect(fs.readFileSync(deviceIdFile, 'utf8')).toMatch(/^[0-9a-f]{32}\n$/);
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      const deviceIdFile = path.join(dir, 'device-id');
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [path.join(__dirname, '..', 'examples', 'node-client.js')],
+        {
+          env: { ...process.env, ROUNDHOUSE_URL: cluster.url, MAX_TASKS: '1', DEVICE_ID_FILE: deviceIdFile },
+          timeout: 60_000,
+        },
+      );
+      expect(stdout).toMatch(/^completed round 1$/m);
+      // The device id the client made on first use is kept for its next run.
+      expect(fs.readFileSync(deviceIdFile, 'utf8')).toMatch(/^[0-9a-f]{32}\n$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     const done = await eventually('round 1 to complete', async () => {
       const { rounds } = (await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as {
         rounds: RoundInfo[];

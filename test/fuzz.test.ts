@@ -36,6 +36,11 @@ const UPLOADS = intEnv('FUZZ_UPLOADS', RUNS);
 const OTHERS = intEnv('FUZZ_OTHERS', Math.ceil(RUNS / 5));
 const CONCURRENCY = intEnv('FUZZ_CONCURRENCY', 16);
 const SHRINK = process.env.FUZZ_SHRINK === '1';
+/**
+ * From this many requests of a kind on, each code that kind's generators aim at must have been answered at
+ * least once (the rarest, PLAN_OUT_OF_BOUNDS, answers about 1 plan in 120); fewer may by chance miss one.
+ */
+const MIN_FOR_CODES = 1_000;
 /** Requests per fast-check run: each run sends one batch concurrently. */
 const BATCH = 100;
 /** Generous: a loaded 2-core machine may take minutes for ten thousand of each. */
@@ -104,6 +109,37 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
     if (timings.length) console.log(`fuzz (seed ${SEED}): ${timings.join('; ')}\n${driver?.summary() ?? ''}`);
   });
 
+  /** What `now` counts beyond `before` (a copy taken when a phase began), key by key. */
+  function since<K>(before: ReadonlyMap<K, number>, now: ReadonlyMap<K, number>): Map<K, number> {
+    const out = new Map<K, number>();
+    for (const [key, n] of now) if (n > (before.get(key) ?? 0)) out.set(key, n - (before.get(key) ?? 0));
+    return out;
+  }
+
+  /** A copy of the driver's tallies, taken when a phase begins. */
+  function tallies(): { statuses: Map<number, number>; codes: Map<string, number> } {
+    return { statuses: new Map(driver.statuses), codes: new Map(driver.codes) };
+  }
+
+  /**
+   * Asserts that a phase got some 2xx answers and, when it sent at least MIN_FOR_CODES requests, every code
+   * of `codes`: a fuzz whose requests all stop at one early refusal (as when every upload got 401 before
+   * the device header was sent) would otherwise find no 5xx and pass without reaching what it aims at.
+   */
+  function expectReached(
+    phase: string,
+    before: ReturnType<typeof tallies>,
+    count: number,
+    codes: readonly string[],
+  ): void {
+    const statuses = since(before.statuses, driver.statuses);
+    const seen = since(before.codes, driver.codes);
+    const ok = [...statuses].filter(([s]) => s >= 200 && s < 300).reduce((a, [, n]) => a + n, 0);
+    expect({ phase, ok: ok > 0 }).toEqual({ phase, ok: true });
+    if (count < MIN_FOR_CODES) return;
+    expect({ phase, missing: codes.filter((c) => !seen.has(c)) }).toEqual({ phase, missing: [] });
+  }
+
   function expectNoFailures(from: number): void {
     const failures = driver.failures.slice(from);
     expect(
@@ -119,6 +155,7 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       const t0 = Date.now();
       const from = driver.failures.length;
       const sent0 = driver.sent;
+      const before = tallies();
       let accepted = 0;
       await fuzz(driver, planRequestArb(), PLANS, SEED, (batch) =>
         driver.sendAll(batch, async (_req, answer) => {
@@ -139,6 +176,15 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       timings.push(
         `${PLANS} plans (${accepted} accepted and cancelled) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
+      // Some plans pass validation, and the refusals come from each stage of it: schema, types, limits and
+      // the bounds of secure-sum parameters.
+      expect(accepted).toBeGreaterThan(0);
+      expectReached('plans', before, PLANS, [
+        'PLAN_SCHEMA_INVALID',
+        'PLAN_TYPE_ERROR',
+        'PLAN_LIMIT_EXCEEDED',
+        'PLAN_OUT_OF_BOUNDS',
+      ]);
       expectNoFailures(from);
     },
     PHASE_TIMEOUT_MS,
@@ -152,6 +198,7 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       const targets = await submitTargets(cluster, tag);
       for (const t of targets) await refillTasks(driver, t);
       expect(targets.every((t) => t.tasks.length > 0)).toBe(true);
+      const before = tallies();
       const spent = new Set<string>();
       const taskOf = new Map<FuzzRequest, HeldTask>();
       let uploads = 0;
@@ -182,10 +229,21 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       expect(uploads).toBeGreaterThanOrEqual(UPLOADS);
       const t1 = Date.now();
       timings.push(`${uploads} uploads (${accepted} accepted) in ${((t1 - t0) / 1000).toFixed(1)} s`);
+      // Uploads reach bundle decoding and the aggregation: some are accepted, and damaged bundles, wrong
+      // shapes and forged tokens are refused by the checks meant for them.
+      expect(accepted).toBeGreaterThan(0);
+      expectReached('uploads', before, UPLOADS, [
+        'BUNDLE_MALFORMED',
+        'BUNDLE_TYPE_MISMATCH',
+        'TOKEN_INVALID',
+      ]);
+      const beforeOthers = tallies();
 
       const known = targets.map((t) => t.planId);
       await fuzz(driver, otherRequestArb(known), OTHERS, SEED + 2, (batch) => driver.sendAll(batch));
       timings.push(`${OTHERS} other requests in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+      // Reads of the known plans and their rounds get past the checks of ids and operator tokens.
+      expectReached('others', beforeOthers, OTHERS, ['PLAN_NOT_FOUND']);
       expectNoFailures(from);
       await Promise.all(
         targets.map((t) => cluster.operator(`/v1/plans/${t.planId}/cancel`, { method: 'POST' })),

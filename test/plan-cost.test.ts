@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, limitsWith } from '../src/compute/limits';
-import { AppError } from '../src/errors';
+import { appErrorOf } from '../src/app-error.jest';
+import type { AppError } from '../src/errors';
 import { planCosts } from '../src/plan/cost-check';
 import { checkPlan } from '../src/plan/validate';
 import { PLAN_LIBRARY } from '../src/plans';
@@ -21,13 +22,7 @@ import { vectorSumPlan } from './support/plans';
 // same checks over HTTP are in plan-bounds-api.test.ts.
 
 function refusal(plan: unknown, limits = DEFAULT_LIMITS): AppError {
-  try {
-    checkPlan(plan, limits);
-  } catch (e) {
-    if (e instanceof AppError) return e;
-    throw e;
-  }
-  throw new Error('the plan was accepted');
+  return appErrorOf(() => checkPlan(plan, limits));
 }
 
 const withSchedule = (schedule: Record<string, number>) => ({

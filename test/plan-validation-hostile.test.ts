@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { checkSecureSumParams } from '../src/aggregation/secure-sum';
+import { appErrorOf } from '../src/app-error.jest';
 import { CsvExampleStore } from '../src/client/node';
 import { PlanBuilder } from '../src/compute/builder';
 import { Interpreter } from '../src/compute/interpreter';
@@ -29,17 +30,6 @@ import {
   sumPlan,
   type Json,
 } from './support/hostile-plans';
-
-/** The AppError `f` throws; fails the test when it throws nothing or something else. */
-function appErrorOf(f: () => unknown): AppError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof AppError) return e;
-    throw new Error(`expected an AppError, got ${String(e)}`);
-  }
-  throw new Error('expected an AppError, nothing was thrown');
-}
 
 /** Asserts a 4xx AppError with `code` and a detail at exactly `path` whose message matches. */
 function expectRefused(f: () => unknown, code: ErrorCode, path: string, message: RegExp): void {
@@ -331,16 +321,19 @@ describe('secure-sum constants', () => {
           try {
             checkSecureSumParams(kind, [v]);
             return true;
-          } catch {
-            return false;
+          } catch (e) {
+            // Only a refusal counts as one: anything else (a TypeError) is a bug that fails the test.
+            if (e instanceof AppError) return false;
+            throw e;
           }
         })();
         const submit = (() => {
           try {
             checkPlan(secureSumPlan({ ...good, [option]: v }));
             return true;
-          } catch {
-            return false;
+          } catch (e) {
+            if (e instanceof AppError) return false;
+            throw e;
           }
         })();
         expect({ kind, v, submit }).toEqual({ kind, v, submit: server });

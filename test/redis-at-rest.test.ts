@@ -108,6 +108,7 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
         `holds the SHA-256 of an upload (${digestForms(upload)[0]!.toString()})`,
       ]);
       expect(stats.partialClients).toEqual([1]);
+      expect(stats.openPartialClients).toEqual([1]);
       // Once the attempt closed, a worker may commit what it holds (issue 7, point 4): not a violation.
       await redis.del(`${prefix}:{p}:r:1.1:tasks`);
       await redis.lpop(`{${prefix}}:agg:log`);
@@ -220,8 +221,12 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
     // Key names are recorded with long hex ids masked, the prefix's random part included.
     const masked = cluster.prefix.replace(/[0-9a-f]{8,}/g, '<id>');
     expect(names.some((k) => k.startsWith(`{${masked}}:`))).toBe(true);
+    // It decoded the workers' committed partials, and each one it read while its attempt took uploads
+    // covered at least min_clients_in_aggregate devices.
+    expect(stats.partialClients.length).toBeGreaterThan(0);
+    expect(stats.openPartialClients.filter((n) => n < MIN_CLIENTS)).toEqual([]);
     console.log(
-      `at-rest scan: ${stats.scans} scans, ${stats.values} values; partials seen with clients ${JSON.stringify(stats.partialClients.slice(0, 40))}, ${stats.closedSubMinimum} below the minimum after their attempt closed`,
+      `at-rest scan: ${stats.scans} scans, ${stats.values} values; partials seen with clients ${JSON.stringify(stats.partialClients.slice(0, 40))} (${stats.openPartialClients.length} while open), ${stats.closedSubMinimum} below the minimum after their attempt closed`,
     );
   }, 180_000);
 });

@@ -1,5 +1,5 @@
 import { readBundle, readTypedBundle, writeBundle, type BundleData } from '../codec';
-import { AppError } from '../errors';
+import { appErrorOf } from '../app-error.jest';
 import type { UpdateBounds } from '../generated/plan';
 import { resolveUpdateBounds, type ResolvedBounds } from '../plan/update-bounds-check';
 import { checkPlan } from '../plan/validate';
@@ -22,16 +22,6 @@ const update = (w0: number[], b0: number[], examples: number, loss: number): Bun
   Int32Array.of(examples),
   Float32Array.of(loss),
 ];
-
-function refusal(f: () => unknown): { code: string; details: readonly { path: string; message: string }[] } {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof AppError) return { code: e.code, details: e.details };
-    throw e;
-  }
-  throw new Error('no error');
-}
 
 describe('applyUpdateBounds', () => {
   it('clips int32 and float32 elements into their ranges, on copies', () => {
@@ -71,8 +61,8 @@ describe('applyUpdateBounds', () => {
 
   it('reject names the tensor, the element and the declaration', () => {
     const bounds = resolve({ ranges: [{ path: 'delta', min: -1, max: 1, mode: 'reject' }] });
-    const e = refusal(() => applyUpdateBounds(bounds, update([0, 0, 0, 0], [0, 7], 1, 0)));
-    expect(e).toEqual({
+    const e = appErrorOf(() => applyUpdateBounds(bounds, update([0, 0, 0, 0], [0, 7], 1, 0)));
+    expect({ code: e.code, details: e.details }).toEqual({
       code: 'UPDATE_OUT_OF_BOUNDS',
       details: [{ path: 'delta/b0', message: 'element 1 is 7, outside [-1, 1] (/update_bounds/ranges/0)' }],
     });
@@ -102,7 +92,7 @@ describe('applyUpdateBounds', () => {
 
   it('reject refuses an update over the norm bound, naming its tensors', () => {
     const bounds = resolve({ norms: [{ paths: ['delta'], max_norm: 4, mode: 'reject' }] });
-    const e = refusal(() => applyUpdateBounds(bounds, update([3, 0, 0, 0], [0, 4], 1, 0)));
+    const e = appErrorOf(() => applyUpdateBounds(bounds, update([3, 0, 0, 0], [0, 4], 1, 0)));
     expect(e.code).toBe('UPDATE_OUT_OF_BOUNDS');
     expect(e.details[0]!.message).toBe('L2 norm 5 of delta/w0, delta/b0 is over 4 (/update_bounds/norms/0)');
   });

@@ -1,15 +1,8 @@
-import { AppError } from '../errors';
+import { appErrorOf } from '../app-error.jest';
 
 /** Asserts `fn` throws an AppError with `code` and a detail at `path`; returns that detail's message. */
 export function rejects(fn: () => unknown, code: string, path: string): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(AppError);
-  const err = caught as AppError;
+  const err = appErrorOf(fn);
   expect(err.code).toBe(code);
   const detail = err.details.find((d) => d.path === path);
   expect(detail).toBeDefined();

@@ -1,4 +1,5 @@
-import { AppError } from '../errors';
+import { appErrorOf } from '../app-error.jest';
+import type { AppError } from '../errors';
 import type { Plan, UpdateBounds } from '../generated/plan';
 import { buildFedAvg, buildFederatedSum, buildTemperatureSensor } from '../plans';
 import { resolveUpdateBounds } from './update-bounds-check';
@@ -8,17 +9,9 @@ import { checkPlan } from './validate';
 const fedavg = buildFedAvg({ layers: [2, 2], targetClients: 2 });
 const sum = buildFederatedSum({ targetClients: 2 });
 
-function problems(
-  plan: Plan,
-  bounds: UpdateBounds,
-): { code: string; details: { path: string; message: string }[] } {
-  try {
-    checkPlan({ ...plan, update_bounds: bounds });
-  } catch (e) {
-    if (e instanceof AppError) return { code: e.code, details: [...e.details] };
-    throw e;
-  }
-  return { code: 'none', details: [] };
+/** The refusal of `plan` with `bounds`. */
+function problems(plan: Plan, bounds: UpdateBounds): AppError {
+  return appErrorOf(() => checkPlan({ ...plan, update_bounds: bounds }));
 }
 
 describe('update_bounds in checkPlan', () => {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Interpreter } from '../compute/interpreter';
 import { structValue } from '../compute/value';
 import type { ClientExamples } from '../data';
-import { AppError } from '../errors';
+import { appErrorOf } from '../app-error.jest';
 import type { Plan, UpdateBounds } from '../generated/plan';
 import { buildFederatedSum, buildHistogram, buildMean } from '../plans';
 import { runLocal } from './local-runner';
@@ -77,16 +77,12 @@ describe('int32 overflow in a plan computation', () => {
       [undefined, tf.scalar(2 ** 31 - 1, 'int32')],
       [undefined, tf.scalar(10, 'int32')],
     ]);
-    let error: unknown;
-    try {
-      interp.run(plan.computations.accumulate, arg, { round: 1, label: 'accumulate' });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(AppError);
-    expect((error as AppError).code).toBe('EVAL_INT_OVERFLOW');
-    expect((error as AppError).status).toBe(422);
-    expect((error as AppError).message).toMatch(
+    const error = appErrorOf(() =>
+      interp.run(plan.computations.accumulate, arg, { round: 1, label: 'accumulate' }),
+    );
+    expect(error.code).toBe('EVAL_INT_OVERFLOW');
+    expect(error.status).toBe(422);
+    expect(error.message).toMatch(
       /^accumulate: node "[^"]+" \(add\): int32 overflow: element 0 of the result is about 21474836\d\d, outside/,
     );
   });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { newPlanId, newTaskId } from './ids';
+import { newTaskId } from './ids';
 import { Keys } from './keys';
-import { allBytes, newRound, openTestStore, type TestStore } from './testing';
+import { allBytes, newRound, openTestRound, openTestStore, type TestStore } from './testing';
 import { deviceHmac } from './round-key';
 import type { RoundRef } from './types';
 
@@ -13,22 +13,13 @@ afterAll(async () => {
   await t.close();
 });
 
-async function openPlan(over: { selectionTarget?: number; target?: number } = {}): Promise<RoundRef> {
-  const id = newPlanId();
-  await t.store.createPlan({
-    id,
-    json: '{}',
-    name: 'n',
+/** A plan with round 1.1 open, selecting 10 devices for a target of 5 unless `round` says otherwise. */
+function openPlan(round: { selectionTarget?: number; target?: number } = {}): Promise<RoundRef> {
+  return openTestRound(t, {
     population: 'dev',
     rounds: 2,
-    state: allBytes(),
-    now: 1,
+    round: { selectionTarget: 10, target: 5, ...round },
   });
-  const ref: RoundRef = { plan: id, round: 1, attempt: 1 };
-  await t.store.openRound(
-    newRound(ref, { selectionTarget: over.selectionTarget ?? 10, target: over.target ?? 5 }),
-  );
-  return ref;
 }
 
 /** Every value of every key of a plan, as text, for searching what is at rest. */

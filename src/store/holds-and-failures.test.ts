@@ -1,5 +1,5 @@
 import { newPlanId, newTaskId } from './ids';
-import { allBytes, newRound, openTestStore, type TestStore } from './testing';
+import { allBytes, createTestPlan, newRound, openTestRound, openTestStore, type TestStore } from './testing';
 import type { RoundRef } from './types';
 
 // The store's parts of plan isolation and the commit threshold, against a real Redis: held uploads and the
@@ -12,11 +12,8 @@ afterAll(async () => {
   await t.close();
 });
 
-
-async function plan(population = 'holds'): Promise<string> {
-  const id = newPlanId();
-  await t.store.createPlan({ id, json: '{}', name: 'n', population, rounds: 2, state: allBytes(), now: 1 });
-  return id;
+function plan(population = 'holds'): Promise<string> {
+  return createTestPlan(t, { population, rounds: 2 });
 }
 
 async function assigned(ref: RoundRef, n: number): Promise<string[]> {
@@ -31,11 +28,9 @@ async function assigned(ref: RoundRef, n: number): Promise<string[]> {
 
 describe('held uploads', () => {
   it('do not count against the pending bound, and a commit clears them', async () => {
-    const ref = { plan: await plan(), round: 1, attempt: 1 };
-    await t.store.openRound(newRound(ref, { selectionTarget: 5, target: 5 }));
+    const ref = await openTestRound(t, { population: 'holds', round: { selectionTarget: 5, target: 5 } });
     const [a, b, c] = (await assigned(ref, 3)) as [string, string, string];
-    const up = (task: string) =>
-      t.store.acceptUpload(ref, task, Uint8Array.of(task.length), 3, 1);
+    const up = (task: string) => t.store.acceptUpload(ref, task, Uint8Array.of(task.length), 3, 1);
     expect(await up(a)).toEqual({ ok: true, closed: false });
     // One upload waits for aggregation and the bound is 1.
     expect(await up(b)).toEqual({ ok: false, code: 'BUSY' });
@@ -51,8 +46,7 @@ describe('held uploads', () => {
   });
 
   it('are recorded only while the attempt is open, and 0 clears', async () => {
-    const ref = { plan: await plan(), round: 1, attempt: 1 };
-    await t.store.openRound(newRound(ref));
+    const ref = await openTestRound(t, { population: 'holds' });
     await t.store.setHeld(ref, 'w1', 3);
     await t.store.setHeld(ref, 'w2', 2);
     expect(await t.store.heldUploads(ref)).toBe(5);

@@ -4,6 +4,7 @@
  * the workers can use them too.
  */
 import { Redis } from 'ioredis';
+import { newPlanId } from './ids';
 import { RedisRoundStore } from './redis-round-store';
 import type { NewRound, RoundRef } from './types';
 
@@ -61,6 +62,40 @@ export function newRound(ref: RoundRef, over: Partial<Omit<NewRound, 'ref'>> = {
     now: 1_000,
     ...over,
   };
+}
+
+/**
+ * Creates a plan with an empty document and every byte value as its state, on `population` (default
+ * `test`) with `rounds` rounds (default 2); its id.
+ */
+export async function createTestPlan(
+  t: TestStore,
+  over: { population?: string; rounds?: number } = {},
+): Promise<string> {
+  const id = newPlanId();
+  await t.store.createPlan({
+    id,
+    json: '{}',
+    name: 'n',
+    population: over.population ?? 'test',
+    rounds: over.rounds ?? 2,
+    state: allBytes(),
+    now: 1,
+  });
+  return id;
+}
+
+/**
+ * Creates a plan as {@link createTestPlan} and opens its round 1.1 as {@link newRound} makes it, with
+ * `round` over its defaults; the round's ref.
+ */
+export async function openTestRound(
+  t: TestStore,
+  over: { population?: string; rounds?: number; round?: Partial<Omit<NewRound, 'ref'>> } = {},
+): Promise<RoundRef> {
+  const ref: RoundRef = { plan: await createTestPlan(t, over), round: 1, attempt: 1 };
+  await t.store.openRound(newRound(ref, over.round));
+  return ref;
 }
 
 /** Every byte value once: what a binary-safe path must carry unchanged. */

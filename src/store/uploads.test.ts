@@ -1,6 +1,5 @@
-import { newPlanId, newTaskId } from './ids';
-import { allBytes, newRound, openTestStore, type TestStore } from './testing';
-import type { RoundRef } from './types';
+import { newTaskId } from './ids';
+import { allBytes, openTestRound, openTestStore, type TestStore } from './testing';
 
 let t: TestStore;
 beforeAll(() => {
@@ -11,25 +10,16 @@ afterAll(async () => {
 });
 
 /** A plan with round 1.1 open and `n` tasks assigned. */
-async function roundWithTasks(n: number, over: { selectionTarget?: number; target?: number } = {}) {
-  const id = newPlanId();
-  await t.store.createPlan({
-    id,
-    json: '{}',
-    name: 'n',
+async function roundWithTasks(n: number, round: { selectionTarget?: number; target?: number } = {}) {
+  const ref = await openTestRound(t, {
     population: 'up',
     rounds: 1,
-    state: allBytes(),
-    now: 1,
+    round: { selectionTarget: 10, target: 5, ...round },
   });
-  const ref: RoundRef = { plan: id, round: 1, attempt: 1 };
-  await t.store.openRound(
-    newRound(ref, { selectionTarget: over.selectionTarget ?? 10, target: over.target ?? 5 }),
-  );
   const tasks: string[] = [];
   for (let i = 0; i < n; i++) {
     const task = newTaskId();
-    const r = await t.store.tryAssign(id, task, 2, newTaskId());
+    const r = await t.store.tryAssign(ref.plan, task, 2, newTaskId());
     if (!r.ok) throw new Error(r.reason);
     tasks.push(task);
   }

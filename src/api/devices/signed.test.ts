@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import { loadConfig } from '../../config';
-import { AppError } from '../../errors';
+import { appErrorOfAsync } from '../../app-error.jest';
 import { SignedVerifier } from './signed';
 
 const NOW = Date.UTC(2031, 0, 1);
@@ -28,13 +28,8 @@ function jwt(claims: { sub?: string; iat?: number; exp?: number }): Promise<stri
 }
 
 async function reason(p: Promise<unknown>): Promise<[number, string, string]> {
-  try {
-    await p;
-  } catch (e) {
-    if (!(e instanceof AppError)) throw e;
-    return [e.status, e.code, e.details[0]?.message ?? ''];
-  }
-  throw new Error('expected a refusal');
+  const e = await appErrorOfAsync(p);
+  return [e.status, e.code, e.details[0]?.message ?? ''];
 }
 
 describe('the signed device verifier', () => {

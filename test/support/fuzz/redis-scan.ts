@@ -58,6 +58,8 @@ export interface ScanStats {
   partials: number;
   /** Client counts of the partials decoded. */
   partialClients: number[];
+  /** Client counts of the partials decoded while their attempt took uploads (a subset of the above). */
+  openPartialClients: number[];
   /** Sub-minimum partials seen after their attempt closed (allowed; see above). */
   closedSubMinimum: number;
   keyNames: Set<string>;
@@ -70,6 +72,7 @@ export function newScanStats(): ScanStats {
     values: 0,
     partials: 0,
     partialClients: [],
+    openPartialClients: [],
     closedSubMinimum: 0,
     keyNames: new Set(),
   };
@@ -140,6 +143,7 @@ export function checkValue(
       disposeValue(partial.acc);
       stats.partials += 1;
       stats.partialClients.push(partial.clients);
+      if (open) stats.openPartialClients.push(partial.clients);
       if (partial.clients < rules.minClients) {
         if (open) {
           found.push(`a committed partial covering ${partial.clients} clients (minimum ${rules.minClients})`);

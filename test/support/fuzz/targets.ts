@@ -71,13 +71,22 @@ export async function submitTargets(cluster: Cluster, tag: string): Promise<Uplo
   return out;
 }
 
+/** How long {@link refillTasks} waits for a target's next round to hand out tasks. */
+const REFILL_TIMEOUT_MS = 60_000;
+/** Pause between check-ins while a target's next round is not open yet. */
+const REFILL_POLL_MS = 100;
+
 /**
- * Checks in new devices for a target until it holds a round's worth of tasks or the server has none to
- * give (a retry window, or a 429 from a rate limit); the answers go through the driver's property check.
+ * Checks in new devices for a target until it holds a round's worth of tasks, or the round has no more to
+ * give once it handed out at least one; the answers go through the driver's property check. While the
+ * target's next round is not open yet (its last one is still being finalized), check-ins get a retry window:
+ * it polls. It throws when a check-in is refused, or when no task came within REFILL_TIMEOUT_MS, so that
+ * the upload fuzz never goes on quietly with spent tasks (their uploads would no longer reach decoding).
  */
 export async function refillTasks(driver: FuzzDriver, target: UploadTarget): Promise<void> {
   const fresh: HeldTask[] = [];
-  for (let i = 0; i < TASKS_PER_ROUND; i++) {
+  const deadline = Date.now() + REFILL_TIMEOUT_MS;
+  while (fresh.length < TASKS_PER_ROUND) {
     const device = `fuzz-device-${randomBytes(6).toString('hex')}`;
     const answer = await driver.send({
       method: 'POST',
@@ -86,11 +95,26 @@ export async function refillTasks(driver: FuzzDriver, target: UploadTarget): Pro
       body: checkinBody(device),
       label: `check-in for target ${target.name}`,
     });
-    const assignment = (answer?.json as { assignment?: Omit<HeldTask, 'device'> } | undefined)?.assignment;
-    if (!assignment) break;
-    fresh.push({ ...assignment, device });
+    if (answer?.status !== 200) {
+      throw new Error(
+        `check-in for target ${target.name} was answered ${answer?.status ?? 'not at all'} ${answer?.code ?? ''}`,
+      );
+    }
+    const assignment = (answer.json as { assignment?: Omit<HeldTask, 'device'> } | undefined)?.assignment;
+    if (assignment) {
+      fresh.push({ ...assignment, device });
+      continue;
+    }
+    // The round handed out what it had: go on with those.
+    if (fresh.length > 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `target ${target.name} (plan ${target.planId}) handed out no task in ${REFILL_TIMEOUT_MS} ms; last answer ${JSON.stringify(answer.json)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, REFILL_POLL_MS));
   }
-  if (fresh.length > 0) target.tasks = fresh;
+  target.tasks = fresh;
 }
 
 /**
