@@ -7,14 +7,19 @@ const HELD_MAX = 8;
 
 /**
  * A worker's partial of one round attempt in memory: the partial as last folded (`encodePartial` bytes)
- * and, while it covers fewer than `min_clients_in_aggregate` clients in an open attempt, the uploads
- * folded into it but not committed, with their jobs still in hand (docs/server.md, "Commit threshold").
+ * and, while the clients folded since its last commit are fewer than `min_clients_in_aggregate` in an
+ * open attempt, the uploads folded into it but not committed, with their jobs still in hand
+ * (docs/server.md, "Commit threshold").
  */
 export interface Held<J> {
   /** The folded partial (committed uploads plus `tasks`); undefined before anything was folded. */
   partial: Uint8Array | undefined;
   /** Uploads inside `partial`. */
   clients: number;
+  /** Uploads inside the partial as last committed (in Redis); `clients - committed` are held. */
+  committed: number;
+  /** The held count last recorded in the round hash (`setHeld`); 0 when none is recorded. */
+  recorded: number;
   /** Tasks folded into `partial` and not committed, in order. */
   tasks: string[];
   /** The jobs of `tasks` (a task redelivered while held may have two), acknowledged at commit. */
@@ -47,9 +52,12 @@ export class HeldPartials<J> {
       return cached.held;
     }
     const bytes = await this.store.getPartial(ref, this.worker);
+    const clients = bytes ? Number(readBundle(bytes).metadata.clients ?? 0) : 0;
     const held: Held<J> = {
       partial: bytes,
-      clients: bytes ? Number(readBundle(bytes).metadata.clients ?? 0) : 0,
+      clients,
+      committed: clients,
+      recorded: 0,
       tasks: [],
       jobs: [],
       rejected: 0,
@@ -59,12 +67,15 @@ export class HeldPartials<J> {
     return held;
   }
 
-  /** Forgets an attempt's partial and returns the jobs it held uncommitted (the caller settles them). */
-  drop(ref: RoundRef): J[] {
+  /**
+   * Forgets an attempt's partial; returns the jobs it held uncommitted (the caller settles them) and the
+   * held count it had recorded in the round hash (the caller clears it).
+   */
+  drop(ref: RoundRef): { jobs: J[]; recorded: number } {
     const key = keyOf(ref);
-    const jobs = this.held.get(key)?.held.jobs ?? [];
+    const h = this.held.get(key)?.held;
     this.held.delete(key);
-    return jobs;
+    return { jobs: h?.jobs ?? [], recorded: h?.recorded ?? 0 };
   }
 
   /** The attempts with uploads folded but not committed. */
@@ -83,11 +94,15 @@ export class HeldPartials<J> {
     });
   }
 
-  /** Every job held uncommitted, of every attempt, and forgets everything. */
-  clear(): J[] {
-    const jobs = [...this.held.values()].flatMap((h) => h.held.jobs);
+  /** Every attempt's held jobs and recorded held count (as {@link drop}), and forgets everything. */
+  clear(): Array<{ ref: RoundRef; jobs: J[]; recorded: number }> {
+    const all = [...this.held.values()].map(({ ref, held }) => ({
+      ref,
+      jobs: held.jobs,
+      recorded: held.recorded,
+    }));
     this.held.clear();
-    return jobs;
+    return all;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Job, Worker } from 'bullmq';
 import type { Logger } from '../log/logger';
-import { validateJob, type AggregationJobData } from './jobs';
+import { roundTag, type RoundRef } from '../store/types';
+import { refOf, validateJob, type AggregationJobData } from './jobs';
 
 /** A job a worker holds the lock of. */
 export interface Fetched {
@@ -63,6 +64,18 @@ export class JobsInHand {
     return fetched;
   }
 
+  /**
+   * The accumulate jobs in hand of one round attempt, from every batch (the one in flight and those held
+   * uncommitted): after a failure for the attempt, the worker settles every one of them, so that none is
+   * left in hand with its lock renewed forever.
+   */
+  ofRef(ref: RoundRef): Fetched[] {
+    const key = refKey(ref);
+    return [...this.inHand].filter(
+      (f) => f.parsed.name === 'accumulate' && refKey(refOf(f.parsed.data)) === key,
+    );
+  }
+
   /** Whether the job is still in hand (not settled yet). */
   has(f: Fetched): boolean {
     return this.inHand.has(f);
@@ -91,10 +104,15 @@ export class JobsInHand {
     }
   }
 
-  /** Puts a job back in the queue without counting an attempt (its upload was not committed). */
-  async release(f: Fetched): Promise<void> {
+  /**
+   * Puts a job back in the queue without counting an attempt (its upload was not committed): at once, or
+   * after `delayMs` (BullMQ's `moveToDelayed`, which skips the attempt), so that a job handed back after a
+   * failure is not fetched again in a tight loop.
+   */
+  async release(f: Fetched, delayMs = 0): Promise<void> {
     try {
-      await f.job.moveToWait(f.token);
+      if (delayMs > 0) await f.job.moveToDelayed(Date.now() + delayMs, f.token);
+      else await f.job.moveToWait(f.token);
     } catch (err) {
       // Its lock lapses instead, and the job is redelivered as stalled.
       this.log.warn({ err, job: f.job.id }, 'could not put a held job back');
@@ -114,4 +132,8 @@ export class JobsInHand {
       }),
     );
   }
+}
+
+function refKey(ref: RoundRef): string {
+  return `${ref.plan}/${roundTag(ref)}`;
 }

@@ -6,7 +6,7 @@ import { isPlanFault, type PlanEvaluator } from '../isolate/contract';
 import type { Logger } from '../log/logger';
 import type { Engine, PlanCache } from '../rounds/contracts';
 import { NotReadyError, planRef } from '../rounds/engine';
-import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
+import { roundTag, type Phase, type RoundRef, type RoundStore } from '../store/types';
 import { HeldPartials, type Held } from './held-partials';
 import { BullJobs, QUEUE_NAME, queuePrefix, refOf } from './jobs';
 import { JobsInHand, taskOf, type Fetched } from './jobs-in-hand';
@@ -21,16 +21,13 @@ export interface AggregationWorkerOptions {
   /** Where `accumulate` runs: the process's isolate pool on the server. */
   readonly evaluator: PlanEvaluator;
   /** `workerLockMs` is the lock duration of fetched jobs; they are renewed while a batch is in hand. */
-  readonly config: Pick<
-    Config,
-    'redisPrefix' | 'workerBatch' | 'workerBatchWaitMs' | 'workerLockMs' | 'limits'
-  >;
+  readonly config: Pick<Config, 'redisPrefix' | 'workerBatch' | 'workerBatchWaitMs' | 'workerLockMs'>;
   readonly log: Logger;
   /** The id its partials are committed under; default random, so that each process has its own. */
   readonly id?: string;
 }
 
-const OPEN_PHASES: ReadonlySet<RoundInfo['phase']> = new Set(['selecting', 'reporting', 'closed']);
+const OPEN_PHASES: ReadonlySet<Phase> = new Set(['selecting', 'reporting', 'closed']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -38,6 +35,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const HOLD_POLL_MS = 250;
 /** How long a worker holding uploads waits between fetches that found nothing (it does not block). */
 const HOLD_FETCH_MS = 50;
+/** How long jobs handed back after a failure of their attempt wait before they are fetched again. */
+const RETRY_DELAY_MS = 1000;
 
 /**
  * An aggregation worker (docs/server.md, "Aggregation, exactly once"). It fetches jobs from the `agg` queue
@@ -45,8 +44,8 @@ const HOLD_FETCH_MS = 50;
  * with the batch's task ids in one atomic step before acknowledging any of them: a worker killed before
  * the commit loses nothing (the jobs are redelivered), one killed after it counts nothing twice (redelivered
  * jobs find their task covered). `accumulate` runs in the process's plan isolates; a partial is committed
- * only once it covers min_clients_in_aggregate uploads or its attempt closed (docs/server.md, "Commit
- * threshold"). Finalize and deadline jobs are handed to the round engine.
+ * only once the clients folded since its last commit number min_clients_in_aggregate or its attempt
+ * closed (docs/server.md, "Commit threshold"). Finalize and deadline jobs are handed to the round engine.
  */
 export class AggregationWorker {
   /** The id this worker commits its partials under. */
@@ -105,8 +104,12 @@ export class AggregationWorker {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     await this.loop;
-    // Uploads held below the minimum are not committed: their jobs go back to the queue for another worker.
-    for (const f of this.held.clear()) await this.hand.release(f);
+    // Uploads held below the minimum are not committed: their jobs go back to the queue for another worker,
+    // and the held counts go (best effort: a count left behind only loosens the bound until the attempt ends).
+    for (const { ref, jobs, recorded } of this.held.clear()) {
+      for (const f of jobs) if (this.hand.has(f)) await this.hand.release(f);
+      await this.clearHeld(ref, recorded);
+    }
     this.hand.stop();
     await this.bull.close();
     await this.jobs.close();
@@ -173,14 +176,7 @@ export class AggregationWorker {
       try {
         await this.accumulate(ref, items);
       } catch (err) {
-        // The partial's state in Redis is unknown (a commit may or may not have landed): reload it next
-        // time, and hand every job of it back (the held ones too, which the reloaded partial lacks).
-        const held = this.held.drop(ref);
-        this.options.log.warn(
-          { err, plan: ref.plan, round: roundTag(ref), jobs: items.length + held.length },
-          'accumulate batch failed',
-        );
-        for (const f of [...items, ...held]) if (this.hand.has(f)) await this.fail(f, err);
+        await this.abandon(ref, err, items, 'accumulate batch failed');
       }
     }
     // A finalize job waits for every upload: commit what this worker holds of a closed attempt first.
@@ -199,7 +195,7 @@ export class AggregationWorker {
     const loaded = info && OPEN_PHASES.has(info.phase) ? await plans.get(ref.plan) : undefined;
     if (!info || !loaded) {
       // The attempt finished (or failed and was discarded): nothing of it is to be accumulated any more.
-      for (const f of [...items, ...this.held.drop(ref)]) await this.ack(f);
+      for (const f of [...items, ...(await this.forget(ref))]) await this.ack(f);
       return;
     }
     const held = await this.held.get(ref);
@@ -242,34 +238,40 @@ export class AggregationWorker {
           'uploads lost before accumulation',
         );
     }
-    await this.settle(ref, held, info);
+    await this.settle(ref, held, info.phase, info.min_aggregate);
   }
 
   /**
-   * Commits the held uploads when the partial covers at least min_clients_in_aggregate clients or the
-   * attempt is closed (no more uploads can come); else keeps holding them, with their jobs in hand and
-   * their count recorded for back-pressure. Nothing derived from fewer clients than the minimum is
-   * written to Redis while the attempt is open.
+   * Commits the held uploads when the clients folded since this worker's last commit of the attempt
+   * number at least min_clients_in_aggregate, or when the attempt is closed (no more uploads can come);
+   * else keeps holding them, with their jobs in hand and their count recorded for back-pressure. So while
+   * the attempt is open, two successive partials of a worker differ by at least the minimum of clients:
+   * no difference of what is at rest isolates fewer (docs/server.md, "Commit threshold").
    */
-  private async settle(ref: RoundRef, held: Held<Fetched>, info: RoundInfo): Promise<void> {
+  private async settle(ref: RoundRef, held: Held<Fetched>, phase: Phase, min: number): Promise<void> {
     const { store, log } = this.options;
     if (held.tasks.length === 0 || !held.partial) return;
-    if (held.clients < info.min_aggregate && info.phase !== 'closed') {
-      await store.setHeld(ref, this.id, held.tasks.length);
+    if (held.clients - held.committed < min && phase !== 'closed') {
+      if (held.recorded !== held.tasks.length) {
+        await store.setHeld(ref, this.id, held.tasks.length);
+        held.recorded = held.tasks.length;
+      }
       return;
     }
-    const result = await store.commitPartial(ref, this.id, held.partial, held.tasks);
+    const { jobs, rejected } = held;
+    const result = await store.commitPartial(ref, this.id, held.partial, held.tasks, rejected);
     if (result.ok) {
-      const { jobs, rejected } = held;
-      Object.assign(held, { tasks: [], jobs: [], rejected: 0 });
-      for (let i = 0; i < rejected; i++) await store.countRejected(ref);
+      // Acknowledged first: nothing that may fail comes between the commit and the acknowledgements.
+      Object.assign(held, { tasks: [], jobs: [], rejected: 0, committed: held.clients, recorded: 0 });
+      for (const f of jobs) await this.ack(f);
       if (rejected > 0)
         log.warn({ plan: ref.plan, round: roundTag(ref), rejected }, 'uploads rejected by the worker');
-      for (const f of jobs) await this.ack(f);
       if (result.ready) await this.jobs.finalize(ref);
       return;
     }
-    const jobs = this.held.drop(ref);
+    // Every job of the attempt in hand stays there until settled: should anything below throw, the
+    // caller's abandon() finds them by their attempt (JobsInHand.ofRef), even those dropped from `held`.
+    await this.forget(ref);
     if (result.stale) {
       // The attempt moved on (finalizing, completed, failed): nothing more of it is accumulated.
       for (const f of jobs) await this.ack(f);
@@ -292,6 +294,45 @@ export class AggregationWorker {
   }
 
   /**
+   * After a failure for an attempt (a Redis error, no isolate able to start): the partial's state in Redis
+   * is unknown (a commit may or may not have landed), so it is reloaded next time, and every job of the
+   * attempt still in hand is settled, from every batch: the jobs of the batch that failed are failed
+   * (BullMQ counts an attempt and backs off), the others, held from earlier batches or dropped from `held`
+   * on the way (a conflict's redo), did nothing wrong and are handed back after a delay without counting
+   * an attempt. None stays in hand, where its lock would be renewed forever.
+   */
+  private async abandon(ref: RoundRef, err: unknown, batch: readonly Fetched[], what: string): Promise<void> {
+    const inBatch = new Set(batch);
+    const jobs = this.hand.ofRef(ref);
+    await this.forget(ref);
+    this.options.log.warn({ err, plan: ref.plan, round: roundTag(ref), jobs: jobs.length }, what);
+    for (const f of jobs) {
+      if (inBatch.has(f)) await this.fail(f, err);
+      else await this.hand.release(f, RETRY_DELAY_MS);
+    }
+  }
+
+  /** Drops this worker's partial of an attempt and its held count; returns the jobs it held. */
+  private async forget(ref: RoundRef): Promise<Fetched[]> {
+    const { jobs, recorded } = this.held.drop(ref);
+    await this.clearHeld(ref, recorded);
+    return jobs;
+  }
+
+  /**
+   * Clears this worker's held count of an attempt, best effort: a count left behind (as a crashed worker
+   * leaves its own) only loosens the back-pressure bound, until the attempt ends.
+   */
+  private async clearHeld(ref: RoundRef, recorded: number): Promise<void> {
+    if (recorded === 0) return;
+    try {
+      await this.options.store.setHeld(ref, this.id, 0);
+    } catch (err) {
+      this.options.log.warn({ err, plan: ref.plan, round: roundTag(ref) }, 'could not clear the held count');
+    }
+  }
+
+  /**
    * Looks at every attempt this worker holds uploads of: commits them once it closed, lets them go once it
    * finished or failed (their uploads are discarded with it).
    */
@@ -299,19 +340,16 @@ export class AggregationWorker {
     this.holdsCheckedAt = Date.now();
     for (const ref of this.held.holding()) {
       try {
-        const info = await this.options.store.getRound(ref);
-        if (!info || !OPEN_PHASES.has(info.phase)) {
-          for (const f of this.held.drop(ref)) await this.ack(f);
-        } else if (info.phase === 'closed') {
-          await this.settle(ref, await this.held.get(ref), info);
+        // Only the phase: this runs every HOLD_POLL_MS for each attempt held.
+        const phase = await this.options.store.getPhase(ref);
+        if (!phase || !OPEN_PHASES.has(phase)) {
+          for (const f of await this.forget(ref)) await this.ack(f);
+        } else if (phase === 'closed') {
+          // Closed: committed whatever the count, so the minimum does not matter.
+          await this.settle(ref, await this.held.get(ref), phase, 0);
         }
       } catch (err) {
-        const held = this.held.drop(ref);
-        this.options.log.warn(
-          { err, plan: ref.plan, round: roundTag(ref) },
-          'committing held uploads failed',
-        );
-        for (const f of held) if (this.hand.has(f)) await this.fail(f, err);
+        await this.abandon(ref, err, [], 'committing held uploads failed');
       }
     }
   }
@@ -320,7 +358,7 @@ export class AggregationWorker {
   private async planFault(ref: RoundRef, error: string, batch: Fetched[]): Promise<void> {
     this.options.log.warn({ plan: ref.plan, round: roundTag(ref), error }, 'plan fault while accumulating');
     await this.options.engine.onPlanFault(ref, error);
-    for (const f of [...batch, ...this.held.drop(ref)]) await this.ack(f);
+    for (const f of [...batch, ...(await this.forget(ref))]) await this.ack(f);
   }
 
   /** Runs a finalize or deadline job through the engine. */

@@ -46,6 +46,10 @@ async function start(): Promise<void> {
     return;
   }
   port.on('message', (msg: HostMessage) => {
+    if (msg.op === 'tensors') {
+      const reply: TaskReply = { id: msg.id, kind: 'ok', value: tf.memory().numTensors };
+      return void port.postMessage(reply);
+    }
     if (msg.op !== 'resume') return void serve(msg);
     const req = parked;
     parked = undefined;

@@ -47,7 +47,8 @@ export class IsolatePool implements PlanEvaluator {
   private live = 0;
   private seq = 0;
   private closed = false;
-  private backend: string | undefined;
+  /** Whether the backend of the isolates was logged (once, when the first started). */
+  private backendLogged = false;
 
   constructor(private readonly options: IsolatePoolOptions) {}
 
@@ -56,11 +57,6 @@ export class IsolatePool implements PlanEvaluator {
     const iso = await this.acquire();
     this.release(iso);
     return iso.backend;
-  }
-
-  /** The backend of the isolates, once one started. */
-  get backendName(): string | undefined {
-    return this.backend;
   }
 
   initialize(plan: PlanRef): Promise<Uint8Array> {
@@ -84,10 +80,34 @@ export class IsolatePool implements PlanEvaluator {
   }
 
   async ready(): Promise<void> {
-    if (this.idle.some((i) => i.alive)) return;
-    // All busy is ready too (tasks queue); none at all means one must be able to start.
+    // Any isolate started or starting, idle or busy, is ready (tasks queue); none means one must start.
     if (this.live > 0) return;
     await this.start();
+  }
+
+  /**
+   * How many TensorFlow.js tensors each idle isolate holds: plan code runs there, so that is where a leak
+   * would show (tests call it once nothing runs).
+   */
+  async tensorCounts(): Promise<number[]> {
+    // Taken out of `idle` meanwhile, so that no task is given one in the middle of the question.
+    const isolates = this.idle.splice(0);
+    try {
+      return await Promise.all(
+        isolates
+          .filter((iso) => iso.alive)
+          .map(async (iso) => {
+            const reply = await iso.call({ id: ++this.seq, op: 'tensors' }, this.options.config.timeoutMs);
+            return reply.kind === 'ok' ? Number(reply.value) : NaN;
+          }),
+      );
+    } finally {
+      // Dead ones too: acquire() discards them and counts them out of `live`.
+      for (const iso of isolates) {
+        if (iso.alive) this.release(iso);
+        else this.idle.push(iso);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -110,11 +130,11 @@ export class IsolatePool implements PlanEvaluator {
     try {
       // The plan document goes along the first time this isolate sees the plan; it keeps the checked plan
       // (and asks again, `need-plan`, should it have let it go).
-      let reply = await iso.call(iso.seen.has(plan.id) ? request() : request(json()), timeoutMs, transfer);
+      let reply = await iso.call(iso.hasSeen(plan.id) ? request() : request(json()), timeoutMs, transfer);
       // The isolate parked the task (its bytes are there already): send only the document.
       if (reply.kind === 'need-plan')
         reply = await iso.call({ id: ++this.seq, op: 'resume', json: json() }, timeoutMs);
-      iso.seen.add(plan.id);
+      iso.markSeen(plan.id);
       switch (reply.kind) {
         case 'ok':
           keep = true;
@@ -170,8 +190,8 @@ export class IsolatePool implements PlanEvaluator {
       startTimeoutMs: START_TIMEOUT_MS,
     }).then(
       (iso) => {
-        if (this.backend === undefined) {
-          this.backend = iso.backend;
+        if (!this.backendLogged) {
+          this.backendLogged = true;
           this.options.log.info({ backend: iso.backend }, 'plan isolates run TensorFlow.js');
         }
         this.release(iso);

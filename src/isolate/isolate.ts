@@ -11,6 +11,13 @@ export class IsolateDied extends Error {
   }
 }
 
+/**
+ * How many plan ids the host remembers having sent an isolate, most recent first; the isolate keeps as
+ * many checked plans (LocalEvaluator's PLANS_KEPT). Either side forgetting first costs one `need-plan`
+ * round trip or one document sent again, never a wrong answer.
+ */
+const SEEN_KEPT = 32;
+
 /** How an isolate is started. */
 export interface IsolateOptions {
   readonly entry: string;
@@ -27,8 +34,8 @@ export interface IsolateOptions {
  * then useless and the pool starts another.
  */
 export class Isolate {
-  /** Plan ids whose document this isolate was sent (it keeps the checked plans, the most recent 32). */
-  readonly seen = new Set<string>();
+  /** Plan ids whose document this isolate was sent, least recent first, at most SEEN_KEPT. */
+  private readonly seen = new Set<string>();
   private dead: string | undefined;
   private pending: { resolve: (r: TaskReply) => void; reject: (e: Error) => void } | undefined;
 
@@ -58,9 +65,6 @@ export class Isolate {
       const worker = new Worker(options.entry, {
         workerData: options.data,
         resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb },
-        // The thread must not keep the process alive once the pool forgets it.
-        stdout: false,
-        stderr: false,
       });
       const onError = (e: Error) => fail(e.message);
       const onExit = (code: number) => fail(`it exited with code ${code}`);
@@ -90,6 +94,18 @@ export class Isolate {
       worker.on('exit', onExit);
       worker.on('message', onMessage);
     });
+  }
+
+  /** Whether this isolate was sent the plan's document recently (it likely keeps the checked plan). */
+  hasSeen(plan: string): boolean {
+    return this.seen.has(plan);
+  }
+
+  /** Records that this isolate has the plan's document now. */
+  markSeen(plan: string): void {
+    this.seen.delete(plan);
+    this.seen.add(plan);
+    if (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.values().next().value!);
   }
 
   /** Whether the isolate died (then it serves nothing any more). */

@@ -58,10 +58,11 @@ export class LocalEvaluator implements PlanEvaluator {
         ? this.interpreter(checked).run(plan.initialize, undefined, { round: 0, label: 'initialize' })
         : decodeBundle(base64ToBytes(plan.initial_state!.data), types.S);
       try {
-        const bad = nonFinitePath(S, types.S);
+        const bytes = encodeBundle(S, types.S);
+        const bad = nonFinitePath(bytes, types.S);
         if (bad !== undefined)
           throw new AppError('EVAL_ERROR', `initialize gave a non-finite value at ${bad}`);
-        return encodeBundle(S, types.S);
+        return bytes;
       } finally {
         disposeValue(S);
       }

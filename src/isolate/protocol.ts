@@ -31,8 +31,14 @@ export interface ResumeRequest {
   readonly json: string;
 }
 
+/** How many TensorFlow.js tensors the isolate holds (between tasks: a leak check of tests). */
+export interface TensorsRequest {
+  readonly id: number;
+  readonly op: 'tensors';
+}
+
 /** What the host sends an isolate. */
-export type HostMessage = TaskRequest | ResumeRequest;
+export type HostMessage = TaskRequest | ResumeRequest | TensorsRequest;
 
 /** The task names. */
 export type TaskOp = TaskRequest['op'];

@@ -360,6 +360,12 @@ describe('RoundEngine with the Redis store, BullMQ and an aggregation worker', (
 
   test('leaves no tensors behind once the worker has closed', async () => {
     await worker.close();
+    // In this thread: only the test's own decoding (roundsDone) touches TensorFlow.js here.
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+    // In the isolates, where the plans ran (initialize, materials, fold, finalize): between tasks an
+    // isolate holds no tensor, so every one leaked by a task would show.
+    const counts = await evaluator.tensorCounts();
+    expect(counts.length).toBeGreaterThan(0);
+    expect(counts).toEqual(counts.map(() => 0));
   });
 });

@@ -1,9 +1,9 @@
 import { decodePartial } from '../aggregation/partial';
-import { decodeBundle, encodeBundle } from '../codec';
+import { bundleLeaves, decodeBundle, encodeBundle, firstNonFinite, readBundle } from '../codec';
 import { Interpreter } from '../compute/interpreter';
 import type { Limits } from '../compute/limits';
-import { tensorLeaves, type TffType } from '../compute/types';
-import { disposeValue, tensorsOf, type Value } from '../compute/value';
+import type { TffType } from '../compute/types';
+import { disposeValue, type Value } from '../compute/value';
 import { AppError } from '../errors';
 import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
@@ -44,14 +44,15 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
     owned.push(R);
     const next = updateStep(interpreter, checked, S, R, sums, task.round);
     owned.push(next.state);
-    const bad = nonFinitePath(next.state, types.S);
+    const state = encodeBundle(next.state, types.S);
+    const bad = nonFinitePath(state, types.S);
     if (bad !== undefined) {
       return {
         ok: false,
         error: `update gave a server state with a non-finite value at ${bad}; the state is kept`,
       };
     }
-    return { ok: true, state: encodeBundle(next.state, types.S), output: next.output, clients };
+    return { ok: true, state, output: next.output, clients };
   } catch (e) {
     // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails.
     if (!(e instanceof AppError)) throw e;
@@ -62,21 +63,19 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
 }
 
 /**
- * The path (`S/<field>...[index]`) of the first NaN or ±Inf in a value of type `type`, or undefined when
- * every float is finite. Integer and bool tensors are finite by construction.
+ * The path (`S/<field>...[index]`) of the first NaN or ±Inf in an encoded state of type `type` (the bytes
+ * `encodeBundle` gave, so the tensors are read once), or undefined when every float is finite. Integer and
+ * bool tensors are finite by construction.
  */
-export function nonFinitePath(value: Value, type: TffType): string | undefined {
-  const leaves = tensorLeaves(type);
-  const tensors = tensorsOf(value);
-  for (let i = 0; i < tensors.length; i++) {
-    const t = tensors[i]!;
-    if (t.dtype !== 'float32') continue;
-    const data = t.dataSync();
-    for (let j = 0; j < data.length; j++) {
-      if (!Number.isFinite(data[j]!)) {
-        const path = leaves[i]?.path.join('/') ?? String(i);
-        return `S${path ? `/${path}` : ''}[${j}]`;
-      }
+export function nonFinitePath(bytes: Uint8Array, type: TffType): string | undefined {
+  const byName = new Map(readBundle(bytes).tensors.map((t) => [t.name, t]));
+  for (const { name, leaf } of bundleLeaves(type)) {
+    const t = byName.get(name);
+    if (t?.dtype !== 'float32') continue;
+    const at = firstNonFinite(t.data as Float32Array);
+    if (at >= 0) {
+      const path = leaf.path.join('/');
+      return `S${path ? `/${path}` : ''}[${at}]`;
     }
   }
   return undefined;

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { Keys } from './keys';
-import { parsePlan, parseRound } from './parse';
+import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
@@ -17,6 +17,7 @@ import {
   type AssignResult,
   type CommitResult,
   type NewRound,
+  type Phase,
   type PlanSummary,
   type RoundInfo,
   type RoundRef,
@@ -136,6 +137,11 @@ export class RedisRoundStore implements RoundStore {
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
     return res === 1;
+  }
+
+  async getPhase(ref: RoundRef): Promise<Phase | undefined> {
+    const phase = await this.redis.hget(this.keys.round(ref).round, 'phase');
+    return isPhase(phase) ? phase : undefined;
   }
 
   async getRound(ref: RoundRef): Promise<RoundInfo | undefined> {
@@ -298,6 +304,7 @@ export class RedisRoundStore implements RoundStore {
     worker: string,
     partial: Uint8Array,
     tasks: readonly string[],
+    rejected = 0,
   ): Promise<CommitResult> {
     if (new Set(tasks).size !== tasks.length) {
       // The partial would hold an upload twice while `covered` counts it once: refuse before touching Redis.
@@ -308,7 +315,7 @@ export class RedisRoundStore implements RoundStore {
       await SCRIPTS.commitPartial.run(
         this.redis,
         [k.round, k.tasks, k.covered, k.partials, k.partial(worker), ...tasks.map((t) => k.upload(t))],
-        [worker, toBuffer(partial), ...tasks],
+        [worker, toBuffer(partial), rejected, ...tasks],
       ),
     );
     const [status, ...rest] = res;

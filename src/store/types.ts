@@ -184,6 +184,8 @@ export interface RoundStore {
   /** Opens a round attempt in `selecting` (idempotent: does nothing if that attempt exists) and makes it current. */
   openRound(round: NewRound): Promise<boolean>;
   getRound(ref: RoundRef): Promise<RoundInfo | undefined>;
+  /** Only the attempt's phase (one field, for pollers); undefined when the attempt does not exist. */
+  getPhase(ref: RoundRef): Promise<Phase | undefined>;
   /** Every attempt of a plan, oldest first. */
   listRounds(plan: string): Promise<RoundInfo[]>;
   getBroadcast(ref: RoundRef): Promise<Uint8Array | undefined>;
@@ -226,7 +228,8 @@ export interface RoundStore {
   ): Promise<AcceptResult>;
   /**
    * Records how many of the attempt's uploads a worker holds folded but uncommitted (below the minimum);
-   * they do not count against `maxPending` in `acceptUpload`. commitPartial clears it.
+   * they do not count against `maxPending` in `acceptUpload`. commitPartial clears it; 0 clears it too
+   * (a worker that lets its held uploads go). Keeps `held_total` equal to the sum of the `held:*` counts.
    */
   setHeld(ref: RoundRef, worker: string, count: number): Promise<void>;
   /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
@@ -245,13 +248,16 @@ export interface RoundStore {
   getPartials(ref: RoundRef): Promise<Uint8Array[]>;
   /**
    * Atomically: fails with the conflicting tasks if any is already covered; else stores the worker's partial,
-   * marks the tasks covered, deletes their uploads, adds them to `accumulated` (Lua).
+   * marks the tasks covered, deletes their uploads, adds them to `accumulated`, adds `rejected` (how many of
+   * the tasks the worker rejected; default 0) to the attempt's `rejected` and clears the worker's held
+   * count (Lua).
    */
   commitPartial(
     ref: RoundRef,
     worker: string,
     partial: Uint8Array,
     tasks: readonly string[],
+    rejected?: number,
   ): Promise<CommitResult>;
 
   // transitions

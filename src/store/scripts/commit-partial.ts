@@ -5,8 +5,10 @@ export const COMMIT_PARTIAL = `
 --[[
   The exactly-once step of aggregation (docs/server.md, "Aggregation, exactly once"). Atomically: refuses
   the batch if any of its tasks is already covered or has no accepted upload; else stores the worker's
-  partial, marks the tasks covered, records the worker, deletes the uploads and adds to 'accumulated';
-  the worker's held count (set-held) is cleared, since what it held is now committed.
+  partial, marks the tasks covered, records the worker, deletes the uploads, adds to 'accumulated' and
+  adds the uploads of the batch the worker rejected to 'rejected' (in the same step, so that a worker
+  failing after the commit cannot lose or double that count); the worker's held count (set-held) is
+  cleared, since what it held is now committed.
 
   Input:
     KEYS[1]      round attempt hash
@@ -14,11 +16,12 @@ export const COMMIT_PARTIAL = `
     KEYS[3]      round attempt covered set
     KEYS[4]      round attempt partials set
     KEYS[5]      this worker's partial
-    KEYS[5 + i]  the upload key of task i (i = 1 .. #ARGV - 2)
+    KEYS[5 + i]  the upload key of task i (i = 1 .. #ARGV - 3)
 
     ARGV[1]      worker id
     ARGV[2]      partial bytes
-    ARGV[2 + i]  task i (distinct)
+    ARGV[3]      how many of the tasks the worker rejected (their uploads are not in the partial)
+    ARGV[3 + i]  task i (distinct)
 
   Output:
     {'ok', ready}          committed; ready is 1 if the attempt is closed and accumulated == reported
@@ -34,7 +37,7 @@ end
 
 local tasks = {}
 local conflicts = {'conflict'}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local task = ARGV[i]
   tasks[#tasks + 1] = task
   local mark = redis.call('HGET', KEYS[2], task)
@@ -57,6 +60,8 @@ if #tasks > 0 then
   for i = 6, #KEYS do uploads[#uploads + 1] = KEYS[i] end
   delAll(uploads)
 end
+local rejected = tonumber(ARGV[3])
+if rejected > 0 then redis.call('HINCRBY', KEYS[1], 'rejected', rejected) end
 local accumulated = redis.call('HINCRBY', KEYS[1], 'accumulated', #tasks)
 local reported = tonumber(redis.call('HGET', KEYS[1], 'reported'))
 if phase == 'closed' and accumulated == reported then return {'ok', 1} end
