@@ -69,9 +69,11 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: readonly ErrorDetail[] = [],
+    options?: ErrorOptions,
   ) {
     super(
       details.length ? `${message}:\n${details.map((d) => `  ${d.path}: ${d.message}`).join('\n')}` : message,
+      options,
     );
     this.name = 'AppError';
     this.status = ERROR_CODES[code];

@@ -35,8 +35,9 @@ class EvalFailure extends Error {
   constructor(
     readonly code: 'EVAL_LIMIT_EXCEEDED' | 'EVAL_ERROR' | 'EVAL_INT_OVERFLOW',
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -72,10 +73,15 @@ export class Interpreter {
       }) as unknown as Value;
     } catch (e) {
       // Failures inside called functions name the function; prefix the computation the caller ran.
-      if (e instanceof EvalFailure)
-        throw new AppError(e.code, e.message.startsWith(`${label}:`) ? e.message : `${label}: ${e.message}`);
+      // The original error goes along as `cause`: an isolate tells a broken backend by it, not by the text.
+      if (e instanceof EvalFailure) {
+        const message = e.message.startsWith(`${label}:`) ? e.message : `${label}: ${e.message}`;
+        throw new AppError(e.code, message, [], { cause: e.cause });
+      }
       if (e instanceof AppError) throw e;
-      throw new AppError('EVAL_ERROR', `${label}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new AppError('EVAL_ERROR', `${label}: ${e instanceof Error ? e.message : String(e)}`, [], {
+        cause: e,
+      });
     }
   }
 
@@ -123,7 +129,7 @@ export class Interpreter {
             : e instanceof IntOverflowError
               ? 'EVAL_INT_OVERFLOW'
               : 'EVAL_ERROR';
-        throw new EvalFailure(code, `${label}: node "${node.name}" (${node.op}): ${why}`);
+        throw new EvalFailure(code, `${label}: node "${node.name}" (${node.op}): ${why}`, { cause: e });
       }
       env.set(node.name, value);
     }

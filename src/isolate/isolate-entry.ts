@@ -10,14 +10,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors';
+import { backendFault } from './backend-fault';
 import type { PlanRef } from './contract';
 import { LocalEvaluator } from './local-evaluator';
 import type { HostMessage, IsolateData, StartReply, TaskReply, TaskRequest } from './protocol';
 import { capHit, capWasmMemory } from './wasm-cap';
 import { injectFault } from './test-faults';
-
-/** Messages of errors that mean the backend itself broke, whatever wrapped them. */
-const BACKEND_FAULT = /Aborted\(|memory access out of bounds|out of memory|unreachable|RuntimeError/i;
 
 const data = workerData as IsolateData;
 const port = parentPort!;
@@ -78,7 +76,7 @@ async function serve(req: TaskRequest): Promise<void> {
     reply = { id: req.id, kind: 'ok', value };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    if (e instanceof AppError && !capHit() && !BACKEND_FAULT.test(message)) {
+    if (e instanceof AppError && !capHit() && !backendFault(e)) {
       reply = {
         id: req.id,
         kind: 'error',
