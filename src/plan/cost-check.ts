@@ -5,7 +5,7 @@ import type { ErrorDetail } from '../errors';
 import type { Computation } from '../generated/computation';
 import type { Plan } from '../generated/plan';
 // Type only, so no cycle at run time: validate.ts calls costErrors once it has derived the form's types.
-import type { FormTypes } from './validate';
+import type { FormTypes } from './form-types';
 
 /** The estimate of one computation of a plan, for tools that show costs (and for the limits below). */
 export interface ComputationCost {

@@ -7,7 +7,6 @@ import {
   sequenceType,
   structType,
   tensorLeaves,
-  type SequenceType,
   type Signature,
   type TffType,
 } from '../compute/types';
@@ -18,30 +17,13 @@ import type { MapReduceForm, Plan } from '../generated/plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
 import { clientDataErrors } from './client-data-check';
 import { costErrors } from './cost-check';
+import type { FormTypes } from './form-types';
 import { checkJsonShape, checkNodeCounts } from './json-shape-check';
 import { scheduleBoundErrors, scheduleErrors } from './schedule-checks';
 import { secureSumParamErrors } from './secure-sum-check';
 import { updateBoundsErrors } from './update-bounds-check';
 
-/** The types of a plan's MapReduce form, named as in TFF. */
-export interface FormTypes {
-  /** Server state. */
-  readonly S: TffType;
-  /** Broadcast (prepare's result). */
-  readonly C: TffType;
-  /** Client data: a sequence of batches. */
-  readonly D: SequenceType;
-  /** Update for simple aggregation. */
-  readonly U: TffType;
-  /** Updates for secure_sum_bitwidth, secure_sum (max_input) and secure_modular_sum. */
-  readonly V: readonly [TffType, TffType, TffType];
-  /** Accumulator. */
-  readonly A: TffType;
-  /** Aggregate (report's result). */
-  readonly R: TffType;
-  /** Server output of a round. */
-  readonly X: TffType;
-}
+export type { FormTypes } from './form-types';
 
 /** A plan that passed the schema, the type checker and the form's cross-computation constraints. */
 export interface CheckedPlan {
