@@ -1,4 +1,5 @@
 import { DEFAULT_LIMITS, type Limits } from './compute/limits';
+import { parseFaults, type FaultAction, type FaultPoint } from './faults';
 
 /**
  * The server's configuration, parsed once at start-up from the environment into a frozen object and passed
@@ -52,6 +53,11 @@ export interface Config {
   readonly isolates: IsolateConfig;
   /** Attempts of one round before the plan is marked failed (`MAX_ROUND_ATTEMPTS`, default 10). */
   readonly maxRoundAttempts: number;
+  /**
+   * Test-only fault points to arm (`ROUNDHOUSE_FAULTS`, default none; src/faults.ts). Never set it in
+   * production.
+   */
+  readonly faults: ReadonlyMap<FaultPoint, { at: number; action: FaultAction }>;
 }
 
 /** Where and how plan code is evaluated on the server: a pool of worker-thread isolates per process. */
@@ -203,6 +209,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       testFaults: env.ISOLATE_TEST_FAULTS === '1',
     }),
     maxRoundAttempts: int(env, 'MAX_ROUND_ATTEMPTS', 10, 1),
+    faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,
   };
   if (config.retryMinSeconds > config.retryMaxSeconds)

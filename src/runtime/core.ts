@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { BullJobs } from '../aggregation/jobs';
 import type { Config } from '../config';
+import { armFaults } from '../faults';
 import type { Logger } from '../log/logger';
 import { IsolatePool } from '../isolate/isolate-pool';
 import { RoundEngine } from '../rounds/engine';
@@ -25,6 +26,13 @@ export interface Core {
  * of plan isolates (not started here: the caller starts it, and closes it after the engine's users).
  */
 export function createCore(config: Config, redis: RedisHandle, log: Logger): Core {
+  if (config.faults.size > 0) {
+    armFaults(config.faults);
+    log.warn(
+      { faults: [...config.faults.keys()] },
+      'ROUNDHOUSE_FAULTS armed: fault points will crash or fail steps',
+    );
+  }
   const connection = redis.client({ name: 'roundhouse:store' });
   const store = new RedisRoundStore(connection, config.redisPrefix);
   const plans = new StorePlanCache(store, config.limits);
