@@ -45,7 +45,7 @@ export interface Engine {
    * a cancelled plan's attempt and moved a resumed attempt's deadlines): resuming schedules the open
    * attempt's deadline jobs at its moved deadlines.
    */
-  onStatusChange(plan: string, status: 'active' | 'paused' | 'cancelled', now?: number): Promise<void>;
+  onStatusChange(plan: string, status: 'active' | 'paused' | 'cancelled'): Promise<void>;
   /**
    * Finalizes a closed round once every reported upload is accumulated (throws a retryable error if not
    * yet): merge, min-clients check, report, secure sums, update, store, open the next round. Idempotent.

@@ -65,7 +65,7 @@ export function planRoutes(deps: RouteDeps): Router {
           { path: '/status', message: `${plan.status} -> ${status} is not allowed` },
         ]);
       }
-      await engine.onStatusChange(plan.id, status, now);
+      await engine.onStatusChange(plan.id, status);
       res.json((await store.getPlan(plan.id)) ?? changed);
     });
   }
