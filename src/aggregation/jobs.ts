@@ -169,7 +169,10 @@ export class BullJobs implements Jobs {
     }
   }
 
-  async deadlines(ref: RoundRef, at: { readonly selection?: number; readonly reporting?: number }) {
+  async deadlines(
+    ref: RoundRef,
+    at: { readonly selection?: number; readonly reporting?: number },
+  ): Promise<void> {
     const now = Date.now();
     for (const kind of ['selection', 'reporting'] as const) {
       const when = at[kind];
