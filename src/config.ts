@@ -35,6 +35,11 @@ export interface Config {
    * are redelivered once their lock expires, so this bounds how long its unacknowledged uploads wait.
    */
   readonly workerLockMs: number;
+  /**
+   * How often the reconciler runs, in ms (`RECONCILE_INTERVAL_MS`, default 5000): it drives rounds past their
+   * deadlines, stuck in `closed`/`finalizing`, or finished without a next attempt (src/rounds/reconciler.ts).
+   */
+  readonly reconcileIntervalMs: number;
   /** Retry window bounds in seconds for clients told to come back (`RETRY_MIN_SECONDS` 1, `RETRY_MAX_SECONDS` 600). */
   readonly retryMinSeconds: number;
   readonly retryMaxSeconds: number;
@@ -169,6 +174,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workerBatch: int(env, 'WORKER_BATCH', 16, 1),
     workerBatchWaitMs: int(env, 'WORKER_BATCH_WAIT_MS', 50, 0),
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
+    reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5000, 100),
     retryMinSeconds: int(env, 'RETRY_MIN_SECONDS', 1, 0),
     retryMaxSeconds: int(env, 'RETRY_MAX_SECONDS', 600, 1),
     corsOrigins: Object.freeze(

@@ -6,25 +6,27 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import type { ValidateFunction } from 'ajv';
 import { AppError } from '../errors';
-import type { AccumulateJob, DeadlineJob, FinalizeJob } from '../generated/jobs';
+import type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../generated/jobs';
+import type { Logger } from '../log/logger';
 import type { Jobs } from '../rounds/contracts';
 import { schemaErrorDetails, ajv } from '../schema-validation';
 import { roundTag, type RoundRef } from '../store/types';
 
-export type { AccumulateJob, DeadlineJob, FinalizeJob } from '../generated/jobs';
+export type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../generated/jobs';
 
 /** The queue's name. */
 export const QUEUE_NAME = 'agg';
 
 /** The job names on the queue. */
-export const JOB_NAMES = ['accumulate', 'finalize', 'deadline'] as const;
+export const JOB_NAMES = ['accumulate', 'finalize', 'deadline', 'reconcile'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
 /** A job read from the queue, validated: its name fixes its payload type. */
 export type AggregationJobData =
   | { readonly name: 'accumulate'; readonly data: AccumulateJob }
   | { readonly name: 'finalize'; readonly data: FinalizeJob }
-  | { readonly name: 'deadline'; readonly data: DeadlineJob };
+  | { readonly name: 'deadline'; readonly data: DeadlineJob }
+  | { readonly name: 'reconcile'; readonly data: ReconcileJob };
 
 /**
  * The BullMQ prefix of the queue: the store's prefix in braces, so that every key of the queue carries one
@@ -51,10 +53,16 @@ export function finalizeJobId(ref: RoundRef): string {
   return `fin-${ref.plan}-${roundTag(ref)}`;
 }
 
-/** `dl-<plan>-<n.a>-selection` / `dl-<plan>-<n.a>-reporting`. */
-export function deadlineJobId(ref: RoundRef, kind: DeadlineJob['kind']): string {
-  return `dl-${ref.plan}-${roundTag(ref)}-${kind}`;
+/**
+ * `dl-<plan>-<n.a>-<kind>-<at>` (kind `selection` or `reporting`, at in unix ms): one job per deadline
+ * value, since BullMQ ignores an add whose id exists and a resume moves the deadline.
+ */
+export function deadlineJobId(ref: RoundRef, kind: DeadlineJob['kind'], at: number): string {
+  return `dl-${ref.plan}-${roundTag(ref)}-${kind}-${at}`;
 }
+
+/** The id of the job scheduler that makes the `reconcile` jobs. */
+export const RECONCILE_SCHEDULER_ID = 'reconcile';
 
 /*
  * Finished jobs are removed, failed ones too: a job id that still exists makes BullMQ ignore a new add with
@@ -71,8 +79,10 @@ const FINALIZE_OPTIONS: JobsOptions = {
   removeOnComplete: true,
   removeOnFail: true,
   // Retries while uploads are still being accumulated; a ready round promotes the waiting retry (finalize()).
-  attempts: 16,
-  backoff: { type: 'exponential', delay: 1000 },
+  // Few attempts, so that no retry waits more than 4 s (a ready signal that came while the job ran finds
+  // nothing to promote); a job that used them up is gone, and the reconciler queues it again.
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 500 },
 };
 const DEADLINE_OPTIONS: JobsOptions = {
   removeOnComplete: true,
@@ -81,10 +91,14 @@ const DEADLINE_OPTIONS: JobsOptions = {
   backoff: { type: 'exponential', delay: 500 },
 };
 
+/** The reconciler's runs: one at a time is enough, and a failed run is simply followed by the next one. */
+const RECONCILE_OPTIONS = { removeOnComplete: true, removeOnFail: true, attempts: 1 } as const;
+
 const validators: Record<JobName, ValidateFunction> = {
   accumulate: schemaValidator('AccumulateJob'),
   finalize: schemaValidator('FinalizeJob'),
   deadline: schemaValidator('DeadlineJob'),
+  reconcile: schemaValidator('ReconcileJob'),
 };
 
 function schemaValidator(definition: string): ValidateFunction {
@@ -121,8 +135,15 @@ export function refOf(data: { plan: string; round: number; attempt: number }): R
 export class BullJobs implements Jobs {
   readonly queue: Queue;
 
-  /** `connection` stays the caller's: closing this queue does not quit it. */
-  constructor(connection: Redis, prefix: string) {
+  /**
+   * `connection` stays the caller's: closing this queue does not quit it. Without `log`, an unexpected
+   * failure to promote a finalize job is thrown rather than logged.
+   */
+  constructor(
+    connection: Redis,
+    prefix: string,
+    private readonly log?: Logger,
+  ) {
     this.queue = new Queue(QUEUE_NAME, { connection, prefix: queuePrefix(prefix) });
   }
 
@@ -140,25 +161,43 @@ export class BullJobs implements Jobs {
     const job = await this.queue.add('finalize', data, { ...FINALIZE_OPTIONS, jobId: finalizeJobId(ref) });
     try {
       if ((await job.getState()) === 'delayed') await job.promote();
-    } catch {
-      // It left the delayed set in between (picked up, or finished): nothing to promote.
+    } catch (err) {
+      // It left the delayed set in between (picked up, or finished and removed): nothing to promote.
+      if (err instanceof Error && /not in the delayed state|Missing key for job/.test(err.message)) return;
+      if (!this.log) throw err;
+      this.log.warn({ err, job: job.id }, 'could not promote the finalize job');
     }
   }
 
   async deadlines(
     ref: RoundRef,
-    openedAt: number,
-    selectionTimeoutS: number,
-    reportingDeadlineS: number,
+    at: { readonly selection?: number; readonly reporting?: number },
   ): Promise<void> {
     const now = Date.now();
-    const schedule = async (kind: DeadlineJob['kind'], seconds: number) => {
+    for (const kind of ['selection', 'reporting'] as const) {
+      const when = at[kind];
+      if (when === undefined) continue;
       const data: DeadlineJob = { ...refOf(ref), kind };
-      const delay = Math.max(0, Math.ceil(openedAt + seconds * 1000 - now));
-      await this.queue.add('deadline', data, { ...DEADLINE_OPTIONS, jobId: deadlineJobId(ref, kind), delay });
-    };
-    await schedule('selection', selectionTimeoutS);
-    await schedule('reporting', reportingDeadlineS);
+      const delay = Math.max(0, Math.ceil(when - now));
+      await this.queue.add('deadline', data, {
+        ...DEADLINE_OPTIONS,
+        jobId: deadlineJobId(ref, kind, when),
+        delay,
+      });
+    }
+  }
+
+  /**
+   * Makes the job scheduler of the `reconcile` job run every `everyMs` (src/rounds/reconciler.ts). Every
+   * worker process calls it at start: an upsert of the same scheduler changes nothing but its interval.
+   */
+  async scheduleReconcile(everyMs: number): Promise<void> {
+    const data: ReconcileJob = {};
+    await this.queue.upsertJobScheduler(
+      RECONCILE_SCHEDULER_ID,
+      { every: everyMs },
+      { name: 'reconcile', data, opts: RECONCILE_OPTIONS },
+    );
   }
 
   async close(): Promise<void> {

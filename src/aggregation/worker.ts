@@ -6,6 +6,7 @@ import { isPlanFault, type PlanEvaluator } from '../isolate/contract';
 import type { Logger } from '../log/logger';
 import type { Engine, PlanCache } from '../rounds/contracts';
 import { NotReadyError, planRef } from '../rounds/engine';
+import { Reconciler } from '../rounds/reconciler';
 import { roundTag, type Phase, type RoundRef, type RoundStore } from '../store/types';
 import { HeldPartials, type Held } from './held-partials';
 import { BullJobs, QUEUE_NAME, queuePrefix, refOf } from './jobs';
@@ -21,7 +22,10 @@ export interface AggregationWorkerOptions {
   /** Where `accumulate` runs: the process's isolate pool on the server. */
   readonly evaluator: PlanEvaluator;
   /** `workerLockMs` is the lock duration of fetched jobs; they are renewed while a batch is in hand. */
-  readonly config: Pick<Config, 'redisPrefix' | 'workerBatch' | 'workerBatchWaitMs' | 'workerLockMs'>;
+  readonly config: Pick<
+    Config,
+    'redisPrefix' | 'workerBatch' | 'workerBatchWaitMs' | 'workerLockMs' | 'reconcileIntervalMs'
+  >;
   readonly log: Logger;
   /** The id its partials are committed under; default random, so that each process has its own. */
   readonly id?: string;
@@ -55,6 +59,7 @@ export class AggregationWorker {
   private readonly jobs: BullJobs;
   private readonly hand: JobsInHand;
   private readonly held: HeldPartials<Fetched>;
+  private readonly reconciler: Reconciler;
   private holdsCheckedAt = 0;
   private stopping = false;
   private closing: Promise<void> | undefined;
@@ -74,7 +79,9 @@ export class AggregationWorker {
       drainDelay: 1,
       autorun: false,
     });
-    this.jobs = new BullJobs(options.connection, options.config.redisPrefix);
+    this.jobs = new BullJobs(options.connection, options.config.redisPrefix, options.log);
+    const { store, engine, log } = options;
+    this.reconciler = new Reconciler({ store, engine, jobs: this.jobs, log });
     this.hand = new JobsInHand(this.bull, lockMs, this.id, options.log);
     this.held = new HeldPartials<Fetched>(options.store, this.id);
     this.bull.on('error', (err) => this.options.log.warn({ err, worker: this.id }, 'BullMQ worker error'));
@@ -85,6 +92,7 @@ export class AggregationWorker {
     if (this.loop) return;
     await this.bull.waitUntilReady();
     await this.bull.startStalledCheckTimer();
+    await this.jobs.scheduleReconcile(this.options.config.reconcileIntervalMs);
     this.hand.start();
     this.loop = this.run();
     this.options.log.info(
@@ -361,7 +369,7 @@ export class AggregationWorker {
     for (const f of [...batch, ...(await this.forget(ref))]) await this.ack(f);
   }
 
-  /** Runs a finalize or deadline job through the engine. */
+  /** Runs a finalize or deadline job through the engine, a reconcile job through the reconciler. */
   private async control(f: Fetched): Promise<void> {
     const { engine, log } = this.options;
     const p = f.parsed;
@@ -373,6 +381,7 @@ export class AggregationWorker {
     try {
       if (p.name === 'finalize') await engine.finalize(refOf(p.data));
       else if (p.name === 'deadline') await engine.onDeadline(refOf(p.data), p.data.kind);
+      else if (p.name === 'reconcile') await this.reconciler.run();
       await this.ack(f);
     } catch (err) {
       if (err instanceof NotReadyError)

@@ -3,7 +3,7 @@
 /**
  * The payload of a job on the BullMQ queue `agg` (docs/server.md, "Aggregation, exactly once"). Jobs carry ids only, never tensors; workers validate every payload they read.
  */
-export type AggregationJob = AccumulateJob | FinalizeJob | DeadlineJob;
+export type AggregationJob = AccumulateJob | FinalizeJob | DeadlineJob | ReconcileJob;
 /**
  * A plan id: `p` and 12 lowercase Crockford base32 characters (src/store/ids.ts).
  */
@@ -42,3 +42,7 @@ export interface DeadlineJob {
   attempt: RoundNumber;
   kind: 'selection' | 'reporting';
 }
+/**
+ * Drive every active or paused plan's rounds forward: deadlines passed, closed or finalizing rounds, finished attempts with no next one (job name `reconcile`, from a job scheduler).
+ */
+export interface ReconcileJob {}

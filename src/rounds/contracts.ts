@@ -23,13 +23,11 @@ export interface Jobs {
   accumulate(ref: RoundRef, task: string): Promise<void>;
   /** Queues the round's finalize job (job id `fin-<plan>-<n.a>`). */
   finalize(ref: RoundRef): Promise<void>;
-  /** Schedules the selection-timeout and reporting-deadline jobs of a freshly opened attempt. */
-  deadlines(
-    ref: RoundRef,
-    openedAt: number,
-    selectionTimeoutS: number,
-    reportingDeadlineS: number,
-  ): Promise<void>;
+  /**
+   * Schedules the attempt's selection-timeout and reporting-deadline jobs for the given times (unix ms),
+   * one job per kind and time (job id `dl-<plan>-<n.a>-<kind>-<at>`): a job already there is not doubled.
+   */
+  deadlines(ref: RoundRef, at: { readonly selection?: number; readonly reporting?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,11 +41,11 @@ export interface Engine {
   /** Handles a deadline job; a job for an attempt that moved on does nothing. */
   onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now?: number): Promise<void>;
   /**
-   * Follows an operator's status change: cancelling fails the open attempt (nothing of it is released, its
-   * uploads become late); resuming gives the open attempt fresh deadlines, since a paused plan's deadlines
-   * do nothing.
+   * Follows an operator's status change, once the store made it (`RoundStore.setStatus`, which also failed
+   * a cancelled plan's attempt and moved a resumed attempt's deadlines): resuming schedules the open
+   * attempt's deadline jobs at its moved deadlines.
    */
-  onStatusChange(plan: string, status: 'active' | 'paused' | 'cancelled', now?: number): Promise<void>;
+  onStatusChange(plan: string, status: 'active' | 'paused' | 'cancelled'): Promise<void>;
   /**
    * Finalizes a closed round once every reported upload is accumulated (throws a retryable error if not
    * yet): merge, min-clients check, report, secure sums, update, store, open the next round. Idempotent.

@@ -98,72 +98,53 @@ export class RoundEngine implements Engine {
   }
 
   async onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now = Date.now()): Promise<void> {
-    const info = await this.currentRound(ref);
-    if (!info) return;
-    // A paused plan's clock stops: resuming schedules the attempt's deadlines afresh (onStatusChange).
-    if (
-      (await this.store.getPlan(ref.plan))?.status === 'paused' &&
-      (info.phase === 'selecting' || info.phase === 'reporting')
-    ) {
-      return;
-    }
-    const tag = `${ref.plan} ${roundTag(ref)}`;
-    switch (info.phase) {
-      case 'selecting':
-        if (kind === 'selection') {
-          if (info.assigned >= info.min_reports) {
-            await this.store.toReporting(ref, now);
-            this.log.info(
-              { plan: ref.plan, round: roundTag(ref), assigned: info.assigned },
-              'selection timeout: reporting',
-            );
-          } else {
-            await this.failAndReopen(
-              ref,
-              `selection timeout with ${info.assigned} clients assigned, fewer than min_reports (${info.min_reports})`,
-              now,
-            );
-          }
-          return;
-        }
-        return this.reportingDeadline(ref, info, now);
+    // Decided inside one atomic step on the counts and the stored deadline (src/store/scripts/deadline.ts):
+    // an upload that lands while this runs can no longer be overruled by an older read.
+    const r = await this.store.deadline(ref, kind, now);
+    const at = { plan: ref.plan, round: roundTag(ref) };
+    switch (r.outcome) {
+      case 'stale':
+      case 'paused':
+        // A paused plan's clock stands still: resuming moves the deadlines and schedules them anew.
+        return;
+      case 'not_yet':
+        // A resume moved the deadline later than this job was scheduled for: wait for the new one.
+        await this.jobs.deadlines(ref, { [kind]: r.at });
+        return;
       case 'reporting':
-        if (kind === 'reporting') return this.reportingDeadline(ref, info, now);
+        this.log.info({ ...at, assigned: r.assigned }, 'selection timeout: reporting');
         return;
       case 'closed':
-      case 'finalizing':
-        // A finalize job may have been lost (an API process died after closing the round with the last
-        // upload, or a finalizer mid-way): ask again. Finalize is idempotent, and while uploads still wait it
-        // re-queues the lost ones and retries.
-        if (kind === 'reporting') await this.jobs.finalize(ref);
+        this.log.info({ ...at, reported: r.reported }, 'reporting deadline: closed');
+        await this.jobs.finalize(ref);
         return;
-      case 'completed':
       case 'failed':
-        this.log.debug({ round: tag, phase: info.phase }, 'deadline of a finished attempt');
+        this.log.warn({ ...at, error: r.error }, 'round attempt failed');
         await this.ensureNext(ref, now);
+        return;
+      case 'none':
+        if (r.phase === 'closed' || r.phase === 'finalizing') {
+          // A finalize job may have been lost (an API process died after closing the round with the last
+          // upload, or a finalizer mid-way): ask again. Finalize is idempotent, and while uploads still wait
+          // it re-queues the lost ones and retries.
+          if (kind === 'reporting') await this.jobs.finalize(ref);
+        } else if (r.phase === 'completed' || r.phase === 'failed') {
+          this.log.debug({ ...at, phase: r.phase }, 'deadline of a finished attempt');
+          await this.ensureNext(ref, now);
+        }
         return;
     }
   }
 
-  async onStatusChange(
-    plan: string,
-    status: 'active' | 'paused' | 'cancelled',
-    now = Date.now(),
-  ): Promise<void> {
+  async onStatusChange(plan: string, status: 'active' | 'paused' | 'cancelled'): Promise<void> {
+    // The store's status change did the rest atomically: a cancel failed the current attempt (whatever its
+    // phase short of completed), a resume moved its deadlines later by the time paused.
+    if (status !== 'active') return;
     const summary = await this.store.getPlan(plan);
     if (!summary || summary.round === 0) return;
     const ref: RoundRef = { plan, round: summary.round, attempt: summary.attempt };
     const info = await this.store.getRound(ref);
-    const open = info?.phase === 'selecting' || info?.phase === 'reporting';
-    if (status === 'cancelled' && open) {
-      // Nothing of a cancelled plan's open round is released; its uploads are late from now on.
-      await this.store.fail(ref, 'the plan was cancelled', now);
-    } else if (status === 'active' && open) {
-      const loaded = await this.plans.get(plan);
-      if (!loaded) return;
-      const s = scheduleOf(loaded.checked.plan);
-      await this.jobs.deadlines(ref, now, s.selectionTimeoutS, s.reportingDeadlineS);
-    }
+    if (info?.phase === 'selecting' || info?.phase === 'reporting') await this.scheduleDeadlines(ref, info);
   }
 
   async finalize(ref: RoundRef, now = Date.now()): Promise<void> {
@@ -234,23 +215,6 @@ export class RoundEngine implements Engine {
 
   async onPlanFault(ref: RoundRef, error: string, now = Date.now()): Promise<void> {
     await this.failAndReopen(ref, error, now);
-  }
-
-  private async reportingDeadline(ref: RoundRef, info: RoundInfo, now: number): Promise<void> {
-    if (info.reported >= info.min_reports) {
-      await this.store.close(ref, now);
-      this.log.info(
-        { plan: ref.plan, round: roundTag(ref), reported: info.reported },
-        'reporting deadline: closed',
-      );
-      await this.jobs.finalize(ref);
-    } else {
-      await this.failAndReopen(
-        ref,
-        `reporting deadline with ${info.reported} reports, fewer than min_reports (${info.min_reports})`,
-        now,
-      );
-    }
   }
 
   private async failAndReopen(ref: RoundRef, error: string, now: number): Promise<void> {
@@ -328,21 +292,26 @@ export class RoundEngine implements Engine {
       minAggregate: s.minAggregate,
       secureParams: m?.secureParams ?? { bitwidth: [], max_input: [], modulus: [] },
       now,
+      deadlines: {
+        selection: now + Math.round(s.selectionTimeoutS * 1000),
+        reporting: now + Math.round(s.reportingDeadlineS * 1000),
+      },
       ...(error === undefined ? {} : { error }),
     });
     if (error !== undefined) return;
-    // Scheduled again when the attempt already existed (a crash after openRound): the ids are fixed.
+    // Scheduled again when the attempt already existed (a crash after openRound): the job ids name the
+    // stored deadlines, so nothing is doubled.
     const info = await this.store.getRound(ref);
-    await this.jobs.deadlines(ref, info?.opened_at ?? now, s.selectionTimeoutS, s.reportingDeadlineS);
+    if (info) await this.scheduleDeadlines(ref, info);
   }
 
-  /** The round attempt, if it is still the plan's current one. */
-  private async currentRound(ref: RoundRef): Promise<RoundInfo | undefined> {
-    const [summary, info] = await Promise.all([this.store.getPlan(ref.plan), this.store.getRound(ref)]);
-    if (!summary || !info) return undefined;
-    if (summary.round !== ref.round || summary.attempt !== ref.attempt) return undefined;
-    if (summary.status === 'cancelled') return undefined;
-    return info;
+  /** Schedules the deadline jobs of an open attempt at its stored deadlines. */
+  private async scheduleDeadlines(ref: RoundRef, info: RoundInfo): Promise<void> {
+    const { selection_deadline: selection, reporting_deadline: reporting } = info;
+    await this.jobs.deadlines(ref, {
+      ...(selection === undefined ? {} : { selection }),
+      ...(reporting === undefined ? {} : { reporting }),
+    });
   }
 }
 

@@ -6,7 +6,10 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { AppError } from '../errors';
 
-/** The claims of a task token; `exp` is the round's reporting deadline in unix seconds. */
+/**
+ * The claims of a task token; `exp` is the round's reporting deadline in unix seconds as it was at the
+ * assignment (a resume moves the round's deadline later: see {@link verifyTaskToken}).
+ */
 export interface TaskClaims {
   readonly plan: string;
   readonly round: number;
@@ -53,12 +56,15 @@ export async function signTaskToken(secret: string, claims: TaskClaims): Promise
 /**
  * Verifies a task token and returns its claims; throws AppError TOKEN_INVALID (401) whose details name the
  * reason: missing, malformed (not a JWT, another algorithm, claims of the wrong type), bad signature,
- * expired. `now` (ms) is for tests.
+ * expired. `now` (ms) is for tests. A token past its `exp` is still valid while `validUntil` (asked only
+ * then, with the verified claims) answers a later time: the round's current reporting deadline, which a
+ * pause moves later, so that a client assigned before a long pause may still upload after the resume.
  */
 export async function verifyTaskToken(
   secret: string,
   token: string | undefined,
   now: number = Date.now(),
+  validUntil?: (claims: TaskClaims) => Promise<number | undefined>,
 ): Promise<TaskClaims> {
   if (!token) throw invalid('missing', 'a task token is required (Authorization: Bearer <token>)');
   let payload: Record<string, unknown>;
@@ -69,13 +75,26 @@ export async function verifyTaskToken(
       requiredClaims: ['exp'],
     }));
   } catch (e) {
-    if (e instanceof errors.JWTExpired) throw invalid('expired', 'the task token has expired');
+    if (e instanceof errors.JWTExpired) {
+      // Thrown only after the signature was verified, so its payload is the server's own.
+      const claims = validUntil && taskClaims(e.payload);
+      const until = claims && (await validUntil(claims));
+      if (claims && until !== undefined && now < until) return claims;
+      throw invalid('expired', 'the task token has expired');
+    }
     if (e instanceof errors.JWSSignatureVerificationFailed) {
       throw invalid('bad signature', 'the task token was not signed by this server');
     }
     if (e instanceof errors.JOSEError) throw invalid('malformed', 'the task token is malformed');
     throw e;
   }
+  const claims = taskClaims(payload);
+  if (!claims) throw invalid('malformed', 'the task token lacks the task claims');
+  return claims;
+}
+
+/** The task claims of a verified payload, undefined when any is missing or of the wrong type. */
+function taskClaims(payload: Record<string, unknown>): TaskClaims | undefined {
   const { plan, round, attempt, task, device, exp } = payload;
   if (
     typeof plan !== 'string' ||
@@ -85,7 +104,7 @@ export async function verifyTaskToken(
     !isPositiveInt(attempt) ||
     typeof exp !== 'number'
   ) {
-    throw invalid('malformed', 'the task token lacks the task claims');
+    return undefined;
   }
   return { plan, round, attempt, task, device, exp };
 }

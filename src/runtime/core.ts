@@ -36,7 +36,7 @@ export function createCore(config: Config, redis: RedisHandle, log: Logger): Cor
   const connection = redis.client({ name: 'roundhouse:store' });
   const store = new RedisRoundStore(connection, config.redisPrefix);
   const plans = new StorePlanCache(store, config.limits);
-  const jobs = new BullJobs(redis.client({ name: 'roundhouse:jobs' }), config.redisPrefix);
+  const jobs = new BullJobs(redis.client({ name: 'roundhouse:jobs' }), config.redisPrefix, log);
   const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });
   const engine = new RoundEngine({ store, jobs, plans, evaluator, config, log });
   return { connection, store, plans, jobs, evaluator, engine };

@@ -72,6 +72,8 @@ export function parseRound(
     reporting_at: optNum(hash, 'reporting_at', where),
     closed_at: optNum(hash, 'closed_at', where),
     finished_at: optNum(hash, 'finished_at', where),
+    selection_deadline: optNum(hash, 'selection_deadline', where),
+    reporting_deadline: optNum(hash, 'reporting_deadline', where),
     output: hash.output === undefined ? undefined : (JSON.parse(hash.output) as unknown),
     error: hash.error,
     secure_params: JSON.parse(str(hash, 'secure_params', where)) as RoundInfo['secure_params'],

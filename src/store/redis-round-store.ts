@@ -7,6 +7,7 @@ import { AppError } from '../errors';
 import { Keys } from './keys';
 import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
+import { planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
 import {
@@ -16,6 +17,7 @@ import {
   type AcceptResult,
   type AssignResult,
   type CommitResult,
+  type DeadlineResult,
   type NewRound,
   type Phase,
   type PlanSummary,
@@ -88,13 +90,15 @@ export class RedisRoundStore implements RoundStore {
     return toBytes(await this.redis.getBuffer(this.keys.plan(id).state));
   }
 
-  async setStatus(id: string, to: 'active' | 'paused' | 'cancelled'): Promise<PlanSummary | undefined> {
-    const [changed, , population] = tuple(
-      await SCRIPTS.setStatus.run(this.redis, [this.keys.plan(id).meta], [to]),
-    );
-    if (changed !== '1') return undefined;
+  async setStatus(
+    id: string,
+    to: 'active' | 'paused' | 'cancelled',
+    now = Date.now(),
+  ): Promise<PlanSummary | undefined> {
+    const { changed, population } = await runSetStatus(this.redis, this.keys, id, to, now);
+    if (!changed) return undefined;
     // The population set lists open plans only; it is global, so it cannot change inside the script.
-    if (to === 'cancelled') await this.redis.srem(this.keys.global.population(population ?? ''), id);
+    if (to === 'cancelled') await this.redis.srem(this.keys.global.population(population), id);
     return this.getPlan(id);
   }
 
@@ -110,6 +114,10 @@ export class RedisRoundStore implements RoundStore {
 
   async plansOf(population: string): Promise<string[]> {
     return this.redis.smembers(this.keys.global.population(population));
+  }
+
+  planPage(cursor: string, count: number): Promise<{ cursor: string; ids: string[] }> {
+    return planPage(this.redis, this.keys, cursor, count);
   }
 
   // rounds
@@ -133,6 +141,8 @@ export class RedisRoundStore implements RoundStore {
         toBuffer(r.broadcast),
         newRoundKey(),
         r.error ?? '',
+        r.deadlines?.selection ?? '',
+        r.deadlines?.reporting ?? '',
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
@@ -201,14 +211,17 @@ export class RedisRoundStore implements RoundStore {
     const [phase, roundKey] = await this.redis.hmget(k.round, 'phase', 'round_key');
     if (phase !== 'selecting' || !roundKey) return { ok: false, reason: 'not_selecting' };
     const device = deviceHmac(roundKey, deviceId);
-    const [answer, openedAt] = tuple(
+    const [answer, openedAt, reportingDeadline] = tuple(
       await SCRIPTS.tryAssign.run(
         this.redis,
         [p.meta, k.round, k.tasks, k.devices],
         [ref.round, ref.attempt, task, now, device],
       ),
     );
-    if (answer === 'ok') return { ok: true, ref, task, device, openedAt: Number(openedAt) };
+    if (answer === 'ok') {
+      const deadline = reportingDeadline ? { reportingDeadline: Number(reportingDeadline) } : {};
+      return { ok: true, ref, task, device, openedAt: Number(openedAt), ...deadline };
+    }
     if (
       answer === 'not_active' ||
       answer === 'not_selecting' ||
@@ -222,6 +235,10 @@ export class RedisRoundStore implements RoundStore {
 
   async roundKey(ref: RoundRef): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.round(ref).round, 'round_key')) ?? undefined;
+  }
+
+  uploadDeadline(ref: RoundRef, now: number): Promise<number | undefined> {
+    return uploadDeadline(this.redis, this.keys, ref, now);
   }
 
   async acceptUpload(
@@ -329,6 +346,10 @@ export class RedisRoundStore implements RoundStore {
 
   async toReporting(ref: RoundRef, now: number): Promise<TransitionResult> {
     return transition(ref, await SCRIPTS.toReporting.run(this.redis, [this.keys.round(ref).round], [now]));
+  }
+
+  deadline(ref: RoundRef, kind: 'selection' | 'reporting', now: number): Promise<DeadlineResult> {
+    return runDeadline(this.redis, this.keys, ref, kind, now);
   }
 
   async close(ref: RoundRef, now: number): Promise<TransitionResult> {

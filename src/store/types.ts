@@ -64,6 +64,13 @@ export interface RoundInfo {
   readonly reporting_at?: number;
   readonly closed_at?: number;
   readonly finished_at?: number;
+  /**
+   * The selection timeout and the reporting deadline (unix ms): set at open, moved later by a resume by
+   * the time the plan was paused. The deadline script compares them with the time, so a stale deadline
+   * job does nothing.
+   */
+  readonly selection_deadline?: number;
+  readonly reporting_deadline?: number;
   /** The server output X as JSON, once completed. */
   readonly output?: unknown;
   /** Why the attempt failed. */
@@ -86,6 +93,8 @@ export interface NewRound {
   readonly minAggregate: number;
   readonly secureParams: RoundInfo['secure_params'];
   readonly now: number;
+  /** The attempt's selection timeout and reporting deadline (unix ms), stored with it. */
+  readonly deadlines?: { readonly selection: number; readonly reporting: number };
   /** When set, the attempt could not open (prepare or the secure-sum parameters failed): stored failed. */
   readonly error?: string;
 }
@@ -99,6 +108,8 @@ export type AssignResult =
       /** HMAC(round key, device id): the device's binding in this attempt, for the task token. */
       readonly device: string;
       readonly openedAt: number;
+      /** The attempt's current reporting deadline (unix ms), when stored (a resume moves it later). */
+      readonly reportingDeadline?: number;
     }
   | {
       readonly ok: false;
@@ -151,6 +162,23 @@ export type CommitResult =
 /** Round-closing transitions decided by deadlines or by the finalizer. */
 export type TransitionResult = { readonly changed: boolean; readonly phase: Phase };
 
+/** What the deadline script decided (src/store/scripts/deadline.ts). */
+export type DeadlineResult =
+  /** Not the plan's current attempt, or the plan is not active or paused: nothing to do. */
+  | { readonly outcome: 'stale' }
+  /** The plan is paused and the attempt open: its clock stands still until resumed. */
+  | { readonly outcome: 'paused' }
+  /** The stored deadline (moved by a resume) is still ahead: ask again at `at`. */
+  | { readonly outcome: 'not_yet'; readonly at: number }
+  /** selecting -> reporting (enough clients assigned). */
+  | { readonly outcome: 'reporting'; readonly assigned: number }
+  /** reporting -> closed (enough reports). */
+  | { readonly outcome: 'closed'; readonly reported: number }
+  /** Too few clients: the attempt failed with `error`, its data discarded. */
+  | { readonly outcome: 'failed'; readonly error: string }
+  /** Nothing of this deadline's to decide in `phase` (already past it). */
+  | { readonly outcome: 'none'; readonly phase: Phase };
+
 /**
  * Every read and atomic write the server makes. Methods that change several keys are one Lua script each,
  * so that concurrent API replicas and workers never see or leave a half-done step.
@@ -173,12 +201,26 @@ export interface RoundStore {
   getPlanJson(id: string): Promise<string | undefined>;
   /** The current server state bundle. */
   getState(id: string): Promise<Uint8Array | undefined>;
-  /** Sets the status when the transition is allowed (active<->paused, any open -> cancelled); returns the new summary or undefined if not allowed. */
-  setStatus(id: string, to: 'active' | 'paused' | 'cancelled'): Promise<PlanSummary | undefined>;
+  /**
+   * Sets the status when the transition is allowed (active<->paused, any open -> cancelled); returns the new
+   * summary or undefined if not allowed. In the same atomic step: a pause records when; a resume moves the
+   * current attempt's deadlines later by the time paused; a cancel fails the current attempt unless it is
+   * completed or failed, so nothing of it is released (Lua).
+   */
+  setStatus(
+    id: string,
+    to: 'active' | 'paused' | 'cancelled',
+    now?: number,
+  ): Promise<PlanSummary | undefined>;
   /** active | paused -> failed with a reason (the plan used up a round's attempts); false if not allowed. */
   failPlan(id: string, error: string): Promise<boolean>;
   /** Plan ids published to a population. */
   plansOf(population: string): Promise<string[]>;
+  /**
+   * One page of every plan id (ZSCAN of the plans index from `cursor`, '0' to start); the next cursor is
+   * '0' at the end. Ids may repeat across pages.
+   */
+  planPage(cursor: string, count: number): Promise<{ readonly cursor: string; readonly ids: string[] }>;
 
   // rounds
   /** Opens a round attempt in `selecting` (idempotent: does nothing if that attempt exists) and makes it current. */
@@ -211,6 +253,12 @@ export interface RoundStore {
    * attempt left reporting (its key is deleted).
    */
   roundKey(ref: RoundRef): Promise<string | undefined>;
+  /**
+   * Until when (unix ms) the attempt's task tokens stay valid: its current reporting deadline, later by
+   * the time paused if its plan is paused now; undefined when the attempt does not take uploads (any more)
+   * or stores no deadline.
+   */
+  uploadDeadline(ref: RoundRef, now: number): Promise<number | undefined>;
   /**
    * Records an upload for a task; stores its bytes for the workers and, for single use, HMAC(round key,
    * bytes), never a plain hash (Lua). Counts late ones in `late`. `stored` is what the workers fold when it
@@ -263,6 +311,11 @@ export interface RoundStore {
   // transitions
   /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */
   toReporting(ref: RoundRef, now: number): Promise<TransitionResult>;
+  /**
+   * A deadline of the attempt has come (its job, or the reconciler): decides inside one atomic step from
+   * the phase, the stored deadline and the counts (Lua). A `closed` attempt is never failed by a deadline.
+   */
+  deadline(ref: RoundRef, kind: 'selection' | 'reporting', now: number): Promise<DeadlineResult>;
   /** selecting|reporting -> closed: stops accepting uploads; deletes the round key and the device set. */
   close(ref: RoundRef, now: number): Promise<TransitionResult>;
   /** closed -> finalizing, only when accumulated == reported. */

@@ -94,7 +94,8 @@ export function checkinRoutes(deps: RouteDeps): Router {
         const assigned = await store.tryAssign(id, newTaskId(), now, device, served.get(id));
         if (!assigned.ok) continue;
         const { ref, task, openedAt } = assigned;
-        const deadline = openedAt + scheduleOf(loaded.checked.plan).reportingDeadlineS * 1000;
+        const deadline =
+          assigned.reportingDeadline ?? openedAt + scheduleOf(loaded.checked.plan).reportingDeadlineS * 1000;
         const token = await signTaskToken(config.tokenSecret, {
           plan: ref.plan,
           round: ref.round,

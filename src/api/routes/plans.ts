@@ -58,7 +58,8 @@ export function planRoutes(deps: RouteDeps): Router {
   for (const [action, status] of Object.entries(TRANSITIONS)) {
     router.post(`/v1/plans/:id/${action}`, auth, async (req, res) => {
       const plan = await mustGetPlan(store, req.params.id as string);
-      const changed = await store.setStatus(plan.id, status);
+      const now = deps.now();
+      const changed = await store.setStatus(plan.id, status, now);
       if (!changed) {
         throw new AppError('PLAN_STATE_CONFLICT', `cannot ${action} plan ${plan.id}: it is ${plan.status}`, [
           { path: '/status', message: `${plan.status} -> ${status} is not allowed` },

@@ -49,10 +49,12 @@ export function uploadRoutes(deps: RouteDeps): Router {
 
   async function upload(req: Request, res: Response): Promise<void> {
     requireOctetStream(req);
+    // A token past its exp still uploads while its round's current deadline (moved by a pause) is ahead.
     const claims = await verifyTaskToken(
       config.tokenSecret,
       bearerToken(req.get('authorization')),
       deps.now(),
+      (c) => store.uploadDeadline({ plan: c.plan, round: c.round, attempt: c.attempt }, deps.now()),
     );
     const task = req.params.task as string;
     if (claims.task !== task) {

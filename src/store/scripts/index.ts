@@ -8,6 +8,7 @@ import { ACCEPT_UPLOAD } from './accept-upload';
 import { COMMIT_PARTIAL } from './commit-partial';
 import { COMPLETE_ROUND } from './complete-round';
 import { COUNT_REJECTED } from './count-rejected';
+import { DEADLINE } from './deadline';
 import { FAIL_PLAN } from './fail-plan';
 import { FAIL_ROUND } from './fail-round';
 import { OPEN_ROUND } from './open-round';
@@ -25,6 +26,7 @@ export const SCRIPTS = {
   commitPartial: new LuaScript('commit-partial', COMMIT_PARTIAL),
   completeRound: new LuaScript('complete-round', COMPLETE_ROUND),
   countRejected: new LuaScript('count-rejected', COUNT_REJECTED),
+  deadline: new LuaScript('deadline', DEADLINE),
   failPlan: new LuaScript('fail-plan', FAIL_PLAN),
   failRound: new LuaScript('fail-round', FAIL_ROUND),
   openRound: new LuaScript('open-round', OPEN_ROUND),

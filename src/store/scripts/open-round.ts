@@ -25,6 +25,8 @@ export const OPEN_ROUND = `
              attempt leaves reporting (never returned by any API)
     ARGV[12] error: '' to open, else why the attempt could not open (it is stored failed, without a
              round key)
+    ARGV[13] selection_deadline (unix ms), '' for none
+    ARGV[14] reporting_deadline (unix ms), '' for none
 
   Output:
      1  opened
@@ -52,6 +54,8 @@ if ARGV[12] ~= '' then
 else
   redis.call('HSET', KEYS[2], 'round_key', ARGV[11])
   redis.call('SET', KEYS[3], ARGV[10])
+  if ARGV[13] ~= '' then redis.call('HSET', KEYS[2], 'selection_deadline', ARGV[13]) end
+  if ARGV[14] ~= '' then redis.call('HSET', KEYS[2], 'reporting_deadline', ARGV[14]) end
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])

@@ -20,7 +20,7 @@ export const TRY_ASSIGN = `
     ARGV[5]  the device's HMAC under the attempt's round key
 
   Output:
-    {'ok', opened_at}    assigned
+    {'ok', opened_at, reporting_deadline}  assigned; reporting_deadline '' when the attempt stores none
     {'not_active'}       the plan is missing or not active
     {'not_selecting'}    n.a is not the current attempt, it is past selecting, or it has no round key
     {'full'}             the attempt already has selection_target assignments
@@ -31,7 +31,8 @@ local meta = redis.call('HMGET', KEYS[1], 'status', 'round', 'attempt')
 if meta[1] ~= 'active' then return {'not_active'} end
 if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'not_selecting'} end
 
-local r = redis.call('HMGET', KEYS[2], 'phase', 'assigned', 'selection_target', 'opened_at', 'round_key')
+local r = redis.call('HMGET', KEYS[2], 'phase', 'assigned', 'selection_target', 'opened_at', 'round_key',
+  'reporting_deadline')
 if r[1] ~= 'selecting' or not r[5] then return {'not_selecting'} end
 local target = tonumber(r[3])
 if tonumber(r[2]) >= target then return {'full'} end
@@ -43,5 +44,5 @@ local assigned = redis.call('HINCRBY', KEYS[2], 'assigned', 1)
 if assigned >= target then
   redis.call('HSET', KEYS[2], 'phase', 'reporting', 'reporting_at', ARGV[4])
 end
-return {'ok', r[4]}
+return {'ok', r[4], r[6] or ''}
 `;

@@ -1,0 +1,117 @@
+/**
+ * The store's steps of a round's clock (docs/server.md, "Deadlines, pause, resume, cancel"): the deadline
+ * decision, the status changes that stop, restart or end it, and how long a task token stays valid. Each
+ * decision is one Lua script that reads what it decides on; `RedisRoundStore` delegates here.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys';
+import { isPhase } from './parse';
+import { exec, tuple } from './replies';
+import { SCRIPTS } from './scripts';
+import type { DeadlineResult, RoundRef } from './types';
+
+/** Runs the deadline script for `kind` of attempt `ref` (src/store/scripts/deadline.ts). */
+export async function runDeadline(
+  redis: Redis,
+  keys: Keys,
+  ref: RoundRef,
+  kind: 'selection' | 'reporting',
+  now: number,
+): Promise<DeadlineResult> {
+  const k = keys.round(ref);
+  const [outcome, value] = tuple(
+    await SCRIPTS.deadline.run(
+      redis,
+      [keys.plan(ref.plan).meta, k.round, k.tasks, k.covered, k.partials, k.devices],
+      [ref.round, ref.attempt, kind, now, k.uploadPrefix, k.partialPrefix],
+    ),
+  );
+  switch (outcome) {
+    case 'stale':
+    case 'paused':
+      return { outcome };
+    case 'not_yet':
+      return { outcome, at: Number(value) };
+    case 'reporting':
+      return { outcome, assigned: Number(value) };
+    case 'closed':
+      return { outcome, reported: Number(value) };
+    case 'failed':
+      return { outcome, error: value ?? '' };
+    case 'none':
+      if (isPhase(value)) return { outcome, phase: value };
+  }
+  throw new Error(`the deadline script answered ${String(outcome)} ${String(value)}`);
+}
+
+/** What the set-status script did besides the status. */
+export interface StatusChange {
+  readonly changed: boolean;
+  readonly population: string;
+}
+
+/**
+ * Runs the set-status script on the plan's current attempt, read from meta first; a script that finds the
+ * attempt moved in between (an attempt opened) is run again on the new one.
+ */
+export async function runSetStatus(
+  redis: Redis,
+  keys: Keys,
+  plan: string,
+  to: 'active' | 'paused' | 'cancelled',
+  now: number,
+): Promise<StatusChange> {
+  const p = keys.plan(plan);
+  for (let tries = 0; tries < 10; tries++) {
+    const [round, attempt] = await redis.hmget(p.meta, 'round', 'attempt');
+    const ref: RoundRef = { plan, round: Number(round ?? 0), attempt: Number(attempt ?? 0) };
+    const k = keys.round(ref);
+    const res = tuple(
+      await SCRIPTS.setStatus.run(
+        redis,
+        [p.meta, k.round, k.tasks, k.covered, k.partials, k.devices],
+        [to, ref.round, ref.attempt, now, k.uploadPrefix, k.partialPrefix],
+      ),
+    );
+    if (res[0] === 'moved') continue;
+    return { changed: res[0] === '1', population: res[2] ?? '' };
+  }
+  throw new Error(`plan ${plan}: its current round kept moving while its status was set to ${to}`);
+}
+
+/**
+ * Until when the attempt's task tokens stay valid (unix ms): its stored reporting deadline while it takes
+ * uploads, later by the time paused so far if its plan is paused (the deadline moves by that on resume).
+ */
+export async function uploadDeadline(
+  redis: Redis,
+  keys: Keys,
+  ref: RoundRef,
+  now: number,
+): Promise<number | undefined> {
+  // One MULTI (one slot): the status and the deadline as of one moment, not across a resume.
+  const [meta, round] = (await exec(
+    redis
+      .multi()
+      .hmget(keys.plan(ref.plan).meta, 'status', 'paused_at')
+      .hmget(keys.round(ref).round, 'phase', 'reporting_deadline', 'opened_at'),
+  )) as [(string | null)[], (string | null)[]];
+  const [status, pausedAt] = meta;
+  const [phase, deadline, openedAt] = round;
+  if ((phase !== 'selecting' && phase !== 'reporting') || !deadline) return undefined;
+  if (status !== 'paused') return Number(deadline);
+  const since = Math.max(Number(pausedAt ?? now), Number(openedAt ?? 0));
+  return Number(deadline) + Math.max(0, now - since);
+}
+
+/** One ZSCAN page of the plans index. */
+export async function planPage(
+  redis: Redis,
+  keys: Keys,
+  cursor: string,
+  count: number,
+): Promise<{ cursor: string; ids: string[] }> {
+  const [next, flat] = await redis.zscan(keys.global.plans, cursor, 'COUNT', count);
+  // Members and scores alternate.
+  return { cursor: next, ids: flat.filter((_, i) => i % 2 === 0) };
+}
