@@ -7,6 +7,7 @@ import { LuaScript } from '../lua-script';
 import { ACCEPT_UPLOAD } from './accept-upload';
 import { COMMIT_PARTIAL } from './commit-partial';
 import { COMPLETE_ROUND } from './complete-round';
+import { COUNT_FAULT } from './count-fault';
 import { COUNT_REJECTED } from './count-rejected';
 import { FAIL_PLAN } from './fail-plan';
 import { FAIL_ROUND } from './fail-round';
@@ -24,6 +25,7 @@ export const SCRIPTS = {
   closeRound: new LuaScript('close-round', CLOSE_ROUND),
   commitPartial: new LuaScript('commit-partial', COMMIT_PARTIAL),
   completeRound: new LuaScript('complete-round', COMPLETE_ROUND),
+  countFault: new LuaScript('count-fault', COUNT_FAULT),
   countRejected: new LuaScript('count-rejected', COUNT_REJECTED),
   failPlan: new LuaScript('fail-plan', FAIL_PLAN),
   failRound: new LuaScript('fail-round', FAIL_ROUND),
