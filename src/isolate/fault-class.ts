@@ -27,6 +27,43 @@ export async function failureReason(
   throw e;
 }
 
+/** How long the first in-place retry of {@link evaluateRetrying} waits; each next one twice as long. */
+const RETRY_MS = 250;
+
+/** What {@link evaluateRetrying} ends with: the value, or why the attempt fails. */
+export type Retried<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Runs an evaluation for a round attempt and retries it in place after an isolate fault (waiting 250 ms,
+ * then twice as long each time) until it succeeds, fails as the plan's fault, or the attempt has faulted
+ * `retries` times (see {@link failureReason}); other errors are thrown. For a step that no job of its own
+ * retries: opening an attempt runs inside the job that finished the one before, whose backoff would grow
+ * with every attempt that faults.
+ */
+export async function evaluateRetrying<T>(
+  run: () => Promise<T>,
+  countFault: () => Promise<number>,
+  retries: number,
+): Promise<Retried<T>> {
+  for (let tries = 1, delay = RETRY_MS; ; tries++, delay *= 2) {
+    try {
+      return { ok: true, value: await run() };
+    } catch (e) {
+      let reason: string;
+      try {
+        reason = await failureReason(e, countFault, retries);
+      } catch (again) {
+        // Bounded even if the count cannot be kept (the attempt's plan is gone: countFault answers -1).
+        if (again !== e || !isEvalFault(e) || tries >= retries) throw again;
+        await new Promise((r) => setTimeout(r, delay));
+        continue;
+      }
+      return { ok: false, reason };
+    }
+  }
+}
+
 function firstLine(message: string): string {
   return message.split('\n')[0] ?? '';
 }

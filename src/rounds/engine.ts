@@ -1,6 +1,6 @@
 import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
 import type { FinalizeResult, PlanEvaluator, PlanRef, RoundMaterials } from '../isolate/contract';
-import { failureReason } from '../isolate/fault-class';
+import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { newPlanId } from '../store/ids';
@@ -289,24 +289,27 @@ export class RoundEngine implements Engine {
 
   /**
    * Opens a round attempt from the plan's stored state. When the plan's prepare or secure-sum parameters
-   * fail (or crash their isolate), the attempt is recorded as failed with the reason and the next one is
-   * tried, so that the attempts limit stops a plan that can no longer open a round.
+   * fail (or crash their isolate EVAL_FAULT_RETRIES times), the attempt is recorded as failed with the
+   * reason and the next one is tried, so that the attempts limit stops a plan that can no longer open a round.
    */
   private async openAttempt(ref: RoundRef, now: number): Promise<void> {
     const loaded = await this.plans.get(ref.plan);
     const state = await this.store.getState(ref.plan);
     if (!loaded || !state) throw new Error(`plan ${ref.plan} or its state is gone`);
-    let materials: RoundMaterials;
-    try {
-      materials = await this.evaluator.materials(planRef(loaded), state, ref.round);
-    } catch (e) {
-      const error = `opening the round: ${await this.failureReason(ref, e)}`;
+    // Retried in place: this runs inside the job that finished the attempt before (src/isolate/fault-class.ts).
+    const materials = await evaluateRetrying(
+      () => this.evaluator.materials(planRef(loaded), state, ref.round),
+      () => this.store.countFault(ref),
+      this.faultRetries,
+    );
+    if (!materials.ok) {
+      const error = `opening the round: ${materials.reason}`;
       await this.openWith(loaded.checked, ref, undefined, now, error);
       this.log.warn({ plan: ref.plan, round: roundTag(ref), error }, 'round attempt failed');
       await this.ensureNext(ref, now);
       return;
     }
-    await this.openWith(loaded.checked, ref, materials, now);
+    await this.openWith(loaded.checked, ref, materials.value, now);
     this.log.info({ plan: ref.plan, round: roundTag(ref) }, 'round attempt open');
   }
 
@@ -338,8 +341,11 @@ export class RoundEngine implements Engine {
 
   /** Why an evaluation error fails the attempt; throws it when it is to be retried (src/isolate/fault-class.ts). */
   private failureReason(ref: RoundRef, e: unknown): Promise<string> {
-    const retries = this.config.evalFaultRetries ?? DEFAULT_EVAL_FAULT_RETRIES;
-    return failureReason(e, () => this.store.countFault(ref), retries);
+    return failureReason(e, () => this.store.countFault(ref), this.faultRetries);
+  }
+
+  private get faultRetries(): number {
+    return this.config.evalFaultRetries ?? DEFAULT_EVAL_FAULT_RETRIES;
   }
 
   /** The round attempt, if it is still the plan's current one. */
