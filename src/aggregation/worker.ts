@@ -1,17 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { UnrecoverableError, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
 import type { PlanEvaluator } from '../isolate/contract';
 import { failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import type { Engine, PlanCache } from '../rounds/contracts';
-import { NotReadyError, planRef } from '../rounds/engine';
+import { planRef } from '../rounds/engine';
 import { roundTag, type Phase, type RoundRef, type RoundStore } from '../store/types';
 import { fetchBatch, splitBatch } from './batches';
 import { PartialCommits } from './commits';
+import { runControlJob } from './control-jobs';
 import { HeldPartials } from './held-partials';
-import { BullJobs, QUEUE_NAME, queuePrefix, refOf } from './jobs';
+import { BullJobs, QUEUE_NAME, queuePrefix } from './jobs';
 import { JobsInHand, taskOf, type Fetched } from './jobs-in-hand';
 import { LeaseLost, WorkerLease, checkWorkerId } from './lease';
 
@@ -322,24 +323,8 @@ export class AggregationWorker {
   }
 
   /** Runs a finalize or deadline job through the engine. */
-  private async control(f: Fetched): Promise<void> {
-    const { engine, log } = this.options;
-    const p = f.parsed;
-    if (p.name === 'invalid') {
-      log.error({ job: f.job.id, name: f.job.name, err: p.error }, 'invalid job payload; dropped');
-      await this.fail(f, new UnrecoverableError(p.error.message));
-      return;
-    }
-    try {
-      if (p.name === 'finalize') await engine.finalize(refOf(p.data));
-      else if (p.name === 'deadline') await engine.onDeadline(refOf(p.data), p.data.kind);
-      await this.ack(f);
-    } catch (err) {
-      if (err instanceof NotReadyError)
-        log.debug({ job: f.job.id, reason: err.message }, 'finalize not ready; will retry');
-      else log.warn({ err, job: f.job.id }, `${f.job.name} job failed; will retry`);
-      await this.fail(f, err);
-    }
+  private control(f: Fetched): Promise<void> {
+    return runControlJob(f, this.options.engine, this.hand, this.options.log);
   }
 
   private fetchOne(block: boolean): Promise<Fetched | undefined> {
@@ -348,9 +333,5 @@ export class AggregationWorker {
 
   private ack(f: Fetched): Promise<void> {
     return this.hand.ack(f);
-  }
-
-  private fail(f: Fetched, err: unknown): Promise<void> {
-    return this.hand.fail(f, err);
   }
 }
