@@ -15,7 +15,7 @@ const FAULT =
   /^fault-(crash|hang|oom|abort|slow)-(initialize|materials|fold|finalize)(?:-from(\d+))?(-once)?(?![a-z0-9])/;
 
 /** How long a `slow` fault keeps its isolate busy, in ms. */
-export const SLOW_MS = 3000;
+export const SLOW_MS = 5000;
 
 /**
  * Breaks the isolate as the plan's name asks, when `op` is the named task (of round `round` or later with
