@@ -59,6 +59,12 @@ export interface Config {
   /** Attempts of one round before the plan is marked failed (`MAX_ROUND_ATTEMPTS`, default 10). */
   readonly maxRoundAttempts: number;
   /**
+   * Isolate faults (`EVAL_FAULT`: a crash, heap or time exhaustion, a broken backend) one round attempt
+   * absorbs before they are deemed the plan's own and fail it (`EVAL_FAULT_RETRIES`, default 3); fewer are
+   * retried as infrastructure faults.
+   */
+  readonly evalFaultRetries: number;
+  /**
    * Test-only fault points to arm (`ROUNDHOUSE_FAULTS`, default none; src/faults.ts). Never set it in
    * production.
    */
@@ -141,6 +147,9 @@ function deviceConfig(env: Env): DeviceConfig {
   return Object.freeze(devices);
 }
 
+/** `EVAL_FAULT_RETRIES` when unset (and for callers that pass no such option). */
+export const DEFAULT_EVAL_FAULT_RETRIES = 3;
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 function int(env: Env, name: string, fallback: number, min = 0): number {
@@ -215,6 +224,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       testFaults: env.ISOLATE_TEST_FAULTS === '1',
     }),
     maxRoundAttempts: int(env, 'MAX_ROUND_ATTEMPTS', 10, 1),
+    evalFaultRetries: int(env, 'EVAL_FAULT_RETRIES', DEFAULT_EVAL_FAULT_RETRIES, 1),
     faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,
   };

@@ -4,6 +4,7 @@ import type { Limits } from '../compute/limits';
 import { tensorLeaves } from '../compute/types';
 import { disposeValue, type Value } from '../compute/value';
 import { AppError } from '../errors';
+import { brokenBackend } from '../isolate/backend-fault';
 import type { FoldResult, FoldTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
 import { newSecureSums, pair, runSlot } from '../rounds/form-steps';
@@ -19,8 +20,10 @@ const ROUND_FAILING: ReadonlySet<string> = new Set(['EVAL_INT_OVERFLOW']);
 /**
  * Folds a batch of uploads into a partial (docs/server.md, "Aggregation, exactly once"): decodes the
  * partial (or starts from `zero`), runs `accumulate` for each upload whose bundle and secure-sum values
- * are valid, and encodes the result. An upload whose content fails is rejected and changes nothing; an
- * `EVAL_INT_OVERFLOW` is thrown (the round fails). Runs inside an isolate on the server.
+ * are valid, and encodes the result. An upload whose content fails is rejected and changes nothing (a client
+ * fault); an `EVAL_INT_OVERFLOW` is thrown (a plan fault: the round fails), and so is an error of a broken
+ * backend, which says nothing of the upload (an infrastructure fault: the isolate is replaced and the batch
+ * retried, so that a valid upload is never rejected for it). Runs inside an isolate on the server.
  */
 export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits): FoldResult {
   const { plan, types } = checked;
@@ -67,7 +70,7 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
         acc = next;
         clients += 1;
       } catch (e) {
-        if (!(e instanceof AppError) || ROUND_FAILING.has(e.code)) throw e;
+        if (!(e instanceof AppError) || ROUND_FAILING.has(e.code) || brokenBackend(e)) throw e;
         rejected.push(id);
       }
     }

@@ -26,6 +26,8 @@ export interface Held<J> {
   jobs: J[];
   /** How many of `tasks` were rejected (counted in the round once committed). */
   rejected: number;
+  /** How many of `tasks` had no upload left (gone; counted in the round's `dropped` once committed). */
+  gone: number;
   usedAt: number;
 }
 
@@ -61,6 +63,7 @@ export class HeldPartials<J> {
       tasks: [],
       jobs: [],
       rejected: 0,
+      gone: 0,
       usedAt: Date.now(),
     };
     this.held.set(key, { ref, held });

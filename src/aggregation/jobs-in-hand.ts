@@ -121,6 +121,16 @@ export class JobsInHand {
     }
   }
 
+  /** Puts every job in hand back in the queue at once (shutdown, or a lost lease). */
+  async releaseAll(): Promise<void> {
+    for (const f of [...this.inHand]) await this.release(f);
+  }
+
+  /** How many jobs are in hand. */
+  get size(): number {
+    return this.inHand.size;
+  }
+
   private async extendLocks(): Promise<void> {
     await Promise.all(
       [...this.inHand].map(async (f) => {

@@ -8,7 +8,7 @@ import { RoundEngine, planRef } from '../rounds/engine';
 import { StorePlanCache } from '../rounds/plan-cache';
 import { newTaskId } from '../store/ids';
 import { RedisRoundStore } from '../store/redis-round-store';
-import type { RoundRef, RoundStore } from '../store/types';
+import type { CommitExtras, RoundRef, RoundStore } from '../store/types';
 import { BullJobs } from './jobs';
 import { AggregationWorker } from './worker';
 
@@ -37,7 +37,14 @@ const fault = { conflictOnce: false, failNextGetRound: false, commits: 0 };
 const faulty: RoundStore = new Proxy(store, {
   get(target, prop, receiver) {
     if (prop === 'commitPartial') {
-      return async (ref: RoundRef, worker: string, partial: Uint8Array, tasks: string[], rejected = 0) => {
+      return async (
+        ref: RoundRef,
+        worker: string,
+        partial: Uint8Array,
+        tasks: string[],
+        rejected = 0,
+        extras: CommitExtras = {},
+      ) => {
         fault.commits += 1;
         if (fault.conflictOnce) {
           fault.conflictOnce = false;
@@ -53,7 +60,7 @@ const faulty: RoundStore = new Proxy(store, {
           expect((await store.commitPartial(ref, 'w-other', other.partial, [task])).ok).toBe(true);
           fault.failNextGetRound = true;
         }
-        return store.commitPartial(ref, worker, partial, tasks, rejected);
+        return store.commitPartial(ref, worker, partial, tasks, rejected, extras);
       };
     }
     if (prop === 'getRound') {

@@ -10,7 +10,10 @@ import { loadServerConfig } from './cli-config';
 export function workerCommand(): Command {
   return new Command('worker')
     .description('run one more aggregation worker against REDIS_URL (default 127.0.0.1:6379)')
-    .option('--id <id>', 'worker id (default: a random one); names its partials in Redis')
+    .option(
+      '--id <id>',
+      'worker id (default: a random one); names its partials in Redis, held by a lease: one live process per id',
+    )
     .action(async (opts: { id?: string }) => {
       const { config } = loadServerConfig({});
       const log = createLogger({ level: config.logLevel, name: 'roundhouse-worker' });

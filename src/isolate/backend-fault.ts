@@ -1,5 +1,6 @@
 import { OpError } from '../compute/ops/op';
 import { AppError } from '../errors';
+import { capHit } from './wasm-cap';
 
 /** Messages of errors from the backend itself (not ours) that mean it broke. */
 const BACKEND_FAULT = /Aborted\(|memory access out of bounds|out of memory|unreachable|RuntimeError/i;
@@ -15,4 +16,13 @@ export function backendFault(e: unknown): boolean {
     if (!(c instanceof AppError) && !(c instanceof OpError) && BACKEND_FAULT.test(c.message)) return true;
   }
   return !(e instanceof Error);
+}
+
+/**
+ * Whether an error caught inside an evaluation means the backend of this thread broke (so the evaluation
+ * must fault, not answer a plan error or reject an upload): {@link backendFault}, or the WebAssembly memory
+ * cap was hit since the thread started.
+ */
+export function brokenBackend(e: unknown): boolean {
+  return capHit() || backendFault(e);
 }

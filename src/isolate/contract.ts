@@ -8,6 +8,7 @@ import type { JsonValue } from '../compute/value-json';
 import { AppError } from '../errors';
 import type { CheckedPlan } from '../plan/validate';
 import type { SecureParams } from '../rounds/form-steps';
+import { backendFault } from './backend-fault';
 
 /**
  * A plan as a task names it. Isolates check the document once and keep the checked plan by `id`
@@ -80,9 +81,11 @@ export type FinalizeResult =
   | { readonly ok: false; readonly error: string };
 
 /**
- * Runs plan code. Every method rejects with an `AppError`: a plan fault (`EVAL_*` codes: the plan's
- * computation failed, overflowed, or crashed, aborted or timed out in its isolate) or `NOT_READY` when no
- * isolate could be started (an infrastructure fault, to be retried).
+ * Runs plan code. Every method rejects with an `AppError`: a plan error (`EVAL_*` codes but `EVAL_FAULT`:
+ * the plan's computation failed or overflowed), `EVAL_FAULT` (the evaluation crashed, aborted the backend,
+ * or ran out of memory or time in its isolate: retried, since the host may be at fault, until it repeats,
+ * see {@link isEvalFault}), or `NOT_READY` when no isolate could be started (an infrastructure fault, to be
+ * retried).
  */
 export interface PlanEvaluator {
   /** S0: `initialize()` or the plan's `initial_state`, as a bundle of type S. */
@@ -102,9 +105,19 @@ export interface PlanEvaluator {
 }
 
 /**
- * Whether an error from a {@link PlanEvaluator} is a fault of the plan (the round attempt fails with it)
- * rather than of the infrastructure (`NOT_READY`, or anything that is not an `AppError`: retried).
+ * Whether an error from a {@link PlanEvaluator} is a fault of the plan (the round attempt fails with it at
+ * once): an `AppError` that is neither `NOT_READY` nor `EVAL_FAULT`. Anything else is retried.
  */
 export function isPlanFault(e: unknown): e is AppError {
-  return e instanceof AppError && e.code !== 'NOT_READY';
+  return e instanceof AppError && e.code !== 'NOT_READY' && !isEvalFault(e);
+}
+
+/**
+ * Whether an error from a {@link PlanEvaluator} is an isolate fault (`EVAL_FAULT`: a crash, heap or time
+ * exhaustion, or a broken backend), or an evaluation error caused by a broken backend (an in-process
+ * evaluator has no isolate to turn it into `EVAL_FAULT`). One is retried as an infrastructure fault; the
+ * same step faulting again and again is deemed the plan's (`EVAL_FAULT_RETRIES`, src/isolate/fault-class.ts).
+ */
+export function isEvalFault(e: unknown): e is AppError {
+  return e instanceof AppError && (e.code === 'EVAL_FAULT' || backendFault(e));
 }

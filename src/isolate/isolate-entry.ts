@@ -70,7 +70,7 @@ async function serve(req: TaskRequest): Promise<void> {
     };
     if (data.testFaults) {
       const round = req.op === 'materials' ? req.round : req.op === 'initialize' ? 0 : req.task.round;
-      injectFault(evaluator.planOf(ref).plan.name, req.op, round, data.maxWasmBytes);
+      injectFault(evaluator.planOf(ref).plan.name, req.op, round, data.maxWasmBytes, data.onceFaults);
     }
     const value = await run(req, ref);
     reply = { id: req.id, kind: 'ok', value };

@@ -13,6 +13,7 @@ import type {
 } from './contract';
 import { Isolate, IsolateDied, isolateEntryPath } from './isolate';
 import type { TaskOp, TaskRequest } from './protocol';
+import { newOnceFlags } from './once-flags';
 
 /** How long an isolate gets to load TensorFlow.js and initialise its backend. */
 const START_TIMEOUT_MS = 30_000;
@@ -49,8 +50,12 @@ export class IsolatePool implements PlanEvaluator {
   private closed = false;
   /** Whether the backend of the isolates was logged (once, when the first started). */
   private backendLogged = false;
+  /** Test fault injection only: which `-once` faults fired, across the isolates the pool starts. */
+  private readonly onceFaults: SharedArrayBuffer | undefined;
 
-  constructor(private readonly options: IsolatePoolOptions) {}
+  constructor(private readonly options: IsolatePoolOptions) {
+    this.onceFaults = options.config.testFaults ? newOnceFlags() : undefined;
+  }
 
   /** Starts one isolate, to fail early when none can start; resolves with the backend they run. */
   async start(): Promise<string> {
@@ -185,7 +190,12 @@ export class IsolatePool implements PlanEvaluator {
     const { config, limits } = this.options;
     Isolate.start({
       entry,
-      data: { limits, maxWasmBytes: config.maxWasmMb * 1024 * 1024, testFaults: config.testFaults },
+      data: {
+        limits,
+        maxWasmBytes: config.maxWasmMb * 1024 * 1024,
+        testFaults: config.testFaults,
+        ...(this.onceFaults ? { onceFaults: this.onceFaults } : {}),
+      },
       maxHeapMb: config.maxHeapMb,
       startTimeoutMs: START_TIMEOUT_MS,
     }).then(

@@ -11,6 +11,8 @@ export interface IsolateData {
   readonly maxWasmBytes: number;
   /** Test-only fault injection by plan name (`ISOLATE_TEST_FAULTS`). */
   readonly testFaults: boolean;
+  /** With `testFaults`: the pool's flags of `-once` faults that fired (shared by its isolates). */
+  readonly onceFaults?: SharedArrayBuffer;
 }
 
 /** A task for an isolate; `plan.json` is sent only when the isolate said it does not keep the plan. */

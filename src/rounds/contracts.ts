@@ -52,8 +52,9 @@ export interface Engine {
    */
   finalize(ref: RoundRef, now?: number): Promise<void>;
   /**
-   * A plan fault while aggregating an attempt (its code crashed, aborted or timed out in an isolate, or
-   * an int32 accumulator overflowed): the attempt fails with `error` and the next one opens.
+   * A plan fault while aggregating an attempt (an int32 accumulator overflowed, or its code crashed,
+   * aborted or timed out in an isolate EVAL_FAULT_RETRIES times): the attempt fails with `error` and the
+   * next one opens.
    */
   onPlanFault(ref: RoundRef, error: string, now?: number): Promise<void>;
 }

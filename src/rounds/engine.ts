@@ -1,15 +1,11 @@
-import type { Config } from '../config';
-import {
-  isPlanFault,
-  type FinalizeResult,
-  type PlanEvaluator,
-  type PlanRef,
-  type RoundMaterials,
-} from '../isolate/contract';
+import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
+import type { FinalizeResult, PlanEvaluator, PlanRef, RoundMaterials } from '../isolate/contract';
+import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { newPlanId } from '../store/ids';
 import { roundTag, type PlanSummary, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
+import { aggregationViolation } from './aggregation-check';
 import type { Engine, Jobs, LoadedPlan, PlanCache } from './contracts';
 
 /** What the engine needs; all of it is passed in (tests run real ones on a unique prefix). */
@@ -19,9 +15,12 @@ export interface RoundEngineDeps {
   readonly plans: PlanCache;
   /** Where plan code runs: disposable isolates on the server (`IsolatePool`), or in-process. */
   readonly evaluator: PlanEvaluator;
-  readonly config: Pick<Config, 'limits' | 'maxRoundAttempts'>;
+  readonly config: EngineConfig;
   readonly log: Logger;
 }
+
+/** The engine's options; `evalFaultRetries` defaults to `EVAL_FAULT_RETRIES`'s default. */
+type EngineConfig = Pick<Config, 'limits' | 'maxRoundAttempts'> & Partial<Pick<Config, 'evalFaultRetries'>>;
 
 /** Thrown by finalize when the round is not ready yet; the job queue retries it with backoff. */
 export class NotReadyError extends Error {
@@ -59,7 +58,7 @@ export class RoundEngine implements Engine {
   private readonly jobs: Jobs;
   private readonly plans: PlanCache;
   private readonly evaluator: PlanEvaluator;
-  private readonly config: Pick<Config, 'limits' | 'maxRoundAttempts'>;
+  private readonly config: EngineConfig;
   private readonly log: Logger;
 
   constructor({ store, jobs, plans, evaluator, config, log }: RoundEngineDeps) {
@@ -189,6 +188,8 @@ export class RoundEngine implements Engine {
     if (!loaded) throw new Error(`plan ${ref.plan} is gone`);
     const [partials, state] = await Promise.all([this.store.getPartials(ref), this.store.getState(ref.plan)]);
     if (!state) throw new Error(`plan ${ref.plan} has no server state`);
+    const violated = await aggregationViolation(this.store, ref, partials, this.log);
+    if (violated !== undefined) return this.failAndReopen(ref, violated, now);
     let result: FinalizeResult;
     try {
       result = await this.evaluator.finalize(planRef(loaded), {
@@ -199,9 +200,9 @@ export class RoundEngine implements Engine {
         minAggregate: info.min_aggregate,
       });
     } catch (e) {
-      // A crash, abort or timeout of the plan's code fails the attempt; no isolate at all is retried.
-      if (!isPlanFault(e)) throw e;
-      result = { ok: false, error: e.message.split('\n')[0] ?? e.code };
+      // A plan error fails the attempt; an isolate fault throws (the job retries, the partials stay) until
+      // the attempt has faulted EVAL_FAULT_RETRIES times; anything else throws.
+      result = { ok: false, error: await this.failureReason(ref, e) };
     }
     if (!result.ok) {
       await this.failAndReopen(ref, result.error, now);
@@ -252,25 +253,27 @@ export class RoundEngine implements Engine {
 
   /**
    * Opens a round attempt from the plan's stored state. When the plan's prepare or secure-sum parameters
-   * fail (or crash their isolate), the attempt is recorded as failed with the reason and the next one is
-   * tried, so that the attempts limit stops a plan that can no longer open a round.
+   * fail (or crash their isolate EVAL_FAULT_RETRIES times), the attempt is recorded as failed with the
+   * reason and the next one is tried, so that the attempts limit stops a plan that can no longer open a round.
    */
   private async openAttempt(ref: RoundRef, now: number): Promise<void> {
     const loaded = await this.plans.get(ref.plan);
     const state = await this.store.getState(ref.plan);
     if (!loaded || !state) throw new Error(`plan ${ref.plan} or its state is gone`);
-    let materials: RoundMaterials;
-    try {
-      materials = await this.evaluator.materials(planRef(loaded), state, ref.round);
-    } catch (e) {
-      if (!isPlanFault(e)) throw e;
-      const error = `opening the round: ${e.message.split('\n')[0]}`;
+    // Retried in place: this runs inside the job that finished the attempt before (src/isolate/fault-class.ts).
+    const materials = await evaluateRetrying(
+      () => this.evaluator.materials(planRef(loaded), state, ref.round),
+      () => this.store.countFault(ref),
+      this.faultRetries,
+    );
+    if (!materials.ok) {
+      const error = `opening the round: ${materials.reason}`;
       await this.openWith(loaded.checked, ref, undefined, now, error);
       this.log.warn({ plan: ref.plan, round: roundTag(ref), error }, 'round attempt failed');
       await this.ensureNext(ref, now);
       return;
     }
-    await this.openWith(loaded.checked, ref, materials, now);
+    await this.openWith(loaded.checked, ref, materials.value, now);
     this.log.info({ plan: ref.plan, round: roundTag(ref) }, 'round attempt open');
   }
 
@@ -312,6 +315,15 @@ export class RoundEngine implements Engine {
       ...(selection === undefined ? {} : { selection }),
       ...(reporting === undefined ? {} : { reporting }),
     });
+  }
+
+  /** Why an evaluation error fails the attempt; throws it when it is to be retried (src/isolate/fault-class.ts). */
+  private failureReason(ref: RoundRef, e: unknown): Promise<string> {
+    return failureReason(e, () => this.store.countFault(ref), this.faultRetries);
+  }
+
+  private get faultRetries(): number {
+    return this.config.evalFaultRetries ?? DEFAULT_EVAL_FAULT_RETRIES;
   }
 }
 

@@ -5,6 +5,7 @@ import type { Limits } from '../compute/limits';
 import type { TffType } from '../compute/types';
 import { disposeValue, type Value } from '../compute/value';
 import { AppError } from '../errors';
+import { brokenBackend } from '../isolate/backend-fault';
 import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
 import { mergeAll, newSecureSums, runSlot, updateStep } from './form-steps';
@@ -13,8 +14,8 @@ import { mergeAll, newSecureSums, runSlot, updateStep } from './form-steps';
  * Finalizes a closed round attempt from its committed partials, exactly as the local runner computes a
  * round: merge, the min-clients check, report, the secure sums, update. A next state holding NaN or ±Inf
  * is refused (the round fails, the old state stays), so that a poisoned aggregate cannot make the plan
- * unable to complete another round. Plan errors fail the round; anything else is thrown. Runs inside an
- * isolate on the server.
+ * unable to complete another round. Plan errors fail the round; anything else is thrown, a plan error caused
+ * by a broken backend too (the isolate faults and finalize is retried). Runs inside an isolate on the server.
  */
 export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: Limits): FinalizeResult {
   const { types, plan } = checked;
@@ -54,8 +55,9 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
     }
     return { ok: true, state, output: next.output, clients };
   } catch (e) {
-    // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails.
-    if (!(e instanceof AppError)) throw e;
+    // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails. A
+    // broken backend says nothing of the plan: finalize faults, and is retried.
+    if (!(e instanceof AppError) || brokenBackend(e)) throw e;
     return { ok: false, error: `finalize: ${e.message.split('\n')[0]}` };
   } finally {
     for (const v of owned) disposeValue(v);

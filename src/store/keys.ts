@@ -19,6 +19,13 @@ export interface GlobalKeys {
   populationRate(population: string): string;
   /** Prefix of the anonymous check-in rate limiter's keys (rate-limiter-flexible appends `:<key>`). */
   readonly checkinLimit: string;
+  /**
+   * string: the lease on an aggregation worker id, its holder's token, with a TTL (src/aggregation/lease.ts).
+   * Tagged `{<id>}` so that it shares a slot with the id's epoch: the lease scripts touch both.
+   */
+  workerLease(id: string): string;
+  /** counter: the worker id's lease epoch, raised by every acquisition of the lease (fencing). */
+  workerEpoch(id: string): string;
 }
 
 /** The keys of one plan. */
@@ -76,6 +83,8 @@ export class Keys {
       population: (population) => `${prefix}:pop:${population}`,
       populationRate: (population) => `${prefix}:pop:${population}:rate`,
       checkinLimit: `${prefix}:limit:checkin`,
+      workerLease: (id) => `${prefix}:worker:{${id}}`,
+      workerEpoch: (id) => `${prefix}:worker:{${id}}:epoch`,
     };
   }
 

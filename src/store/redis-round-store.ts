@@ -15,7 +15,9 @@ import {
   roundTag,
   type AcceptOptions,
   type AcceptResult,
+  type AggregationCounts,
   type AssignResult,
+  type CommitExtras,
   type CommitResult,
   type DeadlineResult,
   type NewRound,
@@ -322,6 +324,7 @@ export class RedisRoundStore implements RoundStore {
     partial: Uint8Array,
     tasks: readonly string[],
     rejected = 0,
+    extras: CommitExtras = {},
   ): Promise<CommitResult> {
     if (new Set(tasks).size !== tasks.length) {
       // The partial would hold an upload twice while `covered` counts it once: refuse before touching Redis.
@@ -332,14 +335,31 @@ export class RedisRoundStore implements RoundStore {
       await SCRIPTS.commitPartial.run(
         this.redis,
         [k.round, k.tasks, k.covered, k.partials, k.partial(worker), ...tasks.map((t) => k.upload(t))],
-        [worker, toBuffer(partial), rejected, ...tasks],
+        [worker, toBuffer(partial), rejected, extras.gone ?? 0, extras.epoch ?? 0, ...tasks],
       ),
     );
     const [status, ...rest] = res;
     if (status === 'ok') return { ok: true, ready: rest[0] === '1' };
     if (status === 'conflict') return { ok: false, conflicts: rest };
     if (status === 'stale') return { ok: false, conflicts: [...tasks], stale: true };
+    if (status === 'fenced') return { ok: false, conflicts: [...tasks], fenced: true };
     throw new Error(`commitPartial: unexpected script answer ${String(status)}`);
+  }
+
+  async aggregationCounts(ref: RoundRef): Promise<AggregationCounts | undefined> {
+    const [phase, accumulated, dropped] = await this.redis.hmget(
+      this.keys.round(ref).round,
+      'phase',
+      'accumulated',
+      'dropped',
+    );
+    if (phase === null) return undefined;
+    return { accumulated: Number(accumulated ?? 0), dropped: Number(dropped ?? 0) };
+  }
+
+  async countFault(ref: RoundRef): Promise<number> {
+    const keys = [this.keys.round(ref).round, this.keys.plan(ref.plan).meta];
+    return Number(await SCRIPTS.countFault.run(this.redis, keys, [roundTag(ref)]));
   }
 
   // transitions

@@ -157,7 +157,28 @@ export type CommitResult =
        * whole batch, and the worker discards its in-memory partial for this attempt.
        */
       readonly stale?: boolean;
+      /**
+       * The worker id committed to this attempt with a higher lease epoch: this process lost the id's lease
+       * (src/aggregation/lease.ts) and must stop committing. `conflicts` is then the whole batch.
+       */
+      readonly fenced?: boolean;
     };
+
+/** What a commit records besides its tasks and partial. */
+export interface CommitExtras {
+  /** How many of the tasks had no upload left (gone): covered, inside no partial. Default 0. */
+  readonly gone?: number;
+  /** The committing process's lease epoch of the worker id; 0 (default) for a caller without a lease. */
+  readonly epoch?: number;
+}
+
+/** The counts finalize checks the partials against (docs/server.md, "Worker leases"). */
+export interface AggregationCounts {
+  /** Uploads covered by committed partials. */
+  readonly accumulated: number;
+  /** Covered uploads inside no partial: rejected by a worker, or gone. */
+  readonly dropped: number;
+}
 
 /** Round-closing transitions decided by deadlines or by the finalizer. */
 export type TransitionResult = { readonly changed: boolean; readonly phase: Phase };
@@ -298,7 +319,7 @@ export interface RoundStore {
    * Atomically: fails with the conflicting tasks if any is already covered; else stores the worker's partial,
    * marks the tasks covered, deletes their uploads, adds them to `accumulated`, adds `rejected` (how many of
    * the tasks the worker rejected; default 0) to the attempt's `rejected` and clears the worker's held
-   * count (Lua).
+   * count (Lua). Refused (`fenced`) when the worker id committed to the attempt with a higher lease epoch.
    */
   commitPartial(
     ref: RoundRef,
@@ -306,7 +327,15 @@ export interface RoundStore {
     partial: Uint8Array,
     tasks: readonly string[],
     rejected?: number,
+    extras?: CommitExtras,
   ): Promise<CommitResult>;
+  /** The attempt's accumulated and dropped counts; undefined when the attempt does not exist. */
+  aggregationCounts(ref: RoundRef): Promise<AggregationCounts | undefined>;
+  /**
+   * Counts one isolate fault of an attempt (in its hash, or in the plan's meta while it opens) and answers
+   * the new count; -1 when neither exists (Lua).
+   */
+  countFault(ref: RoundRef): Promise<number>;
 
   // transitions
   /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */
