@@ -53,6 +53,12 @@ export interface Config {
   readonly isolates: IsolateConfig;
   /** Attempts of one round before the plan is marked failed (`MAX_ROUND_ATTEMPTS`, default 10). */
   readonly maxRoundAttempts: number;
+  /** Broadcasts kept per plan, the current round's and the previous ones' (`RETAIN_BROADCASTS`, default 2). */
+  readonly retainBroadcasts: number;
+  /** Failed attempts of one round whose hash is kept, the latest (`RETAIN_FAILED_ATTEMPTS`, default 3). */
+  readonly retainFailedAttempts: number;
+  /** Plans a process keeps checked in memory, least recently used out first (`PLAN_CACHE_SIZE`, default 64). */
+  readonly planCacheSize: number;
   /**
    * Test-only fault points to arm (`ROUNDHOUSE_FAULTS`, default none; src/faults.ts). Never set it in
    * production.
@@ -209,6 +215,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       testFaults: env.ISOLATE_TEST_FAULTS === '1',
     }),
     maxRoundAttempts: int(env, 'MAX_ROUND_ATTEMPTS', 10, 1),
+    retainBroadcasts: int(env, 'RETAIN_BROADCASTS', 2, 1),
+    retainFailedAttempts: int(env, 'RETAIN_FAILED_ATTEMPTS', 3, 0),
+    planCacheSize: int(env, 'PLAN_CACHE_SIZE', 64, 1),
     faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,
   };

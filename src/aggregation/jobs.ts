@@ -161,6 +161,22 @@ export class BullJobs implements Jobs {
     await schedule('reporting', reportingDeadlineS);
   }
 
+  /**
+   * Removes each attempt's deadline and finalize jobs unless a worker holds one right now (a locked job is
+   * left to run: every handler finds a deleted plan's attempt gone and does nothing). In parallel batches,
+   * one BullMQ script per job id.
+   */
+  async forget(refs: readonly RoundRef[]): Promise<void> {
+    const ids = refs.flatMap((ref) => [
+      deadlineJobId(ref, 'selection'),
+      deadlineJobId(ref, 'reporting'),
+      finalizeJobId(ref),
+    ]);
+    for (let i = 0; i < ids.length; i += 100) {
+      await Promise.all(ids.slice(i, i + 100).map((id) => this.queue.remove(id)));
+    }
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }

@@ -15,6 +15,8 @@ export interface LoadedPlan {
 /** Loads plans by id from the store, checking each once per process. */
 export interface PlanCache {
   get(id: string): Promise<LoadedPlan | undefined>;
+  /** Drops a deleted plan, so that this process stops serving it. */
+  forget(id: string): void;
 }
 
 /** The BullMQ jobs the API and the engine enqueue (docs/server.md, "Aggregation, exactly once"). */
@@ -30,6 +32,8 @@ export interface Jobs {
     selectionTimeoutS: number,
     reportingDeadlineS: number,
   ): Promise<void>;
+  /** Removes the deadline and finalize jobs of these attempts that wait or are delayed (a deleted plan). */
+  forget(refs: readonly RoundRef[]): Promise<void>;
   close(): Promise<void>;
 }
 

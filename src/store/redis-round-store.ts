@@ -9,6 +9,8 @@ import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
+import { attemptsOf, deletePlanKeys } from './delete-plan';
+import { sweepAll, sweepPlan, unlist, type SweepOptions } from './sweep';
 import {
   parseRoundTag,
   roundTag,
@@ -16,6 +18,7 @@ import {
   type AcceptResult,
   type AssignResult,
   type CommitResult,
+  type DeleteResult,
   type NewRound,
   type Phase,
   type PlanSummary,
@@ -28,6 +31,17 @@ import {
 /** The window, in seconds, over which `recordCheckin` measures a population's check-in rate. */
 export const CHECKIN_WINDOW_S = 60;
 
+/** What the store keeps of finished rounds (docs/server.md, "Retention"). */
+export interface RetentionOptions {
+  /** Broadcasts kept per plan: the current round's and the previous ones' (`RETAIN_BROADCASTS`, >= 1). */
+  readonly broadcasts: number;
+  /** Failed attempts of one round whose hash is kept, the latest ones (`RETAIN_FAILED_ATTEMPTS`, >= 0). */
+  readonly failedAttempts: number;
+}
+
+/** The defaults of {@link RetentionOptions}, as in src/config.ts. */
+export const DEFAULT_RETENTION: RetentionOptions = { broadcasts: 2, failedAttempts: 3 };
+
 /**
  * `RoundStore` on one ioredis connection. The connection must not set ioredis' `keyPrefix`: scripts build
  * some keys from prefixes passed as arguments, which ioredis would not prefix.
@@ -38,6 +52,7 @@ export class RedisRoundStore implements RoundStore {
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    private readonly retention: RetentionOptions = DEFAULT_RETENTION,
   ) {
     this.keys = new Keys(prefix);
   }
@@ -119,7 +134,7 @@ export class RedisRoundStore implements RoundStore {
     const k = this.keys.round(r.ref);
     const res = await SCRIPTS.openRound.run(
       this.redis,
-      [p.meta, k.round, k.broadcast, p.history],
+      [p.meta, k.round, k.broadcast, p.history, p.broadcasts],
       [
         r.ref.round,
         r.ref.attempt,
@@ -133,6 +148,9 @@ export class RedisRoundStore implements RoundStore {
         toBuffer(r.broadcast),
         newRoundKey(),
         r.error ?? '',
+        p.roundPrefix,
+        this.retention.broadcasts,
+        this.retention.failedAttempts,
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
@@ -349,18 +367,32 @@ export class RedisRoundStore implements RoundStore {
   ): Promise<TransitionResult> {
     const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
+    await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = tuple(
       await SCRIPTS.completeRound.run(
         this.redis,
-        [p.meta, p.state, k.round, k.tasks, k.covered, k.partials, k.devices],
         [
-          k.uploadPrefix,
-          k.partialPrefix,
+          p.meta,
+          p.state,
+          k.round,
+          k.tasks,
+          k.covered,
+          k.partials,
+          k.devices,
+          p.broadcasts,
+          p.sweep,
+          k.garbage.tasks,
+          k.garbage.partials,
+        ],
+        [
+          roundTag(ref),
+          p.roundPrefix,
           ref.round,
           toBuffer(state),
           output === undefined ? '' : JSON.stringify(output),
           aggregatedClients,
           now,
+          this.retention.broadcasts,
         ],
       ),
     );
@@ -368,17 +400,57 @@ export class RedisRoundStore implements RoundStore {
     const [, , planCompleted, population] = res;
     // A completed plan leaves its population; the set is global, so it cannot change inside the script.
     if (planCompleted === '1') await this.redis.srem(this.keys.global.population(population ?? ''), ref.plan);
+    await this.sweepPlan(ref.plan);
     return result;
   }
 
   async fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult> {
+    const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
+    await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = await SCRIPTS.failRound.run(
       this.redis,
-      [k.round, k.tasks, k.covered, k.partials, k.devices],
-      [k.uploadPrefix, k.partialPrefix, error, now],
+      [
+        k.round,
+        k.tasks,
+        k.covered,
+        k.partials,
+        k.devices,
+        k.broadcast,
+        p.broadcasts,
+        p.sweep,
+        k.garbage.tasks,
+        k.garbage.partials,
+      ],
+      [roundTag(ref), error, now],
     );
-    return transition(ref, res);
+    const result = transition(ref, res);
+    await this.sweepPlan(ref.plan);
+    return result;
+  }
+
+  // retention
+
+  /**
+   * Deletes the uploads and partials of finished attempts that complete or fail moved aside, in bounded
+   * steps (src/store/sweep.ts); true when nothing is left. Complete and fail sweep their own plan before they
+   * return, so this only finishes what a process that died in between left: the reconciler calls it.
+   */
+  sweep(options?: SweepOptions): Promise<boolean> {
+    return sweepAll(this.redis, this.keys, options);
+  }
+
+  /** Sweeps one plan's finished attempts to the end (listed in the global set first, see complete and fail). */
+  private async sweepPlan(plan: string): Promise<void> {
+    if (await sweepPlan(this.redis, this.keys, plan)) await unlist(this.redis, this.keys, plan);
+  }
+
+  async attemptsOf(plan: string): Promise<RoundRef[]> {
+    return attemptsOf(this.redis, this.keys, plan);
+  }
+
+  async deletePlan(id: string): Promise<DeleteResult> {
+    return deletePlanKeys(this.redis, this.keys, id);
   }
 
   async clear(): Promise<void> {

@@ -1,3 +1,5 @@
+import { ROUND_SUFFIX } from '../keys';
+
 /**
  * Lua helpers prepended to the scripts that need them. `unpack` of a long table overflows Lua's C stack
  * (about 8000 values), so variadic commands over sets of unbounded size go in chunks.
@@ -20,21 +22,41 @@ local function hdelAll(key, fields) chunked('HDEL', key, fields) end
 `;
 
 /**
- * `dropRoundData(tasksKey, coveredKey, partialsKey, uploadPrefix, partialPrefix)`: deletes a round
- * attempt's tasks hash, covered set, partials set, every worker's partial and every queued upload. Shared by
- * complete and fail so that both leave exactly the same keys behind (the round hash and the broadcast).
+ * `dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag)`: takes a
+ * finished attempt's data out of the live key space in O(1): the tasks hash and the partials set are
+ * RENAMEd to the attempt's garbage keys and the attempt's tag is added to the plan's sweep set; the covered
+ * set is UNLINKed (freed off the main thread when large). The uploads and partials those garbage keys name
+ * are deleted by the sweep (src/store/sweep.ts) in bounded steps, outside Lua: a whole round's tasks can be
+ * too many to read inside one script. Shared by complete and fail so that both leave the same keys behind.
  */
 export const DROP_ROUND_DATA = `
-local function dropRoundData(tasksKey, coveredKey, partialsKey, uploadPrefix, partialPrefix)
-  local doomed = {tasksKey, coveredKey, partialsKey}
-  local tasks = redis.call('HGETALL', tasksKey)
-  for i = 1, #tasks, 2 do
-    if string.sub(tasks[i + 1], 1, 2) == 'u:' then doomed[#doomed + 1] = uploadPrefix .. tasks[i] end
+local function dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag)
+  local moved = false
+  if redis.call('EXISTS', tasksKey) == 1 then
+    redis.call('RENAME', tasksKey, garbageTasks)
+    moved = true
   end
-  for _, worker in ipairs(redis.call('SMEMBERS', partialsKey)) do
-    doomed[#doomed + 1] = partialPrefix .. worker
+  if redis.call('EXISTS', partialsKey) == 1 then
+    redis.call('RENAME', partialsKey, garbagePartials)
+    moved = true
   end
-  delAll(doomed)
+  if moved then redis.call('SADD', sweepKey, tag) end
+  redis.call('UNLINK', coveredKey)
+end
+`;
+
+/**
+ * `trimBroadcasts(listKey, roundPrefix, keep)`: while the plan's list of kept broadcasts is longer than
+ * `keep`, drops its oldest entry and UNLINKs that attempt's broadcast (RETAIN_BROADCASTS). The list holds
+ * one entry per round at most (a failed attempt's entry leaves with its broadcast), so this loop runs once
+ * per opened round, or a few times after RETAIN_BROADCASTS was lowered.
+ */
+export const TRIM_BROADCASTS = `
+local function trimBroadcasts(listKey, roundPrefix, keep)
+  while redis.call('LLEN', listKey) > keep do
+    local tag = redis.call('LPOP', listKey)
+    redis.call('UNLINK', roundPrefix .. tag .. '${ROUND_SUFFIX.broadcast}')
+  end
 end
 `;
 
@@ -46,6 +68,7 @@ end
 export const FORGET_DEVICES = `
 local function forgetDevices(roundKey, devicesKey)
   redis.call('HDEL', roundKey, 'round_key')
-  redis.call('DEL', devicesKey)
+  -- UNLINK: the set holds one member per assigned device; a large one is freed off the main thread.
+  redis.call('UNLINK', devicesKey)
 end
 `;

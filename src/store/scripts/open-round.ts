@@ -1,15 +1,21 @@
+import { TRIM_BROADCASTS } from './common';
+
 /** Lua: open a round attempt (see the header). */
 export const OPEN_ROUND = `
 --[[
   Opens a round attempt in 'selecting' and makes it the plan's current one. Idempotent: an attempt that
   exists is left alone, and the plan's current attempt never moves backwards. With an error (ARGV[12]),
   the attempt is recorded directly as 'failed' (its prepare or secure-sum parameters failed): no broadcast.
+  Retention (docs/server.md, "Retention"): the new broadcast joins the plan's list of kept broadcasts, which
+  is trimmed to ARGV[14]; and attempt a - ARGV[15] - 1 of the same round, when failed, is deleted with its
+  history entry, so that at most ARGV[15] failed attempts of a round keep their hash.
 
   Input:
     KEYS[1]  plan meta hash
     KEYS[2]  round attempt hash
     KEYS[3]  round attempt broadcast (string)
     KEYS[4]  plan history list
+    KEYS[5]  plan list of kept broadcasts
 
     ARGV[1]  round n
     ARGV[2]  attempt a
@@ -25,12 +31,16 @@ export const OPEN_ROUND = `
              attempt leaves reporting (never returned by any API)
     ARGV[12] error: '' to open, else why the attempt could not open (it is stored failed, without a
              round key)
+    ARGV[13] round key prefix (an attempt's hash is ARGV[13] .. 'n.a')
+    ARGV[14] broadcasts to keep (RETAIN_BROADCASTS, >= 1)
+    ARGV[15] failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 0)
 
   Output:
      1  opened
      0  nothing changed: the attempt exists, or the plan is already at a later attempt
     -1  the plan does not exist
 ]]
+${TRIM_BROADCASTS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 
@@ -52,8 +62,21 @@ if ARGV[12] ~= '' then
 else
   redis.call('HSET', KEYS[2], 'round_key', ARGV[11])
   redis.call('SET', KEYS[3], ARGV[10])
+  redis.call('RPUSH', KEYS[5], ARGV[3])
+  trimBroadcasts(KEYS[5], ARGV[13], tonumber(ARGV[14]))
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])
+
+-- Attempts of one round open one after another, so the one to forget is a few entries from the history's
+-- tail: LREM from the tail stops there.
+local old = a - tonumber(ARGV[15]) - 1
+if old >= 1 then
+  local oldTag = ARGV[1] .. '.' .. old
+  if redis.call('HGET', ARGV[13] .. oldTag, 'phase') == 'failed' then
+    redis.call('UNLINK', ARGV[13] .. oldTag)
+    redis.call('LREM', KEYS[4], -1, oldTag)
+  end
+end
 return 1
 `;
