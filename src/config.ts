@@ -216,7 +216,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     }),
     maxRoundAttempts: int(env, 'MAX_ROUND_ATTEMPTS', 10, 1),
     retainBroadcasts: int(env, 'RETAIN_BROADCASTS', 2, 1),
-    retainFailedAttempts: int(env, 'RETAIN_FAILED_ATTEMPTS', 3, 0),
+    retainFailedAttempts: int(env, 'RETAIN_FAILED_ATTEMPTS', 3, 1),
     planCacheSize: int(env, 'PLAN_CACHE_SIZE', 64, 1),
     faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,

@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
+import { faultPoint } from '../faults';
 import { Keys } from './keys';
 import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
@@ -35,7 +36,10 @@ export const CHECKIN_WINDOW_S = 60;
 export interface RetentionOptions {
   /** Broadcasts kept per plan: the current round's and the previous ones' (`RETAIN_BROADCASTS`, >= 1). */
   readonly broadcasts: number;
-  /** Failed attempts of one round whose hash is kept, the latest ones (`RETAIN_FAILED_ATTEMPTS`, >= 0). */
+  /**
+   * Failed attempts of one round whose hash is kept, the latest ones (`RETAIN_FAILED_ATTEMPTS`, >= 1: the
+   * engine reads the attempt that just failed to open the next).
+   */
   readonly failedAttempts: number;
 }
 
@@ -400,6 +404,7 @@ export class RedisRoundStore implements RoundStore {
     const [, , planCompleted, population] = res;
     // A completed plan leaves its population; the set is global, so it cannot change inside the script.
     if (planCompleted === '1') await this.redis.srem(this.keys.global.population(population ?? ''), ref.plan);
+    await faultPoint('before-sweep');
     await this.sweepPlan(ref.plan);
     return result;
   }
@@ -421,10 +426,12 @@ export class RedisRoundStore implements RoundStore {
         p.sweep,
         k.garbage.tasks,
         k.garbage.partials,
+        p.history,
       ],
-      [roundTag(ref), error, now],
+      [roundTag(ref), error, now, p.roundPrefix, ref.round, ref.attempt, this.retention.failedAttempts],
     );
     const result = transition(ref, res);
+    await faultPoint('before-sweep');
     await this.sweepPlan(ref.plan);
     return result;
   }

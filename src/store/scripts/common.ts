@@ -61,6 +61,25 @@ end
 `;
 
 /**
+ * `forgetOldFailure(historyKey, roundPrefix, n, a, keep)`: once attempt a of round n has failed, deletes the
+ * hash of attempt a - keep (keep >= 1, RETAIN_FAILED_ATTEMPTS) when it failed too, with its history entry,
+ * so that a round keeps at most `keep` failed attempts. The attempt that just failed always stays: the
+ * engine reads it to open the next one. Attempts of a round open one after another, so the entry is a few
+ * places from the history's tail, where LREM with a negative count starts and stops.
+ */
+export const FORGET_OLD_FAILURE = `
+local function forgetOldFailure(historyKey, roundPrefix, n, a, keep)
+  local old = tonumber(a) - tonumber(keep)
+  if old < 1 then return end
+  local tag = n .. '.' .. old
+  if redis.call('HGET', roundPrefix .. tag, 'phase') == 'failed' then
+    redis.call('UNLINK', roundPrefix .. tag)
+    redis.call('LREM', historyKey, -1, tag)
+  end
+end
+`;
+
+/**
  * `forgetDevices(roundKey, devicesKey)`: deletes the attempt's round key (the `round_key` field) and its set
  * of device HMACs, once the attempt leaves reporting (closed, failed, completed). Without the key no HMAC of
  * a device or an upload can be recomputed, so nothing left of the attempt links to a device.

@@ -1,4 +1,4 @@
-import { DROP_ROUND_DATA, FORGET_DEVICES } from './common';
+import { DROP_ROUND_DATA, FORGET_DEVICES, FORGET_OLD_FAILURE } from './common';
 
 /** Lua: any open phase -> failed (see the header). */
 export const FAIL_ROUND = `
@@ -6,8 +6,8 @@ export const FAIL_ROUND = `
   selecting | reporting | closed | finalizing -> failed: records why, and discards the attempt's tasks,
   covered set, partials, every queued upload (moved to the sweep, see dropRoundData), its broadcast, its
   round key and device set, so that no aggregate of too few clients survives and a failed attempt keeps only
-  its hash (counts and error). The plan's state is untouched: the engine reopens the round as the next
-  attempt.
+  its hash (counts and error); the round forgets its oldest failure beyond ARGV[7] (see forgetOldFailure).
+  The plan's state is untouched: the engine reopens the round as the next attempt.
 
   Input:
     KEYS[1]  round attempt hash
@@ -20,10 +20,15 @@ export const FAIL_ROUND = `
     KEYS[8]  plan sweep set
     KEYS[9]  round attempt garbage tasks hash (KEYS[2] is renamed to it)
     KEYS[10] round attempt garbage partials set (KEYS[4] is renamed to it)
+    KEYS[11] plan history list
 
     ARGV[1]  tag 'n.a'
     ARGV[2]  error (why the attempt failed)
     ARGV[3]  now (ms)
+    ARGV[4]  round key prefix (an attempt's hash is ARGV[4] .. 'n.a')
+    ARGV[5]  round n
+    ARGV[6]  attempt a
+    ARGV[7]  failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
 
   Output:
     {changed, phase}  changed 1 if the attempt moved to 'failed', else 0 (it was completed or failed
@@ -31,6 +36,7 @@ export const FAIL_ROUND = `
 ]]
 ${DROP_ROUND_DATA}
 ${FORGET_DEVICES}
+${FORGET_OLD_FAILURE}
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {0, ''} end
 if phase == 'completed' or phase == 'failed' then return {0, phase} end
@@ -40,5 +46,6 @@ forgetDevices(KEYS[1], KEYS[5])
 -- The broadcast's entry is the list's last one (the failed attempt was the current one): LREM from the tail.
 redis.call('UNLINK', KEYS[6])
 redis.call('LREM', KEYS[7], -1, ARGV[1])
+forgetOldFailure(KEYS[11], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 return {1, 'failed'}
 `;

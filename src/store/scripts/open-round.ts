@@ -1,4 +1,4 @@
-import { TRIM_BROADCASTS } from './common';
+import { FORGET_OLD_FAILURE, TRIM_BROADCASTS } from './common';
 
 /** Lua: open a round attempt (see the header). */
 export const OPEN_ROUND = `
@@ -7,8 +7,8 @@ export const OPEN_ROUND = `
   exists is left alone, and the plan's current attempt never moves backwards. With an error (ARGV[12]),
   the attempt is recorded directly as 'failed' (its prepare or secure-sum parameters failed): no broadcast.
   Retention (docs/server.md, "Retention"): the new broadcast joins the plan's list of kept broadcasts, which
-  is trimmed to ARGV[14]; and attempt a - ARGV[15] - 1 of the same round, when failed, is deleted with its
-  history entry, so that at most ARGV[15] failed attempts of a round keep their hash.
+  is trimmed to ARGV[14]; an attempt stored failed makes the round forget its oldest failure beyond ARGV[15]
+  (see forgetOldFailure).
 
   Input:
     KEYS[1]  plan meta hash
@@ -33,7 +33,7 @@ export const OPEN_ROUND = `
              round key)
     ARGV[13] round key prefix (an attempt's hash is ARGV[13] .. 'n.a')
     ARGV[14] broadcasts to keep (RETAIN_BROADCASTS, >= 1)
-    ARGV[15] failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 0)
+    ARGV[15] failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
 
   Output:
      1  opened
@@ -41,6 +41,7 @@ export const OPEN_ROUND = `
     -1  the plan does not exist
 ]]
 ${TRIM_BROADCASTS}
+${FORGET_OLD_FAILURE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 
@@ -59,6 +60,7 @@ redis.call('HSET', KEYS[2],
   'secure_params', ARGV[8])
 if ARGV[12] ~= '' then
   redis.call('HSET', KEYS[2], 'phase', 'failed', 'error', ARGV[12], 'finished_at', ARGV[9])
+  forgetOldFailure(KEYS[4], ARGV[13], ARGV[1], a, ARGV[15])
 else
   redis.call('HSET', KEYS[2], 'round_key', ARGV[11])
   redis.call('SET', KEYS[3], ARGV[10])
@@ -67,16 +69,5 @@ else
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])
-
--- Attempts of one round open one after another, so the one to forget is a few entries from the history's
--- tail: LREM from the tail stops there.
-local old = a - tonumber(ARGV[15]) - 1
-if old >= 1 then
-  local oldTag = ARGV[1] .. '.' .. old
-  if redis.call('HGET', ARGV[13] .. oldTag, 'phase') == 'failed' then
-    redis.call('UNLINK', ARGV[13] .. oldTag)
-    redis.call('LREM', KEYS[4], -1, oldTag)
-  end
-end
 return 1
 `;
