@@ -1,6 +1,7 @@
 import { armFaults, InjectedFault, parseFaults } from '../faults';
 import { newTaskId } from './ids';
 import { Keys } from './keys';
+import { PARTIALS_IN_SCRIPT } from './scripts/common';
 import { createTestPlan, newRound, openTestStore, type TestStore } from './testing';
 import type { RoundRef } from './types';
 
@@ -20,10 +21,10 @@ async function planKeys(id: string): Promise<string[]> {
 }
 
 /**
- * Opens round 1.1 of a fresh plan with `tasks` tasks, all uploaded, and commits partials of two workers
- * covering the first `covered` uploads.
+ * Opens round 1.1 of a fresh plan with `tasks` tasks, all uploaded, and commits the first `covered`
+ * uploads in partials of `workers` workers (one partial each, the uploads dealt out in turn).
  */
-async function bigRound(tasks: number, covered: number): Promise<RoundRef> {
+async function bigRound(tasks: number, covered: number, workers = 2): Promise<RoundRef> {
   const ref = { plan: await createTestPlan(t), round: 1, attempt: 1 };
   await t.store.openRound(
     newRound(ref, { selectionTarget: tasks, target: tasks, minReports: 1, minAggregate: 1 }),
@@ -43,9 +44,11 @@ async function bigRound(tasks: number, covered: number): Promise<RoundRef> {
       }),
     );
   }
-  const half = Math.floor(covered / 2);
-  await t.store.commitPartial(ref, 'w1', Uint8Array.of(1), ids.slice(0, half));
-  await t.store.commitPartial(ref, 'w2', Uint8Array.of(2), ids.slice(half, covered));
+  for (let w = 0; w < workers; w++) {
+    const mine = ids.slice(0, covered).filter((_, i) => i % workers === w);
+    const r = await t.store.commitPartial(ref, `w${w}`, Uint8Array.of(w), mine);
+    if (!r.ok) throw new Error(`not committed: ${r.conflicts.join(' ')}`);
+  }
   return ref;
 }
 
@@ -56,14 +59,18 @@ describe('the sweep of finished attempts', () => {
     // More tasks than a listpack-encoded hash holds, so that HSCAN honours COUNT (a listpack answers whole).
     const [, listpackMax] = (await t.redis.config('GET', 'hash-max-listpack-entries')) as string[];
     const TASKS = Number(listpackMax ?? 128) + 88;
-    const ref = await bigRound(TASKS, 40);
-    expect(await uploadsLeft(ref.plan)).toBe(TASKS - 40);
+    // More workers than PARTIALS_IN_SCRIPT: their partials go to the sweep too.
+    const WORKERS = PARTIALS_IN_SCRIPT + 6;
+    const ref = await bigRound(TASKS, 2 * WORKERS, WORKERS);
+    const partials = async () => (await planKeys(ref.plan)).filter((k) => k.includes(':partial:')).length;
+    expect(await partials()).toBe(WORKERS);
+    expect(await uploadsLeft(ref.plan)).toBe(TASKS - 2 * WORKERS);
 
     // The process "dies" between the script and its own sweep.
     armFaults(parseFaults('before-sweep:1:throw'));
     await expect(t.store.fail(ref, 'cut short', 10)).rejects.toBeInstanceOf(InjectedFault);
     expect(await t.store.getRound(ref)).toMatchObject({ phase: 'failed', error: 'cut short' });
-    // The live keys of the attempt are gone at once; its tasks and partials wait under gc: for the sweep.
+    // The live keys of the attempt are gone at once; its tasks and partials set wait under gc: for the sweep.
     const aside = await planKeys(ref.plan);
     expect(aside.filter((k) => /^r:1\.1:(tasks|covered|partials|devices|broadcast)$/.test(k))).toEqual([]);
     expect(aside).toEqual(expect.arrayContaining(['gc:1.1:tasks', 'gc:1.1:partials', 'sweep']));
@@ -73,9 +80,11 @@ describe('the sweep of finished attempts', () => {
     // Steps of about 50 fields: two steps cannot finish.
     expect(await t.store.sweep({ step: 50, maxSteps: 2 })).toBe(false);
     const midway = await uploadsLeft(ref.plan);
-    expect(midway).toBeLessThan(TASKS - 40);
+    expect(midway).toBeLessThan(TASKS - 2 * WORKERS);
     expect(midway).toBeGreaterThan(0);
     expect(await t.redis.hlen(`${t.prefix}:{${ref.plan}}:gc:1.1:tasks`)).toBeGreaterThan(0);
+
+    expect(await partials()).toBe(WORKERS);
 
     expect(await t.store.sweep({ step: 50 })).toBe(true);
     // The list of kept broadcasts went with its one entry, the failed attempt's.
@@ -106,7 +115,10 @@ describe('the sweep of finished attempts', () => {
     await expect(t.store.complete(ref, Uint8Array.of(9), undefined, 150, 20)).rejects.toBeInstanceOf(
       InjectedFault,
     );
-    expect(await planKeys(ref.plan)).toEqual(expect.arrayContaining(['gc:1.1:tasks', 'gc:1.1:partials']));
+    // Two workers' partials went inside the script; the tasks wait for the sweep.
+    expect((await planKeys(ref.plan)).filter((k) => k.startsWith('gc:') || k.includes(':partial'))).toEqual([
+      'gc:1.1:tasks',
+    ]);
     // Round 2 opens and fails: that fail's sweep takes round 1's leftovers too.
     const ref2 = { ...ref, round: 2 };
     await t.store.openRound(newRound(ref2));

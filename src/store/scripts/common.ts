@@ -21,24 +21,38 @@ local function saddAll(key, members) chunked('SADD', key, members) end
 local function hdelAll(key, fields) chunked('HDEL', key, fields) end
 `;
 
+/** Partials of one attempt that complete and fail delete inside their script; past this, the sweep does. */
+export const PARTIALS_IN_SCRIPT = 64;
+
 /**
- * `dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag)`: takes a
- * finished attempt's data out of the live key space in O(1): the tasks hash and the partials set are
- * RENAMEd to the attempt's garbage keys and the attempt's tag is added to the plan's sweep set; the covered
- * set is UNLINKed (freed off the main thread when large). The uploads and partials those garbage keys name
- * are deleted by the sweep (src/store/sweep.ts) in bounded steps, outside Lua: a whole round's tasks can be
- * too many to read inside one script. Shared by complete and fail so that both leave the same keys behind.
+ * `dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag,
+ * roundPrefix)`: takes a finished attempt's data out of the live key space without reading it whole. The
+ * workers' partials (one per worker that committed, so few) are deleted here, in the same atomic step, so
+ * that no partial of a finished attempt, which may cover fewer clients than the minimum, outlives it; past
+ * PARTIALS_IN_SCRIPT workers the partials set is moved aside like the tasks. The tasks hash (one field per
+ * assigned task) is RENAMEd to the attempt's garbage key and the attempt's tag added to the plan's sweep
+ * set; the sweep (src/store/sweep.ts) deletes it and the queued uploads it names in bounded steps, outside
+ * Lua. The covered set is UNLINKed (freed off the main thread when large). Shared by complete and fail so
+ * that both leave the same keys behind.
  */
 export const DROP_ROUND_DATA = `
-local function dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag)
+local function dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag,
+                             roundPrefix)
   local moved = false
   if redis.call('EXISTS', tasksKey) == 1 then
     redis.call('RENAME', tasksKey, garbageTasks)
     moved = true
   end
-  if redis.call('EXISTS', partialsKey) == 1 then
+  local workers = redis.call('SCARD', partialsKey)
+  if workers > ${PARTIALS_IN_SCRIPT} then
     redis.call('RENAME', partialsKey, garbagePartials)
     moved = true
+  elseif workers > 0 then
+    local doomed = {partialsKey}
+    for _, worker in ipairs(redis.call('SMEMBERS', partialsKey)) do
+      doomed[#doomed + 1] = roundPrefix .. tag .. '${ROUND_SUFFIX.partial}' .. worker
+    end
+    redis.call('UNLINK', unpack(doomed))
   end
   if moved then redis.call('SADD', sweepKey, tag) end
   redis.call('UNLINK', coveredKey)

@@ -3,9 +3,9 @@ import { DROP_ROUND_DATA, FORGET_DEVICES, TRIM_BROADCASTS } from './common';
 /** Lua: finalizing -> completed (see the header). */
 export const COMPLETE_ROUND = `
 --[[
-  finalizing -> completed: stores the new server state and the output, deletes the attempt's tasks,
-  covered set, partials and any upload left (moved to the sweep, see dropRoundData), and marks the plan
-  completed after its last round (unless it was cancelled meanwhile). The round hash stays (counts,
+  finalizing -> completed: stores the new server state and the output, deletes the attempt's partials
+  and covered set, moves its tasks (with any upload left) to the sweep (see dropRoundData), and marks the
+  plan completed after its last round (unless it was cancelled meanwhile). The round hash stays (counts,
   output); the broadcast stays while it is among the plan's last RETAIN_BROADCASTS (ARGV[8]).
 
   Input:
@@ -19,7 +19,7 @@ export const COMPLETE_ROUND = `
     KEYS[8]  plan list of kept broadcasts
     KEYS[9]  plan sweep set
     KEYS[10] round attempt garbage tasks hash (KEYS[4] is renamed to it)
-    KEYS[11] round attempt garbage partials set (KEYS[6] is renamed to it)
+    KEYS[11] round attempt garbage partials set (KEYS[6] is renamed to it past PARTIALS_IN_SCRIPT workers)
 
     ARGV[1]  tag 'n.a'
     ARGV[2]  round key prefix (an attempt's hash is ARGV[2] .. 'n.a')
@@ -46,7 +46,7 @@ if phase ~= 'finalizing' then return {0, phase, 0, ''} end
 redis.call('SET', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], 'phase', 'completed', 'aggregated_clients', ARGV[6], 'finished_at', ARGV[7])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], 'output', ARGV[5]) end
-dropRoundData(KEYS[4], KEYS[5], KEYS[6], KEYS[10], KEYS[11], KEYS[9], ARGV[1])
+dropRoundData(KEYS[4], KEYS[5], KEYS[6], KEYS[10], KEYS[11], KEYS[9], ARGV[1], ARGV[2])
 forgetDevices(KEYS[3], KEYS[7])
 trimBroadcasts(KEYS[8], ARGV[2], tonumber(ARGV[8]))
 
