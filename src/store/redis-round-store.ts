@@ -371,6 +371,8 @@ export class RedisRoundStore implements RoundStore {
   ): Promise<TransitionResult> {
     const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
+    // Listed before the script moves anything aside, so that store.sweep() finds what a process that dies
+    // right after the script leaves (the set is global: the script may not touch it).
     await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = tuple(
       await SCRIPTS.completeRound.run(
@@ -412,6 +414,7 @@ export class RedisRoundStore implements RoundStore {
   async fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult> {
     const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
+    // Listed first, as in complete.
     await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = await SCRIPTS.failRound.run(
       this.redis,

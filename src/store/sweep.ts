@@ -1,8 +1,9 @@
 /**
- * The sweep of finished round attempts (docs/server.md, "Retention"). Complete and fail move an attempt's
- * tasks hash and partials set to its garbage keys in O(1) inside their scripts (dropRoundData) and add the
- * attempt's tag to the plan's sweep set; this module deletes the uploads and partials those keys name, and
- * the keys themselves, in bounded steps from outside Lua, so that no script ever reads a whole round.
+ * The sweep of finished round attempts (docs/server.md, "Retention"). Complete and fail RENAME an attempt's
+ * tasks hash (and its partials set, past PARTIALS_IN_SCRIPT workers) to its garbage keys inside their
+ * scripts (dropRoundData) and add the attempt's tag to the plan's sweep set; this module deletes the uploads
+ * and partials those keys name, and the keys themselves, in bounded steps from outside Lua, so that no
+ * script ever reads a whole round.
  *
  * Every step deletes what it read before it forgets where it read it (UNLINK the uploads, then HDEL their
  * fields), and a tag leaves the sweep set only once both garbage keys are gone: a sweep that dies half-way is
