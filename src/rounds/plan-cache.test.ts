@@ -4,7 +4,6 @@ import { DEFAULT_LIMITS } from '../compute/limits';
 import type { Computation } from '../generated/computation';
 import { checkPlan } from '../plan/validate';
 import type { RoundStore } from '../store/types';
-import { LruMap } from './lru';
 import { CLIENT_PLAN_FORMAT, loadPlan, reachableFunctions, StorePlanCache } from './plan-cache';
 
 const fn = (calls: string[]): Computation => ({
@@ -52,18 +51,6 @@ describe('plan cache', () => {
     expect(b).toBe(a);
     expect(await cache.get('p0123456789ab')).toBe(a);
     expect(reads).toBe(2);
-  });
-
-  test('LruMap drops the least recently used entry beyond its bound; a read makes an entry recent', () => {
-    const lru = new LruMap<string, number>(2);
-    lru.set('a', 1).set('b', 2);
-    expect(lru.get('a')).toBe(1);
-    lru.set('c', 3);
-    expect([lru.peek('a'), lru.peek('b'), lru.peek('c')]).toEqual([1, undefined, 3]);
-    lru.set('a', 4);
-    lru.set('d', 5);
-    expect([lru.peek('a'), lru.peek('c'), lru.peek('d'), lru.size]).toEqual([4, undefined, 5, 2]);
-    expect(() => new LruMap(0)).toThrow(/at least 1/);
   });
 
   test('StorePlanCache keeps at most its size bound of plans and forgets a deleted plan', async () => {

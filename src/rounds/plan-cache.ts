@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { calledFunction } from '../compute/checker';
 import type { Limits } from '../compute/limits';
 import type { TffType } from '../compute/types';
@@ -7,7 +8,6 @@ import type { Plan } from '../generated/plan';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import type { RoundStore } from '../store/types';
 import type { LoadedPlan, PlanCache } from './contracts';
-import { LruMap } from './lru';
 
 /** The `format` of the client plan document. */
 export const CLIENT_PLAN_FORMAT = 'roundhouse.client-plan/v1';
@@ -74,14 +74,14 @@ export const PLAN_CACHE_SIZE = 64;
  * read and checked again when needed). Missing plans are not remembered (one may be submitted later).
  */
 export class StorePlanCache implements PlanCache {
-  private readonly loaded: LruMap<string, Promise<LoadedPlan | undefined>>;
+  private readonly loaded: LRUCache<string, Promise<LoadedPlan | undefined>>;
 
   constructor(
     private readonly store: RoundStore,
     private readonly limits: Limits,
     maxSize = PLAN_CACHE_SIZE,
   ) {
-    this.loaded = new LruMap(maxSize);
+    this.loaded = new LRUCache({ max: maxSize });
   }
 
   /** Forgets a plan (it was deleted), so that this process stops serving it. */
