@@ -58,6 +58,12 @@ export interface Config {
   readonly isolates: IsolateConfig;
   /** Attempts of one round before the plan is marked failed (`MAX_ROUND_ATTEMPTS`, default 10). */
   readonly maxRoundAttempts: number;
+  /** Broadcasts kept per plan, the current round's and the previous ones' (`RETAIN_BROADCASTS`, default 2). */
+  readonly retainBroadcasts: number;
+  /** Failed attempts of one round whose hash is kept, the latest (`RETAIN_FAILED_ATTEMPTS`, default 3). */
+  readonly retainFailedAttempts: number;
+  /** Plans a process keeps checked in memory, least recently used out first (`PLAN_CACHE_SIZE`, default 64). */
+  readonly planCacheSize: number;
   /**
    * Isolate faults (`EVAL_FAULT`: a crash, heap or time exhaustion, a broken backend) one round attempt
    * absorbs before they are deemed the plan's own and fail it (`EVAL_FAULT_RETRIES`, default 3); fewer are
@@ -225,6 +231,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     }),
     maxRoundAttempts: int(env, 'MAX_ROUND_ATTEMPTS', 10, 1),
     evalFaultRetries: int(env, 'EVAL_FAULT_RETRIES', DEFAULT_EVAL_FAULT_RETRIES, 1),
+    retainBroadcasts: int(env, 'RETAIN_BROADCASTS', 2, 1),
+    retainFailedAttempts: int(env, 'RETAIN_FAILED_ATTEMPTS', 3, 1),
+    planCacheSize: int(env, 'PLAN_CACHE_SIZE', 64, 1),
     faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,
   };

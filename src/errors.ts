@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   ROUND_NOT_FOUND: 404,
   RESOURCE_NOT_FOUND: 404,
   PLAN_STATE_CONFLICT: 409,
+  /** DELETE of a plan that is active or paused (cancel it first), or whose last round is still finishing. */
+  PLAN_ACTIVE: 409,
   // capacity
   BUSY: 503,
   NOT_READY: 503,

@@ -26,6 +26,8 @@ export const FAULT_POINTS = [
   'upload-before-accept',
   /** API: an upload was stored (202 not yet sent), its accumulate job not yet queued. */
   'upload-after-accept',
+  /** Store: a finished attempt's tasks and partials were moved aside (complete, fail), not yet swept. */
+  'before-sweep',
 ] as const;
 
 export type FaultPoint = (typeof FAULT_POINTS)[number];

@@ -1,6 +1,6 @@
 /**
- * The built CLI end to end: `roundhouse start` in a child process with a unique Redis prefix, then `submit`
- * and `status` against it, then SIGTERM. Runs from dist/ (`npm test` builds first; alone: `npm run build`).
+ * The built CLI end to end: `roundhouse start` in a child process with a unique Redis prefix, then `submit`,
+ * `status` and `delete` against it, then SIGTERM. Runs from dist/ (`npm test` builds first; alone: `npm run build`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -141,6 +141,25 @@ describe('roundhouse start, submit, status', () => {
     expect(one.code).toBe(0);
     expect(one.stdout).toContain(`plan ${planId}`);
     expect(one.stdout).toMatch(/^1\.1\s+selecting\s+0\s+0\s+0\s+0\s+0\s*$/m);
+  });
+
+  test('delete refuses the active plan (cancel it first), then deletes it once cancelled', async () => {
+    const env = childEnv({ OPERATOR_TOKEN: token, ROUNDHOUSE_URL: url });
+    const refused = await cli(['delete', planId], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`DELETE /v1/plans/${planId} failed: 409 PLAN_ACTIVE`);
+    const cancel = await fetch(`${url}/v1/plans/${planId}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(cancel.status).toBe(200);
+    const run = await cli(['delete', planId], env);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^deleted plan ${planId} \\(\\d+ Redis keys\\)\n$`));
+    const gone = await cli(['status', planId], env);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('404 PLAN_NOT_FOUND');
   });
 
   test('submit shows every problem of a rejected plan and exits 1', async () => {

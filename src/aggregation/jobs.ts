@@ -48,6 +48,9 @@ export function accumulateJobId(ref: RoundRef, task: string): string {
   return `acc-${ref.plan}-${roundTag(ref)}-${task}`;
 }
 
+/** Jobs read per page when a deleted plan's deadline jobs are looked for. */
+const FORGET_PAGE = 500;
+
 /** `fin-<plan>-<n.a>`. */
 export function finalizeJobId(ref: RoundRef): string {
   return `fin-${ref.plan}-${roundTag(ref)}`;
@@ -198,6 +201,25 @@ export class BullJobs implements Jobs {
       { every: everyMs },
       { name: 'reconcile', data, opts: RECONCILE_OPTIONS },
     );
+  }
+
+  /**
+   * Removes each attempt's deadline and finalize jobs unless a worker holds one right now (a locked job is
+   * left to run: every handler finds a deleted plan's attempt gone and does nothing). Deadline job ids name
+   * their time, which a resume may have moved, so those are found by their id's prefix among the waiting
+   * and delayed jobs, read in pages.
+   */
+  async forget(refs: readonly RoundRef[]): Promise<void> {
+    const ids = refs.map(finalizeJobId);
+    const prefixes = [...new Set(refs.map((ref) => `dl-${ref.plan}-`))];
+    for (let start = 0; ; start += FORGET_PAGE) {
+      const page = await this.queue.getJobs(['delayed', 'waiting'], start, start + FORGET_PAGE - 1, true);
+      for (const job of page) if (job?.id && prefixes.some((p) => job.id!.startsWith(p))) ids.push(job.id);
+      if (page.length < FORGET_PAGE) break;
+    }
+    for (let i = 0; i < ids.length; i += 100) {
+      await Promise.all(ids.slice(i, i + 100).map((id) => this.queue.remove(id)));
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { dataCommand } from './data';
+import { deleteCommand } from './delete';
 import { demoCommand } from './demo';
 import { plansCommand } from './plans';
 import { runLocalCommand } from './run-local';
@@ -17,6 +18,7 @@ export function program(): Command {
     .addCommand(workerCommand())
     .addCommand(submitCommand())
     .addCommand(statusCommand())
+    .addCommand(deleteCommand())
     .addCommand(plansCommand())
     .addCommand(simulateCommand())
     .addCommand(runLocalCommand())

@@ -21,7 +21,13 @@ export type RoundRow = Pick<
   | 'finished_at'
 >;
 
-/** A plan's operator view: its summary, its round attempts, its server state. */
+/** What `DELETE /v1/plans/{id}` answers: the plan and how many Redis keys the call deleted. */
+export interface DeletedPlan {
+  readonly id: string;
+  readonly keys: number;
+}
+
+/** A plan's operator view: its summary, its round attempts, its server state; deleting a finished plan. */
 export class OperatorApi {
   constructor(
     private readonly server: string,
@@ -53,6 +59,11 @@ export class OperatorApi {
   async state(id: string): Promise<Uint8Array> {
     const res = await this.send(`/v1/plans/${encodeURIComponent(id)}/state`);
     return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** Deletes a cancelled, completed or failed plan (409 PLAN_ACTIVE for an active or paused one). */
+  delete(id: string): Promise<DeletedPlan> {
+    return this.json<DeletedPlan>(`/v1/plans/${encodeURIComponent(id)}`, { method: 'DELETE' });
   }
 
   private async json<T>(path: string, init: RequestInit = {}): Promise<T> {

@@ -29,6 +29,7 @@ const jobs: Jobs = {
   accumulate: () => Promise.resolve(),
   finalize: () => Promise.resolve(),
   deadlines: () => Promise.resolve(),
+  forget: () => Promise.resolve(),
   close: () => Promise.resolve(),
 };
 let t: TestStore;

@@ -15,6 +15,8 @@ export interface LoadedPlan {
 /** Loads plans by id from the store, checking each once per process. */
 export interface PlanCache {
   get(id: string): Promise<LoadedPlan | undefined>;
+  /** Drops a deleted plan, so that this process stops serving it. */
+  forget(id: string): void;
 }
 
 /** The BullMQ jobs the API and the engine enqueue (docs/server.md, "Aggregation, exactly once"). */
@@ -28,6 +30,8 @@ export interface Jobs {
    * one job per kind and time (job id `dl-<plan>-<n.a>-<kind>-<at>`): a job already there is not doubled.
    */
   deadlines(ref: RoundRef, at: { readonly selection?: number; readonly reporting?: number }): Promise<void>;
+  /** Removes the deadline and finalize jobs of these attempts that wait or are delayed (a deleted plan). */
+  forget(refs: readonly RoundRef[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -52,4 +52,28 @@ describe('plan cache', () => {
     expect(await cache.get('p0123456789ab')).toBe(a);
     expect(reads).toBe(2);
   });
+
+  test('StorePlanCache keeps at most its size bound of plans and forgets a deleted plan', async () => {
+    let reads = 0;
+    const store = {
+      getPlanJson: async () => {
+        reads += 1;
+        return JSON.stringify(sumPlan);
+      },
+    } as unknown as RoundStore;
+    const cache = new StorePlanCache(store, DEFAULT_LIMITS, 2);
+    const [a, b] = ['p000000000001', 'p000000000002'];
+    const first = await cache.get(a);
+    await cache.get(b);
+    await cache.get(a); // a is now more recent than b
+    await cache.get('p000000000003'); // b leaves
+    expect(reads).toBe(3);
+    expect(await cache.get(a)).toBe(first);
+    expect(reads).toBe(3);
+    await cache.get(b);
+    expect(reads).toBe(4);
+    cache.forget(a);
+    expect(await cache.get(a)).not.toBe(first);
+    expect(reads).toBe(5);
+  });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { calledFunction } from '../compute/checker';
 import type { Limits } from '../compute/limits';
 import type { TffType } from '../compute/types';
@@ -64,30 +65,44 @@ export function loadPlan(id: string, checked: CheckedPlan): LoadedPlan {
   return { id, checked, uploadType, clientPlan: { json, etag } };
 }
 
+/** The default of `PLAN_CACHE_SIZE`, as in src/config.ts. */
+export const PLAN_CACHE_SIZE = 64;
+
 /**
  * {@link PlanCache} over the round store: a plan is read and checked once per process and kept, since
- * plans never change once submitted. Missing plans are not remembered (one may be submitted later).
+ * plans never change once submitted, up to `maxSize` plans (the least recently used leaves first; it is
+ * read and checked again when needed). Missing plans are not remembered (one may be submitted later).
  */
 export class StorePlanCache implements PlanCache {
-  private readonly loaded = new Map<string, Promise<LoadedPlan | undefined>>();
+  private readonly loaded: LRUCache<string, Promise<LoadedPlan | undefined>>;
 
   constructor(
     private readonly store: RoundStore,
     private readonly limits: Limits,
-  ) {}
+    maxSize = PLAN_CACHE_SIZE,
+  ) {
+    this.loaded = new LRUCache({ max: maxSize });
+  }
+
+  /** Forgets a plan (it was deleted), so that this process stops serving it. */
+  forget(id: string): void {
+    this.loaded.delete(id);
+  }
 
   get(id: string): Promise<LoadedPlan | undefined> {
     let entry = this.loaded.get(id);
     if (!entry) {
       entry = this.load(id);
       this.loaded.set(id, entry);
-      // Forget misses and failures, so that a later call asks the store again.
-      entry.then(
-        (p) => {
-          if (!p) this.loaded.delete(id);
-        },
-        () => this.loaded.delete(id),
-      );
+      // Forget misses and failures, so that a later call asks the store again (unless the entry was evicted
+      // or forgotten and then loaded anew meanwhile: that newer entry stays).
+      const settled = entry;
+      const drop = () => {
+        if (this.loaded.peek(id) === settled) this.loaded.delete(id);
+      };
+      entry.then((p) => {
+        if (!p) drop();
+      }, drop);
     }
     return entry;
   }

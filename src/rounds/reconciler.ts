@@ -4,7 +4,7 @@ import type { Engine, Jobs } from './contracts';
 
 /** What the reconciler needs; all of it passed in. */
 export interface ReconcilerDeps {
-  readonly store: Pick<RoundStore, 'planPage' | 'getPlan' | 'getRound'>;
+  readonly store: Pick<RoundStore, 'planPage' | 'getPlan' | 'getRound' | 'sweep'>;
   readonly engine: Pick<Engine, 'onDeadline' | 'finalize'>;
   readonly jobs: Pick<Jobs, 'finalize'>;
   readonly log: Logger;
@@ -33,7 +33,9 @@ export interface ReconcileReport {
  * - `closed`/`finalizing`: the finalize job is queued again (no-op when it exists; a delayed retry is
  *   promoted), and finalize re-queues lost accumulate jobs;
  * - `completed`/`failed` while still the plan's current attempt: the next attempt is opened (or the plan
- *   is failed after MAX_ROUND_ATTEMPTS).
+ *   is failed after MAX_ROUND_ATTEMPTS);
+ * - and, for every plan, the sweep finishes deleting the data of finished attempts that a process dying
+ *   after complete or fail left moved aside (docs/server.md, "Retention").
  */
 export class Reconciler {
   private readonly pageSize: number;
@@ -63,6 +65,12 @@ export class Reconciler {
         }
       }
     } while (cursor !== '0');
+    try {
+      await this.deps.store.sweep();
+    } catch (err) {
+      failed++;
+      this.deps.log.warn({ err }, 'reconciler: the sweep failed; next run tries again');
+    }
     return { plans: seen.size, driven, failed };
   }
 

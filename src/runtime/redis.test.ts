@@ -78,25 +78,22 @@ describe('connectRedis', () => {
     expect(fs.existsSync(dir)).toBe(false);
   });
 
-  test(
-    'starts a private redis-server in a plain process too, where nothing else keeps it alive',
-    async () => {
-      // Under jest the test runner keeps the event loop busy; a CLI process has nothing but our own handles,
-      // and once exited silently (code 0) while the private server was starting. Runs the built module
-      // (`npm test` builds first).
-      const built = path.join(__dirname, '..', '..', 'dist', 'src', 'runtime', 'redis.js');
-      const script = `
+  test('starts a private redis-server in a plain process too, where nothing else keeps it alive', async () => {
+    // Under jest the test runner keeps the event loop busy; a CLI process has nothing but our own handles,
+    // and once exited silently (code 0) while the private server was starting. Runs the built module
+    // (`npm test` builds first).
+    const built = path.join(__dirname, '..', '..', 'dist', 'src', 'runtime', 'redis.js');
+    const script = `
       const { connectRedis } = require(${JSON.stringify(built)});
       const log = require('pino')({ level: 'silent' });
       connectRedis({ redisUrl: undefined }, log, { defaultUrl: ${JSON.stringify(await bogusUrl())} })
         .then(async (h) => { console.log('up', h.private); await h.close(); });`;
-      const out = execFileSync(process.execPath, ['-e', script], {
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-      expect(out.trim()).toBe('up true');
-    },
-  );
+    const out = execFileSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out.trim()).toBe('up true');
+  });
 
   test('a worker process does not start a private server', async () => {
     const url = await bogusUrl();

@@ -26,6 +26,8 @@ export interface GlobalKeys {
   workerLease(id: string): string;
   /** counter: the worker id's lease epoch, raised by every acquisition of the lease (fencing). */
   workerEpoch(id: string): string;
+  /** set: ids of the plans whose `sweep` set may be non-empty (store.sweep() finds them here). */
+  readonly sweeping: string;
 }
 
 /** The keys of one plan. */
@@ -39,6 +41,10 @@ export interface PlanKeys {
    * `meta` (try-assign); `round(ref)` is the same string with the tag.
    */
   readonly roundPrefix: string;
+  /** list: `n.a` of the attempts whose broadcast is kept, oldest first (RETAIN_BROADCASTS of them). */
+  readonly broadcasts: string;
+  /** set: `n.a` of the finished attempts whose moved-away tasks and partials still await the sweep. */
+  readonly sweep: string;
 }
 
 /** The keys of one round attempt. */
@@ -56,6 +62,11 @@ export interface RoundKeys {
   readonly partialPrefix: string;
   upload(task: string): string;
   partial(worker: string): string;
+  /**
+   * Where a finished attempt's tasks hash and partials set are moved (RENAME, O(1)) so that the sweep can
+   * delete them and the uploads and partials they name in bounded steps, outside Lua.
+   */
+  readonly garbage: { readonly tasks: string; readonly partials: string };
 }
 
 /** The part a round attempt's sub-keys append to its hash key; try-assign needs the tasks one from Lua. */
@@ -85,6 +96,7 @@ export class Keys {
       checkinLimit: `${prefix}:limit:checkin`,
       workerLease: (id) => `${prefix}:worker:{${id}}`,
       workerEpoch: (id) => `${prefix}:worker:{${id}}:epoch`,
+      sweeping: `${prefix}:sweeping`,
     };
   }
 
@@ -102,12 +114,20 @@ export class Keys {
       state: `${base}:state`,
       history: `${base}:history`,
       roundPrefix: `${base}:r:`,
+      broadcasts: `${base}:broadcasts`,
+      sweep: `${base}:sweep`,
     };
+  }
+
+  /** The glob that matches every key of one plan (for `SCAN` in `deletePlan`), escaped like `pattern`. */
+  planPattern(id: string): string {
+    return `${this.pattern.slice(0, -1)}{${id}}:*`;
   }
 
   /** The keys of a round attempt. */
   round(ref: RoundRef): RoundKeys {
     const round = `${this.plan(ref.plan).roundPrefix}${roundTag(ref)}`;
+    const garbage = `${this.prefix}:{${ref.plan}}:gc:${roundTag(ref)}`;
     const uploadPrefix = `${round}${ROUND_SUFFIX.upload}`;
     const partialPrefix = `${round}${ROUND_SUFFIX.partial}`;
     return {
@@ -121,6 +141,7 @@ export class Keys {
       partialPrefix,
       upload: (task) => `${uploadPrefix}${task}`,
       partial: (worker) => `${partialPrefix}${worker}`,
+      garbage: { tasks: `${garbage}:tasks`, partials: `${garbage}:partials` },
     };
   }
 }

@@ -4,12 +4,15 @@
  */
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
+import { faultPoint } from '../faults';
 import { Keys } from './keys';
 import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
 import { planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
+import { attemptsOf, deletePlanKeys } from './delete-plan';
+import { sweepAll, sweepPlan, unlist, type SweepOptions } from './sweep';
 import {
   parseRoundTag,
   roundTag,
@@ -20,6 +23,7 @@ import {
   type CommitExtras,
   type CommitResult,
   type DeadlineResult,
+  type DeleteResult,
   type NewRound,
   type Phase,
   type PlanSummary,
@@ -32,6 +36,20 @@ import {
 /** The window, in seconds, over which `recordCheckin` measures a population's check-in rate. */
 export const CHECKIN_WINDOW_S = 60;
 
+/** What the store keeps of finished rounds (docs/server.md, "Retention"). */
+export interface RetentionOptions {
+  /** Broadcasts kept per plan: the current round's and the previous ones' (`RETAIN_BROADCASTS`, >= 1). */
+  readonly broadcasts: number;
+  /**
+   * Failed attempts of one round whose hash is kept, the latest ones (`RETAIN_FAILED_ATTEMPTS`, >= 1: the
+   * engine reads the attempt that just failed to open the next).
+   */
+  readonly failedAttempts: number;
+}
+
+/** The defaults of {@link RetentionOptions}, as in src/config.ts. */
+export const DEFAULT_RETENTION: RetentionOptions = { broadcasts: 2, failedAttempts: 3 };
+
 /**
  * `RoundStore` on one ioredis connection. The connection must not set ioredis' `keyPrefix`: scripts build
  * some keys from prefixes passed as arguments, which ioredis would not prefix.
@@ -42,6 +60,7 @@ export class RedisRoundStore implements RoundStore {
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    private readonly retention: RetentionOptions = DEFAULT_RETENTION,
   ) {
     this.keys = new Keys(prefix);
   }
@@ -97,7 +116,17 @@ export class RedisRoundStore implements RoundStore {
     to: 'active' | 'paused' | 'cancelled',
     now = Date.now(),
   ): Promise<PlanSummary | undefined> {
-    const { changed, population } = await runSetStatus(this.redis, this.keys, id, to, now);
+    // A cancel may fail the current attempt and move its data to the sweep: listed first, as in fail.
+    if (to === 'cancelled') await this.redis.sadd(this.keys.global.sweeping, id);
+    const { changed, population } = await runSetStatus(
+      this.redis,
+      this.keys,
+      id,
+      to,
+      now,
+      this.retention.failedAttempts,
+    );
+    if (to === 'cancelled') await this.sweepPlan(id);
     if (!changed) return undefined;
     // The population set lists open plans only; it is global, so it cannot change inside the script.
     if (to === 'cancelled') await this.redis.srem(this.keys.global.population(population), id);
@@ -129,7 +158,7 @@ export class RedisRoundStore implements RoundStore {
     const k = this.keys.round(r.ref);
     const res = await SCRIPTS.openRound.run(
       this.redis,
-      [p.meta, k.round, k.broadcast, p.history],
+      [p.meta, k.round, k.broadcast, p.history, p.broadcasts],
       [
         r.ref.round,
         r.ref.attempt,
@@ -143,6 +172,9 @@ export class RedisRoundStore implements RoundStore {
         toBuffer(r.broadcast),
         newRoundKey(),
         r.error ?? '',
+        p.roundPrefix,
+        this.retention.broadcasts,
+        this.retention.failedAttempts,
         r.deadlines?.selection ?? '',
         r.deadlines?.reporting ?? '',
       ],
@@ -368,8 +400,12 @@ export class RedisRoundStore implements RoundStore {
     return transition(ref, await SCRIPTS.toReporting.run(this.redis, [this.keys.round(ref).round], [now]));
   }
 
-  deadline(ref: RoundRef, kind: 'selection' | 'reporting', now: number): Promise<DeadlineResult> {
-    return runDeadline(this.redis, this.keys, ref, kind, now);
+  async deadline(ref: RoundRef, kind: 'selection' | 'reporting', now: number): Promise<DeadlineResult> {
+    // A deadline may fail the attempt and move its data to the sweep: listed first, as in fail.
+    await this.redis.sadd(this.keys.global.sweeping, ref.plan);
+    const result = await runDeadline(this.redis, this.keys, ref, kind, now, this.retention.failedAttempts);
+    await this.sweepPlan(ref.plan);
+    return result;
   }
 
   async close(ref: RoundRef, now: number): Promise<TransitionResult> {
@@ -390,18 +426,34 @@ export class RedisRoundStore implements RoundStore {
   ): Promise<TransitionResult> {
     const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
+    // Listed before the script moves anything aside, so that store.sweep() finds what a process that dies
+    // right after the script leaves (the set is global: the script may not touch it).
+    await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = tuple(
       await SCRIPTS.completeRound.run(
         this.redis,
-        [p.meta, p.state, k.round, k.tasks, k.covered, k.partials, k.devices],
         [
-          k.uploadPrefix,
-          k.partialPrefix,
+          p.meta,
+          p.state,
+          k.round,
+          k.tasks,
+          k.covered,
+          k.partials,
+          k.devices,
+          p.broadcasts,
+          p.sweep,
+          k.garbage.tasks,
+          k.garbage.partials,
+        ],
+        [
+          roundTag(ref),
+          p.roundPrefix,
           ref.round,
           toBuffer(state),
           output === undefined ? '' : JSON.stringify(output),
           aggregatedClients,
           now,
+          this.retention.broadcasts,
         ],
       ),
     );
@@ -409,17 +461,61 @@ export class RedisRoundStore implements RoundStore {
     const [, , planCompleted, population] = res;
     // A completed plan leaves its population; the set is global, so it cannot change inside the script.
     if (planCompleted === '1') await this.redis.srem(this.keys.global.population(population ?? ''), ref.plan);
+    await faultPoint('before-sweep');
+    await this.sweepPlan(ref.plan);
     return result;
   }
 
   async fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult> {
+    const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
+    // Listed first, as in complete.
+    await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = await SCRIPTS.failRound.run(
       this.redis,
-      [k.round, k.tasks, k.covered, k.partials, k.devices],
-      [k.uploadPrefix, k.partialPrefix, error, now],
+      [
+        k.round,
+        k.tasks,
+        k.covered,
+        k.partials,
+        k.devices,
+        k.broadcast,
+        p.broadcasts,
+        p.sweep,
+        k.garbage.tasks,
+        k.garbage.partials,
+        p.history,
+      ],
+      [roundTag(ref), error, now, p.roundPrefix, ref.round, ref.attempt, this.retention.failedAttempts],
     );
-    return transition(ref, res);
+    const result = transition(ref, res);
+    await faultPoint('before-sweep');
+    await this.sweepPlan(ref.plan);
+    return result;
+  }
+
+  // retention
+
+  /**
+   * Deletes the uploads and partials of finished attempts that complete or fail moved aside, in bounded
+   * steps (src/store/sweep.ts); true when nothing is left. Complete and fail sweep their own plan before they
+   * return, so this only finishes what a process that died in between left: the reconciler calls it.
+   */
+  sweep(options?: SweepOptions): Promise<boolean> {
+    return sweepAll(this.redis, this.keys, options);
+  }
+
+  /** Sweeps one plan's finished attempts to the end (listed in the global set first, see complete and fail). */
+  private async sweepPlan(plan: string): Promise<void> {
+    if (await sweepPlan(this.redis, this.keys, plan)) await unlist(this.redis, this.keys, plan);
+  }
+
+  async attemptsOf(plan: string): Promise<RoundRef[]> {
+    return attemptsOf(this.redis, this.keys, plan);
+  }
+
+  async deletePlan(id: string): Promise<DeleteResult> {
+    return deletePlanKeys(this.redis, this.keys, id);
   }
 
   async clear(): Promise<void> {

@@ -8,22 +8,48 @@ import type { Keys } from './keys';
 import { isPhase } from './parse';
 import { exec, tuple } from './replies';
 import { SCRIPTS } from './scripts';
-import type { DeadlineResult, RoundRef } from './types';
+import { roundTag, type DeadlineResult, type RoundRef } from './types';
 
-/** Runs the deadline script for `kind` of attempt `ref` (src/store/scripts/deadline.ts). */
+/**
+ * The keys a script that may fail attempt `ref` passes after the plan's meta, in failAttempt's order
+ * (src/store/scripts/common.ts): the attempt's, then the plan's broadcasts list, sweep set and history.
+ */
+function failKeys(keys: Keys, ref: RoundRef): string[] {
+  const p = keys.plan(ref.plan);
+  const k = keys.round(ref);
+  return [
+    k.round,
+    k.tasks,
+    k.covered,
+    k.partials,
+    k.devices,
+    k.broadcast,
+    p.broadcasts,
+    p.sweep,
+    k.garbage.tasks,
+    k.garbage.partials,
+    p.history,
+  ];
+}
+
+/**
+ * Runs the deadline script for `kind` of attempt `ref` (src/store/scripts/deadline.ts); a failed attempt
+ * keeps the round's last `keepFailed` failures.
+ */
 export async function runDeadline(
   redis: Redis,
   keys: Keys,
   ref: RoundRef,
   kind: 'selection' | 'reporting',
   now: number,
+  keepFailed: number,
 ): Promise<DeadlineResult> {
-  const k = keys.round(ref);
+  const p = keys.plan(ref.plan);
   const [outcome, value] = tuple(
     await SCRIPTS.deadline.run(
       redis,
-      [keys.plan(ref.plan).meta, k.round, k.tasks, k.covered, k.partials, k.devices],
-      [ref.round, ref.attempt, kind, now, k.uploadPrefix, k.partialPrefix],
+      [p.meta, ...failKeys(keys, ref)],
+      [ref.round, ref.attempt, kind, now, roundTag(ref), p.roundPrefix, keepFailed],
     ),
   );
   switch (outcome) {
@@ -60,17 +86,17 @@ export async function runSetStatus(
   plan: string,
   to: 'active' | 'paused' | 'cancelled',
   now: number,
+  keepFailed: number,
 ): Promise<StatusChange> {
   const p = keys.plan(plan);
   for (let tries = 0; tries < 10; tries++) {
     const [round, attempt] = await redis.hmget(p.meta, 'round', 'attempt');
     const ref: RoundRef = { plan, round: Number(round ?? 0), attempt: Number(attempt ?? 0) };
-    const k = keys.round(ref);
     const res = tuple(
       await SCRIPTS.setStatus.run(
         redis,
-        [p.meta, k.round, k.tasks, k.covered, k.partials, k.devices],
-        [to, ref.round, ref.attempt, now, k.uploadPrefix, k.partialPrefix],
+        [p.meta, ...failKeys(keys, ref)],
+        [to, ref.round, ref.attempt, now, roundTag(ref), p.roundPrefix, keepFailed],
       ),
     );
     if (res[0] === 'moved') continue;

@@ -179,6 +179,11 @@ export interface AggregationCounts {
   /** Covered uploads inside no partial: rejected by a worker, or gone. */
   readonly dropped: number;
 }
+/** What `deletePlan` did: deleted `keys` keys, found no plan, or refused an open (active or paused) plan. */
+export type DeleteResult =
+  | { readonly outcome: 'deleted'; readonly keys: number }
+  | { readonly outcome: 'unknown' }
+  | { readonly outcome: 'open'; readonly status: 'active' | 'paused' };
 
 /** Round-closing transitions decided by deadlines or by the finalizer. */
 export type TransitionResult = { readonly changed: boolean; readonly phase: Phase };
@@ -360,8 +365,22 @@ export interface RoundStore {
     aggregatedClients: number,
     now: number,
   ): Promise<TransitionResult>;
-  /** any open phase -> failed with a reason; discards partials, uploads, tasks, round key, devices (Lua). */
+  /** any open phase -> failed with a reason; discards partials, uploads, tasks, broadcast, round key, devices (Lua). */
   fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult>;
+
+  // retention (docs/server.md, "Retention")
+  /**
+   * Deletes, in bounded steps, the uploads and partials of finished attempts that complete and fail moved
+   * aside and did not finish deleting (a process died); true when nothing is left. For the reconciler.
+   */
+  sweep(options?: { readonly step?: number; readonly maxSteps?: number }): Promise<boolean>;
+  /** Every attempt the plan may have opened (for removing their queued jobs before a delete). */
+  attemptsOf(plan: string): Promise<RoundRef[]>;
+  /**
+   * Deletes every key of a cancelled, completed or failed plan and its global entries; refuses an active
+   * or paused one. Repeatable after an interruption.
+   */
+  deletePlan(id: string): Promise<DeleteResult>;
 
   /** Removes every key of the store (tests). */
   clear(): Promise<void>;

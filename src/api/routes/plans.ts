@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { AppError } from '../../errors';
 import { isPlanId } from '../../store/ids';
+import { deletePlan } from '../../rounds/delete-plan';
 import type { PlanSummary, RoundInfo, RoundStore } from '../../store/types';
 import type { RouteDeps } from '../deps';
 import { jsonBody } from '../middleware/json-body';
@@ -11,10 +12,10 @@ const TRANSITIONS = { pause: 'paused', resume: 'active', cancel: 'cancelled' } a
 
 /**
  * Operator endpoints (Bearer OPERATOR_TOKEN): submit and list plans, a plan's summary, rounds and server
- * state, and the pause / resume / cancel transitions.
+ * state, the pause / resume / cancel transitions, and deleting a finished plan.
  */
 export function planRoutes(deps: RouteDeps): Router {
-  const { store, engine, config } = deps;
+  const { store, engine, config, jobs, plans } = deps;
   const router = Router();
   const auth = operatorAuth({ token: config.operatorToken });
 
@@ -35,6 +36,10 @@ export function planRoutes(deps: RouteDeps): Router {
 
   router.get('/v1/plans/:id', auth, async (req, res) => {
     res.json(await mustGetPlan(store, req.params.id as string));
+  });
+
+  router.delete('/v1/plans/:id', auth, async (req, res) => {
+    res.json(await deletePlan({ store, jobs, plans }, req.params.id as string));
   });
 
   router.get('/v1/plans/:id/rounds', auth, async (req, res) => {

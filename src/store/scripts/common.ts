@@ -1,3 +1,5 @@
+import { ROUND_SUFFIX } from '../keys';
+
 /**
  * Lua helpers prepended to the scripts that need them. `unpack` of a long table overflows Lua's C stack
  * (about 8000 values), so variadic commands over sets of unbounded size go in chunks.
@@ -19,22 +21,75 @@ local function saddAll(key, members) chunked('SADD', key, members) end
 local function hdelAll(key, fields) chunked('HDEL', key, fields) end
 `;
 
+/** Partials of one attempt that complete and fail delete inside their script; past this, the sweep does. */
+export const PARTIALS_IN_SCRIPT = 64;
+
 /**
- * `dropRoundData(tasksKey, coveredKey, partialsKey, uploadPrefix, partialPrefix)`: deletes a round
- * attempt's tasks hash, covered set, partials set, every worker's partial and every queued upload. Shared by
- * complete and fail so that both leave exactly the same keys behind (the round hash and the broadcast).
+ * `dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag,
+ * roundPrefix)`: takes a finished attempt's data out of the live key space without reading it whole. The
+ * workers' partials (one per worker that committed, so few) are deleted here, in the same atomic step, so
+ * that no partial of a finished attempt, which may cover fewer clients than the minimum, outlives it; past
+ * PARTIALS_IN_SCRIPT workers the partials set is moved aside like the tasks. The tasks hash (one field per
+ * assigned task) is RENAMEd to the attempt's garbage key and the attempt's tag added to the plan's sweep
+ * set; the sweep (src/store/sweep.ts) deletes it and the queued uploads it names in bounded steps, outside
+ * Lua. The covered set is UNLINKed (freed off the main thread when large). Shared by complete and fail so
+ * that both leave the same keys behind.
  */
 export const DROP_ROUND_DATA = `
-local function dropRoundData(tasksKey, coveredKey, partialsKey, uploadPrefix, partialPrefix)
-  local doomed = {tasksKey, coveredKey, partialsKey}
-  local tasks = redis.call('HGETALL', tasksKey)
-  for i = 1, #tasks, 2 do
-    if string.sub(tasks[i + 1], 1, 2) == 'u:' then doomed[#doomed + 1] = uploadPrefix .. tasks[i] end
+local function dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, garbagePartials, sweepKey, tag,
+                             roundPrefix)
+  local moved = false
+  if redis.call('EXISTS', tasksKey) == 1 then
+    redis.call('RENAME', tasksKey, garbageTasks)
+    moved = true
   end
-  for _, worker in ipairs(redis.call('SMEMBERS', partialsKey)) do
-    doomed[#doomed + 1] = partialPrefix .. worker
+  local workers = redis.call('SCARD', partialsKey)
+  if workers > ${PARTIALS_IN_SCRIPT} then
+    redis.call('RENAME', partialsKey, garbagePartials)
+    moved = true
+  elseif workers > 0 then
+    local doomed = {partialsKey}
+    for _, worker in ipairs(redis.call('SMEMBERS', partialsKey)) do
+      doomed[#doomed + 1] = roundPrefix .. tag .. '${ROUND_SUFFIX.partial}' .. worker
+    end
+    redis.call('UNLINK', unpack(doomed))
   end
-  delAll(doomed)
+  if moved then redis.call('SADD', sweepKey, tag) end
+  redis.call('UNLINK', coveredKey)
+end
+`;
+
+/**
+ * `trimBroadcasts(listKey, roundPrefix, keep)`: while the plan's list of kept broadcasts is longer than
+ * `keep`, drops its oldest entry and UNLINKs that attempt's broadcast (RETAIN_BROADCASTS). The list holds
+ * one entry per round at most (a failed attempt's entry leaves with its broadcast), so this loop runs once
+ * per opened round, or a few times after RETAIN_BROADCASTS was lowered.
+ */
+export const TRIM_BROADCASTS = `
+local function trimBroadcasts(listKey, roundPrefix, keep)
+  while redis.call('LLEN', listKey) > keep do
+    local tag = redis.call('LPOP', listKey)
+    redis.call('UNLINK', roundPrefix .. tag .. '${ROUND_SUFFIX.broadcast}')
+  end
+end
+`;
+
+/**
+ * `forgetOldFailure(historyKey, roundPrefix, n, a, keep)`: once attempt a of round n has failed, deletes the
+ * hash of attempt a - keep (keep >= 1, RETAIN_FAILED_ATTEMPTS) when it failed too, with its history entry,
+ * so that a round keeps at most `keep` failed attempts. The attempt that just failed always stays: the
+ * engine reads it to open the next one. Attempts of a round open one after another, so the entry is a few
+ * places from the history's tail, where LREM with a negative count starts and stops.
+ */
+export const FORGET_OLD_FAILURE = `
+local function forgetOldFailure(historyKey, roundPrefix, n, a, keep)
+  local old = tonumber(a) - tonumber(keep)
+  if old < 1 then return end
+  local tag = n .. '.' .. old
+  if redis.call('HGET', roundPrefix .. tag, 'phase') == 'failed' then
+    redis.call('UNLINK', roundPrefix .. tag)
+    redis.call('LREM', historyKey, -1, tag)
+  end
 end
 `;
 
@@ -46,6 +101,27 @@ end
 export const FORGET_DEVICES = `
 local function forgetDevices(roundKey, devicesKey)
   redis.call('HDEL', roundKey, 'round_key')
-  redis.call('DEL', devicesKey)
+  -- UNLINK: the set holds one member per assigned device; a large one is freed off the main thread.
+  redis.call('UNLINK', devicesKey)
+end
+`;
+
+/**
+ * `failAttempt(k, tag, error, now, roundPrefix, n, a, keep)`: marks an open attempt failed and discards
+ * everything of it but its hash, as fail-round, a deadline and a cancel all do: its data (dropRoundData),
+ * round key and devices, its broadcast and that broadcast's entry in the plan's list (the failed attempt is
+ * the current one, so the entry is the list's last: LREM from the tail), and the round's oldest failure
+ * beyond `keep`. `k` names the keys: round, tasks, covered, partials, devices, broadcast, broadcasts,
+ * sweep, garbageTasks, garbagePartials, history. Needs DROP_ROUND_DATA, FORGET_DEVICES and
+ * FORGET_OLD_FAILURE before it.
+ */
+export const FAIL_ATTEMPT = `
+local function failAttempt(k, tag, error, now, roundPrefix, n, a, keep)
+  redis.call('HSET', k.round, 'phase', 'failed', 'error', error, 'finished_at', now)
+  dropRoundData(k.tasks, k.covered, k.partials, k.garbageTasks, k.garbagePartials, k.sweep, tag, roundPrefix)
+  forgetDevices(k.round, k.devices)
+  redis.call('UNLINK', k.broadcast)
+  redis.call('LREM', k.broadcasts, -1, tag)
+  forgetOldFailure(k.history, roundPrefix, n, a, keep)
 end
 `;

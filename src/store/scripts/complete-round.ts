@@ -1,11 +1,12 @@
-import { CHUNKED, DROP_ROUND_DATA, FORGET_DEVICES } from './common';
+import { DROP_ROUND_DATA, FORGET_DEVICES, TRIM_BROADCASTS } from './common';
 
 /** Lua: finalizing -> completed (see the header). */
 export const COMPLETE_ROUND = `
 --[[
-  finalizing -> completed: stores the new server state and the output, deletes the attempt's tasks,
-  covered set, partials and any upload left, and marks the plan completed after its last round (unless it
-  was cancelled meanwhile). The round hash and the broadcast stay (counts, output, cacheable URL).
+  finalizing -> completed: stores the new server state and the output, deletes the attempt's partials
+  and covered set, moves its tasks (with any upload left) to the sweep (see dropRoundData), and marks the
+  plan completed after its last round (unless it was cancelled meanwhile). The round hash stays (counts,
+  output); the broadcast stays while it is among the plan's last RETAIN_BROADCASTS (ARGV[8]).
 
   Input:
     KEYS[1]  plan meta hash
@@ -15,14 +16,19 @@ export const COMPLETE_ROUND = `
     KEYS[5]  round attempt covered set
     KEYS[6]  round attempt partials set
     KEYS[7]  round attempt devices set (normally gone since 'closed'; deleted again for safety)
+    KEYS[8]  plan list of kept broadcasts
+    KEYS[9]  plan sweep set
+    KEYS[10] round attempt garbage tasks hash (KEYS[4] is renamed to it)
+    KEYS[11] round attempt garbage partials set (KEYS[6] is renamed to it past PARTIALS_IN_SCRIPT workers)
 
-    ARGV[1]  upload key prefix (an upload is ARGV[1] .. task)
-    ARGV[2]  partial key prefix (a partial is ARGV[2] .. worker)
+    ARGV[1]  tag 'n.a'
+    ARGV[2]  round key prefix (an attempt's hash is ARGV[2] .. 'n.a')
     ARGV[3]  round n
     ARGV[4]  new state bytes
     ARGV[5]  output JSON, '' for none
     ARGV[6]  aggregated_clients
     ARGV[7]  now (ms)
+    ARGV[8]  broadcasts to keep (RETAIN_BROADCASTS)
 
   Output:
     {changed, phase, plan_completed, population}
@@ -30,9 +36,9 @@ export const COMPLETE_ROUND = `
       does not exist); plan_completed 1 if this call marked the plan completed (the caller then drops it
       from its population set, a global key this script may not touch); the plan's population
 ]]
-${CHUNKED}
 ${DROP_ROUND_DATA}
 ${FORGET_DEVICES}
+${TRIM_BROADCASTS}
 local phase = redis.call('HGET', KEYS[3], 'phase')
 if not phase then return {0, '', 0, ''} end
 if phase ~= 'finalizing' then return {0, phase, 0, ''} end
@@ -40,8 +46,9 @@ if phase ~= 'finalizing' then return {0, phase, 0, ''} end
 redis.call('SET', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], 'phase', 'completed', 'aggregated_clients', ARGV[6], 'finished_at', ARGV[7])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], 'output', ARGV[5]) end
-dropRoundData(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2])
+dropRoundData(KEYS[4], KEYS[5], KEYS[6], KEYS[10], KEYS[11], KEYS[9], ARGV[1], ARGV[2])
 forgetDevices(KEYS[3], KEYS[7])
+trimBroadcasts(KEYS[8], ARGV[2], tonumber(ARGV[8]))
 
 local meta = redis.call('HMGET', KEYS[1], 'rounds', 'status', 'population')
 local done = 0

@@ -1,4 +1,4 @@
-import { CHUNKED, DROP_ROUND_DATA, FORGET_DEVICES } from './common';
+import { DROP_ROUND_DATA, FAIL_ATTEMPT, FORGET_DEVICES, FORGET_OLD_FAILURE } from './common';
 
 /** Lua: a deadline of a round attempt has come; decide and act in one step (see the header). */
 export const DEADLINE = `
@@ -16,7 +16,7 @@ export const DEADLINE = `
   that has moved since does nothing. An attempt that stores none is taken as due. Nothing changes either
   when n.a is not the plan's current attempt, the plan is not active or paused, or it is paused while the
   attempt is open (a paused plan's clock stands still). Failing discards the attempt's tasks, covered set,
-  partials, uploads, round key and devices, as fail-round does.
+  partials, uploads, broadcast, round key and devices, as fail-round does (failAttempt).
 
   Input:
     KEYS[1]  plan meta hash
@@ -25,13 +25,20 @@ export const DEADLINE = `
     KEYS[4]  round attempt covered set
     KEYS[5]  round attempt partials set
     KEYS[6]  round attempt devices set
+    KEYS[7]  round attempt broadcast
+    KEYS[8]  plan list of kept broadcasts
+    KEYS[9]  plan sweep set
+    KEYS[10] round attempt garbage tasks hash
+    KEYS[11] round attempt garbage partials set
+    KEYS[12] plan history list
 
     ARGV[1]  round n
     ARGV[2]  attempt a
     ARGV[3]  kind: 'selection' or 'reporting'
     ARGV[4]  now (unix ms)
-    ARGV[5]  upload key prefix (an upload is ARGV[5] .. task)
-    ARGV[6]  partial key prefix (a partial is ARGV[6] .. worker)
+    ARGV[5]  tag 'n.a'
+    ARGV[6]  round key prefix (an attempt's hash is ARGV[6] .. 'n.a')
+    ARGV[7]  failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
 
   Output:
     {'stale'}               not the current attempt, no such attempt, or the plan is not active or paused
@@ -42,9 +49,13 @@ export const DEADLINE = `
     {'failed', error}       moved to 'failed' with error
     {'none', phase}         nothing to decide in this phase
 ]]
-${CHUNKED}
 ${DROP_ROUND_DATA}
 ${FORGET_DEVICES}
+${FORGET_OLD_FAILURE}
+${FAIL_ATTEMPT}
+local failKeys = {round = KEYS[2], tasks = KEYS[3], covered = KEYS[4], partials = KEYS[5], devices = KEYS[6],
+  broadcast = KEYS[7], broadcasts = KEYS[8], sweep = KEYS[9], garbageTasks = KEYS[10],
+  garbagePartials = KEYS[11], history = KEYS[12]}
 local meta = redis.call('HMGET', KEYS[1], 'status', 'round', 'attempt')
 if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'stale'} end
 if meta[1] ~= 'active' and meta[1] ~= 'paused' then return {'stale'} end
@@ -81,8 +92,6 @@ else
   end
   reason = 'reporting deadline with ' .. reported .. ' reports, fewer than min_reports (' .. min .. ')'
 end
-redis.call('HSET', KEYS[2], 'phase', 'failed', 'error', reason, 'finished_at', ARGV[4])
-dropRoundData(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[6])
-forgetDevices(KEYS[2], KEYS[6])
+failAttempt(failKeys, ARGV[5], reason, ARGV[4], ARGV[6], ARGV[1], ARGV[2], ARGV[7])
 return {'failed', reason}
 `;

@@ -1,4 +1,4 @@
-import { CHUNKED, DROP_ROUND_DATA, FORGET_DEVICES } from './common';
+import { DROP_ROUND_DATA, FAIL_ATTEMPT, FORGET_DEVICES, FORGET_OLD_FAILURE } from './common';
 
 /** Lua: change a plan's status when the transition is allowed (see the header). */
 export const SET_STATUS = `
@@ -22,13 +22,20 @@ export const SET_STATUS = `
     KEYS[4]  round attempt covered set
     KEYS[5]  round attempt partials set
     KEYS[6]  round attempt devices set
+    KEYS[7]  round attempt broadcast
+    KEYS[8]  plan list of kept broadcasts
+    KEYS[9]  plan sweep set
+    KEYS[10] round attempt garbage tasks hash
+    KEYS[11] round attempt garbage partials set
+    KEYS[12] plan history list
 
     ARGV[1]  the new status: 'active', 'paused' or 'cancelled'
     ARGV[2]  round n as read from meta ('0' before round 1 opens)
     ARGV[3]  attempt a as read from meta
     ARGV[4]  now (unix ms)
-    ARGV[5]  upload key prefix (an upload is ARGV[5] .. task)
-    ARGV[6]  partial key prefix (a partial is ARGV[6] .. worker)
+    ARGV[5]  tag 'n.a'
+    ARGV[6]  round key prefix (an attempt's hash is ARGV[6] .. 'n.a')
+    ARGV[7]  failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
 
   Output:
     {changed, status, population, shifted}
@@ -37,9 +44,13 @@ export const SET_STATUS = `
       else 0
     {'moved'}  the current attempt is not n.a any more (nothing changed)
 ]]
-${CHUNKED}
 ${DROP_ROUND_DATA}
 ${FORGET_DEVICES}
+${FORGET_OLD_FAILURE}
+${FAIL_ATTEMPT}
+local failKeys = {round = KEYS[2], tasks = KEYS[3], covered = KEYS[4], partials = KEYS[5], devices = KEYS[6],
+  broadcast = KEYS[7], broadcasts = KEYS[8], sweep = KEYS[9], garbageTasks = KEYS[10],
+  garbagePartials = KEYS[11], history = KEYS[12]}
 local meta = redis.call('HMGET', KEYS[1], 'status', 'population', 'round', 'attempt', 'paused_at')
 local from, to = meta[1], ARGV[1]
 if not from then return {0, '', '', 0} end
@@ -65,9 +76,7 @@ elseif to == 'active' then
   end
   redis.call('HDEL', KEYS[1], 'paused_at')
 elseif phase and phase ~= 'completed' and phase ~= 'failed' then
-  redis.call('HSET', KEYS[2], 'phase', 'failed', 'error', 'the plan was cancelled', 'finished_at', ARGV[4])
-  dropRoundData(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[6])
-  forgetDevices(KEYS[2], KEYS[6])
+  failAttempt(failKeys, ARGV[5], 'the plan was cancelled', ARGV[4], ARGV[6], ARGV[2], ARGV[3], ARGV[7])
   note = 1
 end
 return {1, to, meta[2], note}
