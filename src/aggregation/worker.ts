@@ -103,6 +103,7 @@ export class AggregationWorker {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
+    await this.hand.interruptFetch();
     await this.loop;
     // Uploads held below the minimum are not committed: their jobs go back to the queue for another worker,
     // and the held counts go (best effort: a count left behind only loosens the bound until the attempt ends).

@@ -53,8 +53,8 @@ export const HOW_TO_GET_REDIS =
   '(`apt-get install redis-server`, `brew install redis`), or run `docker compose up redis`';
 
 /**
- * Finds the Redis this process should use, in order: `REDIS_URL` when configured (it must answer, else this
- * fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
+ * Finds the Redis this process should use, in order: `REDIS_URL=private` starts a private server (below) at
+ * once; `REDIS_URL` when configured (it must answer, else this fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
  * a free port, without persistence, in a temporary directory, stopped by close() or when the process exits;
  * else it fails with a message that says how to get one.
  */
@@ -63,6 +63,7 @@ export async function connectRedis(
   log: Logger,
   options: ConnectRedisOptions = {},
 ): Promise<RedisHandle> {
+  if (config.redisUrl === PRIVATE_REDIS) return startPrivate(options, 'REDIS_URL=private', log);
   if (config.redisUrl) {
     const url = config.redisUrl;
     try {
@@ -86,8 +87,25 @@ export async function connectRedis(
     log.debug({ redis: redact(fallback), err: message(e) }, 'no Redis at the default address');
   }
 
+  return startPrivate(
+    options,
+    `REDIS_URL is not set and no Redis answers at ${redact(fallback)}`,
+    log,
+    'REDIS_URL is not set and no Redis answers at the default address; ',
+  );
+}
+
+/** `REDIS_URL=private`: a private redis-server even when the default address answers. */
+export const PRIVATE_REDIS = 'private';
+
+async function startPrivate(
+  options: ConnectRedisOptions,
+  why: string,
+  log: Logger,
+  logWhy = '',
+): Promise<RedisHandle> {
   if (options.allowPrivate === false) {
-    throw new Error(`REDIS_URL is not set and no Redis answers at ${redact(fallback)}: ${HOW_TO_GET_REDIS}`);
+    throw new Error(`${why}, and this process does not start a private Redis: ${HOW_TO_GET_REDIS}`);
   }
   const server = await startPrivateServer(
     options.redisServer ?? 'redis-server',
@@ -95,13 +113,12 @@ export async function connectRedis(
   );
   if (!server) {
     throw new Error(
-      `REDIS_URL is not set, no Redis answers at ${redact(fallback)}, and no \`redis-server\` binary is on PATH ` +
-        `to start a private one: ${HOW_TO_GET_REDIS}`,
+      `${why}, and no \`redis-server\` binary is on PATH to start a private one: ${HOW_TO_GET_REDIS}`,
     );
   }
   log.warn(
     { redis: server.url, pid: server.child.pid, dir: server.dir },
-    'REDIS_URL is not set and no Redis answers at the default address; started a private redis-server ' +
+    `${logWhy}started a private redis-server ` +
       '(no persistence: every plan is lost when this process stops; other processes cannot join it)',
   );
   return handle(server.url, server);
@@ -278,6 +295,9 @@ function privateServer(url: string, child: ChildProcess, dir: string): PrivateSe
     stop() {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+          // The child is unref'd: with nothing else left to do, Node would exit before its 'exit' event, and
+          // the caller's shutdown would never finish (nor log that it stopped).
+          child.ref();
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), 3000).unref();
           await exited;
