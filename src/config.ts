@@ -16,6 +16,12 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and of the BullMQ queue (`REDIS_PREFIX`, default `rh`). */
   readonly redisPrefix: string;
+  /**
+   * Longest wait for a Redis reply, in ms (`REDIS_COMMAND_TIMEOUT_MS`, default 5000): past it a command
+   * fails, and an API request answers 503 NOT_READY instead of hanging while Redis is unreachable. Not for
+   * the workers' blocking fetches.
+   */
+  readonly redisCommandTimeoutMs: number;
   /** Bearer token of the operator endpoints (`OPERATOR_TOKEN`; default: a random one, logged at start). */
   readonly operatorToken: string;
   /** HMAC secret of task tokens (`TOKEN_SECRET`; default: random per process, fine for one API process only). */
@@ -161,6 +167,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX || 'rh',
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 5000, 100),
     operatorToken: env.OPERATOR_TOKEN || randomSecret(),
     tokenSecret: env.TOKEN_SECRET || randomSecret(),
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 64 << 20, 1),

@@ -121,7 +121,8 @@ async function startWithPlan(env: Record<string, string>, args: string[] = []) {
 }
 
 afterAll(async () => {
-  for (const p of started) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  for (const p of started)
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   await Promise.all(started.map((p) => p.exit));
   for (const prefix of prefixes) await deleteKeys(prefix);
 });
@@ -163,7 +164,9 @@ describe('interrupting the long-running commands', () => {
   test('demo with a private redis-server: SIGINT stops clients, server and Redis quickly, exits 130', async () => {
     const demo = launch(['demo', '--clients', '12', '--log-level', 'info'], { REDIS_URL: 'private' });
     // Once the plan is submitted the simulated clients run and the queue holds its deadline jobs.
-    await until('the demo plan', demo, () => (/demo: server .* plan p/.test(demo.output()) ? true : undefined));
+    await until('the demo plan', demo, () =>
+      /demo: server .* plan p/.test(demo.output()) ? true : undefined,
+    );
     const redisPid = privateRedisPid(demo.output());
     expect(redisPid).toBeDefined();
     await new Promise((r) => setTimeout(r, 3000));

@@ -4,6 +4,7 @@ import type Redis from 'ioredis';
 import type { Config } from '../config';
 import { isPlanFault, type PlanEvaluator } from '../isolate/contract';
 import type { Logger } from '../log/logger';
+import { RateLimitedLog } from '../log/rate-limited';
 import type { Engine, PlanCache } from '../rounds/contracts';
 import { NotReadyError, planRef } from '../rounds/engine';
 import { roundTag, type Phase, type RoundRef, type RoundStore } from '../store/types';
@@ -77,7 +78,11 @@ export class AggregationWorker {
     this.jobs = new BullJobs(options.connection, options.config.redisPrefix);
     this.hand = new JobsInHand(this.bull, lockMs, this.id, options.log);
     this.held = new HeldPartials<Fetched>(options.store, this.id);
-    this.bull.on('error', (err) => this.options.log.warn({ err, worker: this.id }, 'BullMQ worker error'));
+    // While Redis is away BullMQ reports every failed reconnect: one line per kind of error a while.
+    const errors = new RateLimitedLog(options.log);
+    this.bull.on('error', (err) =>
+      errors.write('warn', err.message, { err, worker: this.id }, 'BullMQ worker error'),
+    );
   }
 
   /** Starts fetching and processing jobs in the background. */
