@@ -32,6 +32,12 @@ export interface Config {
   readonly maxPlanBytes: number;
   /** Uploads of one round that may wait for aggregation before uploads get 503 BUSY (`MAX_PENDING_UPLOADS`, default 64). */
   readonly maxPendingUploads: number;
+  /**
+   * Upload bytes one API process reads at once, from each upload's Content-Length or as a chunked body
+   * arrives (`MAX_INFLIGHT_UPLOAD_BYTES`, default 256 MiB); past it uploads get 503 BUSY before their body
+   * is read. One upload is always admitted when no other is in flight.
+   */
+  readonly maxInflightUploadBytes: number;
   /** Jobs a worker folds into its partial before committing (`WORKER_BATCH`, default 16). */
   readonly workerBatch: number;
   /** Longest a worker waits to fill a batch before committing what it has, in ms (`WORKER_BATCH_WAIT_MS`, default 50). */
@@ -173,6 +179,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 64 << 20, 1),
     maxPlanBytes: int(env, 'MAX_PLAN_BYTES', 16 << 20, 1),
     maxPendingUploads: int(env, 'MAX_PENDING_UPLOADS', 64, 1),
+    maxInflightUploadBytes: int(env, 'MAX_INFLIGHT_UPLOAD_BYTES', 256 << 20, 1),
     workerBatch: int(env, 'WORKER_BATCH', 16, 1),
     workerBatchWaitMs: int(env, 'WORKER_BATCH_WAIT_MS', 50, 0),
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
