@@ -16,6 +16,12 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and of the BullMQ queue (`REDIS_PREFIX`, default `rh`). */
   readonly redisPrefix: string;
+  /**
+   * Longest wait for a Redis reply, in ms (`REDIS_COMMAND_TIMEOUT_MS`, default 5000): past it a command
+   * fails, and an API request answers 503 NOT_READY instead of hanging while Redis is unreachable. Not for
+   * the workers' blocking fetches.
+   */
+  readonly redisCommandTimeoutMs: number;
   /** Bearer token of the operator endpoints (`OPERATOR_TOKEN`; default: a random one, logged at start). */
   readonly operatorToken: string;
   /** HMAC secret of task tokens (`TOKEN_SECRET`; default: random per process, fine for one API process only). */
@@ -26,6 +32,12 @@ export interface Config {
   readonly maxPlanBytes: number;
   /** Uploads of one round that may wait for aggregation before uploads get 503 BUSY (`MAX_PENDING_UPLOADS`, default 64). */
   readonly maxPendingUploads: number;
+  /**
+   * Upload bytes one API process reads at once, from each upload's Content-Length or as a chunked body
+   * arrives (`MAX_INFLIGHT_UPLOAD_BYTES`, default 256 MiB); past it uploads get 503 BUSY before their body
+   * is read. One upload is always admitted when no other is in flight.
+   */
+  readonly maxInflightUploadBytes: number;
   /** Jobs a worker folds into its partial before committing (`WORKER_BATCH`, default 16). */
   readonly workerBatch: number;
   /** Longest a worker waits to fill a batch before committing what it has, in ms (`WORKER_BATCH_WAIT_MS`, default 50). */
@@ -181,11 +193,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX || 'rh',
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 5000, 100),
     operatorToken: env.OPERATOR_TOKEN || randomSecret(),
     tokenSecret: env.TOKEN_SECRET || randomSecret(),
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 64 << 20, 1),
     maxPlanBytes: int(env, 'MAX_PLAN_BYTES', 16 << 20, 1),
     maxPendingUploads: int(env, 'MAX_PENDING_UPLOADS', 64, 1),
+    maxInflightUploadBytes: int(env, 'MAX_INFLIGHT_UPLOAD_BYTES', 256 << 20, 1),
     workerBatch: int(env, 'WORKER_BATCH', 16, 1),
     workerBatchWaitMs: int(env, 'WORKER_BATCH_WAIT_MS', 50, 0),
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),

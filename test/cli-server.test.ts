@@ -193,14 +193,19 @@ describe('roundhouse start, submit, status', () => {
     expect(away.stderr).toContain(`cannot reach the Roundhouse server at ${closed}`);
   });
 
-  test('SIGTERM stops the server cleanly with exit code 0', async () => {
+  test('SIGTERM stops the server cleanly and quickly, with exit code 143', async () => {
     const t0 = Date.now();
     server!.kill('SIGTERM');
     const exit = await serverExit!;
-    expect({ ...exit, log: exit.code === 0 ? '' : serverLog }).toEqual({ code: 0, signal: null, log: '' });
-    // The worker finishes its blocking fetch before it closes: BullMQ blocks up to 10 s while delayed jobs
-    // (the plan's deadlines) wait, so the bound is that plus the rest of the shutdown.
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    // Interrupted, not finished: 128 + 15, as a shell reports a process SIGTERM ended.
+    expect({ ...exit, log: exit.code === 143 ? '' : serverLog }).toEqual({
+      code: 143,
+      signal: null,
+      log: '',
+    });
+    // The worker cuts its blocking fetch (BullMQ blocks up to 10 s while the plan's deadline jobs wait):
+    // a wide bound for a loaded machine, well under that.
+    expect(Date.now() - t0).toBeLessThan(5000);
     expect(serverLog).toContain('stopped');
     // Stop taking requests first, Redis last: the worker and the queue still need it while they close.
     const closed = serverLog

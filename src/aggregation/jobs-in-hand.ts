@@ -26,6 +26,8 @@ export class JobsInHand {
   private readonly inHand = new Set<Fetched>();
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Whether a blocking fetch is in flight (it may wait up to 10 s for a delayed job to come due). */
+  private blocked = false;
 
   constructor(
     private readonly bull: Worker,
@@ -51,7 +53,13 @@ export class JobsInHand {
   /** Takes the next job (waiting for one when `block`), validated; undefined when there is none. */
   async fetch(block: boolean): Promise<Fetched | undefined> {
     const token = `${this.owner}.${++this.seq}`;
-    const job = (await this.bull.getNextJob(token, { block })) as Job | undefined;
+    this.blocked = block;
+    let job: Job | undefined;
+    try {
+      job = (await this.bull.getNextJob(token, { block })) as Job | undefined;
+    } finally {
+      this.blocked = false;
+    }
     if (!job) return undefined;
     let parsed: Fetched['parsed'];
     try {
@@ -74,6 +82,18 @@ export class JobsInHand {
     return [...this.inHand].filter(
       (f) => f.parsed.name === 'accumulate' && refKey(refOf(f.parsed.data)) === key,
     );
+  }
+
+  /**
+   * Ends a blocking fetch in flight now, so that a worker that stops does not wait out BullMQ's block (up to
+   * 10 s while the queue holds delayed jobs, such as a round's deadlines). The blocking connection is
+   * dropped: its BZPOPMIN fails, no job moves (a job moves to active only after the block), and BullMQ
+   * reconnects it for its own close. The fetch then answers no job, or throws a connection error.
+   */
+  async interruptFetch(): Promise<void> {
+    if (!this.blocked) return;
+    // waitUntilReady answers the blocking connection's client (BullMQ's public way to reach it).
+    (await this.bull.waitUntilReady()).disconnect();
   }
 
   /** Whether the job is still in hand (not settled yet). */

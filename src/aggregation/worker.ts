@@ -5,6 +5,7 @@ import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
 import type { PlanEvaluator } from '../isolate/contract';
 import { failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
+import { RateLimitedLog } from '../log/rate-limited';
 import type { Engine, PlanCache } from '../rounds/contracts';
 import { planRef } from '../rounds/engine';
 import { Reconciler } from '../rounds/reconciler';
@@ -117,7 +118,11 @@ export class AggregationWorker {
       lease: this.lease,
       log: options.log,
     });
-    this.bull.on('error', (err) => this.options.log.warn({ err, worker: this.id }, 'BullMQ worker error'));
+    // While Redis is away BullMQ reports every failed reconnect: one line per kind of error a while.
+    const errors = new RateLimitedLog(options.log);
+    this.bull.on('error', (err) =>
+      errors.write('warn', err.message, { err, worker: this.id }, 'BullMQ worker error'),
+    );
   }
 
   /** Starts fetching and processing jobs in the background. */
@@ -151,6 +156,7 @@ export class AggregationWorker {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
+    await this.hand.interruptFetch();
     await this.loop;
     // Uploads held below the minimum are not committed: their jobs go back to the queue for another worker,
     // and the held counts go (best effort: a count left behind only loosens the bound until the attempt ends).

@@ -1,9 +1,11 @@
 import { Command } from 'commander';
 import { initBackend } from '../compute/backend';
 import { digitsClientExamples, loadDigits, partitionNonIid, trainTestSplit } from '../data/digits';
-import { createLogger } from '../log/logger';
+import { createLogger, type Logger } from '../log/logger';
 import { PLAN_LIBRARY } from '../plans';
 import { LocalRunner } from '../runner/local-runner';
+import { abortOnSignals, signalExitCode } from '../runtime/shutdown';
+import type { InProcessServer } from '../simulate/in-process-server';
 import { loadServerConfig } from './cli-config';
 import { formatRound, positiveInt } from './run-local';
 import { fraction, positiveNumber, runAndReport } from './simulate';
@@ -80,69 +82,86 @@ export function demoCommand(): Command {
       if (opts.local) return runLocalDemo(opts);
       const started = Date.now();
       const log = createLogger({ level: opts.logLevel });
-      log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
-      // Loaded here so that the other commands do not load the server's dependencies.
-      const { startInProcessServer } = await import('../simulate/in-process-server');
-      const { config } = loadServerConfig({});
-      const server = await startInProcessServer(config, log, {
-        logLevel: opts.logLevel,
-        retryMinSeconds: Math.min(config.retryMinSeconds, 1),
-        retryMaxSeconds: DEMO.retryMaxSeconds,
-      });
-      const onSignal = (): void => void server.close();
-      process.once('SIGTERM', onSignal);
+      // Ctrl-C or SIGTERM stops the simulated clients first, then the server (and a private redis-server);
+      // the demo then exits as a shell reports that signal (130, 143): interrupted, not finished.
+      const interrupt = abortOnSignals(log);
+      let server: InProcessServer | undefined;
       try {
-        // Fewer clients than the library's 20 a round needs (with over-selection) get a third of them a round.
-        const targetClients = Math.max(2, Math.min(20, Math.floor(opts.clients / 3)));
-        const plan = PLAN_LIBRARY.fedavg!.build({
-          rounds: opts.rounds,
-          targetClients,
-          minReports: Math.ceil(targetClients / 2),
-          selectionTimeout: DEMO.selectionTimeoutS,
-          reportingDeadline: DEMO.reportingDeadlineS,
+        log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
+        // Loaded here so that the other commands do not load the server's dependencies.
+        const { startInProcessServer } = await import('../simulate/in-process-server');
+        const { config } = loadServerConfig({});
+        server = await startInProcessServer(config, log, {
+          logLevel: opts.logLevel,
+          retryMinSeconds: Math.min(config.retryMinSeconds, 1),
+          retryMaxSeconds: DEMO.retryMaxSeconds,
         });
-        const { OperatorApi } = await import('../client/operator');
-        const submitted = await new OperatorApi(server.url, server.operatorToken).submit(plan);
-        process.stderr.write(
-          `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}); ` +
-            `plan ${submitted.id}: FedAvg MLP 64-32-10, ${targetClients} clients a round, ${opts.clients} clients, ` +
-            `dropout ${opts.dropout}, slow ${opts.slow}\n`,
-        );
-        const result = await runAndReport(
-          {
-            server: server.url,
-            token: server.operatorToken,
-            planId: submitted.id,
-            plan,
-            clients: opts.clients,
-            seed: opts.seed,
-            dropout: opts.dropout,
-            slow: opts.slow,
-            slowDelayS: DEMO.slowDelayS,
-            timeScale: opts.timeScale,
-            pauseAfterTaskS: DEMO.pauseAfterTaskS,
-            targetAccuracy: opts.targetAccuracy,
-          },
-          { json: opts.json, log },
-        );
-        const acc = result.accuracy === undefined ? 'n/a' : result.accuracy.toFixed(4);
-        const completed = result.rounds.filter((s) => s.status === 'completed').length;
-        const why = {
-          'target-accuracy': `target ${opts.targetAccuracy} reached`,
-          'plan-finished': `the plan's ${opts.rounds} rounds are done; target ${opts.targetAccuracy} not reached`,
-          rounds: 'round limit',
-          aborted: 'interrupted',
-        }[result.reason];
-        const line =
-          `demo: held-out accuracy ${acc} after ${completed} rounds (${why}), ` +
-          `elapsed ${((Date.now() - started) / 1000).toFixed(1)}s`;
-        if (opts.json) process.stderr.write(`${line}\n`);
-        else process.stdout.write(`${line}\n`);
+        if (!interrupt.signal.aborted) await runDemo(server, opts, started, interrupt.signal, log);
       } finally {
-        process.removeListener('SIGTERM', onSignal);
-        await server.close();
+        await server?.close();
+        interrupt.dispose();
+      }
+      if (interrupt.received) {
+        process.stderr.write(`demo: stopped (${interrupt.received})\n`);
+        process.exitCode = signalExitCode(interrupt.received);
       }
     });
+}
+
+/** Submits the demo plan to the running server and runs the simulated population until it stops. */
+async function runDemo(
+  server: InProcessServer,
+  opts: DemoFlags,
+  started: number,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  // Fewer clients than the library's 20 a round needs (with over-selection) get a third of them a round.
+  const targetClients = Math.max(2, Math.min(20, Math.floor(opts.clients / 3)));
+  const plan = PLAN_LIBRARY.fedavg!.build({
+    rounds: opts.rounds,
+    targetClients,
+    minReports: Math.ceil(targetClients / 2),
+    selectionTimeout: DEMO.selectionTimeoutS,
+    reportingDeadline: DEMO.reportingDeadlineS,
+  });
+  const { OperatorApi } = await import('../client/operator');
+  const submitted = await new OperatorApi(server.url, server.operatorToken).submit(plan);
+  process.stderr.write(
+    `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}); ` +
+      `plan ${submitted.id}: FedAvg MLP 64-32-10, ${targetClients} clients a round, ${opts.clients} clients, ` +
+      `dropout ${opts.dropout}, slow ${opts.slow}\n`,
+  );
+  const result = await runAndReport(
+    {
+      server: server.url,
+      token: server.operatorToken,
+      planId: submitted.id,
+      plan,
+      clients: opts.clients,
+      seed: opts.seed,
+      dropout: opts.dropout,
+      slow: opts.slow,
+      slowDelayS: DEMO.slowDelayS,
+      timeScale: opts.timeScale,
+      pauseAfterTaskS: DEMO.pauseAfterTaskS,
+      targetAccuracy: opts.targetAccuracy,
+    },
+    { json: opts.json, log, signal },
+  );
+  const acc = result.accuracy === undefined ? 'n/a' : result.accuracy.toFixed(4);
+  const completed = result.rounds.filter((s) => s.status === 'completed').length;
+  const why = {
+    'target-accuracy': `target ${opts.targetAccuracy} reached`,
+    'plan-finished': `the plan's ${opts.rounds} rounds are done; target ${opts.targetAccuracy} not reached`,
+    rounds: 'round limit',
+    aborted: 'interrupted',
+  }[result.reason];
+  const line =
+    `demo: held-out accuracy ${acc} after ${completed} rounds (${why}), ` +
+    `elapsed ${((Date.now() - started) / 1000).toFixed(1)}s`;
+  if (opts.json) process.stderr.write(`${line}\n`);
+  else process.stdout.write(`${line}\n`);
 }
 
 /** The previous demo: the same plan run by the local runner, every round in one process without HTTP. */

@@ -42,17 +42,23 @@ function readJson(file: string): unknown {
  */
 export async function runAndReport(
   options: Omit<SimulationOptions, 'onRound' | 'onProgress' | 'signal'>,
-  output: { readonly json?: boolean; readonly finalLine?: boolean; readonly log: Logger },
+  output: {
+    readonly json?: boolean;
+    readonly finalLine?: boolean;
+    readonly log: Logger;
+    /** Stops the simulation instead of Ctrl-C, which is then left to the caller. */
+    readonly signal?: AbortSignal;
+  },
 ): Promise<SimulationResult> {
   const bar = new RoundBar();
   const interrupt = new AbortController();
   const onSigint = (): void => interrupt.abort(new Error('interrupted'));
-  process.once('SIGINT', onSigint);
+  if (!output.signal) process.once('SIGINT', onSigint);
   let clientErrors = 0;
   try {
     const result = await simulate({
       ...options,
-      signal: interrupt.signal,
+      signal: output.signal ?? interrupt.signal,
       onProgress: (p) => bar.update(p),
       onRound: (s) => bar.line(output.json ? JSON.stringify(s) : formatSummary(s)),
       onClientError: (e) => {

@@ -5,6 +5,7 @@ import type { ExampleStore } from './example-store';
 import { ResourceCache } from './resource-cache';
 import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
 import type { Assignment, CheckinAnswer, ClientPlan, RetryWindow, RunOutcome } from './types';
+import type { TimeoutOptions } from './timeouts';
 import { gzipBytes, runWork } from './work';
 
 /** Options of a {@link RoundhouseClient}. */
@@ -37,8 +38,13 @@ export interface ClientOptions {
   readonly clock?: Clock;
   /** Uniform in [0, 1): draws retry-window waits and backoff jitter. Default `Math.random`. */
   readonly random?: () => number;
-  /** Retries of transient failures (network, 5xx, 503 BUSY honouring Retry-After). */
+  /** Retries of transient failures (network, timeouts, 5xx, 503 BUSY honouring Retry-After). */
   readonly retry?: RetryOptions;
+  /**
+   * How long one try of a request may take (defaults: 10 s until the server answers, 120 s in all, and an
+   * upload's tries never past its task's deadline); a try that times out is retried like a network error.
+   */
+  readonly timeouts?: TimeoutOptions;
   /**
    * Called after `work`, before the upload: return false to drop the task (a device that went away), or
    * take a while to resolve (a straggler). The deadline is checked again after it.
@@ -88,7 +94,7 @@ export class RoundhouseClient {
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
     const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.transport = new Transport(fetchFn, this.clock, this.random, options.retry);
+    this.transport = new Transport(fetchFn, this.clock, this.random, options.retry, options.timeouts);
     this.cache = new ResourceCache(this.transport);
     const given = options.deviceId ?? options.clientId;
     if (given !== undefined && !isDeviceId(given)) {
@@ -128,7 +134,7 @@ export class RoundhouseClient {
     const url = `${this.options.server.replace(/\/+$/, '')}/v1/populations/${encodeURIComponent(
       this.options.population,
     )}/checkin`;
-    const res = await this.transport.send(
+    return this.transport.request(
       url,
       {
         method: 'POST',
@@ -144,8 +150,8 @@ export class RoundhouseClient {
         }),
       },
       { signal },
+      async (res) => (await res.json()) as CheckinAnswer,
     );
-    return (await res.json()) as CheckinAnswer;
   }
 
   /** The client plan of an assignment: fetched once per plan id, then from the cache. */
@@ -196,7 +202,9 @@ export class RoundhouseClient {
     const gzip = this.options.gzip ?? true;
     const body = gzip ? await gzipBytes(update) : update;
     try {
-      const res = await this.transport.send(
+      // A try that timed out or lost its answer is sent again with the same token: if the first one was
+      // accepted after all, the server answers 409 UPLOAD_DUPLICATE, which is success (below).
+      await this.transport.request(
         a.upload_url,
         {
           method: 'POST',
@@ -208,9 +216,9 @@ export class RoundhouseClient {
           },
           body: body as BodyInit,
         },
-        { signal, until: a.deadline },
+        { signal, until: a.deadline, bulkBody: true },
+        (res) => res.arrayBuffer(),
       );
-      await res.arrayBuffer();
     } catch (e) {
       if (e instanceof DeadlineExceeded) {
         return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };

@@ -1,11 +1,15 @@
 import type { ErrorCode, ErrorDetail } from '../errors';
 
-/** What a {@link RoundhouseError} can carry: a server code, or one of the client's own. */
-export type ClientErrorCode = ErrorCode | 'NETWORK' | 'UNKNOWN';
+/**
+ * What a {@link RoundhouseError} can carry: a server code, or one of the client's own: NETWORK (no answer
+ * could be had), TIMEOUT (no answer in time, `ClientOptions.timeouts`), UNKNOWN (an answer not in the
+ * server's error shape).
+ */
+export type ClientErrorCode = ErrorCode | 'NETWORK' | 'TIMEOUT' | 'UNKNOWN';
 
 /**
  * A failure answered by the server, with its HTTP status and machine-readable code (the server's error
- * table, `src/errors.ts`), or a transport failure (`code` NETWORK, status 0).
+ * table, `src/errors.ts`), or a transport failure (`code` NETWORK or TIMEOUT, status 0).
  */
 export class RoundhouseError extends Error {
   constructor(

@@ -20,6 +20,7 @@ export {
   type ClientErrorCode,
 } from './errors';
 export { emptyExamples, MemoryExampleStore, PageExampleStore, type ExampleStore } from './example-store';
+export { DEFAULT_TIMEOUTS, type TimeoutOptions } from './timeouts';
 export { backoffMs, DEFAULT_RETRY, type RetryOptions } from './transport';
 export type { AbandonReason, Assignment, CheckinAnswer, ClientPlan, RetryWindow, RunOutcome } from './types';
 export { gzipBytes, runWork } from './work';

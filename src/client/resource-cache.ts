@@ -24,9 +24,12 @@ export class ResourceCache {
   clientPlan(planId: string, url: string, signal?: AbortSignal): Promise<ClientPlan> {
     let pending = this.plans.get(planId);
     if (!pending) {
-      pending = this.transport
-        .send(url, { headers: { accept: 'application/json' } }, { signal })
-        .then(async (res) => (await res.json()) as ClientPlan);
+      pending = this.transport.request(
+        url,
+        { headers: { accept: 'application/json' } },
+        { signal },
+        async (res) => (await res.json()) as ClientPlan,
+      );
       this.plans.set(planId, pending);
       pending.catch(() => this.plans.delete(planId));
     }
@@ -38,7 +41,11 @@ export class ResourceCache {
     const cached = this.broadcasts.get(url);
     const headers: Record<string, string> = { accept: 'application/octet-stream' };
     if (cached) headers['if-none-match'] = cached.etag;
-    const res = await this.transport.send(url, { headers }, { signal, accept: [304] });
+    const res = await this.transport.request(url, { headers }, { signal, accept: [304] }, async (r) => ({
+      status: r.status,
+      etag: r.headers.get('etag'),
+      bytes: r.status === 304 ? undefined : new Uint8Array(await r.arrayBuffer()),
+    }));
     if (res.status === 304 && cached) {
       // Most recently used last, so that eviction below drops the oldest.
       this.broadcasts.delete(url);
@@ -47,8 +54,8 @@ export class ResourceCache {
     }
     if (res.status === 304)
       throw new Error(`GET ${url}: 304 Not Modified for a request without If-None-Match`);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const etag = res.headers.get('etag');
+    const bytes = res.bytes ?? new Uint8Array(0);
+    const { etag } = res;
     if (etag) {
       this.broadcasts.delete(url);
       this.broadcasts.set(url, { etag, bytes });

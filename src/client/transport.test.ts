@@ -66,6 +66,70 @@ describe('Transport', () => {
     expect(c.sleeps).toEqual([500]);
   });
 
+  /** A fetch that never answers (only its signal ends it), counting its calls. */
+  const silent = () => {
+    const f = Object.assign(
+      (async (_url: unknown, init?: RequestInit) => {
+        f.calls++;
+        return new Promise<Response>((_, reject) =>
+          init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)),
+        );
+      }) as unknown as typeof fetch,
+      { calls: 0 },
+    );
+    return f;
+  };
+
+  test('a try the server never answers times out and is retried like a network error', async () => {
+    const c = clock();
+    const f = silent();
+    const t = new Transport(f, c, () => 0, { attempts: 3, baseMs: 10 }, { connectMs: 50, totalMs: 60_000 });
+    const t0 = Date.now();
+    await expect(t.send('http://x/', { method: 'POST' })).rejects.toMatchObject({
+      name: 'RoundhouseError',
+      status: 0,
+      code: 'TIMEOUT',
+      transient: true,
+      message: 'POST http://x/: no answer within 50 ms',
+    });
+    expect(f.calls).toBe(3);
+    expect(c.sleeps).toEqual([5, 10]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  test("an upload's try has no connect timeout, and ends at its deadline", async () => {
+    const c = clock();
+    const slowAnswer = (async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      return new Response('{}', { status: 202 });
+    }) as typeof fetch;
+    const timeouts = { connectMs: 50, totalMs: 60_000 };
+    const t = new Transport(slowAnswer, c, () => 0, { attempts: 1 }, timeouts);
+    expect((await t.send('http://x/', {}, { bulkBody: true })).status).toBe(202);
+    await expect(t.send('http://x/', {})).rejects.toMatchObject({ code: 'TIMEOUT' });
+
+    // 60 s in all, but the task's deadline is 100 ms away: the try ends then, and no retry can start.
+    const f = silent();
+    const bounded = new Transport(f, c, () => 0, { attempts: 5, baseMs: 1000 }, timeouts);
+    const t0 = Date.now();
+    await expect(
+      bounded.send('http://x/', {}, { bulkBody: true, until: c.now() + 100 }),
+    ).rejects.toBeInstanceOf(DeadlineExceeded);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(f.calls).toBe(1);
+  });
+
+  test("the caller's abort is not a timeout and is not retried", async () => {
+    const c = clock();
+    const f = silent();
+    const t = new Transport(f, c, () => 0, { attempts: 3 }, { connectMs: 60_000 });
+    const stop = new AbortController();
+    const sent = t.send('http://x/', {}, { signal: stop.signal });
+    stop.abort(new Error('stopped'));
+    await expect(sent).rejects.toThrow('stopped');
+    expect(f.calls).toBe(1);
+  });
+
   test('a body that is not the error shape becomes UNKNOWN with the status', async () => {
     const e = await errorFromResponse(
       new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' }),

@@ -5,7 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Config } from '../config';
+import { loggableError } from '../api/loggable-error';
 import type { Logger } from '../log/logger';
+import { RateLimitedLog } from '../log/rate-limited';
 
 /** Options of one client made by a {@link RedisHandle}. */
 export interface RedisClientOptions {
@@ -53,16 +55,17 @@ export const HOW_TO_GET_REDIS =
   '(`apt-get install redis-server`, `brew install redis`), or run `docker compose up redis`';
 
 /**
- * Finds the Redis this process should use, in order: `REDIS_URL` when configured (it must answer, else this
- * fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
+ * Finds the Redis this process should use, in order: `REDIS_URL=private` starts a private server (below) at
+ * once; `REDIS_URL` when configured (it must answer, else this fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
  * a free port, without persistence, in a temporary directory, stopped by close() or when the process exits;
  * else it fails with a message that says how to get one.
  */
 export async function connectRedis(
-  config: Pick<Config, 'redisUrl'>,
+  config: Pick<Config, 'redisUrl'> & Partial<Pick<Config, 'redisCommandTimeoutMs'>>,
   log: Logger,
   options: ConnectRedisOptions = {},
 ): Promise<RedisHandle> {
+  if (config.redisUrl === PRIVATE_REDIS) return startPrivate(config, options, 'REDIS_URL=private', log);
   if (config.redisUrl) {
     const url = config.redisUrl;
     try {
@@ -71,7 +74,7 @@ export async function connectRedis(
       throw new Error(`REDIS_URL ${redact(url)} does not answer: ${message(e)}`);
     }
     log.info({ redis: redact(url) }, 'using Redis from REDIS_URL');
-    return handle(url, undefined);
+    return handle(url, undefined, log, config);
   }
 
   const fallback = options.defaultUrl ?? 'redis://127.0.0.1:6379';
@@ -81,13 +84,32 @@ export async function connectRedis(
       { redis: redact(fallback) },
       'REDIS_URL is not set; using the Redis that answers at the default address',
     );
-    return handle(fallback, undefined);
+    return handle(fallback, undefined, log, config);
   } catch (e) {
     log.debug({ redis: redact(fallback), err: message(e) }, 'no Redis at the default address');
   }
 
+  return startPrivate(
+    config,
+    options,
+    `REDIS_URL is not set and no Redis answers at ${redact(fallback)}`,
+    log,
+    'REDIS_URL is not set and no Redis answers at the default address; ',
+  );
+}
+
+/** `REDIS_URL=private`: a private redis-server even when the default address answers. */
+export const PRIVATE_REDIS = 'private';
+
+async function startPrivate(
+  config: Partial<Pick<Config, 'redisCommandTimeoutMs'>>,
+  options: ConnectRedisOptions,
+  why: string,
+  log: Logger,
+  logWhy = '',
+): Promise<RedisHandle> {
   if (options.allowPrivate === false) {
-    throw new Error(`REDIS_URL is not set and no Redis answers at ${redact(fallback)}: ${HOW_TO_GET_REDIS}`);
+    throw new Error(`${why}, and this process does not start a private Redis: ${HOW_TO_GET_REDIS}`);
   }
   const server = await startPrivateServer(
     options.redisServer ?? 'redis-server',
@@ -95,32 +117,47 @@ export async function connectRedis(
   );
   if (!server) {
     throw new Error(
-      `REDIS_URL is not set, no Redis answers at ${redact(fallback)}, and no \`redis-server\` binary is on PATH ` +
-        `to start a private one: ${HOW_TO_GET_REDIS}`,
+      `${why}, and no \`redis-server\` binary is on PATH to start a private one: ${HOW_TO_GET_REDIS}`,
     );
   }
   log.warn(
     { redis: server.url, pid: server.child.pid, dir: server.dir },
-    'REDIS_URL is not set and no Redis answers at the default address; started a private redis-server ' +
+    `${logWhy}started a private redis-server ` +
       '(no persistence: every plan is lost when this process stops; other processes cannot join it)',
   );
-  return handle(server.url, server);
+  return handle(server.url, server, log, config);
 }
 
-function handle(url: string, server: PrivateServer | undefined): RedisHandle {
+/** Reconnect attempts after which a command waiting for a connection fails (ioredis' default is 20, ~10 s). */
+const FAIL_FAST_RETRIES = 1;
+
+function handle(
+  url: string,
+  server: PrivateServer | undefined,
+  log: Logger,
+  config: Partial<Pick<Config, 'redisCommandTimeoutMs'>>,
+): RedisHandle {
   const clients = new Set<Redis>();
   let closing: Promise<void> | undefined;
+  const errors = new RateLimitedLog(log);
   return {
     url,
     private: server !== undefined,
     client(opts = {}) {
       if (closing) throw new Error('the Redis handle is closed');
       const redisOptions: RedisOptions = {};
-      if (opts.forBullWorker) redisOptions.maxRetriesPerRequest = null;
+      if (opts.forBullWorker) {
+        redisOptions.maxRetriesPerRequest = null;
+      } else {
+        // While Redis is unreachable a command fails soon (the API answers 503) instead of waiting for it:
+        // after one failed reconnect when the connection is down, after the timeout when Redis does not
+        // answer on a live connection (stopped, overloaded, a network partition).
+        redisOptions.maxRetriesPerRequest = FAIL_FAST_RETRIES;
+        if (config.redisCommandTimeoutMs) redisOptions.commandTimeout = config.redisCommandTimeoutMs;
+      }
       if (opts.name) redisOptions.connectionName = opts.name;
       const client = new Redis(url, redisOptions);
-      // Without a listener ioredis prints every failed reconnect as an unhandled error event.
-      client.on('error', () => undefined);
+      watch(client, opts.name ?? 'redis', errors, log);
       clients.add(client);
       client.once('end', () => clients.delete(client));
       return client;
@@ -134,6 +171,30 @@ function handle(url: string, server: PrivateServer | undefined): RedisHandle {
       return closing;
     },
   };
+}
+
+/**
+ * Logs a connection's errors, one line per connection and kind of error per 30 s with a count of those
+ * suppressed (ioredis emits one per failed reconnect, several a second), and its recovery once it is ready
+ * again after an error. Without a listener ioredis would print each as an unhandled error event.
+ */
+function watch(client: Redis, name: string, errors: RateLimitedLog, log: Logger): void {
+  let failing = false;
+  client.on('error', (err: Error) => {
+    failing = true;
+    const kind = (err as NodeJS.ErrnoException).code ?? err.message;
+    errors.write(
+      'warn',
+      `${name}:${kind}`,
+      { err: loggableError(err), connection: name },
+      'Redis connection error; retrying',
+    );
+  });
+  client.on('ready', () => {
+    if (!failing) return;
+    failing = false;
+    log.info({ connection: name }, 'Redis connection ready again');
+  });
 }
 
 async function quit(client: Redis): Promise<void> {
@@ -278,6 +339,9 @@ function privateServer(url: string, child: ChildProcess, dir: string): PrivateSe
     stop() {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+          // The child is unref'd: with nothing else left to do, Node would exit before its 'exit' event, and
+          // the caller's shutdown would never finish (nor log that it stopped).
+          child.ref();
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), 3000).unref();
           await exited;

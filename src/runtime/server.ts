@@ -7,6 +7,7 @@ import { createMetrics } from '../api/metrics';
 import type { Config } from '../config';
 import { createLogger, type Logger } from '../log/logger';
 import { createCore, startIsolates } from './core';
+import { fastClose } from './http-close';
 import { connectRedis, type ConnectRedisOptions } from './redis';
 
 /** Options of {@link startServer}. */
@@ -91,8 +92,9 @@ export async function startServer(config: Config, options: StartServerOptions): 
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
       res.end(JSON.stringify({ error: { code: 'NOT_READY', message: 'starting', details: [] } }));
     });
+    const closeHttp = fastClose(server);
     await listen(server, config.port, config.host);
-    closers.push({ what: 'http', close: () => closeHttp(server) });
+    closers.push({ what: 'http', close: () => closeHttp(HTTP_GRACE_MS) });
     const port = (server.address() as AddressInfo).port;
     const effective: Config =
       port === config.port
@@ -164,20 +166,6 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
       server.removeListener('error', onError);
       resolve();
     });
-  });
-}
-
-/** Stops accepting connections, lets requests in flight finish for a while, then cuts what is left. */
-function closeHttp(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => server.closeAllConnections(), HTTP_GRACE_MS);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    // Idle keep-alive connections would otherwise hold close() open until they time out.
-    server.closeIdleConnections();
   });
 }
 

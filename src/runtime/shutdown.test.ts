@@ -16,14 +16,19 @@ function fakeIo(): ShutdownIo & { codes: number[]; send(signal: NodeJS.Signals):
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-test('the first signal closes and exits 0', async () => {
-  const io = fakeIo();
-  let closed = 0;
-  closeOnSignals(async () => void closed++, log, { io });
-  io.send('SIGTERM');
-  await tick();
-  expect(closed).toBe(1);
-  expect(io.codes).toEqual([0]);
+test('the first signal closes and exits as a shell reports that signal: 143 for SIGTERM, 130 for SIGINT', async () => {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
+    const io = fakeIo();
+    let closed = 0;
+    closeOnSignals(async () => void closed++, log, { io });
+    io.send(signal);
+    await tick();
+    expect(closed).toBe(1);
+    expect(io.codes).toEqual([code]);
+  }
 });
 
 test('a failed close exits 1; a second signal exits 130 at once', async () => {

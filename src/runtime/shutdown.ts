@@ -4,17 +4,29 @@ import type { Logger } from '../log/logger';
 export interface ShutdownIo {
   readonly exit: (code: number) => void;
   readonly on: (signal: NodeJS.Signals, handler: () => void) => void;
+  readonly off?: (signal: NodeJS.Signals, handler: () => void) => void;
 }
 
 const processIo: ShutdownIo = {
   exit: (code) => process.exit(code),
   on: (signal, handler) => void process.on(signal, handler),
+  off: (signal, handler) => void process.removeListener(signal, handler),
 };
 
 /**
- * Runs `close` on the first SIGINT or SIGTERM and exits 0 when it finishes (1 if it throws or takes longer
- * than `timeoutMs`). A second signal exits at once with 130, for an operator who does not want to wait.
- * Long-running commands (`start`, `worker`) and worker entry points call it once their process is up.
+ * The exit code of a process stopped by `signal`, as a shell reports one killed by it (128 + its number:
+ * 130 for SIGINT, 143 for SIGTERM), so that a supervisor or script can tell an interrupted run from a
+ * finished one even when the shutdown was clean.
+ */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1);
+}
+
+/**
+ * Runs `close` on the first SIGINT or SIGTERM, logs "stopped" and exits with {@link signalExitCode} when it
+ * finishes (1 if it throws or takes longer than `timeoutMs`). A second signal exits at once with its own
+ * code, for an operator who does not want to wait. Long-running commands (`start`, `worker`) and worker
+ * entry points call it once their process is up.
  */
 export function closeOnSignals(
   close: () => Promise<void>,
@@ -27,7 +39,7 @@ export function closeOnSignals(
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting without waiting for the shutdown to finish');
-      io.exit(130);
+      io.exit(signalExitCode(signal));
       return;
     }
     stopping = true;
@@ -40,8 +52,8 @@ export function closeOnSignals(
     close().then(
       () => {
         clearTimeout(timer);
-        log.info('stopped');
-        io.exit(0);
+        log.info({ signal }, 'stopped');
+        io.exit(signalExitCode(signal));
       },
       (err: unknown) => {
         clearTimeout(timer);
@@ -51,4 +63,51 @@ export function closeOnSignals(
     );
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) io.on(signal, () => onSignal(signal));
+}
+
+/** What {@link abortOnSignals} gives a command that stops its own work before it closes. */
+export interface SignalAbort {
+  /** Aborted by the first SIGINT or SIGTERM. */
+  readonly signal: AbortSignal;
+  /** The signal that arrived first, if any. */
+  readonly received: NodeJS.Signals | undefined;
+  /** Stops listening (a later signal gets Node's default handling again). */
+  dispose(): void;
+}
+
+/**
+ * Turns the first SIGINT or SIGTERM into an abort, for a command that runs work of its own before it
+ * closes its servers (`demo`): the caller stops its work, closes, and exits with
+ * {@link signalExitCode}. A second signal exits at once with its own code.
+ */
+export function abortOnSignals(log: Logger, io: ShutdownIo = processIo): SignalAbort {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let disposed = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (disposed) return;
+    if (received) {
+      log.warn({ signal }, 'second signal: exiting without waiting for the shutdown to finish');
+      io.exit(signalExitCode(signal));
+      return;
+    }
+    received = signal;
+    log.info({ signal }, 'shutting down');
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
+    const handler = (): void => onSignal(signal);
+    io.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  return {
+    signal: controller.signal,
+    get received() {
+      return received;
+    },
+    dispose() {
+      disposed = true;
+      for (const [signal, handler] of handlers) io.off?.(signal, handler);
+    },
+  };
 }

@@ -301,6 +301,17 @@ export class RedisRoundStore implements RoundStore {
     throw new Error(`acceptUpload: unexpected script answer ${String(status)}`);
   }
 
+  async pendingUploads(ref: RoundRef): Promise<number> {
+    const [reported, accumulated, held] = await this.redis.hmget(
+      this.keys.round(ref).round,
+      'reported',
+      'accumulated',
+      'held_total',
+    );
+    // The same count as accept-upload's BUSY check.
+    return (Number(reported) || 0) - (Number(accumulated) || 0) - (Number(held) || 0);
+  }
+
   /** The uploads of an attempt that workers hold folded but uncommitted (set-held keeps the total). */
   async heldUploads(ref: RoundRef): Promise<number> {
     return Number(await this.redis.hget(this.keys.round(ref).round, 'held_total')) || 0;

@@ -286,6 +286,12 @@ export interface RoundStore {
    */
   uploadDeadline(ref: RoundRef, now: number): Promise<number | undefined>;
   /**
+   * The uploads of an attempt that wait for aggregation (reported - accumulated - held), in one read: the
+   * API refuses an upload with 503 BUSY before reading its body when they reach MAX_PENDING_UPLOADS
+   * (acceptUpload decides again, atomically). 0 when the attempt does not exist.
+   */
+  pendingUploads(ref: RoundRef): Promise<number>;
+  /**
    * Records an upload for a task; stores its bytes for the workers and, for single use, HMAC(round key,
    * bytes), never a plain hash (Lua). Counts late ones in `late`. `stored` is what the workers fold when it
    * differs from the bytes as sent (an update clipped to the plan's bounds): single use is judged on the bytes

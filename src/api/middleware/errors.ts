@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors';
+import { RateLimitedLog } from '../../log/rate-limited';
 import { loggableError } from '../loggable-error';
 
 /** Options of {@link errorHandler}. */
@@ -16,12 +17,15 @@ const DEFAULT_RETRY_AFTER_S = 2;
  * - an AppError answers with its own status and body;
  * - an http-errors client error that escaped the body parsers (they translate their own) is 400
  *   REQUEST_INVALID;
- * - Redis being unreachable is 503 NOT_READY;
+ * - Redis being unreachable is 503 NOT_READY, logged once a while per kind of failure;
  * - anything else is 500 INTERNAL with a generic message; the error is logged (name, message, stack:
  *   {@link loggableError}), never sent.
  * A 503 carries `Retry-After` unless the route set one.
  */
 export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
+  // While Redis (or what else a request needs) is unreachable, every request fails the same way: one line
+  // per kind a while is enough.
+  const unavailable = new RateLimitedLog(options.log);
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       // The body is already on its way; express can only cut the connection.
@@ -29,9 +33,15 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       return next(err);
     }
     const appError = toAppError(err);
-    // A 503 BUSY or NOT_READY is the server pacing its clients, not a fault: only unexpected failures are
-    // logged as errors.
-    if (appError.status >= 500 && appError.code !== 'BUSY') {
+    // A 503 BUSY is the server pacing its clients, not a fault, and is not logged; a 503 NOT_READY says that
+    // something the request needs is unreachable, which is logged once a while per kind.
+    if (isRedisUnavailable(err)) {
+      const e = loggableError(redisCause(err));
+      unavailable.write('error', e.message, { err: e }, 'requests fail: Redis is unreachable');
+    } else if (appError.code === 'NOT_READY') {
+      const fields = { err: loggableError(err), method: req.method, path: req.path };
+      unavailable.write('error', appError.message, fields, 'request failed');
+    } else if (appError.status >= 500 && appError.code !== 'BUSY') {
       options.log.error({ err: loggableError(err), method: req.method, path: req.path }, 'request failed');
     }
     if (appError.status === 503 && !res.get('Retry-After'))
@@ -57,10 +67,24 @@ function isClientHttpError(err: unknown): err is { status: number; expose: boole
   );
 }
 
-function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return (
-    err.name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ETIMEDOUT/.test(err.message)
-  );
+/**
+ * Whether `err` (or an error it wraps as its `cause`, as a Lua script's failure does) says that Redis could
+ * not be reached: no connection, retries used up, or no reply within REDIS_COMMAND_TIMEOUT_MS.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  return redisCause(err) !== undefined;
+}
+
+function redisCause(err: unknown): Error | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (
+      e.name === 'MaxRetriesPerRequestError' ||
+      /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EPIPE/.test(
+        e.message,
+      )
+    ) {
+      return e;
+    }
+  }
+  return undefined;
 }

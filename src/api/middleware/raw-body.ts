@@ -1,4 +1,4 @@
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import { AppError } from '../../errors';
 import { isZlibError } from './json-body';
 
@@ -6,6 +6,11 @@ import { isZlibError } from './json-body';
 export interface RawBodyOptions {
   /** Largest accepted body in bytes after decompression (`MAX_UPLOAD_BYTES`). */
   readonly limit: number;
+  /**
+   * Told the bytes of the body received so far, as sent (before decompression), as they arrive; an error
+   * it answers stops the reading and is passed on (the caller answers, and ends the connection).
+   */
+  readonly meter?: (req: Request, res: Response, bytes: number) => Error | undefined;
 }
 
 /**
@@ -18,11 +23,34 @@ export interface RawBodyOptions {
 export function rawBody(options: RawBodyOptions): RequestHandler {
   const parse = express.raw({ type: () => true, limit: options.limit, inflate: true });
   return (req, res, next) => {
+    let settled = false;
+    const done = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      next(err);
+    };
     parse(req, res, (err?: unknown) => {
-      if (err) return next(translate(err, options.limit));
+      if (err) return done(translate(err, options.limit));
       if (!Buffer.isBuffer(req.body)) req.body = Buffer.alloc(0);
-      next();
+      done();
     });
+    const { meter } = options;
+    // The parser attached its reader synchronously; a second 'data' listener sees the same chunks. Without
+    // a reader (no body) nothing is metered, so nothing here starts the stream flowing.
+    if (!meter || settled || req.listenerCount('data') === 0) return;
+    let received = 0;
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      const stop = meter(req, res, received);
+      if (!stop) return;
+      req.removeListener('data', onData);
+      // Nothing more is read; what was buffered goes with the request once the connection ends.
+      req.unpipe();
+      req.pause();
+      done(stop);
+    };
+    req.on('data', onData);
+    req.once('end', () => req.removeListener('data', onData));
   };
 }
 

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { AppError } from '../../errors';
+import { RateLimitedLog } from '../../log/rate-limited';
 import type { RouteDeps } from '../deps';
 import { loggableError } from '../loggable-error';
 
@@ -16,6 +17,8 @@ const BACKEND_READY_TIMEOUT_MS = 10_000;
 export function healthRoutes(deps: RouteDeps): Router {
   const router = Router();
   const probe = deps.ready ?? (() => deps.store.getPlan('p0000000000000'));
+  // Probes come every few seconds for as long as Redis is away: one line per reason a while is enough.
+  const notReady = new RateLimitedLog(deps.log);
 
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
@@ -25,14 +28,16 @@ export function healthRoutes(deps: RouteDeps): Router {
     try {
       await withTimeout(probe(), READY_TIMEOUT_MS);
     } catch (err) {
-      deps.log.warn({ err: loggableError(err) }, 'not ready');
+      const e = loggableError(err);
+      notReady.write('warn', `store:${e.message}`, { err: e }, 'not ready');
       throw new AppError('NOT_READY', 'the store is not reachable');
     }
     if (deps.backendReady) {
       try {
         await withTimeout(deps.backendReady(), BACKEND_READY_TIMEOUT_MS);
       } catch (err) {
-        deps.log.warn({ err: loggableError(err) }, 'not ready');
+        const e = loggableError(err);
+        notReady.write('warn', `backend:${e.message}`, { err: e }, 'not ready');
         // Plan code could not run: submissions, round openings and aggregation would all fail.
         throw new AppError(
           'NOT_READY',

@@ -11,9 +11,7 @@ import type { RouteDeps } from '../deps';
 import { checkUploadDevice } from '../devices/upload-binding';
 import { loggableError } from '../loggable-error';
 import { rawBody } from '../middleware/raw-body';
-
-/** Seconds a client is asked to wait when the round's aggregation queue is full. */
-const BUSY_RETRY_AFTER_S = 2;
+import { BUSY_RETRY_AFTER_S, UploadAdmission } from '../upload-admission';
 
 /** Codes of an upload refused for its content; each is counted in the round's `rejected`. */
 const CONTENT_FAILURES = new Set([
@@ -29,7 +27,8 @@ const CONTENT_FAILURES = new Set([
  * `POST /v1/tasks/{task}/result`: one client's result for one task. The checks run cheapest first and
  * nothing is read or stored before the token is verified: content type (415), token (401), token's task
  * against the path (403), the device (`X-Device-Credential`, 401) against the token's device binding (403),
- * body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
+ * admission before the body is read (503 BUSY: the round's pending uploads, the process's in-flight upload
+ * bytes; see UploadAdmission), body within MAX_UPLOAD_BYTES after decompression (413), the bundle against work's
  * result type with finite floats (400), secure-sum values in range (400), then the atomic accept in the store
  * (late, duplicate, reused token, unknown task, queue full). Only an accepted upload is queued for
  * aggregation, so nothing about a bad upload can reach an accumulator.
@@ -37,7 +36,15 @@ const CONTENT_FAILURES = new Set([
 export function uploadRoutes(deps: RouteDeps): Router {
   const { store, plans, jobs, config, metrics, log } = deps;
   const router = Router();
-  const readBody = rawBody({ limit: config.maxUploadBytes });
+  const admission = new UploadAdmission({
+    store,
+    maxPending: config.maxPendingUploads,
+    maxInflightBytes: config.maxInflightUploadBytes,
+  });
+  const readBody = rawBody({
+    limit: config.maxUploadBytes,
+    meter: (req, res, bytes) => admission.meter(req, res, bytes),
+  });
 
   async function countRejected(ref: RoundRef): Promise<void> {
     try {
@@ -66,12 +73,15 @@ export function uploadRoutes(deps: RouteDeps): Router {
     // Read once: the device binding and the upload's single-use digest both use the attempt's key.
     const roundKey = await store.roundKey(ref);
     await checkUploadDevice(deps.devices, req, claims, roundKey);
+    // Nothing of the body is read before the round and the process can take it (503 BUSY otherwise).
+    await admission.admit(ref, req, res);
 
     let bytes: Uint8Array;
     let stored: Uint8Array;
     try {
       await run(readBody, req, res);
       bytes = req.body as Buffer;
+      admission.account(req, bytes.length);
       const loaded = await plans.get(ref.plan);
       if (!loaded) throw unknownTask(claims);
       const { tensors, metadata } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
