@@ -58,15 +58,16 @@ test('a second worker process with the same --id refuses to start; after a clean
   expect(second.stderr()).not.toContain('"aggregation worker started"');
   expect(first.child.exitCode).toBeNull();
 
+  // A clean stop on a signal (exit 143, as any interrupted process: docs/server.md, "Shutdown").
   first.child.kill('SIGTERM');
-  expect(await first.exited).toBe(0);
+  expect(await first.exited).toBe(143);
   const third = worker('shared');
   await started(third);
   // Released at the clean stop: taken at once (no wait for a lapse), with the next epoch.
   expect(third.stderr()).not.toContain('waiting once for the lease to lapse');
   expect(third.stderr()).toMatch(/"epoch":2,.*"msg":"worker lease taken"/);
   third.child.kill('SIGTERM');
-  expect(await third.exited).toBe(0);
+  expect(await third.exited).toBe(143);
 }, 120_000);
 
 test('a worker id that cannot name Redis keys is refused', async () => {
