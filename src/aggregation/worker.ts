@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Config } from '../config';
+import { faultPoint } from '../faults';
 import { isPlanFault, type PlanEvaluator } from '../isolate/contract';
 import type { Logger } from '../log/logger';
 import type { Engine, PlanCache } from '../rounds/contracts';
@@ -208,13 +209,19 @@ export class AggregationWorker {
     }
     let tasks = [...new Set(fresh.map(taskOf))];
     const covered = await Promise.all(tasks.map((t) => store.isCovered(ref, t)));
-    for (const f of fresh) if (covered[tasks.indexOf(taskOf(f))]) await this.ack(f);
+    for (const f of fresh) {
+      if (!covered[tasks.indexOf(taskOf(f))]) continue;
+      const where = { plan: ref.plan, round: roundTag(ref), task: taskOf(f) };
+      this.options.log.info(where, 'redelivered upload already covered; acknowledged');
+      await this.ack(f);
+    }
     tasks = tasks.filter((_, i) => !covered[i]);
     const jobs = fresh.filter((f) => tasks.includes(taskOf(f)));
     if (tasks.length > 0) {
       const uploads = await Promise.all(
         tasks.map(async (task) => ({ task, bytes: await store.getUpload(ref, task) })),
       );
+      await faultPoint('before-fold');
       let folded;
       try {
         folded = await this.options.evaluator.fold(planRef(loaded), {
@@ -261,6 +268,7 @@ export class AggregationWorker {
     const { jobs, rejected } = held;
     const result = await store.commitPartial(ref, this.id, held.partial, held.tasks, rejected);
     if (result.ok) {
+      await faultPoint('after-commit-before-ack');
       // Acknowledged first: nothing that may fail comes between the commit and the acknowledgements.
       Object.assign(held, { tasks: [], jobs: [], rejected: 0, committed: held.clients, recorded: 0 });
       for (const f of jobs) await this.ack(f);

@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import { faultPoint } from '../faults';
 import {
   isPlanFault,
   type FinalizeResult,
@@ -226,9 +227,11 @@ export class RoundEngine implements Engine {
       await this.failAndReopen(ref, result.error, now);
       return;
     }
+    await faultPoint('finalize-before-complete');
     const done = await this.store.complete(ref, result.state, result.output, result.clients, now);
     if (done.changed)
       this.log.info({ plan: ref.plan, round: roundTag(ref), clients: result.clients }, 'round completed');
+    await faultPoint('after-complete-before-open');
     await this.ensureNext(ref, now);
   }
 
