@@ -76,7 +76,10 @@ export async function startCluster(options: {
   };
   const children: ChildProcess[] = [];
   const launch = (args: string[]) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     children.push(child);
     return child;
   };

@@ -74,6 +74,19 @@ export class RoundhouseProcess {
     return this.lines().filter((l) => l.msg === msg);
   }
 
+  /** Waits until it logs `msg` (fails when it exits first or after `ms`). */
+  async waitLogged(msg: string, ms = 60_000): Promise<LogLine> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const line = this.logged(msg)[0];
+      if (line) return line;
+      if (!this.alive) throw new Error(`${this.name} exited before it logged "${msg}":\n${this.tail()}`);
+      if (Date.now() > until)
+        throw new Error(`${this.name} did not log "${msg}" in ${ms} ms:\n${this.tail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -406,6 +419,16 @@ export class FaultCluster {
     return this.all.flatMap((p) => p.logged(msg).map((l) => ({ ...l, process: p.name })));
   }
 
+  /**
+   * The processes that died though no test killed them, each with how it ended and its last words (a test
+   * that kills one takes it out of `apis` or `workers` first, or expects it here).
+   */
+  deaths(): string[] {
+    return this.all
+      .filter((p) => !p.alive)
+      .map((p) => `${p.name} exited (${p.child.exitCode ?? p.child.signalCode})\n${p.tail(30)}`);
+  }
+
   /** The last lines of every process's output. */
   tails(n = 15): string {
     return this.all.map((p) => p.tail(n)).join('');
@@ -426,12 +449,14 @@ export class FaultCluster {
   }
 }
 
-/** Starts a {@link FaultCluster}: its API processes (ready) and workers. */
+/** Starts a {@link FaultCluster}: its API processes and workers, once all of them are ready. */
 export async function startFaultCluster(options: FaultClusterOptions): Promise<FaultCluster> {
   const cluster = new FaultCluster(options.redisUrl ?? 'redis://127.0.0.1:6379', options.env ?? {});
   try {
     for (let i = 0; i < (options.apis ?? 1); i++) await cluster.addApi();
-    for (let i = 0; i < options.workers; i++) cluster.addWorker(options.workerEnv);
+    const workers = Array.from({ length: options.workers }, () => cluster.addWorker(options.workerEnv));
+    // Running, so that a test's faults hit a worker at work rather than one starting up.
+    await Promise.all(workers.map((w) => w.waitLogged('aggregation worker running')));
   } catch (err) {
     await cluster.stop();
     throw err;
