@@ -339,9 +339,10 @@ export class FaultCluster {
   /** Starts one more worker process (not waiting for it). */
   addWorker(env: Record<string, string> = {}): RoundhouseProcess {
     const id = `w${++this.workerSeq}`;
+    // At info whatever the cluster's LOG_LEVEL: tests read the worker's log (readiness, redeliveries).
     const w = spawnRoundhouse(`worker-${id}`, ['worker', '--id', id], {
-      LOG_LEVEL: 'info',
       ...this.baseEnv(),
+      LOG_LEVEL: 'info',
       ...env,
     });
     this.workers.push(w);
