@@ -52,37 +52,41 @@ describe('a worker killed mid-round', () => {
       let expected = 0;
       let accepted = 0;
       let kill: Promise<{ victim: string; held: number }> | undefined;
-      await Promise.all(
-        Array.from({ length: CLIENTS }, async (_, c) => {
-          const assignment = await checkinRaw(cluster.url, population, `c${c}`);
-          if (!assignment) throw new Error(`client ${c} got no task in round ${round}`);
-          expect(assignment.round).toBe(round);
-          const values = delta(c, round);
-          expect((await uploadRaw(assignment, vectorUpload(values), { retryBusy: true })).status).toBe(202);
-          expected += total(values);
-          accepted += 1;
-          if (!kill && accepted >= CLIENTS / 3) {
-            // A worker dies with the uploads it holds (folded, not committed); a fresh one takes its place.
-            kill = (async () => {
-              const [victim, held] = await eventually(
-                'a worker to hold uploads',
-                async () => {
-                  for (const w of cluster.workers) {
-                    const n = Number(await redis.hget(roundKey, `held:${cluster.workerId(w)}`));
-                    if (w.alive && n > 0) return [w, n] as const;
-                  }
-                  return undefined;
-                },
-                30_000,
-              );
-              await victim.kill('SIGKILL');
-              cluster.workers.splice(cluster.workers.indexOf(victim), 1);
-              cluster.addWorker();
-              return { victim: victim.name, held };
-            })();
-          }
-        }),
-      );
+      const client = async (c: number) => {
+        const assignment = await checkinRaw(cluster.url, population, `c${c}`);
+        if (!assignment) throw new Error(`client ${c} got no task in round ${round}`);
+        expect(assignment.round).toBe(round);
+        const values = delta(c, round);
+        expect((await uploadRaw(assignment, vectorUpload(values), { retryBusy: true })).status).toBe(202);
+        expected += total(values);
+        accepted += 1;
+        if (!kill && accepted >= CLIENTS / 3) {
+          // A worker dies with the uploads it holds (folded, not committed); a fresh one takes its place.
+          kill = (async () => {
+            const [victim, held] = await eventually(
+              'a worker to hold uploads',
+              async () => {
+                for (const w of cluster.workers) {
+                  const n = Number(await redis.hget(roundKey, `held:${cluster.workerId(w)}`));
+                  if (w.alive && n > 0) return [w, n] as const;
+                }
+                return undefined;
+              },
+              30_000,
+            );
+            await victim.kill('SIGKILL');
+            cluster.workers.splice(cluster.workers.indexOf(victim), 1);
+            cluster.addWorker();
+            return { victim: victim.name, held };
+          })();
+        }
+      };
+      // The last third uploads after the kill: the round cannot close, and the victim cannot commit what
+      // it held, before it dies.
+      const early = Math.ceil((CLIENTS * 2) / 3);
+      await Promise.all(Array.from({ length: early }, (_, c) => client(c)));
+      await kill;
+      await Promise.all(Array.from({ length: CLIENTS - early }, (_, c) => client(early + c)));
       expect(kill).toBeDefined();
       const { held } = await kill!;
       const info = await cluster.waitCompleted(id, round, 90_000);

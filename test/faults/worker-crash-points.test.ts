@@ -6,6 +6,7 @@
  */
 import Redis from 'ioredis';
 import { vectorSumPlan } from '../support/plans';
+import { eventually } from '../support/cluster';
 import { runClients } from '../support/fault-clients';
 import {
   stalledJobs,
@@ -55,16 +56,20 @@ async function crashed(w: RoundhouseProcess, point: string): Promise<void> {
   });
 }
 
-/** Every client takes part in round `round` (check-in, then upload, retried until the server has it). */
-async function runRound(c: FaultCluster, round: number): Promise<{ total: number }> {
+/**
+ * Clients `from` to `to - 1` (all by default) take part in round `round`: check-in, then upload, retried
+ * until the server has it.
+ */
+async function runRound(c: FaultCluster, round: number, from = 0, to = CLIENTS): Promise<{ total: number }> {
   const run = await runClients({
     population,
     round,
     k: K,
-    devices: Array.from({ length: CLIENTS }, (_, i) => `d${i}`),
+    devices: Array.from({ length: to - from }, (_, i) => `d${from + i}`),
+    first: from,
     options: { servers: () => [c.url] },
   });
-  expect(run.accepted).toBe(CLIENTS);
+  expect(run.accepted).toBe(to - from);
   return run;
 }
 
@@ -72,21 +77,28 @@ test('a worker killed between its commit and its acknowledgements: the redeliver
   cluster = await startFaultCluster({ workers: 0, env: ENV });
   const armed = cluster.addWorker({ ROUNDHOUSE_FAULTS: 'after-commit-before-ack:1' });
   const id = await cluster.submit(plan(1));
-  const run = await runRound(cluster, 1);
+  // Three uploads: the worker holds them until they reach min_clients_in_aggregate (3), commits, and dies.
+  const before = await runRound(cluster, 1, 0, 3);
   await crashed(armed, 'after-commit-before-ack');
   const fresh = cluster.addWorker();
 
-  const info = await cluster.waitCompleted(id, 1);
-  expect(info).toMatchObject({ reported: CLIENTS, aggregated_clients: CLIENTS });
-  expect(info.output).toEqual({ total: run.total, count: CLIENTS });
-  // The jobs the dead worker had committed but not acknowledged came back (their locks lapsed) and were
-  // found covered: acknowledged without a second fold.
-  const skipped = fresh.logged('redelivered upload already covered; acknowledged');
-  expect(skipped.length).toBeGreaterThanOrEqual(1);
+  // The round is still open, so the three jobs, committed but not acknowledged, come back to the fresh
+  // worker once their locks lapse, and are found covered: acknowledged without a second fold.
+  const skipped = await eventually('the three redelivered jobs to be skipped', async () => {
+    const lines = fresh.logged('redelivered upload already covered; acknowledged');
+    return lines.length >= 3 ? lines : undefined;
+  });
+  expect(new Set(skipped.map((l) => l.task)).size).toBe(3);
   for (const line of skipped)
     expect(line).toMatchObject({ plan: id, round: '1.1', task: expect.any(String) });
   const stalled = await stalledJobs(redis, cluster.prefix);
   for (const line of skipped) expect(stalled).toContain(`acc-${id}-1.1-${line.task as string}`);
+
+  const after = await runRound(cluster, 1, 3, CLIENTS);
+  const info = await cluster.waitCompleted(id, 1);
+  expect(info).toMatchObject({ reported: CLIENTS, aggregated_clients: CLIENTS });
+  expect(info.output).toEqual({ total: before.total + after.total, count: CLIENTS });
+  expect(fresh.logged('redelivered upload already covered; acknowledged')).toHaveLength(3);
 }, 180_000);
 
 test('a worker killed with a batch fetched and not folded: the batch is redelivered and folded once', async () => {

@@ -229,6 +229,8 @@ export async function runClients(params: {
   readonly round: number;
   readonly k: number;
   readonly devices: readonly string[];
+  /** The client number of `devices[0]` (its `clientDelta`); the others follow (default 0). */
+  readonly first?: number;
   readonly options: ClientOptions;
   readonly concurrency?: number;
   readonly onAccepted?: (accepted: number) => void | Promise<void>;
@@ -242,7 +244,7 @@ export async function runClients(params: {
     while (next < devices.length) {
       const i = next++;
       const a = await checkinUntilAssigned(population, devices[i]!, options, round);
-      const values = clientDelta(k, i, round);
+      const values = clientDelta(k, (params.first ?? 0) + i, round);
       const r = await uploadUntilAccepted(a, vectorUpload(values), options);
       if (!r.accepted) {
         refused.push(r.final);
