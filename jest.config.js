@@ -5,5 +5,9 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   setupFilesAfterEnv: ['<rootDir>/test/setup/backend.ts'],
-  testTimeout: 60000,
+  // Sized for a loaded 2-core machine, where an integration test can take three times as long as on a quiet
+  // one. A test whose own waits are longer sets its timeout above them, so that the wait fails first and
+  // says what it waited for; a timed-out test keeps running in the background (jest cannot stop it) and
+  // must not fail the next test file (stop background loops in afterAll before closing what they use).
+  testTimeout: 180_000,
 };

@@ -5,22 +5,14 @@ import { PLAN_LIBRARY } from '../src/plans';
 import type { RoundInfo } from '../src/store/types';
 import type * as RoundhouseWeb from '../web/client-entry';
 import { eventually, startCluster, type Cluster } from './support/cluster';
+import { CHROMIUM, needs } from './support/needs';
 
 // End to end in a real browser: the demo page (/demo/) loads the SDK bundle and the WASM backend from the
 // built server, joins population `digits` with its sample of the digits data, trains and uploads, and the
 // server aggregates that one upload and moves the plan to its next round. Debian's Chromium, driven by
 // playwright-core (which never downloads a browser); .ci/run installs it.
 
-const CHROMIUM = '/usr/bin/chromium';
 const BUNDLE = path.join(__dirname, '..', 'dist', 'web', 'roundhouse-client.js');
-const haveChromium = fs.existsSync(CHROMIUM);
-
-// A missing browser is a missing dependency, not a reason to pass: .ci/run installs it.
-if (!haveChromium) {
-  test('headless Chromium is installed', () => {
-    throw new Error(`${CHROMIUM} is absent: apt-get install chromium (.ci/run does)`);
-  });
-}
 
 /** The page's global, as web/client-entry.ts declares it (type-checking the bundle's surface too). */
 type PageWindow = Window & { Roundhouse: typeof RoundhouseWeb };
@@ -31,7 +23,9 @@ async function rounds(cluster: Cluster, id: string): Promise<RoundInfo[]> {
   return ((await res.json()) as { rounds: RoundInfo[] }).rounds;
 }
 
-(haveChromium ? describe : describe.skip)('the demo page in headless Chromium', () => {
+// A missing browser is a missing dependency, not a reason to pass: .ci/run installs it. The suite fails
+// without it unless ROUNDHOUSE_SKIP_BROWSER=1 asks to skip it (test/support/needs.ts).
+needs('chromium')('the demo page in headless Chromium', () => {
   let cluster: Cluster;
   let browser: Browser;
   let page: Page;

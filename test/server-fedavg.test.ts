@@ -86,5 +86,6 @@ describe('FedAvg through the server with two worker processes', () => {
     fresh.dispose();
     tensorsOf(serverState).forEach((t) => t.dispose());
     runner.dispose();
-  });
+    // Four rounds of local training by eight clients in this process, each round's wait bounded at 60 s.
+  }, 480_000);
 });

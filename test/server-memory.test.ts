@@ -33,10 +33,15 @@ async function prefixBytes(redis: Redis, prefix: string): Promise<number> {
 describe('Redis memory during a 500-client round of a 1M-float model', () => {
   let cluster: Cluster;
   const redis = new Redis('redis://127.0.0.1:6379');
+  /** Stops the memory sampler; set while it runs. */
+  let stopSampling: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     cluster = await startCluster({ workers: 2, env: { MAX_PENDING_UPLOADS: String(PENDING) } });
   });
   afterAll(async () => {
+    // A test that failed or timed out leaves its sampler running; stopped before its connection closes, it
+    // cannot fail later ("Connection is closed") in whatever test file runs next in this process.
+    await stopSampling?.();
     await cluster?.stop();
     redis.disconnect();
   });
@@ -64,6 +69,12 @@ describe('Redis memory during a 500-client round of a 1M-float model', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
+    // Its failure is reported where it is awaited (below, or by afterAll), never as an unhandled rejection.
+    sampler.catch(() => undefined);
+    stopSampling = async () => {
+      sampling = false;
+      await sampler.catch(() => undefined);
+    };
 
     // Every client uploads ones; 16 at a time, each retrying on 503 BUSY as a real client would.
     const body = vectorUpload(new Float32Array(K).fill(1));
@@ -105,5 +116,7 @@ describe('Redis memory during a 500-client round of a 1M-float model', () => {
     // Bound: the pending uploads, those held below the minimum, a partial per worker (plus the one being
     // replaced), the state and broadcast.
     expect(multiple).toBeLessThanOrEqual(PENDING + 2 * (MIN - 1) + 8);
-  });
+    // 500 uploads of 4 MB take about 40 s on a quiet 2-core machine and 70 s or more on a loaded one; the
+    // timeout is above the round's own wait (300 s) so that the wait fails first, saying what it waited for.
+  }, 600_000);
 });

@@ -1,3 +1,4 @@
+import { faultPoint } from '../faults';
 import type { Logger } from '../log/logger';
 import type { Jobs } from '../rounds/contracts';
 import { roundTag, type Phase, type RoundRef, type RoundStore } from '../store/types';
@@ -62,6 +63,7 @@ export class PartialCommits {
       epoch: lease.epoch,
     });
     if (result.ok) {
+      await faultPoint('after-commit-before-ack');
       // Acknowledged first: nothing that may fail comes between the commit and the acknowledgements.
       Object.assign(held, {
         tasks: [],

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
+import { faultPoint } from '../faults';
 import type { PlanEvaluator } from '../isolate/contract';
 import { failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
@@ -270,6 +271,7 @@ export class AggregationWorker {
       const uploads = await Promise.all(
         tasks.map(async (task) => ({ task, bytes: await store.getUpload(ref, task) })),
       );
+      await faultPoint('before-fold');
       let folded;
       try {
         folded = await this.options.evaluator.fold(planRef(loaded), {

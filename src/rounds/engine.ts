@@ -1,4 +1,5 @@
 import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
+import { faultPoint } from '../faults';
 import type { FinalizeResult, PlanEvaluator, PlanRef, RoundMaterials } from '../isolate/contract';
 import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
@@ -208,9 +209,11 @@ export class RoundEngine implements Engine {
       await this.failAndReopen(ref, result.error, now);
       return;
     }
+    await faultPoint('finalize-before-complete');
     const done = await this.store.complete(ref, result.state, result.output, result.clients, now);
     if (done.changed)
       this.log.info({ plan: ref.plan, round: roundTag(ref), clients: result.clients }, 'round completed');
+    await faultPoint('after-complete-before-open');
     await this.ensureNext(ref, now);
   }
 

@@ -16,7 +16,8 @@ function repoRoot(): string {
   return dir;
 }
 
-const cli = path.join(repoRoot(), 'bin', 'roundhouse.js');
+/** The CLI entry point, `bin/roundhouse.js` (it runs dist/: `npm run build` first). */
+export const cliPath = path.join(repoRoot(), 'bin', 'roundhouse.js');
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -75,7 +76,10 @@ export async function startCluster(options: {
   };
   const children: ChildProcess[] = [];
   const launch = (args: string[]) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     children.push(child);
     return child;
   };
@@ -129,8 +133,8 @@ export async function startCluster(options: {
 }
 
 /** Deletes every Redis key of a prefix, BullMQ's (`{prefix}:...`) included. */
-export async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis('redis://127.0.0.1:6379');
+export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379'): Promise<void> {
+  const redis = new Redis(url);
   try {
     for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
       let cursor = '0';

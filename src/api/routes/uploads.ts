@@ -4,6 +4,7 @@ import { SecureSum, type SecureSumKind } from '../../aggregation/secure-sum';
 import { boundUpload } from '../../aggregation/update-bounds';
 import { tensorLeaves, type TffType } from '../../compute/types';
 import { AppError } from '../../errors';
+import { faultPoint } from '../../faults';
 import type { LoadedPlan } from '../../rounds/contracts';
 import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
 import type { RoundRef } from '../../store/types';
@@ -94,6 +95,7 @@ export function uploadRoutes(deps: RouteDeps): Router {
       throw err;
     }
 
+    await faultPoint('upload-before-accept');
     const result = await store.acceptUpload(ref, task, bytes, deps.now(), config.maxPendingUploads, {
       stored,
       roundKey,
@@ -114,6 +116,7 @@ export function uploadRoutes(deps: RouteDeps): Router {
       }
     }
 
+    await faultPoint('upload-after-accept');
     // The upload is stored; a failure to queue its jobs must not turn it into an error the client retries
     // (it would get UPLOAD_DUPLICATE). The round's reporting-deadline job still finalizes it, and finalize
     // re-enqueues accepted but unaccumulated uploads (store.pendingTasks).
