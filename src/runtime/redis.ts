@@ -153,10 +153,11 @@ function handle(
         // after one failed reconnect when the connection is down, after the timeout when Redis does not
         // answer on a live connection (stopped, overloaded, a network partition).
         redisOptions.maxRetriesPerRequest = FAIL_FAST_RETRIES;
-        if (config.redisCommandTimeoutMs) redisOptions.commandTimeout = config.redisCommandTimeoutMs;
       }
       if (opts.name) redisOptions.connectionName = opts.name;
       const client = new Redis(url, redisOptions);
+      if (!opts.forBullWorker && config.redisCommandTimeoutMs)
+        failUnanswered(client, config.redisCommandTimeoutMs);
       watch(client, opts.name ?? 'redis', errors, log);
       clients.add(client);
       client.once('end', () => clients.delete(client));
@@ -170,6 +171,29 @@ function handle(
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * Fails a command Redis has not answered within `ms` with "Command timed out", like ioredis' own
+ * `commandTimeout`, but one turn of the event loop later: when this process blocked its loop for longer
+ * than `ms` (a long synchronous step), the timer fires before the reply already waiting in the socket is
+ * read, and a command Redis answered in time would fail; measured, plan submissions under the fuzz test
+ * blocked the loop for 9 to 13 s. setImmediate runs after the loop has read its sockets.
+ */
+function failUnanswered(client: Redis, ms: number): void {
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (command, ...rest) => {
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (!command.isResolved) command.reject(new Error('Command timed out'));
+        }),
+      ms,
+    );
+    const clear = (): void => clearTimeout(timer);
+    command.promise.then(clear, clear);
+    return send(command, ...rest);
   };
 }
 
