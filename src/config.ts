@@ -12,7 +12,10 @@ export interface Config {
   readonly host: string;
   /** Public base URL used in the resource URLs given to clients (`PUBLIC_URL`, default http://localhost:<port>). */
   readonly publicUrl: string;
-  /** Redis URL (`REDIS_URL`); undefined means 127.0.0.1:6379 if it answers, else a private redis-server. */
+  /**
+   * Redis URL (`REDIS_URL`); undefined means 127.0.0.1:6379 if it answers, else a private redis-server;
+   * `private` asks for the private one at once (src/runtime/redis.ts).
+   */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and of the BullMQ queue (`REDIS_PREFIX`, default `rh`). */
   readonly redisPrefix: string;

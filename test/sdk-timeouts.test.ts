@@ -4,6 +4,7 @@
  * answer is lost is sent again and its 409 UPLOAD_DUPLICATE counts as success, once; an upload's tries end
  * at its task's deadline. The real server runs behind a proxy of the test's, which loses answers on purpose.
  */
+import { spawn } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -86,6 +87,44 @@ test('a body that stops half-way fails the try on the total timeout', async () =
     code: 'TIMEOUT',
     message: expect.stringContaining('no complete answer within 500 ms'),
   });
+});
+
+test('an answer that came while this process blocked its event loop is not a timeout', async () => {
+  // The server runs in another process, so that it answers while this one is blocked.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('node:http').createServer((q, r) => {
+         console.log('got');
+         setTimeout(() => r.end('{"retry":{"min_seconds":1,"max_seconds":2}}'), 150);
+       });
+       s.listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  closers.push(() => child.kill());
+  const port = await new Promise<string>((r) =>
+    child.stdout!.once('data', (d: Buffer) => r(d.toString().trim())),
+  );
+  const c = new RoundhouseClient({
+    server: `http://127.0.0.1:${port}`,
+    population: 'nowhere',
+    store: new MemoryExampleStore({}),
+    timeouts: { connectMs: 200, totalMs: 400 },
+    retry: { attempts: 1 },
+  });
+  const received = new Promise((r) => child.stdout!.once('data', r));
+  const answer = c.checkin();
+  await received;
+  // Blocked well past both timeouts, while the answer (150 ms after the request) arrives in the socket;
+  // from a setImmediate callback, so that the loop's next turn runs its expired timers before it reads.
+  await new Promise((r) => setImmediate(r));
+  const until = Date.now() + 3000;
+  while (Date.now() < until) {
+    // busy
+  }
+  expect(await answer).toEqual({ retry: { min_seconds: 1, max_seconds: 2 } });
 });
 
 /**

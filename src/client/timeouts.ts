@@ -47,26 +47,36 @@ export function startTry(
 ): TryTimer {
   const controller = new AbortController();
   let expired: RoundhouseError | undefined;
-  const expire = (ms: number, which: string) => (): void => {
-    expired = new RoundhouseError(0, 'TIMEOUT', `${what}: ${which} within ${ms} ms`);
-    controller.abort(expired);
-  };
+  let answered = false;
+  let over = false;
+  // Decided one turn of the event loop after the timer: when the loop was blocked for longer than the
+  // timeout (a long synchronous step, such as `work` in a simulation sharing the thread), the timer fires
+  // before an answer that already arrived is read; a timer of 0 runs after the loop has read its sockets.
+  const expire = (ms: number, which: 'connect' | 'total') => (): void =>
+    void setTimeout(() => {
+      if (over || (which === 'connect' && answered)) return;
+      const why = which === 'connect' ? 'no answer' : 'no complete answer';
+      expired = new RoundhouseError(0, 'TIMEOUT', `${what}: ${why} within ${ms} ms`);
+      controller.abort(expired);
+    }, 0);
   const onOuter = (): void => controller.abort(outer?.reason);
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener('abort', onOuter, { once: true });
-  const total = unref(setTimeout(expire(totalMs, 'no complete answer'), totalMs));
+  const total = unref(setTimeout(expire(totalMs, 'total'), totalMs));
   let connect =
-    connectMs === undefined ? undefined : unref(setTimeout(expire(connectMs, 'no answer'), connectMs));
+    connectMs === undefined ? undefined : unref(setTimeout(expire(connectMs, 'connect'), connectMs));
   return {
     signal: controller.signal,
     get expired() {
       return expired;
     },
     answered() {
+      answered = true;
       clearTimeout(connect);
       connect = undefined;
     },
     clear() {
+      over = true;
       clearTimeout(connect);
       clearTimeout(total);
       outer?.removeEventListener('abort', onOuter);

@@ -3,22 +3,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis from 'ioredis';
 import type { Config } from '../config';
-import { loggableError } from '../api/loggable-error';
 import type { Logger } from '../log/logger';
 import { RateLimitedLog } from '../log/rate-limited';
+import { connection, type RedisClientOptions } from './redis-connection';
 
-/** Options of one client made by a {@link RedisHandle}. */
-export interface RedisClientOptions {
-  /**
-   * The connection is for a BullMQ `Worker`: commands wait for a reconnect forever instead of failing after
-   * a few retries (`maxRetriesPerRequest: null`), which BullMQ requires of the connections its workers block on.
-   */
-  readonly forBullWorker?: boolean;
-  /** `CLIENT SETNAME`, to tell the process's connections apart in `CLIENT LIST`. */
-  readonly name?: string;
-}
+export type { RedisClientOptions } from './redis-connection';
 
 /** The Redis the process talks to, however it was found, and a factory of connections to it. */
 export interface RedisHandle {
@@ -55,10 +46,11 @@ export const HOW_TO_GET_REDIS =
   '(`apt-get install redis-server`, `brew install redis`), or run `docker compose up redis`';
 
 /**
- * Finds the Redis this process should use, in order: `REDIS_URL=private` starts a private server (below) at
- * once; `REDIS_URL` when configured (it must answer, else this fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
+ * Finds the Redis this process should use, in order: `REDIS_URL` when configured (it must answer, else this
+ * fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
  * a free port, without persistence, in a temporary directory, stopped by close() or when the process exits;
- * else it fails with a message that says how to get one.
+ * else it fails with a message that says how to get one. `REDIS_URL=private` asks for the private server
+ * at once.
  */
 export async function connectRedis(
   config: Pick<Config, 'redisUrl'> & Partial<Pick<Config, 'redisCommandTimeoutMs'>>,
@@ -94,7 +86,6 @@ export async function connectRedis(
     options,
     `REDIS_URL is not set and no Redis answers at ${redact(fallback)}`,
     log,
-    'REDIS_URL is not set and no Redis answers at the default address; ',
   );
 }
 
@@ -106,7 +97,6 @@ async function startPrivate(
   options: ConnectRedisOptions,
   why: string,
   log: Logger,
-  logWhy = '',
 ): Promise<RedisHandle> {
   if (options.allowPrivate === false) {
     throw new Error(`${why}, and this process does not start a private Redis: ${HOW_TO_GET_REDIS}`);
@@ -122,14 +112,11 @@ async function startPrivate(
   }
   log.warn(
     { redis: server.url, pid: server.child.pid, dir: server.dir },
-    `${logWhy}started a private redis-server ` +
+    `${why}; started a private redis-server ` +
       '(no persistence: every plan is lost when this process stops; other processes cannot join it)',
   );
   return handle(server.url, server, log, config);
 }
-
-/** Reconnect attempts after which a command waiting for a connection fails (ioredis' default is 20, ~10 s). */
-const FAIL_FAST_RETRIES = 1;
 
 function handle(
   url: string,
@@ -145,20 +132,7 @@ function handle(
     private: server !== undefined,
     client(opts = {}) {
       if (closing) throw new Error('the Redis handle is closed');
-      const redisOptions: RedisOptions = {};
-      if (opts.forBullWorker) {
-        redisOptions.maxRetriesPerRequest = null;
-      } else {
-        // While Redis is unreachable a command fails soon (the API answers 503) instead of waiting for it:
-        // after one failed reconnect when the connection is down, after the timeout when Redis does not
-        // answer on a live connection (stopped, overloaded, a network partition).
-        redisOptions.maxRetriesPerRequest = FAIL_FAST_RETRIES;
-      }
-      if (opts.name) redisOptions.connectionName = opts.name;
-      const client = new Redis(url, redisOptions);
-      if (!opts.forBullWorker && config.redisCommandTimeoutMs)
-        failUnanswered(client, config.redisCommandTimeoutMs);
-      watch(client, opts.name ?? 'redis', errors, log);
+      const client = connection(url, opts, config.redisCommandTimeoutMs, errors, log);
       clients.add(client);
       client.once('end', () => clients.delete(client));
       return client;
@@ -172,53 +146,6 @@ function handle(
       return closing;
     },
   };
-}
-
-/**
- * Fails a command Redis has not answered within `ms` with "Command timed out", like ioredis' own
- * `commandTimeout`, but one turn of the event loop later: when this process blocked its loop for longer
- * than `ms` (a long synchronous step), the timer fires before the reply already waiting in the socket is
- * read, and a command Redis answered in time would fail; measured, plan submissions under the fuzz test
- * blocked the loop for 9 to 13 s. setImmediate runs after the loop has read its sockets.
- */
-function failUnanswered(client: Redis, ms: number): void {
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = (command, ...rest) => {
-    const timer = setTimeout(
-      () =>
-        setImmediate(() => {
-          if (!command.isResolved) command.reject(new Error('Command timed out'));
-        }),
-      ms,
-    );
-    const clear = (): void => clearTimeout(timer);
-    command.promise.then(clear, clear);
-    return send(command, ...rest);
-  };
-}
-
-/**
- * Logs a connection's errors, one line per connection and kind of error per 30 s with a count of those
- * suppressed (ioredis emits one per failed reconnect, several a second), and its recovery once it is ready
- * again after an error. Without a listener ioredis would print each as an unhandled error event.
- */
-function watch(client: Redis, name: string, errors: RateLimitedLog, log: Logger): void {
-  let failing = false;
-  client.on('error', (err: Error) => {
-    failing = true;
-    const kind = (err as NodeJS.ErrnoException).code ?? err.message;
-    errors.write(
-      'warn',
-      `${name}:${kind}`,
-      { err: loggableError(err), connection: name },
-      'Redis connection error; retrying',
-    );
-  });
-  client.on('ready', () => {
-    if (!failing) return;
-    failing = false;
-    log.info({ connection: name }, 'Redis connection ready again');
-  });
 }
 
 async function quit(client: Redis): Promise<void> {

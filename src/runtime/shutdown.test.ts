@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { closeOnSignals, type ShutdownIo } from './shutdown';
+import { abortOnSignals, closeOnSignals, type ShutdownIo } from './shutdown';
 
 const log = pino({ level: 'silent' });
 
@@ -49,4 +49,24 @@ test('a close that takes too long exits 1', async () => {
   io.send('SIGTERM');
   await new Promise((r) => setTimeout(r, 30));
   expect(io.codes).toEqual([1]);
+});
+
+test('abortOnSignals: the first signal aborts, a second exits at once with its code, dispose stops listening', () => {
+  const handlers = new Map<string, Set<() => void>>();
+  const codes: number[] = [];
+  const io = {
+    exit: (code: number) => void codes.push(code),
+    on: (signal: string, h: () => void) =>
+      void handlers.set(signal, (handlers.get(signal) ?? new Set()).add(h)),
+    off: (signal: string, h: () => void) => void handlers.get(signal)?.delete(h),
+  };
+  const send = (signal: string): void => handlers.get(signal)?.forEach((h) => h());
+  const stop = abortOnSignals(log, io);
+  expect(stop.signal.aborted).toBe(false);
+  send('SIGTERM');
+  expect([stop.signal.aborted, stop.received, codes]).toEqual([true, 'SIGTERM', []]);
+  send('SIGINT');
+  expect(codes).toEqual([130]);
+  stop.dispose();
+  expect([...handlers.values()].every((s) => s.size === 0)).toBe(true);
 });
