@@ -20,7 +20,7 @@ export interface Config {
   /** Prefix of every Redis key and of the BullMQ queue (`REDIS_PREFIX`, default `rh`). */
   readonly redisPrefix: string;
   /**
-   * Longest wait for a Redis reply, in ms (`REDIS_COMMAND_TIMEOUT_MS`, default 5000): past it a command
+   * Longest wait for a Redis reply, in ms (`REDIS_COMMAND_TIMEOUT_MS`, default 2000): past it a command
    * fails, and an API request answers 503 NOT_READY instead of hanging while Redis is unreachable. Not for
    * the workers' blocking fetches.
    */
@@ -196,7 +196,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX || 'rh',
-    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 5000, 100),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 100),
     operatorToken: env.OPERATOR_TOKEN || randomSecret(),
     tokenSecret: env.TOKEN_SECRET || randomSecret(),
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 64 << 20, 1),
