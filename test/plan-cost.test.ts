@@ -141,7 +141,8 @@ describe('the cost model at checkPlan', () => {
     const { plan, types } = checkPlan(fedavg);
     const [many, few] = [100, 10].map(
       (n) =>
-        planCosts(plan, types, limitsWith({ costClientBatches: n })).find((c) => c.label === 'work')!.cost.flops,
+        planCosts(plan, types, limitsWith({ costClientBatches: n })).find((c) => c.label === 'work')!.cost
+          .flops,
     );
     expect(many! / few!).toBeCloseTo(10, 1);
   });

@@ -1,5 +1,12 @@
 import type { Computation, Node } from '../generated/computation';
-import { CostBudgetError, CostModel, CostShapeError, GRADIENT_FLOPS, GRADIENT_MEMORY, type CostOptions } from './cost';
+import {
+  CostBudgetError,
+  CostModel,
+  CostShapeError,
+  GRADIENT_FLOPS,
+  GRADIENT_MEMORY,
+  type CostOptions,
+} from './cost';
 import { OP_NAMES } from './ops';
 import { OP_COSTS } from './ops/costs';
 import { sequenceType, structType, tensorType, type TffType } from './types';

@@ -61,9 +61,7 @@ async function footprint(r: Redis, prefix: string): Promise<Footprint> {
     const [next, batch] = await r.scan(cursor, 'COUNT', 1000);
     cursor = next;
     // The reconcile job scheduler always holds its next job, named by the time it is due.
-    keys.push(
-      ...batch.filter((k) => !QUEUE_STATE.test(k)).map((k) => k.replace(RECONCILE_NEXT, '$1<next>')),
-    );
+    keys.push(...batch.filter((k) => !QUEUE_STATE.test(k)).map((k) => k.replace(RECONCILE_NEXT, '$1<next>')));
   } while (cursor !== '0');
   const stream = `{${prefix}}:agg:events`;
   const used = Number(/used_memory:(\d+)/.exec(await r.info('memory'))![1]);
