@@ -213,4 +213,17 @@ describe('pause, resume and cancel', () => {
     expect(Array.from((await t.store.getState(id))!)).toEqual(Array.from(allBytes()));
     expect(await t.store.getPartials(ref)).toEqual([]);
   });
+
+  it('an attempt prepared before a cancel does not open after it (nothing would ever end it)', async () => {
+    const { id, ref, tasks } = await setup({ tasks: 3, uploads: 3 });
+    expect(await t.store.commitPartial(ref, 'w1', allBytes(), tasks)).toEqual({ ok: true, ready: true });
+    await t.store.beginFinalize(ref);
+    await t.store.complete(ref, new Uint8Array([9]), { sum: 1 }, 3, 6_000);
+    // The engine read the plan active and computes round 2's broadcast; the operator cancels meanwhile.
+    await t.store.setStatus(id, 'cancelled', 6_100);
+    const next: RoundRef = { plan: id, round: 2, attempt: 1 };
+    expect(await t.store.openRound(newRound(next, { now: 6_200 }))).toBe(false);
+    expect(await t.store.getRound(next)).toBeUndefined();
+    expect(await t.store.getPlan(id)).toMatchObject({ status: 'cancelled', round: 1, attempt: 1 });
+  });
 });

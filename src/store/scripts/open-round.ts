@@ -39,13 +39,18 @@ export const OPEN_ROUND = `
 
   Output:
      1  opened
-     0  nothing changed: the attempt exists, or the plan is already at a later attempt
+     0  nothing changed: the attempt exists, the plan is already at a later attempt, or it is not active
+        or paused (cancelled, completed or failed while the engine prepared the attempt)
     -1  the plan does not exist
 ]]
 ${TRIM_BROADCASTS}
 ${FORGET_OLD_FAILURE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+-- An engine that read the plan active, then spent seconds on prepare, must not open a round of a plan
+-- cancelled meanwhile: nothing would ever end it (its deadlines and the reconciler skip cancelled plans).
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'active' and status ~= 'paused' then return 0 end
 
 local n = tonumber(ARGV[1])
 local a = tonumber(ARGV[2])
