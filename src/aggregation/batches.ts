@@ -10,7 +10,8 @@ export type FetchOne = (block: boolean) => Promise<Fetched | undefined>;
 
 /**
  * Waits for a job (or, without `block`, takes one if there is one); if it is an accumulate job, takes more
- * until the batch is full or `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch.
+ * until the batch is full or `workerBatchWaitMs` has passed. A finalize or deadline job ends the batch, and
+ * so does a fetch that fails after the first.
  */
 export async function fetchBatch(
   fetchOne: FetchOne,
@@ -24,7 +25,15 @@ export async function fetchBatch(
   if (first.parsed.name !== 'accumulate') return batch;
   const until = Date.now() + config.workerBatchWaitMs;
   while (!stopping() && batch.length < config.workerBatch) {
-    const next = await fetchOne(false);
+    let next: Fetched | undefined;
+    try {
+      next = await fetchOne(false);
+    } catch {
+      // The jobs fetched so far are in hand already: a failed fetch ends the batch with them (they are
+      // handled and settled as usual) rather than losing them to the loop's catch, where nothing would
+      // settle them and their locks would be renewed forever. The loop's next fetch meets the error again.
+      break;
+    }
     if (next) {
       batch.push(next);
       if (next.parsed.name !== 'accumulate') break;

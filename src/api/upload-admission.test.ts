@@ -64,3 +64,16 @@ test('an upload alone is admitted whatever its size, so that one larger than the
   big.res.emit('close');
   expect(a.inFlight).toBe(0);
 });
+
+test('a body inflated after its client went away holds nothing: the count cannot leak', async () => {
+  const a = admission(0, 100);
+  const gz = exchange(40);
+  await a.admit(ref, gz.req, gz.res);
+  // The client disconnects after its last byte; the server finishes inflating afterwards.
+  gz.res.emit('close');
+  a.account(gz.req, 400);
+  expect(a.inFlight).toBe(0);
+  // So later uploads are still admitted.
+  const next = exchange(90);
+  await expect(a.admit(ref, next.req, next.res)).resolves.toBeUndefined();
+});

@@ -28,7 +28,7 @@ export interface UploadAdmissionOptions {
  */
 export class UploadAdmission {
   private used = 0;
-  private readonly held = new WeakMap<Request, { bytes: number }>();
+  private readonly held = new WeakMap<Request, Hold>();
 
   constructor(private readonly options: UploadAdmissionOptions) {}
 
@@ -42,11 +42,14 @@ export class UploadAdmission {
     if ((await this.options.store.pendingUploads(ref)) >= this.options.maxPending) {
       throw busy(res, 'too many uploads of this round wait for aggregation; retry shortly');
     }
-    const hold = { bytes: 0 };
+    const hold: Hold = { bytes: 0, closed: false };
     this.held.set(req, hold);
     res.once('close', () => {
       this.used -= hold.bytes;
       hold.bytes = 0;
+      // Released for good: a body inflated after its client went away must not hold bytes again, which
+      // nothing would ever release.
+      hold.closed = true;
     });
     const length = Number(req.get('content-length'));
     if (Number.isFinite(length) && length > 0 && !this.grow(hold, length)) {
@@ -70,7 +73,8 @@ export class UploadAdmission {
     if (hold) this.grow(hold, bytes, true);
   }
 
-  private grow(hold: { bytes: number }, total: number, force = false): boolean {
+  private grow(hold: Hold, total: number, force = false): boolean {
+    if (hold.closed) return true;
     const more = total - hold.bytes;
     if (more <= 0) return true;
     const others = this.used - hold.bytes;
@@ -79,6 +83,12 @@ export class UploadAdmission {
     hold.bytes = total;
     return true;
   }
+}
+
+/** The bytes one request holds, until its response closed. */
+interface Hold {
+  bytes: number;
+  closed: boolean;
 }
 
 /**
