@@ -380,3 +380,36 @@ function racing(store: RoundStore, race: () => Promise<void>): RoundStore {
     },
   });
 }
+
+describe('a finalize job that is held and never settled', () => {
+  test('the reconciler finalizes a round closed for long itself, not only queues its job', async () => {
+    const env = await environment('held', { worker: true });
+    const id = await env.submit({ rounds: 1, target_clients: 2, over_selection: 1, min_reports: 2, ...LONG });
+    // The worker's finalize job begins and then never returns (as one held by a process that never settles
+    // it): queueing the job again does nothing while it is active.
+    let arrived!: () => void;
+    const there = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    env.evaluator.hold = {
+      arrived: () => {
+        env.evaluator.hold = undefined;
+        arrived();
+      },
+      release: released,
+    };
+    await env.upload(await env.assign(id), 1);
+    await env.upload(await env.assign(id), 2);
+    await there;
+    const ref = { plan: id, round: 1, attempt: 1 };
+    const info = (await env.store.getRound(ref))!;
+    expect(info.phase).toBe('finalizing');
+
+    const reconciler = new Reconciler({ store: env.store, engine: env.engine, jobs: env.jobs, log });
+    await reconciler.run(info.closed_at! + 130_000);
+    const done = await env.store.getRound(ref);
+    expect(done).toMatchObject({ phase: 'completed', aggregated_clients: 2 });
+    expect(done!.output).toEqual({ sum: 3, count: 2 });
+    release();
+  });
+});

@@ -1,6 +1,13 @@
 import type { Logger } from '../log/logger';
 import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
 import type { Engine, Jobs } from './contracts';
+import { NotReadyError } from './engine';
+
+/**
+ * How long after closing a round the reconciler stops trusting the finalize job and finalizes the round
+ * itself: well past a finalize's isolate timeout (ISOLATE_TIMEOUT_MS, 30 s by default) and its retries.
+ */
+const STUCK_MS = 120_000;
 
 /** What the reconciler needs; all of it passed in. */
 export interface ReconcilerDeps {
@@ -31,7 +38,8 @@ export interface ReconcileReport {
  *
  * - `selecting`/`reporting` past a stored deadline (an active plan): the deadline decision, as its job does;
  * - `closed`/`finalizing`: the finalize job is queued again (no-op when it exists; a delayed retry is
- *   promoted), and finalize re-queues lost accumulate jobs;
+ *   promoted), and finalize re-queues lost accumulate jobs; closed for longer than STUCK_MS (a job held
+ *   by a process that never settles it), the reconciler finalizes the round itself;
  * - `completed`/`failed` while still the plan's current attempt: the next attempt is opened (or the plan
  *   is failed after MAX_ROUND_ATTEMPTS);
  * - and, for every plan, the sweep finishes deleting the data of finished attempts that a process dying
@@ -99,6 +107,17 @@ export class Reconciler {
       case 'finalizing':
         log.debug(tag, 'reconciler: finalize queued');
         await jobs.finalize(ref);
+        // Queueing does nothing while a job of that id is active, and one held by a process that never
+        // settles it would hold the round for good: past STUCK_MS the reconciler finalizes itself
+        // (idempotent; at worst it repeats a slow finalizer's work).
+        if (info.closed_at !== undefined && now - info.closed_at > STUCK_MS) {
+          log.warn(tag, 'reconciler: round closed for long; finalizing it here');
+          try {
+            await engine.finalize(ref, now);
+          } catch (err) {
+            if (!(err instanceof NotReadyError)) throw err;
+          }
+        }
         return true;
       case 'completed':
       case 'failed':
