@@ -70,3 +70,17 @@ test('abortOnSignals: the first signal aborts, a second exits at once with its c
   stop.dispose();
   expect([...handlers.values()].every((s) => s.size === 0)).toBe(true);
 });
+
+test('the exit code is set when the signal arrives, so a process that ends on its own mid-close is not 0', () => {
+  for (const start of [
+    (io: ShutdownIo) => closeOnSignals(() => new Promise<void>(() => undefined), log, { io }),
+    (io: ShutdownIo) => abortOnSignals(log, io),
+  ]) {
+    const io = fakeIo();
+    let exitCode: number | undefined;
+    start({ ...io, setExitCode: (c) => void (exitCode = c) });
+    io.send('SIGTERM');
+    expect(exitCode).toBe(143);
+    expect(io.codes).toEqual([]);
+  }
+});

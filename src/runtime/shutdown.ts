@@ -5,12 +5,15 @@ export interface ShutdownIo {
   readonly exit: (code: number) => void;
   readonly on: (signal: NodeJS.Signals, handler: () => void) => void;
   readonly off?: (signal: NodeJS.Signals, handler: () => void) => void;
+  /** The code the process exits with should it end on its own (nothing left to run) before `exit`. */
+  readonly setExitCode?: (code: number) => void;
 }
 
 const processIo: ShutdownIo = {
   exit: (code) => process.exit(code),
   on: (signal, handler) => void process.on(signal, handler),
   off: (signal, handler) => void process.removeListener(signal, handler),
+  setExitCode: (code) => void (process.exitCode = code),
 };
 
 /**
@@ -43,6 +46,9 @@ export function closeOnSignals(
       return;
     }
     stopping = true;
+    // Set now: should the shutdown leave nothing running before it finishes (a step that holds no handle),
+    // Node ends the process on its own, and an interrupted run must not look like a finished one (exit 0).
+    io.setExitCode?.(signalExitCode(signal));
     log.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
       log.error({ timeoutMs }, 'shutdown did not finish in time; exiting');
@@ -92,6 +98,7 @@ export function abortOnSignals(log: Logger, io: ShutdownIo = processIo): SignalA
       return;
     }
     received = signal;
+    io.setExitCode?.(signalExitCode(signal));
     log.info({ signal }, 'shutting down');
     controller.abort(new Error(`interrupted by ${signal}`));
   };
