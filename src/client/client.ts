@@ -156,7 +156,8 @@ export class RoundhouseClient {
 
   /** The client plan of an assignment: fetched once per plan id, then from the cache. */
   clientPlan(a: Assignment, signal?: AbortSignal): Promise<ClientPlan> {
-    return this.cache.clientPlan(a.plan_id, a.client_plan_url, signal);
+    // Within the task's deadline: a download that cannot finish before it is a task lost anyway.
+    return this.cache.clientPlan(a.plan_id, a.client_plan_url, signal, a.deadline);
   }
 
   /**
@@ -184,7 +185,7 @@ export class RoundhouseClient {
       return { kind: 'abandoned', assignment: a, reason: 'already-served' };
     }
     const plan = await this.clientPlan(a, signal);
-    const broadcast = await this.cache.broadcast(a.broadcast_url, signal);
+    const broadcast = await this.cache.broadcast(a.broadcast_url, signal, a.deadline);
     const { collection, element, batch_size } = plan.client_data;
     const examples = await this.options.store.examples(collection, element, batch_size);
     if (examples.count === 0) return { kind: 'abandoned', assignment: a, reason: 'no-examples' };

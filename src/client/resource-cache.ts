@@ -19,15 +19,15 @@ export class ResourceCache {
 
   /**
    * The client plan of `planId`. Concurrent callers share one request; a failed request is forgotten so
-   * that the next caller tries again.
+   * that the next caller tries again. `until` (unix ms, a task's deadline) bounds its tries.
    */
-  clientPlan(planId: string, url: string, signal?: AbortSignal): Promise<ClientPlan> {
+  clientPlan(planId: string, url: string, signal?: AbortSignal, until?: number): Promise<ClientPlan> {
     let pending = this.plans.get(planId);
     if (!pending) {
       pending = this.transport.request(
         url,
         { headers: { accept: 'application/json' } },
-        { signal },
+        { signal, ...(until === undefined ? {} : { until }) },
         async (res) => (await res.json()) as ClientPlan,
       );
       this.plans.set(planId, pending);
@@ -37,15 +37,20 @@ export class ResourceCache {
   }
 
   /** A broadcast's bytes: a 304 answer to `If-None-Match` reuses the cached copy. */
-  async broadcast(url: string, signal?: AbortSignal): Promise<Uint8Array> {
+  async broadcast(url: string, signal?: AbortSignal, until?: number): Promise<Uint8Array> {
     const cached = this.broadcasts.get(url);
     const headers: Record<string, string> = { accept: 'application/octet-stream' };
     if (cached) headers['if-none-match'] = cached.etag;
-    const res = await this.transport.request(url, { headers }, { signal, accept: [304] }, async (r) => ({
-      status: r.status,
-      etag: r.headers.get('etag'),
-      bytes: r.status === 304 ? undefined : new Uint8Array(await r.arrayBuffer()),
-    }));
+    const res = await this.transport.request(
+      url,
+      { headers },
+      { signal, accept: [304], ...(until === undefined ? {} : { until }) },
+      async (r) => ({
+        status: r.status,
+        etag: r.headers.get('etag'),
+        bytes: r.status === 304 ? undefined : new Uint8Array(await r.arrayBuffer()),
+      }),
+    );
     if (res.status === 304 && cached) {
       // Most recently used last, so that eviction below drops the oldest.
       this.broadcasts.delete(url);
