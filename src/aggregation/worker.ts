@@ -75,6 +75,11 @@ export class AggregationWorker {
   private holdsCheckedAt = 0;
   /** Whether the worker stood down after losing its lease (it logs that once). */
   private standingDown = false;
+  /**
+   * Set where a commit met LeaseLost: the rest of that batch was left in hand, so the loop stands down and
+   * hands every job back even should a renewal in flight make the lease look held again.
+   */
+  private leaseLostInBatch = false;
   private stopping = false;
   private closing: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
@@ -171,7 +176,7 @@ export class AggregationWorker {
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
-        if (!this.lease.held()) {
+        if (this.leaseLostInBatch || !this.lease.held()) {
           await this.standDown();
           continue;
         }
@@ -200,8 +205,9 @@ export class AggregationWorker {
    * the id now and fold them) and forgets its partials, then tries to take the lease again now and then.
    */
   private async standDown(): Promise<void> {
-    if (!this.standingDown) {
+    if (!this.standingDown || this.leaseLostInBatch) {
       this.standingDown = true;
+      this.leaseLostInBatch = false;
       this.options.log.error(
         { worker: this.id, jobs: this.hand.size },
         'worker lease lost; handing the jobs in hand back and committing nothing until it is held again',
@@ -223,7 +229,10 @@ export class AggregationWorker {
         await this.accumulate(ref, items);
       } catch (err) {
         // Without the lease nothing is settled here: the loop stands down and hands every job back.
-        if (err instanceof LeaseLost) return;
+        if (err instanceof LeaseLost) {
+          this.leaseLostInBatch = true;
+          return;
+        }
         await this.commits.abandon(ref, err, items, 'accumulate batch failed');
       }
     }
@@ -319,7 +328,10 @@ export class AggregationWorker {
           if (redo.length > 0) await this.accumulate(ref, redo);
         }
       } catch (err) {
-        if (err instanceof LeaseLost) return;
+        if (err instanceof LeaseLost) {
+          this.leaseLostInBatch = true;
+          return;
+        }
         await this.commits.abandon(ref, err, [], 'committing held uploads failed');
       }
     }
