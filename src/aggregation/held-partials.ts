@@ -1,3 +1,4 @@
+import { LeaseLost } from './lease';
 import { readBundle } from '../codec';
 import { roundTag, type RoundRef, type RoundStore } from '../store/types';
 
@@ -43,6 +44,8 @@ export class HeldPartials<J> {
     private readonly store: RoundStore,
     /** The worker id the partials are committed under. */
     private readonly worker: string,
+    /** This process's lease epoch of the id (0: no lease, nothing fenced). */
+    private readonly epoch: () => number = () => 0,
   ) {}
 
   /** This worker's partial of an attempt: in memory, else as last committed, else empty. */
@@ -52,6 +55,12 @@ export class HeldPartials<J> {
     if (cached) {
       cached.held.usedAt = Date.now();
       return cached.held;
+    }
+    // Fenced first, read second: a stale holder of this id (one that lost the lease without noticing) can
+    // no longer commit, so nothing it commits can be lost when this process's commit replaces the partial.
+    const epoch = this.epoch();
+    if (epoch > 0 && (await this.store.raiseFence(ref, this.worker, epoch)) > 0) {
+      throw new LeaseLost(this.worker, 'another process holds the id with a later lease');
     }
     const bytes = await this.store.getPartial(ref, this.worker);
     const clients = bytes ? Number(readBundle(bytes).metadata.clients ?? 0) : 0;

@@ -108,7 +108,7 @@ export class AggregationWorker {
       `${this.id}.${randomBytes(4).toString('hex')}`,
       options.log,
     );
-    this.held = new HeldPartials<Fetched>(options.store, this.id);
+    this.held = new HeldPartials<Fetched>(options.store, this.id, () => this.lease.epoch);
     this.lease = new WorkerLease(
       options.connection,
       options.config.redisPrefix,

@@ -86,3 +86,23 @@ describe('dropped uploads and fault counts', () => {
     expect((await t.keys()).some((k) => k.includes('{nope}'))).toBe(false);
   });
 });
+
+describe('the fence raised when a worker reads its partial', () => {
+  it('keeps a stale holder from committing first to an attempt the new holder has read', async () => {
+    const { ref, tasks } = await openAttempt(2);
+    const [a, b] = tasks as [string, string];
+    // The new holder (epoch 6) reads the id's partial of the attempt: none yet; it raises the fence first.
+    expect(await t.store.raiseFence(ref, 'w', 6)).toBe(0);
+    expect(await t.store.getPartial(ref, 'w')).toBeUndefined();
+    // The stale holder (epoch 5) had not committed to this attempt: without the raised fence its commit
+    // would land, and the new holder's commit, built on the partial it read, would then replace it whole.
+    expect(await t.store.commitPartial(ref, 'w', Uint8Array.of(5), [a], 0, { epoch: 5 })).toMatchObject({
+      ok: false,
+      fenced: true,
+    });
+    expect((await t.store.commitPartial(ref, 'w', Uint8Array.of(6), [b], 0, { epoch: 6 })).ok).toBe(true);
+    // The stale holder reading the partial learns that it is stale.
+    expect(await t.store.raiseFence(ref, 'w', 5)).toBe(6);
+    expect(await t.store.raiseFence(ref, 'w', 6)).toBe(0);
+  });
+});

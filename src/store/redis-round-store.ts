@@ -400,6 +400,11 @@ export class RedisRoundStore implements RoundStore {
     return { accumulated: Number(accumulated ?? 0), dropped: Number(dropped ?? 0) };
   }
 
+  async raiseFence(ref: RoundRef, worker: string, epoch: number): Promise<number> {
+    const res = await SCRIPTS.raiseFence.run(this.redis, [this.keys.round(ref).round], [worker, epoch]);
+    return Number(res);
+  }
+
   async countFault(ref: RoundRef): Promise<number> {
     const keys = [this.keys.round(ref).round, this.keys.plan(ref.plan).meta];
     return Number(await SCRIPTS.countFault.run(this.redis, keys, [roundTag(ref)]));

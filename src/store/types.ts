@@ -347,6 +347,13 @@ export interface RoundStore {
    * the new count; -1 when neither exists (Lua).
    */
   countFault(ref: RoundRef): Promise<number>;
+  /**
+   * Raises the attempt's commit fence of worker id `worker` to `epoch` (its lease epoch) before the worker
+   * reads its partial, so that no older holder of the id commits to the attempt afterwards
+   * (src/store/scripts/raise-fence.ts). 0 when raised or already as high; else the higher fence, meaning the
+   * caller is the stale holder.
+   */
+  raiseFence(ref: RoundRef, worker: string, epoch: number): Promise<number>;
 
   // transitions
   /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */

@@ -59,13 +59,15 @@ function recording(
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'commitPartial') {
-        return async (ref: RoundRef, worker: string, partial: Uint8Array, tasks: string[], rejected = 0) => {
+        // Every argument is passed on (the extras carry the lease epoch the commit is fenced by).
+        return async (...args: Parameters<RoundStore['commitPartial']>) => {
+          const tasks = args[3];
           if (held && first) {
             first = false;
             held.atGate.resolve([...tasks]);
             await held.gate.promise;
           }
-          const result = await store.commitPartial(ref, worker, partial, tasks, rejected);
+          const result = await store.commitPartial(...args);
           commits.push({ tasks: [...tasks], result });
           return result;
         };

@@ -8,6 +8,7 @@ import { ACCEPT_UPLOAD } from './accept-upload';
 import { COMMIT_PARTIAL } from './commit-partial';
 import { COMPLETE_ROUND } from './complete-round';
 import { COUNT_FAULT } from './count-fault';
+import { RAISE_FENCE } from './raise-fence';
 import { COUNT_REJECTED } from './count-rejected';
 import { DEADLINE } from './deadline';
 import { FAIL_PLAN } from './fail-plan';
@@ -29,6 +30,7 @@ export const SCRIPTS = {
   commitPartial: new LuaScript('commit-partial', COMMIT_PARTIAL),
   completeRound: new LuaScript('complete-round', COMPLETE_ROUND),
   countFault: new LuaScript('count-fault', COUNT_FAULT),
+  raiseFence: new LuaScript('raise-fence', RAISE_FENCE),
   countRejected: new LuaScript('count-rejected', COUNT_REJECTED),
   deadline: new LuaScript('deadline', DEADLINE),
   failPlan: new LuaScript('fail-plan', FAIL_PLAN),
