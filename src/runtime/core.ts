@@ -56,3 +56,24 @@ export async function startIsolates(core: Core, log: Logger): Promise<void> {
     log.error({ err }, 'no plan isolate could start; not ready until one can');
   }
 }
+
+/**
+ * Warns when Redis may evict keys (a `maxmemory-policy` other than `noeviction`): an evicted upload of an
+ * accepted task is found gone by the worker and counted without effect, so an upload that got 202 would
+ * be lost silently. Best effort: a Redis that hides INFO is not checked.
+ */
+export async function checkEvictionPolicy(core: Core, log: Logger): Promise<string | undefined> {
+  try {
+    const policy = /maxmemory_policy:(\S+)/.exec(await core.connection.info('memory'))?.[1];
+    if (policy && policy !== 'noeviction') {
+      log.warn(
+        { maxmemory_policy: policy },
+        'Redis may evict keys (maxmemory-policy is not noeviction): accepted uploads could be lost; set it to noeviction',
+      );
+    }
+    return policy;
+  } catch (err) {
+    log.debug({ err }, 'could not read the Redis maxmemory-policy');
+    return undefined;
+  }
+}

@@ -6,7 +6,7 @@ import { createDeviceVerifier } from '../api/devices';
 import { createMetrics } from '../api/metrics';
 import type { Config } from '../config';
 import { createLogger, type Logger } from '../log/logger';
-import { createCore, startIsolates } from './core';
+import { checkEvictionPolicy, createCore, startIsolates } from './core';
 import { fastClose } from './http-close';
 import { connectRedis, type ConnectRedisOptions } from './redis';
 
@@ -67,6 +67,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
     // Plan code never runs in this thread: the API and the worker hand it to the isolates.
     closers.push({ what: 'isolates', close: () => core.evaluator.close() });
     await startIsolates(core, log);
+    await checkEvictionPolicy(core, log);
 
     if (options.worker) {
       const worker = new AggregationWorker({

@@ -2,7 +2,7 @@ import { AggregationWorker } from '../aggregation/worker';
 import type { Config } from '../config';
 import type { Logger } from '../log/logger';
 import { connectRedis, type ConnectRedisOptions } from './redis';
-import { createCore, startIsolates } from './core';
+import { checkEvictionPolicy, createCore, startIsolates } from './core';
 
 /** A running aggregation worker process. */
 export interface RunningWorker {
@@ -29,6 +29,7 @@ export async function startWorker(
   try {
     core = createCore(config, redis, log);
     await startIsolates(core, log);
+    await checkEvictionPolicy(core, log);
     worker = new AggregationWorker({
       connection: redis.client({ forBullWorker: true, name: 'roundhouse:worker' }),
       store: core.store,
