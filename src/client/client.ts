@@ -184,8 +184,21 @@ export class RoundhouseClient {
     if (served && served.round >= a.round && served.task !== a.task_id) {
       return { kind: 'abandoned', assignment: a, reason: 'already-served' };
     }
-    const plan = await this.clientPlan(a, signal);
-    const broadcast = await this.cache.broadcast(a.broadcast_url, signal, a.deadline);
+    if (this.clock.now() >= a.deadline) {
+      return { kind: 'abandoned', assignment: a, reason: 'deadline-before-work' };
+    }
+    let plan: ClientPlan;
+    let broadcast: Uint8Array;
+    try {
+      plan = await this.clientPlan(a, signal);
+      broadcast = await this.cache.broadcast(a.broadcast_url, signal, a.deadline);
+    } catch (e) {
+      // The downloads end with the task's deadline: past it, the task is lost before any work.
+      if (e instanceof DeadlineExceeded) {
+        return { kind: 'abandoned', assignment: a, reason: 'deadline-before-work' };
+      }
+      throw e;
+    }
     const { collection, element, batch_size } = plan.client_data;
     const examples = await this.options.store.examples(collection, element, batch_size);
     if (examples.count === 0) return { kind: 'abandoned', assignment: a, reason: 'no-examples' };
