@@ -8,7 +8,7 @@ import { faultPoint } from '../faults';
 import { Keys } from './keys';
 import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
-import { planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
+import { failKeys, planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
 import { attemptsOf, deletePlanKeys } from './delete-plan';
@@ -484,26 +484,17 @@ export class RedisRoundStore implements RoundStore {
 
   async fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult> {
     const p = this.keys.plan(ref.plan);
-    const k = this.keys.round(ref);
     // Listed first, as in complete.
     await this.redis.sadd(this.keys.global.sweeping, ref.plan);
-    const res = await SCRIPTS.failRound.run(
-      this.redis,
-      [
-        k.round,
-        k.tasks,
-        k.covered,
-        k.partials,
-        k.devices,
-        k.broadcast,
-        p.broadcasts,
-        p.sweep,
-        k.garbage.tasks,
-        k.garbage.partials,
-        p.history,
-      ],
-      [roundTag(ref), error, now, p.roundPrefix, ref.round, ref.attempt, this.retention.failedAttempts],
-    );
+    const res = await SCRIPTS.failRound.run(this.redis, failKeys(this.keys, ref), [
+      roundTag(ref),
+      error,
+      now,
+      p.roundPrefix,
+      ref.round,
+      ref.attempt,
+      this.retention.failedAttempts,
+    ]);
     const result = transition(ref, res);
     await faultPoint('before-sweep');
     await this.sweepPlan(ref.plan);

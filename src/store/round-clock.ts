@@ -14,7 +14,7 @@ import { roundTag, type DeadlineResult, type RoundRef } from './types';
  * The keys a script that may fail attempt `ref` passes after the plan's meta, in failAttempt's order
  * (src/store/scripts/common.ts): the attempt's, then the plan's broadcasts list, sweep set and history.
  */
-function failKeys(keys: Keys, ref: RoundRef): string[] {
+export function failKeys(keys: Keys, ref: RoundRef): string[] {
   const p = keys.plan(ref.plan);
   const k = keys.round(ref);
   return [
