@@ -93,6 +93,41 @@ export interface Schedule {
    * Seconds selected clients have to report. A server refuses (422 PLAN_OUT_OF_BOUNDS) values outside its SCHEDULE_MIN_SECONDS..SCHEDULE_MAX_SECONDS, by default 1 s to 7 days.
    */
   reporting_deadline_s?: number;
+  secure_aggregation?: SecureAggregation;
+}
+/**
+ * How the secure sums (V1, V2, V3 of work) are aggregated. Required when work has secure-sum outputs. 'secagg+' masks every client's secure-sum values with SecAgg+ (Bell et al. 2020: pairwise masks on a sparse random graph, self masks, Shamir-shared keys for dropout recovery), so the server only ever sees their sum; 'secagg' is the same protocol on the complete graph (Bonawitz et al. 2017); 'none' sums them in the clear (the server sees each client's values). The graph's degree and threshold come from the dropout and adversarial rates (FCP's graph parameter finder) unless both are given. See docs/server.md, 'Secure aggregation'.
+ */
+export interface SecureAggregation {
+  protocol: 'secagg+' | 'secagg' | 'none';
+  /**
+   * The fraction of selected clients assumed to drop out during the protocol.
+   */
+  dropout_rate?: number;
+  /**
+   * The fraction of clients assumed to collude with the server.
+   */
+  adversarial_rate?: number;
+  /**
+   * 'curious': an honest-but-curious server; 'semi-malicious': a server that may also lie to clients about who dropped out (needs a denser graph).
+   */
+  adversary?: 'curious' | 'semi-malicious';
+  /**
+   * Explicit neighbourhood size (odd, the client itself included; at most 255); needs threshold too.
+   */
+  degree?: number;
+  /**
+   * Explicit Shamir threshold (shares needed to recover a client's secrets); needs degree too.
+   */
+  threshold?: number;
+  /**
+   * Seconds the cohort has to exchange encrypted key shares (R1) once selection ends.
+   */
+  sharing_timeout_s?: number;
+  /**
+   * Seconds the survivors have to send the shares that unmask the sum (R3) once reporting closes.
+   */
+  unmasking_timeout_s?: number;
 }
 /**
  * One computation of the IR: an optional parameter, a list of nodes in evaluation order, and the name of the result.

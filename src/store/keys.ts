@@ -67,7 +67,42 @@ export interface RoundKeys {
    * delete them and the uploads and partials they name in bounded steps, outside Lua.
    */
   readonly garbage: { readonly tasks: string; readonly partials: string };
+  /** The attempt's secure-aggregation state (docs/server.md, "Secure aggregation"), deleted with the attempt. */
+  readonly secagg: SecAggKeys;
 }
+
+/**
+ * The keys of one attempt's SecAgg+ exchange. Indexes are cohort positions 0..n-1 (order of advertising).
+ * Nothing here is a client's secure-sum value: public keys, ciphertexts, and shares that only the finalizer
+ * combines, one kind per client (a survivor's self-mask seed or a dropped client's mask key, never both).
+ */
+export interface SecAggKeys {
+  /** hash: task -> cohort index. */
+  readonly index: string;
+  /** list: the public keys `c.s` (base64url) of cohort index i at position i. */
+  readonly keys: string;
+  /** set: indexes that sent their encrypted shares (U2). */
+  readonly shared: string;
+  /** set: indexes whose masked upload was accepted (U3). */
+  readonly uploaded: string;
+  /** set: indexes that answered the unmasking request (U4). */
+  readonly answered: string;
+  /** hash: `<to>:<from>` -> the share ciphertext from `from` to `to` (base64url). */
+  readonly inbox: string;
+  /** hash: `<of>:<by>` -> `b:` or `s:` and the share of `of`'s secret given by `by` (base64url). */
+  readonly unmask: string;
+}
+
+/** The part each SecAgg key appends to the attempt's hash key (complete and fail delete them from Lua). */
+export const SECAGG_SUFFIXES = {
+  index: ':sa:index',
+  keys: ':sa:keys',
+  shared: ':sa:shared',
+  uploaded: ':sa:uploaded',
+  answered: ':sa:answered',
+  inbox: ':sa:inbox',
+  unmask: ':sa:unmask',
+} as const satisfies Record<keyof SecAggKeys, string>;
 
 /** The part a round attempt's sub-keys append to its hash key; try-assign needs the tasks one from Lua. */
 export const ROUND_SUFFIX = {
@@ -142,6 +177,9 @@ export class Keys {
       upload: (task) => `${uploadPrefix}${task}`,
       partial: (worker) => `${partialPrefix}${worker}`,
       garbage: { tasks: `${garbage}:tasks`, partials: `${garbage}:partials` },
+      secagg: Object.fromEntries(
+        Object.entries(SECAGG_SUFFIXES).map(([name, suffix]) => [name, `${round}${suffix}`]),
+      ) as unknown as SecAggKeys,
     };
   }
 }

@@ -6,6 +6,7 @@ import type { Phase, PlanStatus, PlanSummary, RoundInfo } from './types';
 
 const PHASES: ReadonlySet<string> = new Set<Phase>([
   'selecting',
+  'sharing',
   'reporting',
   'closed',
   'finalizing',

@@ -22,6 +22,7 @@ import {
   type AssignResult,
   type CommitExtras,
   type CommitResult,
+  type DeadlineKind,
   type DeadlineResult,
   type DeleteResult,
   type NewRound,
@@ -292,7 +293,7 @@ export class RedisRoundStore implements RoundStore {
     const [status, closed] = tuple(
       await SCRIPTS.acceptUpload.run(
         this.redis,
-        [k.round, k.tasks, k.upload(task), k.devices],
+        [k.round, k.tasks, k.upload(task), k.devices, k.secagg.index, k.secagg.shared, k.secagg.uploaded],
         [task, digest, toBuffer(options.stored ?? bytes), now, maxPending],
       ),
     );
@@ -416,7 +417,7 @@ export class RedisRoundStore implements RoundStore {
     return transition(ref, await SCRIPTS.toReporting.run(this.redis, [this.keys.round(ref).round], [now]));
   }
 
-  async deadline(ref: RoundRef, kind: 'selection' | 'reporting', now: number): Promise<DeadlineResult> {
+  async deadline(ref: RoundRef, kind: DeadlineKind, now: number): Promise<DeadlineResult> {
     // A deadline may fail the attempt and move its data to the sweep: listed first, as in fail.
     await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const result = await runDeadline(this.redis, this.keys, ref, kind, now, this.retention.failedAttempts);
@@ -429,8 +430,11 @@ export class RedisRoundStore implements RoundStore {
     return transition(ref, await SCRIPTS.closeRound.run(this.redis, [k.round, k.devices], [now]));
   }
 
-  async beginFinalize(ref: RoundRef): Promise<TransitionResult> {
-    return transition(ref, await SCRIPTS.beginFinalize.run(this.redis, [this.keys.round(ref).round], []));
+  async beginFinalize(ref: RoundRef, now = Date.now()): Promise<TransitionResult> {
+    return transition(
+      ref,
+      await SCRIPTS.beginFinalize.run(this.redis, [this.keys.round(ref).round], [now]),
+    );
   }
 
   async complete(

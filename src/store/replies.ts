@@ -13,6 +13,8 @@ const ACCEPT_CODES: ReadonlySet<string> = new Set<AcceptCode>([
   'TOKEN_REUSED',
   'BUSY',
   'TASK_UNKNOWN',
+  'SECAGG_TOO_EARLY',
+  'SECAGG_NOT_IN_COHORT',
 ]);
 
 /** Whether the accept-upload script answered one of `AcceptResult`'s refusal codes. */

@@ -8,7 +8,7 @@ import type { Keys } from './keys';
 import { isPhase } from './parse';
 import { exec, tuple } from './replies';
 import { SCRIPTS } from './scripts';
-import { roundTag, type DeadlineResult, type RoundRef } from './types';
+import { roundTag, type DeadlineKind, type DeadlineResult, type RoundRef } from './types';
 
 /**
  * The keys a script that may fail attempt `ref` passes after the plan's meta, in failAttempt's order
@@ -40,12 +40,12 @@ export async function runDeadline(
   redis: Redis,
   keys: Keys,
   ref: RoundRef,
-  kind: 'selection' | 'reporting',
+  kind: DeadlineKind,
   now: number,
   keepFailed: number,
 ): Promise<DeadlineResult> {
   const p = keys.plan(ref.plan);
-  const [outcome, value] = tuple(
+  const [outcome, value, extra] = tuple(
     await SCRIPTS.deadline.run(
       redis,
       [p.meta, ...failKeys(keys, ref)],
@@ -58,6 +58,8 @@ export async function runDeadline(
       return { outcome };
     case 'not_yet':
       return { outcome, at: Number(value) };
+    case 'sharing':
+      return { outcome, advertised: Number(value), at: Number(extra) };
     case 'reporting':
       return { outcome, assigned: Number(value) };
     case 'closed':
@@ -124,10 +126,51 @@ export async function uploadDeadline(
   )) as [(string | null)[], (string | null)[]];
   const [status, pausedAt] = meta;
   const [phase, deadline, openedAt] = round;
-  if ((phase !== 'selecting' && phase !== 'reporting') || !deadline) return undefined;
-  if (status !== 'paused') return Number(deadline);
+  if ((phase !== 'selecting' && phase !== 'sharing' && phase !== 'reporting') || !deadline) return undefined;
+  return pausedLater(status, pausedAt, openedAt, Number(deadline), now);
+}
+
+/**
+ * Until when a task token of an attempt running SecAgg authorizes its protocol steps (unix ms): the upload
+ * deadline while the attempt selects, shares keys or takes reports, then its unmasking deadline while it is
+ * closed; undefined after (or for an attempt without SecAgg).
+ */
+export async function secAggDeadline(
+  redis: Redis,
+  keys: Keys,
+  ref: RoundRef,
+  now: number,
+): Promise<number | undefined> {
+  const [meta, round] = (await exec(
+    redis
+      .multi()
+      .hmget(keys.plan(ref.plan).meta, 'status', 'paused_at')
+      .hmget(keys.round(ref).round, 'phase', 'reporting_deadline', 'unmasking_deadline', 'opened_at', 'secagg'),
+  )) as [(string | null)[], (string | null)[]];
+  const [status, pausedAt] = meta;
+  const [phase, reporting, unmasking, openedAt, secagg] = round;
+  if (!secagg) return undefined;
+  const deadline =
+    phase === 'selecting' || phase === 'sharing' || phase === 'reporting'
+      ? reporting
+      : phase === 'closed'
+        ? unmasking
+        : undefined;
+  if (!deadline) return undefined;
+  return pausedLater(status, pausedAt, openedAt, Number(deadline), now);
+}
+
+/** A deadline later by the time paused so far when the plan is paused (a resume moves it by that). */
+function pausedLater(
+  status: string | null | undefined,
+  pausedAt: string | null | undefined,
+  openedAt: string | null | undefined,
+  deadline: number,
+  now: number,
+): number {
+  if (status !== 'paused') return deadline;
   const since = Math.max(Number(pausedAt ?? now), Number(openedAt ?? 0));
-  return Number(deadline) + Math.max(0, now - since);
+  return deadline + Math.max(0, now - since);
 }
 
 /** One ZSCAN page of the plans index. */

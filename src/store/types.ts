@@ -5,7 +5,10 @@
  */
 
 /** A round attempt's phase. */
-export type Phase = 'selecting' | 'reporting' | 'closed' | 'finalizing' | 'completed' | 'failed';
+export type Phase = 'selecting' | 'sharing' | 'reporting' | 'closed' | 'finalizing' | 'completed' | 'failed';
+
+/** The deadlines of an attempt: selection, SecAgg's key sharing (R1), reporting. */
+export type DeadlineKind = 'selection' | 'sharing' | 'reporting';
 
 /** A plan's status. */
 export type PlanStatus = 'active' | 'paused' | 'cancelled' | 'completed' | 'failed';
@@ -136,7 +139,14 @@ export type AcceptResult =
     }
   | {
       readonly ok: false;
-      readonly code: 'UPLOAD_LATE' | 'UPLOAD_DUPLICATE' | 'TOKEN_REUSED' | 'BUSY' | 'TASK_UNKNOWN';
+      readonly code:
+        | 'UPLOAD_LATE'
+        | 'UPLOAD_DUPLICATE'
+        | 'TOKEN_REUSED'
+        | 'BUSY'
+        | 'TASK_UNKNOWN'
+        | 'SECAGG_TOO_EARLY'
+        | 'SECAGG_NOT_IN_COHORT';
     };
 
 /** The result of committing a worker's partial. */
@@ -196,7 +206,9 @@ export type DeadlineResult =
   | { readonly outcome: 'paused' }
   /** The stored deadline (moved by a resume) is still ahead: ask again at `at`. */
   | { readonly outcome: 'not_yet'; readonly at: number }
-  /** selecting -> reporting (enough clients assigned). */
+  /** SecAgg: selecting -> sharing (enough clients advertised keys); the sharing deadline is `at`. */
+  | { readonly outcome: 'sharing'; readonly advertised: number; readonly at: number }
+  /** selecting -> reporting (enough clients assigned), or SecAgg: sharing -> reporting (`assigned`: shared). */
   | { readonly outcome: 'reporting'; readonly assigned: number }
   /** reporting -> closed (enough reports). */
   | { readonly outcome: 'closed'; readonly reported: number }
@@ -362,11 +374,14 @@ export interface RoundStore {
    * A deadline of the attempt has come (its job, or the reconciler): decides inside one atomic step from
    * the phase, the stored deadline and the counts (Lua). A `closed` attempt is never failed by a deadline.
    */
-  deadline(ref: RoundRef, kind: 'selection' | 'reporting', now: number): Promise<DeadlineResult>;
+  deadline(ref: RoundRef, kind: DeadlineKind, now: number): Promise<DeadlineResult>;
   /** selecting|reporting -> closed: stops accepting uploads; deletes the round key and the device set. */
   close(ref: RoundRef, now: number): Promise<TransitionResult>;
-  /** closed -> finalizing, only when accumulated == reported. */
-  beginFinalize(ref: RoundRef): Promise<TransitionResult>;
+  /**
+   * closed -> finalizing, only when accumulated == reported and, with SecAgg, every survivor answered the
+   * unmasking request or its deadline is past `now`.
+   */
+  beginFinalize(ref: RoundRef, now?: number): Promise<TransitionResult>;
   /**
    * finalizing -> completed: stores the new state and the output, deletes the round's tasks, covered set,
    * partials, round key and device set; marks the plan completed if this was the last round (Lua).

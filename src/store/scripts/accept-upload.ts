@@ -1,4 +1,4 @@
-import { FORGET_DEVICES } from './common';
+import { CLOSE_REPORTING, FORGET_DEVICES } from './common';
 
 /** Lua: record an upload (see the header). */
 export const ACCEPT_UPLOAD = `
@@ -15,11 +15,18 @@ export const ACCEPT_UPLOAD = `
   attempt accepts uploads; once its round key is gone such a task's upload is late but not counted in
   'late', since its one upload was already counted.
 
+  An attempt running SecAgg takes masked uploads only in 'reporting' (R2, after the key exchange) and only
+  from cohort members that sent their shares (U2); each accepted one joins U3, the survivors the finalizer
+  unmasks. Closing it sets its unmasking deadline (closeReporting).
+
   Input:
     KEYS[1]  round attempt hash
     KEYS[2]  round attempt tasks hash
     KEYS[3]  the task's upload key
     KEYS[4]  round attempt devices set
+    KEYS[5]  SecAgg index hash
+    KEYS[6]  SecAgg shared set (U2)
+    KEYS[7]  SecAgg uploaded set (U3)
 
     ARGV[1]  task id
     ARGV[2]  HMAC-SHA256(round key, upload) as base64url, or '' when the round key is gone
@@ -34,11 +41,16 @@ export const ACCEPT_UPLOAD = `
     {'UPLOAD_LATE'}       the attempt is past reporting (counted in 'late' unless the task had uploaded)
     {'TASK_UNKNOWN'}      no such attempt, or the task is not assigned in it
     {'BUSY'}              reported - accumulated - held_total >= max pending (nothing changed)
+    {'SECAGG_TOO_EARLY'}  SecAgg: the key exchange is not over (selecting or sharing)
+    {'SECAGG_NOT_IN_COHORT'}  SecAgg: the task sent no shares in time, so no mask of it can be removed
 ]]
 ${FORGET_DEVICES}
-local r = redis.call('HMGET', KEYS[1], 'phase', 'reported', 'accumulated', 'target', 'held_total')
+${CLOSE_REPORTING}
+local r = redis.call('HMGET', KEYS[1], 'phase', 'reported', 'accumulated', 'target', 'held_total', 'secagg')
 local phase = r[1]
 if not phase then return {'TASK_UNKNOWN'} end
+local secure = r[6] ~= false
+if secure and (phase == 'selecting' or phase == 'sharing') then return {'SECAGG_TOO_EARLY'} end
 local open = (phase == 'selecting' or phase == 'reporting') and ARGV[2] ~= ''
 
 local prev = redis.call('HGET', KEYS[2], ARGV[1])
@@ -53,15 +65,20 @@ if not open then
   return {'UPLOAD_LATE'}
 end
 if not prev then return {'TASK_UNKNOWN'} end
+local index
+if secure then
+  index = redis.call('HGET', KEYS[5], ARGV[1])
+  if not index or redis.call('SISMEMBER', KEYS[6], index) == 0 then return {'SECAGG_NOT_IN_COHORT'} end
+end
 -- Uploads that workers hold folded below the minimum (set-held) do not wait for aggregation.
 if tonumber(r[2]) - tonumber(r[3]) - (tonumber(r[5]) or 0) >= tonumber(ARGV[5]) then return {'BUSY'} end
 
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. ARGV[2])
+if secure then redis.call('SADD', KEYS[7], index) end
 local reported = redis.call('HINCRBY', KEYS[1], 'reported', 1)
 if reported >= tonumber(r[4]) then
-  redis.call('HSET', KEYS[1], 'phase', 'closed', 'closed_at', ARGV[4])
-  forgetDevices(KEYS[1], KEYS[4])
+  closeReporting(KEYS[1], KEYS[4], ARGV[4])
   return {'ok', 1}
 end
 return {'ok', 0}

@@ -1,4 +1,4 @@
-import { ROUND_SUFFIX } from '../keys';
+import { ROUND_SUFFIX, SECAGG_SUFFIXES } from '../keys';
 
 /**
  * Lua helpers prepended to the scripts that need them. `unpack` of a long table overflows Lua's C stack
@@ -56,6 +56,11 @@ local function dropRoundData(tasksKey, coveredKey, partialsKey, garbageTasks, ga
   end
   if moved then redis.call('SADD', sweepKey, tag) end
   redis.call('UNLINK', coveredKey)
+  -- The SecAgg exchange (public keys, ciphertexts, unmasking shares) of the attempt, if it ran one.
+  local round = roundPrefix .. tag
+  redis.call('UNLINK', ${Object.values(SECAGG_SUFFIXES)
+    .map((suffix) => `round .. '${suffix}'`)
+    .join(', ')})
 end
 `;
 
@@ -123,5 +128,29 @@ local function failAttempt(k, tag, error, now, roundPrefix, n, a, keep)
   redis.call('UNLINK', k.broadcast)
   redis.call('LREM', k.broadcasts, -1, tag)
   forgetOldFailure(k.history, roundPrefix, n, a, keep)
+end
+`;
+
+/**
+ * `toSharing(roundKey, now, timeoutMs)`: ends an attempt's SecAgg selection (its cohort is fixed): phase
+ * 'sharing', with the sharing deadline `timeoutMs` from now.
+ */
+export const TO_SHARING = `
+local function toSharing(roundKey, now, timeoutMs)
+  redis.call('HSET', roundKey, 'phase', 'sharing', 'sharing_at', now,
+    'sharing_deadline', tonumber(now) + tonumber(timeoutMs))
+end
+`;
+
+/**
+ * `closeReporting(roundKey, devicesKey, now)`: reporting -> 'closed' (no more uploads; forgetDevices), and
+ * for an attempt running SecAgg the unmasking deadline, its timeout from now.
+ */
+export const CLOSE_REPORTING = `
+local function closeReporting(roundKey, devicesKey, now)
+  redis.call('HSET', roundKey, 'phase', 'closed', 'closed_at', now)
+  local timeout = redis.call('HGET', roundKey, 'unmasking_timeout_ms')
+  if timeout then redis.call('HSET', roundKey, 'unmasking_deadline', tonumber(now) + tonumber(timeout)) end
+  forgetDevices(roundKey, devicesKey)
 end
 `;

@@ -36,6 +36,10 @@ export const OPEN_ROUND = `
     ARGV[15] failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
     ARGV[16] selection_deadline (unix ms), '' for none
     ARGV[17] reporting_deadline (unix ms), '' for none
+    ARGV[18] the attempt's SecAgg setup (JSON: protocol, session, graph seed, masking moduli, graph
+             settings), '' when its secure sums are not masked
+    ARGV[19] SecAgg: sharing timeout (ms), from the end of selection
+    ARGV[20] SecAgg: unmasking timeout (ms), from the close of reporting
 
   Output:
      1  opened
@@ -75,6 +79,10 @@ else
   trimBroadcasts(KEYS[5], ARGV[13], tonumber(ARGV[14]))
   if ARGV[16] ~= '' then redis.call('HSET', KEYS[2], 'selection_deadline', ARGV[16]) end
   if ARGV[17] ~= '' then redis.call('HSET', KEYS[2], 'reporting_deadline', ARGV[17]) end
+  if ARGV[18] ~= '' then
+    redis.call('HSET', KEYS[2], 'secagg', ARGV[18], 'sharing_timeout_ms', ARGV[19],
+      'unmasking_timeout_ms', ARGV[20], 'advertised', 0, 'shared', 0, 'unmasked', 0)
+  end
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'attempt', ARGV[2])

@@ -1,4 +1,4 @@
-import { FORGET_DEVICES } from './common';
+import { CLOSE_REPORTING, FORGET_DEVICES } from './common';
 
 /**
  * Lua: the round transitions decided by deadlines and by the finalizer. Each checks the current phase, so
@@ -34,27 +34,36 @@ export const CLOSE_ROUND = `
                       '' if the attempt does not exist
 ]]
 ${FORGET_DEVICES}
+${CLOSE_REPORTING}
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {0, ''} end
 if phase ~= 'selecting' and phase ~= 'reporting' then return {0, phase} end
-redis.call('HSET', KEYS[1], 'phase', 'closed', 'closed_at', ARGV[1])
-forgetDevices(KEYS[1], KEYS[2])
+closeReporting(KEYS[1], KEYS[2], ARGV[1])
 return {1, 'closed'}
 `;
 
-/** closed -> finalizing, only once every reported upload is accumulated. */
+/**
+ * closed -> finalizing, only once every reported upload is accumulated and, for an attempt running SecAgg,
+ * every survivor has answered the unmasking request or its deadline has passed.
+ */
 export const BEGIN_FINALIZE = `
 --[[
   Input:
     KEYS[1]  round attempt hash
+    ARGV[1]  now (unix ms)
   Output:
-    {changed, phase}  changed 1 if the attempt moved to 'finalizing', else 0 (not closed, or uploads
-                      still waiting for aggregation); phase after the call, '' if the attempt does not exist
+    {changed, phase}  changed 1 if the attempt moved to 'finalizing', else 0 (not closed, uploads still
+                      waiting for aggregation, or unmasking answers still awaited); phase after the call,
+                      '' if the attempt does not exist
 ]]
-local r = redis.call('HMGET', KEYS[1], 'phase', 'accumulated', 'reported')
+local r = redis.call('HMGET', KEYS[1], 'phase', 'accumulated', 'reported', 'secagg', 'unmasked',
+  'unmasking_deadline')
 local phase = r[1]
 if not phase then return {0, ''} end
 if phase ~= 'closed' or tonumber(r[2]) ~= tonumber(r[3]) then return {0, phase} end
+if r[4] and tonumber(r[5]) < tonumber(r[3]) and tonumber(ARGV[1]) < (tonumber(r[6]) or 0) then
+  return {0, phase}
+end
 redis.call('HSET', KEYS[1], 'phase', 'finalizing')
 return {1, 'finalizing'}
 `;

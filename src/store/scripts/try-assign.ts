@@ -3,7 +3,8 @@ export const TRY_ASSIGN = `
 --[[
   Assigns a task to a device in round attempt n.a if the plan is active, n.a is still its current attempt,
   and the attempt is selecting with room and has no task for this device yet; the assignment that reaches
-  selection_target moves the attempt to 'reporting'. The caller read n.a from meta and the attempt's round
+  selection_target moves the attempt to 'reporting', unless the attempt runs SecAgg: then selection ends
+  when selection_target clients have advertised their keys (advertise.ts) or at the selection timeout. The caller read n.a from meta and the attempt's round
   key before the call (to compute the device HMAC); this script re-checks both, so a round that moved on in
   between assigns nothing.
 
@@ -32,7 +33,7 @@ if meta[1] ~= 'active' then return {'not_active'} end
 if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'not_selecting'} end
 
 local r = redis.call('HMGET', KEYS[2], 'phase', 'assigned', 'selection_target', 'opened_at', 'round_key',
-  'reporting_deadline')
+  'reporting_deadline', 'secagg')
 if r[1] ~= 'selecting' or not r[5] then return {'not_selecting'} end
 local target = tonumber(r[3])
 if tonumber(r[2]) >= target then return {'full'} end
@@ -41,7 +42,7 @@ if redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1 then return {'device_assigned'
 if redis.call('HSETNX', KEYS[3], ARGV[3], 'a') == 0 then return {'task_exists'} end
 redis.call('SADD', KEYS[4], ARGV[5])
 local assigned = redis.call('HINCRBY', KEYS[2], 'assigned', 1)
-if assigned >= target then
+if assigned >= target and not r[7] then
   redis.call('HSET', KEYS[2], 'phase', 'reporting', 'reporting_at', ARGV[4])
 end
 return {'ok', r[4], r[6] or ''}
