@@ -10,7 +10,7 @@ import type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../g
 import type { Logger } from '../log/logger';
 import type { Jobs } from '../rounds/contracts';
 import { schemaErrorDetails, ajv } from '../schema-validation';
-import { roundTag, type RoundRef } from '../store/types';
+import { roundTag, type DeadlineKind, type RoundRef } from '../store/types';
 
 export type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../generated/jobs';
 
@@ -174,10 +174,10 @@ export class BullJobs implements Jobs {
 
   async deadlines(
     ref: RoundRef,
-    at: { readonly selection?: number; readonly reporting?: number },
+    at: { readonly [K in DeadlineKind]?: number },
   ): Promise<void> {
     const now = Date.now();
-    for (const kind of ['selection', 'reporting'] as const) {
+    for (const kind of ['selection', 'sharing', 'reporting'] as const) {
       const when = at[kind];
       if (when === undefined) continue;
       const data: DeadlineJob = { ...refOf(ref), kind };

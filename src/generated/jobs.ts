@@ -34,13 +34,13 @@ export interface FinalizeJob {
   attempt: RoundNumber;
 }
 /**
- * A round attempt's selection timeout or reporting deadline has passed (job name `deadline`, delayed).
+ * A round attempt's selection timeout, SecAgg sharing deadline or reporting deadline has passed (job name `deadline`, delayed).
  */
 export interface DeadlineJob {
   plan: PlanId;
   round: RoundNumber;
   attempt: RoundNumber;
-  kind: 'selection' | 'reporting';
+  kind: 'selection' | 'sharing' | 'reporting';
 }
 /**
  * Drive every active or paused plan's rounds forward: deadlines passed, closed or finalizing rounds, finished attempts with no next one (job name `reconcile`, from a job scheduler).

@@ -1,6 +1,6 @@
 import type { CheckedPlan } from '../plan/validate';
 import type { TffType } from '../compute/types';
-import type { PlanSummary, RoundRef } from '../store/types';
+import type { DeadlineKind, PlanSummary, RoundRef } from '../store/types';
 
 /** A stored plan, checked once per process and kept: plans are immutable once submitted. */
 export interface LoadedPlan {
@@ -26,10 +26,11 @@ export interface Jobs {
   /** Queues the round's finalize job (job id `fin-<plan>-<n.a>`). */
   finalize(ref: RoundRef): Promise<void>;
   /**
-   * Schedules the attempt's selection-timeout and reporting-deadline jobs for the given times (unix ms),
-   * one job per kind and time (job id `dl-<plan>-<n.a>-<kind>-<at>`): a job already there is not doubled.
+   * Schedules the attempt's selection-timeout, SecAgg sharing-deadline and reporting-deadline jobs for the
+   * given times (unix ms), one job per kind and time (job id `dl-<plan>-<n.a>-<kind>-<at>`): a job already
+   * there is not doubled.
    */
-  deadlines(ref: RoundRef, at: { readonly selection?: number; readonly reporting?: number }): Promise<void>;
+  deadlines(ref: RoundRef, at: { readonly [K in DeadlineKind]?: number }): Promise<void>;
   /** Removes the deadline and finalize jobs of these attempts that wait or are delayed (a deleted plan). */
   forget(refs: readonly RoundRef[]): Promise<void>;
   close(): Promise<void>;
@@ -43,7 +44,7 @@ export interface Engine {
    */
   submitPlan(plan: unknown, now?: number): Promise<PlanSummary>;
   /** Handles a deadline job; a job for an attempt that moved on does nothing. */
-  onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now?: number): Promise<void>;
+  onDeadline(ref: RoundRef, kind: DeadlineKind, now?: number): Promise<void>;
   /**
    * Follows an operator's status change, once the store made it (`RoundStore.setStatus`, which also failed
    * a cancelled plan's attempt and moved a resumed attempt's deadlines): resuming schedules the open

@@ -5,7 +5,14 @@ import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { newPlanId } from '../store/ids';
-import { roundTag, type PlanSummary, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
+import {
+  roundTag,
+  type DeadlineKind,
+  type PlanSummary,
+  type RoundInfo,
+  type RoundRef,
+  type RoundStore,
+} from '../store/types';
 import { aggregationViolation } from './aggregation-check';
 import type { Engine, Jobs, LoadedPlan, PlanCache } from './contracts';
 
@@ -97,7 +104,7 @@ export class RoundEngine implements Engine {
     return summary;
   }
 
-  async onDeadline(ref: RoundRef, kind: 'selection' | 'reporting', now = Date.now()): Promise<void> {
+  async onDeadline(ref: RoundRef, kind: DeadlineKind, now = Date.now()): Promise<void> {
     // Decided inside one atomic step on the counts and the stored deadline (src/store/scripts/deadline.ts):
     // an upload that lands while this runs can no longer be overruled by an older read.
     const r = await this.store.deadline(ref, kind, now);
@@ -111,8 +118,12 @@ export class RoundEngine implements Engine {
         // A resume moved the deadline later than this job was scheduled for: wait for the new one.
         await this.jobs.deadlines(ref, { [kind]: r.at });
         return;
+      case 'sharing':
+        this.log.info({ ...at, advertised: r.advertised }, 'selection timeout: SecAgg key sharing');
+        await this.jobs.deadlines(ref, { sharing: r.at });
+        return;
       case 'reporting':
-        this.log.info({ ...at, assigned: r.assigned }, 'selection timeout: reporting');
+        this.log.info({ ...at, clients: r.assigned }, `${kind} deadline: reporting`);
         return;
       case 'closed':
         this.log.info({ ...at, reported: r.reported }, 'reporting deadline: closed');

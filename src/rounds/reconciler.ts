@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger';
-import { roundTag, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
+import { roundTag, type DeadlineKind, type RoundInfo, type RoundRef, type RoundStore } from '../store/types';
 import type { Engine, Jobs } from './contracts';
 import { NotReadyError } from './engine';
 
@@ -93,6 +93,7 @@ export class Reconciler {
     const tag = { plan: id, round: roundTag(ref), phase: info.phase };
     switch (info.phase) {
       case 'selecting':
+      case 'sharing':
       case 'reporting': {
         // A paused plan's clock stands still; the deadline script would say so too.
         if (plan.status !== 'active') return false;
@@ -130,10 +131,11 @@ export class Reconciler {
 }
 
 /** The deadlines of an open attempt that have passed, in the order they are decided. */
-function dueDeadlines(info: RoundInfo, now: number): ('selection' | 'reporting')[] {
-  const due: ('selection' | 'reporting')[] = [];
+function dueDeadlines(info: RoundInfo, now: number): DeadlineKind[] {
+  const due: DeadlineKind[] = [];
   const passed = (at: number | undefined) => at !== undefined && at <= now;
   if (info.phase === 'selecting' && passed(info.selection_deadline)) due.push('selection');
+  if (info.phase === 'sharing' && passed(info.sharing_deadline)) due.push('sharing');
   if (passed(info.reporting_deadline)) due.push('reporting');
   return due;
 }

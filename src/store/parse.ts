@@ -75,6 +75,18 @@ export function parseRound(
     finished_at: optNum(hash, 'finished_at', where),
     selection_deadline: optNum(hash, 'selection_deadline', where),
     reporting_deadline: optNum(hash, 'reporting_deadline', where),
+    sharing_at: optNum(hash, 'sharing_at', where),
+    sharing_deadline: optNum(hash, 'sharing_deadline', where),
+    unmasking_deadline: optNum(hash, 'unmasking_deadline', where),
+    secure_aggregation:
+      hash.secagg === undefined
+        ? undefined
+        : {
+            protocol: (JSON.parse(hash.secagg) as { protocol: 'secagg+' | 'secagg' }).protocol,
+            advertised: num(hash, 'advertised', where),
+            shared: num(hash, 'shared', where),
+            unmasked: num(hash, 'unmasked', where),
+          },
     output: hash.output === undefined ? undefined : (JSON.parse(hash.output) as unknown),
     error: hash.error,
     secure_params: JSON.parse(str(hash, 'secure_params', where)) as RoundInfo['secure_params'],

@@ -11,6 +11,7 @@ import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './repl
 import { failKeys, planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
+import { SecAggStore } from './secagg-store';
 import { attemptsOf, deletePlanKeys } from './delete-plan';
 import { sweepAll, sweepPlan, unlist, type SweepOptions } from './sweep';
 import {
@@ -64,7 +65,10 @@ export class RedisRoundStore implements RoundStore {
     private readonly retention: RetentionOptions = DEFAULT_RETENTION,
   ) {
     this.keys = new Keys(prefix);
+    this.secagg = new SecAggStore(redis, this.keys);
   }
+
+  readonly secagg: SecAggStore;
 
   // plans
 

@@ -3,6 +3,7 @@
  * Redis by `RedisRoundStore` (keys in `keys.ts`, atomic steps as Lua scripts in `scripts/`); see
  * docs/server.md for the layout and the phase diagram.
  */
+import type { SecAggStore } from './secagg-store';
 
 /** A round attempt's phase. */
 export type Phase = 'selecting' | 'sharing' | 'reporting' | 'closed' | 'finalizing' | 'completed' | 'failed';
@@ -74,6 +75,21 @@ export interface RoundInfo {
    */
   readonly selection_deadline?: number;
   readonly reporting_deadline?: number;
+  /** SecAgg: when selection ended (the cohort was fixed) and until when the cohort may share keys (R1). */
+  readonly sharing_at?: number;
+  readonly sharing_deadline?: number;
+  /** SecAgg: until when the survivors may send their unmasking shares (R3), set when reporting closes. */
+  readonly unmasking_deadline?: number;
+  /**
+   * SecAgg, for attempts that run it: the protocol and how many clients got through each step (the cohort
+   * that advertised keys, those that shared them, those that answered the unmasking request).
+   */
+  readonly secure_aggregation?: {
+    readonly protocol: 'secagg+' | 'secagg';
+    readonly advertised: number;
+    readonly shared: number;
+    readonly unmasked: number;
+  };
   /** The server output X as JSON, once completed. */
   readonly output?: unknown;
   /** Why the attempt failed. */
@@ -222,6 +238,9 @@ export type DeadlineResult =
  * so that concurrent API replicas and workers never see or leave a half-done step.
  */
 export interface RoundStore {
+  /** The SecAgg+ exchange of attempts that run it (src/store/secagg-store.ts). */
+  readonly secagg: SecAggStore;
+
   // plans
   /** Stores a validated plan with its initial state and makes it the population's; the engine opens round 1. */
   createPlan(plan: {

@@ -15,6 +15,7 @@ import { FAIL_PLAN } from './fail-plan';
 import { FAIL_ROUND } from './fail-round';
 import { OPEN_ROUND } from './open-round';
 import { RECORD_CHECKIN } from './record-checkin';
+import { ADVERTISE, SHARE, UNMASK } from './secagg';
 import { SET_HELD } from './set-held';
 import { SET_STATUS } from './set-status';
 import { BEGIN_FINALIZE, CLOSE_ROUND, TO_REPORTING } from './transitions';
@@ -39,6 +40,9 @@ export const SCRIPTS = {
   recordCheckin: new LuaScript('record-checkin', RECORD_CHECKIN),
   releaseLease: new LuaScript('release-lease', RELEASE_LEASE),
   renewLease: new LuaScript('renew-lease', RENEW_LEASE),
+  secAggAdvertise: new LuaScript('secagg-advertise', ADVERTISE),
+  secAggShare: new LuaScript('secagg-share', SHARE),
+  secAggUnmask: new LuaScript('secagg-unmask', UNMASK),
   setHeld: new LuaScript('set-held', SET_HELD),
   setStatus: new LuaScript('set-status', SET_STATUS),
   toReporting: new LuaScript('to-reporting', TO_REPORTING),
