@@ -35,6 +35,19 @@ export const ERROR_CODES = {
   UPLOAD_LATE: 409,
   UPLOAD_DUPLICATE: 409,
   UPLOAD_TOO_LARGE: 413,
+  // secure aggregation (docs/server.md, "Secure aggregation")
+  /** The attempt does not run SecAgg, or the step is not the one its phase takes. */
+  SECAGG_OFF: 409,
+  SECAGG_PHASE: 409,
+  SECAGG_TOO_EARLY: 409,
+  SECAGG_KEYS_CHANGED: 409,
+  SECAGG_ALREADY_SENT: 409,
+  /** The task is not (or no longer) in the part of the cohort the step needs. */
+  SECAGG_NOT_IN_COHORT: 409,
+  SECAGG_NOT_SURVIVOR: 409,
+  /** A step's message does not match what the task was asked for (recipients, shares' kinds). */
+  SECAGG_WRONG_SHARE: 400,
+  SECAGG_INVALID: 400,
   // devices (README, "Device credentials")
   DEVICE_CREDENTIAL_INVALID: 401,
   DEVICE_MISMATCH: 403,

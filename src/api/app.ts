@@ -12,6 +12,7 @@ import { checkinRoutes } from './routes/checkin';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
 import { resourceRoutes } from './routes/resources';
+import { secAggRoutes } from './routes/secagg';
 import { uploadRoutes } from './routes/uploads';
 import { webRoutes } from './routes/web';
 
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(resourceRoutes(routeDeps));
   app.use(checkinRoutes(routeDeps));
   app.use(uploadRoutes(routeDeps));
+  app.use(secAggRoutes(routeDeps));
   app.use(webRoutes());
 
   app.use(notFound());

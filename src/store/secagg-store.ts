@@ -9,6 +9,7 @@ import type { SecAggSetup } from '../secagg/setup';
 import type { Keys } from './keys';
 import { isPhase } from './parse';
 import { exec, tuple } from './replies';
+import { secAggDeadline } from './round-clock';
 import { SCRIPTS } from './scripts';
 import type { Phase, RoundRef } from './types';
 
@@ -60,6 +61,25 @@ export class SecAggStore {
       n: Number(advertised ?? 0),
       ...(index === null ? {} : { index: Number(index) }),
     };
+  }
+
+  /**
+   * Until when the attempt's task tokens authorize SecAgg steps (unix ms): the reporting deadline until the
+   * attempt closes, then the unmasking deadline (later by a pause); undefined after, or without SecAgg.
+   */
+  deadline(ref: RoundRef, now: number): Promise<number | undefined> {
+    return secAggDeadline(this.redis, this.keys, ref, now);
+  }
+
+  /** Which of `indexes` are in U2 (`shared`), U3 (`uploaded`) or U4 (`answered`), in order. */
+  async members(
+    ref: RoundRef,
+    set: 'shared' | 'uploaded' | 'answered',
+    indexes: readonly number[],
+  ): Promise<boolean[]> {
+    if (indexes.length === 0) return [];
+    const flags = await this.redis.smismember(this.keys.round(ref).secagg[set], ...indexes.map(String));
+    return flags.map((f) => f === 1);
   }
 
   /** The attempt's setup (for the finalizer); undefined when it runs no SecAgg. */

@@ -1,10 +1,18 @@
 import type { RequestHandler } from 'express';
 import checkinRequestSchema from '../../../schemas/api/checkin-request.schema.json';
+import secAggKeysSchema from '../../../schemas/api/secagg-keys.schema.json';
+import secAggSharesSchema from '../../../schemas/api/secagg-shares.schema.json';
+import secAggUnmaskSchema from '../../../schemas/api/secagg-unmask.schema.json';
 import { AppError } from '../../errors';
 import { ajv, schemaErrorDetails, validatorFor } from '../../schema-validation';
 
 /** The request schemas of the API (schemas/api/), registered once in the process's shared ajv. */
-export const API_SCHEMAS = { 'checkin-request.schema.json': checkinRequestSchema } as const;
+export const API_SCHEMAS = {
+  'checkin-request.schema.json': checkinRequestSchema,
+  'secagg-keys.schema.json': secAggKeysSchema,
+  'secagg-shares.schema.json': secAggSharesSchema,
+  'secagg-unmask.schema.json': secAggUnmaskSchema,
+} as const;
 
 /** A schema file name under schemas/api/. */
 export type ApiSchema = keyof typeof API_SCHEMAS;
