@@ -4,6 +4,8 @@ import type { FinalizeResult, PlanEvaluator, PlanRef, RoundMaterials } from '../
 import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
+import { AppError } from '../errors';
+import { newSecAggSetup, secAggTimeoutsMs, type SecAggSetup } from '../secagg/setup';
 import { newPlanId } from '../store/ids';
 import {
   roundTag,
@@ -88,6 +90,8 @@ export class RoundEngine implements Engine {
     const state = await this.evaluator.initialize(ref);
     const materials = await this.evaluator.materials(ref, state, 1);
     const schedule = scheduleOf(plan);
+    // A plan whose secure sums cannot be masked (a modulus past 2^52) is refused before it is stored.
+    newSecAggSetup(plan, materials.secureParams, schedule.selectionTarget);
     await this.store.createPlan({
       id,
       json: JSON.stringify(json),
@@ -155,7 +159,8 @@ export class RoundEngine implements Engine {
     if (!summary || summary.round === 0) return;
     const ref: RoundRef = { plan, round: summary.round, attempt: summary.attempt };
     const info = await this.store.getRound(ref);
-    if (info?.phase === 'selecting' || info?.phase === 'reporting') await this.scheduleDeadlines(ref, info);
+    if (info?.phase === 'selecting' || info?.phase === 'sharing' || info?.phase === 'reporting')
+      await this.scheduleDeadlines(ref, info);
   }
 
   async finalize(ref: RoundRef, now = Date.now()): Promise<void> {
@@ -287,19 +292,36 @@ export class RoundEngine implements Engine {
       await this.ensureNext(ref, now);
       return;
     }
-    await this.openWith(loaded.checked, ref, materials.value, now);
+    const failed = await this.openWith(loaded.checked, ref, materials.value, now);
+    if (failed !== undefined) {
+      this.log.warn({ plan: ref.plan, round: roundTag(ref), error: failed }, 'round attempt failed');
+      await this.ensureNext(ref, now);
+      return;
+    }
     this.log.info({ plan: ref.plan, round: roundTag(ref) }, 'round attempt open');
   }
 
-  /** Stores a new attempt and schedules its deadlines; with `error`, stores it failed (no broadcast). */
+  /**
+   * Stores a new attempt and schedules its deadlines; with `error`, stores it failed (no broadcast). Answers
+   * why it stored the attempt failed (`error`, or secure sums that cannot be masked), else undefined.
+   */
   private async openWith(
     checked: CheckedPlan,
     ref: RoundRef,
     m: RoundMaterials | undefined,
     now: number,
-    error?: string,
-  ): Promise<void> {
+    failure?: string,
+  ): Promise<string | undefined> {
+    let error = failure;
     const s = scheduleOf(checked.plan);
+    let secure: SecAggSetup | undefined;
+    try {
+      if (m && error === undefined) secure = newSecAggSetup(checked.plan, m.secureParams, s.selectionTarget);
+    } catch (e) {
+      // This round's secure-sum parameters cannot be masked: a plan fault, the attempt is stored failed.
+      if (!(e instanceof AppError)) throw e;
+      error = `opening the round: ${e.message}`;
+    }
     await this.store.openRound({
       ref,
       broadcast: m?.broadcast ?? new Uint8Array(0),
@@ -314,19 +336,23 @@ export class RoundEngine implements Engine {
         reporting: now + Math.round(s.reportingDeadlineS * 1000),
       },
       ...(error === undefined ? {} : { error }),
+      ...(secure ? { secagg: { setup: secure, timeoutsMs: secAggTimeoutsMs(checked.plan) } } : {}),
     });
-    if (error !== undefined) return;
+    if (error !== undefined) return error;
     // Scheduled again when the attempt already existed (a crash after openRound): the job ids name the
     // stored deadlines, so nothing is doubled.
     const info = await this.store.getRound(ref);
     if (info) await this.scheduleDeadlines(ref, info);
+    return undefined;
   }
 
   /** Schedules the deadline jobs of an open attempt at its stored deadlines. */
   private async scheduleDeadlines(ref: RoundRef, info: RoundInfo): Promise<void> {
     const { selection_deadline: selection, reporting_deadline: reporting } = info;
+    const sharing = info.phase === 'sharing' ? info.sharing_deadline : undefined;
     await this.jobs.deadlines(ref, {
       ...(selection === undefined ? {} : { selection }),
+      ...(sharing === undefined ? {} : { sharing }),
       ...(reporting === undefined ? {} : { reporting }),
     });
   }

@@ -182,6 +182,9 @@ export class RedisRoundStore implements RoundStore {
         this.retention.failedAttempts,
         r.deadlines?.selection ?? '',
         r.deadlines?.reporting ?? '',
+        r.secagg ? JSON.stringify(r.secagg.setup) : '',
+        r.secagg?.timeoutsMs.sharing ?? '',
+        r.secagg?.timeoutsMs.unmasking ?? '',
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);

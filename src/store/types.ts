@@ -3,6 +3,7 @@
  * Redis by `RedisRoundStore` (keys in `keys.ts`, atomic steps as Lua scripts in `scripts/`); see
  * docs/server.md for the layout and the phase diagram.
  */
+import type { SecAggSetup } from '../secagg/setup';
 import type { SecAggStore } from './secagg-store';
 
 /** A round attempt's phase. */
@@ -116,6 +117,11 @@ export interface NewRound {
   readonly deadlines?: { readonly selection: number; readonly reporting: number };
   /** When set, the attempt could not open (prepare or the secure-sum parameters failed): stored failed. */
   readonly error?: string;
+  /** When the attempt masks its secure sums: its SecAgg setup and the exchange's timeouts. */
+  readonly secagg?: {
+    readonly setup: SecAggSetup;
+    readonly timeoutsMs: { readonly sharing: number; readonly unmasking: number };
+  };
 }
 
 /** The result of trying to assign a task in a plan's current round. */

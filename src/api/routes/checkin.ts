@@ -5,6 +5,7 @@ import { AppError } from '../../errors';
 import { scheduleOf } from '../../rounds/engine';
 import { retryWindow } from '../../rounds/pace';
 import { signTaskToken } from '../../rounds/tokens';
+import { secAggSetting } from '../../secagg/setup';
 import { newTaskId } from '../../store/ids';
 import { roundTag } from '../../store/types';
 import type { RouteDeps } from '../deps';
@@ -34,6 +35,11 @@ export type CheckinResponse =
         token: string;
         /** The reporting deadline, unix ms (also the token's `exp`). */
         deadline: number;
+        /**
+         * Present when the round masks its secure sums: the protocol, and where the task polls for its next
+         * step of the exchange (`GET`) and sends each step (`POST .../keys`, `.../shares`, `.../unmask`).
+         */
+        secure_aggregation?: { protocol: 'secagg+' | 'secagg'; url: string };
       };
     }
   | { retry: { min_seconds: number; max_seconds: number } };
@@ -105,6 +111,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
           exp: Math.floor(deadline / 1000),
         });
         const base = config.publicUrl;
+        const secure = secAggSetting(loaded.checked.plan);
         metrics.checkins.inc({ outcome: 'assigned' });
         const body: CheckinResponse = {
           assignment: {
@@ -117,6 +124,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
             upload_url: `${base}/v1/tasks/${task}/result`,
             token,
             deadline,
+            ...(secure ? { secure_aggregation: { protocol: secure.protocol, url: `${base}/v1/tasks/${task}/secagg` } } : {}),
           },
         };
         res.set('Cache-Control', 'no-store').json(body);

@@ -8,9 +8,9 @@ export const SET_STATUS = `
   attempt n.a (which the caller read from meta; if it moved since, nothing changes and the caller asks
   again):
     pause:   records paused_at = now in meta;
-    resume:  moves the attempt's selection_deadline and reporting_deadline later by the time it was
-             paused (now - max(paused_at, opened_at): an attempt opened during the pause gets its whole
-             time), and drops paused_at;
+    resume:  moves the attempt's deadlines (selection, SecAgg sharing, reporting, SecAgg unmasking) later
+             by the time it was paused (now - max(paused_at, opened_at): an attempt opened during the pause
+             gets its whole time), and drops paused_at;
     cancel:  fails the attempt unless it is completed or failed already (closed and finalizing included),
              discarding its data as fail-round does, so that nothing of it is released: complete-round
              completes only a 'finalizing' attempt.
@@ -69,7 +69,7 @@ elseif to == 'active' then
   local opened = tonumber(redis.call('HGET', KEYS[2], 'opened_at') or '') or 0
   local shift = now - math.max(tonumber(meta[5] or '') or now, opened)
   if phase and shift > 0 then
-    for _, field in ipairs({'selection_deadline', 'reporting_deadline'}) do
+    for _, field in ipairs({'selection_deadline', 'sharing_deadline', 'reporting_deadline', 'unmasking_deadline'}) do
       if redis.call('HEXISTS', KEYS[2], field) == 1 then redis.call('HINCRBY', KEYS[2], field, shift) end
     end
     note = shift
