@@ -7,7 +7,9 @@ import { AppError } from '../errors';
 import { brokenBackend } from '../isolate/backend-fault';
 import type { FoldResult, FoldTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
-import { newSecureSums, pair, runSlot } from '../rounds/form-steps';
+import { newSecureSums, pair, runSlot, SECURE_KINDS } from '../rounds/form-steps';
+import { fromLanes } from '../secagg/masks';
+import { maskedUploadType } from '../secagg/upload-type';
 import { decodePartial, encodePartial, valueFromTensors } from './partial';
 import type { SecureSum } from './secure-sum';
 
@@ -27,17 +29,19 @@ const ROUND_FAILING: ReadonlySet<string> = new Set(['EVAL_INT_OVERFLOW']);
  */
 export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits): FoldResult {
   const { plan, types } = checked;
-  const uploadType = checked.signatures.work!.result;
+  const plainType = checked.signatures.work!.result;
+  const uploadType = task.masking ? maskedUploadType(plainType) : plainType;
+  const moduli = task.masking ? SECURE_KINDS.map((kind) => task.masking![kind]) : undefined;
   const interpreter = new Interpreter(plan.functions ?? {}, limits);
   const counts = [types.U, ...types.V].map((t) => tensorLeaves(t).length);
   let acc: Value;
   let sums: [SecureSum, SecureSum, SecureSum];
   let clients: number;
   if (task.partial) {
-    ({ acc, sums, clients } = decodePartial(task.partial, types, task.secureParams));
+    ({ acc, sums, clients } = decodePartial(task.partial, types, task.secureParams, task.masking));
   } else {
     acc = runSlot(interpreter, plan, 'zero', task.round);
-    sums = newSecureSums(checked, task.secureParams);
+    sums = newSecureSums(checked, task.secureParams, task.masking);
     clients = 0;
   }
   const rejected: string[] = [];
@@ -53,7 +57,10 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
         const { tensors } = readTypedBundle(bytes, uploadType);
         let at = counts[0]!;
         const values = [1, 2, 3].map((k) => {
-          const part = tensors.slice(at, at + counts[k]!).map((t) => t.data);
+          const part = tensors.slice(at, at + counts[k]!).map((t, leaf) =>
+            // Masked residues travel as lanes; fromLanes refuses any that is not below its modulus.
+            moduli ? fromLanes(t.data, moduli[k - 1]![leaf]!, `V${k}/${leaf}`) : t.data,
+          );
           at += counts[k]!;
           return part;
         });

@@ -13,7 +13,7 @@ import { structType, tensorLeaves, tensorType, type TffType } from '../compute/t
 import { tensorsOf, type Value } from '../compute/value';
 import { AppError } from '../errors';
 import type { FormTypes } from '../plan/validate';
-import { SECURE_KINDS, leafSizes, type SecureParams } from '../rounds/form-steps';
+import { SECURE_KINDS, leafSizes, type MaskingModuli, type SecureParams } from '../rounds/form-steps';
 import { SecureSum } from './secure-sum';
 
 /** The metadata `format` of a partial bundle. */
@@ -81,7 +81,7 @@ export function encodePartial(
   });
   SECURE_FIELDS.forEach((field, k) => {
     const sum = sums[k]!;
-    if (sum.kind !== SECURE_KINDS[k])
+    if (sum.kind !== SECURE_KINDS[k] && sum.kind !== 'masked')
       throw new Error(`secure sum ${k} is ${sum.kind}, expected ${SECURE_KINDS[k]}`);
     sum.partialSums().forEach((s, i) => {
       const data = new Int32Array(2 * s.length);
@@ -106,6 +106,8 @@ export function decodePartial(
   bytes: Uint8Array,
   types: Pick<FormTypes, 'A' | 'V'>,
   params: SecureParams,
+  /** The round's masking moduli when it runs SecAgg: its sums are masked residues. */
+  masking?: MaskingModuli,
 ): PartialAggregate {
   // An accumulator may legitimately hold ±Inf (say, a running max); partials are our own data.
   const { metadata, tensors } = readTypedBundle(bytes, partialType(types), { requireFinite: false });
@@ -132,7 +134,10 @@ export function decodePartial(
       for (let j = 0; j < n; j++) out[j] = packed[j]! * HALF + packed[n + j]!;
       return out;
     });
-    return SecureSum.restore(kind, params[kind], arrays, clients);
+    // A round running SecAgg holds masked residues, summed modulo each tensor's masking modulus.
+    return masking
+      ? SecureSum.restore('masked', masking[kind], arrays, clients)
+      : SecureSum.restore(kind, params[kind], arrays, clients);
   }) as [SecureSum, SecureSum, SecureSum];
   const acc = valueFromTensors(types.A, tensors.slice(0, aCount));
   return { acc, sums, clients };

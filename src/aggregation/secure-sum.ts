@@ -3,6 +3,15 @@ import { AppError } from '../errors';
 /** Which of TFF's three secure sums a set of values goes through. */
 export type SecureSumKind = 'bitwidth' | 'max_input' | 'modulus';
 
+/**
+ * What a `SecureSum` adds: one of TFF's three kinds in the clear, or `masked`: SecAgg residues modulo each
+ * tensor's masking modulus (at most 2^52), whose sum only the finalizer unmasks (src/secagg).
+ */
+export type SumKind = SecureSumKind | 'masked';
+
+/** The largest masking modulus: the sum of two residues (< 2^53) stays exact in float64. */
+const MAX_MASKING_MODULUS = 2 ** 52;
+
 /** The form slot whose computation gives each kind's parameters. */
 export const SECURE_SUM_SLOTS = {
   bitwidth: 'secure_sum_bitwidth',
@@ -13,14 +22,19 @@ export const SECURE_SUM_SLOTS = {
 const INT32_MAX = 2 ** 31 - 1;
 
 /** Checks parameters from the plan's secure-sum computation; they are plan errors, not client errors. */
-export function checkSecureSumParams(kind: SecureSumKind, params: readonly number[]): void {
-  const [lo, hi] = kind === 'bitwidth' ? [1, 31] : kind === 'max_input' ? [0, INT32_MAX] : [1, INT32_MAX];
+export function checkSecureSumParams(kind: SumKind, params: readonly number[]): void {
+  const [lo, hi] =
+    kind === 'bitwidth'
+      ? [1, 31]
+      : kind === 'max_input'
+        ? [0, INT32_MAX]
+        : kind === 'modulus'
+          ? [1, INT32_MAX]
+          : [2, MAX_MASKING_MODULUS];
   params.forEach((p, i) => {
     if (!Number.isInteger(p) || p < lo || p > hi) {
-      throw new AppError(
-        'EVAL_ERROR',
-        `${SECURE_SUM_SLOTS[kind]} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`,
-      );
+      const what = kind === 'masked' ? 'the masking modulus' : SECURE_SUM_SLOTS[kind];
+      throw new AppError('EVAL_ERROR', `${what} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`);
     }
   });
 }
@@ -37,8 +51,8 @@ export class SecureSum {
   private count = 0;
 
   constructor(
-    readonly kind: SecureSumKind,
-    /** One parameter per tensor of the update, in tensorLeaves order. */
+    readonly kind: SumKind,
+    /** One parameter per tensor of the update, in tensorLeaves order (masked: its masking modulus). */
     private readonly params: readonly number[],
     sizes: readonly number[],
   ) {
@@ -53,7 +67,7 @@ export class SecureSum {
    * sums are taken as they are (copied): they were checked when each client was added.
    */
   static restore(
-    kind: SecureSumKind,
+    kind: SumKind,
     params: readonly number[],
     sums: readonly ArrayLike<number>[],
     clients: number,
@@ -87,6 +101,21 @@ export class SecureSum {
   /** Throws AppError SECURE_SUM_OUT_OF_RANGE naming the tensor and element when a value is not allowed. */
   check(values: readonly ArrayLike<number>[]): void {
     if (this.kind === 'modulus') return;
+    if (this.kind === 'masked') {
+      values.forEach((v, leaf) => {
+        const m = this.params[leaf]!;
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i]!;
+          if (!(Number.isInteger(x) && x >= 0 && x < m)) {
+            throw new AppError(
+              'SECURE_SUM_OUT_OF_RANGE',
+              `masked value ${x} at tensor ${leaf}, element ${i} is not a residue below its masking modulus ${m}`,
+            );
+          }
+        }
+      });
+      return;
+    }
     values.forEach((v, leaf) => {
       const max = this.kind === 'bitwidth' ? 2 ** this.params[leaf]! - 1 : this.params[leaf]!;
       for (let i = 0; i < v.length; i++) {
@@ -114,6 +143,10 @@ export class SecureSum {
       if (this.kind === 'modulus') {
         const m = this.params[leaf]!;
         for (let i = 0; i < v.length; i++) sum[i] = (sum[i]! + (((v[i]! % m) + m) % m)) % m;
+      } else if (this.kind === 'masked') {
+        // Both residues are below m <= 2^52, so the sum is exact before it is reduced.
+        const m = this.params[leaf]!;
+        for (let i = 0; i < v.length; i++) sum[i] = (sum[i]! + v[i]!) % m;
       } else {
         for (let i = 0; i < v.length; i++) sum[i] = sum[i]! + v[i]!;
       }
@@ -131,13 +164,14 @@ export class SecureSum {
       const sum = this.sums[leaf]!;
       const m = this.params[leaf]!;
       for (let i = 0; i < s.length; i++)
-        sum[i] = this.kind === 'modulus' ? (sum[i]! + s[i]!) % m : sum[i]! + s[i]!;
+        sum[i] = this.kind === 'modulus' || this.kind === 'masked' ? (sum[i]! + s[i]!) % m : sum[i]! + s[i]!;
     });
     this.count += other.count;
   }
 
-  /** The sums as int32 arrays, one per tensor. */
+  /** The sums as int32 arrays, one per tensor; a masked sum has no result until it is unmasked. */
   result(): Int32Array[] {
+    if (this.kind === 'masked') throw new Error('a masked sum must be unmasked before it is released');
     return this.sums.map((s, leaf) => {
       const out = new Int32Array(s.length);
       for (let i = 0; i < s.length; i++) {

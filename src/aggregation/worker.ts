@@ -281,11 +281,14 @@ export class AggregationWorker {
         tasks.map(async (task) => ({ task, bytes: await store.getUpload(ref, task) })),
       );
       await faultPoint('before-fold');
+      // A round running SecAgg folds masked residues modulo its masking moduli.
+      const secagg = info.secure_aggregation ? await store.secagg.setup(ref) : undefined;
       let folded;
       try {
         folded = await this.options.evaluator.fold(planRef(loaded), {
           round: ref.round,
           secureParams: info.secure_params,
+          ...(secagg ? { masking: secagg.moduli } : {}),
           partial: held.partial,
           uploads,
         });

@@ -7,7 +7,7 @@
 import type { JsonValue } from '../compute/value-json';
 import { AppError } from '../errors';
 import type { CheckedPlan } from '../plan/validate';
-import type { SecureParams } from '../rounds/form-steps';
+import type { MaskingModuli, SecureParams } from '../rounds/form-steps';
 import { backendFault } from './backend-fault';
 
 /**
@@ -39,6 +39,11 @@ export interface UploadInput {
 export interface FoldTask {
   readonly round: number;
   readonly secureParams: SecureParams;
+  /**
+   * The round's masking moduli when it runs SecAgg: uploads carry masked residues (int32 [2, n] lanes) in
+   * place of V1..V3, summed modulo these.
+   */
+  readonly masking?: MaskingModuli;
   /** The partial to fold into (`encodePartial` bytes); undefined for `zero` with empty secure sums. */
   readonly partial: Uint8Array | undefined;
   readonly uploads: readonly UploadInput[];
@@ -66,6 +71,21 @@ export interface FinalizeTask {
   readonly state: Uint8Array;
   /** min_clients_in_aggregate of the attempt. */
   readonly minAggregate: number;
+  /**
+   * SecAgg: the masking moduli and every mask to take off the masked sums: the survivors' self masks and
+   * the pairwise masks survivors added for neighbours that dropped out (src/secagg/unmask.ts).
+   */
+  readonly unmask?: {
+    readonly moduli: MaskingModuli;
+    readonly masks: readonly MaskToRemove[];
+  };
+}
+
+/** One PRG mask to subtract (`sign` 1) or add back (`sign` -1) over every masked tensor. */
+export interface MaskToRemove {
+  /** The 32-byte ChaCha20 seed the mask expands from. */
+  readonly seed: Uint8Array;
+  readonly sign: 1 | -1;
 }
 
 /** A finalized round: the next state and the output, or why the round fails (nothing is released then). */

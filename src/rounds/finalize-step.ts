@@ -8,7 +8,9 @@ import { AppError } from '../errors';
 import { brokenBackend } from '../isolate/backend-fault';
 import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
-import { mergeAll, newSecureSums, runSlot, updateStep } from './form-steps';
+import { SecureSum } from '../aggregation/secure-sum';
+import { addMod, expandMasks, subMod } from '../secagg/masks';
+import { leafSizes, mergeAll, newSecureSums, runSlot, SECURE_KINDS, updateStep } from './form-steps';
 
 /**
  * Finalizes a closed round attempt from its committed partials, exactly as the local runner computes a
@@ -22,7 +24,8 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
   const interpreter = new Interpreter(plan.functions ?? {}, limits);
   const owned: Value[] = [];
   try {
-    const decoded = task.partials.map((bytes) => decodePartial(bytes, types, task.secureParams));
+    const masking = task.unmask?.moduli;
+    const decoded = task.partials.map((bytes) => decodePartial(bytes, types, task.secureParams, masking));
     const merged = mergeAll(
       interpreter,
       plan,
@@ -37,8 +40,9 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
         error: `${clients} clients in the aggregate, fewer than min_clients_in_aggregate (${task.minAggregate})`,
       };
     }
-    const sums = newSecureSums(checked, task.secureParams);
+    let sums = newSecureSums(checked, task.secureParams, masking);
     for (const p of decoded) p.sums.forEach((sum, k) => sums[k]!.merge(sum));
+    if (task.unmask) sums = unmaskSums(checked, task.secureParams, task.unmask, sums, clients);
     const S = decodeBundle(task.state, types.S, { requireFinite: false });
     owned.push(S);
     const R = runSlot(interpreter, plan, 'report', task.round, merged);
@@ -62,6 +66,35 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
   } finally {
     for (const v of owned) disposeValue(v);
   }
+}
+
+/**
+ * Takes every mask off SecAgg's masked sums (the survivors' self masks, and the pairwise masks survivors
+ * added for neighbours that dropped out; the masks between two survivors cancelled in the sum) and answers
+ * the exact sums as plain secure sums of their kinds. Each masking modulus exceeds the largest possible
+ * exact sum of its tensor (or is the modular sum's own modulus), so the residue is the sum.
+ */
+function unmaskSums(
+  checked: CheckedPlan,
+  params: FinalizeTask['secureParams'],
+  unmask: NonNullable<FinalizeTask['unmask']>,
+  masked: readonly SecureSum[],
+  clients: number,
+): [SecureSum, SecureSum, SecureSum] {
+  const residues = masked.flatMap((sum) => sum.partialSums().map((s) => Float64Array.from(s)));
+  const moduli = SECURE_KINDS.flatMap((kind) => unmask.moduli[kind]);
+  const sizes = residues.map((r) => r.length);
+  for (const { seed, sign } of unmask.masks) {
+    const masks = expandMasks(seed, moduli, sizes);
+    masks.forEach((mask, leaf) => (sign === 1 ? subMod : addMod)(residues[leaf]!, mask, moduli[leaf]!));
+  }
+  let at = 0;
+  return SECURE_KINDS.map((kind, k) => {
+    const count = leafSizes(checked.types.V[k]!).length;
+    const arrays = residues.slice(at, at + count);
+    at += count;
+    return SecureSum.restore(kind, params[kind], arrays, clients);
+  }) as [SecureSum, SecureSum, SecureSum];
 }
 
 /**

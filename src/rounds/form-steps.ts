@@ -20,6 +20,9 @@ export const SECURE_KINDS = ['bitwidth', 'max_input', 'modulus'] as const satisf
 /** A round's secure-sum parameters: one number per tensor of V1, V2, V3 (as stored in a round's info). */
 export type SecureParams = { readonly [K in SecureSumKind]: number[] };
 
+/** A SecAgg round's masking modulus of every tensor of V1, V2, V3 (src/secagg/masks.ts). */
+export type MaskingModuli = { readonly [K in SecureSumKind]: readonly number[] };
+
 /** Element counts of a type's tensors, in `tensorLeaves` order (shapes are static in V). */
 export function leafSizes(type: TffType): number[] {
   return tensorLeaves(type).map((l) => l.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1));
@@ -76,9 +79,20 @@ export function allSecureParams(interpreter: Interpreter, checked: CheckedPlan, 
   return { bitwidth: bitwidth!, max_input: max_input!, modulus: modulus! };
 }
 
-/** Empty secure sums for V1, V2, V3 with the given parameters (which they check). */
-export function newSecureSums(checked: CheckedPlan, params: SecureParams): [SecureSum, SecureSum, SecureSum] {
-  return SECURE_KINDS.map((kind, i) => new SecureSum(kind, params[kind], leafSizes(checked.types.V[i]!))) as [
+/**
+ * Empty secure sums for V1, V2, V3 with the given parameters (which they check); masked sums modulo
+ * `masking` when the round runs SecAgg.
+ */
+export function newSecureSums(
+  checked: CheckedPlan,
+  params: SecureParams,
+  masking?: MaskingModuli,
+): [SecureSum, SecureSum, SecureSum] {
+  return SECURE_KINDS.map((kind, i) =>
+    masking
+      ? new SecureSum('masked', masking[kind], leafSizes(checked.types.V[i]!))
+      : new SecureSum(kind, params[kind], leafSizes(checked.types.V[i]!)),
+  ) as [
     SecureSum,
     SecureSum,
     SecureSum,
