@@ -5,6 +5,7 @@ import type { Plan } from '../generated/plan';
 /** The schedule's documented defaults (schemas/plan.schema.json) for the fields the bounds apply to. */
 const DEFAULT_SELECTION_TIMEOUT_S = 60;
 const DEFAULT_REPORTING_DEADLINE_S = 300;
+const DEFAULT_SECAGG_TIMEOUT_S = 60;
 
 /** Schedule values that contradict each other, whatever the server's configuration. */
 export function scheduleErrors(plan: Plan): ErrorDetail[] {
@@ -41,6 +42,13 @@ export function scheduleBoundErrors(plan: Plan, limits: Limits): ErrorDetail[] {
     ['selection_timeout_s', s.selection_timeout_s, DEFAULT_SELECTION_TIMEOUT_S],
     ['reporting_deadline_s', s.reporting_deadline_s, DEFAULT_REPORTING_DEADLINE_S],
   ];
+  const secure = s.secure_aggregation;
+  if (secure && secure.protocol !== 'none') {
+    seconds.push(
+      ['secure_aggregation/sharing_timeout_s', secure.sharing_timeout_s, DEFAULT_SECAGG_TIMEOUT_S],
+      ['secure_aggregation/unmasking_timeout_s', secure.unmasking_timeout_s, DEFAULT_SECAGG_TIMEOUT_S],
+    );
+  }
   for (const [field, given, fallback] of seconds) {
     const v = given ?? fallback;
     const what = given === undefined ? `${field} (default ${v})` : `${field} ${v}`;

@@ -20,6 +20,7 @@ import { costErrors } from './cost-check';
 import type { FormTypes } from './form-types';
 import { checkJsonShape, checkNodeCounts } from './json-shape-check';
 import { scheduleBoundErrors, scheduleErrors } from './schedule-checks';
+import { secureAggregationErrors } from './secure-aggregation-check';
 import { secureSumParamErrors } from './secure-sum-check';
 import { updateBoundsErrors } from './update-bounds-check';
 
@@ -110,6 +111,7 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
 
   const types = errors.length === 0 ? formTypes(plan, { init, ...form, evaluate }, errors) : undefined;
   if (types) errors.push(...secureSumParamErrors(plan, types.V, limits.maxCallDepth));
+  if (types) errors.push(...secureAggregationErrors(plan, types.V));
   if (types) errors.push(...updateBoundsErrors(plan.update_bounds, types.U));
   // Bounds of this server's configuration (schedule, estimated cost; only a well-typed plan can be costed):
   // a plan outside them alone is well-formed but refused, 422 PLAN_OUT_OF_BOUNDS.

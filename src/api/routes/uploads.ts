@@ -6,6 +6,10 @@ import { tensorLeaves, type TffType } from '../../compute/types';
 import { AppError } from '../../errors';
 import { faultPoint } from '../../faults';
 import type { LoadedPlan } from '../../rounds/contracts';
+import type { MaskingModuli } from '../../rounds/form-steps';
+import { fromLanes } from '../../secagg/masks';
+import { secAggSetting } from '../../secagg/setup';
+import { maskedUploadType } from '../../secagg/upload-type';
 import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
 import type { RoundRef } from '../../store/types';
 import type { RouteDeps } from '../deps';
@@ -85,8 +89,12 @@ export function uploadRoutes(deps: RouteDeps): Router {
       admission.account(req, bytes.length);
       const loaded = await plans.get(ref.plan);
       if (!loaded) throw unknownTask(claims);
-      const { tensors, metadata } = readTypedBundle(bytes, loaded.uploadType, { requireFinite: true });
-      await checkSecureSums(loaded, ref, tensors);
+      // A round running SecAgg takes V1..V3 as masked residues (int32 lanes), checked below their moduli.
+      const secagg = secAggSetting(loaded.checked.plan) ? await store.secagg.setup(ref) : undefined;
+      const type = secagg ? maskedUploadType(loaded.uploadType) : loaded.uploadType;
+      const { tensors, metadata } = readTypedBundle(bytes, type, { requireFinite: true });
+      if (secagg) checkMaskedLanes(loaded.uploadType, secagg.moduli, tensors);
+      else await checkSecureSums(loaded, ref, tensors);
       // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the single-use digest
       // stays over the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
       stored = boundUpload(loaded.checked, tensors, metadata) ?? bytes;
@@ -113,6 +121,13 @@ export function uploadRoutes(deps: RouteDeps): Router {
           throw new AppError('BUSY', 'too many uploads of this round wait for aggregation; retry shortly');
         case 'TASK_UNKNOWN':
           throw unknownTask(claims);
+        case 'SECAGG_TOO_EARLY':
+          throw new AppError('SECAGG_TOO_EARLY', 'the key exchange is not over: upload when the secagg step says so');
+        case 'SECAGG_NOT_IN_COHORT':
+          throw new AppError(
+            'SECAGG_NOT_IN_COHORT',
+            'the task sent no key shares in time, so its masks could not be removed from the sum',
+          );
       }
     }
 
@@ -166,6 +181,17 @@ export function uploadRoutes(deps: RouteDeps): Router {
   }
 
   return router;
+}
+
+/** Checks that every masked tensor of an upload holds canonical lanes of residues below its modulus. */
+function checkMaskedLanes(uploadType: TffType, moduli: MaskingModuli, tensors: readonly BundleTensor[]): void {
+  const layout = layoutOf(uploadType);
+  let at = layout.u;
+  (['bitwidth', 'max_input', 'modulus'] as const).forEach((kind, k) => {
+    for (let leaf = 0; leaf < [layout.v1, layout.v2, layout.v3][k]!; leaf++) {
+      fromLanes(tensors[at++]!.data, moduli[kind][leaf]!, `V${k + 1}/${leaf}`);
+    }
+  });
 }
 
 function checkKind(kind: SecureSumKind, params: readonly number[], tensors: readonly BundleTensor[]): void {
