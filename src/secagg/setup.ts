@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import type { Plan, SecureAggregation } from '../generated/plan';
-import type { SecureParams } from '../rounds/form-steps';
+import type { MaskingModuli, SecureParams } from '../rounds/form-steps';
 import { hararyGraph, type SecretSharingGraph } from './graph';
 import { maskingModuli } from './masks';
 import { secAggParameters } from './params';
@@ -28,8 +28,11 @@ export interface SecAggSetup {
   readonly session: string;
   /** 32 random bytes, base64url: the seed of the graph's node permutation. */
   readonly graph_seed: string;
-  /** The masking modulus of every tensor of V1, V2, V3. */
-  readonly moduli: SecureParams;
+  /** The masking modulus of every tensor of V1, V2, V3 ... */
+  readonly moduli: MaskingModuli;
+  /** ... derived from these (the round's secure-sum parameters and selection target), which clients get. */
+  readonly params: SecureParams;
+  readonly n_max: number;
   readonly dropout_rate: number;
   readonly adversarial_rate: number;
   readonly adversary: 'curious' | 'semi-malicious';
@@ -65,7 +68,7 @@ export function newSecAggSetup(
 ): SecAggSetup | undefined {
   const setting = secAggSetting(plan);
   if (!setting) return undefined;
-  let moduli: SecureParams;
+  let moduli: MaskingModuli;
   try {
     moduli = maskingModuli(params, selectionTarget);
   } catch (e) {
@@ -76,6 +79,8 @@ export function newSecAggSetup(
     session: randomBytes(32).toString('base64url'),
     graph_seed: randomBytes(32).toString('base64url'),
     moduli,
+    params,
+    n_max: selectionTarget,
     dropout_rate: setting.dropout_rate ?? DEFAULTS.dropout_rate,
     adversarial_rate: setting.adversarial_rate ?? DEFAULTS.adversarial_rate,
     adversary: setting.adversary ?? DEFAULTS.adversary,

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
-import { cohortGraph, secAggTimeoutsMs } from '../../secagg/setup';
+import { cohortGraph, secAggTimeoutsMs, type SecAggSetup } from '../../secagg/setup';
 import type { SecAggRefusal, SecAggView } from '../../store/secagg-store';
 import type { RoundRef } from '../../store/types';
 import type { RouteDeps } from '../deps';
@@ -28,7 +28,13 @@ export type SecAggStep =
       readonly threshold: number;
       readonly neighbours: readonly { readonly index: number; readonly c: string; readonly s: string }[];
     }
-  | { readonly step: 'upload'; readonly shares: readonly { readonly from: number; readonly ct: string }[] }
+  | {
+      readonly step: 'upload';
+      readonly shares: readonly { readonly from: number; readonly ct: string }[];
+      /** What the client derives the masking moduli from (src/secagg/masks.ts, `maskingModuli`). */
+      readonly secure_params: SecAggSetup['params'];
+      readonly n_max: number;
+    }
   | { readonly step: 'unmask'; readonly survivors: readonly number[]; readonly dropped: readonly number[] }
   | { readonly step: 'done' }
   | { readonly step: 'dropped'; readonly reason: string };
@@ -103,7 +109,12 @@ export function secAggRoutes(deps: RouteDeps): Router {
     if (phase === 'reporting') {
       if (uploaded) return wait;
       const shared = await store.secagg.members(ref, 'shared', hood);
-      return { step: 'upload', shares: await store.secagg.inbox(ref, index, hood.filter((_, at) => shared[at])) };
+      return {
+        step: 'upload',
+        shares: await store.secagg.inbox(ref, index, hood.filter((_, at) => shared[at])),
+        secure_params: view.setup.params,
+        n_max: view.setup.n_max,
+      };
     }
     if (!uploaded) return { step: 'dropped', reason: 'no masked input accepted in time' };
     if (phase !== 'closed') return { step: 'done' };
