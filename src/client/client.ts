@@ -3,6 +3,7 @@ import { defaultDeviceIdStore, isDeviceId, loadOrCreateDeviceId, type DeviceIdSt
 import { isRoundhouseError, RoundhouseError } from './errors';
 import type { ExampleStore } from './example-store';
 import { ResourceCache } from './resource-cache';
+import { ExchangeDropped, SecAggExchange, type ExchangeContext } from './secagg-task';
 import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
 import type { Assignment, CheckinAnswer, ClientPlan, RetryWindow, RunOutcome } from './types';
 import type { TimeoutOptions } from './timeouts';
@@ -129,6 +130,15 @@ export class RoundhouseClient {
     return this.options.deviceCredential ? await this.options.deviceCredential() : this.deviceId;
   }
 
+  private exchangeContext(): ExchangeContext {
+    return {
+      transport: this.transport,
+      clock: this.clock,
+      random: this.random,
+      credential: () => this.credential(),
+    };
+  }
+
   /** Asks for a task: an assignment, or a retry window. */
   async checkin(signal?: AbortSignal): Promise<CheckinAnswer> {
     const url = `${this.options.server.replace(/\/+$/, '')}/v1/populations/${encodeURIComponent(
@@ -187,16 +197,24 @@ export class RoundhouseClient {
     if (this.clock.now() >= a.deadline) {
       return { kind: 'abandoned', assignment: a, reason: 'deadline-before-work' };
     }
+    // A round that masks its secure sums: keys first (while it selects), shares once the cohort is fixed,
+    // and `work` while the others do the same; the masked input is then what is uploaded.
+    const exchange = a.secure_aggregation
+      ? new SecAggExchange(this.exchangeContext(), { ...a, secure_aggregation: a.secure_aggregation }, signal)
+      : undefined;
     let plan: ClientPlan;
     let broadcast: Uint8Array;
     try {
+      await exchange?.keys();
       plan = await this.clientPlan(a, signal);
       broadcast = await this.cache.broadcast(a.broadcast_url, signal, a.deadline);
+      await exchange?.share();
     } catch (e) {
       // The downloads end with the task's deadline: past it, the task is lost before any work.
       if (e instanceof DeadlineExceeded) {
         return { kind: 'abandoned', assignment: a, reason: 'deadline-before-work' };
       }
+      if (e instanceof ExchangeDropped) return { kind: 'abandoned', assignment: a, reason: 'secagg-dropped' };
       throw e;
     }
     const { collection, element, batch_size } = plan.client_data;
@@ -213,8 +231,16 @@ export class RoundhouseClient {
     if (this.clock.now() >= a.deadline) {
       return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
     }
+    let sent = update;
+    try {
+      if (exchange) sent = await exchange.mask(update, plan);
+    } catch (e) {
+      if (e instanceof DeadlineExceeded) return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
+      if (e instanceof ExchangeDropped) return { kind: 'abandoned', assignment: a, reason: 'secagg-dropped' };
+      throw e;
+    }
     const gzip = this.options.gzip ?? true;
-    const body = gzip ? await gzipBytes(update) : update;
+    const body = gzip ? await gzipBytes(sent) : sent;
     try {
       // A try that timed out or lost its answer is sent again with the same token: if the first one was
       // accepted after all, the server answers 409 UPLOAD_DUPLICATE, which is success (below).
@@ -244,6 +270,15 @@ export class RoundhouseClient {
       // Re-inserted so that the map stays in order of service, most recent last.
       this.served.delete(a.plan_id);
       this.served.set(a.plan_id, { round: a.round, task: a.task_id });
+    }
+    try {
+      // Without these shares the server cannot take this input's mask off the sum: the round would fail.
+      await exchange?.unmask();
+    } catch (e) {
+      if (e instanceof ExchangeDropped || e instanceof DeadlineExceeded) {
+        return { kind: 'abandoned', assignment: a, reason: 'secagg-dropped' };
+      }
+      throw e;
     }
     return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes: body.byteLength };
   }

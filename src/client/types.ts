@@ -33,6 +33,8 @@ export interface Assignment {
   readonly token: string;
   /** The round's reporting deadline, unix ms: an upload after it is refused. */
   readonly deadline: number;
+  /** Present when the round masks its secure sums (SecAgg): where the task's exchange runs. */
+  readonly secure_aggregation?: { readonly protocol: 'secagg+' | 'secagg'; readonly url: string };
 }
 
 /** When to check in again, in seconds from now; the client waits a uniformly random time inside it. */
@@ -53,7 +55,12 @@ export type AbandonReason =
   /** The example store holds no examples of the plan's collection. */
   | 'no-examples'
   /** This device already uploaded to this round of the plan (in an earlier attempt). */
-  | 'already-served';
+  | 'already-served'
+  /**
+   * The round's secure aggregation went on without this task: it missed a step's deadline, the server
+   * dropped it from the cohort, or too few of its neighbours were left to protect its input.
+   */
+  | 'secagg-dropped';
 
 /** What one check-in (and the task it may have brought) came to. */
 export type RunOutcome =
