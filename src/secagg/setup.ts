@@ -10,7 +10,7 @@ import type { Plan, SecureAggregation } from '../generated/plan';
 import type { MaskingModuli, SecureParams } from '../rounds/form-steps';
 import { hararyGraph, type SecretSharingGraph } from './graph';
 import { maskingModuli } from './masks';
-import { secAggParameters } from './params';
+import { completeGraph, secAggParameters, type SecAggParams, type ThreatModel } from './params';
 
 /** The schema's defaults of `schedule.secure_aggregation`. */
 const DEFAULTS = {
@@ -90,16 +90,20 @@ export function newSecAggSetup(
 }
 
 /** The degree and threshold of a cohort of n clients under a setup. */
-export function graphParameters(setup: SecAggSetup, n: number): { degree: number; threshold: number } {
-  if (setup.degree !== undefined && setup.threshold !== undefined) {
-    return { degree: Math.min(setup.degree, n), threshold: Math.min(setup.threshold, n) };
-  }
-  return secAggParameters(n, {
+export function graphParameters(setup: SecAggSetup, n: number): SecAggParams {
+  const threat: ThreatModel = {
     adversarialRate: setup.adversarial_rate,
     dropoutRate: setup.dropout_rate,
-    adversary: setup.adversary,
-    complete: setup.protocol === 'secagg',
-  });
+    adversaryClass: setup.adversary,
+  };
+  if (setup.protocol === 'secagg') return completeGraph(n, threat);
+  if (setup.degree !== undefined && setup.threshold !== undefined) {
+    // A cohort smaller than the plan's neighbourhood is a complete graph; the threshold cannot pass it.
+    return setup.degree >= n
+      ? secAggParameters(n, { degree: n, threshold: Math.min(setup.threshold, n) })
+      : secAggParameters(n, { degree: setup.degree, threshold: setup.threshold });
+  }
+  return secAggParameters(n, threat);
 }
 
 /** Graphs by session and cohort size: every request of a round's exchange asks for the same one. */
