@@ -51,6 +51,11 @@ export interface ClientOptions {
    * take a while to resolve (a straggler). The deadline is checked again after it.
    */
   readonly beforeUpload?: (a: Assignment) => Promise<boolean> | boolean;
+  /**
+   * Rounds with secure aggregation: called after the upload, before the unmasking step; return false to
+   * leave there (a device that went away after uploading; its neighbours' shares recover its masks).
+   */
+  readonly beforeUnmask?: (a: Assignment) => Promise<boolean> | boolean;
 }
 
 /** Options of {@link RoundhouseClient.run}. */
@@ -271,8 +276,11 @@ export class RoundhouseClient {
       this.served.delete(a.plan_id);
       this.served.set(a.plan_id, { round: a.round, task: a.task_id });
     }
+    if (exchange && this.options.beforeUnmask && !(await this.options.beforeUnmask(a))) {
+      return { kind: 'dropped', assignment: a };
+    }
     try {
-      // Without these shares the server cannot take this input's mask off the sum: the round would fail.
+      // Without enough survivors' shares the server cannot take the masks off the sum: the round would fail.
       await exchange?.unmask();
     } catch (e) {
       if (e instanceof ExchangeDropped || e instanceof DeadlineExceeded) {
