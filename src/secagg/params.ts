@@ -207,7 +207,7 @@ function thresholdFor(n: number, t: ThreatModel, neighbours: number): number | u
  * n, and the threshold is the number of clients that must survive, ceil(n (1 - dropoutRate)), checked as FCP's
  * CheckFullGraphParameters does.
  */
-function completeGraph(n: number, t: ThreatModel): SecAggParams {
+export function completeGraph(n: number, t: ThreatModel): SecAggParams {
   const threshold = Math.ceil(n * (1 - t.dropoutRate));
   const floor =
     t.adversaryClass === 'curious'
