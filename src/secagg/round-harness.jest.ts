@@ -16,7 +16,13 @@ import {
   splitByKind,
   type PerKind,
 } from './masks';
-import { toBase64Url, type Neighbourhood, type R3Survivors } from './protocol';
+import {
+  toBase64Url,
+  type Neighbourhood,
+  type R0Advertise,
+  type R1Neighbours,
+  type R3Survivors,
+} from './protocol';
 import { SecAggClientRound, type MaskOutcome } from './protocol-client';
 import {
   checkAdvertise,
@@ -25,6 +31,7 @@ import {
   survivorsMessage,
   unmaskSums,
   unmaskingPlan,
+  type PublicKeys,
   type UnmaskingPlan,
 } from './protocol-server';
 
@@ -88,22 +95,48 @@ export interface RoundResult {
 
 const json = <T>(message: T): T => JSON.parse(JSON.stringify(message)) as T;
 
-/** Plays one round, R0 to unmasking; throws what the protocol throws (SECAGG_BELOW_THRESHOLD, refusals). */
-export async function simulateRound(o: RoundOptions): Promise<RoundResult> {
+/** The state after R1: the clients, their advertised keys, and the envelopes routed to each client. */
+export interface SharedRound {
+  readonly session: Uint8Array;
+  readonly clients: readonly SecAggClientRound[];
+  readonly adverts: readonly R0Advertise[];
+  readonly keys: readonly PublicKeys[];
+  /** R1 messages as each client received them. */
+  readonly r1: readonly R1Neighbours[];
+  /** The envelopes addressed to each client, as the R2 inbox carries them. */
+  readonly mailboxes: readonly { from: number; ct: string }[][];
+}
+
+/** Plays R0 and R1 for every client. */
+export async function shareRound(
+  o: Pick<RoundOptions, 'n' | 'neighbourhood' | 'degree' | 'threshold' | 'random'>,
+): Promise<SharedRound> {
   const session = newSession();
   const ids = Array.from({ length: o.n }, (_, i) => i);
   const clients = ids.map((i) => new SecAggClientRound(o.random?.(i)));
   const adverts = clients.map((c) => json(c.advertise()));
   const keys = adverts.map(checkAdvertise);
-
   const mailboxes = ids.map((): { from: number; ct: string }[] => []);
+  const r1 = ids.map((i) => ({
+    session: toBase64Url(session),
+    index: i,
+    n: o.n,
+    degree: o.degree,
+    threshold: o.threshold,
+    neighbours: o.neighbourhood(i).map((j) => ({ index: j, ...adverts[j]!.keys })),
+  }));
   for (const i of ids) {
-    const neighbours = o.neighbourhood(i).map((j) => ({ index: j, ...adverts[j]!.keys }));
-    const r1 = { session: toBase64Url(session), index: i, n: o.n, degree: o.degree, threshold: o.threshold };
-    const shares = json(await clients[i]!.shareKeys(json({ ...r1, neighbours })));
+    const shares = json(await clients[i]!.shareKeys(json(r1[i]!)));
     checkShares(i, shares, o.neighbourhood);
     for (const { to, ct } of shares.shares) mailboxes[to]!.push({ from: i, ct });
   }
+  return { session, clients, adverts, keys, r1, mailboxes };
+}
+
+/** Plays one round, R0 to unmasking; throws what the protocol throws (SECAGG_BELOW_THRESHOLD, refusals). */
+export async function simulateRound(o: RoundOptions): Promise<RoundResult> {
+  const { session, clients, keys, mailboxes } = await shareRound(o);
+  const ids = clients.map((_, i) => i);
 
   const moduli = maskingModuli(o.params, o.nMax);
   const flatModuli = flatByKind(moduli);
