@@ -22,6 +22,15 @@ export const ERROR_CODES = {
   BUNDLE_NOT_FINITE: 400,
   SECURE_SUM_OUT_OF_RANGE: 400,
   UPDATE_OUT_OF_BOUNDS: 400,
+  // secure aggregation (src/secagg)
+  /** A SecAgg+ message that breaks the protocol's rules (shape, indexes, order of steps). */
+  SECAGG_BAD_MESSAGE: 400,
+  /** An encrypted share that fails authentication or is addressed to another session, sender or receiver. */
+  SECAGG_BAD_SHARE: 400,
+  /** Fewer than `threshold` shares remain for some client: that client drops out, or the round aborts. */
+  SECAGG_BELOW_THRESHOLD: 409,
+  /** A client refuses an unmasking request that could expose an input (both kinds of share for one peer...). */
+  SECAGG_UNMASK_REFUSED: 409,
   // data
   DATA_INVALID: 400,
   // requests
