@@ -1,5 +1,5 @@
 import { PlanBuilder, type FnRef } from '../compute/builder';
-import { sequenceType, tensorType, type TffType } from '../compute/types';
+import { sequenceType, tensorType, type StructType, type TffType } from '../compute/types';
 import type { Plan } from '../generated/plan';
 import { boundModeOption, dataOptions, f32, i32, named } from './common';
 import { batchType, defineLocalTraining, defineModelFns, initialModel, modelType } from './fedavg-model';
@@ -134,9 +134,8 @@ export function serverOptimizerOf(o: FedAvgOptions): ServerOptimizer {
  * counts for more than maxExamples examples, whatever it claims. With `secure`, the round is
  * defineSecureRound's instead: uniform weights, the change in fixed point through secure_sum_bitwidth.
  *
- * S = <model=M, optimizer, round>, C = <model=M>, U = <delta=M, examples, loss_sum>,
- * A = <delta=M, examples, loss_sum, clients>, R = <delta=M, examples, loss, clients>,
- * X = <train_loss, examples, clients>, evaluate: <state=S, data=D> -> <loss, accuracy, examples>.
+ * S = <model=M, optimizer, round>, C = <model=M>, evaluate: <state=S, data=D> -> <loss, accuracy, examples>;
+ * U, A, R and X are definePlainRound's or defineSecureRound's.
  */
 export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   const o = resolveOptions(FEDAVG_OPTIONS, options);
@@ -153,7 +152,6 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   const pb = new PlanBuilder();
   const { logits, loss } = defineModelFns(pb, shape);
   const train = defineLocalTraining(pb, shape, o, loss);
-  const evalStep = defineEvalStep(pb, M, batch, logits, loss);
 
   pb.computation('initialize', undefined, (b) =>
     b.struct({
@@ -163,42 +161,14 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
     }),
   );
   pb.computation('prepare', S, (b, s) => b.struct({ model: b.field(s, 'model') }));
-  if (o.secure) defineSecureRound(pb, { M, S, C, batch, opt, train, fixedPoint, maxNorm: o.maxNorm });
-  else
-    definePlainRound(pb, {
-      M,
-      S,
-      C,
-      batch,
-      opt,
-      train,
-      uniform,
-      maxExamples: o.maxExamples,
-      epochs: o.epochs,
-    });
-
-  pb.computation('evaluate', named({ state: S, data: sequenceType(batch) }), (b, p) => {
-    const init = b.struct(
-      {
-        params: b.get(p, 'state.model'),
-        loss_sum: b.scalar(0),
-        correct: b.scalar(0, 'int32'),
-        seen: b.scalar(0, 'int32'),
-      },
-      'eval_init',
-    );
-    const out = b.fold(b.field(p, 'data'), init, evalStep, {}, 'evaluated');
-    const n = b.maximum(b.cast(b.field(out, 'seen'), 'float32'), 1);
-    return b.struct({
-      loss: b.div(b.field(out, 'loss_sum'), n, 'loss'),
-      accuracy: b.div(b.cast(b.field(out, 'correct'), 'float32'), n, 'accuracy'),
-      examples: b.field(out, 'seen'),
-    });
-  });
+  const round = { M, S, C, batch, opt, train };
+  if (o.secure) defineSecureRound(pb, { ...round, fixedPoint, maxNorm: o.maxNorm });
+  else definePlainRound(pb, { ...round, uniform, maxExamples: o.maxExamples, epochs: o.epochs });
+  defineEvaluate(pb, S, batch, logits, loss);
 
   return pb.build({
     name: o.secure ? 'fedavg-secure' : 'fedavg',
-    description: describe(o, opt, uniform),
+    description: descriptionOf(o, opt, uniform),
     client_data: {
       collection: o.collection,
       // Labels are class indices: one_hot zeroes a label outside [0, classes), which would train nothing, so
@@ -215,7 +185,7 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   });
 }
 
-function describe(o: FedAvgOptions, opt: ServerOptimizer, uniform: boolean): string {
+function descriptionOf(o: FedAvgOptions, opt: ServerOptimizer, uniform: boolean): string {
   const server = opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`;
   const averaging = o.secure
     ? `uniform averaging through secure_sum_bitwidth (each coordinate clipped to ±${o.clipRange}, ${o.bitwidth}-bit fixed point), model changes clipped by clients to L2 norm ${o.maxNorm}`
@@ -223,10 +193,14 @@ function describe(o: FedAvgOptions, opt: ServerOptimizer, uniform: boolean): str
   return `FedAvg of a ${o.layers.join('-')} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${server}, ${averaging}.`;
 }
 
-/** `eval_step`: one batch's loss and correct predictions added to the evaluation state. */
-function defineEvalStep(pb: PlanBuilder, M: TffType, batch: TffType, logits: FnRef, loss: FnRef): FnRef {
+/**
+ * `evaluate`: `<state=S, data=D> -> <loss, accuracy, examples>` of the server model on held-out batches, a fold
+ * of `eval_step` (one batch's loss and correct predictions added to the running sums).
+ */
+function defineEvaluate(pb: PlanBuilder, S: StructType, batch: TffType, logits: FnRef, loss: FnRef): void {
+  const M = S.fields[0]!.type;
   const EvalState = named({ params: M, loss_sum: f32(), correct: i32(), seen: i32() });
-  return pb.fn('eval_step', named({ state: EvalState, batch }), (b, p) => {
+  const evalStep = pb.fn('eval_step', named({ state: EvalState, batch }), (b, p) => {
     const params = b.get(p, 'state.params');
     const data = b.field(p, 'batch');
     const y = b.field(data, 'y');
@@ -239,6 +213,24 @@ function defineEvalStep(pb: PlanBuilder, M: TffType, batch: TffType, logits: FnR
       loss_sum: b.add(b.get(p, 'state.loss_sum'), b.mul(batchLoss, b.cast(n, 'float32'))),
       correct: b.add(b.get(p, 'state.correct'), correct),
       seen: b.add(b.get(p, 'state.seen'), n),
+    });
+  });
+  pb.computation('evaluate', named({ state: S, data: sequenceType(batch) }), (b, p) => {
+    const init = b.struct(
+      {
+        params: b.get(p, 'state.model'),
+        loss_sum: b.scalar(0),
+        correct: b.scalar(0, 'int32'),
+        seen: b.scalar(0, 'int32'),
+      },
+      'eval_init',
+    );
+    const out = b.fold(b.field(p, 'data'), init, evalStep, {}, 'evaluated');
+    const n = b.maximum(b.cast(b.field(out, 'seen'), 'float32'), 1);
+    return b.struct({
+      loss: b.div(b.field(out, 'loss_sum'), n, 'loss'),
+      accuracy: b.div(b.cast(b.field(out, 'correct'), 'float32'), n, 'accuracy'),
+      examples: b.field(out, 'seen'),
     });
   });
 }
