@@ -65,6 +65,36 @@ describe('roundhouse plans', () => {
     expect(plan.computations.secure_sum_bitwidth.nodes[0].attrs.value).toBe(8);
   });
 
+  it('fedavg --secure sends the fixed-point model change through secure_sum_bitwidth', async () => {
+    const { out, code } = await run(
+      'build',
+      'fedavg',
+      '--secure',
+      '--layers',
+      '4,2',
+      '--clip-range',
+      '0.5',
+      '--bitwidth',
+      '12',
+    );
+    expect(code).toBe(0);
+    const plan = JSON.parse(out);
+    expect(plan.name).toBe('fedavg-secure');
+    expect(plan.update_bounds).toBeUndefined();
+    expect(plan.description).toMatch(/clipped to ±0\.5, 12-bit fixed point/);
+    const { types } = checkPlan(plan);
+    expect(formatType(types.U)).toBe('<>');
+    // One bitwidth per tensor of V1: 12 for the model change and the loss, 1 for the client count.
+    const params = plan.computations.secure_sum_bitwidth.nodes
+      .filter((n: { op: string }) => n.op === 'const')
+      .map((n: { attrs: { value: number } }) => n.attrs.value);
+    expect(params.sort()).toEqual([1, 12]);
+    // Without --secure the same options build the plain plan, whose bounds stay.
+    const plain = JSON.parse((await run('build', 'fedavg', '--layers', '4,2')).out);
+    expect(plain.name).toBe('fedavg');
+    expect(plain.update_bounds.norms).toHaveLength(1);
+  });
+
   it('build declares update bounds from the bound options', async () => {
     const fedavg = JSON.parse(
       (await run('build', 'fedavg', '--max-examples', '50', '--max-norm', '2', '--bound-mode', 'reject')).out,
@@ -106,6 +136,9 @@ describe('roundhouse plans', () => {
       /--layers <list> layer widths: inputs, hidden\.\.\., classes \(relu hidden layers\) \(default: 64,32,10\)/,
     );
     expect(help).toMatch(/--client-lr <x> client SGD learning rate \(default: 0\.3\)/);
+    expect(help).toMatch(/--weighting <name> .* \(default: examples; uniform with --secure\)/);
+    expect(help).toMatch(/--clip-range <x> --secure: .* \(default: 1\)/);
+    expect(help).toMatch(/--bitwidth <n> --secure: .* \(default: 16\)/);
     expect(help).toMatch(
       /--min-reports <n> reports needed by the deadline for a round to count \(default: target clients\)/,
     );
@@ -133,6 +166,17 @@ describe('roundhouse plans', () => {
       ['build', 'federated-sum', '--min-value', '5', '--max-value', '1'],
       /--min-value: 5 is more than --max-value 1/,
     ],
+    [
+      ['build', 'fedavg', '--secure', '--weighting', 'examples'],
+      /cannot build fedavg: option --weighting: examples does not work with --secure/,
+    ],
+    [
+      ['build', 'fedavg', '--secure', '--bitwidth', '24', '--target-clients', '200'],
+      /option --bitwidth: 260 clients a round \(--target-clients 200 x --over-selection 1\.3\) of up to 2\^24-1 each can sum to 4362075900, beyond int32 \(2\^31-1\); use --bitwidth 22 or less/,
+    ],
+    [['build', 'fedavg', '--bitwidth', '1'], /option --bitwidth: 1 is less than 2/],
+    [['build', 'fedavg', '--bitwidth', '25'], /option --bitwidth: 25 is more than 24/],
+    [['build', 'fedavg', '--clip-range', '0'], /option --clip-range: 0 must be more than 0/],
     [['build', 'no-such-plan'], /unknown command/],
   ])('%j is a usage error with exit code 2', async (args, message) => {
     const { err, code } = await run(...(args as string[]));

@@ -46,22 +46,33 @@ export function updateParam(
   });
 }
 
-/** The parameters of the three secure sums: an int32 for every leaf of that V, or none when V is empty. */
+/**
+ * One secure-sum parameter: an int32 for every tensor of that V, or a tree shaped like V (named fields) with
+ * one per tensor, so that, e.g., a count that is always 0 or 1 can take bitwidth 1 beside wider values.
+ */
+export type SecureParam = number | { readonly [field: string]: SecureParam };
+
+/** The parameters of the three secure sums, or none when that V is empty. */
 export interface SecureParams {
-  readonly bitwidth?: number;
-  readonly maxInput?: number;
-  readonly modulus?: number;
+  readonly bitwidth?: SecureParam;
+  readonly maxInput?: SecureParam;
+  readonly modulus?: SecureParam;
 }
 
 /**
- * Defines `secure_sum_bitwidth`, `secure_sum_max_input` and `secure_modular_sum_modulus`: one int32 scalar
- * (applied to every tensor of that V) when given, else the empty struct that an empty V takes.
+ * Defines `secure_sum_bitwidth`, `secure_sum_max_input` and `secure_modular_sum_modulus`: int32 constants
+ * (one scalar for every tensor of that V, or a struct of them shaped like V) when given, else the empty
+ * struct that an empty V takes.
  */
 export function defineSecureParams(pb: PlanBuilder, params: SecureParams = {}): void {
+  const value = (b: ComputationBuilder, v: SecureParam, name: string): Handle =>
+    typeof v === 'number'
+      ? b.scalar(v, 'int32', name)
+      : b.struct(Object.fromEntries(Object.entries(v).map(([k, x]) => [k, value(b, x, k)])));
   const slot = (
     name: 'secure_sum_bitwidth' | 'secure_sum_max_input' | 'secure_modular_sum_modulus',
-    v: number | undefined,
-  ) => pb.computation(name, undefined, (b) => (v === undefined ? b.struct([]) : b.scalar(v, 'int32', name)));
+    v: SecureParam | undefined,
+  ) => pb.computation(name, undefined, (b) => (v === undefined ? b.struct([]) : value(b, v, name)));
   slot('secure_sum_bitwidth', params.bitwidth);
   slot('secure_sum_max_input', params.maxInput);
   slot('secure_modular_sum_modulus', params.modulus);

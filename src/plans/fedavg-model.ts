@@ -1,6 +1,7 @@
 import type { ComputationBuilder, FnRef, Handle, PlanBuilder } from '../compute/builder';
 import type { StructType } from '../compute/types';
 import { f32, i32, named } from './common';
+import { applyOptimizer, type ServerOptimizer } from './server-optimizers';
 
 /**
  * The dense MLP of the FedAvg plan: `layers` lists the input width, the hidden widths and the number of
@@ -76,4 +77,71 @@ export function initialModel(b: ComputationBuilder, { layers }: MlpShape, seed: 
     fields[`b${i}`] = b.const('float32', [fanOut], 0, `b${i}`);
   }
   return b.struct(fields, 'model');
+}
+
+/** How clients train: `epochs` passes of SGD with learning rate `clientLr` over their batches. */
+export interface LocalSgd {
+  readonly clientLr: number;
+  readonly epochs: number;
+}
+
+/** What local training gives `work`, as handles in the `work` computation. */
+export interface LocalTraining {
+  /** The broadcast model the client started from. */
+  readonly start: Handle;
+  /** The trained model. */
+  readonly trained: Handle;
+  /** Examples visited over every epoch (int32): the client's example count times epochs. */
+  readonly seen: Handle;
+  /** The mean training loss over every example visited (float32). */
+  readonly meanLoss: Handle;
+}
+
+/**
+ * Registers `train_step` (one SGD step on one batch) and returns the start of `work` shared by the plain and
+ * secure FedAvg rounds: a fold of that step over the client's batches, `epochs` times, from the broadcast
+ * model. `p` is `work`'s parameter `<data, broadcast=<model>>`.
+ */
+export function defineLocalTraining(
+  pb: PlanBuilder,
+  shape: MlpShape,
+  sgd: LocalSgd,
+  loss: FnRef,
+): (b: ComputationBuilder, p: Handle) => LocalTraining {
+  const M = modelType(shape);
+  const TrainState = named({ params: M, seen: i32(), loss_sum: f32() });
+  const trainStep = pb.fn('train_step', named({ state: TrainState, batch: batchType(shape) }), (b, p) => {
+    const params = b.get(p, 'state.params');
+    const data = b.field(p, 'batch');
+    const { value, grad } = b.valueAndGrad(loss, params, data, 'loss_and_grad');
+    const n = b.dim(b.field(data, 'y'), 0, 'batch_size');
+    return b.struct({
+      params: b.tree.zip([params, grad], ([w, g]) => b.sub(w!, b.mul(g!, sgd.clientLr))),
+      seen: b.add(b.get(p, 'state.seen'), n, 'seen'),
+      loss_sum: b.add(b.get(p, 'state.loss_sum'), b.mul(value, b.cast(n, 'float32')), 'loss_sum'),
+    });
+  });
+  return (b, p) => {
+    const start = b.get(p, 'broadcast.model');
+    const init = b.struct({ params: start, seen: b.scalar(0, 'int32'), loss_sum: b.scalar(0) }, 'train_init');
+    const done = b.fold(b.field(p, 'data'), init, trainStep, { epochs: sgd.epochs }, 'trained');
+    const seen = b.field(done, 'seen');
+    const meanLoss = b.div(b.field(done, 'loss_sum'), b.maximum(b.cast(seen, 'float32'), 1), 'mean_loss');
+    return { start, trained: b.field(done, 'params'), seen, meanLoss };
+  };
+}
+
+/**
+ * The server's step, shared by the plain and secure rounds: S' = `<model, optimizer, round>` after the server
+ * optimizer applies the clients' mean model change (a pseudo-gradient) to S.
+ */
+export function nextServerState(
+  b: ComputationBuilder,
+  opt: ServerOptimizer,
+  state: Handle,
+  meanDelta: Handle,
+): Handle {
+  const step = b.add(b.field(state, 'round'), 1, 'round');
+  const next = applyOptimizer(b, opt, b.field(state, 'model'), meanDelta, b.field(state, 'optimizer'), step);
+  return b.struct({ model: next.weights, optimizer: next.state, round: step }, 'state');
 }

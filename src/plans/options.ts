@@ -198,6 +198,25 @@ export function choiceOption<C extends string>(
   };
 }
 
+/**
+ * One of a fixed set of strings with no default: the plan derives the value from other options when it is
+ * absent (`defaultText` says how), and can tell a value the caller chose from one it derived.
+ */
+export function optionalChoiceOption<C extends string>(
+  description: string,
+  defaultText: string,
+  choices: readonly C[],
+): OptionSpec<C | undefined> {
+  const spec = choiceOption(description, choices[0]!, choices);
+  return {
+    ...spec,
+    default: undefined,
+    defaultText,
+    check: (v) => (v === undefined ? null : spec.check(v)),
+    format: (v) => v ?? defaultText,
+  };
+}
+
 /** A boolean option: `true`/`false`/`yes`/`no`/`1`/`0` on the command line. */
 export function boolOption(description: string, def: boolean): OptionSpec<boolean> {
   return {

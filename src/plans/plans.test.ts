@@ -30,6 +30,8 @@ describe('the plan library', () => {
     ['fedavg', { optimizer: 'adam', serverLr: 0.01 }],
     ['fedavg', { momentum: 0.9, layers: [64, 10] }],
     ['fedavg', { layers: [8, 16, 16, 3], epochs: 1, minReports: 10, minClientsInAggregate: 5 }],
+    ['fedavg', { secure: true }],
+    ['fedavg', { secure: true, layers: [8, 16, 3], optimizer: 'adam', bitwidth: 24, clipRange: 0.1 }],
   ];
 
   it.each(variants)('%s %j validates against plan.schema.json and passes checkPlan', (name, opts) => {
@@ -65,6 +67,12 @@ describe('the plan library', () => {
     expect(formatType(fedavg.S)).toBe(`<model=${M},optimizer=<m=${M},v=${M}>,round=int32>`);
     expect(formatType(fedavg.U)).toBe(`<delta=${M},examples=int32,loss_sum=float32>`);
     expect(formatType(fedavg.X)).toBe('<train_loss=float32,examples=int32,clients=int32>');
+    const secure = checkPlan(PLAN_LIBRARY.fedavg!.build({ layers: [4, 3, 2], secure: true })).types;
+    const Q = '<w0=int32[4,3],b0=int32[3],w1=int32[3,2],b1=int32[2]>';
+    expect(formatType(secure.S)).toBe(`<model=${M},optimizer=<>,round=int32>`);
+    expect(formatType(secure.U)).toBe('<>');
+    expect(formatType(secure.V[0])).toBe(`<delta=${Q},loss=int32,clients=int32>`);
+    expect(formatType(secure.X)).toBe('<train_loss=float32,clients=int32>');
   });
 
   it('fills the schedule from options and rejects bad option values', () => {
