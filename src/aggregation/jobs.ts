@@ -172,10 +172,7 @@ export class BullJobs implements Jobs {
     }
   }
 
-  async deadlines(
-    ref: RoundRef,
-    at: { readonly [K in DeadlineKind]?: number },
-  ): Promise<void> {
+  async deadlines(ref: RoundRef, at: { readonly [K in DeadlineKind]?: number }): Promise<void> {
     const now = Date.now();
     for (const kind of ['selection', 'sharing', 'reporting'] as const) {
       const when = at[kind];

@@ -34,7 +34,10 @@ export function checkSecureSumParams(kind: SumKind, params: readonly number[]): 
   params.forEach((p, i) => {
     if (!Number.isInteger(p) || p < lo || p > hi) {
       const what = kind === 'masked' ? 'the masking modulus' : SECURE_SUM_SLOTS[kind];
-      throw new AppError('EVAL_ERROR', `${what} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`);
+      throw new AppError(
+        'EVAL_ERROR',
+        `${what} gave ${p} for tensor ${i}; it must be an integer in [${lo}, ${hi}]`,
+      );
     }
   });
 }

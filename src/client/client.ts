@@ -240,7 +240,8 @@ export class RoundhouseClient {
     try {
       if (exchange) sent = await exchange.mask(update, plan);
     } catch (e) {
-      if (e instanceof DeadlineExceeded) return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
+      if (e instanceof DeadlineExceeded)
+        return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
       if (e instanceof ExchangeDropped) return { kind: 'abandoned', assignment: a, reason: 'secagg-dropped' };
       throw e;
     }

@@ -71,7 +71,8 @@ export class SecAggExchange {
     if (step.step !== 'upload') throw new ExchangeDropped(`the server answered ${step.step}`);
     const { tensors, metadata } = readTypedBundle(update, plan.upload_type);
     const type = plan.upload_type;
-    if (type.kind !== 'struct' || type.fields.length !== 4) throw new Error('the upload type is not <U, V1, V2, V3>');
+    if (type.kind !== 'struct' || type.fields.length !== 4)
+      throw new Error('the upload type is not <U, V1, V2, V3>');
     const counts = type.fields.map((f) => tensorLeaves(f.type).length);
     const kinds = ['bitwidth', 'max_input', 'modulus'] as const;
     let at = counts[0]!;
@@ -80,15 +81,27 @@ export class SecAggExchange {
       at += counts[k + 1]!;
       return part;
     });
-    const values = Object.fromEntries(kinds.map((kind, k) => [kind, parts[k]!.map((t) => t.data)])) as PerKind<
-      ArrayLike<number>
-    >;
+    // Secure-sum tensors are int32 (the plan checker's rule), so their data are numbers.
+    const numbers = (k: number): ArrayLike<number>[] => parts[k]!.map((t) => t.data as Int32Array);
+    const values: PerKind<ArrayLike<number>> = {
+      bitwidth: numbers(0),
+      max_input: numbers(1),
+      modulus: numbers(2),
+    };
     const outcome = this.round.maskInput(step, values, step.secure_params, step.n_max);
     if (outcome.status === 'aborted') throw new ExchangeDropped(outcome.error.message);
     const masked: BundleTensor[] = kinds.flatMap((kind, k) =>
-      parts[k]!.map((t, leaf) => ({ name: t.name, dtype: 'int32', shape: [2, t.data.length], data: outcome.lanes[kind][leaf]! })),
+      parts[k]!.map((t, leaf) => ({
+        name: t.name,
+        dtype: 'int32',
+        shape: [2, t.data.length],
+        data: outcome.lanes[kind][leaf]!,
+      })),
     );
-    return writeBundle([...tensors.slice(0, counts[0]!), ...masked], Object.keys(metadata).length ? metadata : undefined);
+    return writeBundle(
+      [...tensors.slice(0, counts[0]!), ...masked],
+      Object.keys(metadata).length ? metadata : undefined,
+    );
   }
 
   /** R3: after the upload, sends the shares that take the survivors' and the dropouts' masks off the sum. */
@@ -108,8 +121,10 @@ export class SecAggExchange {
       );
       if (wanted.includes(step.step)) return step;
       if (step.step === 'dropped') throw new ExchangeDropped(step.reason);
-      if (step.step !== 'wait') throw new ExchangeDropped(`expected ${wanted.join(' or ')}, the server is at ${step.step}`);
-      if (this.ctx.clock.now() >= until) throw new ExchangeDropped('the deadline passed while waiting for the others');
+      if (step.step !== 'wait')
+        throw new ExchangeDropped(`expected ${wanted.join(' or ')}, the server is at ${step.step}`);
+      if (this.ctx.clock.now() >= until)
+        throw new ExchangeDropped('the deadline passed while waiting for the others');
       // Jittered, so that a cohort polling together spreads out.
       await this.ctx.clock.sleep(step.retry_after_ms * (0.5 + this.ctx.random()), this.signal);
     }

@@ -31,7 +31,10 @@ export function secureAggregationErrors(plan: Plan, V: readonly TffType[]): Erro
     out.push({ path: `${PATH}/protocol`, message: `${s.protocol} masks secure sums, and work has none` });
   }
   if ((s.degree === undefined) !== (s.threshold === undefined)) {
-    out.push({ path: PATH, message: 'give degree and threshold together, or neither (then the rates decide)' });
+    out.push({
+      path: PATH,
+      message: 'give degree and threshold together, or neither (then the rates decide)',
+    });
   }
   if (s.degree !== undefined && s.degree % 2 === 0) {
     out.push({
@@ -40,7 +43,10 @@ export function secureAggregationErrors(plan: Plan, V: readonly TffType[]): Erro
     });
   }
   if (s.degree !== undefined && s.threshold !== undefined && s.threshold > s.degree) {
-    out.push({ path: `${PATH}/threshold`, message: `threshold ${s.threshold} is more than degree ${s.degree}` });
+    out.push({
+      path: `${PATH}/threshold`,
+      message: `threshold ${s.threshold} is more than degree ${s.degree}`,
+    });
   }
   const selection = plan.schedule.selection_timeout_s ?? 60;
   const sharing = s.sharing_timeout_s ?? 60;

@@ -92,11 +92,7 @@ export function newSecureSums(
     masking
       ? new SecureSum('masked', masking[kind], leafSizes(checked.types.V[i]!))
       : new SecureSum(kind, params[kind], leafSizes(checked.types.V[i]!)),
-  ) as [
-    SecureSum,
-    SecureSum,
-    SecureSum,
-  ];
+  ) as [SecureSum, SecureSum, SecureSum];
 }
 
 /** A secure sum's result as a value of V's type (int32 tensors); the caller disposes it. */

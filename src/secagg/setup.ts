@@ -42,7 +42,9 @@ export interface SecAggSetup {
 }
 
 /** The plan's setting when its secure sums are masked; undefined for 'none' or no secure sums. */
-export function secAggSetting(plan: Plan): (SecureAggregation & { protocol: 'secagg+' | 'secagg' }) | undefined {
+export function secAggSetting(
+  plan: Plan,
+): (SecureAggregation & { protocol: 'secagg+' | 'secagg' }) | undefined {
   const s = plan.schedule.secure_aggregation;
   return s && s.protocol !== 'none' ? { ...s, protocol: s.protocol } : undefined;
 }

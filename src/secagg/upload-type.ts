@@ -25,7 +25,8 @@ export function maskedUploadType(uploadType: TffType): TffType {
 
 /** A type with every tensor replaced by int32 [2, number of elements]. */
 function lanesOf(type: TffType): TffType {
-  if (type.kind === 'struct') return { ...type, fields: type.fields.map((f) => ({ ...f, type: lanesOf(f.type) })) };
+  if (type.kind === 'struct')
+    return { ...type, fields: type.fields.map((f) => ({ ...f, type: lanesOf(f.type) })) };
   const [leaf] = tensorLeaves(type);
   const n = leaf!.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1);
   return tensorType('int32', [2, n]);

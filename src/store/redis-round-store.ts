@@ -438,10 +438,7 @@ export class RedisRoundStore implements RoundStore {
   }
 
   async beginFinalize(ref: RoundRef, now = Date.now()): Promise<TransitionResult> {
-    return transition(
-      ref,
-      await SCRIPTS.beginFinalize.run(this.redis, [this.keys.round(ref).round], [now]),
-    );
+    return transition(ref, await SCRIPTS.beginFinalize.run(this.redis, [this.keys.round(ref).round], [now]));
   }
 
   async complete(

@@ -145,7 +145,14 @@ export async function secAggDeadline(
     redis
       .multi()
       .hmget(keys.plan(ref.plan).meta, 'status', 'paused_at')
-      .hmget(keys.round(ref).round, 'phase', 'reporting_deadline', 'unmasking_deadline', 'opened_at', 'secagg'),
+      .hmget(
+        keys.round(ref).round,
+        'phase',
+        'reporting_deadline',
+        'unmasking_deadline',
+        'opened_at',
+        'secagg',
+      ),
   )) as [(string | null)[], (string | null)[]];
   const [status, pausedAt] = meta;
   const [phase, reporting, unmasking, openedAt, secagg] = round;

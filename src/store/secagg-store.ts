@@ -30,7 +30,9 @@ export type SecAggRefusal =
   | 'SECAGG_NOT_SURVIVOR'
   | 'SECAGG_WRONG_SHARE';
 
-export type StepResult<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly code: SecAggRefusal; readonly detail?: string };
+export type StepResult<T> =
+  | ({ readonly ok: true } & T)
+  | { readonly ok: false; readonly code: SecAggRefusal; readonly detail?: string };
 
 /** Where an attempt's exchange stands, for one task. */
 export interface SecAggView {
@@ -156,7 +158,10 @@ export class SecAggStore {
     from: readonly number[],
   ): Promise<{ readonly from: number; readonly ct: string }[]> {
     if (from.length === 0) return [];
-    const cts = await this.redis.hmget(this.keys.round(ref).secagg.inbox, ...from.map((j) => `${index}:${j}`));
+    const cts = await this.redis.hmget(
+      this.keys.round(ref).secagg.inbox,
+      ...from.map((j) => `${index}:${j}`),
+    );
     return from.flatMap((j, at) => (cts[at] ? [{ from: j, ct: cts[at] }] : []));
   }
 
@@ -215,7 +220,11 @@ const REFUSALS: ReadonlySet<string> = new Set<SecAggRefusal>([
   'SECAGG_WRONG_SHARE',
 ]);
 
-function refusal(answer: string | undefined, detail: string | undefined): { ok: false; code: SecAggRefusal; detail?: string } {
-  if (answer === undefined || !REFUSALS.has(answer)) throw new Error(`a SecAgg script answered ${String(answer)}`);
+function refusal(
+  answer: string | undefined,
+  detail: string | undefined,
+): { ok: false; code: SecAggRefusal; detail?: string } {
+  if (answer === undefined || !REFUSALS.has(answer))
+    throw new Error(`a SecAgg script answered ${String(answer)}`);
   return { ok: false, code: answer as SecAggRefusal, ...(detail === undefined ? {} : { detail }) };
 }

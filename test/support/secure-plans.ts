@@ -1,6 +1,14 @@
 import { PlanBuilder } from '../../src/compute/builder';
 import type { Plan, SecureAggregation } from '../../src/generated/plan';
-import { defineSecureParams, EMPTY, i32, named, updateParam, workParam, workResult } from '../../src/plans/common';
+import {
+  defineSecureParams,
+  EMPTY,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from '../../src/plans/common';
 
 /** The secure-sum parameters of {@link threeSumsPlan}. */
 export const THREE_SUMS = { bitwidth: 8, maxInput: 1000, modulus: 97 } as const;
@@ -36,7 +44,9 @@ export function threeSumsPlan(
     });
   });
   pb.computation('zero', undefined, (b) => b.struct([]));
-  pb.computation('accumulate', named({ accumulator: EMPTY, update: EMPTY }), (b, p) => b.field(p, 'accumulator'));
+  pb.computation('accumulate', named({ accumulator: EMPTY, update: EMPTY }), (b, p) =>
+    b.field(p, 'accumulator'),
+  );
   pb.computation('merge', named({ a: EMPTY, b: EMPTY }), (b, p) => b.field(p, 'a'));
   pb.computation('report', EMPTY, (_b, a) => a);
   defineSecureParams(pb, THREE_SUMS);

@@ -124,7 +124,9 @@ export function checkinRoutes(deps: RouteDeps): Router {
             upload_url: `${base}/v1/tasks/${task}/result`,
             token,
             deadline,
-            ...(secure ? { secure_aggregation: { protocol: secure.protocol, url: `${base}/v1/tasks/${task}/secagg` } } : {}),
+            ...(secure
+              ? { secure_aggregation: { protocol: secure.protocol, url: `${base}/v1/tasks/${task}/secagg` } }
+              : {}),
           },
         };
         res.set('Cache-Control', 'no-store').json(body);

@@ -68,7 +68,8 @@ export function secAggRoutes(deps: RouteDeps): Router {
     // The device binding is checked while the attempt keeps its round key (until reporting closes).
     await checkUploadDevice(deps.devices, req, claims, await store.roundKey(ref));
     const view = await store.secagg.view(ref, claims.task);
-    if (!view) throw new AppError('SECAGG_OFF', `round ${claims.round}.${claims.attempt} runs no secure aggregation`);
+    if (!view)
+      throw new AppError('SECAGG_OFF', `round ${claims.round}.${claims.attempt} runs no secure aggregation`);
     return { claims, ref, view };
   }
 
@@ -82,7 +83,9 @@ export function secAggRoutes(deps: RouteDeps): Router {
     const wait: SecAggStep = { step: 'wait', retry_after_ms: WAIT_MS };
     if (phase === 'failed') return { step: 'dropped', reason: 'the round attempt failed' };
     if (index === undefined) {
-      return phase === 'selecting' ? { step: 'advertise' } : { step: 'dropped', reason: 'no keys advertised in time' };
+      return phase === 'selecting'
+        ? { step: 'advertise' }
+        : { step: 'dropped', reason: 'no keys advertised in time' };
     }
     if (phase === 'selecting') return wait;
     const { graph, threshold } = cohortGraph(view.setup, view.n);
@@ -111,7 +114,11 @@ export function secAggRoutes(deps: RouteDeps): Router {
       const shared = await store.secagg.members(ref, 'shared', hood);
       return {
         step: 'upload',
-        shares: await store.secagg.inbox(ref, index, hood.filter((_, at) => shared[at])),
+        shares: await store.secagg.inbox(
+          ref,
+          index,
+          hood.filter((_, at) => shared[at]),
+        ),
         secure_params: view.setup.params,
         n_max: view.setup.n_max,
       };
@@ -131,64 +138,89 @@ export function secAggRoutes(deps: RouteDeps): Router {
     };
   }
 
-  router.post('/v1/tasks/:task/secagg/keys', body, validateBody('secagg-keys.schema.json'), async (req, res) => {
-    const { claims, ref } = await authorize(req);
-    const now = deps.now();
-    const r = await store.secagg.advertise(ref, claims.task, (req.body as { keys: { c: string; s: string } }).keys, now);
-    if (!r.ok) throw refused(r.code, r.detail);
-    if (r.ended) {
-      // This advertisement fixed the cohort: the sharing deadline starts now (the reconciler would see it too).
-      const loaded = await plans.get(ref.plan);
-      if (loaded) await jobs.deadlines(ref, { sharing: now + secAggTimeoutsMs(loaded.checked.plan).sharing });
-    }
-    res.json({ index: r.index });
-  });
-
-  router.post('/v1/tasks/:task/secagg/shares', body, validateBody('secagg-shares.schema.json'), async (req, res) => {
-    const { claims, ref, view } = await authorize(req);
-    if (view.index === undefined) throw refused('SECAGG_NOT_IN_COHORT');
-    if (view.phase !== 'sharing') throw refused('SECAGG_PHASE', view.phase);
-    const shares = (req.body as { shares: { to: number; ct: string }[] }).shares;
-    const hood = cohortGraph(view.setup, view.n).graph.neighbourhood(view.index);
-    const sent = shares.map((s) => s.to).sort((a, b) => a - b);
-    if (sent.length !== hood.length || sent.some((to, at) => to !== hood[at])) {
-      throw new AppError('SECAGG_WRONG_SHARE', 'send exactly one ciphertext to each member of your neighbourhood', [
-        { path: '/shares', message: `expected recipients ${hood.join(',')}, got ${sent.join(',')}` },
-      ]);
-    }
-    const r = await store.secagg.share(ref, claims.task, shares, deps.now());
-    if (!r.ok) throw refused(r.code, r.detail);
-    res.json({ stored: true });
-  });
-
-  router.post('/v1/tasks/:task/secagg/unmask', body, validateBody('secagg-unmask.schema.json'), async (req, res) => {
-    const { claims, ref, view } = await authorize(req);
-    if (view.index === undefined) throw refused('SECAGG_NOT_SURVIVOR');
-    const step = await nextStep(ref, view);
-    if (step.step !== 'unmask') {
-      if (step.step === 'done') throw refused('SECAGG_ALREADY_SENT');
-      throw refused('SECAGG_PHASE', view.phase);
-    }
-    const shares = (req.body as { shares: { of: number; kind: 'b' | 's'; share: string }[] }).shares;
-    const expected = [...step.survivors, ...step.dropped].sort((a, b) => a - b);
-    const given = shares.map((s) => s.of).sort((a, b) => a - b);
-    if (given.length !== expected.length || given.some((of, at) => of !== expected[at])) {
-      throw new AppError('SECAGG_WRONG_SHARE', 'send one share for each neighbour named in the unmask step', [
-        { path: '/shares', message: `expected shares of ${expected.join(',')}, got ${given.join(',')}` },
-      ]);
-    }
-    const r = await store.secagg.unmask(ref, claims.task, shares);
-    if (!r.ok) throw refused(r.code, r.detail);
-    if (r.answered >= r.reported) {
-      try {
-        await jobs.finalize(ref);
-      } catch (err) {
-        // The reconciler queues it again; the answer is stored.
-        log.warn({ err, plan: ref.plan }, 'could not queue finalize after the last unmasking answer');
+  router.post(
+    '/v1/tasks/:task/secagg/keys',
+    body,
+    validateBody('secagg-keys.schema.json'),
+    async (req, res) => {
+      const { claims, ref } = await authorize(req);
+      const now = deps.now();
+      const r = await store.secagg.advertise(
+        ref,
+        claims.task,
+        (req.body as { keys: { c: string; s: string } }).keys,
+        now,
+      );
+      if (!r.ok) throw refused(r.code, r.detail);
+      if (r.ended) {
+        // This advertisement fixed the cohort: the sharing deadline starts now (the reconciler would see it too).
+        const loaded = await plans.get(ref.plan);
+        if (loaded)
+          await jobs.deadlines(ref, { sharing: now + secAggTimeoutsMs(loaded.checked.plan).sharing });
       }
-    }
-    res.json({ stored: true });
-  });
+      res.json({ index: r.index });
+    },
+  );
+
+  router.post(
+    '/v1/tasks/:task/secagg/shares',
+    body,
+    validateBody('secagg-shares.schema.json'),
+    async (req, res) => {
+      const { claims, ref, view } = await authorize(req);
+      if (view.index === undefined) throw refused('SECAGG_NOT_IN_COHORT');
+      if (view.phase !== 'sharing') throw refused('SECAGG_PHASE', view.phase);
+      const shares = (req.body as { shares: { to: number; ct: string }[] }).shares;
+      const hood = cohortGraph(view.setup, view.n).graph.neighbourhood(view.index);
+      const sent = shares.map((s) => s.to).sort((a, b) => a - b);
+      if (sent.length !== hood.length || sent.some((to, at) => to !== hood[at])) {
+        throw new AppError(
+          'SECAGG_WRONG_SHARE',
+          'send exactly one ciphertext to each member of your neighbourhood',
+          [{ path: '/shares', message: `expected recipients ${hood.join(',')}, got ${sent.join(',')}` }],
+        );
+      }
+      const r = await store.secagg.share(ref, claims.task, shares, deps.now());
+      if (!r.ok) throw refused(r.code, r.detail);
+      res.json({ stored: true });
+    },
+  );
+
+  router.post(
+    '/v1/tasks/:task/secagg/unmask',
+    body,
+    validateBody('secagg-unmask.schema.json'),
+    async (req, res) => {
+      const { claims, ref, view } = await authorize(req);
+      if (view.index === undefined) throw refused('SECAGG_NOT_SURVIVOR');
+      const step = await nextStep(ref, view);
+      if (step.step !== 'unmask') {
+        if (step.step === 'done') throw refused('SECAGG_ALREADY_SENT');
+        throw refused('SECAGG_PHASE', view.phase);
+      }
+      const shares = (req.body as { shares: { of: number; kind: 'b' | 's'; share: string }[] }).shares;
+      const expected = [...step.survivors, ...step.dropped].sort((a, b) => a - b);
+      const given = shares.map((s) => s.of).sort((a, b) => a - b);
+      if (given.length !== expected.length || given.some((of, at) => of !== expected[at])) {
+        throw new AppError(
+          'SECAGG_WRONG_SHARE',
+          'send one share for each neighbour named in the unmask step',
+          [{ path: '/shares', message: `expected shares of ${expected.join(',')}, got ${given.join(',')}` }],
+        );
+      }
+      const r = await store.secagg.unmask(ref, claims.task, shares);
+      if (!r.ok) throw refused(r.code, r.detail);
+      if (r.answered >= r.reported) {
+        try {
+          await jobs.finalize(ref);
+        } catch (err) {
+          // The reconciler queues it again; the answer is stored.
+          log.warn({ err, plan: ref.plan }, 'could not queue finalize after the last unmasking answer');
+        }
+      }
+      res.json({ stored: true });
+    },
+  );
 
   return router;
 }

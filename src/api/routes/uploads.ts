@@ -122,7 +122,10 @@ export function uploadRoutes(deps: RouteDeps): Router {
         case 'TASK_UNKNOWN':
           throw unknownTask(claims);
         case 'SECAGG_TOO_EARLY':
-          throw new AppError('SECAGG_TOO_EARLY', 'the key exchange is not over: upload when the secagg step says so');
+          throw new AppError(
+            'SECAGG_TOO_EARLY',
+            'the key exchange is not over: upload when the secagg step says so',
+          );
         case 'SECAGG_NOT_IN_COHORT':
           throw new AppError(
             'SECAGG_NOT_IN_COHORT',
@@ -184,7 +187,11 @@ export function uploadRoutes(deps: RouteDeps): Router {
 }
 
 /** Checks that every masked tensor of an upload holds canonical lanes of residues below its modulus. */
-function checkMaskedLanes(uploadType: TffType, moduli: MaskingModuli, tensors: readonly BundleTensor[]): void {
+function checkMaskedLanes(
+  uploadType: TffType,
+  moduli: MaskingModuli,
+  tensors: readonly BundleTensor[],
+): void {
   const layout = layoutOf(uploadType);
   let at = layout.u;
   (['bitwidth', 'max_input', 'modulus'] as const).forEach((kind, k) => {
