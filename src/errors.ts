@@ -56,7 +56,6 @@ export const ERROR_CODES = {
   SECAGG_NOT_SURVIVOR: 409,
   /** A step's message does not match what the task was asked for (recipients, shares' kinds). */
   SECAGG_WRONG_SHARE: 400,
-  SECAGG_INVALID: 400,
   // devices (README, "Device credentials")
   DEVICE_CREDENTIAL_INVALID: 401,
   DEVICE_MISMATCH: 403,

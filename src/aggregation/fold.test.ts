@@ -72,13 +72,13 @@ test('a backend fault inside finalize is thrown (retried), a plan error fails th
   );
   const task = { round: 1, secureParams: params, partials: [partial], state, minAggregate: 1 };
   failing('report', new WebAssembly.RuntimeError('memory access out of bounds'));
-  expect(() => finalizeRound(checked, task, limits)).toThrow(/memory access out of bounds/);
+  await expect(finalizeRound(checked, task, limits)).rejects.toThrow(/memory access out of bounds/);
   jest.restoreAllMocks();
   failing('report', new Error('a plan bug'));
-  expect(finalizeRound(checked, task, limits)).toEqual({
+  expect(await finalizeRound(checked, task, limits)).toEqual({
     ok: false,
     error: 'finalize: report: node "s" (add): a plan bug',
   });
   jest.restoreAllMocks();
-  expect(finalizeRound(checked, task, limits)).toMatchObject({ ok: true, clients: 1 });
+  expect(await finalizeRound(checked, task, limits)).toMatchObject({ ok: true, clients: 1 });
 });

@@ -8,6 +8,7 @@ import type { JsonValue } from '../compute/value-json';
 import { AppError } from '../errors';
 import type { CheckedPlan } from '../plan/validate';
 import type { MaskingModuli, SecureParams } from '../rounds/form-steps';
+import type { UnmaskInput } from '../secagg/protocol-server';
 import { backendFault } from './backend-fault';
 
 /**
@@ -72,20 +73,11 @@ export interface FinalizeTask {
   /** min_clients_in_aggregate of the attempt. */
   readonly minAggregate: number;
   /**
-   * SecAgg: the masking moduli and every mask to take off the masked sums: the survivors' self masks and
-   * the pairwise masks survivors added for neighbours that dropped out (src/secagg/unmask.ts).
+   * SecAgg: what takes the masks off the masked sums (src/secagg/protocol-server.ts, `unmaskSums`): the
+   * unmasking plan, the session, the cohort's mask keys, the R3 shares by the client they rebuild, and the
+   * masking moduli.
    */
-  readonly unmask?: {
-    readonly moduli: MaskingModuli;
-    readonly masks: readonly MaskToRemove[];
-  };
-}
-
-/** One PRG mask to subtract (`sign` 1) or add back (`sign` -1) over every masked tensor. */
-export interface MaskToRemove {
-  /** The 32-byte ChaCha20 seed the mask expands from. */
-  readonly seed: Uint8Array;
-  readonly sign: 1 | -1;
+  readonly unmask?: Omit<UnmaskInput, 'maskedSums'>;
 }
 
 /** A finalized round: the next state and the output, or why the round fails (nothing is released then). */

@@ -94,7 +94,8 @@ export class LocalEvaluator implements PlanEvaluator {
   }
 
   finalize(ref: PlanRef, task: FinalizeTask): Promise<FinalizeResult> {
-    return attempt(() => finalizeRound(this.planOf(ref), task, this.limits));
+    // Async (SecAgg's share combination), so a throw is a rejection already.
+    return finalizeRound(this.planOf(ref), task, this.limits);
   }
 
   ready(): Promise<void> {

@@ -16,6 +16,7 @@ import {
   type RoundStore,
 } from '../store/types';
 import { aggregationViolation } from './aggregation-check';
+import { unmaskInput } from './secagg-finalize';
 import type { Engine, Jobs, LoadedPlan, PlanCache } from './contracts';
 
 /** What the engine needs; all of it is passed in (tests run real ones on a unique prefix). */
@@ -184,7 +185,7 @@ export class RoundEngine implements Engine {
               `(${pending.length} re-queued)`,
           );
         }
-        const begun = await this.store.beginFinalize(ref);
+        const begun = await this.store.beginFinalize(ref, now);
         if (begun.phase === 'completed' || begun.phase === 'failed') return this.ensureNext(ref, now);
         if (begun.phase !== 'finalizing') {
           throw new NotReadyError(
@@ -207,6 +208,8 @@ export class RoundEngine implements Engine {
     if (!state) throw new Error(`plan ${ref.plan} has no server state`);
     const violated = await aggregationViolation(this.store, ref, partials, this.log);
     if (violated !== undefined) return this.failAndReopen(ref, violated, now);
+    const unmask = await unmaskInput(this.store, ref, info);
+    if (!unmask.ok) return this.failAndReopen(ref, unmask.error, now);
     let result: FinalizeResult;
     try {
       result = await this.evaluator.finalize(planRef(loaded), {
@@ -215,6 +218,7 @@ export class RoundEngine implements Engine {
         partials,
         state,
         minAggregate: info.min_aggregate,
+        ...(unmask.input ? { unmask: unmask.input } : {}),
       });
     } catch (e) {
       // A plan error fails the attempt; an isolate fault throws (the job retries, the partials stay) until

@@ -9,8 +9,8 @@ import { brokenBackend } from '../isolate/backend-fault';
 import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
 import { SecureSum } from '../aggregation/secure-sum';
-import { addMod, expandMasks, subMod } from '../secagg/masks';
-import { leafSizes, mergeAll, newSecureSums, runSlot, SECURE_KINDS, updateStep } from './form-steps';
+import { unmaskSums } from '../secagg/protocol-server';
+import { mergeAll, newSecureSums, runSlot, SECURE_KINDS, updateStep } from './form-steps';
 
 /**
  * Finalizes a closed round attempt from its committed partials, exactly as the local runner computes a
@@ -19,7 +19,11 @@ import { leafSizes, mergeAll, newSecureSums, runSlot, SECURE_KINDS, updateStep }
  * unable to complete another round. Plan errors fail the round; anything else is thrown, a plan error caused
  * by a broken backend too (the isolate faults and finalize is retried). Runs inside an isolate on the server.
  */
-export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: Limits): FinalizeResult {
+export async function finalizeRound(
+  checked: CheckedPlan,
+  task: FinalizeTask,
+  limits: Limits,
+): Promise<FinalizeResult> {
   const { types, plan } = checked;
   const interpreter = new Interpreter(plan.functions ?? {}, limits);
   const owned: Value[] = [];
@@ -42,7 +46,22 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
     }
     let sums = newSecureSums(checked, task.secureParams, masking);
     for (const p of decoded) p.sums.forEach((sum, k) => sums[k]!.merge(sum));
-    if (task.unmask) sums = unmaskSums(checked, task.secureParams, task.unmask, sums, clients);
+    if (task.unmask) {
+      // SecAgg: the finalizer is the one place a sum is unmasked; every mask of U3 comes off, whatever
+      // worker's partial its upload is in (src/secagg/protocol-server.ts).
+      const masked = sums;
+      const exact = await unmaskSums({
+        ...task.unmask,
+        maskedSums: {
+          bitwidth: masked[0].partialSums(),
+          max_input: masked[1].partialSums(),
+          modulus: masked[2].partialSums(),
+        },
+      });
+      sums = SECURE_KINDS.map((kind) =>
+        SecureSum.restore(kind, task.secureParams[kind], exact[kind], clients),
+      ) as typeof sums;
+    }
     const S = decodeBundle(task.state, types.S, { requireFinite: false });
     owned.push(S);
     const R = runSlot(interpreter, plan, 'report', task.round, merged);
@@ -66,35 +85,6 @@ export function finalizeRound(checked: CheckedPlan, task: FinalizeTask, limits: 
   } finally {
     for (const v of owned) disposeValue(v);
   }
-}
-
-/**
- * Takes every mask off SecAgg's masked sums (the survivors' self masks, and the pairwise masks survivors
- * added for neighbours that dropped out; the masks between two survivors cancelled in the sum) and answers
- * the exact sums as plain secure sums of their kinds. Each masking modulus exceeds the largest possible
- * exact sum of its tensor (or is the modular sum's own modulus), so the residue is the sum.
- */
-function unmaskSums(
-  checked: CheckedPlan,
-  params: FinalizeTask['secureParams'],
-  unmask: NonNullable<FinalizeTask['unmask']>,
-  masked: readonly SecureSum[],
-  clients: number,
-): [SecureSum, SecureSum, SecureSum] {
-  const residues = masked.flatMap((sum) => sum.partialSums().map((s) => Float64Array.from(s)));
-  const moduli = SECURE_KINDS.flatMap((kind) => unmask.moduli[kind]);
-  const sizes = residues.map((r) => r.length);
-  for (const { seed, sign } of unmask.masks) {
-    const masks = expandMasks(seed, moduli, sizes);
-    masks.forEach((mask, leaf) => (sign === 1 ? subMod : addMod)(residues[leaf]!, mask, moduli[leaf]!));
-  }
-  let at = 0;
-  return SECURE_KINDS.map((kind, k) => {
-    const count = leafSizes(checked.types.V[k]!).length;
-    const arrays = residues.slice(at, at + count);
-    at += count;
-    return SecureSum.restore(kind, params[kind], arrays, clients);
-  }) as [SecureSum, SecureSum, SecureSum];
 }
 
 /**

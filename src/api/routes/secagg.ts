@@ -1,6 +1,9 @@
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
+import { SHARE_BYTES } from '../../secagg/crypto';
+import { fromBase64Url, type R0Advertise, type R1Shares, type R3Unmask } from '../../secagg/protocol';
+import { checkAdvertise, checkShares } from '../../secagg/protocol-server';
 import { cohortGraph, secAggTimeoutsMs, type SecAggSetup } from '../../secagg/setup';
 import type { SecAggRefusal, SecAggView } from '../../store/secagg-store';
 import type { RoundRef } from '../../store/types';
@@ -145,12 +148,9 @@ export function secAggRoutes(deps: RouteDeps): Router {
     async (req, res) => {
       const { claims, ref } = await authorize(req);
       const now = deps.now();
-      const r = await store.secagg.advertise(
-        ref,
-        claims.task,
-        (req.body as { keys: { c: string; s: string } }).keys,
-        now,
-      );
+      const message = req.body as R0Advertise;
+      checkAdvertise(message); // a low-order key would make every neighbour's exchange fail
+      const r = await store.secagg.advertise(ref, claims.task, message.keys, now);
       if (!r.ok) throw refused(r.code, r.detail);
       if (r.ended) {
         // This advertisement fixed the cohort: the sharing deadline starts now (the reconciler would see it too).
@@ -170,16 +170,17 @@ export function secAggRoutes(deps: RouteDeps): Router {
       const { claims, ref, view } = await authorize(req);
       if (view.index === undefined) throw refused('SECAGG_NOT_IN_COHORT');
       if (view.phase !== 'sharing') throw refused('SECAGG_PHASE', view.phase);
-      const shares = (req.body as { shares: { to: number; ct: string }[] }).shares;
-      const hood = cohortGraph(view.setup, view.n).graph.neighbourhood(view.index);
-      const sent = shares.map((s) => s.to).sort((a, b) => a - b);
-      if (sent.length !== hood.length || sent.some((to, at) => to !== hood[at])) {
+      const message = req.body as R1Shares;
+      const { graph } = cohortGraph(view.setup, view.n);
+      // One sealed envelope of the right size to each member of the neighbourhood, itself included.
+      checkShares(view.index, message, (i) => graph.neighbourhood(i));
+      if (message.shares.length !== graph.neighbourhood(view.index).length) {
         throw new AppError(
           'SECAGG_WRONG_SHARE',
           'send exactly one ciphertext to each member of your neighbourhood',
-          [{ path: '/shares', message: `expected recipients ${hood.join(',')}, got ${sent.join(',')}` }],
         );
       }
+      const shares = message.shares;
       const r = await store.secagg.share(ref, claims.task, shares, deps.now());
       if (!r.ok) throw refused(r.code, r.detail);
       res.json({ stored: true });
@@ -198,7 +199,9 @@ export function secAggRoutes(deps: RouteDeps): Router {
         if (step.step === 'done') throw refused('SECAGG_ALREADY_SENT');
         throw refused('SECAGG_PHASE', view.phase);
       }
-      const shares = (req.body as { shares: { of: number; kind: 'b' | 's'; share: string }[] }).shares;
+      const shares = (req.body as R3Unmask).shares;
+      // Stored as given, combined only by the finalizer: each must be a share, or unmasking would fail late.
+      shares.forEach((s, m) => fromBase64Url(s.share, SHARE_BYTES, `/shares/${m}/share`));
       const expected = [...step.survivors, ...step.dropped].sort((a, b) => a - b);
       const given = shares.map((s) => s.of).sort((a, b) => a - b);
       if (given.length !== expected.length || given.some((of, at) => of !== expected[at])) {
