@@ -81,7 +81,8 @@ export async function finalizeRound(
     // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails. A
     // broken backend says nothing of the plan: finalize faults, and is retried.
     if (!(e instanceof AppError) || brokenBackend(e)) throw e;
-    return { ok: false, error: `finalize: ${e.message.split('\n')[0]}` };
+    // The first line; a message with details ends it with a colon.
+    return { ok: false, error: `finalize: ${e.message.split('\n')[0]!.replace(/:$/, '')}` };
   } finally {
     for (const v of owned) disposeValue(v);
   }

@@ -107,5 +107,15 @@ function roundView(r: RoundInfo): Record<string, unknown> {
     reporting_at: r.reporting_at ?? null,
     closed_at: r.closed_at ?? null,
     finished_at: r.finished_at ?? null,
+    ...(r.selection_deadline === undefined ? {} : { selection_deadline: r.selection_deadline }),
+    ...(r.reporting_deadline === undefined ? {} : { reporting_deadline: r.reporting_deadline }),
+    ...(r.secure_aggregation === undefined
+      ? {}
+      : {
+          secure_aggregation: r.secure_aggregation,
+          ...(r.sharing_at === undefined ? {} : { sharing_at: r.sharing_at }),
+          ...(r.sharing_deadline === undefined ? {} : { sharing_deadline: r.sharing_deadline }),
+          ...(r.unmasking_deadline === undefined ? {} : { unmasking_deadline: r.unmasking_deadline }),
+        }),
   };
 }
