@@ -18,9 +18,11 @@ import {
   intOption,
   optionalIntOption,
   scheduleOptions,
-  toSchedule,
+  secureAggregationOption,
+  secureSchedule,
   resolveOptions,
   type OptionSpecs,
+  type SecAggProtocol,
   type ScheduleOptions,
 } from './options';
 
@@ -30,6 +32,8 @@ export interface FederatedSumOptions extends ScheduleOptions {
   batchSize: number;
   /** Sends each client's sum through secure_sum_bitwidth (V1) instead of the plain aggregation path. */
   secure: boolean;
+  /** With `secure`: how the secure sums are aggregated (default secagg+: masked, only their sum is seen). */
+  secureAggregation: SecAggProtocol;
   /** Bits of each client's sum in the secure variant: client sums must lie in [0, 2^bitwidth). */
   bitwidth: number;
   /** Plain variant: the smallest sum one client may contribute (default: minus the largest). */
@@ -44,6 +48,7 @@ export interface FederatedSumOptions extends ScheduleOptions {
 export const FEDERATED_SUM_OPTIONS: OptionSpecs<FederatedSumOptions> = {
   ...dataOptions('numbers', 32),
   secure: boolOption('aggregate through secure_sum_bitwidth instead of the plain path', false),
+  secureAggregation: secureAggregationOption(),
   bitwidth: intOption('bitwidth of each client sum in the secure variant', 16, { min: 1, max: 31 }),
   minValue: optionalIntOption('plain variant: smallest sum one client may contribute', 'minus --max-value', {
     min: -(2 ** 31),
@@ -105,7 +110,7 @@ export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): P
     name: o.secure ? 'federated-secure-sum' : 'federated-sum',
     description: `Sum of every client's int32 values${o.secure ? `, through secure_sum_bitwidth (${o.bitwidth} bits per client)` : `, each client's sum bounded to [${minValue}, ${maxValue}] (${o.boundMode})`} (TFF MapReduce-form example).`,
     client_data: { collection: o.collection, element, batch_size: o.batchSize },
-    schedule: toSchedule(o),
+    schedule: secureSchedule(o, o.secure, o.secureAggregation),
     update_bounds: o.secure
       ? undefined
       : { ranges: [{ path: '', min: minValue, max: maxValue, mode: o.boundMode }] },

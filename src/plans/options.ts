@@ -302,3 +302,20 @@ export function toSchedule(o: ScheduleOptions): Schedule {
     reporting_deadline_s: o.reportingDeadline,
   };
 }
+
+/** How a library plan's `--secure` sums are aggregated (`schedule.secure_aggregation.protocol`). */
+export type SecAggProtocol = 'secagg+' | 'secagg' | 'none';
+
+/** The `--secure-aggregation` option of the plans with a `--secure` variant. */
+export function secureAggregationOption(): OptionSpec<SecAggProtocol> {
+  return choiceOption(
+    '--secure: secagg+ masks the secure sums (the server sees only their sum), secagg on the complete graph, none sums them in the clear',
+    'secagg+',
+    ['secagg+', 'secagg', 'none'],
+  );
+}
+
+/** The plan's schedule, with how its secure sums are aggregated when it has any. */
+export function secureSchedule(o: ScheduleOptions, secure: boolean, protocol: SecAggProtocol): Schedule {
+  return secure ? { ...toSchedule(o), secure_aggregation: { protocol } } : toSchedule(o);
+}
