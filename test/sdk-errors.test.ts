@@ -104,7 +104,13 @@ describe('typed errors', () => {
   });
 
   test('the SDK throws them typed: a forged token, a secure-sum value out of range', async () => {
-    const { population } = await h.sumPlan('secure', { targetClients: 3, secure: true, bitwidth: 4 });
+    const { population } = await h.sumPlan('secure', {
+      targetClients: 3,
+      secure: true,
+      // In the clear, so that the server sees (and refuses) the out-of-range value.
+      secureAggregation: 'none',
+      bitwidth: 4,
+    });
     const forger = h.client(population, [1]);
     const a = await assignmentOf(forger);
     await expect(forger.runTask({ ...a, token: `${a.token}x` })).rejects.toMatchObject({

@@ -116,7 +116,13 @@ export function secureSumPlan(c: SecureConstants, check = false): Plan {
     {
       name: 'secure-constants',
       client_data: { collection: 'numbers', element, batch_size: 4 },
-      schedule: { rounds: 1, target_clients: 2, min_reports: 2, min_clients_in_aggregate: 2 },
+      schedule: {
+        rounds: 1,
+        target_clients: 2,
+        min_reports: 2,
+        min_clients_in_aggregate: 2,
+        secure_aggregation: { protocol: 'none' },
+      },
     },
     { check },
   );
