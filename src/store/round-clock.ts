@@ -117,17 +117,8 @@ export async function uploadDeadline(
   ref: RoundRef,
   now: number,
 ): Promise<number | undefined> {
-  // One MULTI (one slot): the status and the deadline as of one moment, not across a resume.
-  const [meta, round] = (await exec(
-    redis
-      .multi()
-      .hmget(keys.plan(ref.plan).meta, 'status', 'paused_at')
-      .hmget(keys.round(ref).round, 'phase', 'reporting_deadline', 'opened_at'),
-  )) as [(string | null)[], (string | null)[]];
-  const [status, pausedAt] = meta;
-  const [phase, deadline, openedAt] = round;
-  if ((phase !== 'selecting' && phase !== 'sharing' && phase !== 'reporting') || !deadline) return undefined;
-  return pausedLater(status, pausedAt, openedAt, Number(deadline), now);
+  const r = await readClock(redis, keys, ref);
+  return r.open ? r.later(r.reporting, now) : undefined;
 }
 
 /**
@@ -141,7 +132,18 @@ export async function secAggDeadline(
   ref: RoundRef,
   now: number,
 ): Promise<number | undefined> {
-  const [meta, round] = (await exec(
+  const r = await readClock(redis, keys, ref);
+  if (!r.secagg) return undefined;
+  return r.later(r.open ? r.reporting : r.phase === 'closed' ? r.unmasking : undefined, now);
+}
+
+/**
+ * An attempt's deadlines and its plan's pause, read in one MULTI (one slot): the status and the deadlines
+ * as of one moment, not across a resume. `later` moves a deadline by the time paused so far when the plan is
+ * paused (as a resume will); undefined stays undefined.
+ */
+async function readClock(redis: Redis, keys: Keys, ref: RoundRef) {
+  const [[status, pausedAt], [phase, reporting, unmasking, openedAt, secagg]] = (await exec(
     redis
       .multi()
       .hmget(keys.plan(ref.plan).meta, 'status', 'paused_at')
@@ -154,30 +156,18 @@ export async function secAggDeadline(
         'secagg',
       ),
   )) as [(string | null)[], (string | null)[]];
-  const [status, pausedAt] = meta;
-  const [phase, reporting, unmasking, openedAt, secagg] = round;
-  if (!secagg) return undefined;
-  const deadline =
-    phase === 'selecting' || phase === 'sharing' || phase === 'reporting'
-      ? reporting
-      : phase === 'closed'
-        ? unmasking
-        : undefined;
-  if (!deadline) return undefined;
-  return pausedLater(status, pausedAt, openedAt, Number(deadline), now);
-}
-
-/** A deadline later by the time paused so far when the plan is paused (a resume moves it by that). */
-function pausedLater(
-  status: string | null | undefined,
-  pausedAt: string | null | undefined,
-  openedAt: string | null | undefined,
-  deadline: number,
-  now: number,
-): number {
-  if (status !== 'paused') return deadline;
-  const since = Math.max(Number(pausedAt ?? now), Number(openedAt ?? 0));
-  return deadline + Math.max(0, now - since);
+  return {
+    phase,
+    open: phase === 'selecting' || phase === 'sharing' || phase === 'reporting',
+    secagg: secagg !== null && secagg !== undefined,
+    reporting: reporting ? Number(reporting) : undefined,
+    unmasking: unmasking ? Number(unmasking) : undefined,
+    later(deadline: number | undefined, now: number): number | undefined {
+      if (deadline === undefined || status !== 'paused') return deadline;
+      const since = Math.max(Number(pausedAt ?? now), Number(openedAt ?? 0));
+      return deadline + Math.max(0, now - since);
+    },
+  };
 }
 
 /** One ZSCAN page of the plans index. */
