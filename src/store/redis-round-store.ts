@@ -11,7 +11,7 @@ import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './repl
 import { failKeys, planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { SCRIPTS } from './scripts';
-import { SecAggStore } from './secagg-store';
+import { RedisSecAggStore } from './secagg-store';
 import { attemptsOf, deletePlanKeys } from './delete-plan';
 import { sweepAll, sweepPlan, unlist, type SweepOptions } from './sweep';
 import {
@@ -24,6 +24,7 @@ import {
   type CommitExtras,
   type CommitResult,
   type DeadlineKind,
+  type SecAggStore,
   type DeadlineResult,
   type DeleteResult,
   type NewRound,
@@ -65,7 +66,7 @@ export class RedisRoundStore implements RoundStore {
     private readonly retention: RetentionOptions = DEFAULT_RETENTION,
   ) {
     this.keys = new Keys(prefix);
-    this.secagg = new SecAggStore(redis, this.keys);
+    this.secagg = new RedisSecAggStore(redis, this.keys);
   }
 
   readonly secagg: SecAggStore;

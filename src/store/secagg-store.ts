@@ -11,40 +11,10 @@ import { isPhase } from './parse';
 import { exec, tuple } from './replies';
 import { secAggDeadline } from './round-clock';
 import { SCRIPTS } from './scripts';
-import type { Phase, RoundRef } from './types';
+import type { PublicKeys, RoundRef, SecAggRefusal, SecAggStore, SecAggView, StepResult } from './types';
 
-/** A cohort member's two X25519 public keys (base64url): `c` encrypts shares, `s` derives pairwise masks. */
-export interface PublicKeys {
-  readonly c: string;
-  readonly s: string;
-}
-
-/** Refusals of the exchange's steps (each an error code of the API). */
-export type SecAggRefusal =
-  | 'TASK_UNKNOWN'
-  | 'SECAGG_OFF'
-  | 'SECAGG_KEYS_CHANGED'
-  | 'SECAGG_PHASE'
-  | 'SECAGG_NOT_IN_COHORT'
-  | 'SECAGG_ALREADY_SENT'
-  | 'SECAGG_NOT_SURVIVOR'
-  | 'SECAGG_WRONG_SHARE';
-
-export type StepResult<T> =
-  | ({ readonly ok: true } & T)
-  | { readonly ok: false; readonly code: SecAggRefusal; readonly detail?: string };
-
-/** Where an attempt's exchange stands, for one task. */
-export interface SecAggView {
-  readonly phase: Phase;
-  readonly setup: SecAggSetup;
-  /** The cohort size so far (final once the attempt left 'selecting'). */
-  readonly n: number;
-  /** The task's cohort index, if it advertised keys. */
-  readonly index?: number;
-}
-
-export class SecAggStore {
+/** The SecAgg exchange of a Redis round store. */
+export class RedisSecAggStore implements SecAggStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,

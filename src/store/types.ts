@@ -4,7 +4,6 @@
  * docs/server.md for the layout and the phase diagram.
  */
 import type { SecAggSetup } from '../secagg/setup';
-import type { SecAggStore } from './secagg-store';
 
 /** A round attempt's phase. */
 export type Phase = 'selecting' | 'sharing' | 'reporting' | 'closed' | 'finalizing' | 'completed' | 'failed';
@@ -437,4 +436,90 @@ export interface RoundStore {
 
   /** Removes every key of the store (tests). */
   clear(): Promise<void>;
+}
+
+// secure aggregation (src/store/secagg-store.ts; docs/server.md, "Secure aggregation")
+
+/** A cohort member's two X25519 public keys (base64url): `c` encrypts shares, `s` derives pairwise masks. */
+export interface PublicKeys {
+  readonly c: string;
+  readonly s: string;
+}
+
+/** Refusals of the exchange's steps (each an error code of the API). */
+export type SecAggRefusal =
+  | 'TASK_UNKNOWN'
+  | 'SECAGG_OFF'
+  | 'SECAGG_KEYS_CHANGED'
+  | 'SECAGG_PHASE'
+  | 'SECAGG_NOT_IN_COHORT'
+  | 'SECAGG_ALREADY_SENT'
+  | 'SECAGG_NOT_SURVIVOR'
+  | 'SECAGG_WRONG_SHARE';
+
+export type StepResult<T> =
+  | ({ readonly ok: true } & T)
+  | { readonly ok: false; readonly code: SecAggRefusal; readonly detail?: string };
+
+/** Where an attempt's exchange stands, for one task. */
+export interface SecAggView {
+  readonly phase: Phase;
+  readonly setup: SecAggSetup;
+  /** The cohort size so far (final once the attempt left 'selecting'). */
+  readonly n: number;
+  /** The task's cohort index, if it advertised keys. */
+  readonly index?: number;
+}
+
+/** An attempt's SecAgg+ exchange in the store; each step that decides is one atomic script. */
+export interface SecAggStore {
+  /** The attempt's setup and counts, with the task's index; undefined when the attempt runs no SecAgg. */
+  view(ref: RoundRef, task: string): Promise<SecAggView | undefined>;
+  /**
+   * Until when the attempt's task tokens authorize SecAgg steps (unix ms): the reporting deadline until the
+   * attempt closes, then the unmasking deadline (later by a pause); undefined after, or without SecAgg.
+   */
+  deadline(ref: RoundRef, now: number): Promise<number | undefined>;
+  /** Which of `indexes` are in U2 (`shared`), U3 (`uploaded`) or U4 (`answered`), in order. */
+  members(
+    ref: RoundRef,
+    set: 'shared' | 'uploaded' | 'answered',
+    indexes: readonly number[],
+  ): Promise<boolean[]>;
+  /** The attempt's setup (for the workers and the finalizer); undefined when it runs no SecAgg. */
+  setup(ref: RoundRef): Promise<SecAggSetup | undefined>;
+  /** R0: records a task's public keys; `ended` when its advertisement closed selection. */
+  advertise(
+    ref: RoundRef,
+    task: string,
+    keys: PublicKeys,
+    now: number,
+  ): Promise<StepResult<{ index: number; ended: boolean }>>;
+  /** The public keys of cohort members, by index (members without keys are left out). */
+  publicKeys(ref: RoundRef, indexes: readonly number[]): Promise<Map<number, PublicKeys>>;
+  /** Every cohort member's public keys, index order (for the finalizer). */
+  allPublicKeys(ref: RoundRef): Promise<PublicKeys[]>;
+  /** R1: stores a member's encrypted shares; `ended` when the last member's shares moved on to reporting. */
+  share(
+    ref: RoundRef,
+    task: string,
+    shares: readonly { readonly to: number; readonly ct: string }[],
+    now: number,
+  ): Promise<StepResult<{ ended: boolean }>>;
+  /** The ciphertexts addressed to `index` from each of `from` that sent its shares (sender order). */
+  inbox(
+    ref: RoundRef,
+    index: number,
+    from: readonly number[],
+  ): Promise<{ readonly from: number; readonly ct: string }[]>;
+  /** U2 and U3 as sets of cohort indexes. */
+  survivors(ref: RoundRef): Promise<{ shared: Set<number>; uploaded: Set<number> }>;
+  /** R3: stores a survivor's unmasking shares (the script checks each share's kind against U2 and U3). */
+  unmask(
+    ref: RoundRef,
+    task: string,
+    shares: readonly { readonly of: number; readonly kind: 'b' | 's'; readonly share: string }[],
+  ): Promise<StepResult<{ answered: number; reported: number }>>;
+  /** Every unmasking share, by the index it is of: the kind and each giver's share (for the finalizer). */
+  unmaskShares(ref: RoundRef): Promise<Map<number, { kind: 'b' | 's'; shares: string[] }>>;
 }

@@ -5,7 +5,7 @@ import { SHARE_BYTES } from '../../secagg/crypto';
 import { fromBase64Url, type R0Advertise, type R1Shares, type R3Unmask } from '../../secagg/protocol';
 import { checkAdvertise, checkShares } from '../../secagg/protocol-server';
 import { cohortGraph, secAggTimeoutsMs, type SecAggSetup } from '../../secagg/setup';
-import type { SecAggRefusal, SecAggView } from '../../store/secagg-store';
+import type { SecAggRefusal, SecAggView } from '../../store/types';
 import type { RoundRef } from '../../store/types';
 import type { RouteDeps } from '../deps';
 import { checkUploadDevice } from '../devices/upload-binding';
