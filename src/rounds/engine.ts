@@ -5,7 +5,7 @@ import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { AppError } from '../errors';
-import { newSecAggSetup, secAggTimeoutsMs, type SecAggSetup } from '../secagg/setup';
+import { newSecAggSetup, secAggStored, type SecAggSetup } from '../secagg/setup';
 import { newPlanId } from '../store/ids';
 import {
   roundTag,
@@ -318,6 +318,7 @@ export class RoundEngine implements Engine {
   ): Promise<string | undefined> {
     let error = failure;
     const s = scheduleOf(checked.plan);
+    const reporting = now + Math.round(s.reportingDeadlineS * 1000);
     let secure: SecAggSetup | undefined;
     try {
       if (m && error === undefined) secure = newSecAggSetup(checked.plan, m.secureParams, s.selectionTarget);
@@ -335,12 +336,9 @@ export class RoundEngine implements Engine {
       minAggregate: s.minAggregate,
       secureParams: m?.secureParams ?? { bitwidth: [], max_input: [], modulus: [] },
       now,
-      deadlines: {
-        selection: now + Math.round(s.selectionTimeoutS * 1000),
-        reporting: now + Math.round(s.reportingDeadlineS * 1000),
-      },
+      deadlines: { selection: now + Math.round(s.selectionTimeoutS * 1000), reporting },
       ...(error === undefined ? {} : { error }),
-      ...(secure ? { secagg: { setup: secure, timeoutsMs: secAggTimeoutsMs(checked.plan) } } : {}),
+      ...(secure ? { secagg: secAggStored(secure, checked.plan, reporting) } : {}),
     });
     if (error !== undefined) return error;
     // Scheduled again when the attempt already existed (a crash after openRound): the job ids name the

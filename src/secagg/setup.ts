@@ -58,6 +58,19 @@ export function secAggTimeoutsMs(plan: Plan): { readonly sharing: number; readon
   };
 }
 
+/** How long past an attempt's own deadlines its exchange's keys live, should nothing delete them. */
+const EXCHANGE_GRACE_MS = 24 * 3600_000;
+
+/**
+ * What opening an attempt stores of its setup: the setup, the timeouts, and when the exchange's keys expire
+ * (a day after the unmasking deadline could be at the latest; a pause longer than that loses the exchange,
+ * and the round then fails when it is finalized).
+ */
+export function secAggStored(setup: SecAggSetup, plan: Plan, reportingDeadline: number) {
+  const timeoutsMs = secAggTimeoutsMs(plan);
+  return { setup, timeoutsMs, expiresAt: reportingDeadline + timeoutsMs.unmasking + EXCHANGE_GRACE_MS };
+}
+
 /**
  * A fresh setup for an attempt of a plan that masks its secure sums, or undefined when it does not. Throws
  * AppError PLAN_OUT_OF_BOUNDS when a masking modulus would pass 2^52 (bitwidth or max_input too large for

@@ -186,6 +186,7 @@ export class RedisRoundStore implements RoundStore {
         r.secagg ? JSON.stringify(r.secagg.setup) : '',
         r.secagg?.timeoutsMs.sharing ?? '',
         r.secagg?.timeoutsMs.unmasking ?? '',
+        r.secagg?.expiresAt ?? '',
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);

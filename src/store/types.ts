@@ -120,6 +120,8 @@ export interface NewRound {
   readonly secagg?: {
     readonly setup: SecAggSetup;
     readonly timeoutsMs: { readonly sharing: number; readonly unmasking: number };
+    /** When the exchange's keys expire should complete or fail not delete them (unix ms). */
+    readonly expiresAt: number;
   };
 }
 

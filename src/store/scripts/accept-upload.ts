@@ -1,4 +1,4 @@
-import { CLOSE_REPORTING, FORGET_DEVICES } from './common';
+import { CLOSE_REPORTING, EXPIRE_EXCHANGE, FORGET_DEVICES } from './common';
 
 /** Lua: record an upload (see the header). */
 export const ACCEPT_UPLOAD = `
@@ -46,6 +46,7 @@ export const ACCEPT_UPLOAD = `
 ]]
 ${FORGET_DEVICES}
 ${CLOSE_REPORTING}
+${EXPIRE_EXCHANGE}
 local r = redis.call('HMGET', KEYS[1], 'phase', 'reported', 'accumulated', 'target', 'held_total', 'secagg')
 local phase = r[1]
 if not phase then return {'TASK_UNKNOWN'} end
@@ -75,7 +76,10 @@ if tonumber(r[2]) - tonumber(r[3]) - (tonumber(r[5]) or 0) >= tonumber(ARGV[5]) 
 
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. ARGV[2])
-if secure then redis.call('SADD', KEYS[7], index) end
+if secure then
+  redis.call('SADD', KEYS[7], index)
+  expireExchange(KEYS[1], {KEYS[7]})
+end
 local reported = redis.call('HINCRBY', KEYS[1], 'reported', 1)
 if reported >= tonumber(r[4]) then
   closeReporting(KEYS[1], KEYS[4], ARGV[4])

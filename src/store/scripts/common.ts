@@ -154,3 +154,15 @@ local function closeReporting(roundKey, devicesKey, now)
   forgetDevices(roundKey, devicesKey)
 end
 `;
+
+/**
+ * `expireExchange(roundKey, keys)`: sets the SecAgg exchange keys a step wrote to expire at the attempt's
+ * `secagg_expires_at`: complete and fail delete them, and the expiry is the backstop should neither run.
+ */
+export const EXPIRE_EXCHANGE = `
+local function expireExchange(roundKey, keys)
+  local at = redis.call('HGET', roundKey, 'secagg_expires_at')
+  if not at then return end
+  for _, key in ipairs(keys) do redis.call('PEXPIREAT', key, at) end
+end
+`;

@@ -40,6 +40,7 @@ export const OPEN_ROUND = `
              settings), '' when its secure sums are not masked
     ARGV[19] SecAgg: sharing timeout (ms), from the end of selection
     ARGV[20] SecAgg: unmasking timeout (ms), from the close of reporting
+    ARGV[21] SecAgg: when the exchange's keys expire (unix ms), should nothing delete them first
 
   Output:
      1  opened
@@ -81,7 +82,8 @@ else
   if ARGV[17] ~= '' then redis.call('HSET', KEYS[2], 'reporting_deadline', ARGV[17]) end
   if ARGV[18] ~= '' then
     redis.call('HSET', KEYS[2], 'secagg', ARGV[18], 'sharing_timeout_ms', ARGV[19],
-      'unmasking_timeout_ms', ARGV[20], 'advertised', 0, 'shared', 0, 'unmasked', 0)
+      'unmasking_timeout_ms', ARGV[20], 'secagg_expires_at', ARGV[21], 'advertised', 0, 'shared', 0,
+      'unmasked', 0)
   end
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])

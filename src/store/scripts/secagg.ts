@@ -1,4 +1,4 @@
-import { TO_SHARING } from './common';
+import { EXPIRE_EXCHANGE, TO_SHARING } from './common';
 
 /**
  * Lua: the steps of an attempt's SecAgg+ exchange (docs/server.md, "Secure aggregation"). Each checks the
@@ -26,6 +26,7 @@ export const ADVERTISE = `
     {'SECAGG_PHASE', phase}   selection is over: the cohort is fixed
 ]]
 ${TO_SHARING}
+${EXPIRE_EXCHANGE}
 local r = redis.call('HMGET', KEYS[1], 'phase', 'secagg', 'selection_target', 'sharing_timeout_ms')
 if not r[1] or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return {'TASK_UNKNOWN'} end
 if not r[2] then return {'SECAGG_OFF'} end
@@ -37,6 +38,7 @@ end
 if r[1] ~= 'selecting' then return {'SECAGG_PHASE', r[1]} end
 local n = redis.call('RPUSH', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], n - 1)
+expireExchange(KEYS[1], {KEYS[3], KEYS[4]})
 redis.call('HSET', KEYS[1], 'advertised', n)
 if n >= tonumber(r[3]) then
   toSharing(KEYS[1], ARGV[3], r[4])
@@ -64,6 +66,7 @@ export const SHARE = `
     {'SECAGG_ALREADY_SENT'}   the task's shares are stored already
     {'SECAGG_PHASE', phase}   the attempt is not exchanging shares
 ]]
+${EXPIRE_EXCHANGE}
 local r = redis.call('HMGET', KEYS[1], 'phase', 'secagg', 'advertised')
 if not r[1] then return {'TASK_UNKNOWN'} end
 if not r[2] then return {'SECAGG_OFF'} end
@@ -75,6 +78,7 @@ for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[4], ARGV[i] .. ':' .. index, ARGV[i + 1])
 end
 redis.call('SADD', KEYS[3], index)
+expireExchange(KEYS[1], {KEYS[3], KEYS[4]})
 local shared = redis.call('HINCRBY', KEYS[1], 'shared', 1)
 if shared >= tonumber(r[3]) then
   redis.call('HSET', KEYS[1], 'phase', 'reporting', 'reporting_at', ARGV[2])
@@ -109,6 +113,7 @@ export const UNMASK = `
     {'SECAGG_PHASE', phase}         the attempt is not unmasking (only while 'closed')
     {'SECAGG_WRONG_SHARE', of}      a share of a client outside U2, or of the wrong kind for it
 ]]
+${EXPIRE_EXCHANGE}
 local r = redis.call('HMGET', KEYS[1], 'phase', 'secagg', 'reported')
 if not r[1] then return {'TASK_UNKNOWN'} end
 if not r[2] then return {'SECAGG_OFF'} end
@@ -128,6 +133,7 @@ for i = 2, #ARGV, 3 do
   redis.call('HSET', KEYS[6], ARGV[i] .. ':' .. index, ARGV[i + 1] .. ':' .. ARGV[i + 2])
 end
 redis.call('SADD', KEYS[5], index)
+expireExchange(KEYS[1], {KEYS[5], KEYS[6]})
 local answered = redis.call('HINCRBY', KEYS[1], 'unmasked', 1)
 return {'ok', answered, r[3]}
 `;
