@@ -1,5 +1,5 @@
 import type { PlanCache } from '../rounds/contracts';
-import { scheduleOf } from '../rounds/engine';
+import { scheduleOf } from '../plan/schedule';
 import type { RoundInfo, RoundStore } from '../store/types';
 
 /** What the next selection of a population needs: the input of pace steering besides the check-in rate. */

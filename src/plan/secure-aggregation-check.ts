@@ -1,6 +1,8 @@
 import { tensorLeaves, type TffType } from '../compute/types';
-import type { ErrorDetail } from '../errors';
-import type { Plan } from '../generated/plan';
+import { AppError, type ErrorDetail } from '../errors';
+import type { Plan, SecureAggregation } from '../generated/plan';
+import { scheduleOf } from './schedule';
+import { completeGraph, secAggParameters } from '../secagg/params';
 
 const PATH = '/schedule/secure_aggregation';
 
@@ -48,6 +50,7 @@ export function secureAggregationErrors(plan: Plan, V: readonly TffType[]): Erro
       message: `threshold ${s.threshold} is more than degree ${s.degree}`,
     });
   }
+  out.push(...graphErrors(plan, s));
   const selection = plan.schedule.selection_timeout_s ?? 60;
   const sharing = s.sharing_timeout_s ?? 60;
   const reporting = plan.schedule.reporting_deadline_s ?? 300;
@@ -60,4 +63,38 @@ export function secureAggregationErrors(plan: Plan, V: readonly TffType[]): Erro
     });
   }
   return out;
+}
+
+/** The largest neighbourhood: Shamir shares over GF(256) have 255 x coordinates. */
+const MAX_DEGREE = 255;
+
+/**
+ * The graph the largest cohort (the selection target) would get: the finder must find one, with a
+ * neighbourhood no larger than MAX_DEGREE (smaller cohorts get smaller ones).
+ */
+function graphErrors(plan: Plan, s: SecureAggregation): ErrorDetail[] {
+  if (s.protocol === 'none' || (s.degree !== undefined && s.threshold !== undefined)) return [];
+  const nMax = scheduleOf(plan).selectionTarget;
+  const threat = {
+    adversarialRate: s.adversarial_rate ?? 0.05,
+    dropoutRate: s.dropout_rate ?? 0.33,
+    adversaryClass: s.adversary ?? 'curious',
+  } as const;
+  let degree: number;
+  try {
+    degree = (s.protocol === 'secagg' ? completeGraph(nMax, threat) : secAggParameters(nMax, threat)).degree;
+  } catch (e) {
+    if (!(e instanceof AppError)) throw e;
+    return [{ path: PATH, message: e.message }];
+  }
+  if (degree <= MAX_DEGREE) return [];
+  return [
+    {
+      path: PATH,
+      message:
+        `a cohort of ${nMax} (the selection target) needs neighbourhoods of ${degree} clients, more than the ` +
+        `${MAX_DEGREE} Shamir sharing allows; lower dropout_rate or adversarial_rate, use protocol secagg+ ` +
+        'rather than secagg, or give degree and threshold',
+    },
+  ];
 }

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import planSchema from '../../../schemas/plan.schema.json';
 import { AppError } from '../../errors';
-import { scheduleOf } from '../../rounds/engine';
+import { scheduleOf } from '../../plan/schedule';
 import { retryWindow } from '../../rounds/pace';
 import { signTaskToken } from '../../rounds/tokens';
 import { secAggSetting } from '../../secagg/setup';

@@ -91,7 +91,16 @@ export function secAggRoutes(deps: RouteDeps): Router {
         : { step: 'dropped', reason: 'no keys advertised in time' };
     }
     if (phase === 'selecting') return wait;
-    const { graph, threshold } = cohortGraph(view.setup, view.n);
+    let cohort: ReturnType<typeof cohortGraph>;
+    try {
+      cohort = cohortGraph(view.setup, view.n);
+    } catch (e) {
+      // A cohort no graph can protect (the finder refuses it): nobody shares, and the round fails at its
+      // sharing deadline rather than masking inputs that could not be recovered safely.
+      if (e instanceof AppError) return { step: 'dropped', reason: e.message };
+      throw e;
+    }
+    const { graph, threshold } = cohort;
     const hood = graph.neighbourhood(index);
     const [inU2] = await store.secagg.members(ref, 'shared', [index]);
     if (phase === 'sharing') {
