@@ -145,6 +145,10 @@ export class SecAggExchange {
     } catch (e) {
       // A retried step whose first try was stored after all (its answer lost).
       if (isRoundhouseError(e, 'SECAGG_ALREADY_SENT')) return;
+      // The step closed between the poll and the post: the exchange goes on without this task.
+      for (const code of ['SECAGG_PHASE', 'SECAGG_NOT_IN_COHORT', 'SECAGG_NOT_SURVIVOR'] as const) {
+        if (isRoundhouseError(e, code)) throw new ExchangeDropped(e.message);
+      }
       throw e;
     }
   }
