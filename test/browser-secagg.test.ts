@@ -15,7 +15,7 @@ import { threeSumsOf, threeSumsPlan, THREE_SUMS } from './support/secure-plans';
 // http://127.0.0.1 itself: browsers count loopback addresses as secure contexts, and the point is a plain
 // http origin, which is not one and has no WebCrypto (`crypto.subtle` is undefined there). The SecAgg
 // crypto is noble's (X25519, HKDF, AES-GCM, ChaCha20) over `crypto.getRandomValues`, which such pages
-// have, so the tab asserts both before it runs.
+// have. The test checks that the page is neither a secure context nor has WebCrypto before the tab runs.
 
 /** The tab's origin: a non-loopback name, hence not a secure context. */
 const PAGE_HOST = 'roundhouse.test';
