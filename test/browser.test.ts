@@ -1,21 +1,14 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { PLAN_LIBRARY } from '../src/plans';
 import type { RoundInfo } from '../src/store/types';
-import type * as RoundhouseWeb from '../web/client-entry';
+import { launchChromium, type PageWindow } from './support/chromium';
 import { eventually, startCluster, type Cluster } from './support/cluster';
-import { CHROMIUM, needs } from './support/needs';
+import { needs } from './support/needs';
 
 // End to end in a real browser: the demo page (/demo/) loads the SDK bundle and the WASM backend from the
 // built server, joins population `digits` with its sample of the digits data, trains and uploads, and the
 // server aggregates that one upload and moves the plan to its next round. Debian's Chromium, driven by
 // playwright-core (which never downloads a browser); .ci/run installs it.
-
-const BUNDLE = path.join(__dirname, '..', 'dist', 'web', 'roundhouse-client.js');
-
-/** The page's global, as web/client-entry.ts declares it (type-checking the bundle's surface too). */
-type PageWindow = Window & { Roundhouse: typeof RoundhouseWeb };
 
 async function rounds(cluster: Cluster, id: string): Promise<RoundInfo[]> {
   const res = await cluster.operator(`/v1/plans/${id}/rounds`);
@@ -33,22 +26,8 @@ needs('chromium')('the demo page in headless Chromium', () => {
   const pageOutput: string[] = [];
 
   beforeAll(async () => {
-    if (!fs.existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run \`npm run build\` first`);
+    browser = await launchChromium();
     cluster = await startCluster({ workers: 1 });
-    // Playwright gives every launch a fresh temporary profile and deletes it on close.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
     page = await browser.newPage();
     page.on('console', (m) => pageOutput.push(`console.${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => pageOutput.push(`page error: ${e.message}`));

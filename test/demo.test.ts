@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import Redis from 'ioredis';
 
 // The demo end to end through the built CLI: a round server and worker in one process, the FedAvg digits
-// plan, 30 simulated clients over HTTP for three rounds. It must finish, report every round with its
-// participants and held-out accuracy, learn something, and leave no key behind in Redis.
+// plan (plain, or secure with SecAgg+), 30 simulated clients over HTTP for three rounds. It must finish,
+// report every round with its participants and held-out accuracy, learn something, and leave no key behind
+// in Redis.
 
 const cli = path.join(__dirname, '..', 'bin', 'roundhouse.js');
 
@@ -23,31 +24,40 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-test('a shortened demo trains through the server and cleans up after itself', async () => {
-  const { code, stdout, stderr } = await run(['demo', '--rounds', '3', '--clients', '30']);
-  expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+interface RoundLine {
+  readonly line: string;
+  readonly round: number;
+  readonly participants: number;
+  readonly accuracy: number;
+}
 
+/** The completed rounds' summary lines of a 3-round demo, which must count from 1 to 3. */
+function roundsOf(stdout: string): RoundLine[] {
   const rounds = stdout
     .split('\n')
     .filter((l) => l.startsWith('round ') && !l.includes('FAILED'))
     .map((line) => {
       const m = /^round\s+(\d+)\/3\s.*participants=(\d+).*eval\.accuracy=([0-9.]+)/.exec(line);
       if (!m) throw new Error(`not a round summary with participants and accuracy: ${line}`);
-      return { round: Number(m[1]), participants: Number(m[2]), accuracy: Number(m[3]) };
+      return { line, round: Number(m[1]), participants: Number(m[2]), accuracy: Number(m[3]) };
     });
   expect(rounds.map((r) => r.round)).toEqual([1, 2, 3]);
-  // 30 clients: 10 a round, and a round counts with at least half of them.
-  for (const r of rounds) expect(r.participants).toBeGreaterThanOrEqual(5);
+  return rounds;
+}
 
+/** Three rounds of 10 non-IID clients take the model from near chance (0.1) to about 0.3 on held-out data. */
+function expectLearning(stdout: string, rounds: readonly RoundLine[]): void {
   const first = rounds[0]!.accuracy;
   const last = rounds[2]!.accuracy;
-  // Three rounds of 10 non-IID clients take the model from near chance (0.1) to about 0.3 on held-out data.
   expect(last).toBeGreaterThan(first);
   expect(last).toBeGreaterThan(0.2);
   expect(stdout).toMatch(
     new RegExp(`demo: held-out accuracy ${last.toFixed(4)} after 3 rounds .*elapsed \\d+\\.\\ds`),
   );
+}
 
+/** The demo's Redis prefix (from its stderr) holds no key any more. */
+async function expectNoKeysLeft(stderr: string): Promise<void> {
   const prefix = /Redis prefix (rh-demo-[0-9a-f-]+)/.exec(stderr)?.[1];
   expect(prefix).toBeDefined();
   const redis = new Redis('redis://127.0.0.1:6379');
@@ -57,4 +67,39 @@ test('a shortened demo trains through the server and cleans up after itself', as
   } finally {
     redis.disconnect();
   }
+}
+
+test('a shortened demo trains through the server and cleans up after itself', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--rounds', '3', '--clients', '30']);
+  expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+
+  const rounds = roundsOf(stdout);
+  // 30 clients: 10 a round, and a round counts with at least half of them.
+  for (const r of rounds) expect(r.participants).toBeGreaterThanOrEqual(5);
+  expect(stdout).not.toMatch(/secagg|SecAgg/);
+  expectLearning(stdout, rounds);
+  await expectNoKeysLeft(stderr);
 }, 120_000);
+
+test('a shortened --secure demo trains secure FedAvg through SecAgg+ and shows its counts per round', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--secure', '--rounds', '3', '--clients', '30']);
+  expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+  expect(stderr).toMatch(/plan \w+: secure FedAvg MLP 64-32-10, 10 clients a round, 30 clients/);
+  expect(stdout).toMatch(/^demo: SecAgg\+ runs every round/m);
+
+  const rounds = roundsOf(stdout);
+  for (const r of rounds) {
+    const m = /\ssecagg\+ cohort=(\d+) shared=(\d+) unmasked=(\d+)\s/.exec(r.line);
+    if (!m) throw new Error(`no SecAgg+ counts in: ${r.line}`);
+    const [cohort, shared, unmasked] = m.slice(1).map(Number) as [number, number, number];
+    // 13 selected a round (10 x over-selection 1.3); the demo's clients leave only before uploading, so
+    // every client in the sum answers the unmasking step.
+    expect(cohort).toBeLessThanOrEqual(13);
+    expect(shared).toBeLessThanOrEqual(cohort);
+    expect(r.participants).toBeGreaterThanOrEqual(5);
+    expect(r.participants).toBeLessThanOrEqual(shared);
+    expect(unmasked).toBe(r.participants);
+  }
+  expectLearning(stdout, rounds);
+  await expectNoKeysLeft(stderr);
+}, 180_000);

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { initBackend } from '../compute/backend';
 import { digitsClientExamples, loadDigits, partitionNonIid, trainTestSplit } from '../data/digits';
 import { createLogger, type Logger } from '../log/logger';
+import type { Plan } from '../generated/plan';
 import { PLAN_LIBRARY } from '../plans';
 import { LocalRunner } from '../runner/local-runner';
 import { abortOnSignals, signalExitCode } from '../runtime/shutdown';
@@ -22,6 +23,10 @@ const DEMO = {
   retryMaxSeconds: 8,
   pauseAfterTaskS: 3,
   slowDelayS: 2,
+  // SecAgg (--secure): the key exchange and the unmasking step get as long as selection; the reporting
+  // deadline counts from the round's opening, so it covers selection and the key exchange as well.
+  sharingTimeoutS: 10,
+  unmaskingTimeoutS: 10,
 } as const;
 
 interface DemoFlags {
@@ -35,13 +40,15 @@ interface DemoFlags {
   logLevel: string;
   json?: boolean;
   local?: boolean;
+  secure?: boolean;
 }
 
 /**
  * `roundhouse demo`: FedAvg on the digits data, end to end in one process: the round server with a worker
  * (on Redis under a private key prefix, deleted at the end), the library's FedAvg plan, and 100 simulated
  * non-IID clients over real HTTP, some dropping out and some late, until held-out accuracy reaches the
- * target. `--local` runs the same plan with the local runner instead.
+ * target. `--secure` runs the library's secure FedAvg instead, its model changes masked with SecAgg+.
+ * `--local` runs the same plan with the local runner instead.
  */
 export function demoCommand(): Command {
   return new Command('demo')
@@ -78,6 +85,10 @@ export function demoCommand(): Command {
     .option('--log-level <level>', 'server log level (stderr)', 'warn')
     .option('--json', 'print one JSON object per round on stdout')
     .option('--local', 'run the plan with the local runner (no server, no HTTP)')
+    .option(
+      '--secure',
+      "secure FedAvg: each client's model change in fixed point through a secure sum, masked with SecAgg+",
+    )
     .action(async (opts: DemoFlags) => {
       if (opts.local) return runLocalDemo(opts);
       const started = Date.now();
@@ -118,20 +129,21 @@ async function runDemo(
 ): Promise<void> {
   // Fewer clients than the library's 20 a round needs (with over-selection) get a third of them a round.
   const targetClients = Math.max(2, Math.min(20, Math.floor(opts.clients / 3)));
-  const plan = PLAN_LIBRARY.fedavg!.build({
-    rounds: opts.rounds,
-    targetClients,
-    minReports: Math.ceil(targetClients / 2),
-    selectionTimeout: DEMO.selectionTimeoutS,
-    reportingDeadline: DEMO.reportingDeadlineS,
-  });
+  const plan = serverDemoPlan(opts, targetClients);
   const { OperatorApi } = await import('../client/operator');
   const submitted = await new OperatorApi(server.url, server.operatorToken).submit(plan);
   process.stderr.write(
     `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}); ` +
-      `plan ${submitted.id}: FedAvg MLP 64-32-10, ${targetClients} clients a round, ${opts.clients} clients, ` +
+      `plan ${submitted.id}: ${opts.secure ? 'secure FedAvg' : 'FedAvg'} MLP 64-32-10, ${targetClients} clients a round, ${opts.clients} clients, ` +
       `dropout ${opts.dropout}, slow ${opts.slow}\n`,
   );
+  if (opts.secure) {
+    // Beside the rounds (on stderr with --json, whose stdout is one JSON object a line): what the counts mean.
+    (opts.json ? process.stderr : process.stdout).write(
+      "demo: SecAgg+ runs every round: each client's model change is masked, and the server sees only their sum " +
+        '(per round: cohort = clients that sent keys, shared = sent their key shares, unmasked = answered the unmasking step)\n',
+    );
+  }
   const result = await runAndReport(
     {
       server: server.url,
@@ -164,6 +176,42 @@ async function runDemo(
   else process.stdout.write(`${line}\n`);
 }
 
+/**
+ * The plan the server runs: the library's FedAvg, or with `--secure` its secure FedAvg, with deadlines a
+ * person will wait for. The library's secure plans keep the schema's 60 s SecAgg timeouts; the demo
+ * shortens them like its other deadlines (the server checks the plan again when it is submitted).
+ */
+function serverDemoPlan(opts: DemoFlags, targetClients: number): Plan {
+  const options = {
+    rounds: opts.rounds,
+    targetClients,
+    minReports: Math.ceil(targetClients / 2),
+    selectionTimeout: DEMO.selectionTimeoutS,
+  };
+  if (!opts.secure) {
+    return PLAN_LIBRARY.fedavg!.build({ ...options, reportingDeadline: DEMO.reportingDeadlineS });
+  }
+  const reportingDeadline = DEMO.selectionTimeoutS + DEMO.sharingTimeoutS + DEMO.reportingDeadlineS;
+  const plan = PLAN_LIBRARY.fedavg!.build({
+    ...options,
+    secure: true,
+    // The library checks the deadline against the schema's 60 s key exchange; both are replaced below.
+    reportingDeadline: DEMO.selectionTimeoutS + 60 + DEMO.reportingDeadlineS,
+  });
+  return {
+    ...plan,
+    schedule: {
+      ...plan.schedule,
+      reporting_deadline_s: reportingDeadline,
+      secure_aggregation: {
+        protocol: 'secagg+',
+        sharing_timeout_s: DEMO.sharingTimeoutS,
+        unmasking_timeout_s: DEMO.unmaskingTimeoutS,
+      },
+    },
+  };
+}
+
 /** The previous demo: the same plan run by the local runner, every round in one process without HTTP. */
 async function runLocalDemo(opts: DemoFlags): Promise<void> {
   const log = createLogger();
@@ -175,11 +223,14 @@ async function runLocalDemo(opts: DemoFlags): Promise<void> {
     test,
     Array.from({ length: test.n }, (_, i) => i),
   );
-  const plan = PLAN_LIBRARY.fedavg!.build({ rounds: opts.rounds });
+  // The local runner sums the secure sums in this process, unmasked: there is no server to hide them from.
+  const plan = PLAN_LIBRARY.fedavg!.build({ rounds: opts.rounds, secure: opts.secure ?? false });
   const runner = new LocalRunner(plan, clients, { seed: opts.seed, evaluationData: heldout });
   log.info(
     { plan: plan.name, clients: clients.size, heldout: test.n, rounds: opts.rounds },
-    'running FedAvg locally',
+    opts.secure
+      ? 'running secure FedAvg locally (secure sums summed in process, no SecAgg)'
+      : 'running FedAvg locally',
   );
   try {
     let t = Date.now();

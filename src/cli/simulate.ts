@@ -96,6 +96,7 @@ interface SimulateFlags {
   shardsPerClient: number;
   seed: number;
   dropout: number;
+  unmaskDropout: number;
   slow: number;
   slowDelayS: number;
   timeScale: number;
@@ -107,7 +108,9 @@ interface SimulateFlags {
 
 /**
  * `roundhouse simulate`: a population of digits clients (RoundhouseClient instances, real HTTP) against a
- * live server, with dropout and stragglers, and a summary of every round with held-out accuracy.
+ * live server, with dropout and stragglers, and a summary of every round with held-out accuracy (and, for
+ * plans with secure aggregation, its counts). The clients are the SDK's, so they run SecAgg+ when a round
+ * asks for it: `roundhouse plans build fedavg --secure -o plan.json` then `--submit plan.json`.
  */
 export function simulateCommand(): Command {
   return new Command('simulate')
@@ -139,6 +142,12 @@ export function simulateCommand(): Command {
       '--dropout <p>',
       'chance that a task is dropped after download, before upload',
       fraction('--dropout'),
+      0,
+    )
+    .option(
+      '--unmask-dropout <p>',
+      'secure aggregation: chance that a task leaves after its masked upload, before unmasking',
+      fraction('--unmask-dropout'),
       0,
     )
     .option(
@@ -199,6 +208,7 @@ export function simulateCommand(): Command {
           shardsPerClient: opts.shardsPerClient,
           seed: opts.seed,
           dropout: opts.dropout,
+          unmaskDropout: opts.unmaskDropout,
           slow: opts.slow,
           slowDelayS: opts.slowDelayS,
           timeScale: opts.timeScale,

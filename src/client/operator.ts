@@ -19,6 +19,7 @@ export type RoundRow = Pick<
   | 'error'
   | 'opened_at'
   | 'finished_at'
+  | 'secure_aggregation'
 >;
 
 /** What `DELETE /v1/plans/{id}` answers: the plan and how many Redis keys the call deleted. */

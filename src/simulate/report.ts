@@ -28,12 +28,23 @@ export function formatSummary(s: RoundSummary): string {
     ...(s.abandoned ? [`abandoned=${s.abandoned}`] : []),
     ...(s.rejected ? [`rejected=${s.rejected}`] : []),
     ...(s.errors ? [`errors=${s.errors}`] : []),
+    ...secAggCounts(s),
   ];
   const result =
     s.status === 'failed'
       ? [`FAILED: ${s.error ?? 'unknown reason'}`]
       : [...flat('', s.output), ...flat('eval', s.evaluation)];
   return [head, ...counts, ...result, `(${s.seconds.toFixed(1)}s)`].join('  ');
+}
+
+/**
+ * The SecAgg counts of a round, e.g. `secagg+ cohort=26 shared=26 unmasked=20`: the clients that advertised
+ * keys, sent their shares, and answered the unmasking step. Only counts: the server sees nothing else.
+ */
+function secAggCounts(s: RoundSummary): string[] {
+  const sa = s.secureAggregation;
+  if (!sa) return [];
+  return [`${sa.protocol} cohort=${sa.advertised} shared=${sa.shared} unmasked=${sa.unmasked}`];
 }
 
 /** The closing line: why it stopped, the accuracy and the time. */

@@ -35,6 +35,11 @@ export interface SimulationOptions {
   readonly seed?: number;
   /** Chance that a task is dropped after download, before upload (default 0). */
   readonly dropout?: number;
+  /**
+   * Rounds with secure aggregation: chance that a task that uploaded leaves before the unmasking step
+   * (default 0). Its input stays in the sum: its neighbours' shares take its masks off.
+   */
+  readonly unmaskDropout?: number;
   /** Chance that a task's upload is held back `slowDelayS` (default 0). */
   readonly slow?: number;
   readonly slowDelayS?: number;
@@ -79,7 +84,7 @@ export interface RoundSummary {
   readonly assigned: number;
   readonly reported: number;
   readonly rejected: number;
-  /** Tasks dropped after download. */
+  /** Tasks dropped after download: before the upload, or (secure aggregation) after it, before unmasking. */
   readonly dropped: number;
   /** Uploads refused as late, plus stragglers still holding theirs (the round is over: they will be). */
   readonly late: number;
@@ -88,6 +93,8 @@ export interface RoundSummary {
   readonly errors: number;
   readonly output: unknown;
   readonly error?: string;
+  /** Rounds with secure aggregation: the protocol and how many clients got through each of its steps. */
+  readonly secureAggregation?: RoundRow['secure_aggregation'];
   /** The plan's `evaluate` on held-out data for the state after this round. */
   readonly evaluation?: JsonValue;
   readonly accuracy?: number;
@@ -140,6 +147,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const seed = options.seed ?? 0;
   const dropout = options.dropout ?? 0;
   const slow = options.slow ?? 0;
+  const unmaskDropout = options.unmaskDropout ?? 0;
   let fatal: unknown;
   const runId = newDeviceId().slice(0, 8);
   const loops = data.clients.map((examples, i) => {
@@ -161,6 +169,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         }
         return true;
       },
+      beforeUnmask: () => behaviour() >= unmaskDropout,
     });
     return client
       .run({
@@ -269,6 +278,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       errors: t.errors,
       output: r.output ?? null,
       ...(r.error ? { error: r.error } : {}),
+      ...(r.secure_aggregation ? { secureAggregation: r.secure_aggregation } : {}),
       ...(evaluation !== undefined ? { evaluation } : {}),
       ...(acc !== undefined ? { accuracy: acc } : {}),
       seconds: ((r.finished_at ?? Date.now()) - r.opened_at) / 1000,
