@@ -16,7 +16,7 @@ import { validateBody } from '../middleware/validate';
 const BODY_LIMIT = 256 * 1024;
 
 /** How long a client waits before asking again while the others catch up (ms); the SDK adds jitter. */
-const WAIT_MS = 1000;
+const WAIT_MS = 500;
 
 /** What `GET /v1/tasks/{task}/secagg` answers: the task's next step of the exchange. */
 export type SecAggStep =
