@@ -158,6 +158,10 @@ describe('anonymous devices', () => {
     const population = 'devices-repeat';
     const plan = await api.submit(sumPlan(population, { targetClients: 4 }));
     for (const round of [1, 2]) {
+      // Round 2 opens just after round 1 completes: its check-ins must not come before it.
+      await eventually(`round ${round} to select`, async () =>
+        (await api.rounds(plan)).find((r) => r.round === round && r.phase === 'selecting'),
+      );
       const answers = await Promise.all(
         Array.from({ length: 100 }, () => checkin(api, population, { id: 'the-same-device' })),
       );

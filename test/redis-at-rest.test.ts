@@ -162,16 +162,18 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
       for (let r = 1; r <= ROUNDS; r++) {
         const devices = BASE_VALUES.map(() => `dev-${randomBytes(8).toString('hex')}`);
         for (const [i, device] of devices.entries()) {
-          const checkin = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: checkinBody(device),
+          // Round r opens just after round r - 1 completes: a check-in may come before it (a retry window).
+          const assignment = await eventually(`device ${i} to get a task of round ${r}`, async () => {
+            const checkin = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: checkinBody(device),
+            });
+            expect(checkin.status).toBe(200);
+            return (
+              (await checkin.json()) as { assignment?: { round: number; token: string; upload_url: string } }
+            ).assignment;
           });
-          expect(checkin.status).toBe(200);
-          const { assignment } = (await checkin.json()) as {
-            assignment?: { round: number; token: string; upload_url: string };
-          };
-          if (!assignment) throw new Error(`device ${i} of round ${r} got no task`);
           expect(assignment.round).toBe(r);
           const bytes = int32ScalarUpload(upload_type, 1000 * r + BASE_VALUES[i]!);
           rules.uploadDigests.push(...digestForms(bytes));

@@ -10,7 +10,13 @@ import { TestRedisServer } from './support/redis-server';
 
 let server: TestRedisServer;
 let handle: RedisHandle | undefined;
-const lines: { msg: string; level: number; suppressed?: number; connection?: string }[] = [];
+const lines: {
+  msg: string;
+  level: number;
+  suppressed?: number;
+  connection?: string;
+  err?: { code?: string; message?: string };
+}[] = [];
 const log = pino(
   { level: 'debug' },
   new Writable({
@@ -59,7 +65,11 @@ test('a command fails within the timeout while Redis does not answer; errors are
   const errors = lines.filter(
     (l) => l.msg === 'Redis connection error; retrying' && l.connection === 'roundhouse:test',
   );
-  expect(errors.length).toBe(1);
+  // Every retry fails, but each kind of failure is logged once in the window: a stop that resets the open
+  // socket (ECONNRESET) before the reconnects are refused (ECONNREFUSED) gives two kinds, not two lines of one.
+  const kinds = errors.map((l) => l.err?.code ?? l.err?.message);
+  expect(errors.length).toBeGreaterThanOrEqual(1);
+  expect(new Set(kinds).size).toBe(kinds.length);
 
   await server.restart();
   const deadline = Date.now() + 20_000;

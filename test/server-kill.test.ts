@@ -3,7 +3,7 @@ import { Keys } from '../src/store/keys';
 import { eventually } from './support/cluster';
 import { stalledJobs, startFaultCluster, type FaultCluster } from './support/fault-harness';
 import { vectorSumPlan, vectorUpload } from './support/plans';
-import { checkinRaw, uploadRaw } from './support/raw-client';
+import { assignedRaw, uploadRaw } from './support/raw-client';
 
 // Acceptance: a worker killed with SIGKILL during a round; the round still completes and its aggregate is
 // exactly the expected sum (no update lost, none counted twice). Three rounds, one kill in each, of a worker
@@ -53,8 +53,7 @@ describe('a worker killed mid-round', () => {
       let accepted = 0;
       let kill: Promise<{ victim: string; held: number }> | undefined;
       const client = async (c: number) => {
-        const assignment = await checkinRaw(cluster.url, population, `c${c}`);
-        if (!assignment) throw new Error(`client ${c} got no task in round ${round}`);
+        const assignment = await assignedRaw(cluster.url, population, `c${c}`);
         expect(assignment.round).toBe(round);
         const values = delta(c, round);
         expect((await uploadRaw(assignment, vectorUpload(values), { retryBusy: true })).status).toBe(202);

@@ -34,6 +34,25 @@ export async function checkinRaw(
 }
 
 /**
+ * Checks in until assigned (at most `ms`): the next round opens just after the last one completes, so a
+ * check-in right after a completion may come before it and get a retry window.
+ */
+export async function assignedRaw(
+  server: string,
+  population: string,
+  deviceId: string,
+  ms = 30_000,
+): Promise<RawAssignment> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const a = await checkinRaw(server, population, deviceId);
+    if (a) return a;
+    if (Date.now() > end) throw new Error(`device ${deviceId} got no task of ${population} in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * Uploads bytes under an assignment's token; with `retryBusy`, waits and tries again while the server
  * answers 503 BUSY, as a real client would. Returns the final status and error code, and the 503s seen.
  */
