@@ -178,38 +178,22 @@ async function runDemo(
 
 /**
  * The plan the server runs: the library's FedAvg, or with `--secure` its secure FedAvg, with deadlines a
- * person will wait for. The library's secure plans keep the schema's 60 s SecAgg timeouts; the demo
- * shortens them like its other deadlines (the server checks the plan again when it is submitted).
+ * person will wait for (SecAgg's key exchange and unmasking too). The reporting deadline counts from the
+ * round's opening, so with SecAgg it covers selection and the key exchange as well.
  */
 function serverDemoPlan(opts: DemoFlags, targetClients: number): Plan {
-  const options = {
+  return PLAN_LIBRARY.fedavg!.build({
     rounds: opts.rounds,
     targetClients,
     minReports: Math.ceil(targetClients / 2),
     selectionTimeout: DEMO.selectionTimeoutS,
-  };
-  if (!opts.secure) {
-    return PLAN_LIBRARY.fedavg!.build({ ...options, reportingDeadline: DEMO.reportingDeadlineS });
-  }
-  const reportingDeadline = DEMO.selectionTimeoutS + DEMO.sharingTimeoutS + DEMO.reportingDeadlineS;
-  const plan = PLAN_LIBRARY.fedavg!.build({
-    ...options,
-    secure: true,
-    // The library checks the deadline against the schema's 60 s key exchange; both are replaced below.
-    reportingDeadline: DEMO.selectionTimeoutS + 60 + DEMO.reportingDeadlineS,
+    reportingDeadline: opts.secure
+      ? DEMO.selectionTimeoutS + DEMO.sharingTimeoutS + DEMO.reportingDeadlineS
+      : DEMO.reportingDeadlineS,
+    ...(opts.secure
+      ? { secure: true, sharingTimeout: DEMO.sharingTimeoutS, unmaskingTimeout: DEMO.unmaskingTimeoutS }
+      : {}),
   });
-  return {
-    ...plan,
-    schedule: {
-      ...plan.schedule,
-      reporting_deadline_s: reportingDeadline,
-      secure_aggregation: {
-        protocol: 'secagg+',
-        sharing_timeout_s: DEMO.sharingTimeoutS,
-        unmasking_timeout_s: DEMO.unmaskingTimeoutS,
-      },
-    },
-  };
 }
 
 /** The previous demo: the same plan run by the local runner, every round in one process without HTTP. */

@@ -13,17 +13,17 @@ import {
   numberOption,
   optionalChoiceOption,
   scheduleOptions,
-  secureAggregationOption,
+  secAggOptions,
   secureSchedule,
   resolveOptions,
   type OptionSpecs,
-  type SecAggProtocol,
+  type SecAggOptions,
   type ScheduleOptions,
 } from './options';
 import { initialOptimizerState, optimizerStateType, type ServerOptimizer } from './server-optimizers';
 
 /** Options of the FedAvg plan. */
-export interface FedAvgOptions extends ScheduleOptions {
+export interface FedAvgOptions extends ScheduleOptions, SecAggOptions {
   collection: string;
   batchSize: number;
   /** Input width, hidden widths, classes. */
@@ -46,8 +46,6 @@ export interface FedAvgOptions extends ScheduleOptions {
    * update U carries nothing of the client's; see defineSecureRound.
    */
   secure: boolean;
-  /** With `secure`: how the secure sums are aggregated (default secagg+: masked, only their sum is seen). */
-  secureAggregation: SecAggProtocol;
   /** Secure: every coordinate of a client's model change is clipped to [-clipRange, clipRange]. */
   clipRange: number;
   /** Secure: bits per fixed-point coordinate, the secure sum's bitwidth. */
@@ -95,7 +93,7 @@ export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
     'send the model change through secure_sum_bitwidth in fixed point; the plain update carries nothing',
     false,
   ),
-  secureAggregation: secureAggregationOption(),
+  ...secAggOptions(),
   // On the digits reference run no coordinate of a client's model change goes past 0.92 in 50 rounds
   // (99% stay under 0.18), so 1 clips nothing there; the grid step is 2 c / (2^bitwidth - 2).
   clipRange: numberOption(
@@ -184,7 +182,7 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
       }),
       batch_size: o.batchSize,
     },
-    schedule: secureSchedule(o, o.secure, o.secureAggregation),
+    schedule: secureSchedule(o, o.secure),
     // The secure round has no plain update to bound: its bounds are the secure sum's range.
     update_bounds: o.secure ? undefined : fedAvgBounds(o),
   });

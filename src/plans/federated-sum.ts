@@ -18,22 +18,20 @@ import {
   intOption,
   optionalIntOption,
   scheduleOptions,
-  secureAggregationOption,
+  secAggOptions,
   secureSchedule,
   resolveOptions,
   type OptionSpecs,
-  type SecAggProtocol,
+  type SecAggOptions,
   type ScheduleOptions,
 } from './options';
 
 /** Options of the federated-sum plan. */
-export interface FederatedSumOptions extends ScheduleOptions {
+export interface FederatedSumOptions extends ScheduleOptions, SecAggOptions {
   collection: string;
   batchSize: number;
   /** Sends each client's sum through secure_sum_bitwidth (V1) instead of the plain aggregation path. */
   secure: boolean;
-  /** With `secure`: how the secure sums are aggregated (default secagg+: masked, only their sum is seen). */
-  secureAggregation: SecAggProtocol;
   /** Bits of each client's sum in the secure variant: client sums must lie in [0, 2^bitwidth). */
   bitwidth: number;
   /** Plain variant: the smallest sum one client may contribute (default: minus the largest). */
@@ -48,7 +46,7 @@ export interface FederatedSumOptions extends ScheduleOptions {
 export const FEDERATED_SUM_OPTIONS: OptionSpecs<FederatedSumOptions> = {
   ...dataOptions('numbers', 32),
   secure: boolOption('aggregate through secure_sum_bitwidth instead of the plain path', false),
-  secureAggregation: secureAggregationOption(),
+  ...secAggOptions(),
   bitwidth: intOption('bitwidth of each client sum in the secure variant', 16, { min: 1, max: 31 }),
   minValue: optionalIntOption('plain variant: smallest sum one client may contribute', 'minus --max-value', {
     min: -(2 ** 31),
@@ -110,7 +108,7 @@ export function buildFederatedSum(options: Partial<FederatedSumOptions> = {}): P
     name: o.secure ? 'federated-secure-sum' : 'federated-sum',
     description: `Sum of every client's int32 values${o.secure ? `, through secure_sum_bitwidth (${o.bitwidth} bits per client)` : `, each client's sum bounded to [${minValue}, ${maxValue}] (${o.boundMode})`} (TFF MapReduce-form example).`,
     client_data: { collection: o.collection, element, batch_size: o.batchSize },
-    schedule: secureSchedule(o, o.secure, o.secureAggregation),
+    schedule: secureSchedule(o, o.secure),
     update_bounds: o.secure
       ? undefined
       : { ranges: [{ path: '', min: minValue, max: maxValue, mode: o.boundMode }] },

@@ -15,24 +15,22 @@ import {
   boolOption,
   intOption,
   scheduleOptions,
-  secureAggregationOption,
+  secAggOptions,
   secureSchedule,
   resolveOptions,
   type OptionSpecs,
-  type SecAggProtocol,
+  type SecAggOptions,
   type ScheduleOptions,
 } from './options';
 
 /** Options of the histogram plan. */
-export interface HistogramOptions extends ScheduleOptions {
+export interface HistogramOptions extends ScheduleOptions, SecAggOptions {
   collection: string;
   batchSize: number;
   /** Values are counted in bins 0..bins-1; values outside are ignored. */
   bins: number;
   /** Sends the counts through secure_sum with max_input (V2) instead of the plain path. */
   secure: boolean;
-  /** With `secure`: how the secure sums are aggregated (default secagg+: masked, only their sum is seen). */
-  secureAggregation: SecAggProtocol;
   /**
    * The largest count one client contributes to a bin: a client clips its counts to [0, maxInput]; the
    * secure variant sums them with that max_input, the plain one declares it as an update bound.
@@ -50,7 +48,7 @@ export const HISTOGRAM_OPTIONS: OptionSpecs<HistogramOptions> = {
     max: 1_000_000,
   }),
   secure: boolOption('aggregate the counts through secure_sum (max_input) instead of the plain path', false),
-  secureAggregation: secureAggregationOption(),
+  ...secAggOptions(),
   maxInput: intOption(
     'largest count one client contributes to a bin (clipped; the secure max_input, the plain update bound)',
     1000,
@@ -109,7 +107,7 @@ export function buildHistogram(options: Partial<HistogramOptions> = {}): Plan {
     name: 'histogram',
     description: `Counts of int32 values in ${o.bins} bins over all clients, at most ${o.maxInput} per client and bin${o.secure ? ', through secure_sum' : ` (${o.boundMode})`}.`,
     client_data: { collection: o.collection, element, batch_size: o.batchSize },
-    schedule: secureSchedule(o, o.secure, o.secureAggregation),
+    schedule: secureSchedule(o, o.secure),
     update_bounds: o.secure
       ? undefined
       : { ranges: [{ path: 'counts', min: 0, max: o.maxInput, mode: o.boundMode }] },

@@ -303,19 +303,46 @@ export function toSchedule(o: ScheduleOptions): Schedule {
   };
 }
 
-/** How a library plan's `--secure` sums are aggregated (`schedule.secure_aggregation.protocol`). */
+/** How a library plan's `--secure` sums are aggregated (`schedule.secure_aggregation`). */
 export type SecAggProtocol = 'secagg+' | 'secagg' | 'none';
 
-/** The `--secure-aggregation` option of the plans with a `--secure` variant. */
-export function secureAggregationOption(): OptionSpec<SecAggProtocol> {
-  return choiceOption(
-    '--secure: secagg+ masks the secure sums (the server sees only their sum), secagg on the complete graph, none sums them in the clear',
-    'secagg+',
-    ['secagg+', 'secagg', 'none'],
-  );
+/** The secure-aggregation options of the plans with a `--secure` variant. */
+export interface SecAggOptions {
+  secureAggregation: SecAggProtocol;
+  sharingTimeout: number;
+  unmaskingTimeout: number;
+}
+
+/** `--secure-aggregation`, `--sharing-timeout`, `--unmasking-timeout`. */
+export function secAggOptions(): OptionSpecs<SecAggOptions> {
+  return {
+    secureAggregation: choiceOption(
+      '--secure: secagg+ masks the secure sums (the server sees only their sum), secagg on the complete graph, none sums them in the clear',
+      'secagg+',
+      ['secagg+', 'secagg', 'none'],
+    ),
+    sharingTimeout: numberOption('--secure with SecAgg: seconds the cohort has to exchange key shares', 60, {
+      min: 0,
+      exclusiveMin: true,
+    }),
+    unmaskingTimeout: numberOption(
+      '--secure with SecAgg: seconds the survivors have to send their unmasking shares',
+      60,
+      { min: 0, exclusiveMin: true },
+    ),
+  };
 }
 
 /** The plan's schedule, with how its secure sums are aggregated when it has any. */
-export function secureSchedule(o: ScheduleOptions, secure: boolean, protocol: SecAggProtocol): Schedule {
-  return secure ? { ...toSchedule(o), secure_aggregation: { protocol } } : toSchedule(o);
+export function secureSchedule(o: ScheduleOptions & SecAggOptions, secure: boolean): Schedule {
+  if (!secure) return toSchedule(o);
+  const setting =
+    o.secureAggregation === 'none'
+      ? { protocol: o.secureAggregation }
+      : {
+          protocol: o.secureAggregation,
+          sharing_timeout_s: o.sharingTimeout,
+          unmasking_timeout_s: o.unmaskingTimeout,
+        };
+  return { ...toSchedule(o), secure_aggregation: setting };
 }
