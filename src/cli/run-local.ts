@@ -17,6 +17,16 @@ export function positiveInt(name: string): (v: string) => number {
   };
 }
 
+/** Parses a fraction option in [0, 1], failing with the option's name. */
+export function fraction(name: string): (v: string) => number {
+  return (v) => {
+    const f = Number(v);
+    if (v.trim() === '' || !(f >= 0 && f <= 1))
+      throw new InvalidArgumentError(`${name} must be a fraction in [0, 1], got "${v}"`);
+    return f;
+  };
+}
+
 function readJson(file: string): unknown {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -39,17 +49,28 @@ export function formatRound(r: LocalRoundResult, total: number, ms: number): str
         : [`${prefix}=[${v.length} values]`];
     return Object.entries(v).flatMap(([k, x]) => flat(prefix ? `${prefix}.${k}` : k, x));
   };
+  const sa = r.secureAggregation;
   const parts = [
     `round ${String(r.round).padStart(String(total).length)}/${total}`,
     `participants=${r.participants}`,
     ...flat('', r.output),
     ...flat('eval', r.evaluation),
+    ...(sa
+      ? [
+          `${sa.protocol}(degree=${sa.degree} threshold=${sa.threshold} shared=${sa.shared}` +
+            ` dropped_after_shares=${sa.droppedAfterShares.length}` +
+            ` dropped_after_upload=${sa.droppedAfterUpload.length} unmasked=${sa.unmasked})`,
+        ]
+      : []),
     `(${(ms / 1000).toFixed(1)}s)`,
   ];
   return parts.join('  ');
 }
 
-/** `roundhouse run-local plan.json --data clients.csv`: runs a plan's rounds in this process. */
+/**
+ * `roundhouse run-local plan.json --data clients.csv`: runs a plan's rounds in this process as the server
+ * would, the SecAgg exchange of a plan that masks its secure sums included (LocalRunner.simulateRound).
+ */
 export function runLocalCommand(): Command {
   return new Command('run-local')
     .description("run a plan's rounds in one process over CSV client data, as the server would")
@@ -74,7 +95,17 @@ export function runLocalCommand(): Command {
       positiveInt('--partials'),
       2,
     )
-    .option('--seed <n>', 'seed of client sampling', (v) => Number(v), 0)
+    .option('--seed <n>', 'seed of client sampling (and of SecAgg dropouts and graphs)', (v) => Number(v), 0)
+    .option(
+      '--secagg-drop-after-shares <fraction>',
+      "SecAgg plans: this fraction of each round's clients leaves after sharing its keys (no upload)",
+      fraction('--secagg-drop-after-shares'),
+    )
+    .option(
+      '--secagg-drop-after-upload <fraction>',
+      "SecAgg plans: this fraction of each round's clients uploads, then does not help unmask the sum",
+      fraction('--secagg-drop-after-upload'),
+    )
     .option('--json', 'print one JSON object per round on stdout')
     .action(
       async (
@@ -86,6 +117,8 @@ export function runLocalCommand(): Command {
           clientsPerRound?: number;
           partials: number;
           seed: number;
+          secaggDropAfterShares?: number;
+          secaggDropAfterUpload?: number;
           json?: boolean;
         },
       ) => {
@@ -112,12 +145,20 @@ export function runLocalCommand(): Command {
           partials: opts.partials,
           seed: opts.seed,
           evaluationData,
+          ...(opts.secaggDropAfterShares !== undefined || opts.secaggDropAfterUpload !== undefined
+            ? {
+                secAggDropouts: {
+                  afterShares: opts.secaggDropAfterShares ?? 0,
+                  afterUpload: opts.secaggDropAfterUpload ?? 0,
+                },
+              }
+            : {}),
         });
         const total = opts.rounds ?? runner.plan.schedule.rounds;
         log.info({ plan: runner.plan.name, clients: clients.size, rounds: total }, 'running plan locally');
         try {
           let t = Date.now();
-          for (const r of runner.rounds()) {
+          for await (const r of runner.simulateRounds()) {
             const now = Date.now();
             process.stdout.write(
               opts.json ? `${JSON.stringify(r)}\n` : `${formatRound(r, total, now - t)}\n`,

@@ -1,51 +1,22 @@
 import seedrandom from 'seedrandom';
-import { applyUpdateBounds, boundsOf } from '../aggregation/update-bounds';
-import { base64ToBytes, decodeBundle, encodeBundle, readTypedBundle, writeBundle } from '../codec';
+import type { SecureSum } from '../aggregation/secure-sum';
+import { base64ToBytes, decodeBundle } from '../codec';
 import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
-import { disposeValue, isStruct, structValue, tensorsOf, type Value } from '../compute/value';
+import { disposeValue, structValue, type Value } from '../compute/value';
 import { valueToJson, type JsonValue } from '../compute/value-json';
 import { toBatches, type ClientExamples } from '../data';
 import { AppError } from '../errors';
 import type { Plan } from '../generated/plan';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
-import { allSecureParams, mergeAll, newSecureSums, updateStep } from '../rounds/form-steps';
+import { allSecureParams, mergeAll, newSecureSums, runSlot, updateStep } from '../rounds/form-steps';
+import { secAggSetting } from '../secagg/setup';
+import { clientTurn, type OpenRound } from './client-turn';
+import { LocalSecAggRound, checkDropouts, type SecAggDropouts } from './secagg-local';
+import type { LocalRoundResult, LocalRunOptions } from './types';
 
-/** Options of a local run; every one defaults to the plan's schedule. */
-export interface LocalRunOptions {
-  /** Rounds to run (default: the schedule's rounds). */
-  readonly rounds?: number;
-  /** Clients sampled per round (default: the schedule's target_clients). */
-  readonly clientsPerRound?: number;
-  /** Seeds client sampling; the same seed, plan and data give the same run. */
-  readonly seed?: number;
-  /**
-   * Partial accumulators to spread a round's clients over (client i goes to partial i mod n), merged with
-   * `merge` as the server's aggregation workers do. Default 2, so that `merge` is exercised.
-   */
-  readonly partials?: number;
-  /** Held-out examples on which the plan's `evaluate` runs after each round. */
-  readonly evaluationData?: ClientExamples;
-  readonly limits?: Limits;
-}
-
-/** What one round produced. */
-export interface LocalRoundResult {
-  readonly round: number;
-  /** The server output X of the round. */
-  readonly output: JsonValue;
-  /** How many clients' updates are in the aggregate. */
-  readonly participants: number;
-  /** Which clients, in sampling order. */
-  readonly clients: readonly string[];
-  /**
-   * Sampled clients whose update was rejected (a secure-sum value out of range, a non-finite U, a broken
-   * `reject` update bound), with the reason.
-   */
-  readonly rejected: readonly { readonly client: string; readonly reason: string }[];
-  /** The plan's `evaluate` metrics on the held-out data, when both exist. */
-  readonly evaluation?: JsonValue;
-}
+export type { SecAggDropouts, SecAggRoundSummary } from './secagg-local';
+export type { LocalRoundResult, LocalRunOptions } from './types';
 
 /**
  * Runs a plan's rounds in one process, exactly as the design's round pseudo-code says: C = prepare(S); each
@@ -53,6 +24,8 @@ export interface LocalRoundResult {
  * the secure-sum updates are summed with their bitwidth / max_input / modulus semantics; (S', X) =
  * update(S, <R, V1sum, V2sum, V3sum>). It is how authors test a plan before publishing it, and the reference
  * the server's results are compared with. The final server state is available from `state()` after the run.
+ * `runRound` adds the secure sums in the clear; `simulateRound` plays the SecAgg exchange the plan asks for
+ * between the sampled clients, dropouts included, as `run-local` does.
  */
 export class LocalRunner {
   readonly checked: CheckedPlan;
@@ -60,6 +33,9 @@ export class LocalRunner {
   private readonly limits: Limits;
   private serverState: Value | undefined;
   private roundsDone = 0;
+  /** Whether the plan masks its secure sums (SecAgg), and the dropouts to simulate then. */
+  private readonly secAgg: boolean;
+  private readonly dropouts: SecAggDropouts | undefined;
 
   constructor(
     plan: unknown,
@@ -78,6 +54,17 @@ export class LocalRunner {
         `${perRound} clients per round is fewer than the plan's min_reports (${minReports})`,
       );
     }
+    this.secAgg = secAggSetting(this.checked.plan) !== undefined;
+    this.dropouts = options.secAggDropouts;
+    if (this.dropouts) {
+      if (!this.secAgg) {
+        throw new AppError(
+          'BAD_REQUEST',
+          'SecAgg dropouts need a plan that masks its secure sums (schedule.secure_aggregation secagg+ or secagg)',
+        );
+      }
+      checkDropouts(this.dropouts);
+    }
   }
 
   /** The plan being run. */
@@ -90,10 +77,23 @@ export class LocalRunner {
     return (this.serverState ??= this.initialState());
   }
 
-  /** Runs every round, yielding each result as it completes. */
+  /** Runs every round with the secure sums in the clear (`runRound`), yielding each result as it completes. */
   *rounds(): Generator<LocalRoundResult> {
-    const total = this.options.rounds ?? this.plan.schedule.rounds;
-    while (this.roundsDone < total) yield this.runRound();
+    while (this.roundsDone < this.totalRounds) yield this.runRound();
+  }
+
+  /** Runs every round as the server would (`simulateRound`), yielding each result as it completes. */
+  async *simulateRounds(): AsyncGenerator<LocalRoundResult> {
+    while (this.roundsDone < this.totalRounds) yield await this.simulateRound();
+  }
+
+  /** What a client's turn runs with. */
+  private get steps(): { readonly interpreter: Interpreter; readonly checked: CheckedPlan } {
+    return { interpreter: this.interpreter, checked: this.checked };
+  }
+
+  private get totalRounds(): number {
+    return this.options.rounds ?? this.plan.schedule.rounds;
   }
 
   /** Releases the server state's tensors. */
@@ -102,110 +102,131 @@ export class LocalRunner {
     this.serverState = undefined;
   }
 
-  /** Runs the next round. */
+  /**
+   * Runs the next round with its secure sums added in the clear: what a SecAgg round releases when no client
+   * leaves before its upload, and the reference `simulateRound` is held to. Synchronous, so it cannot play
+   * the exchange (whose secret sharing is asynchronous) or its dropouts.
+   */
   runRound(): LocalRoundResult {
-    const S = this.state();
-    const round = this.roundsDone + 1;
-    const { plan } = this.checked;
-    const run = (slot: keyof Plan['computations'], arg?: Value) =>
-      this.interpreter.run(plan.computations[slot], arg, { round, label: slot });
-    const owned: Value[] = [];
-    const keep = <T extends Value>(v: T): T => {
-      owned.push(v);
-      return v;
-    };
+    if (this.dropouts) {
+      throw new AppError('BAD_REQUEST', 'SecAgg dropouts are simulated by simulateRound, not runRound');
+    }
+    const r = this.openRound();
     try {
-      const C = keep(run('prepare', S));
-      const chosen = this.sampleClients(round);
-      const partials = Math.max(1, Math.min(this.options.partials ?? 2, chosen.length));
-      const accs: Value[] = Array.from({ length: partials }, () => run('zero'));
-      const secure = newSecureSums(this.checked, allSecureParams(this.interpreter, this.checked, round));
-      const included: string[] = [];
-      const rejected: { client: string; reason: string }[] = [];
-      chosen.forEach((id, i) => {
-        const data = toBatches(this.clients.get(id)!, plan.client_data.element, plan.client_data.batch_size);
-        try {
-          const out = this.interpreter.run(
-            plan.computations.work,
-            structValue([
-              [undefined, data],
-              [undefined, C],
-            ]),
-            {
-              round,
-              label: `work (client ${id})`,
-            },
-          );
-          try {
-            if (!isStruct(out)) throw new Error('work did not return a struct');
-            const [sent, ...V] = out.fields.map((f) => f.value) as [Value, Value, Value, Value];
-            const values = V.map((v) => tensorsOf(v).map((t) => t.dataSync()));
-            // TFF fails a client whose secure-sum value is out of range; it then counts in no aggregate.
-            // A non-finite U or a broken `reject` update bound refuses the client the same way, as the server's
-            // upload route does.
-            let U: Value;
-            try {
-              values.forEach((v, k) => secure[k]!.check(v));
-              U = boundedUpdate(this.checked, sent);
-            } catch (e) {
-              if (!(e instanceof AppError)) throw e;
-              rejected.push({ client: id, reason: e.message });
-              return;
-            }
-            values.forEach((v, k) => secure[k]!.add(v));
-            included.push(id);
-            const p = i % partials;
-            let next: Value;
-            try {
-              next = run(
-                'accumulate',
-                structValue([
-                  [undefined, accs[p]!],
-                  [undefined, U],
-                ]),
-              );
-            } finally {
-              if (U !== sent) disposeValue(U);
-            }
-            disposeValue(accs[p]!);
-            accs[p] = next;
-          } finally {
-            disposeValue(out);
-          }
-        } finally {
-          disposeValue(data);
-        }
-      });
-      const merged = keep(mergeAll(this.interpreter, plan, accs, round));
-      const minAggregate =
-        plan.schedule.min_clients_in_aggregate ?? plan.schedule.min_reports ?? plan.schedule.target_clients;
-      if (included.length < minAggregate) {
-        throw new AppError(
-          'BAD_REQUEST',
-          `round ${round} has ${included.length} clients in its aggregate, fewer than min_clients_in_aggregate (${minAggregate})`,
-        );
-      }
-      const R = keep(run('report', merged));
-      const { state: nextState, output } = updateStep(this.interpreter, this.checked, S, R, secure, round);
-      disposeValue(S);
-      this.serverState = nextState;
-      this.roundsDone = round;
-      const evaluation = this.evaluate(round);
-      return {
-        round,
-        output,
-        participants: included.length,
-        clients: included,
-        rejected,
-        ...(evaluation !== undefined ? { evaluation } : {}),
-      };
+      const secure = newSecureSums(this.checked, r.params);
+      r.chosen.forEach((id, i) =>
+        clientTurn(this.steps, r, { id, index: i, examples: this.clients.get(id)! }, (values) => {
+          values.forEach((v, k) => secure[k]!.check(v));
+          return () => values.forEach((v, k) => secure[k]!.add(v));
+        }),
+      );
+      this.checkAggregate(r);
+      return this.closeRound(r, secure);
     } finally {
-      for (const v of owned) disposeValue(v);
+      this.release(r);
     }
   }
 
-  /** Runs the plan's `evaluate` on the held-out data with the current state, if both exist. */
-  evaluate(round = this.roundsDone): JsonValue | undefined {
+  /**
+   * Runs the next round as the server would: when the plan masks its secure sums
+   * (`schedule.secure_aggregation` secagg+ or secagg), the sampled clients play the SecAgg exchange in
+   * memory, with the options' dropouts, and only the unmasked sums reach `update`; other plans run as
+   * `runRound`. Throws AppError SECAGG_BELOW_THRESHOLD when too few clients are left to unmask, which fails
+   * the round on the server; the state then stays where it was.
+   */
+  async simulateRound(): Promise<LocalRoundResult> {
+    if (!this.secAgg) return this.runRound();
+    const r = this.openRound();
+    try {
+      const exchange = await LocalSecAggRound.open(
+        this.plan,
+        r.params,
+        r.chosen,
+        `${this.options.seed ?? 0}:${r.round}`,
+        this.dropouts ?? {},
+      );
+      r.chosen.forEach((id, i) => {
+        if (exchange.leavesAfterShares(i)) return;
+        clientTurn(this.steps, r, { id, index: i, examples: this.clients.get(id)! }, (values) =>
+          exchange.mask(i, values),
+        );
+      });
+      this.checkAggregate(r);
+      let secure: SecureSum[];
+      try {
+        secure = await exchange.unmask();
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e;
+        throw new AppError(e.code, `round ${r.round}: secure aggregation: ${e.message}`, e.details);
+      }
+      return { ...this.closeRound(r, secure), secureAggregation: exchange.summary() };
+    } finally {
+      this.release(r);
+    }
+  }
+
+  /** Prepares the broadcast, samples the clients, opens their partial accumulators, fixes the secure sums. */
+  private openRound(): OpenRound {
+    const round = this.roundsDone + 1;
+    const S = this.state();
+    const owned: Value[] = [];
+    const accs: Value[] = [];
+    try {
+      const C = runSlot(this.interpreter, this.plan, 'prepare', round, S);
+      owned.push(C);
+      const chosen = this.sampleClients(round);
+      const partials = Math.max(1, Math.min(this.options.partials ?? 2, chosen.length));
+      for (let p = 0; p < partials; p++) accs.push(runSlot(this.interpreter, this.plan, 'zero', round));
+      const params = allSecureParams(this.interpreter, this.checked, round);
+      return { round, S, C, chosen, accs, params, included: [], rejected: [], owned };
+    } catch (e) {
+      for (const v of [...owned, ...accs]) disposeValue(v);
+      throw e;
+    }
+  }
+
+  private checkAggregate(r: OpenRound): void {
+    const s = this.plan.schedule;
+    const minAggregate = s.min_clients_in_aggregate ?? s.min_reports ?? s.target_clients;
+    if (r.included.length < minAggregate) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `round ${r.round} has ${r.included.length} clients in its aggregate, fewer than min_clients_in_aggregate (${minAggregate})`,
+      );
+    }
+  }
+
+  /** merge, report and update with the round's secure sums; then the evaluation. */
+  private closeRound(r: OpenRound, secure: readonly SecureSum[]): LocalRoundResult {
+    const merged = mergeAll(this.interpreter, this.plan, r.accs.splice(0), r.round);
+    r.owned.push(merged);
+    const R = runSlot(this.interpreter, this.plan, 'report', r.round, merged);
+    r.owned.push(R);
+    const { state, output } = updateStep(this.interpreter, this.checked, r.S, R, secure, r.round);
+    disposeValue(r.S);
+    this.serverState = state;
+    this.roundsDone = r.round;
+    const evaluation = this.evaluate(r.round);
+    return {
+      round: r.round,
+      output,
+      participants: r.included.length,
+      clients: r.included,
+      rejected: r.rejected,
+      ...(evaluation !== undefined ? { evaluation } : {}),
+    };
+  }
+
+  /** Disposes what the round made (the state is the runner's). */
+  private release(r: OpenRound): void {
+    for (const v of [...r.owned, ...r.accs.splice(0)]) disposeValue(v);
+  }
+
+  /**
+   * Runs the plan's `evaluate` on the held-out data with a server state (default the current one), if both
+   * exist; another state is how a test scores a model the server trained.
+   */
+  evaluate(round = this.roundsDone, state?: Value): JsonValue | undefined {
     const { plan } = this.checked;
     if (!plan.evaluate || !this.options.evaluationData) return undefined;
     const data = toBatches(
@@ -217,7 +238,7 @@ export class LocalRunner {
       const metrics = this.interpreter.run(
         plan.evaluate,
         structValue([
-          [undefined, this.state()],
+          [undefined, state ?? this.state()],
           [undefined, data],
         ]),
         {
@@ -255,26 +276,6 @@ export class LocalRunner {
   }
 }
 
-/**
- * U after the plan's update bounds, computed by the same function on the same typed arrays as the server's
- * upload route (through a bundle of U), so local results match the server's: a non-finite U or one that
- * breaks a `reject` bound throws AppError. U itself when nothing changed, else a fresh value the caller
- * disposes.
- */
-function boundedUpdate(checked: CheckedPlan, U: Value): Value {
-  const bounds = boundsOf(checked);
-  const type = checked.types.U;
-  // The server refuses a non-finite update (BUNDLE_NOT_FINITE) before its bounds; so does this.
-  const { tensors } = readTypedBundle(encodeBundle(U, type), type, { requireFinite: true });
-  if (!bounds) return U;
-  const { data, changed } = applyUpdateBounds(
-    bounds,
-    tensors.map((t) => t.data),
-  );
-  if (!changed) return U;
-  return decodeBundle(writeBundle(tensors.map((t, k) => ({ ...t, data: data[k]! }))), type);
-}
-
 /** Runs every round of a plan locally and returns the results and the final state as JSON. */
 export function runLocal(
   plan: unknown,
@@ -284,6 +285,25 @@ export function runLocal(
   const runner = new LocalRunner(plan, clients, options);
   try {
     return [...runner.rounds()];
+  } finally {
+    runner.dispose();
+  }
+}
+
+/**
+ * Runs every round of a plan locally as the server would (`simulateRound`: the SecAgg exchange, with its
+ * dropouts, for a plan that masks its secure sums) and returns the results.
+ */
+export async function simulateLocal(
+  plan: unknown,
+  clients: ReadonlyMap<string, ClientExamples>,
+  options: LocalRunOptions = {},
+): Promise<LocalRoundResult[]> {
+  const runner = new LocalRunner(plan, clients, options);
+  try {
+    const results: LocalRoundResult[] = [];
+    for await (const r of runner.simulateRounds()) results.push(r);
+    return results;
   } finally {
     runner.dispose();
   }

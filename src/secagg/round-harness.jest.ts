@@ -1,39 +1,18 @@
 /**
  * Test support: graphs built inside the tests (a ring and a complete graph; the real Harary graph lives in
- * graph.ts), a seeded random source, and one in-process SecAgg+ round played by SecAggClientRound objects
- * and the server functions, with the messages passing as JSON as they would over HTTP.
+ * graph.ts), a seeded random source, and one in-process SecAgg+ round (in-process.ts) with the clients'
+ * inputs and dropouts given, checked against the same sums computed in the clear.
  */
 import { chacha20 } from '@noble/ciphers/chacha';
 import { sha256 } from '@noble/hashes/sha2';
 import { SecureSum } from '../aggregation/secure-sum';
-import { newSession, type RandomBytes } from './crypto';
-import {
-  MASKED_KINDS,
-  addMod,
-  flatByKind,
-  fromLanes,
-  maskingModuli,
-  splitByKind,
-  type PerKind,
-} from './masks';
-import {
-  toBase64Url,
-  type Neighbourhood,
-  type R0Advertise,
-  type R1Neighbours,
-  type R3Survivors,
-} from './protocol';
-import { SecAggClientRound, type MaskOutcome } from './protocol-client';
-import {
-  checkAdvertise,
-  checkShares,
-  checkUnmask,
-  survivorsMessage,
-  unmaskSums,
-  unmaskingPlan,
-  type PublicKeys,
-  type UnmaskingPlan,
-} from './protocol-server';
+import type { RandomBytes } from './crypto';
+import { maskRound, shareRound, sumMasked, unmaskRound, type ShareOptions } from './in-process';
+import { MASKED_KINDS, maskingModuli, type PerKind } from './masks';
+import type { Neighbourhood, R3Survivors } from './protocol';
+import type { UnmaskingPlan } from './protocol-server';
+
+export { shareRound, type SharedRound } from './in-process';
 
 /** A ring of n nodes where each node's neighbourhood is itself and (degree - 1) / 2 nodes on each side. */
 export function ring(n: number, degree: number): Neighbourhood {
@@ -63,11 +42,7 @@ export function seededRandom(label: string): RandomBytes {
 }
 
 /** One simulated round. */
-export interface RoundOptions {
-  readonly n: number;
-  readonly neighbourhood: Neighbourhood;
-  readonly degree: number;
-  readonly threshold: number;
+export interface RoundOptions extends ShareOptions {
   readonly params: PerKind<number>;
   readonly nMax: number;
   /** Client i's secure-sum values. */
@@ -76,7 +51,6 @@ export interface RoundOptions {
   readonly dropAfterR1?: ReadonlySet<number>;
   /** Clients that upload their masked input in R2, then do not answer R3 (U3 \ U4). */
   readonly dropAfterR2?: ReadonlySet<number>;
-  readonly random?: (i: number) => RandomBytes;
   /** Replaces the R3 request the server sends client i (a dishonest server). */
   readonly r3Request?: (i: number, honest: R3Survivors) => R3Survivors;
 }
@@ -93,89 +67,24 @@ export interface RoundResult {
   readonly expected: PerKind<Int32Array>;
 }
 
-const json = <T>(message: T): T => JSON.parse(JSON.stringify(message)) as T;
-
-/** The state after R1: the clients, their advertised keys, and the envelopes routed to each client. */
-export interface SharedRound {
-  readonly session: Uint8Array;
-  readonly clients: readonly SecAggClientRound[];
-  readonly adverts: readonly R0Advertise[];
-  readonly keys: readonly PublicKeys[];
-  /** R1 messages as each client received them. */
-  readonly r1: readonly R1Neighbours[];
-  /** The envelopes addressed to each client, as the R2 inbox carries them. */
-  readonly mailboxes: readonly { from: number; ct: string }[][];
-}
-
-/** Plays R0 and R1 for every client. */
-export async function shareRound(
-  o: Pick<RoundOptions, 'n' | 'neighbourhood' | 'degree' | 'threshold' | 'random'>,
-): Promise<SharedRound> {
-  const session = newSession();
-  const ids = Array.from({ length: o.n }, (_, i) => i);
-  const clients = ids.map((i) => new SecAggClientRound(o.random?.(i)));
-  const adverts = clients.map((c) => json(c.advertise()));
-  const keys = adverts.map(checkAdvertise);
-  const mailboxes = ids.map((): { from: number; ct: string }[] => []);
-  const r1 = ids.map((i) => ({
-    session: toBase64Url(session),
-    index: i,
-    n: o.n,
-    degree: o.degree,
-    threshold: o.threshold,
-    neighbours: o.neighbourhood(i).map((j) => ({ index: j, ...adverts[j]!.keys })),
-  }));
-  for (const i of ids) {
-    const shares = json(await clients[i]!.shareKeys(json(r1[i]!)));
-    checkShares(i, shares, o.neighbourhood);
-    for (const { to, ct } of shares.shares) mailboxes[to]!.push({ from: i, ct });
-  }
-  return { session, clients, adverts, keys, r1, mailboxes };
-}
-
 /** Plays one round, R0 to unmasking; throws what the protocol throws (SECAGG_BELOW_THRESHOLD, refusals). */
 export async function simulateRound(o: RoundOptions): Promise<RoundResult> {
-  const { session, clients, keys, mailboxes } = await shareRound(o);
-  const ids = clients.map((_, i) => i);
-
-  const moduli = maskingModuli(o.params, o.nMax);
-  const flatModuli = flatByKind(moduli);
+  const shared = await shareRound(o);
   const uploads = new Map<number, PerKind<Int32Array>>();
-  for (const i of ids.filter((i) => !o.dropAfterR1?.has(i))) {
-    const outcome: MaskOutcome = clients[i]!.maskInput(
-      json({ shares: mailboxes[i]! }),
-      o.input(i),
-      o.params,
-      o.nMax,
-    );
+  for (const i of shared.clients.keys()) {
+    if (o.dropAfterR1?.has(i)) continue;
+    const outcome = maskRound(shared, i, o.input(i), o.params, o.nMax);
     if (outcome.status === 'masked') uploads.set(i, outcome.lanes);
   }
   const u3 = [...uploads.keys()];
-  // What the aggregation workers do: add the masked uploads modulo each tensor's modulus.
-  const maskedSums = splitByKind(
-    flatModuli.map((m, t) => {
-      const sum = new Float64Array(flatByKind(uploads.get(u3[0]!)!)[t]!.length / 2);
-      for (const upload of uploads.values()) addMod(sum, fromLanes(flatByKind(upload)[t]!, m), m);
-      return sum;
-    }),
+  const moduli = maskingModuli(o.params, o.nMax);
+  const { plan, sums } = await unmaskRound(shared, {
+    graph: o,
+    u3,
+    answers: (i) => !o.dropAfterR2?.has(i),
     moduli,
-  );
-
-  const plan = unmaskingPlan({ threshold: o.threshold, neighbourhood: o.neighbourhood, u2: ids, u3 });
-  const shares = new Map<number, Uint8Array[]>();
-  for (const i of u3.filter((i) => !o.dropAfterR2?.has(i))) {
-    const honest = survivorsMessage(plan, i);
-    const answer = json(clients[i]!.unmask(json(o.r3Request?.(i, honest) ?? honest)));
-    for (const { of, share } of checkUnmask(plan, i, answer))
-      shares.set(of, [...(shares.get(of) ?? []), share]);
-  }
-  const sums = await unmaskSums({
-    plan,
-    session,
-    maskKeys: keys.map((k) => k.s),
-    shares,
-    moduli,
-    maskedSums,
+    maskedSums: sumMasked(uploads.values(), moduli),
+    ...(o.r3Request ? { r3Request: o.r3Request } : {}),
   });
 
   const expected = MASKED_KINDS.map((kind) => {
