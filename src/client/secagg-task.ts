@@ -8,7 +8,7 @@ import { readTypedBundle, writeBundle, type BundleTensor } from '../codec';
 import { tensorLeaves } from '../compute/types';
 import type { PerKind } from '../secagg/masks';
 import { SecAggClientRound } from '../secagg/protocol-client';
-import type { R1Neighbours, R2Inbox, R3Survivors } from '../secagg/protocol';
+import type { SecAggStep } from '../secagg/protocol';
 import type { Clock } from './clock';
 import { isRoundhouseError } from './errors';
 import type { Transport } from './transport';
@@ -16,16 +16,6 @@ import type { Assignment, ClientPlan } from './types';
 
 /** How long past the reporting deadline a survivor keeps asking for the unmasking step. */
 const UNMASK_GRACE_MS = 10 * 60_000;
-
-/** The server's answer to `GET <secagg url>` (src/api/routes/secagg.ts). */
-type Step =
-  | { readonly step: 'advertise' }
-  | { readonly step: 'wait'; readonly retry_after_ms: number }
-  | ({ readonly step: 'share' } & R1Neighbours)
-  | ({ readonly step: 'upload'; readonly secure_params: PerKind<number>; readonly n_max: number } & R2Inbox)
-  | ({ readonly step: 'unmask' } & R3Survivors)
-  | { readonly step: 'done' }
-  | { readonly step: 'dropped'; readonly reason: string };
 
 /** What the exchange needs of the client. */
 export interface ExchangeContext {
@@ -111,13 +101,13 @@ export class SecAggExchange {
   }
 
   /** Polls for one of `wanted`; `dropped` or a step past them ends the exchange for this task. */
-  private async next(wanted: readonly Step['step'][], until: number): Promise<Step> {
+  private async next(wanted: readonly SecAggStep['step'][], until: number): Promise<SecAggStep> {
     for (;;) {
-      const step = await this.ctx.transport.request<Step>(
+      const step = await this.ctx.transport.request<SecAggStep>(
         this.a.secure_aggregation.url,
         { method: 'GET', headers: await this.headers() },
         { signal: this.signal, until },
-        async (res) => (await res.json()) as Step,
+        async (res) => (await res.json()) as SecAggStep,
       );
       if (wanted.includes(step.step)) return step;
       if (step.step === 'dropped') throw new ExchangeDropped(step.reason);

@@ -48,6 +48,23 @@ export interface R3Unmask {
   readonly shares: readonly { readonly of: number; readonly kind: ShareKind; readonly share: string }[];
 }
 
+/**
+ * What `GET /v1/tasks/{task}/secagg` answers: the task's next step of the exchange, with what the step needs.
+ * `upload` carries the parameters the client derives the masking moduli from (masks.ts, `maskingModuli`).
+ */
+export type SecAggStep =
+  | { readonly step: 'advertise' }
+  | { readonly step: 'wait'; readonly retry_after_ms: number }
+  | ({ readonly step: 'share' } & R1Neighbours)
+  | ({
+      readonly step: 'upload';
+      readonly secure_params: { readonly [K in 'bitwidth' | 'max_input' | 'modulus']: readonly number[] };
+      readonly n_max: number;
+    } & R2Inbox)
+  | ({ readonly step: 'unmask' } & R3Survivors)
+  | { readonly step: 'done' }
+  | { readonly step: 'dropped'; readonly reason: string };
+
 /** The sign with which i adds the pairwise mask it shares with j: +1 when i < j, -1 when i > j. */
 export function maskSign(i: number, j: number): 1 | -1 {
   return i < j ? 1 : -1;

@@ -2,11 +2,16 @@ import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { bearerToken, verifyTaskToken, type TaskClaims } from '../../rounds/tokens';
 import { SHARE_BYTES } from '../../secagg/crypto';
-import { fromBase64Url, type R0Advertise, type R1Shares, type R3Unmask } from '../../secagg/protocol';
+import {
+  fromBase64Url,
+  type R0Advertise,
+  type R1Shares,
+  type R3Unmask,
+  type SecAggStep,
+} from '../../secagg/protocol';
 import { checkAdvertise, checkShares } from '../../secagg/protocol-server';
-import { cohortGraph, secAggTimeoutsMs, type SecAggSetup } from '../../secagg/setup';
-import type { SecAggRefusal, SecAggView } from '../../store/types';
-import type { RoundRef } from '../../store/types';
+import { cohortGraph, secAggTimeoutsMs } from '../../secagg/setup';
+import type { RoundRef, SecAggRefusal, SecAggView } from '../../store/types';
 import type { RouteDeps } from '../deps';
 import { checkUploadDevice } from '../devices/upload-binding';
 import { jsonBody } from '../middleware/json-body';
@@ -17,30 +22,6 @@ const BODY_LIMIT = 256 * 1024;
 
 /** How long a client waits before asking again while the others catch up (ms); the SDK adds jitter. */
 const WAIT_MS = 500;
-
-/** What `GET /v1/tasks/{task}/secagg` answers: the task's next step of the exchange. */
-export type SecAggStep =
-  | { readonly step: 'advertise' }
-  | { readonly step: 'wait'; readonly retry_after_ms: number }
-  | {
-      readonly step: 'share';
-      readonly session: string;
-      readonly index: number;
-      readonly n: number;
-      readonly degree: number;
-      readonly threshold: number;
-      readonly neighbours: readonly { readonly index: number; readonly c: string; readonly s: string }[];
-    }
-  | {
-      readonly step: 'upload';
-      readonly shares: readonly { readonly from: number; readonly ct: string }[];
-      /** What the client derives the masking moduli from (src/secagg/masks.ts, `maskingModuli`). */
-      readonly secure_params: SecAggSetup['params'];
-      readonly n_max: number;
-    }
-  | { readonly step: 'unmask'; readonly survivors: readonly number[]; readonly dropped: readonly number[] }
-  | { readonly step: 'done' }
-  | { readonly step: 'dropped'; readonly reason: string };
 
 /**
  * The client side of a round's SecAgg+ exchange (docs/server.md, "Secure aggregation"), authorized by the
