@@ -81,3 +81,16 @@ test('formatPlanRounds cuts long outputs to the width asked', () => {
   const text = formatPlanRounds(plan, [round({ output: long })], 20);
   expect(text).toContain(`${JSON.stringify(long).slice(0, 19)}…`);
 });
+
+test('formatPlanRounds shows SecAgg counts (cohort/shared/unmasked) when a round ran secure aggregation', () => {
+  const text = formatPlanRounds(plan, [
+    round({ secure_aggregation: { protocol: 'secagg+', advertised: 50, shared: 45, unmasked: 30 } }),
+    round({ round: 2 }),
+  ]);
+  const [header, first, second] = text.split('\n').slice(2);
+  expect(header).toMatch(/AGGREGATED\s+SECAGG COHORT\/SHARED\/UNMASKED\s+OUTPUT/);
+  expect(first).toMatch(/\s50\/45\/30\s*$/);
+  expect(second).toMatch(/\s-\s*$/);
+  // Without any, the column is left out.
+  expect(formatPlanRounds(plan, [round({})])).not.toMatch(/SECAGG/);
+});

@@ -43,8 +43,24 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
     `plan ${plan.id}  ${plan.name}  population=${plan.population}  status=${plan.status}  ` +
     `round=${position(plan)}${plan.phase ? `  phase=${plan.phase}` : ''}  created=${time(plan.created_at)}\n`;
   if (rounds.length === 0) return `${head}no rounds yet\n`;
+  // Rounds with secure aggregation: the cohort, those that shared keys, those that answered the unmasking.
+  const secure = rounds.some((r) => r.secure_aggregation);
+  const secAgg = (r: RoundRow) =>
+    r.secure_aggregation
+      ? [`${r.secure_aggregation.advertised}/${r.secure_aggregation.shared}/${r.secure_aggregation.unmasked}`]
+      : ['-'];
   const table = formatTable(
-    ['ROUND', 'PHASE', 'ASSIGNED', 'REPORTED', 'REJECTED', 'LATE', 'AGGREGATED', 'OUTPUT'],
+    [
+      'ROUND',
+      'PHASE',
+      'ASSIGNED',
+      'REPORTED',
+      'REJECTED',
+      'LATE',
+      'AGGREGATED',
+      ...(secure ? ['SECAGG COHORT/SHARED/UNMASKED'] : []),
+      'OUTPUT',
+    ],
     rounds.map((r) => [
       `${r.round}.${r.attempt}`,
       r.phase,
@@ -53,6 +69,7 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
       String(r.rejected),
       String(r.late),
       String(r.aggregated_clients),
+      ...(secure ? secAgg(r) : []),
       r.error
         ? `error: ${clip(r.error, outputWidth)}`
         : r.output === undefined || r.output === null
