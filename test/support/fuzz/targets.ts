@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { bundleLeaves, writeBundle } from '../../../src/codec';
 import type { TffType } from '../../../src/compute/types';
+import type { Schedule } from '../../../src/generated/plan';
 import { PLAN_LIBRARY } from '../../../src/plans';
 import type { Cluster } from '../cluster';
 import { vectorSumPlan } from '../plans';
@@ -32,13 +33,24 @@ function plansToTarget(tag: string): Array<{ name: string; plan: Record<string, 
   return [
     { name: 'vector-sum', plan: vectorSumPlan(4, SCHEDULE) },
     { name: 'federated-sum', plan: lib('federated-sum', {}) },
-    { name: 'federated-secure-sum', plan: lib('federated-sum', { secure: true, bitwidth: 8 }) },
-    { name: 'histogram-secure', plan: lib('histogram', { bins: 4, secure: true, maxInput: 5 }) },
+    // Secure sums in the clear, so that the fuzz's plain uploads meet the server's range checks.
+    {
+      name: 'federated-secure-sum',
+      plan: lib('federated-sum', { secure: true, secureAggregation: 'none', bitwidth: 8 }),
+    },
+    {
+      name: 'histogram-secure',
+      plan: lib('histogram', { bins: 4, secure: true, secureAggregation: 'none', maxInput: 5 }),
+    },
     { name: 'mean', plan: lib('mean', {}) },
     { name: 'fedavg', plan: lib('fedavg', { layers: [4, 3, 2], epochs: 1 }) },
   ].map(({ name, plan }) => ({
     name,
-    plan: { ...plan, population: `${tag}-${name}`, schedule: SCHEDULE },
+    plan: {
+      ...plan,
+      population: `${tag}-${name}`,
+      schedule: { ...SCHEDULE, secure_aggregation: (plan.schedule as Schedule).secure_aggregation },
+    },
   }));
 }
 
