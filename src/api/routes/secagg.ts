@@ -66,6 +66,8 @@ export function secAggRoutes(deps: RouteDeps): Router {
     const { phase, index } = view;
     const wait: SecAggStep = { step: 'wait', retry_after_ms: WAIT_MS };
     if (phase === 'failed') return { step: 'dropped', reason: 'the round attempt failed' };
+    // The exchange's state goes with the attempt once it completes: nothing is left to do for anyone.
+    if (phase === 'completed') return { step: 'done' };
     if (index === undefined) {
       return phase === 'selecting'
         ? { step: 'advertise' }
