@@ -2,11 +2,14 @@
  * Test support for test/secagg-privacy.test.ts: a record of everything the server of a round receives and
  * holds. A fetch wrapper keeps each request a client sends (its body decompressed, as the server reads it)
  * with the answer; a recorder reads every key of a cluster's prefix over and over while the round runs and
- * keeps each distinct entry it saw (a hash field with its value, a list or set member, a string).
+ * keeps each distinct entry it saw (a hash field with its value, a list or set member, a string); the
+ * requests sorted by client and step of the exchange.
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type Redis from 'ioredis';
+import { KEY_BYTES, SEALED_SHARE_BYTES, SHARE_BYTES } from '../../src/secagg/crypto';
+import { fromBase64Url, type R1Shares, type R3Unmask } from '../../src/secagg/protocol';
 
 /** One request a client sent, with the server's answer. */
 export interface Sent {
@@ -154,4 +157,50 @@ export class RedisRecorder {
         throw new Error(`${key} has a type the recorder cannot read: ${type}`);
     }
   }
+}
+
+/** What each client sent of the exchange, by kind, with its cohort index and task. */
+export interface ClientTrail {
+  index: number;
+  task: string;
+  keys?: string;
+  shares?: R1Shares;
+  upload?: Uint8Array;
+  unmask?: R3Unmask;
+}
+
+const json = <T>(bytes: Uint8Array): T => JSON.parse(Buffer.from(bytes).toString()) as T;
+/** The route of a request's URL past its resource id: `/checkin`, `/secagg/keys`, `/result`. */
+export const routeOf = (url: string): string => new URL(url).pathname.replace(/^\/v1\/\w+\/[^/]+/, '');
+
+/**
+ * Sorts the requests of clients 0..clients-1 into their trails, checking that each key is 32 bytes, each
+ * envelope and share of its size; a body sent to any other route is a problem.
+ */
+export function trails(sent: readonly Sent[], clients: number, problems: string[]): ClientTrail[] {
+  const out = Array.from({ length: clients }, (): ClientTrail => ({ index: -1, task: '' }));
+  for (const s of sent) {
+    const trail = out[s.client]!;
+    const kind = routeOf(s.url);
+    if (kind === '/checkin') {
+      trail.task = json<{ assignment: { task_id: string } }>(s.answer).assignment.task_id;
+    } else if (kind === '/secagg/keys') {
+      trail.index = json<{ index: number }>(s.answer).index;
+      const { keys } = json<{ keys: { c: string; s: string } }>(s.body!);
+      fromBase64Url(keys.c, KEY_BYTES, 'c');
+      fromBase64Url(keys.s, KEY_BYTES, 's');
+      trail.keys = `${keys.c}.${keys.s}`;
+    } else if (kind === '/secagg/shares') {
+      trail.shares = json<R1Shares>(s.body!);
+      trail.shares.shares.forEach((e) => fromBase64Url(e.ct, SEALED_SHARE_BYTES, 'ct'));
+    } else if (kind === '/result') {
+      trail.upload = s.body!;
+    } else if (kind === '/secagg/unmask') {
+      trail.unmask = json<R3Unmask>(s.body!);
+      trail.unmask.shares.forEach((e) => fromBase64Url(e.share, SHARE_BYTES, 'share'));
+    } else if (s.body) {
+      problems.push(`client ${s.client} sent a body to ${kind}`);
+    }
+  }
+  return out;
 }

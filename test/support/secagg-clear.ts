@@ -2,7 +2,8 @@
  * Test support for test/secagg-privacy.test.ts: finding a client's secure-sum values in the clear in what a
  * server received or stored. A value is in the clear when it is a JSON number, a number written in a
  * string (a field `3:5`, a URL, a message), an element or a dimension of a bundle tensor, or the int32
- * little-endian bytes of the value anywhere in other binary data.
+ * little-endian bytes of the value anywhere in other binary data. And how far masked values may look like
+ * their inputs: by chance, and in distribution (chi-square against the uniform law).
  */
 import { readBundle, type BundleContents } from '../../src/codec';
 
@@ -104,4 +105,19 @@ export function chanceBound(n: number, m: number): number {
     above -= pmf;
   }
   return n;
+}
+
+/** The 1% critical value of chi-square with df degrees of freedom (Wilson-Hilferty, close for df >= 10). */
+export function chiSquareCritical(df: number): number {
+  const z = 2.3263; // the 99th percentile of the standard normal
+  const a = 2 / (9 * df);
+  return df * (1 - a + z * Math.sqrt(a)) ** 3;
+}
+
+/** Pearson's chi-square of `values` in [0, m) against the uniform law, in `buckets` equal bins. */
+export function chiSquare(values: readonly number[], m: number, buckets: number): number {
+  const counts = new Array<number>(buckets).fill(0);
+  for (const y of values) counts[Math.floor((y * buckets) / m)]! += 1;
+  const expected = values.length / buckets;
+  return counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
 }
