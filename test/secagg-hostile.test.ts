@@ -64,6 +64,12 @@ test('every step refuses what does not belong to it, and the round still complet
   const clientPlan = (await (await fetch(`${cluster.url}/v1/plans/${id}/client-plan`)).json()) as {
     upload_type: TffType;
   };
+  const masked = maskedUploadType(clientPlan.upload_type);
+  const leaves = bundleLeaves(masked);
+  const bundle = (lanes: Int32Array[]) =>
+    writeBundle(
+      leaves.map((l, k) => ({ name: l.name, dtype: 'int32' as const, shape: [2, 1], data: lanes[k]! })),
+    );
   const tasks = [] as Task[];
   for (let i = 0; i < 3; i++)
     tasks.push((await assignedRaw(cluster.url, population, `hostile-${i}`)) as Task);
@@ -97,7 +103,12 @@ test('every step refuses what does not belong to it, and the round still complet
     status: 409,
     code: 'SECAGG_PHASE',
   });
-  expect(await uploadRaw(a, Uint8Array.of(1, 2, 3))).toMatchObject({ status: 409, code: 'SECAGG_TOO_EARLY' });
+  // A well-formed masked bundle, but before the key exchange is over.
+  const zeros = () => Int32Array.of(0, 0);
+  expect(await uploadRaw(a, bundle([zeros(), zeros(), zeros()]))).toMatchObject({
+    status: 409,
+    code: 'SECAGG_TOO_EARLY',
+  });
   for (let i = 1; i < 3; i++)
     expect((await call(tasks[i]!, '/keys', rounds[i]!.advertise())).status).toBe(200);
 
@@ -116,12 +127,6 @@ test('every step refuses what does not belong to it, and the round still complet
 
   // R2: an unmasked bundle, a residue past its modulus, then the masked inputs.
   const r2 = await Promise.all(tasks.map((t) => stepOf(t, 'upload')));
-  const masked = maskedUploadType(clientPlan.upload_type);
-  const leaves = bundleLeaves(masked);
-  const bundle = (lanes: Int32Array[]) =>
-    writeBundle(
-      leaves.map((l, k) => ({ name: l.name, dtype: 'int32' as const, shape: [2, 1], data: lanes[k]! })),
-    );
   const sums = [250, 17, 99];
   const uploads = r2.map((m, i) => {
     const x = threeSumsOf(sums[i]!);

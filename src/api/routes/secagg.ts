@@ -161,6 +161,9 @@ export function secAggRoutes(deps: RouteDeps): Router {
     async (req, res) => {
       const { claims, ref, view } = await authorize(req);
       if (view.index === undefined) throw refused('SECAGG_NOT_IN_COHORT');
+      // A retry whose first try was stored (its answer lost) hears so, even once the exchange moved on.
+      const [sent] = await store.secagg.members(ref, 'shared', [view.index]);
+      if (sent) throw refused('SECAGG_ALREADY_SENT');
       if (view.phase !== 'sharing') throw refused('SECAGG_PHASE', view.phase);
       const message = req.body as R1Shares;
       const { graph } = cohortGraph(view.setup, view.n);
