@@ -1,7 +1,7 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { RunOutcome } from '../src/client/types';
-import { launchChromium, type PageWindow } from './support/chromium';
-import { eventually, startCluster, type Cluster } from './support/cluster';
+import { openBrowserCluster, type BrowserCluster, type PageWindow } from './support/chromium';
+import { eventually, type Cluster } from './support/cluster';
 import { needs } from './support/needs';
 import { SdkHarness } from './support/sdk-harness';
 import { threeSumsOf, threeSumsPlan, THREE_SUMS } from './support/secure-plans';
@@ -28,24 +28,17 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 needs('chromium')('SecAgg+ with a browser tab in the cohort', () => {
   let cluster: Cluster;
-  let browser: Browser;
   let page: Page;
   /** What the page printed and threw, shown when an assertion fails. */
   const pageOutput: string[] = [];
   const h = new SdkHarness(() => cluster, 'browser-secagg');
 
+  let env: BrowserCluster | undefined;
   beforeAll(async () => {
-    browser = await launchChromium([`--host-resolver-rules=MAP ${PAGE_HOST} 127.0.0.1`]);
-    cluster = await startCluster({ workers: 1 });
-    page = await browser.newPage();
-    page.on('console', (m) => pageOutput.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageOutput.push(`page error: ${e.message}`));
+    env = await openBrowserCluster(pageOutput, [`--host-resolver-rules=MAP ${PAGE_HOST} 127.0.0.1`]);
+    ({ cluster, page } = env);
   }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await cluster?.stop();
-  });
+  afterAll(() => env?.close());
 
   test('a tab on a plain-http origin and five Node clients complete a round: exact sums with the tab in them', async () => {
     const population = h.unique('mixed');

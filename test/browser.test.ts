@@ -1,8 +1,8 @@
 import type { Browser, Page } from 'playwright-core';
 import { PLAN_LIBRARY } from '../src/plans';
 import type { RoundInfo } from '../src/store/types';
-import { launchChromium, type PageWindow } from './support/chromium';
-import { eventually, startCluster, type Cluster } from './support/cluster';
+import { openBrowserCluster, type BrowserCluster, type PageWindow } from './support/chromium';
+import { eventually, type Cluster } from './support/cluster';
 import { needs } from './support/needs';
 
 // End to end in a real browser: the demo page (/demo/) loads the SDK bundle and the WASM backend from the
@@ -25,18 +25,12 @@ needs('chromium')('the demo page in headless Chromium', () => {
   /** What the page printed and threw, shown when an assertion fails. */
   const pageOutput: string[] = [];
 
+  let env: BrowserCluster | undefined;
   beforeAll(async () => {
-    browser = await launchChromium();
-    cluster = await startCluster({ workers: 1 });
-    page = await browser.newPage();
-    page.on('console', (m) => pageOutput.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageOutput.push(`page error: ${e.message}`));
+    env = await openBrowserCluster(pageOutput);
+    ({ browser, cluster, page } = env);
   }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await cluster?.stop();
-  });
+  afterAll(() => env?.close());
 
   test('a tab joins population digits, completes a task, and the round advances', async () => {
     const plan = PLAN_LIBRARY.fedavg!.build({ rounds: 2, targetClients: 1, minReports: 1, epochs: 2 });

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import type * as RoundhouseWeb from '../../web/client-entry';
+import { startCluster, type Cluster } from './cluster';
 import { CHROMIUM } from './needs';
 
 /** The browser SDK bundle that `npm run build` writes and the server serves at /sdk/roundhouse-client.js. */
@@ -31,4 +32,36 @@ export async function launchChromium(extraArgs: readonly string[] = []): Promise
       ...extraArgs,
     ],
   });
+}
+
+/** A headless Chromium with one page, and a cluster (API and one worker) for it to talk to. */
+export interface BrowserCluster {
+  readonly browser: Browser;
+  readonly cluster: Cluster;
+  readonly page: Page;
+  close(): Promise<void>;
+}
+
+/**
+ * Launches Chromium (with `extraArgs`) and a cluster, and opens a page whose console lines and uncaught
+ * errors go to `pageOutput` (shown when an assertion fails).
+ */
+export async function openBrowserCluster(
+  pageOutput: string[],
+  extraArgs: readonly string[] = [],
+): Promise<BrowserCluster> {
+  const browser = await launchChromium(extraArgs);
+  const cluster = await startCluster({ workers: 1 });
+  const page = await browser.newPage();
+  page.on('console', (m) => pageOutput.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => pageOutput.push(`page error: ${e.message}`));
+  return {
+    browser,
+    cluster,
+    page,
+    close: async () => {
+      await browser.close();
+      await cluster.stop();
+    },
+  };
 }
