@@ -31,6 +31,7 @@ export interface Plan {
   functions?: Functions;
   evaluate?: Computation;
   update_bounds?: UpdateBounds;
+  dp?: DifferentialPrivacy;
 }
 export interface ClientDataSpec {
   collection: string;
@@ -210,4 +211,65 @@ export interface NormBound {
   paths: UpdatePath[];
   max_norm: number;
   mode: BoundMode;
+}
+/**
+ * Central differential privacy that the server applies (docs/server.md, "Differential privacy"). Each client's record (the tensors at `record` in U) is clipped by the server to the round's L2 norm bound; the server sums the clipped records itself, adds Gaussian noise of standard deviation noise_multiplier x clip to the sum, and puts the noisy sum at `record` in the merged accumulator A before report. U may hold nothing but the record and the adaptive-clipping indicator, and A nothing but those and an optional client count, so everything released derives from noisy sums and the count. The accountant charges every completed round; a round that would take the privacy spent past target.epsilon is not run: the plan completes with that reason.
+ */
+export interface DifferentialPrivacy {
+  /**
+   * Path in U (field names, or indices when unnamed, joined by '/'; '' for all of U) of the float32 tensors that form one client's record. A has the same tensors at the same path.
+   */
+  record: string;
+  clip: DpClip;
+  /**
+   * Adaptive clipping: path in U and in A of a float32 scalar, the client's 0.5 when its record's norm was at most the round's clip and -0.5 otherwise. The server clips it to [-0.5, 0.5], sums it and adds noise of standard deviation clip.adaptive.clipped_count_stddev.
+   */
+  indicator?: string;
+  /**
+   * Path in A of an int32 scalar the server sets to the number of clients in the aggregate.
+   */
+  clients_count?: string;
+  /**
+   * Path in the broadcast (prepare's result) of a float32 scalar the server overwrites with the round's clip norm, so that work can clip to it. Required with adaptive clipping.
+   */
+  clip_broadcast?: string;
+  /**
+   * z: the noise on the record sum has standard deviation z x clip (with adaptive clipping, z' x clip, where z'^-2 = z^-2 - (2 clipped_count_stddev)^-2, so that both sums together spend what one Gaussian sum of multiplier z does).
+   */
+  noise_multiplier: number;
+  /**
+   * The expected clients per round: the sampling rate's numerator and adaptive clipping's denominator. Defaults to schedule.target_clients.
+   */
+  clients_per_round?: number;
+  target: {
+    epsilon: number;
+    delta: number;
+  };
+  /**
+   * no-amplification: every round is charged as the Gaussian mechanism on all clients (sampling rate 1), which holds however clients come to check in. subsampled: charged as Poisson subsampling at rate clients_per_round / population_size, which holds only if each device takes part in a round independently with that probability; check-in is not that (docs/server.md).
+   */
+  accounting?: 'no-amplification' | 'subsampled';
+  /**
+   * The number of devices in the population; required with accounting subsampled.
+   */
+  population_size?: number;
+}
+/**
+ * Exactly one of norm (a fixed L2 clip) and adaptive.
+ */
+export interface DpClip {
+  norm?: number;
+  adaptive?: DpAdaptiveClip;
+}
+/**
+ * Andrew et al., 'Differentially Private Learning with Adaptive Clipping': after each round clip <- clip x exp(-learning_rate x (b - target_quantile)), b the noisy fraction of clients whose norm was at most the clip. Defaults as TFF's gaussian_adaptive.
+ */
+export interface DpAdaptiveClip {
+  initial_norm?: number;
+  target_quantile?: number;
+  learning_rate?: number;
+  /**
+   * Defaults to 0.05 x clients_per_round.
+   */
+  clipped_count_stddev?: number;
 }
