@@ -10,6 +10,8 @@ import type { CheckedPlan } from '../plan/validate';
 import { newSecureSums, pair, runSlot, SECURE_KINDS } from '../rounds/form-steps';
 import { fromLanes } from '../secagg/masks';
 import { maskedUploadType } from '../secagg/upload-type';
+import { accumulated, zeroed } from '../dp/mechanism';
+import { dpOf } from '../plan/dp-check';
 import { decodePartial, encodePartial, valueFromTensors } from './partial';
 import type { SecureSum } from './secure-sum';
 
@@ -34,6 +36,8 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
   const moduli = task.masking ? SECURE_KINDS.map((kind) => task.masking![kind]) : undefined;
   const interpreter = new Interpreter(plan.functions ?? {}, limits);
   const counts = [types.U, ...types.V].map((t) => tensorLeaves(t).length);
+  // A dp plan's record sums are the server's, not its accumulate's (src/dp/mechanism.ts).
+  const dp = dpOf(checked);
   let acc: Value;
   let sums: [SecureSum, SecureSum, SecureSum];
   let clients: number;
@@ -41,6 +45,7 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
     ({ acc, sums, clients } = decodePartial(task.partial, types, task.secureParams, task.masking));
   } else {
     acc = runSlot(interpreter, plan, 'zero', task.round);
+    if (dp) acc = replaced(acc, zeroed(dp, acc));
     sums = newSecureSums(checked, task.secureParams, task.masking);
     clients = 0;
   }
@@ -69,6 +74,7 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
         let next: Value;
         try {
           next = runSlot(interpreter, plan, 'accumulate', task.round, pair(acc, U));
+          if (dp) next = replaced(next, accumulated(dp, next, acc, U));
         } finally {
           disposeValue(U);
         }
@@ -85,4 +91,10 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
   } finally {
     disposeValue(acc);
   }
+}
+
+/** `by`, after disposing `old` (which `by` was computed from). */
+function replaced(old: Value, by: Value): Value {
+  disposeValue(old);
+  return by;
 }

@@ -7,7 +7,10 @@
  * clipped tensor is a fresh copy, so the caller's bytes (and their duplicate-detection hash) stay intact.
  */
 import { writeBundle, type BundleData, type BundleTensor } from '../codec';
+import { tensorLeaves } from '../compute/types';
+import { dpBounds } from '../dp/mechanism';
 import { AppError } from '../errors';
+import { dpOf } from '../plan/dp-check';
 import type { CheckedPlan } from '../plan/validate';
 import {
   resolveUpdateBounds,
@@ -98,6 +101,24 @@ function applyNorm(
   }
 }
 
+/**
+ * U's tensors after the plan's update bounds and, for a dp plan, the server's clip at `dpClip` (which the
+ * round's record must get: a dp plan without its clip is a bug). The one function the upload route and the
+ * local runner both bound U with.
+ */
+export function boundedU(checked: CheckedPlan, data: readonly BundleData[], dpClip?: number): BoundedUpdate {
+  const bounds = boundsOf(checked);
+  let out: BoundedUpdate = { data: [...data], changed: false };
+  if (bounds) out = applyUpdateBounds(bounds, out.data);
+  const dp = dpOf(checked);
+  if (dp) {
+    if (dpClip === undefined) throw new Error('an update of a dp plan was bounded without the round clip');
+    const clipped = applyUpdateBounds(dpBounds(dp, checked.types.U, dpClip), out.data);
+    out = { data: clipped.data, changed: out.changed || clipped.changed };
+  }
+  return out;
+}
+
 const resolvedByPlan = new WeakMap<CheckedPlan, ResolvedBounds | null>();
 
 /** A checked plan's bounds resolved against its U (once per plan object), or undefined when it declares none. */
@@ -123,13 +144,14 @@ export function boundUpload(
   checked: CheckedPlan,
   tensors: readonly BundleTensor[],
   metadata: Record<string, string>,
+  /** A dp plan's clip for the round: its record is clipped to it after the plan's own bounds. */
+  dpClip?: number,
 ): Uint8Array | undefined {
-  const bounds = boundsOf(checked);
-  if (!bounds) return undefined;
-  const u = bounds.leaves.length;
-  const { data, changed } = applyUpdateBounds(
-    bounds,
+  const u = tensorLeaves(checked.types.U).length;
+  const { data, changed } = boundedU(
+    checked,
     tensors.slice(0, u).map((t) => t.data),
+    dpClip,
   );
   if (!changed) return undefined;
   const bounded = tensors.map((t, k) => (k < u ? { ...t, data: data[k]! } : t));

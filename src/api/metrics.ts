@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The API's Prometheus metrics, in a registry of their own (not prom-client's global one) so that tests and
@@ -15,6 +15,11 @@ export interface ApiMetrics {
   readonly requests: Counter<'method' | 'route' | 'status'>;
   /** HTTP request durations in seconds by method and route pattern. */
   readonly durations: Histogram<'method' | 'route'>;
+  /**
+   * Per dp plan: the epsilon its completed rounds spent and its target (`of` = spent | target), set from the
+   * store at each scrape. A plan id is an operator's, not a client's; the set is the stored plans.
+   */
+  readonly privacy: Gauge<'plan' | 'of'>;
 }
 
 /** Creates the metrics; `defaultMetrics` adds prom-client's process metrics (CPU, memory, event loop). */
@@ -46,6 +51,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): ApiMe
       help: 'HTTP request durations by method and route pattern.',
       labelNames: ['method', 'route'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    privacy: new Gauge({
+      name: 'roundhouse_plan_dp_epsilon',
+      help: 'Differential privacy of each dp plan: epsilon spent by its completed rounds, and its target (label of).',
+      labelNames: ['plan', 'of'],
       registers: [registry],
     }),
   };

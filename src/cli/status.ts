@@ -41,10 +41,17 @@ export function formatPlans(plans: readonly PlanSummary[]): string {
 export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[], outputWidth = 80): string {
   const head =
     `plan ${plan.id}  ${plan.name}  population=${plan.population}  status=${plan.status}  ` +
-    `round=${position(plan)}${plan.phase ? `  phase=${plan.phase}` : ''}  created=${time(plan.created_at)}\n`;
+    `round=${position(plan)}${plan.phase ? `  phase=${plan.phase}` : ''}  created=${time(plan.created_at)}\n` +
+    (plan.dp
+      ? `privacy: epsilon ${plan.dp.epsilon.toPrecision(4)} of ${plan.dp.target_epsilon} spent (delta ${plan.dp.delta}, ` +
+        `${plan.dp.accounting}, z ${plan.dp.noise_multiplier}) over ${plan.dp.rounds} rounds; next clip ${plan.dp.clip.toPrecision(4)}\n`
+      : '') +
+    (plan.reason ? `stopped: ${plan.reason}\n` : '');
   if (rounds.length === 0) return `${head}no rounds yet\n`;
   // Rounds with secure aggregation: the cohort, those that shared keys, those that answered the unmasking.
   const secure = rounds.some((r) => r.secure_aggregation);
+  // dp plans: each round's clip and the epsilon spent once it completed.
+  const private_ = rounds.some((r) => r.dp);
   const secAgg = (r: RoundRow) =>
     r.secure_aggregation
       ? [`${r.secure_aggregation.advertised}/${r.secure_aggregation.shared}/${r.secure_aggregation.unmasked}`]
@@ -59,6 +66,7 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
       'LATE',
       'AGGREGATED',
       ...(secure ? ['SECAGG COHORT/SHARED/UNMASKED'] : []),
+      ...(private_ ? ['CLIP', 'EPSILON'] : []),
       'OUTPUT',
     ],
     rounds.map((r) => [
@@ -70,6 +78,7 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
       String(r.late),
       String(r.aggregated_clients),
       ...(secure ? secAgg(r) : []),
+      ...(private_ ? [r.dp ? r.dp.clip.toPrecision(4) : '-', r.dp?.epsilon === undefined ? '-' : r.dp.epsilon.toPrecision(4)] : []),
       r.error
         ? `error: ${clip(r.error, outputWidth)}`
         : r.output === undefined || r.output === null

@@ -20,6 +20,7 @@ export type RoundRow = Pick<
   | 'opened_at'
   | 'finished_at'
   | 'secure_aggregation'
+  | 'dp'
 >;
 
 /** What `DELETE /v1/plans/{id}` answers: the plan and how many Redis keys the call deleted. */

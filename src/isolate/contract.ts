@@ -1,3 +1,4 @@
+import type { DpRoundResult } from '../dp/mechanism';
 /**
  * The boundary between the round server and plan code (docs/server.md, "Isolation of plan code"): every
  * evaluation of a plan's computations on the server is one of four pure tasks over bytes. The server runs
@@ -78,6 +79,8 @@ export interface FinalizeTask {
    * masking moduli.
    */
   readonly unmask?: Omit<UnmaskInput, 'maskedSums'>;
+  /** A dp plan's clip for this round (src/dp/mechanism.ts). */
+  readonly dpClip?: number;
 }
 
 /** A finalized round: the next state and the output, or why the round fails (nothing is released then). */
@@ -89,6 +92,8 @@ export type FinalizeResult =
       readonly output: JsonValue;
       /** Uploads inside the aggregate. */
       readonly clients: number;
+      /** A dp plan's round: the clip it used and the next round's. */
+      readonly dp?: DpRoundResult;
     }
   | { readonly ok: false; readonly error: string };
 

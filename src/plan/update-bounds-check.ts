@@ -49,7 +49,7 @@ export function updatePathOf(leaf: TensorLeaf): string {
  * The leaves of U that `path` names: the leaf at that path, or every leaf below a struct there ("" names
  * all of U). Empty when the path names nothing.
  */
-function leavesAt(leaves: readonly TensorLeaf[], path: string): number[] {
+export function leavesAt(leaves: readonly TensorLeaf[], path: string): number[] {
   const segments = path === '' ? [] : path.split('/');
   const out: number[] = [];
   leaves.forEach((leaf, i) => {

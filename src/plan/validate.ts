@@ -16,6 +16,7 @@ import type { Computation } from '../generated/computation';
 import type { MapReduceForm, Plan } from '../generated/plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
 import { clientDataErrors } from './client-data-check';
+import { dpErrors } from './dp-check';
 import { costErrors } from './cost-check';
 import type { FormTypes } from './form-types';
 import { checkJsonShape, checkNodeCounts } from './json-shape-check';
@@ -113,6 +114,7 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   if (types) errors.push(...secureSumParamErrors(plan, types.V, limits.maxCallDepth));
   if (types) errors.push(...secureAggregationErrors(plan, types.V));
   if (types) errors.push(...updateBoundsErrors(plan.update_bounds, types.U));
+  if (types) errors.push(...dpErrors(plan, types));
   // Bounds of this server's configuration (schedule, estimated cost; only a well-typed plan can be costed):
   // a plan outside them alone is well-formed but refused, 422 PLAN_OUT_OF_BOUNDS.
   const bounds = [

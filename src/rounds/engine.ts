@@ -5,7 +5,10 @@ import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { scheduleOf } from '../plan/schedule';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
+import { checkFirstRound, epsilonSpent, overBudget } from '../dp/budget';
+import { broadcastWithClip } from '../dp/mechanism';
 import { AppError } from '../errors';
+import { dpOf } from '../plan/dp-check';
 import { newSecAggSetup, secAggStored, type SecAggSetup } from '../secagg/setup';
 import { newPlanId } from '../store/ids';
 import {
@@ -68,6 +71,8 @@ export class RoundEngine implements Engine {
   async submitPlan(json: unknown, now = Date.now()): Promise<PlanSummary> {
     const checked = checkPlan(json, this.config.limits);
     const { plan } = checked;
+    const dp = dpOf(checked);
+    if (dp) checkFirstRound(dp);
     const id = newPlanId();
     const ref: PlanRef = { id, document: json, checked };
     // Everything round 1 needs is computed (in an isolate) before the plan is stored, so that a plan whose
@@ -85,8 +90,19 @@ export class RoundEngine implements Engine {
       rounds: schedule.rounds,
       state,
       now,
+      ...(dp
+        ? {
+            dp: {
+              delta: dp.target.delta,
+              target_epsilon: dp.target.epsilon,
+              accounting: dp.accounting,
+              noise_multiplier: dp.noiseMultiplier,
+              clip: dp.initialClip,
+            },
+          }
+        : {}),
     });
-    await this.openWith(checked, { plan: id, round: 1, attempt: 1 }, materials, now);
+    await this.openWith(checked, { plan: id, round: 1, attempt: 1 }, materials, now, undefined, dp?.initialClip);
     this.log.info({ plan: id, name: plan.name, rounds: schedule.rounds }, 'plan submitted; round 1 open');
     const summary = await this.store.getPlan(id);
     if (!summary) throw new Error(`plan ${id} vanished right after it was stored`);
@@ -203,6 +219,7 @@ export class RoundEngine implements Engine {
         state,
         minAggregate: info.min_aggregate,
         ...(unmask.input ? { unmask: unmask.input } : {}),
+        ...(info.dp ? { dpClip: info.dp.clip } : {}),
       });
     } catch (e) {
       // A plan error fails the attempt; an isolate fault throws (the job retries, the partials stay) until
@@ -214,7 +231,20 @@ export class RoundEngine implements Engine {
       return;
     }
     await faultPoint('finalize-before-complete');
-    const done = await this.store.complete(ref, result.state, result.output, result.clients, now);
+    // A dp plan's round n is its n-th completed one (round n opens only after round n-1 completed).
+    const dp = dpOf(loaded.checked);
+    const privacy =
+      dp && result.dp
+        ? {
+            epsilon: epsilonSpent(dp, ref.round),
+            nextClip: result.dp.nextClip,
+            ...(result.dp.unclippedFraction === undefined
+              ? {}
+              : { unclippedFraction: result.dp.unclippedFraction }),
+          }
+        : undefined;
+    if (dp && !privacy) throw new Error(`round ${ref.plan} ${roundTag(ref)} of a dp plan finalized without its noise`);
+    const done = await this.store.complete(ref, result.state, result.output, result.clients, now, privacy);
     if (done.changed)
       this.log.info({ plan: ref.plan, round: roundTag(ref), clients: result.clients }, 'round completed');
     await faultPoint('after-complete-before-open');
@@ -252,9 +282,17 @@ export class RoundEngine implements Engine {
       return;
     }
     if (info?.phase === 'failed') next = { plan: ref.plan, round: ref.round, attempt: ref.attempt + 1 };
-    else if (info?.phase === 'completed' && ref.round < summary.rounds)
+    else if (info?.phase === 'completed' && ref.round < summary.rounds) {
       next = { plan: ref.plan, round: ref.round + 1, attempt: 1 };
-    else return;
+      const loaded = await this.plans.get(ref.plan);
+      const dp = loaded && dpOf(loaded.checked);
+      const over = dp ? overBudget(dp, next.round) : undefined;
+      if (over !== undefined) {
+        // The round is not run: its release would spend more privacy than the plan may.
+        if (await this.store.stopPlan(ref.plan, over)) this.log.info({ plan: ref.plan, reason: over }, 'plan completed');
+        return;
+      }
+    } else return;
     await this.openAttempt(next, now);
   }
 
@@ -280,7 +318,8 @@ export class RoundEngine implements Engine {
       await this.ensureNext(ref, now);
       return;
     }
-    const failed = await this.openWith(loaded.checked, ref, materials.value, now);
+    const summary = await this.store.getPlan(ref.plan);
+    const failed = await this.openWith(loaded.checked, ref, materials.value, now, undefined, summary?.dp?.clip);
     if (failed !== undefined) {
       this.log.warn({ plan: ref.plan, round: roundTag(ref), error: failed }, 'round attempt failed');
       await this.ensureNext(ref, now);
@@ -299,6 +338,8 @@ export class RoundEngine implements Engine {
     m: RoundMaterials | undefined,
     now: number,
     failure?: string,
+    /** A dp plan's clip for the attempt. */
+    dpClip?: number,
   ): Promise<string | undefined> {
     let error = failure;
     const s = scheduleOf(checked.plan);
@@ -311,9 +352,14 @@ export class RoundEngine implements Engine {
       if (!(e instanceof AppError)) throw e;
       error = `opening the round: ${e.message}`;
     }
+    const dp = dpOf(checked);
+    if (dp && dpClip === undefined && m && error === undefined)
+      throw new Error(`plan ${ref.plan}: a round of a dp plan opened without its clip`);
+    const broadcast =
+      m && dp && dpClip !== undefined ? broadcastWithClip(dp, checked.types.C, m.broadcast, dpClip) : m?.broadcast;
     await this.store.openRound({
       ref,
-      broadcast: m?.broadcast ?? new Uint8Array(0),
+      broadcast: broadcast ?? new Uint8Array(0),
       selectionTarget: s.selectionTarget,
       target: s.target,
       minReports: s.minReports,
@@ -323,6 +369,7 @@ export class RoundEngine implements Engine {
       deadlines: { selection: now + Math.round(s.selectionTimeoutS * 1000), reporting },
       ...(error === undefined ? {} : { error }),
       ...(secure ? { secagg: secAggStored(secure, checked.plan, reporting) } : {}),
+      ...(dpClip === undefined ? {} : { dpClip }),
     });
     if (error !== undefined) return error;
     // Scheduled again when the attempt already existed (a crash after openRound): the job ids name the

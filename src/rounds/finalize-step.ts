@@ -9,6 +9,8 @@ import { brokenBackend } from '../isolate/backend-fault';
 import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
 import { SecureSum } from '../aggregation/secure-sum';
+import { noisyAggregate, serverSums, type DpRoundResult } from '../dp/mechanism';
+import { dpOf } from '../plan/dp-check';
 import { unmaskSums } from '../secagg/protocol-server';
 import { mergeAll, newSecureSums, runSlot, SECURE_KINDS, updateStep } from './form-steps';
 
@@ -30,7 +32,10 @@ export async function finalizeRound(
   try {
     const masking = task.unmask?.moduli;
     const decoded = task.partials.map((bytes) => decodePartial(bytes, types, task.secureParams, masking));
-    const merged = mergeAll(
+    const dp = dpOf(checked);
+    // Read before merge consumes the partials: the server's own sums of the clipped records.
+    const dpSums = dp ? serverSums(dp, decoded.map((p) => p.acc)) : [];
+    let merged = mergeAll(
       interpreter,
       plan,
       decoded.map((p) => p.acc),
@@ -43,6 +48,14 @@ export async function finalizeRound(
         ok: false,
         error: `${clients} clients in the aggregate, fewer than min_clients_in_aggregate (${task.minAggregate})`,
       };
+    }
+    let dpResult: DpRoundResult | undefined;
+    if (dp) {
+      if (task.dpClip === undefined) throw new Error('a round of a dp plan was finalized without its clip');
+      const noisy = noisyAggregate(dp, merged, dpSums, clients, task.dpClip);
+      owned.push(noisy.acc);
+      merged = noisy.acc;
+      dpResult = noisy.result;
     }
     let sums = newSecureSums(checked, task.secureParams, masking);
     for (const p of decoded) p.sums.forEach((sum, k) => sums[k]!.merge(sum));
@@ -76,7 +89,7 @@ export async function finalizeRound(
         error: `update gave a server state with a non-finite value at ${bad}; the state is kept`,
       };
     }
-    return { ok: true, state, output: next.output, clients };
+    return { ok: true, state, output: next.output, clients, ...(dpResult ? { dp: dpResult } : {}) };
   } catch (e) {
     // A plan computation failing on this round's data cannot succeed by retrying: the attempt fails. A
     // broken backend says nothing of the plan: finalize faults, and is retried.

@@ -3,7 +3,9 @@
  * secure aggregation (summed in the clear or masked), its U checked as the server's upload route checks it
  * and folded into a partial accumulator.
  */
-import { applyUpdateBounds, boundsOf } from '../aggregation/update-bounds';
+import { boundedU } from '../aggregation/update-bounds';
+import { accumulated } from '../dp/mechanism';
+import { dpOf } from '../plan/dp-check';
 import { decodeBundle, encodeBundle, readTypedBundle, writeBundle } from '../codec';
 import type { Interpreter } from '../compute/interpreter';
 import { disposeValue, isStruct, tensorsOf, type Value } from '../compute/value';
@@ -25,6 +27,8 @@ export interface OpenRound {
   readonly rejected: { client: string; reason: string }[];
   /** Values of the round to dispose. */
   readonly owned: Value[];
+  /** A dp plan's clip for the round. */
+  readonly dpClip?: number;
 }
 
 /** A client's secure-sum values, one array per tensor of V1, V2, V3. */
@@ -57,7 +61,7 @@ export function clientTurn(
       let add: () => void;
       try {
         add = submit(values);
-        U = boundedUpdate(checked, sent);
+        U = boundedUpdate(checked, sent, r.dpClip);
       } catch (e) {
         if (!(e instanceof AppError)) throw e;
         r.rejected.push({ client: id, reason: e.message });
@@ -69,6 +73,13 @@ export function clientTurn(
       let next: Value;
       try {
         next = runSlot(interpreter, plan, 'accumulate', r.round, pair(r.accs[p]!, U));
+        // A dp plan's record sums are the server's, not its accumulate's (src/dp/mechanism.ts).
+        const dp = dpOf(checked);
+        if (dp) {
+          const own = accumulated(dp, next, r.accs[p]!, U);
+          disposeValue(next);
+          next = own;
+        }
       } finally {
         if (U !== sent) disposeValue(U);
       }
@@ -88,15 +99,14 @@ export function clientTurn(
  * breaks a `reject` bound throws AppError. U itself when nothing changed, else a fresh value the caller
  * disposes.
  */
-function boundedUpdate(checked: CheckedPlan, U: Value): Value {
-  const bounds = boundsOf(checked);
+function boundedUpdate(checked: CheckedPlan, U: Value, dpClip: number | undefined): Value {
   const type = checked.types.U;
   // The server refuses a non-finite update (BUNDLE_NOT_FINITE) before its bounds; so does this.
   const { tensors } = readTypedBundle(encodeBundle(U, type), type, { requireFinite: true });
-  if (!bounds) return U;
-  const { data, changed } = applyUpdateBounds(
-    bounds,
+  const { data, changed } = boundedU(
+    checked,
     tensors.map((t) => t.data),
+    dpClip,
   );
   if (!changed) return U;
   return decodeBundle(writeBundle(tensors.map((t, k) => ({ ...t, data: data[k]! }))), type);

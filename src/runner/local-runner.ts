@@ -8,6 +8,9 @@ import { valueToJson, type JsonValue } from '../compute/value-json';
 import { toBatches, type ClientExamples } from '../data';
 import { AppError } from '../errors';
 import type { Plan } from '../generated/plan';
+import { checkFirstRound, epsilonSpent, overBudget } from '../dp/budget';
+import { broadcastClip, noisyAggregate, serverSums, zeroed } from '../dp/mechanism';
+import { dpOf, type DpSetting } from '../plan/dp-check';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { allSecureParams, mergeAll, newSecureSums, runSlot, updateStep } from '../rounds/form-steps';
 import { secAggSetting } from '../secagg/setup';
@@ -36,6 +39,11 @@ export class LocalRunner {
   /** Whether the plan masks its secure sums (SecAgg), and the dropouts to simulate then. */
   private readonly secAgg: boolean;
   private readonly dropouts: SecAggDropouts | undefined;
+  /** A dp plan's setting and the next round's clip. */
+  private readonly dp: DpSetting | undefined;
+  private dpClip: number | undefined;
+  /** Why a dp plan stopped before its last round (its privacy budget), once it has. */
+  private stopped: string | undefined;
 
   constructor(
     plan: unknown,
@@ -56,6 +64,9 @@ export class LocalRunner {
     }
     this.secAgg = secAggSetting(this.checked.plan) !== undefined;
     this.dropouts = options.secAggDropouts;
+    this.dp = dpOf(this.checked);
+    if (this.dp) checkFirstRound(this.dp);
+    this.dpClip = this.dp?.initialClip;
     if (this.dropouts) {
       if (!this.secAgg) {
         throw new AppError(
@@ -79,12 +90,27 @@ export class LocalRunner {
 
   /** Runs every round with the secure sums in the clear (`runRound`), yielding each result as it completes. */
   *rounds(): Generator<LocalRoundResult> {
-    while (this.roundsDone < this.totalRounds) yield this.runRound();
+    while (this.hasNextRound()) yield this.runRound();
+  }
+
+  /**
+   * Whether another round runs: rounds are left and, for a dp plan, the next one stays within the privacy
+   * budget (the server completes the plan instead; `stopReason` then says why).
+   */
+  hasNextRound(): boolean {
+    if (this.roundsDone >= this.totalRounds || this.stopped !== undefined) return false;
+    if (this.dp) this.stopped = overBudget(this.dp, this.roundsDone + 1);
+    return this.stopped === undefined;
+  }
+
+  /** Why a dp plan stopped before its last round, once it has. */
+  get stopReason(): string | undefined {
+    return this.stopped;
   }
 
   /** Runs every round as the server would (`simulateRound`), yielding each result as it completes. */
   async *simulateRounds(): AsyncGenerator<LocalRoundResult> {
-    while (this.roundsDone < this.totalRounds) yield await this.simulateRound();
+    while (this.hasNextRound()) yield await this.simulateRound();
   }
 
   /** What a client's turn runs with. */
@@ -172,13 +198,23 @@ export class LocalRunner {
     const owned: Value[] = [];
     const accs: Value[] = [];
     try {
-      const C = runSlot(this.interpreter, this.plan, 'prepare', round, S);
-      owned.push(C);
+      const prepared = runSlot(this.interpreter, this.plan, 'prepare', round, S);
+      owned.push(prepared);
+      const C = this.dp ? broadcastClip(this.dp, prepared, this.dpClip!) : prepared;
+      if (C !== prepared) owned.push(C);
       const chosen = this.sampleClients(round);
       const partials = Math.max(1, Math.min(this.options.partials ?? 2, chosen.length));
-      for (let p = 0; p < partials; p++) accs.push(runSlot(this.interpreter, this.plan, 'zero', round));
+      for (let p = 0; p < partials; p++) {
+        const zero = runSlot(this.interpreter, this.plan, 'zero', round);
+        if (!this.dp) accs.push(zero);
+        else {
+          accs.push(zeroed(this.dp, zero));
+          disposeValue(zero);
+        }
+      }
       const params = allSecureParams(this.interpreter, this.checked, round);
-      return { round, S, C, chosen, accs, params, included: [], rejected: [], owned };
+      const dpClip = this.dpClip === undefined ? {} : { dpClip: this.dpClip };
+      return { round, S, C, chosen, accs, params, included: [], rejected: [], owned, ...dpClip };
     } catch (e) {
       for (const v of [...owned, ...accs]) disposeValue(v);
       throw e;
@@ -198,14 +234,29 @@ export class LocalRunner {
 
   /** merge, report and update with the round's secure sums; then the evaluation. */
   private closeRound(r: OpenRound, secure: readonly SecureSum[]): LocalRoundResult {
-    const merged = mergeAll(this.interpreter, this.plan, r.accs.splice(0), r.round);
+    const sums = this.dp ? serverSums(this.dp, r.accs) : [];
+    let merged = mergeAll(this.interpreter, this.plan, r.accs.splice(0), r.round);
     r.owned.push(merged);
+    let dp: LocalRoundResult['dp'];
+    if (this.dp) {
+      const noisy = noisyAggregate(this.dp, merged, sums, r.included.length, r.dpClip!);
+      r.owned.push(noisy.acc);
+      merged = noisy.acc;
+      const { clip, nextClip, unclippedFraction } = noisy.result;
+      dp = {
+        clip,
+        epsilon: epsilonSpent(this.dp, r.round),
+        next_clip: nextClip,
+        ...(unclippedFraction === undefined ? {} : { unclipped_fraction: unclippedFraction }),
+      };
+    }
     const R = runSlot(this.interpreter, this.plan, 'report', r.round, merged);
     r.owned.push(R);
     const { state, output } = updateStep(this.interpreter, this.checked, r.S, R, secure, r.round);
     disposeValue(r.S);
     this.serverState = state;
     this.roundsDone = r.round;
+    if (dp) this.dpClip = dp.next_clip;
     const evaluation = this.evaluate(r.round);
     return {
       round: r.round,
@@ -214,6 +265,7 @@ export class LocalRunner {
       clients: r.included,
       rejected: r.rejected,
       ...(evaluation !== undefined ? { evaluation } : {}),
+      ...(dp ? { dp } : {}),
     };
   }
 

@@ -45,4 +45,14 @@ export interface LocalRoundResult {
   readonly evaluation?: JsonValue;
   /** What the SecAgg exchange did, in rounds `simulateRound` ran with it. */
   readonly secureAggregation?: SecAggRoundSummary;
+  /**
+   * A dp plan's round: the clip its records were clipped to, the plan's epsilon spent after it (at the
+   * plan's delta), the next round's clip and (adaptive clipping) the noisy fraction of unclipped clients.
+   */
+  readonly dp?: {
+    readonly clip: number;
+    readonly epsilon: number;
+    readonly next_clip: number;
+    readonly unclipped_fraction?: number;
+  };
 }

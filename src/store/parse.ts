@@ -2,7 +2,7 @@
  * Turns the string hashes Redis returns into the typed records of `types.ts`. Malformed stored data is a
  * bug (only the store writes these keys), so it throws instead of guessing.
  */
-import type { Phase, PlanStatus, PlanSummary, RoundInfo } from './types';
+import type { Phase, PlanPrivacy, PlanStatus, PlanSummary, RoundInfo } from './types';
 
 const PHASES: ReadonlySet<string> = new Set<Phase>([
   'selecting',
@@ -87,6 +87,15 @@ export function parseRound(
             shared: num(hash, 'shared', where),
             unmasked: num(hash, 'unmasked', where),
           },
+    dp:
+      hash.dp_clip === undefined
+        ? undefined
+        : dropUndefined({
+            clip: num(hash, 'dp_clip', where),
+            epsilon: optNum(hash, 'dp_epsilon', where),
+            next_clip: optNum(hash, 'dp_next_clip', where),
+            unclipped_fraction: optNum(hash, 'dp_unclipped', where),
+          }),
     output: hash.output === undefined ? undefined : (JSON.parse(hash.output) as unknown),
     error: hash.error,
     secure_params: JSON.parse(str(hash, 'secure_params', where)) as RoundInfo['secure_params'],
@@ -114,6 +123,17 @@ export function parsePlan(
     rounds: num(meta, 'rounds', where),
     created_at: num(meta, 'created_at', where),
     ...(meta.error === undefined ? {} : { error: meta.error }),
+    ...(meta.reason === undefined ? {} : { reason: meta.reason }),
+    ...(meta.dp === undefined
+      ? {}
+      : {
+          dp: {
+            ...(JSON.parse(meta.dp) as Omit<PlanPrivacy, 'epsilon' | 'rounds' | 'clip'>),
+            epsilon: num(meta, 'dp_epsilon', where),
+            rounds: num(meta, 'dp_rounds', where),
+            clip: num(meta, 'dp_clip', where),
+          },
+        }),
   };
   return isPhase(phase) ? { ...summary, phase } : summary;
 }

@@ -31,6 +31,7 @@ import {
   type Phase,
   type PlanSummary,
   type RoundInfo,
+  type RoundPrivacy,
   type RoundRef,
   type RoundStore,
   type TransitionResult,
@@ -86,6 +87,19 @@ export class RedisRoundStore implements RoundStore {
         round: 0,
         attempt: 0,
         rounds: plan.rounds,
+        ...(plan.dp
+          ? {
+              dp: JSON.stringify({
+                delta: plan.dp.delta,
+                target_epsilon: plan.dp.target_epsilon,
+                accounting: plan.dp.accounting,
+                noise_multiplier: plan.dp.noise_multiplier,
+              }),
+              dp_clip: plan.dp.clip,
+              dp_rounds: 0,
+              dp_epsilon: 0,
+            }
+          : {}),
       }),
     );
     await Promise.all([
@@ -149,6 +163,15 @@ export class RedisRoundStore implements RoundStore {
     return true;
   }
 
+  async stopPlan(id: string, reason: string): Promise<boolean> {
+    const [changed, population] = tuple(
+      await SCRIPTS.stopPlan.run(this.redis, [this.keys.plan(id).meta], [reason]),
+    );
+    if (changed !== '1') return false;
+    await this.redis.srem(this.keys.global.population(population ?? ''), id);
+    return true;
+  }
+
   async plansOf(population: string): Promise<string[]> {
     return this.redis.smembers(this.keys.global.population(population));
   }
@@ -187,6 +210,7 @@ export class RedisRoundStore implements RoundStore {
         r.secagg?.timeoutsMs.sharing ?? '',
         r.secagg?.timeoutsMs.unmasking ?? '',
         r.secagg?.expiresAt ?? '',
+        r.dpClip ?? '',
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
@@ -449,6 +473,7 @@ export class RedisRoundStore implements RoundStore {
     output: unknown,
     aggregatedClients: number,
     now: number,
+    privacy?: RoundPrivacy,
   ): Promise<TransitionResult> {
     const p = this.keys.plan(ref.plan);
     const k = this.keys.round(ref);
@@ -480,6 +505,9 @@ export class RedisRoundStore implements RoundStore {
           aggregatedClients,
           now,
           this.retention.broadcasts,
+          privacy?.epsilon ?? '',
+          privacy?.nextClip ?? '',
+          privacy?.unclippedFraction ?? '',
         ],
       ),
     );

@@ -47,6 +47,37 @@ export interface PlanSummary {
   readonly phase?: Phase;
   /** Why the plan failed (status `failed`): the round that used up its attempts and its last error. */
   readonly error?: string;
+  /** Why a plan completed before its last round (status `completed`): its privacy budget. */
+  readonly reason?: string;
+  /** A plan with a dp section: the privacy it has spent, charged atomically with each completed round. */
+  readonly dp?: PlanPrivacy;
+}
+
+/** The privacy a dp plan has spent (docs/server.md, "Differential privacy"). */
+export interface PlanPrivacy {
+  /** epsilon spent by the completed rounds, at `delta`, under `accounting`. */
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly target_epsilon: number;
+  readonly accounting: 'no-amplification' | 'subsampled';
+  readonly noise_multiplier: number;
+  /** Rounds charged: every completed round. */
+  readonly rounds: number;
+  /** The clip norm of the next round (it changes each round with adaptive clipping). */
+  readonly clip: number;
+}
+
+/** What a dp plan stores at creation: the fixed part of its privacy record and the first round's clip. */
+export type NewPlanPrivacy = Omit<PlanPrivacy, 'epsilon' | 'rounds'>;
+
+/** What a completed round of a dp plan charges, stored atomically with the completion. */
+export interface RoundPrivacy {
+  /** epsilon spent by the plan after this round. */
+  readonly epsilon: number;
+  /** The next round's clip. */
+  readonly nextClip: number;
+  /** Adaptive clipping: the noisy fraction of clients whose record was within the clip. */
+  readonly unclippedFraction?: number;
 }
 
 /** What the operator API shows of a round attempt: counts and the released output, nothing per client. */
@@ -90,6 +121,16 @@ export interface RoundInfo {
     readonly shared: number;
     readonly unmasked: number;
   };
+  /**
+   * A dp plan's attempt: the clip norm its uploads were clipped to; once completed, the plan's epsilon spent
+   * after it, the next round's clip and (adaptive clipping) the noisy fraction of unclipped clients.
+   */
+  readonly dp?: {
+    readonly clip: number;
+    readonly epsilon?: number;
+    readonly next_clip?: number;
+    readonly unclipped_fraction?: number;
+  };
   /** The server output X as JSON, once completed. */
   readonly output?: unknown;
   /** Why the attempt failed. */
@@ -116,6 +157,8 @@ export interface NewRound {
   readonly deadlines?: { readonly selection: number; readonly reporting: number };
   /** When set, the attempt could not open (prepare or the secure-sum parameters failed): stored failed. */
   readonly error?: string;
+  /** A dp plan's attempt: the clip norm of its uploads. */
+  readonly dpClip?: number;
   /** When the attempt masks its secure sums: its SecAgg setup and the exchange's timeouts. */
   readonly secagg?: {
     readonly setup: SecAggSetup;
@@ -258,6 +301,7 @@ export interface RoundStore {
     readonly rounds: number;
     readonly state: Uint8Array;
     readonly now: number;
+    readonly dp?: NewPlanPrivacy;
   }): Promise<void>;
   listPlans(): Promise<PlanSummary[]>;
   getPlan(id: string): Promise<PlanSummary | undefined>;
@@ -278,6 +322,11 @@ export interface RoundStore {
   ): Promise<PlanSummary | undefined>;
   /** active | paused -> failed with a reason (the plan used up a round's attempts); false if not allowed. */
   failPlan(id: string, error: string): Promise<boolean>;
+  /**
+   * active | paused -> completed with a reason, before its last round (its next round would spend more privacy
+   * than its target); false if not allowed.
+   */
+  stopPlan(id: string, reason: string): Promise<boolean>;
   /** Plan ids published to a population. */
   plansOf(population: string): Promise<string[]>;
   /**
@@ -418,6 +467,7 @@ export interface RoundStore {
     output: unknown,
     aggregatedClients: number,
     now: number,
+    privacy?: RoundPrivacy,
   ): Promise<TransitionResult>;
   /** any open phase -> failed with a reason; discards partials, uploads, tasks, broadcast, round key, devices (Lua). */
   fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult>;

@@ -50,6 +50,14 @@ export function healthRoutes(deps: RouteDeps): Router {
 
   router.get('/metrics', async (_req, res) => {
     const registry = deps.metrics.registry;
+    const privacy = deps.metrics.privacy;
+    const plans = await deps.store.listPlans();
+    privacy.reset();
+    for (const p of plans) {
+      if (!p.dp) continue;
+      privacy.set({ plan: p.id, of: 'spent' }, p.dp.epsilon);
+      privacy.set({ plan: p.id, of: 'target' }, p.dp.target_epsilon);
+    }
     res
       .set('Cache-Control', 'no-store')
       .type(registry.contentType)

@@ -109,6 +109,7 @@ function roundView(r: RoundInfo): Record<string, unknown> {
     finished_at: r.finished_at ?? null,
     ...(r.selection_deadline === undefined ? {} : { selection_deadline: r.selection_deadline }),
     ...(r.reporting_deadline === undefined ? {} : { reporting_deadline: r.reporting_deadline }),
+    ...(r.dp === undefined ? {} : { dp: r.dp }),
     ...(r.secure_aggregation === undefined
       ? {}
       : {

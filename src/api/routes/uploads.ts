@@ -2,6 +2,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import { readTypedBundle, type BundleTensor } from '../../codec';
 import { SecureSum, type SecureSumKind } from '../../aggregation/secure-sum';
 import { boundUpload } from '../../aggregation/update-bounds';
+import { dpOf } from '../../plan/dp-check';
 import { tensorLeaves, type TffType } from '../../compute/types';
 import { AppError } from '../../errors';
 import { faultPoint } from '../../faults';
@@ -97,7 +98,9 @@ export function uploadRoutes(deps: RouteDeps): Router {
       else await checkSecureSums(loaded, ref, tensors);
       // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the single-use digest
       // stays over the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
-      stored = boundUpload(loaded.checked, tensors, metadata) ?? bytes;
+      // A dp plan's record is clipped to the attempt's clip (src/dp/mechanism.ts).
+      const dpClip = dpOf(loaded.checked) ? (await store.getRound(ref))?.dp?.clip : undefined;
+      stored = boundUpload(loaded.checked, tensors, metadata, dpClip) ?? bytes;
     } catch (err) {
       if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
       throw err;

@@ -1,5 +1,12 @@
 import type { Computation } from '../../generated/computation';
-import type { ClientDataSpec, MapReduceForm, Plan, Schedule, UpdateBounds } from '../../generated/plan';
+import type {
+  ClientDataSpec,
+  DifferentialPrivacy,
+  MapReduceForm,
+  Plan,
+  Schedule,
+  UpdateBounds,
+} from '../../generated/plan';
 import { checkPlan, FORM_SLOTS } from '../../plan/validate';
 import type { TffType } from '../types';
 import { ComputationBuilder } from './computation-builder';
@@ -28,6 +35,8 @@ export interface PlanMeta {
   readonly schedule: Schedule;
   /** Bounds the server enforces on uploaded updates (docs/update-bounds.md). */
   readonly update_bounds?: UpdateBounds;
+  /** Differential privacy the server applies (docs/server.md, "Differential privacy"). */
+  readonly dp?: DifferentialPrivacy;
 }
 
 // The schema's Name pattern (schemas/computation.schema.json).
@@ -128,6 +137,7 @@ export class PlanBuilder {
       ...(Object.keys(this.functions).length ? { functions: { ...this.functions } } : {}),
       ...(evaluate ? { evaluate } : {}),
       ...(meta.update_bounds !== undefined ? { update_bounds: meta.update_bounds } : {}),
+      ...(meta.dp !== undefined ? { dp: meta.dp } : {}),
     };
     if (options.check ?? true) checkPlan(plan);
     return plan;

@@ -29,6 +29,11 @@ export const COMPLETE_ROUND = `
     ARGV[6]  aggregated_clients
     ARGV[7]  now (ms)
     ARGV[8]  broadcasts to keep (RETAIN_BROADCASTS)
+    ARGV[9]  a dp plan: its epsilon spent after this round, '' for a plan without dp; stored with the
+             plan (with the rounds charged, this round's number, and the next clip) in this same step, so
+             that the privacy record can never fall behind a released state
+    ARGV[10] a dp plan: the next round's clip
+    ARGV[11] a dp plan with adaptive clipping: the noisy fraction of unclipped clients, '' otherwise
 
   Output:
     {changed, phase, plan_completed, population}
@@ -46,6 +51,11 @@ if phase ~= 'finalizing' then return {0, phase, 0, ''} end
 redis.call('SET', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], 'phase', 'completed', 'aggregated_clients', ARGV[6], 'finished_at', ARGV[7])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], 'output', ARGV[5]) end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'dp_epsilon', ARGV[9], 'dp_rounds', ARGV[3], 'dp_clip', ARGV[10])
+  redis.call('HSET', KEYS[3], 'dp_epsilon', ARGV[9], 'dp_next_clip', ARGV[10])
+  if ARGV[11] ~= '' then redis.call('HSET', KEYS[3], 'dp_unclipped', ARGV[11]) end
+end
 dropRoundData(KEYS[4], KEYS[5], KEYS[6], KEYS[10], KEYS[11], KEYS[9], ARGV[1], ARGV[2])
 forgetDevices(KEYS[3], KEYS[7])
 trimBroadcasts(KEYS[8], ARGV[2], tonumber(ARGV[8]))

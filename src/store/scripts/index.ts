@@ -11,7 +11,7 @@ import { COUNT_FAULT } from './count-fault';
 import { RAISE_FENCE } from './raise-fence';
 import { COUNT_REJECTED } from './count-rejected';
 import { DEADLINE } from './deadline';
-import { FAIL_PLAN } from './fail-plan';
+import { FAIL_PLAN, STOP_PLAN } from './fail-plan';
 import { FAIL_ROUND } from './fail-round';
 import { OPEN_ROUND } from './open-round';
 import { RECORD_CHECKIN } from './record-checkin';
@@ -35,6 +35,7 @@ export const SCRIPTS = {
   countRejected: new LuaScript('count-rejected', COUNT_REJECTED),
   deadline: new LuaScript('deadline', DEADLINE),
   failPlan: new LuaScript('fail-plan', FAIL_PLAN),
+  stopPlan: new LuaScript('stop-plan', STOP_PLAN),
   failRound: new LuaScript('fail-round', FAIL_ROUND),
   openRound: new LuaScript('open-round', OPEN_ROUND),
   recordCheckin: new LuaScript('record-checkin', RECORD_CHECKIN),

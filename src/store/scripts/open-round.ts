@@ -41,6 +41,7 @@ export const OPEN_ROUND = `
     ARGV[19] SecAgg: sharing timeout (ms), from the end of selection
     ARGV[20] SecAgg: unmasking timeout (ms), from the close of reporting
     ARGV[21] SecAgg: when the exchange's keys expire (unix ms), should nothing delete them first
+    ARGV[22] a dp plan: the clip norm of the attempt's uploads, '' for a plan without dp
 
   Output:
      1  opened
@@ -70,6 +71,7 @@ redis.call('HSET', KEYS[2],
   'selection_target', ARGV[4], 'target', ARGV[5], 'min_reports', ARGV[6], 'min_aggregate', ARGV[7],
   'assigned', 0, 'reported', 0, 'rejected', 0, 'late', 0, 'accumulated', 0, 'aggregated_clients', 0,
   'secure_params', ARGV[8])
+if ARGV[22] ~= '' then redis.call('HSET', KEYS[2], 'dp_clip', ARGV[22]) end
 if ARGV[12] ~= '' then
   redis.call('HSET', KEYS[2], 'phase', 'failed', 'error', ARGV[12], 'finished_at', ARGV[9])
   forgetOldFailure(KEYS[4], ARGV[13], ARGV[1], a, ARGV[15])

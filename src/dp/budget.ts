@@ -1,0 +1,38 @@
+import { AppError } from '../errors';
+import type { DpSetting } from '../plan/dp-check';
+import { epsilonAfter } from './accountant';
+
+/** The epsilon a dp plan has spent (at its target delta) once `rounds` rounds have completed. */
+export function epsilonSpent(dp: DpSetting, rounds: number): number {
+  if (rounds === 0) return 0;
+  return epsilonAfter(rounds, {
+    samplingRate: dp.samplingRate,
+    noiseMultiplier: dp.noiseMultiplier,
+    delta: dp.target.delta,
+  }).epsilon;
+}
+
+/**
+ * Why a dp plan may not run round `round` (its epsilon would pass the target), or undefined when it may.
+ */
+export function overBudget(dp: DpSetting, round: number): string | undefined {
+  const after = epsilonSpent(dp, round);
+  if (after <= dp.target.epsilon) return undefined;
+  const spent = epsilonSpent(dp, round - 1);
+  return (
+    `privacy budget: round ${round} would take epsilon to ${after.toPrecision(4)} (delta ${dp.target.delta}, ` +
+    `${dp.accounting}), past the target ${dp.target.epsilon}; ${round - 1} rounds spent ${spent.toPrecision(4)}`
+  );
+}
+
+/**
+ * Throws AppError PLAN_OUT_OF_BOUNDS when even the first round of a dp plan would spend more than its target:
+ * such a plan could never release anything, and is refused rather than stored.
+ */
+export function checkFirstRound(dp: DpSetting): void {
+  const over = overBudget(dp, 1);
+  if (over === undefined) return;
+  throw new AppError('PLAN_OUT_OF_BOUNDS', 'the plan cannot run one round within its privacy budget', [
+    { path: '/dp/target/epsilon', message: over },
+  ]);
+}

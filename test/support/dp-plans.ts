@@ -1,0 +1,82 @@
+/**
+ * Small dp plans for the differential-privacy tests. Each client holds float32 values whose sum n is its
+ * "norm": its record is n times the first unit vector of R^dims (zeros with `zeroRecord`, so that all a round
+ * releases is the server's noise), and with adaptive clipping its indicator is +0.5 when n is at most the
+ * round's clip (from the broadcast) and -0.5 otherwise. The plan's report passes A through, and update
+ * releases the noisy record sum as the state and as X, with the noisy indicator sum and the client count.
+ */
+import { PlanBuilder } from '../../src/compute/builder';
+import type { DifferentialPrivacy, Plan } from '../../src/generated/plan';
+import { defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from '../../src/plans/common';
+
+export interface DpTestPlanOptions {
+  readonly dims?: number;
+  readonly rounds?: number;
+  readonly targetClients?: number;
+  readonly zeroRecord?: boolean;
+  /** The dp section; record/indicator/clients_count/clip_broadcast are filled in. */
+  readonly dp: Omit<DifferentialPrivacy, 'record' | 'indicator' | 'clients_count' | 'clip_broadcast'>;
+  readonly schedule?: Partial<Plan['schedule']>;
+}
+
+export function buildDpTestPlan(o: DpTestPlanOptions): Plan {
+  const dims = o.dims ?? 4;
+  const adaptive = o.dp.clip.adaptive !== undefined;
+  const element = f32([null]);
+  const record = f32([dims]);
+  const U = named(adaptive ? { record, clipped: f32() } : { record });
+  const A = named(adaptive ? { record, clipped: f32(), clients: i32() } : { record, clients: i32() });
+  const C = named({ clip: f32() });
+  const S = record;
+  const pb = new PlanBuilder();
+  const addBatch = pb.fn('add_batch', named({ sum: f32(), batch: element }), (b, p) =>
+    b.add(b.field(p, 'sum'), b.reduceSum(b.field(p, 'batch')), 'sum'),
+  );
+  pb.computation('initialize', undefined, (b) => b.const('float32', [dims], 0));
+  // The clip placeholder: the server writes each round's clip here.
+  pb.computation('prepare', S, (b) => b.struct({ clip: b.scalar(0) }));
+  pb.computation('work', workParam(element, C), (b, p) => {
+    const n = b.fold(b.field(p, 'data'), b.scalar(0), addBatch, {}, 'norm');
+    const unit = b.const('float32', [dims], [1, ...Array<number>(dims - 1).fill(0)]);
+    const rec = o.zeroRecord ? b.const('float32', [dims], 0) : b.mul(unit, n, 'record');
+    const clip = b.field(b.field(p, 'broadcast'), 'clip');
+    const fields: Record<string, ReturnType<typeof b.scalar>> = { record: rec };
+    if (adaptive) fields.clipped = b.where(b.less(clip, n), b.scalar(-0.5), b.scalar(0.5), 'clipped');
+    return workResult(b, b.struct(fields));
+  });
+  pb.computation('zero', undefined, (b) => b.tree.zeros(A));
+  pb.computation('accumulate', named({ accumulator: A, update: U }), (b, p) => {
+    const acc = b.field(p, 'accumulator');
+    const u = b.field(p, 'update');
+    return b.struct({
+      record: b.add(b.field(acc, 'record'), b.field(u, 'record')),
+      ...(adaptive ? { clipped: b.add(b.field(acc, 'clipped'), b.field(u, 'clipped')) } : {}),
+      clients: b.add(b.field(acc, 'clients'), b.scalar(1, 'int32')),
+    });
+  });
+  pb.computation('merge', named({ a: A, b: A }), (b, p) => b.tree.add(b.field(p, 'a'), b.field(p, 'b')));
+  pb.computation('report', A, (_b, a) => a);
+  defineSecureParams(pb);
+  pb.computation('update', updateParam(S, A), (b, p) => {
+    const r = b.get(p, 'aggregates.report');
+    const out = {
+      record: b.field(r, 'record'),
+      clients: b.field(r, 'clients'),
+      ...(adaptive ? { clipped: b.field(r, 'clipped') } : {}),
+    };
+    return b.struct([b.field(r, 'record'), b.struct(out)]);
+  });
+  const dp: DifferentialPrivacy = {
+    ...o.dp,
+    record: 'record',
+    clients_count: 'clients',
+    clip_broadcast: 'clip',
+    ...(adaptive ? { indicator: 'clipped' } : {}),
+  };
+  return pb.build({
+    name: 'dp-test',
+    client_data: { collection: 'norms', element, batch_size: 8 },
+    schedule: { rounds: o.rounds ?? 3, target_clients: o.targetClients ?? 3, ...o.schedule },
+    dp,
+  });
+}
