@@ -23,6 +23,11 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** An epsilon as shown: 4 significant digits; JSON answers carry an infinite one (no noise) as null. */
+function epsilon(e: number | null): string {
+  return e === null || !Number.isFinite(e) ? 'inf' : e.toPrecision(4);
+}
+
 /** Round position of a plan, e.g. `2/3` or `2/3 (attempt 2)`. */
 function position(p: PlanSummary): string {
   return `${p.round}/${p.rounds}${p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
@@ -43,7 +48,7 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
     `plan ${plan.id}  ${plan.name}  population=${plan.population}  status=${plan.status}  ` +
     `round=${position(plan)}${plan.phase ? `  phase=${plan.phase}` : ''}  created=${time(plan.created_at)}\n` +
     (plan.dp
-      ? `privacy: epsilon ${plan.dp.epsilon.toPrecision(4)} of ${plan.dp.target_epsilon} spent (delta ${plan.dp.delta}, ` +
+      ? `privacy: epsilon ${epsilon(plan.dp.epsilon)} of ${plan.dp.target_epsilon ?? 'no target'} spent (delta ${plan.dp.delta}, ` +
         `${plan.dp.accounting}, z ${plan.dp.noise_multiplier}) over ${plan.dp.rounds} rounds; next clip ${plan.dp.clip.toPrecision(4)}\n`
       : '') +
     (plan.reason ? `stopped: ${plan.reason}\n` : '');
@@ -78,7 +83,7 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
       String(r.late),
       String(r.aggregated_clients),
       ...(secure ? secAgg(r) : []),
-      ...(private_ ? [r.dp ? r.dp.clip.toPrecision(4) : '-', r.dp?.epsilon === undefined ? '-' : r.dp.epsilon.toPrecision(4)] : []),
+      ...(private_ ? [r.dp ? r.dp.clip.toPrecision(4) : '-', r.dp?.epsilon === undefined ? '-' : epsilon(r.dp.epsilon)] : []),
       r.error
         ? `error: ${clip(r.error, outputWidth)}`
         : r.output === undefined || r.output === null

@@ -16,12 +16,14 @@ export function epsilonSpent(dp: DpSetting, rounds: number): number {
  * Why a dp plan may not run round `round` (its epsilon would pass the target), or undefined when it may.
  */
 export function overBudget(dp: DpSetting, round: number): string | undefined {
+  const target = dp.target.epsilon;
+  if (target === undefined) return undefined;
   const after = epsilonSpent(dp, round);
-  if (after <= dp.target.epsilon) return undefined;
+  if (after <= target) return undefined;
   const spent = epsilonSpent(dp, round - 1);
   return (
     `privacy budget: round ${round} would take epsilon to ${after.toPrecision(4)} (delta ${dp.target.delta}, ` +
-    `${dp.accounting}), past the target ${dp.target.epsilon}; ${round - 1} rounds spent ${spent.toPrecision(4)}`
+    `${dp.accounting}), past the target ${target}; ${round - 1} rounds spent ${spent.toPrecision(4)}`
   );
 }
 

@@ -241,8 +241,11 @@ export interface DifferentialPrivacy {
    * The expected clients per round: the sampling rate's numerator and adaptive clipping's denominator. Defaults to schedule.target_clients.
    */
   clients_per_round?: number;
+  /**
+   * The privacy target: delta, and the epsilon the plan may spend. Without epsilon the spending is tracked and shown at delta, never enforced (a plan with noise_multiplier 0 spends an infinite epsilon and may only run without one).
+   */
   target: {
-    epsilon: number;
+    epsilon?: number;
     delta: number;
   };
   /**

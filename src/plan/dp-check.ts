@@ -56,7 +56,8 @@ export interface DpSetting {
   readonly accounting: 'no-amplification' | 'subsampled';
   /** The sampling rate the accountant charges each round at: 1 without amplification. */
   readonly samplingRate: number;
-  readonly target: { readonly epsilon: number; readonly delta: number };
+  /** Without an epsilon, spending is tracked, never enforced. */
+  readonly target: { readonly epsilon?: number; readonly delta: number };
 }
 
 function leafIndex(leaves: readonly TensorLeaf[], path: string): number[] {

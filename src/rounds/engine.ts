@@ -94,7 +94,7 @@ export class RoundEngine implements Engine {
         ? {
             dp: {
               delta: dp.target.delta,
-              target_epsilon: dp.target.epsilon,
+              ...(dp.target.epsilon === undefined ? {} : { target_epsilon: dp.target.epsilon }),
               accounting: dp.accounting,
               noise_multiplier: dp.noiseMultiplier,
               clip: dp.initialClip,

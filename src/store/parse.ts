@@ -34,6 +34,11 @@ function num(hash: Record<string, string>, field: string, where: string): number
   return n;
 }
 
+/** An epsilon: a number, or Infinity for a plan that adds no noise (stored as "Infinity"). */
+function epsilon(hash: Record<string, string>, field: string, where: string): number {
+  return hash[field] === 'Infinity' ? Infinity : num(hash, field, where);
+}
+
 function str(hash: Record<string, string>, field: string, where: string): string {
   const v = hash[field];
   if (v === undefined) throw new Error(`${where}: field "${field}" is missing`);
@@ -92,7 +97,7 @@ export function parseRound(
         ? undefined
         : dropUndefined({
             clip: num(hash, 'dp_clip', where),
-            epsilon: optNum(hash, 'dp_epsilon', where),
+            epsilon: hash.dp_epsilon === undefined ? undefined : epsilon(hash, 'dp_epsilon', where),
             next_clip: optNum(hash, 'dp_next_clip', where),
             unclipped_fraction: optNum(hash, 'dp_unclipped', where),
           }),
@@ -129,7 +134,7 @@ export function parsePlan(
       : {
           dp: {
             ...(JSON.parse(meta.dp) as Omit<PlanPrivacy, 'epsilon' | 'rounds' | 'clip'>),
-            epsilon: num(meta, 'dp_epsilon', where),
+            epsilon: epsilon(meta, 'dp_epsilon', where),
             rounds: num(meta, 'dp_rounds', where),
             clip: num(meta, 'dp_clip', where),
           },

@@ -55,10 +55,14 @@ export interface PlanSummary {
 
 /** The privacy a dp plan has spent (docs/server.md, "Differential privacy"). */
 export interface PlanPrivacy {
-  /** epsilon spent by the completed rounds, at `delta`, under `accounting`. */
+  /**
+   * epsilon spent by the completed rounds, at `delta`, under `accounting`: Infinity when the plan adds no
+   * noise (z = 0), which JSON answers show as null.
+   */
   readonly epsilon: number;
   readonly delta: number;
-  readonly target_epsilon: number;
+  /** The most the plan may spend; absent when it only tracks its spending. */
+  readonly target_epsilon?: number;
   readonly accounting: 'no-amplification' | 'subsampled';
   readonly noise_multiplier: number;
   /** Rounds charged: every completed round. */

@@ -56,7 +56,7 @@ export function healthRoutes(deps: RouteDeps): Router {
     for (const p of plans) {
       if (!p.dp) continue;
       privacy.set({ plan: p.id, of: 'spent' }, p.dp.epsilon);
-      privacy.set({ plan: p.id, of: 'target' }, p.dp.target_epsilon);
+      if (p.dp.target_epsilon !== undefined) privacy.set({ plan: p.id, of: 'target' }, p.dp.target_epsilon);
     }
     res
       .set('Cache-Control', 'no-store')
