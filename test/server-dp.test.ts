@@ -33,7 +33,8 @@ describe('differential privacy on the server', () => {
     return (await (await cluster.operator(`/v1/plans/${id}`)).json()) as PlanSummary;
   }
   async function rounds(id: string): Promise<RoundInfo[]> {
-    return ((await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as { rounds: RoundInfo[] }).rounds;
+    return ((await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as { rounds: RoundInfo[] })
+      .rounds;
   }
   /** An upload whose record is `record` (and indicator `indicator`), as an attacker would craft it. */
   function crafted(checked: CheckedPlan, record: number[], indicator = 0.5): Uint8Array {
@@ -45,7 +46,10 @@ describe('differential privacy on the server', () => {
     });
     return writeBundle(tensors);
   }
-  async function clipInBroadcast(a: RawAssignment & { broadcast_url?: string }, checked: CheckedPlan): Promise<number> {
+  async function clipInBroadcast(
+    a: RawAssignment & { broadcast_url?: string },
+    checked: CheckedPlan,
+  ): Promise<number> {
     const res = await fetch(a.broadcast_url!, { headers: { authorization: `Bearer ${a.token}` } });
     expect(res.status).toBe(200);
     const C = decodeBundle(new Uint8Array(await res.arrayBuffer()), checked.types.C);
@@ -91,7 +95,9 @@ describe('differential privacy on the server', () => {
     expect(stopped.dp).toMatchObject({ rounds: 3, epsilon: expect.closeTo(e[2]!, 9) as number });
     expect((await rounds(id)).map((r) => r.round)).toEqual([1, 2, 3]);
     const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
-    const spent = new RegExp(`roundhouse_plan_dp_epsilon\\{plan="${id}",of="spent"\\} ([0-9.e+-]+)`).exec(metrics);
+    const spent = new RegExp(`roundhouse_plan_dp_epsilon\\{plan="${id}",of="spent"\\} ([0-9.e+-]+)`).exec(
+      metrics,
+    );
     expect(Number(spent?.[1])).toBeCloseTo(e[2]!, 6);
   });
 
@@ -102,7 +108,14 @@ describe('differential privacy on the server', () => {
         targetClients: 2,
         schedule: { over_selection: 1, selection_timeout_s: 300, reporting_deadline_s: 300 },
         dp: {
-          clip: { adaptive: { initial_norm: 0.5, learning_rate: 0.2, target_quantile: 0.5, clipped_count_stddev: 1 } },
+          clip: {
+            adaptive: {
+              initial_norm: 0.5,
+              learning_rate: 0.2,
+              target_quantile: 0.5,
+              clipped_count_stddev: 1,
+            },
+          },
           noise_multiplier: 0.5,
           target: { epsilon: 100, delta: 1e-5 },
         },

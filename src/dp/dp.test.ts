@@ -201,7 +201,10 @@ describe('a dp section that would release something without noise is refused', (
   const base = () =>
     buildDpTestPlan({ dp: { clip: { norm: 1 }, noise_multiplier: 1, target: { epsilon: 10, delta: 1e-5 } } });
   const adaptive = () =>
-    buildDpTestPlan({ dp: { clip: { adaptive: {} }, noise_multiplier: 1, target: { epsilon: 10, delta: 1e-5 } } });
+    buildDpTestPlan({
+      targetClients: 20,
+      dp: { clip: { adaptive: {} }, noise_multiplier: 1, target: { epsilon: 10, delta: 1e-5 } },
+    });
   function problems(plan: unknown): readonly { path: string; message: string }[] {
     try {
       checkPlan(plan);
@@ -227,7 +230,9 @@ describe('a dp section that would release something without noise is refused', (
     const found = problems({ ...plan, dp: { ...dp, clip: { norm: 1 } } });
     expect(found).toContainEqual({
       path: '/dp/record',
-      message: expect.stringMatching(/U may hold only the record and the indicator; it also has clipped/) as string,
+      message: expect.stringMatching(
+        /U may hold only the record and the indicator; it also has clipped/,
+      ) as string,
     });
     expect(found).toContainEqual({
       path: '/dp/record',
@@ -239,7 +244,9 @@ describe('a dp section that would release something without noise is refused', (
     const plan = adaptive();
     const { indicator: _i, clip_broadcast: _c, ...dp } = plan.dp!;
     const paths = problems({ ...plan, dp: { ...dp, noise_multiplier: 3 } }).map((p) => p.path);
-    expect(paths).toEqual(expect.arrayContaining(['/dp/indicator', '/dp/clip_broadcast', '/dp/noise_multiplier']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['/dp/indicator', '/dp/clip_broadcast', '/dp/noise_multiplier']),
+    );
   });
 
   it('both or neither of clip norm and adaptive; subsampled accounting without a population size', () => {

@@ -88,7 +88,7 @@ export function accumulated(dp: DpSetting, next: Value, prev: Value, U: Value): 
   return withLeaves(next, (k) => {
     const o = owned.get(k);
     if (!o) return undefined;
-    return o.u === undefined ? tf.add(before[k]!, 1) : tf.add(before[k]!, upload[o.u]!);
+    return o.u === undefined ? tf.add(before[k]!, tf.scalar(1, 'int32')) : tf.add(before[k]!, upload[o.u]!);
   });
 }
 

@@ -119,14 +119,14 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
 
   // Nothing else may reach report: any other tensor of U or A would be released without noise.
   const usedU = new Set([...recordU, ...(indicatorU === undefined ? [] : [indicatorU])]);
-  const usedA = new Set([
-    ...recordA,
-    ...[indicatorA, clientsA].filter((k): k is number => k !== undefined),
-  ]);
+  const usedA = new Set([...recordA, ...[indicatorA, clientsA].filter((k): k is number => k !== undefined)]);
   const extraU = U.filter((_, k) => !usedU.has(k));
   const extraA = A.filter((_, k) => !usedA.has(k));
   if (recordU.length > 0 && extraU.length > 0)
-    fail('/record', `U may hold only the record and the indicator; it also has ${extraU.map(where).join(', ')}`);
+    fail(
+      '/record',
+      `U may hold only the record and the indicator; it also has ${extraU.map(where).join(', ')}`,
+    );
   if (recordA.length > 0 && extraA.length > 0)
     fail(
       '/record',
@@ -134,7 +134,10 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
     );
   const secure = types.V.flatMap((v) => tensorLeaves(v));
   if (secure.length > 0)
-    fail('', `secure sums are not noised by the server; a plan with dp must have none (V has ${secure.length} tensors)`);
+    fail(
+      '',
+      `secure sums are not noised by the server; a plan with dp must have none (V has ${secure.length} tensors)`,
+    );
 
   if (!!dp.clip.norm === !!dp.clip.adaptive) fail('/clip', 'clip needs exactly one of norm and adaptive');
   const clientsPerRound = dp.clients_per_round ?? plan.schedule.target_clients;
@@ -219,7 +222,10 @@ function scalarAt(
   const found = leafIndex(leaves, path);
   const leaf = found.length === 1 ? leaves[found[0]!]! : undefined;
   if (!leaf || leaf.type.dtype !== dtype || leaf.type.shape.length !== 0) {
-    fail(pointer, `"${path}" must name a ${dtype} scalar in ${what}; it names ${leafList(leaves, found) || 'nothing'}`);
+    fail(
+      pointer,
+      `"${path}" must name a ${dtype} scalar in ${what}; it names ${leafList(leaves, found) || 'nothing'}`,
+    );
     return undefined;
   }
   return found[0];

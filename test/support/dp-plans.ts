@@ -7,7 +7,15 @@
  */
 import { PlanBuilder } from '../../src/compute/builder';
 import type { DifferentialPrivacy, Plan } from '../../src/generated/plan';
-import { defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from '../../src/plans/common';
+import {
+  defineSecureParams,
+  f32,
+  i32,
+  named,
+  updateParam,
+  workParam,
+  workResult,
+} from '../../src/plans/common';
 
 export interface DpTestPlanOptions {
   readonly dims?: number;
