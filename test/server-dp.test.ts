@@ -5,7 +5,9 @@ import { epsilonAfter } from '../src/dp/accountant';
 import type { Plan } from '../src/generated/plan';
 import { checkPlan, type CheckedPlan } from '../src/plan/validate';
 import type { PlanSummary, RoundInfo } from '../src/store/types';
-import { buildDpTestPlan } from './support/dp-plans';
+import { RoundhouseClient } from '../src/client/client';
+import { MemoryExampleStore } from '../src/client/example-store';
+import { buildDpTestPlan, buildSecureDpTestPlan } from './support/dp-plans';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { assignedRaw, uploadRaw, type RawAssignment } from './support/raw-client';
 
@@ -144,6 +146,44 @@ describe('differential privacy on the server', () => {
     expect(r1!.dp!.unclipped_fraction).toBeGreaterThanOrEqual(0);
     expect(r1!.dp!.unclipped_fraction).toBeLessThanOrEqual(1);
     expect(r1!.dp!.next_clip).toBeCloseTo(0.5 * Math.exp(-0.2 * (r1!.dp!.unclipped_fraction! - 0.5)), 9);
+  });
+
+  it('adds the noise to the unmasked sum of a secure record (SecAgg+, SDK clients)', async () => {
+    const scale = 1000;
+    const z = 0.01;
+    const { id, population } = await submit(
+      buildSecureDpTestPlan({
+        scale,
+        rounds: 2,
+        targetClients: 3,
+        protocol: 'secagg+',
+        schedule: { over_selection: 1, min_reports: 3, selection_timeout_s: 300, reporting_deadline_s: 600 },
+        dp: { clip: { norm: 1 }, noise_multiplier: z, target: { delta: 1e-5 } },
+      }),
+    );
+    const norms = [0.5, 0.75, 4];
+    for (let round = 1; round <= 2; round++) {
+      const outcomes = await Promise.all(
+        norms.map((n) =>
+          new RoundhouseClient({
+            server: cluster.url,
+            population,
+            store: new MemoryExampleStore({ norms: { count: 1, leaves: [Float32Array.of(n)] } }),
+          }).runOnce(),
+        ),
+      );
+      expect(outcomes.map((o) => o.kind)).toEqual(['completed', 'completed', 'completed']);
+      const done = await eventually(`round ${round} completed`, async () =>
+        (await rounds(id)).find((r) => r.round === round && r.phase === 'completed'),
+      );
+      expect(done.secure_aggregation).toMatchObject({ protocol: 'secagg+', unmasked: 3 });
+      const out = done.output as { record: number[]; clients: number };
+      // The clients clip 4 to 1: the sum is 2.25; the noise has std 0.01 x (1000 + 1) / 1000 units.
+      expect(out.clients).toBe(3);
+      expect(Math.abs(out.record[0]! - 2.25)).toBeLessThan(6 * z * 1.001);
+      expect(done.dp).toEqual({ clip: 1, epsilon: expect.any(Number) as number, next_clip: 1 });
+    }
+    expect((await planOf(id)).dp).toMatchObject({ rounds: 2 });
   });
 
   it('refuses a plan whose first round is over its budget, with the reason', async () => {

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { readTypedBundle, writeBundle } from '../codec';
 import { tensorLeaves } from '../compute/types';
 import { isStruct, type Value } from '../compute/value';
-import type { DpSetting } from '../plan/dp-check';
+import { SecureSum } from '../aggregation/secure-sum';
+import type { DpSetting, SecureRecord } from '../plan/dp-check';
 import type { FormTypes } from '../plan/form-types';
 import type { ResolvedBounds } from '../plan/update-bounds-check';
 import { gaussianNoise } from './noise';
@@ -26,7 +27,11 @@ export function dpBounds(dp: DpSetting, U: FormTypes['U'], clip: number): Resolv
   const leaves = tensorLeaves(U).map((l) => ({ path: l.path.join('/'), dtype: l.type.dtype }));
   return {
     leaves,
-    norms: [{ pointer: '/dp/clip', paths: ['record'], leaves: dp.recordU, maxNorm: clip, mode: 'clip' }],
+    // A secure record is not in U: U is empty, and nothing of it is the server's to clip.
+    norms:
+      dp.recordU.length === 0
+        ? []
+        : [{ pointer: '/dp/clip', paths: ['record'], leaves: dp.recordU, maxNorm: clip, mode: 'clip' }],
     ranges:
       dp.indicatorU === undefined
         ? []
@@ -182,4 +187,42 @@ export function broadcastWithClip(
 export function broadcastClip(dp: DpSetting, C: Value, clip: number): Value {
   if (dp.clipBroadcast === undefined) return C;
   return withLeaves(C, (k) => (k === dp.clipBroadcast ? tf.scalar(clip, 'float32') : undefined));
+}
+
+/** The largest int32: a bitwidth or max_input sum past it cannot reach `update`. */
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * The standard deviation, in the secure sum's integer units, of the noise on a secure record's sum: z times
+ * the largest change one client can make to it, its clip in units (clip x scale) plus what rounding to the
+ * integer grid can add to a clipped record's length (sqrt(coordinates) / 2).
+ */
+export function secureNoiseStd(secure: SecureRecord, noiseMultiplier: number, clip: number): number {
+  return noiseMultiplier * (clip * secure.scale + Math.sqrt(secure.coordinates) / 2);
+}
+
+/**
+ * A dp plan's secure sum with a record (unmasked, or summed in the clear) after the noise: each coordinate
+ * of the record plus a rounded N(0, secureNoiseStd^2), reduced modulo the modulus for a modular sum and
+ * kept within [0, 2^31 - 1] otherwise (post-processing of the noisy sum, which costs no privacy), and the
+ * client count set to the count of the aggregate.
+ */
+export function noisySecureSum(dp: DpSetting, sum: SecureSum, clients: number, clip: number): SecureSum {
+  const secure = dp.secure!;
+  const std = secureNoiseStd(secure, dp.noiseMultiplier, clip);
+  const params = sum.parameters;
+  const arrays = sum.partialSums().map((s) => Float64Array.from(s));
+  for (const k of secure.record) {
+    const values = arrays[k]!;
+    const noise = gaussianNoise(values.length, std);
+    for (let j = 0; j < values.length; j++) {
+      const x = values[j]! + Math.round(noise[j]!);
+      values[j] =
+        secure.kind === 'modulus'
+          ? ((x % params[k]!) + params[k]!) % params[k]!
+          : Math.min(INT32_MAX, Math.max(0, x));
+    }
+  }
+  if (secure.clients !== undefined) arrays[secure.clients]!.fill(clients);
+  return SecureSum.restore(sum.kind, params, arrays, sum.clients);
 }

@@ -217,16 +217,24 @@ export interface NormBound {
  */
 export interface DifferentialPrivacy {
   /**
-   * Path in U (field names, or indices when unnamed, joined by '/'; '' for all of U) of the float32 tensors that form one client's record. A has the same tensors at the same path.
+   * Path (field names, or indices when unnamed, joined by '/'; '' for the whole value) of the float32 tensors that form one client's record: in U, where A has the same tensors at the same path; or, with secure_sum, of int32 tensors in that secure sum.
    */
   record: string;
+  /**
+   * The record travels in this secure sum (bitwidth: V1, max_input: V2, modulus: V3) instead of U, so that with secure aggregation the server sees only its sum: each coordinate x as the integer round(x scale), plus any constant offset the sum's range needs. record (and clients_count) are then paths in that V; U must be empty and the other Vs too. The server adds the noise to the unmasked sum, in integer units, with standard deviation z (clip scale + sqrt(d) / 2): rounding can lengthen a clipped record by up to sqrt(d) / 2 units. The server cannot clip what it cannot see: honest clients clip in work (a hostile client's record harms the model, not the privacy of others). Fixed clipping only.
+   */
+  secure_sum?: 'bitwidth' | 'max_input' | 'modulus';
+  /**
+   * With secure_sum: integer units per unit of the record.
+   */
+  scale?: number;
   clip: DpClip;
   /**
    * Adaptive clipping: path in U and in A of a float32 scalar, the client's 0.5 when its record's norm was at most the round's clip and -0.5 otherwise. The server clips it to [-0.5, 0.5], sums it and adds noise of standard deviation clip.adaptive.clipped_count_stddev.
    */
   indicator?: string;
   /**
-   * Path in A of an int32 scalar the server sets to the number of clients in the aggregate.
+   * Path of an int32 scalar the server sets to the number of clients in the aggregate: in A, or with secure_sum in that secure sum.
    */
   clients_count?: string;
   /**

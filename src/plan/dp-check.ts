@@ -7,7 +7,11 @@
  */
 import { formatType, tensorLeaves, type TensorLeaf, type TffType } from '../compute/types';
 import type { ErrorDetail } from '../errors';
+import type { SecureSumKind } from '../aggregation/secure-sum';
 import type { DifferentialPrivacy, Plan } from '../generated/plan';
+
+/** TFF's secure sums in the order of V1, V2, V3. */
+const SECURE_SUM_KINDS: readonly SecureSumKind[] = ['bitwidth', 'max_input', 'modulus'];
 import type { FormTypes } from './form-types';
 import { leavesAt } from './update-bounds-check';
 
@@ -29,8 +33,23 @@ export interface AdaptiveClip {
   readonly countStddev: number;
 }
 
+/** A record that travels in a secure sum (`dp.secure_sum`), as integers round(x scale). */
+export interface SecureRecord {
+  readonly kind: SecureSumKind;
+  /** Which of V1, V2, V3. */
+  readonly index: 0 | 1 | 2;
+  /** Indices of the record's tensors, and of the client count, in `tensorLeaves(V[index])`. */
+  readonly record: readonly number[];
+  readonly clients?: number;
+  readonly scale: number;
+  /** The record's coordinates: rounding lengthens a clipped record by up to sqrt(coordinates) / 2 units. */
+  readonly coordinates: number;
+}
+
 /** A plan's `dp` section resolved against its types, defaults applied. */
 export interface DpSetting {
+  /** A record in a secure sum; then recordU and recordA are empty. */
+  readonly secure?: SecureRecord;
   /** Indices of the record's tensors in `tensorLeaves(U)`, and of the same tensors in `tensorLeaves(A)`. */
   readonly recordU: readonly number[];
   readonly recordA: readonly number[];
@@ -83,9 +102,17 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
     return { errors };
   }
 
-  const recordU = leafIndex(U, dp.record);
-  const recordA = leafIndex(A, dp.record);
-  if (recordU.length === 0) fail('/record', `"${dp.record}" names no tensor of U ${formatType(types.U)}`);
+  const secure = dp.secure_sum === undefined ? undefined : secureRecord(dp, types, fail);
+  const recordU = secure ? [] : leafIndex(U, dp.record);
+  const recordA = secure ? [] : leafIndex(A, dp.record);
+  if (dp.secure_sum !== undefined) {
+    if (U.length > 0)
+      fail(
+        '/secure_sum',
+        `with a secure record U must be empty (the server would see it per client); it has ${U.map(where).join(', ')}`,
+      );
+  } else if (recordU.length === 0)
+    fail('/record', `"${dp.record}" names no tensor of U ${formatType(types.U)}`);
   else if (recordU.some((k) => U[k]!.type.dtype !== 'float32'))
     fail('/record', `the record must be float32 tensors; U at "${dp.record}" has ${dtypes(U, recordU)}`);
   if (recordU.length > 0 && !sameLeaves(U, recordU, A, recordA)) {
@@ -97,17 +124,17 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
 
   let indicatorU: number | undefined;
   let indicatorA: number | undefined;
-  if (dp.indicator !== undefined) {
+  if (dp.indicator !== undefined && dp.secure_sum === undefined) {
     if (!dp.clip.adaptive) fail('/indicator', 'an indicator is only for adaptive clipping (clip.adaptive)');
     indicatorU = scalarAt(U, dp.indicator, 'float32', 'U', '/indicator', fail);
     indicatorA = scalarAt(A, dp.indicator, 'float32', 'A', '/indicator', fail);
     if (indicatorU !== undefined && recordU.includes(indicatorU))
       fail('/indicator', `the indicator "${dp.indicator}" is inside the record "${dp.record}"`);
-  } else if (dp.clip.adaptive) {
+  } else if (dp.clip.adaptive && dp.secure_sum === undefined) {
     fail('/indicator', 'adaptive clipping needs an indicator: the path in U and A of its float32 scalar');
   }
   const clientsA =
-    dp.clients_count === undefined
+    dp.clients_count === undefined || dp.secure_sum !== undefined
       ? undefined
       : scalarAt(A, dp.clients_count, 'int32', 'A', '/clients_count', fail);
   const clipBroadcast =
@@ -132,13 +159,22 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
       '/record',
       `A may hold only the record, the indicator and the client count; it also has ${extraA.map(where).join(', ')}, which report would see without noise`,
     );
-  const secure = types.V.flatMap((v) => tensorLeaves(v));
-  if (secure.length > 0)
+  if (dp.secure_sum === undefined) {
+    const inV = types.V.flatMap((v) => tensorLeaves(v));
+    if (inV.length > 0)
+      fail(
+        '/secure_sum',
+        `the record is in U, so the secure sums would be released without noise; a plan with dp has none unless its record is in one (V has ${inV.length} tensors)`,
+      );
+  } else if (dp.clip.adaptive || dp.indicator !== undefined) {
     fail(
-      '',
-      `secure sums are not noised by the server; a plan with dp must have none (V has ${secure.length} tensors)`,
+      '/clip',
+      "adaptive clipping needs the record in U: the server cannot see a secure record's indicator",
     );
+  }
 
+  if (dp.scale !== undefined && dp.secure_sum === undefined)
+    fail('/scale', 'scale is only for a record in a secure sum (secure_sum)');
   if (!!dp.clip.norm === !!dp.clip.adaptive) fail('/clip', 'clip needs exactly one of norm and adaptive');
   const clientsPerRound = dp.clients_per_round ?? plan.schedule.target_clients;
   const adaptive = dp.clip.adaptive
@@ -181,6 +217,7 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
   return {
     errors,
     setting: {
+      ...(secure ? { secure } : {}),
       recordU,
       recordA,
       ...(indicatorU === undefined ? {} : { indicatorU, indicatorA: indicatorA! }),
@@ -209,6 +246,71 @@ export function dpOf(checked: { readonly plan: Plan; readonly types: FormTypes }
     settings.set(checked.plan, s);
   }
   return s ?? undefined;
+}
+
+/** Resolves a record in a secure sum: its tensors (int32), the count, and that nothing else is in V. */
+function secureRecord(
+  dp: DifferentialPrivacy,
+  types: FormTypes,
+  fail: (path: string, message: string) => void,
+): SecureRecord | undefined {
+  const kind = dp.secure_sum!;
+  const index = SECURE_SUM_KINDS.indexOf(kind) as 0 | 1 | 2;
+  const V = tensorLeaves(types.V[index]!);
+  const name = `V${index + 1} (${kind})`;
+  const record = leafIndex(V, dp.record);
+  let ok = true;
+  if (record.length === 0) {
+    fail('/record', `"${dp.record}" names no tensor of ${name} ${formatType(types.V[index]!)}`);
+    ok = false;
+  } else if (record.some((k) => V[k]!.type.dtype !== 'int32' || V[k]!.type.shape.some((d) => d === null))) {
+    fail(
+      '/record',
+      `a secure record is int32 tensors of known shape; ${name} at "${dp.record}" has ${leafList(V, record)}`,
+    );
+    ok = false;
+  }
+  const clients =
+    dp.clients_count === undefined
+      ? undefined
+      : scalarAt(V, dp.clients_count, 'int32', name, '/clients_count', fail);
+  if (dp.clients_count !== undefined && clients === undefined) ok = false;
+  const used = new Set([...record, ...(clients === undefined ? [] : [clients])]);
+  const extra = V.filter((_, k) => !used.has(k));
+  if (record.length > 0 && extra.length > 0) {
+    fail(
+      '/record',
+      `${name} may hold only the record and the client count; it also has ${extra.map(where).join(', ')}, which would be released without noise`,
+    );
+    ok = false;
+  }
+  types.V.forEach((v, k) => {
+    const leaves = tensorLeaves(v);
+    if (k !== index && leaves.length > 0) {
+      fail(
+        '/secure_sum',
+        `only ${name} may hold tensors; V${k + 1} has ${leaves.map(where).join(', ')}, which would be released without noise`,
+      );
+      ok = false;
+    }
+  });
+  if (dp.scale === undefined) {
+    fail('/scale', 'a secure record needs scale: the integer units per unit of the record');
+    ok = false;
+  }
+  if (!ok) return undefined;
+  const coordinates = record.reduce(
+    (n, k) => n + V[k]!.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1),
+    0,
+  );
+  return {
+    kind,
+    index,
+    record,
+    ...(clients === undefined ? {} : { clients }),
+    scale: dp.scale!,
+    coordinates,
+  };
 }
 
 function scalarAt(

@@ -9,7 +9,7 @@ import { brokenBackend } from '../isolate/backend-fault';
 import type { FinalizeResult, FinalizeTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
 import { SecureSum } from '../aggregation/secure-sum';
-import { noisyAggregate, serverSums, type DpRoundResult } from '../dp/mechanism';
+import { noisyAggregate, noisySecureSum, serverSums, type DpRoundResult } from '../dp/mechanism';
 import { dpOf } from '../plan/dp-check';
 import { unmaskSums } from '../secagg/protocol-server';
 import { mergeAll, newSecureSums, runSlot, SECURE_KINDS, updateStep } from './form-steps';
@@ -34,7 +34,12 @@ export async function finalizeRound(
     const decoded = task.partials.map((bytes) => decodePartial(bytes, types, task.secureParams, masking));
     const dp = dpOf(checked);
     // Read before merge consumes the partials: the server's own sums of the clipped records.
-    const dpSums = dp ? serverSums(dp, decoded.map((p) => p.acc)) : [];
+    const dpSums = dp
+      ? serverSums(
+          dp,
+          decoded.map((p) => p.acc),
+        )
+      : [];
     let merged = mergeAll(
       interpreter,
       plan,
@@ -74,6 +79,11 @@ export async function finalizeRound(
       sums = SECURE_KINDS.map((kind) =>
         SecureSum.restore(kind, task.secureParams[kind], exact[kind], clients),
       ) as typeof sums;
+    }
+    // A secure record's noise goes on its unmasked sum (src/dp/mechanism.ts).
+    if (dp?.secure) {
+      const k = dp.secure.index;
+      sums[k] = noisySecureSum(dp, sums[k]!, clients, task.dpClip!);
     }
     const S = decodeBundle(task.state, types.S, { requireFinite: false });
     owned.push(S);

@@ -9,7 +9,7 @@ import { toBatches, type ClientExamples } from '../data';
 import { AppError } from '../errors';
 import type { Plan } from '../generated/plan';
 import { checkFirstRound, epsilonSpent, overBudget } from '../dp/budget';
-import { broadcastClip, noisyAggregate, serverSums, zeroed } from '../dp/mechanism';
+import { broadcastClip, noisyAggregate, noisySecureSum, serverSums, zeroed } from '../dp/mechanism';
 import { dpOf, type DpSetting } from '../plan/dp-check';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { allSecureParams, mergeAll, newSecureSums, runSlot, updateStep } from '../rounds/form-steps';
@@ -234,12 +234,12 @@ export class LocalRunner {
 
   /** merge, report and update with the round's secure sums; then the evaluation. */
   private closeRound(r: OpenRound, secure: readonly SecureSum[]): LocalRoundResult {
-    const sums = this.dp ? serverSums(this.dp, r.accs) : [];
+    const dpSums = this.dp ? serverSums(this.dp, r.accs) : [];
     let merged = mergeAll(this.interpreter, this.plan, r.accs.splice(0), r.round);
     r.owned.push(merged);
     let dp: LocalRoundResult['dp'];
     if (this.dp) {
-      const noisy = noisyAggregate(this.dp, merged, sums, r.included.length, r.dpClip!);
+      const noisy = noisyAggregate(this.dp, merged, dpSums, r.included.length, r.dpClip!);
       r.owned.push(noisy.acc);
       merged = noisy.acc;
       const { clip, nextClip, unclippedFraction } = noisy.result;
@@ -252,7 +252,12 @@ export class LocalRunner {
     }
     const R = runSlot(this.interpreter, this.plan, 'report', r.round, merged);
     r.owned.push(R);
-    const { state, output } = updateStep(this.interpreter, this.checked, r.S, R, secure, r.round);
+    let sums = secure;
+    if (this.dp?.secure) {
+      const k = this.dp.secure.index;
+      sums = secure.map((s, i) => (i === k ? noisySecureSum(this.dp!, s, r.included.length, r.dpClip!) : s));
+    }
+    const { state, output } = updateStep(this.interpreter, this.checked, r.S, R, sums, r.round);
     disposeValue(r.S);
     this.serverState = state;
     this.roundsDone = r.round;

@@ -88,3 +88,86 @@ export function buildDpTestPlan(o: DpTestPlanOptions): Plan {
     dp,
   });
 }
+
+/** The modulus of the secure dp test plan's sums: records are signed, read back below M/2. */
+export const SECURE_DP_MODULUS = 2 ** 24;
+
+export interface SecureDpTestPlanOptions extends Omit<DpTestPlanOptions, 'dp'> {
+  /** Integer units per unit of the record. */
+  readonly scale: number;
+  readonly protocol: 'secagg+' | 'secagg' | 'none';
+  readonly dp: Omit<
+    DifferentialPrivacy,
+    'record' | 'indicator' | 'clients_count' | 'clip_broadcast' | 'secure_sum' | 'scale'
+  >;
+}
+
+/**
+ * The dp test plan with its record in `secure_modular_sum` (V3): a client clips its norm n to the round's
+ * clip and sends round(n scale) times the first unit vector, and 1 as its count; U, A and R are empty.
+ * update reads the noisy sum back as signed (below M/2) and releases it divided by scale, as the state and
+ * as X, with the count.
+ */
+export function buildSecureDpTestPlan(o: SecureDpTestPlanOptions): Plan {
+  const dims = o.dims ?? 4;
+  const element = f32([null]);
+  const V3 = named({ record: i32([dims]), clients: i32() });
+  const C = named({ clip: f32() });
+  const S = f32([dims]);
+  const EMPTY = named({});
+  const pb = new PlanBuilder();
+  const addBatch = pb.fn('add_batch', named({ sum: f32(), batch: element }), (b, p) =>
+    b.add(b.field(p, 'sum'), b.reduceSum(b.field(p, 'batch')), 'sum'),
+  );
+  pb.computation('initialize', undefined, (b) => b.const('float32', [dims], 0));
+  pb.computation('prepare', S, (b) => b.struct({ clip: b.scalar(0) }));
+  pb.computation('work', workParam(element, C), (b, p) => {
+    const n = b.fold(b.field(p, 'data'), b.scalar(0), addBatch, {}, 'norm');
+    const clipped = b.minimum(n, b.field(b.field(p, 'broadcast'), 'clip'), 'clipped');
+    const units = b.cast(b.add(b.mul(clipped, o.scale), 0.5), 'int32', 'units');
+    const unit = b.const('int32', [dims], [1, ...Array<number>(dims - 1).fill(0)]);
+    return workResult(b, b.struct([]), {
+      v3: b.struct({ record: b.mul(unit, units, 'record'), clients: b.scalar(1, 'int32') }),
+    });
+  });
+  pb.computation('zero', undefined, (b) => b.struct([]));
+  pb.computation('accumulate', named({ accumulator: EMPTY, update: EMPTY }), (b, p) =>
+    b.field(p, 'accumulator'),
+  );
+  pb.computation('merge', named({ a: EMPTY, b: EMPTY }), (b, p) => b.field(p, 'a'));
+  pb.computation('report', EMPTY, (_b, a) => a);
+  defineSecureParams(pb, { modulus: SECURE_DP_MODULUS });
+  pb.computation('update', updateParam(S, EMPTY, [EMPTY, EMPTY, V3]), (b, p) => {
+    const sum = b.get(p, 'aggregates.modular_sum');
+    const s = b.field(sum, 'record');
+    const signed = b.where(
+      b.greater(s, b.scalar(SECURE_DP_MODULUS / 2, 'int32')),
+      b.sub(s, b.scalar(SECURE_DP_MODULUS, 'int32')),
+      s,
+    );
+    const record = b.div(b.cast(signed, 'float32'), o.scale, 'record');
+    return b.struct([record, b.struct({ record, clients: b.field(sum, 'clients') })]);
+  });
+  const secure_aggregation =
+    o.protocol === 'none'
+      ? { protocol: o.protocol }
+      : { protocol: o.protocol, sharing_timeout_s: 60, unmasking_timeout_s: 60 };
+  return pb.build({
+    name: 'dp-secure-test',
+    client_data: { collection: 'norms', element, batch_size: 8 },
+    schedule: {
+      rounds: o.rounds ?? 3,
+      target_clients: o.targetClients ?? 3,
+      ...o.schedule,
+      secure_aggregation,
+    } as Plan['schedule'],
+    dp: {
+      ...o.dp,
+      record: 'record',
+      clients_count: 'clients',
+      clip_broadcast: 'clip',
+      secure_sum: 'modulus',
+      scale: o.scale,
+    },
+  });
+}
