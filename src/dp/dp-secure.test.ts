@@ -1,25 +1,15 @@
 import { initBackend } from '../compute/backend';
-import type { ClientExamples } from '../data';
 import { AppError } from '../errors';
 import { dpOf } from '../plan/dp-check';
 import { checkPlan } from '../plan/validate';
 import { LocalRunner, simulateLocal } from '../runner/local-runner';
-import { buildSecureDpTestPlan } from '../../test/support/dp-plans';
+import { buildSecureDpTestPlan, clientsWithNorms, sampleStd } from '../../test/support/dp-plans';
 import { secureNoiseStd } from './mechanism';
 
 // A dp record that travels in a secure sum (test/support/dp-plans.ts): the server adds the noise to the
 // sum, unmasked when SecAgg runs, in the sum's integer units, calibrated to the clip plus rounding.
 
 beforeAll(() => initBackend());
-
-function clientsWithNorms(norms: readonly number[]): Map<string, ClientExamples> {
-  return new Map(norms.map((n, i) => [`c${i}`, { count: 1, leaves: [Float32Array.of(n)] }]));
-}
-
-function std(xs: readonly number[]): number {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
-}
 
 describe('noise on a secure record', () => {
   it('has standard deviation z (C scale + sqrt(d)/2) units per coordinate (300 rounds)', () => {
@@ -51,7 +41,7 @@ describe('noise on a secure record', () => {
       runner.dispose();
     }
     expect(noise).toHaveLength(300 * dims);
-    expect(Math.abs(std(noise) / expected - 1)).toBeLessThan(0.05);
+    expect(Math.abs(sampleStd(noise) / expected - 1)).toBeLessThan(0.05);
   });
 
   it('is added to the unmasked sum under SecAgg+', async () => {
@@ -77,7 +67,7 @@ describe('noise on a secure record', () => {
     }
     const expected = (z * (scale + 1)) / scale;
     // 80 samples: the sample std is within 30% of the true one at about 4 standard errors.
-    expect(Math.abs(std(noise) / expected - 1)).toBeLessThan(0.3);
+    expect(Math.abs(sampleStd(noise) / expected - 1)).toBeLessThan(0.3);
     expect(Math.abs(noise.reduce((a, b) => a + b, 0) / noise.length)).toBeLessThan(0.5);
   });
 });

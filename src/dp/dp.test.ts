@@ -6,13 +6,12 @@ import { DEFAULT_LIMITS } from '../compute/limits';
 import { tensorLeaves } from '../compute/types';
 import { structValue, disposeValue } from '../compute/value';
 import * as tf from '@tensorflow/tfjs';
-import type { ClientExamples } from '../data';
 import { AppError } from '../errors';
 import { dpOf } from '../plan/dp-check';
 import { checkPlan } from '../plan/validate';
 import { finalizeRound } from '../rounds/finalize-step';
 import { LocalRunner } from '../runner/local-runner';
-import { buildDpTestPlan } from '../../test/support/dp-plans';
+import { buildDpTestPlan, clientsWithNorms, sampleStd } from '../../test/support/dp-plans';
 import { epsilonAfter } from './accountant';
 
 // The server's differential privacy on small plans (test/support/dp-plans.ts): the noise through the
@@ -22,16 +21,6 @@ import { epsilonAfter } from './accountant';
 beforeAll(() => initBackend());
 
 const EMPTY_PARAMS = { bitwidth: [], max_input: [], modulus: [] };
-
-/** Clients holding one value each, their "norm". */
-function clientsWithNorms(norms: readonly number[]): Map<string, ClientExamples> {
-  return new Map(norms.map((n, i) => [`c${i}`, { count: 1, leaves: [Float32Array.of(n)] }]));
-}
-
-function std(xs: readonly number[]): number {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
-}
 
 describe('the noise', () => {
   it('has standard deviation z x C per coordinate (200 rounds of a zero-update plan through fold and finalize)', async () => {
@@ -83,7 +72,7 @@ describe('the noise', () => {
       noise.push(...output.record);
       expect(result.dp).toEqual({ clip: C, nextClip: C });
     }
-    const measured = std(noise);
+    const measured = sampleStd(noise);
     expect(Math.abs(measured / (z * C) - 1)).toBeLessThan(0.05);
   });
 

@@ -5,7 +5,7 @@
  * and an optional client count, and V is empty, so that everything `report` and `update` see, and so
  * everything released, derives from sums the server clipped and noised, and from the client count.
  */
-import { formatType, tensorLeaves, type TensorLeaf, type TffType } from '../compute/types';
+import { formatType, tensorLeaves, type TensorLeaf } from '../compute/types';
 import type { ErrorDetail } from '../errors';
 import type { SecureSumKind } from '../aggregation/secure-sum';
 import type { DifferentialPrivacy, Plan } from '../generated/plan';

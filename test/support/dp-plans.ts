@@ -6,6 +6,7 @@
  * releases the noisy record sum as the state and as X, with the noisy indicator sum and the client count.
  */
 import { PlanBuilder } from '../../src/compute/builder';
+import type { ClientExamples } from '../../src/data';
 import type { DifferentialPrivacy, Plan } from '../../src/generated/plan';
 import {
   defineSecureParams,
@@ -16,6 +17,24 @@ import {
   workParam,
   workResult,
 } from '../../src/plans/common';
+
+/** The function that sums a client's batches (its norm). */
+function addBatchFn(pb: PlanBuilder, element: ReturnType<typeof f32>) {
+  return pb.fn('add_batch', named({ sum: f32(), batch: element }), (b, p) =>
+    b.add(b.field(p, 'sum'), b.reduceSum(b.field(p, 'batch')), 'sum'),
+  );
+}
+
+/** Clients holding one value each, their norm (the data of the plans here). */
+export function clientsWithNorms(norms: readonly number[]): Map<string, ClientExamples> {
+  return new Map(norms.map((n, i) => [`c${i}`, { count: 1, leaves: [Float32Array.of(n)] }]));
+}
+
+/** The sample standard deviation. */
+export function sampleStd(xs: readonly number[]): number {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+}
 
 export interface DpTestPlanOptions {
   readonly dims?: number;
@@ -37,9 +56,7 @@ export function buildDpTestPlan(o: DpTestPlanOptions): Plan {
   const C = named({ clip: f32() });
   const S = record;
   const pb = new PlanBuilder();
-  const addBatch = pb.fn('add_batch', named({ sum: f32(), batch: element }), (b, p) =>
-    b.add(b.field(p, 'sum'), b.reduceSum(b.field(p, 'batch')), 'sum'),
-  );
+  const addBatch = addBatchFn(pb, element);
   pb.computation('initialize', undefined, (b) => b.const('float32', [dims], 0));
   // The clip placeholder: the server writes each round's clip here.
   pb.computation('prepare', S, (b) => b.struct({ clip: b.scalar(0) }));
@@ -116,9 +133,7 @@ export function buildSecureDpTestPlan(o: SecureDpTestPlanOptions): Plan {
   const S = f32([dims]);
   const EMPTY = named({});
   const pb = new PlanBuilder();
-  const addBatch = pb.fn('add_batch', named({ sum: f32(), batch: element }), (b, p) =>
-    b.add(b.field(p, 'sum'), b.reduceSum(b.field(p, 'batch')), 'sum'),
-  );
+  const addBatch = addBatchFn(pb, element);
   pb.computation('initialize', undefined, (b) => b.const('float32', [dims], 0));
   pb.computation('prepare', S, (b) => b.struct({ clip: b.scalar(0) }));
   pb.computation('work', workParam(element, C), (b, p) => {
