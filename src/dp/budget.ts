@@ -1,5 +1,7 @@
 import { AppError } from '../errors';
 import type { DpSetting } from '../plan/dp-check';
+import type { NewPlanPrivacy, RoundPrivacy } from '../store/types';
+import type { DpRoundResult } from './mechanism';
 import { epsilonAfter } from './accountant';
 
 /** The epsilon a dp plan has spent (at its target delta) once `rounds` rounds have completed. */
@@ -37,4 +39,29 @@ export function checkFirstRound(dp: DpSetting): void {
   throw new AppError('PLAN_OUT_OF_BOUNDS', 'the plan cannot run one round within its privacy budget', [
     { path: '/dp/target/epsilon', message: over },
   ]);
+}
+
+/** What a dp plan stores at creation: the fixed part of its privacy record and the first round's clip. */
+export function newPlanPrivacy(dp: DpSetting): NewPlanPrivacy {
+  return {
+    delta: dp.target.delta,
+    ...(dp.target.epsilon === undefined ? {} : { target_epsilon: dp.target.epsilon }),
+    accounting: dp.accounting,
+    noise_multiplier: dp.noiseMultiplier,
+    clip: dp.initialClip,
+  };
+}
+
+/**
+ * What completing round `round` of a dp plan charges: the epsilon spent after it (its round n is its n-th
+ * completed one, since round n opens only after round n-1 completed) and the next clip the finalizer chose.
+ */
+export function roundCharge(dp: DpSetting, round: number, result: DpRoundResult | undefined): RoundPrivacy {
+  // A finalizer that added no noise must not let the round be released as private.
+  if (!result) throw new Error(`round ${round} of a dp plan was finalized without its noise`);
+  return {
+    epsilon: epsilonSpent(dp, round),
+    nextClip: result.nextClip,
+    ...(result.unclippedFraction === undefined ? {} : { unclippedFraction: result.unclippedFraction }),
+  };
 }

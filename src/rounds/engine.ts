@@ -5,7 +5,7 @@ import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { scheduleOf } from '../plan/schedule';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
-import { checkFirstRound, epsilonSpent, overBudget } from '../dp/budget';
+import { checkFirstRound, newPlanPrivacy, overBudget, roundCharge } from '../dp/budget';
 import { broadcastWithClip } from '../dp/mechanism';
 import { AppError } from '../errors';
 import { dpOf } from '../plan/dp-check';
@@ -90,19 +90,16 @@ export class RoundEngine implements Engine {
       rounds: schedule.rounds,
       state,
       now,
-      ...(dp
-        ? {
-            dp: {
-              delta: dp.target.delta,
-              ...(dp.target.epsilon === undefined ? {} : { target_epsilon: dp.target.epsilon }),
-              accounting: dp.accounting,
-              noise_multiplier: dp.noiseMultiplier,
-              clip: dp.initialClip,
-            },
-          }
-        : {}),
+      ...(dp ? { dp: newPlanPrivacy(dp) } : {}),
     });
-    await this.openWith(checked, { plan: id, round: 1, attempt: 1 }, materials, now, undefined, dp?.initialClip);
+    await this.openWith(
+      checked,
+      { plan: id, round: 1, attempt: 1 },
+      materials,
+      now,
+      undefined,
+      dp?.initialClip,
+    );
     this.log.info({ plan: id, name: plan.name, rounds: schedule.rounds }, 'plan submitted; round 1 open');
     const summary = await this.store.getPlan(id);
     if (!summary) throw new Error(`plan ${id} vanished right after it was stored`);
@@ -233,17 +230,7 @@ export class RoundEngine implements Engine {
     await faultPoint('finalize-before-complete');
     // A dp plan's round n is its n-th completed one (round n opens only after round n-1 completed).
     const dp = dpOf(loaded.checked);
-    const privacy =
-      dp && result.dp
-        ? {
-            epsilon: epsilonSpent(dp, ref.round),
-            nextClip: result.dp.nextClip,
-            ...(result.dp.unclippedFraction === undefined
-              ? {}
-              : { unclippedFraction: result.dp.unclippedFraction }),
-          }
-        : undefined;
-    if (dp && !privacy) throw new Error(`round ${ref.plan} ${roundTag(ref)} of a dp plan finalized without its noise`);
+    const privacy = dp ? roundCharge(dp, ref.round, result.dp) : undefined;
     const done = await this.store.complete(ref, result.state, result.output, result.clients, now, privacy);
     if (done.changed)
       this.log.info({ plan: ref.plan, round: roundTag(ref), clients: result.clients }, 'round completed');
@@ -289,7 +276,8 @@ export class RoundEngine implements Engine {
       const over = dp ? overBudget(dp, next.round) : undefined;
       if (over !== undefined) {
         // The round is not run: its release would spend more privacy than the plan may.
-        if (await this.store.stopPlan(ref.plan, over)) this.log.info({ plan: ref.plan, reason: over }, 'plan completed');
+        if (await this.store.stopPlan(ref.plan, over))
+          this.log.info({ plan: ref.plan, reason: over }, 'plan completed');
         return;
       }
     } else return;
@@ -319,7 +307,14 @@ export class RoundEngine implements Engine {
       return;
     }
     const summary = await this.store.getPlan(ref.plan);
-    const failed = await this.openWith(loaded.checked, ref, materials.value, now, undefined, summary?.dp?.clip);
+    const failed = await this.openWith(
+      loaded.checked,
+      ref,
+      materials.value,
+      now,
+      undefined,
+      summary?.dp?.clip,
+    );
     if (failed !== undefined) {
       this.log.warn({ plan: ref.plan, round: roundTag(ref), error: failed }, 'round attempt failed');
       await this.ensureNext(ref, now);
@@ -356,7 +351,9 @@ export class RoundEngine implements Engine {
     if (dp && dpClip === undefined && m && error === undefined)
       throw new Error(`plan ${ref.plan}: a round of a dp plan opened without its clip`);
     const broadcast =
-      m && dp && dpClip !== undefined ? broadcastWithClip(dp, checked.types.C, m.broadcast, dpClip) : m?.broadcast;
+      m && dp && dpClip !== undefined
+        ? broadcastWithClip(dp, checked.types.C, m.broadcast, dpClip)
+        : m?.broadcast;
     await this.store.openRound({
       ref,
       broadcast: broadcast ?? new Uint8Array(0),
