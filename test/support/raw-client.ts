@@ -63,16 +63,27 @@ export async function uploadRaw(
 ): Promise<{ status: number; code?: string; busy: number }> {
   let busy = 0;
   for (;;) {
-    const res = await fetch(a.upload_url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${a.token}`,
-        'content-type': 'application/octet-stream',
-        ...(a.device !== undefined ? { 'x-device-credential': a.device } : {}),
-        ...options.headers,
-      },
-      body: body as BodyInit,
-    });
+    let res: Response;
+    try {
+      res = await fetch(a.upload_url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${a.token}`,
+          'content-type': 'application/octet-stream',
+          ...(a.device !== undefined ? { 'x-device-credential': a.device } : {}),
+          ...options.headers,
+        },
+        body: body as BodyInit,
+      });
+    } catch (e) {
+      // A server that refuses an upload before reading its body (503 BUSY, docs/server.md "Back-pressure")
+      // closes the connection while a large body is still being sent; the client may then see the reset
+      // instead of the answer. Real clients retry a reset as they retry a 503.
+      if (!options.retryBusy || !connectionReset(e)) throw e;
+      busy += 1;
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
     const json = (await res.json().catch(() => ({}))) as { error?: { code: string } };
     if (res.status === 503 && options.retryBusy) {
       busy += 1;
@@ -81,4 +92,10 @@ export async function uploadRaw(
     }
     return { status: res.status, code: json.error?.code, busy };
   }
+}
+
+/** Whether a fetch failed because the server closed the connection mid-request. */
+function connectionReset(e: unknown): boolean {
+  const code = (e as { cause?: { code?: string } }).cause?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
 }
