@@ -35,7 +35,7 @@ describe('the plan library', () => {
     ['fedavg', { dp: true, clip: 1, noiseMultiplier: 1, targetEpsilon: 10 }],
     [
       'fedavg',
-      { dp: true, clip: 0.1, noiseMultiplier: 0.8, targetEpsilon: 5, adaptiveClip: true, optimizer: 'adam' },
+      { dp: true, clip: 0.1, noiseMultiplier: 0.8, targetEpsilon: 10, adaptiveClip: true, optimizer: 'adam' },
     ],
   ];
 
