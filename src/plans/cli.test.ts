@@ -95,6 +95,56 @@ describe('roundhouse plans', () => {
     expect(plain.update_bounds.norms).toHaveLength(1);
   });
 
+  it("fedavg --dp takes every dp flag into the plan's dp section", async () => {
+    const { out, code } = await run(
+      'build',
+      'fedavg',
+      '--dp',
+      '--layers',
+      '4,2',
+      '--clip',
+      '0.5',
+      '--noise-multiplier',
+      '1.1',
+      '--adaptive-clip',
+      '--target-quantile',
+      '0.6',
+      '--clip-learning-rate',
+      '0.1',
+      '--clipped-count-stddev',
+      '2',
+      '--target-epsilon',
+      '20',
+      '--target-delta',
+      '1e-6',
+      '--accounting',
+      'subsampled',
+      '--population-size',
+      '5000',
+    );
+    expect(code).toBe(0);
+    const plan = JSON.parse(out);
+    expect(plan.name).toBe('fedavg-dp');
+    expect(plan.update_bounds).toBeUndefined();
+    expect(plan.dp).toEqual({
+      record: 'delta',
+      clip: {
+        adaptive: { initial_norm: 0.5, target_quantile: 0.6, learning_rate: 0.1, clipped_count_stddev: 2 },
+      },
+      indicator: 'clipped',
+      clients_count: 'clients',
+      clip_broadcast: 'clip',
+      noise_multiplier: 1.1,
+      clients_per_round: 20,
+      target: { epsilon: 20, delta: 1e-6 },
+      accounting: 'subsampled',
+      population_size: 5000,
+    });
+    expect(formatType(checkPlan(plan).types.U)).toBe(
+      '<delta=<w0=float32[4,2],b0=float32[2]>,clipped=float32>',
+    );
+  });
+
   it('build declares update bounds from the bound options', async () => {
     const fedavg = JSON.parse(
       (await run('build', 'fedavg', '--max-examples', '50', '--max-norm', '2', '--bound-mode', 'reject')).out,
@@ -136,7 +186,12 @@ describe('roundhouse plans', () => {
       /--layers <list> layer widths: inputs, hidden\.\.\., classes \(relu hidden layers\) \(default: 64,32,10\)/,
     );
     expect(help).toMatch(/--client-lr <x> client SGD learning rate \(default: 0\.3\)/);
-    expect(help).toMatch(/--weighting <name> .* \(default: examples; uniform with --secure\)/);
+    expect(help).toMatch(/--weighting <name> .* \(default: examples; uniform with --secure or --dp\)/);
+    expect(help).toMatch(/--clip <x> --dp: L2 clip norm .* \(default: required with --dp\)/);
+    expect(help).toMatch(/--target-delta <x> --dp: .* \(default: 1e-5\)/);
+    expect(help).toMatch(
+      /--accounting <name> --dp: .* \(no-amplification \| subsampled\) \(default: no-amplification\)/,
+    );
     expect(help).toMatch(/--clip-range <x> --secure: .* \(default: 1\)/);
     expect(help).toMatch(/--bitwidth <n> --secure: .* \(default: 16\)/);
     expect(help).toMatch(
@@ -177,6 +232,31 @@ describe('roundhouse plans', () => {
     [['build', 'fedavg', '--bitwidth', '1'], /option --bitwidth: 1 is less than 2/],
     [['build', 'fedavg', '--bitwidth', '25'], /option --bitwidth: 25 is more than 24/],
     [['build', 'fedavg', '--clip-range', '0'], /option --clip-range: 0 must be more than 0/],
+    [
+      ['build', 'fedavg', '--dp', '--clip', '1', '--noise-multiplier', '1'],
+      /cannot build fedavg: option --target-epsilon: --dp needs the privacy budget/,
+    ],
+    [
+      [
+        'build',
+        'fedavg',
+        '--dp',
+        '--secure',
+        '--clip',
+        '1',
+        '--noise-multiplier',
+        '1',
+        '--target-epsilon',
+        '5',
+      ],
+      /cannot build fedavg: option --secure: does not work with --dp yet/,
+    ],
+    [['build', 'fedavg', '--clip', '1'], /cannot build fedavg: option --clip: only with --dp/],
+    [['build', 'fedavg', '--dp', '--noise-multiplier', '-1'], /option --noise-multiplier: -1 is less than 0/],
+    [
+      ['build', 'fedavg', '--dp', '--accounting', 'poisson'],
+      /"poisson" is not one of no-amplification, subsampled/,
+    ],
     [['build', 'no-such-plan'], /unknown command/],
   ])('%j is a usage error with exit code 2', async (args, message) => {
     const { err, code } = await run(...(args as string[]));

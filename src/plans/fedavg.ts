@@ -3,6 +3,15 @@ import { sequenceType, tensorType, type StructType, type TffType } from '../comp
 import type { Plan } from '../generated/plan';
 import { boundModeOption, dataOptions, f32, i32, named } from './common';
 import { batchType, defineLocalTraining, defineModelFns, initialModel, modelType } from './fedavg-model';
+import {
+  checkDpOptions,
+  dpDescription,
+  dpOptions,
+  dpSection,
+  roundsWithinBudget,
+  type DpOptions,
+} from './dp-options';
+import { checkDpFedAvg, defineDpRound, dpBroadcastType, FEDAVG_DP_PATHS } from './fedavg-dp';
 import { definePlainRound, fedAvgBounds } from './fedavg-plain';
 import { checkSecureFedAvg, defineSecureRound } from './fedavg-secure';
 import {
@@ -23,7 +32,7 @@ import {
 import { initialOptimizerState, optimizerStateType, type ServerOptimizer } from './server-optimizers';
 
 /** Options of the FedAvg plan. */
-export interface FedAvgOptions extends ScheduleOptions, SecAggOptions {
+export interface FedAvgOptions extends ScheduleOptions, SecAggOptions, DpOptions {
   collection: string;
   batchSize: number;
   /** Input width, hidden widths, classes. */
@@ -32,7 +41,8 @@ export interface FedAvgOptions extends ScheduleOptions, SecAggOptions {
   epochs: number;
   /**
    * How clients are weighted in the average: by their (capped) example count, or every client 1. Unset, it is
-   * examples, or uniform with `secure` (the only weighting secure FedAvg takes; see checkSecureFedAvg).
+   * examples, or uniform with `secure` or `dp` (the only weighting they take; see checkSecureFedAvg and
+   * checkDpFedAvg).
    */
   weighting: 'examples' | 'uniform' | undefined;
   /** The largest example count (weight) one client counts for; larger counts and claims are clipped. */
@@ -75,7 +85,7 @@ export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
   epochs: intOption('local epochs over the client data', 5, { min: 1, max: 10_000 }),
   weighting: optionalChoiceOption(
     'client weight in the average: capped example count, or 1 per client',
-    'examples; uniform with --secure',
+    'examples; uniform with --secure or --dp',
     ['examples', 'uniform'],
   ),
   maxExamples: intOption('most examples one client counts for; larger claims are clipped', 1000, {
@@ -108,6 +118,7 @@ export const FEDAVG_OPTIONS: OptionSpecs<FedAvgOptions> = {
     16,
     { min: 2, max: 24 },
   ),
+  ...dpOptions(),
   optimizer: choiceOption('server optimizer', 'sgd', ['sgd', 'adam']),
   serverLr: numberOption('server learning rate (sgd: 1 with momentum 0 is plain FedAvg)', 1, {
     min: 0,
@@ -135,22 +146,27 @@ export function serverOptimizerOf(o: FedAvgOptions): ServerOptimizer {
  * example count, at most maxExamples, or 1 with uniform weighting); the server averages by that weight and
  * applies SGD with momentum or Adam. The plan declares update bounds (fedAvgBounds) so that no client
  * counts for more than maxExamples examples, whatever it claims. With `secure`, the round is
- * defineSecureRound's instead: uniform weights, the change in fixed point through secure_sum_bitwidth.
+ * defineSecureRound's instead: uniform weights, the change in fixed point through secure_sum_bitwidth. With
+ * `dp`, it is defineDpRound's: uniform weights, and a `dp` section by which the server clips each change,
+ * noises their sum and charges the privacy spent (no update bounds: the server's clip is the bound).
  *
- * S = <model=M, optimizer, round>, C = <model=M>, evaluate: <state=S, data=D> -> <loss, accuracy, examples>;
- * U, A, R and X are definePlainRound's or defineSecureRound's.
+ * S = <model=M, optimizer, round>, C = <model=M> (with `dp` also the round's clip), evaluate: <state=S,
+ * data=D> -> <loss, accuracy, examples>; U, A, R and X are definePlainRound's, defineSecureRound's or
+ * defineDpRound's.
  */
 export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   const o = resolveOptions(FEDAVG_OPTIONS, options);
   const fixedPoint = { clipRange: o.clipRange, bitwidth: o.bitwidth };
+  checkDpOptions(o, o);
+  if (o.dp) checkDpFedAvg(o);
   if (o.secure) checkSecureFedAvg(fixedPoint, o.weighting, o);
-  const uniform = (o.weighting ?? (o.secure ? 'uniform' : 'examples')) === 'uniform';
+  const uniform = (o.weighting ?? (o.secure || o.dp ? 'uniform' : 'examples')) === 'uniform';
   const shape = { layers: o.layers };
   const M = modelType(shape);
   const batch = batchType(shape);
   const opt = serverOptimizerOf(o);
   const S = named({ model: M, optimizer: optimizerStateType(opt, M), round: i32() });
-  const C = named({ model: M });
+  const C = o.dp ? dpBroadcastType(M) : named({ model: M });
 
   const pb = new PlanBuilder();
   const { logits, loss } = defineModelFns(pb, shape);
@@ -163,14 +179,18 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
       round: b.scalar(0, 'int32'),
     }),
   );
-  pb.computation('prepare', S, (b, s) => b.struct({ model: b.field(s, 'model') }));
+  // With dp the server writes each round's clip into the broadcast; prepare puts the first round's there.
+  pb.computation('prepare', S, (b, s) =>
+    b.struct({ model: b.field(s, 'model'), ...(o.dp ? { clip: b.scalar(o.clip!) } : {}) }),
+  );
   const round = { M, S, C, batch, opt, train };
   if (o.secure) defineSecureRound(pb, { ...round, fixedPoint, maxNorm: o.maxNorm });
+  else if (o.dp) defineDpRound(pb, { ...round, adaptive: o.adaptiveClip });
   else definePlainRound(pb, { ...round, uniform, maxExamples: o.maxExamples, epochs: o.epochs });
   defineEvaluate(pb, S, batch, logits, loss);
 
-  return pb.build({
-    name: o.secure ? 'fedavg-secure' : 'fedavg',
+  const plan = pb.build({
+    name: o.secure ? 'fedavg-secure' : o.dp ? 'fedavg-dp' : 'fedavg',
     description: descriptionOf(o, opt, uniform),
     client_data: {
       collection: o.collection,
@@ -183,16 +203,25 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
       batch_size: o.batchSize,
     },
     schedule: secureSchedule(o, o.secure),
-    // The secure round has no plain update to bound: its bounds are the secure sum's range.
-    update_bounds: o.secure ? undefined : fedAvgBounds(o),
+    // The secure round has no plain update to bound: its bounds are the secure sum's range. The dp round's
+    // bound is the server's clip.
+    update_bounds: o.secure || o.dp ? undefined : fedAvgBounds(o),
+    dp: o.dp ? dpSection(o, o, FEDAVG_DP_PATHS) : undefined,
   });
+  if (!o.dp) return plan;
+  return {
+    ...plan,
+    description: `${plan.description} ${dpDescription(o, roundsWithinBudget(plan), o.rounds)}`,
+  };
 }
 
 function descriptionOf(o: FedAvgOptions, opt: ServerOptimizer, uniform: boolean): string {
   const server = opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`;
-  const averaging = o.secure
-    ? `uniform averaging through secure_sum_bitwidth (each coordinate clipped to ±${o.clipRange}, ${o.bitwidth}-bit fixed point), model changes clipped by clients to L2 norm ${o.maxNorm}`
-    : `${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode})`;
+  const averaging = o.dp
+    ? 'uniform averaging, no training loss released'
+    : o.secure
+      ? `uniform averaging through secure_sum_bitwidth (each coordinate clipped to ±${o.clipRange}, ${o.bitwidth}-bit fixed point), model changes clipped by clients to L2 norm ${o.maxNorm}`
+      : `${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode})`;
   return `FedAvg of a ${o.layers.join('-')} MLP: ${o.epochs} local epochs of SGD (lr ${o.clientLr}, batch ${o.batchSize}), server ${server}, ${averaging}.`;
 }
 

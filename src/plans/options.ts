@@ -105,17 +105,42 @@ export function intOption(
   return numberSpec(description, def, range, true);
 }
 
-/** A number option within [min, max]; `exclusiveMin` excludes the minimum itself. */
-export function numberOption(
-  description: string,
-  def: number,
-  range: { min?: number; max?: number; exclusiveMin?: boolean } = {},
-): OptionSpec<number> {
+/** The range of a number option; `exclusiveMin` and `exclusiveMax` exclude the ends themselves. */
+export interface NumberRange {
+  min?: number;
+  max?: number;
+  exclusiveMin?: boolean;
+  exclusiveMax?: boolean;
+}
+
+/** A number option within [min, max]. */
+export function numberOption(description: string, def: number, range: NumberRange = {}): OptionSpec<number> {
   const base = numberSpec(description, def, range, false);
-  if (!range.exclusiveMin) return base;
+  if (!range.exclusiveMin && !range.exclusiveMax) return base;
   const check = (v: number) =>
-    base.check(v) ?? (v === range.min ? `${v} must be more than ${range.min}` : null);
+    base.check(v) ??
+    (range.exclusiveMin && v === range.min
+      ? `${v} must be more than ${range.min}`
+      : range.exclusiveMax && v === range.max
+        ? `${v} must be less than ${range.max}`
+        : null);
   return { ...base, check, parse: (t) => checked(base.parse(t), check) };
+}
+
+/** An optional number option with no default; the plan derives the value, or does without, when absent. */
+export function optionalNumberOption(
+  description: string,
+  defaultText: string,
+  range: NumberRange = {},
+): OptionSpec<number | undefined> {
+  const spec = numberOption(description, 0, range);
+  return {
+    ...spec,
+    default: undefined,
+    defaultText,
+    check: (v) => (v === undefined ? null : spec.check(v)),
+    format: (v) => (v === undefined ? defaultText : String(v)),
+  };
 }
 
 /** An optional integer option with no default; the plan derives the value when it is absent. */

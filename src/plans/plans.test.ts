@@ -32,6 +32,11 @@ describe('the plan library', () => {
     ['fedavg', { layers: [8, 16, 16, 3], epochs: 1, minReports: 10, minClientsInAggregate: 5 }],
     ['fedavg', { secure: true }],
     ['fedavg', { secure: true, layers: [8, 16, 3], optimizer: 'adam', bitwidth: 24, clipRange: 0.1 }],
+    ['fedavg', { dp: true, clip: 1, noiseMultiplier: 1, targetEpsilon: 10 }],
+    [
+      'fedavg',
+      { dp: true, clip: 0.1, noiseMultiplier: 0.8, targetEpsilon: 10, adaptiveClip: true, optimizer: 'adam' },
+    ],
   ];
 
   it.each(variants)('%s %j validates against plan.schema.json and passes checkPlan', (name, opts) => {
