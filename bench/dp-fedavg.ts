@@ -48,6 +48,13 @@ async function main(): Promise<void> {
       dp: true,
       clip,
       noiseMultiplier: z,
+      // The budget the rounds spend without amplification: the plan runs them all (none without noise).
+      ...(z > 0
+        ? {
+            targetEpsilon:
+              epsilonAfter(rounds, { samplingRate: 1, noiseMultiplier: z, delta: DELTA }).epsilon * (1 + 1e-9),
+          }
+        : {}),
       targetClients: PER_ROUND,
       overSelection: 1,
       rounds,
@@ -65,12 +72,26 @@ async function main(): Promise<void> {
     }
     const eps = (q: number): string => {
       if (z === 0) return 'inf (no noise)';
-      return epsilonAfter(rounds, { samplingRate: q, noiseMultiplier: z, delta: DELTA }).epsilon.toPrecision(3);
+      return epsilonAfter(rounds, { samplingRate: q, noiseMultiplier: z, delta: DELTA }).epsilon.toPrecision(
+        3,
+      );
     };
-    rows.push([String(z), accuracy.toFixed(3), eps(1), eps(PER_ROUND / CLIENTS), `${((Date.now() - started) / 1000).toFixed(0)} s`]);
+    rows.push([
+      String(z),
+      accuracy.toFixed(3),
+      eps(1),
+      eps(PER_ROUND / CLIENTS),
+      `${((Date.now() - started) / 1000).toFixed(0)} s`,
+    ]);
     console.log(`  z ${z}: accuracy ${accuracy.toFixed(3)}`);
   }
-  const header = ['noise multiplier z', 'held-out accuracy', 'epsilon, no-amplification (q = 1)', `epsilon, subsampled (q = ${PER_ROUND / CLIENTS})`, 'time'];
+  const header = [
+    'noise multiplier z',
+    'held-out accuracy',
+    'epsilon, no-amplification (q = 1)',
+    `epsilon, subsampled (q = ${PER_ROUND / CLIENTS})`,
+    'time',
+  ];
   console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 }
