@@ -184,7 +184,13 @@ export interface DpPaths {
  * The `dp` section of checked dp options. Adaptive clipping's parameters not given are left out, so that the
  * server's defaults (TFF's `gaussian_adaptive`) apply and the plan says which were chosen.
  */
-export function dpSection(o: DpOptions, schedule: ScheduleOptions, paths: DpPaths): DifferentialPrivacy {
+export function dpSection(
+  o: DpOptions,
+  schedule: ScheduleOptions,
+  paths: DpPaths,
+  /** A record that travels in a secure sum: which, and its integer units per unit. */
+  secure?: { readonly sum: NonNullable<DifferentialPrivacy['secure_sum']>; readonly scale: number },
+): DifferentialPrivacy {
   const clip = o.clip!;
   const adaptive = {
     initial_norm: clip,
@@ -194,10 +200,12 @@ export function dpSection(o: DpOptions, schedule: ScheduleOptions, paths: DpPath
   };
   return {
     record: paths.record,
+    ...(secure ? { secure_sum: secure.sum, scale: secure.scale } : {}),
     clip: o.adaptiveClip ? { adaptive } : { norm: clip },
     ...(o.adaptiveClip ? { indicator: paths.indicator } : {}),
     clients_count: paths.clientsCount,
-    clip_broadcast: paths.clipBroadcast,
+    // A secure change is clipped by clients to the fixed clip the plan encodes with: no broadcast clip.
+    ...(secure ? {} : { clip_broadcast: paths.clipBroadcast }),
     noise_multiplier: o.noiseMultiplier!,
     clients_per_round: schedule.targetClients,
     target: {
@@ -236,7 +244,7 @@ export function roundsWithinBudget(plan: Plan): number {
 }
 
 /** One sentence for a plan's description: what the server does to the records, and the privacy target. */
-export function dpDescription(o: DpOptions, roundsWithin: number, rounds: number): string {
+export function dpDescription(o: DpOptions, roundsWithin: number, rounds: number, secure = false): string {
   const clip = o.adaptiveClip
     ? `an adaptive L2 clip (from ${o.clip}, towards the ${o.targetQuantile ?? ADAPTIVE_DEFAULTS.targetQuantile} quantile of the norms)`
     : `L2 norm ${o.clip}`;
@@ -246,5 +254,7 @@ export function dpDescription(o: DpOptions, roundsWithin: number, rounds: number
     o.targetEpsilon === undefined
       ? `no epsilon target (spending tracked at delta ${delta}, ${accounting})`
       : `target epsilon ${o.targetEpsilon} at delta ${delta} (${accounting}), which covers ${roundsWithin} of ${rounds} rounds`;
+  if (secure)
+    return `Central DP on a secure sum: each client clips its model change to ${clip} and sends it through secure_sum_bitwidth; the server adds Gaussian noise (z = ${o.noiseMultiplier}) to the unmasked sum; ${target}.`;
   return `Central DP: the server clips each client's model change to ${clip} and adds Gaussian noise (z = ${o.noiseMultiplier}) to their sum; ${target}.`;
 }

@@ -137,7 +137,7 @@ describe('fedavg --dp: the plan', () => {
 
   it.each<[Partial<FedAvgOptions>, RegExp]>([
     [{ ...DP, weighting: 'examples' }, /^option --weighting: examples does not work with --dp/],
-    [{ ...DP, secure: true }, /^option --secure: does not work with --dp yet/],
+    [{ ...DP, secure: true, adaptiveClip: true }, /^option --adaptive-clip: does not work with --secure/],
     [{ dp: true, noiseMultiplier: 1, targetEpsilon: 1 }, /^option --clip: --dp needs the L2 clip norm/],
     [{ dp: true, clip: 1, targetEpsilon: 1 }, /^option --noise-multiplier: --dp needs the noise multiplier/],
     [{ dp: true, clip: 1, noiseMultiplier: 1 }, /^option --target-epsilon: --dp needs the privacy budget/],
@@ -206,6 +206,79 @@ function runAll(
     runner.dispose();
   }
 }
+
+describe('fedavg --dp --secure', () => {
+  it('sends the clipped change through secure_sum_bitwidth; the dp section names it, its scale and the count', () => {
+    const plan = buildFedAvg({ ...DP, secure: true, clip: 0.5 });
+    const checked = checkPlan(plan);
+    expect(plan.name).toBe('fedavg-secure-dp');
+    expect(tensorLeaves(checked.types.U)).toHaveLength(0);
+    expect(formatType(checked.types.C)).not.toMatch(/clip/);
+    expect(tensorLeaves(checked.types.V[0]).map((l) => l.path.join('/'))).toEqual([
+      'delta/w0',
+      'delta/b0',
+      'delta/w1',
+      'delta/b1',
+      'clients',
+    ]);
+    // 16 bits: h = 2^15 - 1 levels per clip (0.5) of a coordinate.
+    expect(plan.dp).toMatchObject({
+      record: 'delta',
+      secure_sum: 'bitwidth',
+      scale: (2 ** 15 - 1) / 0.5,
+      clients_count: 'clients',
+      clip: { norm: 0.5 },
+    });
+    expect(plan.dp!.clip_broadcast).toBeUndefined();
+    expect(plan.schedule.secure_aggregation).toMatchObject({ protocol: 'secagg+' });
+  });
+
+  it('with no noise it is secure FedAvg with the clip as both norm and coordinate range', async () => {
+    const { clients } = digitsClients();
+    const options = { rounds: 2, secure: true, secureAggregation: 'none' as const };
+    const secure = runAll(buildFedAvg({ ...options, maxNorm: 1, clipRange: 1 }), clients);
+    const dp = runAll(buildFedAvg({ ...options, dp: true, clip: 1, noiseMultiplier: 0 }), clients);
+    expect(dp.results.map((r) => r.output)).toEqual([{ clients: 20 }, { clients: 20 }]);
+    expect(dp.results.map((r) => r.dp?.clip)).toEqual([1, 1]);
+    type State = { model: JsonValue };
+    const [x, y] = [leavesOf((dp.state as State).model), leavesOf((secure.state as State).model)];
+    expect(Math.max(...x.map((v, i) => Math.abs(v - y[i]!)))).toBeLessThan(1e-6);
+  });
+
+  it('under SecAgg+ the noise lands on the unmasked sum: a noisy model, every round charged', async () => {
+    const { clients } = digitsClients();
+    const z = 1;
+    const plan = buildFedAvg({
+      rounds: 2,
+      secure: true,
+      dp: true,
+      clip: 1,
+      noiseMultiplier: z,
+      targetEpsilon: 100,
+    });
+    const quiet = buildFedAvg({ rounds: 2, secure: true, dp: true, clip: 1, noiseMultiplier: 0 });
+    const stateOf = async (p: Plan): Promise<number[]> => {
+      const runner = new LocalRunner(p, clients);
+      try {
+        const results: LocalRoundResult[] = [];
+        for await (const r of runner.simulateRounds()) results.push(r);
+        expect(results.every((r) => r.secureAggregation !== undefined)).toBe(true);
+        if (p === plan)
+          expect(results.map((r) => r.dp!.epsilon)).toEqual(
+            [1, 2].map((n) => epsilonAfter(n, { samplingRate: 1, noiseMultiplier: z, delta: 1e-5 }).epsilon),
+          );
+        return leavesOf((valueToJson(runner.state()) as { model: JsonValue }).model);
+      } finally {
+        runner.dispose();
+      }
+    };
+    const [noisy, clean] = [await stateOf(plan), await stateOf(quiet)];
+    // The noise on the mean of 20 changes, std z x (clip + rounding) / 20 = 0.05 per coordinate, moves
+    // the model well past the 1e-4 of the fixed-point grid.
+    const moved = noisy.map((v, i) => Math.abs(v - clean[i]!));
+    expect(Math.max(...moved)).toBeGreaterThan(0.05);
+  });
+});
 
 describe('fedavg --dp on the digits data', () => {
   const { clients, heldOut } = digitsClients();

@@ -20,14 +20,18 @@ export const FEDAVG_DP_PATHS: DpPaths = {
  * - Example weighting: DP-FedAvg (McMahan et al. 2018; TFF's unweighted DP aggregators) bounds each client's
  *   share of the sum by the clip norm, which is the sensitivity the noise is calibrated to. A weight a
  *   client claims would scale its record past the clip, or, clipped after weighting, mean nothing.
- * - --secure: the library's DP round sends the model change in U, for the server to clip and noise; a DP
- *   round whose record travels in a secure sum is not built yet.
+ * - --secure with --adaptive-clip: the server cannot see the indicator of a change that travels in a
+ *   secure sum, so the clip stays fixed.
  */
-export function checkDpFedAvg(o: { weighting: string | undefined; secure: boolean }): void {
-  if (o.secure) {
+export function checkDpFedAvg(o: {
+  weighting: string | undefined;
+  secure: boolean;
+  adaptiveClip: boolean;
+}): void {
+  if (o.secure && o.adaptiveClip) {
     throw new AppError(
       'BAD_REQUEST',
-      'option --secure: does not work with --dp yet (the --dp round sends the model change in the plain update for the server to clip and noise); leave one of them out',
+      'option --adaptive-clip: does not work with --secure (the server cannot see the clip indicator of a change that travels in a secure sum); use a fixed --clip',
     );
   }
   if (o.weighting === 'examples') {

@@ -80,9 +80,22 @@ export function checkSecureFedAvg(fp: FixedPoint, weighting: string | undefined,
   }
 }
 
-/** The secure-sum update V1 of secure FedAvg: `<delta=M as int32, loss=int32, clients=int32>`. */
-export function secureUpdateType(M: StructType): StructType {
-  return named({ delta: int32Like(M), loss: i32(), clients: i32() });
+/**
+ * The secure-sum update V1 of secure FedAvg: `<delta=M as int32, loss=int32, clients=int32>`; with dp, no
+ * loss (it would be released without noise).
+ */
+export function secureUpdateType(M: StructType, dp = false): StructType {
+  return named(
+    dp ? { delta: int32Like(M), clients: i32() } : { delta: int32Like(M), loss: i32(), clients: i32() },
+  );
+}
+
+/**
+ * The integer units per unit of a model-change coordinate in secure FedAvg's fixed point, h / c: what a dp
+ * section's `scale` is for a change sent through the secure sum.
+ */
+export function fixedPointScale(fp: FixedPoint): number {
+  return zeroLevel(fp.bitwidth) / fp.clipRange;
 }
 
 /** What defineSecureRound needs from the FedAvg plan. */
@@ -96,6 +109,11 @@ export interface SecureRound {
   readonly fixedPoint: FixedPoint;
   /** Honest clients scale their model change down to this L2 norm before clipping coordinates. */
   readonly maxNorm: number;
+  /**
+   * DP (`fedavg --dp --secure`): maxNorm is the dp clip and equals the clip range, no loss travels, and the
+   * server adds the noise to the unmasked sum (the plan's dp section names delta, the count and the scale).
+   */
+  readonly dp?: boolean;
 }
 
 /**
@@ -112,7 +130,7 @@ export interface SecureRound {
 export function defineSecureRound(pb: PlanBuilder, r: SecureRound): void {
   const { clipRange: c, bitwidth } = r.fixedPoint;
   const h = zeroLevel(bitwidth);
-  const V1 = secureUpdateType(r.M);
+  const V1 = secureUpdateType(r.M, r.dp);
 
   pb.computation('work', workParam(r.batch, r.C), (b, p) => {
     const t = r.train(b, p);
@@ -122,7 +140,7 @@ export function defineSecureRound(pb: PlanBuilder, r: SecureRound): void {
     const v1 = b.struct(
       {
         delta: b.tree.map(change, (x) => encodeCoordinate(b, b.mul(x, shrink), c, h)),
-        loss: encodeLoss(b, t.meanLoss, bitwidth),
+        ...(r.dp ? {} : { loss: encodeLoss(b, t.meanLoss, bitwidth) }),
         clients: b.scalar(1, 'int32', 'one_client'),
       },
       'secure_update',
@@ -136,7 +154,11 @@ export function defineSecureRound(pb: PlanBuilder, r: SecureRound): void {
   );
   pb.computation('merge', named({ a: EMPTY, b: EMPTY }), (b, p) => b.field(p, 'a'));
   pb.computation('report', EMPTY, (_b, a) => a);
-  defineSecureParams(pb, { bitwidth: { delta: paramTree(r.M, bitwidth), loss: bitwidth, clients: 1 } });
+  defineSecureParams(pb, {
+    bitwidth: r.dp
+      ? { delta: paramTree(r.M, bitwidth), clients: 1 }
+      : { delta: paramTree(r.M, bitwidth), loss: bitwidth, clients: 1 },
+  });
 
   pb.computation('update', updateParam(r.S, EMPTY, [V1, EMPTY, EMPTY]), (b, p) => {
     const sums = b.get(p, 'aggregates.bitwidth_sum');
@@ -149,9 +171,10 @@ export function defineSecureRound(pb: PlanBuilder, r: SecureRound): void {
     const delta = b.tree.map(b.field(sums, 'delta'), (q) =>
       b.div(b.mul(b.cast(b.sub(q, offset), 'float32'), c / h), count),
     );
+    const state = nextServerState(b, r.opt, b.field(p, 'state'), delta);
+    if (r.dp) return b.struct([state, b.struct({ clients: n }, 'output')]);
     const lossStep = SECURE_LOSS_RANGE / (2 ** bitwidth - 1);
     const loss = b.div(b.mul(b.cast(b.field(sums, 'loss'), 'float32'), lossStep), count, 'train_loss');
-    const state = nextServerState(b, r.opt, b.field(p, 'state'), delta);
     return b.struct([state, b.struct({ train_loss: loss, clients: n }, 'output')]);
   });
 }

@@ -13,7 +13,7 @@ import {
 } from './dp-options';
 import { checkDpFedAvg, defineDpRound, dpBroadcastType, FEDAVG_DP_PATHS } from './fedavg-dp';
 import { definePlainRound, fedAvgBounds } from './fedavg-plain';
-import { checkSecureFedAvg, defineSecureRound } from './fedavg-secure';
+import { checkSecureFedAvg, defineSecureRound, fixedPointScale } from './fedavg-secure';
 import {
   boolOption,
   choiceOption,
@@ -156,7 +156,11 @@ export function serverOptimizerOf(o: FedAvgOptions): ServerOptimizer {
  */
 export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   const o = resolveOptions(FEDAVG_OPTIONS, options);
-  const fixedPoint = { clipRange: o.clipRange, bitwidth: o.bitwidth };
+  // With dp the change's coordinates range over the clip: |x_j| <= ||x|| <= clip.
+  const fixedPoint = {
+    clipRange: o.secure && o.dp && o.clip !== undefined ? o.clip : o.clipRange,
+    bitwidth: o.bitwidth,
+  };
   checkDpOptions(o, o);
   if (o.dp) checkDpFedAvg(o);
   if (o.secure) checkSecureFedAvg(fixedPoint, o.weighting, o);
@@ -166,7 +170,7 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   const batch = batchType(shape);
   const opt = serverOptimizerOf(o);
   const S = named({ model: M, optimizer: optimizerStateType(opt, M), round: i32() });
-  const C = o.dp ? dpBroadcastType(M) : named({ model: M });
+  const C = o.dp && !o.secure ? dpBroadcastType(M) : named({ model: M });
 
   const pb = new PlanBuilder();
   const { logits, loss } = defineModelFns(pb, shape);
@@ -181,16 +185,17 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
   );
   // With dp the server writes each round's clip into the broadcast; prepare puts the first round's there.
   pb.computation('prepare', S, (b, s) =>
-    b.struct({ model: b.field(s, 'model'), ...(o.dp ? { clip: b.scalar(o.clip!) } : {}) }),
+    b.struct({ model: b.field(s, 'model'), ...(o.dp && !o.secure ? { clip: b.scalar(o.clip!) } : {}) }),
   );
   const round = { M, S, C, batch, opt, train };
-  if (o.secure) defineSecureRound(pb, { ...round, fixedPoint, maxNorm: o.maxNorm });
+  if (o.secure)
+    defineSecureRound(pb, { ...round, fixedPoint, maxNorm: o.dp ? o.clip! : o.maxNorm, dp: o.dp });
   else if (o.dp) defineDpRound(pb, { ...round, adaptive: o.adaptiveClip });
   else definePlainRound(pb, { ...round, uniform, maxExamples: o.maxExamples, epochs: o.epochs });
   defineEvaluate(pb, S, batch, logits, loss);
 
   const plan = pb.build({
-    name: o.secure ? 'fedavg-secure' : o.dp ? 'fedavg-dp' : 'fedavg',
+    name: o.secure ? (o.dp ? 'fedavg-secure-dp' : 'fedavg-secure') : o.dp ? 'fedavg-dp' : 'fedavg',
     description: descriptionOf(o, opt, uniform),
     client_data: {
       collection: o.collection,
@@ -206,19 +211,26 @@ export function buildFedAvg(options: Partial<FedAvgOptions> = {}): Plan {
     // The secure round has no plain update to bound: its bounds are the secure sum's range. The dp round's
     // bound is the server's clip.
     update_bounds: o.secure || o.dp ? undefined : fedAvgBounds(o),
-    dp: o.dp ? dpSection(o, o, FEDAVG_DP_PATHS) : undefined,
+    dp: o.dp
+      ? dpSection(
+          o,
+          o,
+          FEDAVG_DP_PATHS,
+          o.secure ? { sum: 'bitwidth', scale: fixedPointScale(fixedPoint) } : undefined,
+        )
+      : undefined,
   });
   if (!o.dp) return plan;
   return {
     ...plan,
-    description: `${plan.description} ${dpDescription(o, roundsWithinBudget(plan), o.rounds)}`,
+    description: `${plan.description} ${dpDescription(o, roundsWithinBudget(plan), o.rounds, o.secure)}`,
   };
 }
 
 function descriptionOf(o: FedAvgOptions, opt: ServerOptimizer, uniform: boolean): string {
   const server = opt.kind === 'adam' ? `Adam (lr ${opt.lr})` : `SGD (lr ${opt.lr}, momentum ${opt.momentum})`;
   const averaging = o.dp
-    ? 'uniform averaging, no training loss released'
+    ? `uniform averaging${o.secure ? ` through secure_sum_bitwidth (${o.bitwidth}-bit fixed point over the clip)` : ''}, no training loss released`
     : o.secure
       ? `uniform averaging through secure_sum_bitwidth (each coordinate clipped to ±${o.clipRange}, ${o.bitwidth}-bit fixed point), model changes clipped by clients to L2 norm ${o.maxNorm}`
       : `${uniform ? 'uniform' : `example-weighted (at most ${o.maxExamples} per client)`} averaging, model changes bounded to L2 norm ${o.maxNorm} (${o.boundMode})`;
