@@ -94,3 +94,36 @@ test('formatPlanRounds shows SecAgg counts (cohort/shared/unmasked) when a round
   // Without any, the column is left out.
   expect(formatPlanRounds(plan, [round({})])).not.toMatch(/SECAGG/);
 });
+
+test("formatPlanRounds shows a dp plan's privacy spent, why it stopped, and each round's clip and epsilon", () => {
+  const dpPlan: PlanSummary = {
+    ...plan,
+    status: 'completed',
+    reason:
+      'privacy budget: round 3 would take epsilon to 9.100 (delta 0.00001, no-amplification), past the target 8',
+    dp: {
+      epsilon: 7.25,
+      delta: 1e-5,
+      target_epsilon: 8,
+      accounting: 'no-amplification',
+      noise_multiplier: 1.1,
+      rounds: 2,
+      clip: 0.8,
+    },
+  };
+  const text = formatPlanRounds(dpPlan, [
+    round({ dp: { clip: 1, epsilon: 4.5, next_clip: 0.9 } }),
+    round({ round: 2, dp: { clip: 0.9, epsilon: 7.25, next_clip: 0.8 } }),
+    round({ round: 3, phase: 'selecting', dp: { clip: 0.8 } }),
+  ]);
+  expect(text).toContain(
+    'privacy: epsilon 7.250 of 8 spent (delta 0.00001, no-amplification, z 1.1) over 2 rounds; next clip 0.8000',
+  );
+  expect(text).toContain('stopped: privacy budget: round 3 would take epsilon');
+  expect(text).toMatch(/AGGREGATED\s+CLIP\s+EPSILON\s+OUTPUT/);
+  expect(text).toMatch(/^1\.1\s+completed\s+4\s+3\s+1\s+0\s+3\s+1\.000\s+4\.500$/m);
+  expect(text).toMatch(/^3\.1\s+selecting\s.*\s0\.8000\s+-$/m);
+  // An infinite epsilon (no noise) arrives as null in JSON.
+  const open = formatPlanRounds({ ...dpPlan, dp: { ...dpPlan.dp!, epsilon: null as unknown as number } }, []);
+  expect(open).toContain('privacy: epsilon inf of 8 spent');
+});

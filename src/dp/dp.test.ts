@@ -73,6 +73,7 @@ describe('the noise', () => {
       expect(result.dp).toEqual({ clip: C, nextClip: C });
     }
     const measured = sampleStd(noise);
+    console.log(`noise over 200 rounds x ${dims} coordinates: std ${measured.toFixed(4)}, z x C = ${z * C}`);
     expect(Math.abs(measured / (z * C) - 1)).toBeLessThan(0.05);
   });
 
@@ -118,6 +119,9 @@ describe('adaptive clipping', () => {
         expect(results).toHaveLength(50);
         expect(results[0]!.dp!.clip).toBeCloseTo(0.1, 6);
         const last = results[49]!.dp!.next_clip;
+        console.log(
+          `adaptive clip, quantile ${quantile}: ${last.toFixed(4)} after 50 rounds, truth ${truth.toFixed(4)}`,
+        );
         expect(Math.abs(last / truth - 1)).toBeLessThan(0.1);
         // Each round's clip is the one the one before chose.
         for (let i = 1; i < 50; i++) expect(results[i]!.dp!.clip).toBe(results[i - 1]!.dp!.next_clip);
