@@ -69,6 +69,8 @@ async function probe(population: string, planId: string, stop: Promise<void>): P
       () => cluster.operator(`/v1/plans/${planId}/rounds`, { signal: AbortSignal.timeout(HANG_MS) }),
     ],
     ['readyz', () => fetch(`${cluster.url}/readyz`, { signal: AbortSignal.timeout(HANG_MS) })],
+    // The process metrics are served without Redis (the privacy gauge is then left out).
+    ['metrics', () => fetch(`${cluster.url}/metrics`, { signal: AbortSignal.timeout(HANG_MS) })],
   ];
   let stopped = false;
   void stop.then(() => (stopped = true));
@@ -145,6 +147,9 @@ test('Redis frozen for 10 s, then restarted: every answer is 2xx or 503 with Ret
   expect(new Set(refused.map((x) => x.code))).toEqual(new Set(['NOT_READY']));
   expect(downAnswers.some((x) => x.status === 503)).toBe(true);
   expect(cluster.api.exitCode).toBeNull();
+  const metrics = answers.filter((x) => x.what === 'metrics');
+  expect(metrics.length).toBeGreaterThan(0);
+  expect(metrics.filter((x) => x.status !== 200)).toEqual([]);
 
   // Recovered by itself: the upload sent during the outage went through, and the round completes.
   expect((await uploadA).kind).toBe('completed');

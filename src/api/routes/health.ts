@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { AppError } from '../../errors';
 import { RateLimitedLog } from '../../log/rate-limited';
 import type { RouteDeps } from '../deps';
+import type { PlanSummary } from '../../store/types';
 import { loggableError } from '../loggable-error';
 
 /** How long `/readyz` waits for the store before answering not ready. */
@@ -50,14 +51,7 @@ export function healthRoutes(deps: RouteDeps): Router {
 
   router.get('/metrics', async (_req, res) => {
     const registry = deps.metrics.registry;
-    const privacy = deps.metrics.privacy;
-    const plans = await deps.store.listPlans();
-    privacy.reset();
-    for (const p of plans) {
-      if (!p.dp) continue;
-      privacy.set({ plan: p.id, of: 'spent' }, p.dp.epsilon);
-      if (p.dp.target_epsilon !== undefined) privacy.set({ plan: p.id, of: 'target' }, p.dp.target_epsilon);
-    }
+    await refreshPrivacy(deps);
     res
       .set('Cache-Control', 'no-store')
       .type(registry.contentType)
@@ -65,6 +59,28 @@ export function healthRoutes(deps: RouteDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Sets the privacy gauge from the store. With Redis unreachable the gauge is left out (and the process
+ * metrics are still served, which is when they are wanted most): a stale epsilon would understate what a
+ * plan has spent since.
+ */
+async function refreshPrivacy(deps: Pick<RouteDeps, 'store' | 'metrics' | 'log'>): Promise<void> {
+  const privacy = deps.metrics.privacy;
+  privacy.reset();
+  let plans: PlanSummary[];
+  try {
+    plans = await withTimeout(deps.store.listPlans(), READY_TIMEOUT_MS);
+  } catch (e) {
+    deps.log.debug({ err: e }, 'metrics: the privacy gauge is left out, the store did not answer');
+    return;
+  }
+  for (const p of plans) {
+    if (!p.dp) continue;
+    privacy.set({ plan: p.id, of: 'spent' }, p.dp.epsilon);
+    if (p.dp.target_epsilon !== undefined) privacy.set({ plan: p.id, of: 'target' }, p.dp.target_epsilon);
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -99,7 +99,7 @@ export function uploadRoutes(deps: RouteDeps): Router {
       // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the single-use digest
       // stays over the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
       // A dp plan's record is clipped to the attempt's clip (src/dp/mechanism.ts).
-      const dpClip = dpOf(loaded.checked) ? (await store.getRound(ref))?.dp?.clip : undefined;
+      const dpClip = dpOf(loaded.checked) ? await roundClip(ref) : undefined;
       stored = boundUpload(loaded.checked, tensors, metadata, dpClip) ?? bytes;
     } catch (err) {
       if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
@@ -171,6 +171,14 @@ export function uploadRoutes(deps: RouteDeps): Router {
    * with the aggregator's own semantics; modular sums (V3) accept any value. The round is read only when
    * the plan has secure sums.
    */
+  /** A dp plan's clip for the attempt; an attempt gone (deleted with its plan) is the token's mismatch. */
+  async function roundClip(ref: RoundRef): Promise<number> {
+    const clip = (await store.getRound(ref))?.dp?.clip;
+    if (clip === undefined)
+      throw new AppError('TOKEN_TASK_MISMATCH', `round ${ref.round}.${ref.attempt} does not exist`);
+    return clip;
+  }
+
   async function checkSecureSums(
     loaded: LoadedPlan,
     ref: RoundRef,
