@@ -83,7 +83,9 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
       String(r.late),
       String(r.aggregated_clients),
       ...(secure ? secAgg(r) : []),
-      ...(private_ ? [r.dp ? r.dp.clip.toPrecision(4) : '-', r.dp?.epsilon === undefined ? '-' : epsilon(r.dp.epsilon)] : []),
+      ...(private_
+        ? [r.dp ? r.dp.clip.toPrecision(4) : '-', r.dp?.epsilon === undefined ? '-' : epsilon(r.dp.epsilon)]
+        : []),
       r.error
         ? `error: ${clip(r.error, outputWidth)}`
         : r.output === undefined || r.output === null

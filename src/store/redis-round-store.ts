@@ -79,28 +79,32 @@ export class RedisRoundStore implements RoundStore {
     // Plan keys first and together (one slot, so MULTI works on Cluster); the global indexes after, so a
     // plan listed anywhere is always complete.
     await exec(
-      this.redis.multi().set(k.plan, plan.json).set(k.state, toBuffer(plan.state)).hset(k.meta, {
-        name: plan.name,
-        population: plan.population,
-        status: 'active',
-        created_at: plan.now,
-        round: 0,
-        attempt: 0,
-        rounds: plan.rounds,
-        ...(plan.dp
-          ? {
-              dp: JSON.stringify({
-                delta: plan.dp.delta,
-                target_epsilon: plan.dp.target_epsilon,
-                accounting: plan.dp.accounting,
-                noise_multiplier: plan.dp.noise_multiplier,
-              }),
-              dp_clip: plan.dp.clip,
-              dp_rounds: 0,
-              dp_epsilon: 0,
-            }
-          : {}),
-      }),
+      this.redis
+        .multi()
+        .set(k.plan, plan.json)
+        .set(k.state, toBuffer(plan.state))
+        .hset(k.meta, {
+          name: plan.name,
+          population: plan.population,
+          status: 'active',
+          created_at: plan.now,
+          round: 0,
+          attempt: 0,
+          rounds: plan.rounds,
+          ...(plan.dp
+            ? {
+                dp: JSON.stringify({
+                  delta: plan.dp.delta,
+                  target_epsilon: plan.dp.target_epsilon,
+                  accounting: plan.dp.accounting,
+                  noise_multiplier: plan.dp.noise_multiplier,
+                }),
+                dp_clip: plan.dp.clip,
+                dp_rounds: 0,
+                dp_epsilon: 0,
+              }
+            : {}),
+        }),
     );
     await Promise.all([
       this.redis.zadd(this.keys.global.plans, plan.now, plan.id),
