@@ -52,7 +52,8 @@ async function main(): Promise<void> {
       ...(z > 0
         ? {
             targetEpsilon:
-              epsilonAfter(rounds, { samplingRate: 1, noiseMultiplier: z, delta: DELTA }).epsilon * (1 + 1e-9),
+              epsilonAfter(rounds, { samplingRate: 1, noiseMultiplier: z, delta: DELTA }).epsilon *
+              (1 + 1e-9),
           }
         : {}),
       targetClients: PER_ROUND,
