@@ -1,9 +1,13 @@
 import { initBackend } from '../compute/backend';
-import { AppError } from '../errors';
 import { dpOf } from '../plan/dp-check';
 import { checkPlan } from '../plan/validate';
 import { LocalRunner, simulateLocal } from '../runner/local-runner';
-import { buildSecureDpTestPlan, clientsWithNorms, sampleStd } from '../../test/support/dp-plans';
+import {
+  buildSecureDpTestPlan,
+  clientsWithNorms,
+  sampleStd,
+  planProblems,
+} from '../../test/support/dp-plans';
 import { secureNoiseStd } from './mechanism';
 
 // A dp record that travels in a secure sum (test/support/dp-plans.ts): the server adds the noise to the
@@ -73,15 +77,6 @@ describe('noise on a secure record', () => {
 });
 
 describe('a secure record that would release something without noise is refused', () => {
-  function problems(plan: unknown): readonly { path: string; message: string }[] {
-    try {
-      checkPlan(plan);
-    } catch (e) {
-      if (e instanceof AppError) return e.details ?? [];
-      throw e;
-    }
-    throw new Error('the plan was accepted');
-  }
   const plan = () =>
     buildSecureDpTestPlan({
       scale: 10,
@@ -92,7 +87,7 @@ describe('a secure record that would release something without noise is refused'
   it('another tensor in the secure sum, no scale, or adaptive clipping', () => {
     const p = plan();
     const { clients_count: _, scale: _s, ...dp } = p.dp!;
-    const found = problems({ ...p, dp: { ...dp, clip: { adaptive: {} } } });
+    const found = planProblems({ ...p, dp: { ...dp, clip: { adaptive: {} } } });
     expect(found).toContainEqual({
       path: '/dp/record',
       message: expect.stringMatching(
@@ -105,7 +100,7 @@ describe('a secure record that would release something without noise is refused'
   it('a record in U while the plan has secure sums; scale without a secure record', () => {
     const p = plan();
     const { secure_sum: _, ...dp } = p.dp!;
-    const paths = problems({ ...p, dp }).map((f) => f.path);
+    const paths = planProblems({ ...p, dp }).map((f) => f.path);
     expect(paths).toEqual(expect.arrayContaining(['/dp/record', '/dp/secure_sum', '/dp/scale']));
   });
 });

@@ -11,7 +11,7 @@ import { dpOf } from '../plan/dp-check';
 import { checkPlan } from '../plan/validate';
 import { finalizeRound } from '../rounds/finalize-step';
 import { LocalRunner } from '../runner/local-runner';
-import { buildDpTestPlan, clientsWithNorms, sampleStd } from '../../test/support/dp-plans';
+import { buildDpTestPlan, clientsWithNorms, sampleStd, planProblems } from '../../test/support/dp-plans';
 import { epsilonAfter } from './accountant';
 
 // The server's differential privacy on small plans (test/support/dp-plans.ts): the noise through the
@@ -198,19 +198,10 @@ describe('a dp section that would release something without noise is refused', (
       targetClients: 20,
       dp: { clip: { adaptive: {} }, noise_multiplier: 1, target: { epsilon: 10, delta: 1e-5 } },
     });
-  function problems(plan: unknown): readonly { path: string; message: string }[] {
-    try {
-      checkPlan(plan);
-    } catch (e) {
-      if (e instanceof AppError) return e.details ?? [];
-      throw e;
-    }
-    throw new Error('the plan was accepted');
-  }
 
   it('a record path naming nothing', () => {
     const plan = base();
-    expect(problems({ ...plan, dp: { ...plan.dp!, record: 'nosuch' } })).toContainEqual({
+    expect(planProblems({ ...plan, dp: { ...plan.dp!, record: 'nosuch' } })).toContainEqual({
       path: '/dp/record',
       message: expect.stringMatching(/"nosuch" names no tensor of U/) as string,
     });
@@ -220,7 +211,7 @@ describe('a dp section that would release something without noise is refused', (
     // The adaptive plan's U and A have `clipped`; without an indicator it is an unnoised extra.
     const plan = adaptive();
     const { indicator: _, ...dp } = plan.dp!;
-    const found = problems({ ...plan, dp: { ...dp, clip: { norm: 1 } } });
+    const found = planProblems({ ...plan, dp: { ...dp, clip: { norm: 1 } } });
     expect(found).toContainEqual({
       path: '/dp/record',
       message: expect.stringMatching(
@@ -236,7 +227,7 @@ describe('a dp section that would release something without noise is refused', (
   it('adaptive clipping without an indicator or a broadcast clip, or with z >= 2 clipped_count_stddev', () => {
     const plan = adaptive();
     const { indicator: _i, clip_broadcast: _c, ...dp } = plan.dp!;
-    const paths = problems({ ...plan, dp: { ...dp, noise_multiplier: 3 } }).map((p) => p.path);
+    const paths = planProblems({ ...plan, dp: { ...dp, noise_multiplier: 3 } }).map((p) => p.path);
     expect(paths).toEqual(
       expect.arrayContaining(['/dp/indicator', '/dp/clip_broadcast', '/dp/noise_multiplier']),
     );
@@ -244,7 +235,7 @@ describe('a dp section that would release something without noise is refused', (
 
   it('both or neither of clip norm and adaptive; subsampled accounting without a population size', () => {
     const plan = base();
-    const found = problems({
+    const found = planProblems({
       ...plan,
       dp: { ...plan.dp!, clip: {}, accounting: 'subsampled' },
     }).map((p) => p.path);
@@ -253,7 +244,7 @@ describe('a dp section that would release something without noise is refused', (
 
   it('a clients count that is not an int32 scalar of A', () => {
     const plan = base();
-    expect(problems({ ...plan, dp: { ...plan.dp!, clients_count: 'record' } })).toContainEqual({
+    expect(planProblems({ ...plan, dp: { ...plan.dp!, clients_count: 'record' } })).toContainEqual({
       path: '/dp/clients_count',
       message: expect.stringMatching(/must name a int32 scalar in A/) as string,
     });

@@ -7,6 +7,8 @@
  */
 import { PlanBuilder } from '../../src/compute/builder';
 import type { ClientExamples } from '../../src/data';
+import { AppError } from '../../src/errors';
+import { checkPlan } from '../../src/plan/validate';
 import type { DifferentialPrivacy, Plan } from '../../src/generated/plan';
 import {
   defineSecureParams,
@@ -28,6 +30,17 @@ function addBatchFn(pb: PlanBuilder, element: ReturnType<typeof f32>) {
 /** Clients holding one value each, their norm (the data of the plans here). */
 export function clientsWithNorms(norms: readonly number[]): Map<string, ClientExamples> {
   return new Map(norms.map((n, i) => [`c${i}`, { count: 1, leaves: [Float32Array.of(n)] }]));
+}
+
+/** The problems checkPlan finds in a plan that it must refuse (each with its JSON pointer). */
+export function planProblems(plan: unknown): readonly { path: string; message: string }[] {
+  try {
+    checkPlan(plan);
+  } catch (e) {
+    if (e instanceof AppError) return e.details ?? [];
+    throw e;
+  }
+  throw new Error('the plan was accepted');
 }
 
 /** The sample standard deviation. */
