@@ -1,0 +1,230 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+
+const run = promisify(execFile);
+
+/** One redis-server of a test cluster. */
+interface ClusterNode {
+  readonly port: number;
+  child: ChildProcess;
+}
+
+/** How long a primary may be silent before its replica takes over (`cluster-node-timeout`). */
+const NODE_TIMEOUT_MS = 2000;
+
+/**
+ * A local Redis Cluster of a test's own: `primaries` redis-server processes with `--cluster-enabled yes`,
+ * each with `replicas` replicas, on free ports (each port's cluster bus, port + 10000, free too), joined with
+ * `redis-cli --cluster create`, with append-only persistence in a temporary directory. A test can kill a
+ * primary (`killPrimaryOf`) and wait for its replica to be promoted. Fails, never skips, when redis-server
+ * or redis-cli is not on PATH.
+ */
+export class TestRedisCluster {
+  private constructor(
+    readonly dir: string,
+    private readonly nodes: ClusterNode[],
+  ) {}
+
+  static async start(options: { primaries?: number; replicas?: number } = {}): Promise<TestRedisCluster> {
+    const primaries = options.primaries ?? 3;
+    const replicas = options.replicas ?? 1;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roundhouse-test-cluster-'));
+    const ports = await clusterPorts(primaries * (1 + replicas));
+    const cluster = new TestRedisCluster(
+      dir,
+      ports.map((port) => ({ port, child: startNode(port, dir) })),
+    );
+    try {
+      await Promise.all(cluster.nodes.map((n) => waitForPing(n)));
+      await run('redis-cli', [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ]);
+      await cluster.waitUntilHealthy();
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  /** The nodes as ioredis Cluster startup nodes. */
+  get startupNodes(): { host: string; port: number }[] {
+    return this.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+  }
+
+  /** A `redis+cluster://` URL naming every node. */
+  get url(): string {
+    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
+
+  /** The port of the live primary that serves `key`'s slot. */
+  async primaryOf(key: string): Promise<number> {
+    const node = this.live()[0]!;
+    const slot = await withNode(node.port, (r) => r.call('CLUSTER', 'KEYSLOT', key) as Promise<number>);
+    const shards = await withNode(node.port, (r) => r.call('CLUSTER', 'SLOTS') as Promise<SlotRange[]>);
+    const range = shards.find(([from, to]) => slot >= from && slot <= to);
+    if (!range) throw new Error(`no node serves slot ${slot}`);
+    return Number(range[2][1]);
+  }
+
+  /**
+   * SIGKILLs the primary of `key`'s slot and waits until a replica serves the slot and the cluster is ok;
+   * returns the killed and the promoted port.
+   */
+  async killPrimaryOf(key: string): Promise<{ killed: number; promoted: number }> {
+    const killed = await this.primaryOf(key);
+    const node = this.nodes.find((n) => n.port === killed)!;
+    const exited = new Promise((r) => node.child.once('exit', r));
+    node.child.kill('SIGKILL');
+    await exited;
+    const deadline = Date.now() + 10 * NODE_TIMEOUT_MS + 10_000;
+    for (;;) {
+      try {
+        const promoted = await this.primaryOf(key);
+        if (promoted !== killed) {
+          await this.waitUntilHealthy();
+          return { killed, promoted };
+        }
+      } catch {
+        // A node may refuse while the failover is under way.
+      }
+      if (Date.now() > deadline) throw new Error(`no replica took over from ${killed}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Stops every node (SIGKILL: a test cluster keeps nothing) and deletes the data. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (n.child.exitCode !== null || n.child.signalCode !== null) return;
+        const exited = new Promise((r) => n.child.once('exit', r));
+        n.child.kill('SIGKILL');
+        await exited;
+      }),
+    );
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private live(): ClusterNode[] {
+    return this.nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+  }
+
+  /** Waits until every live node says `cluster_state:ok`. */
+  private async waitUntilHealthy(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const states = await Promise.all(
+        this.live().map((n) =>
+          withNode(n.port, (r) => r.call('CLUSTER', 'INFO') as Promise<string>).catch(() => ''),
+        ),
+      );
+      if (states.every((s) => /cluster_state:ok/.test(s))) return;
+      if (Date.now() > deadline)
+        throw new Error(`the test cluster is not ok after 30 s: ${states.join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** A CLUSTER SLOTS entry: first slot, last slot, then [host, port, id] of the primary and its replicas. */
+type SlotRange = [number, number, [string, number, string], ...unknown[]];
+
+function startNode(port: number, dir: string): ChildProcess {
+  return spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      path.join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout',
+      String(NODE_TIMEOUT_MS),
+      '--appendonly',
+      'yes',
+      '--appendfilename',
+      `appendonly-${port}.aof`,
+      '--appenddirname',
+      `aof-${port}`,
+      '--save',
+      '',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+async function waitForPing(node: ClusterNode): Promise<void> {
+  const spawnError = new Promise<Error>((resolve) => node.child.once('error', resolve));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const failed = await Promise.race([spawnError, new Promise((r) => setTimeout(r, 50, undefined))]);
+    if (failed) throw new Error(`cannot start redis-server (is it on PATH?): ${String(failed)}`);
+    if (node.child.exitCode !== null)
+      throw new Error(`redis-server on ${node.port} exited with ${node.child.exitCode}`);
+    try {
+      if ((await withNode(node.port, (r) => r.ping())) === 'PONG') return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server on ${node.port} did not answer in 15 s`);
+    }
+  }
+}
+
+/** Runs `f` on a short-lived plain connection to one node. */
+async function withNode<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await f(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** `count` ports that are free, each with its cluster bus port (port + 10000) free too. */
+async function clusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freeAt(0);
+    if (port + 10000 > 65535 || ports.includes(port)) continue;
+    if ((await freeAt(port + 10000)) === 0) continue;
+    ports.push(port);
+  }
+  return ports;
+}
+
+/** Binds `port` (0: any) on 127.0.0.1 and releases it; the port bound, or 0 when it was taken. */
+function freeAt(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(0));
+    srv.listen(port, '127.0.0.1', () => {
+      const bound = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(bound));
+    });
+  });
+}
