@@ -110,8 +110,9 @@ export function boundedU(checked: CheckedPlan, data: readonly BundleData[], dpCl
   const bounds = boundsOf(checked);
   let out: BoundedUpdate = { data: [...data], changed: false };
   if (bounds) out = applyUpdateBounds(bounds, out.data);
+  // A secure record is not in U: nothing of a secure dp plan's U is the server's to clip.
   const dp = dpOf(checked);
-  if (dp) {
+  if (dp && !dp.secure) {
     if (dpClip === undefined) throw new Error('an update of a dp plan was bounded without the round clip');
     const clipped = applyUpdateBounds(dpBounds(dp, checked.types.U, dpClip), out.data);
     out = { data: clipped.data, changed: out.changed || clipped.changed };

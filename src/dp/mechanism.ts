@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { readTypedBundle, writeBundle } from '../codec';
 import { tensorLeaves } from '../compute/types';
-import { isStruct, type Value } from '../compute/value';
+import { mapTensors } from '../compute/interpreter';
+import { tensorsOf, type Value } from '../compute/value';
 import { SecureSum } from '../aggregation/secure-sum';
 import type { DpSetting, SecureRecord } from '../plan/dp-check';
 import type { FormTypes } from '../plan/form-types';
@@ -27,11 +28,7 @@ export function dpBounds(dp: DpSetting, U: FormTypes['U'], clip: number): Resolv
   const leaves = tensorLeaves(U).map((l) => ({ path: l.path.join('/'), dtype: l.type.dtype }));
   return {
     leaves,
-    // A secure record is not in U: U is empty, and nothing of it is the server's to clip.
-    norms:
-      dp.recordU.length === 0
-        ? []
-        : [{ pointer: '/dp/clip', paths: ['record'], leaves: dp.recordU, maxNorm: clip, mode: 'clip' }],
+    norms: [{ pointer: '/dp/clip', paths: ['record'], leaves: dp.recordU, maxNorm: clip, mode: 'clip' }],
     ranges:
       dp.indicatorU === undefined
         ? []
@@ -54,16 +51,7 @@ export function dpBounds(dp: DpSetting, U: FormTypes['U'], clip: number): Resolv
  */
 export function withLeaves(v: Value, replace: (k: number, t: tf.Tensor) => tf.Tensor | undefined): Value {
   let k = 0;
-  const walk = (x: Value): Value => {
-    if (isStruct(x))
-      return {
-        kind: 'struct',
-        fields: x.fields.map((f) => ({ ...(f.name ? { name: f.name } : {}), value: walk(f.value) })),
-      };
-    const t = x as tf.Tensor;
-    return replace(k++, t) ?? tf.clone(t);
-  };
-  return walk(v);
+  return mapTensors(v, (t) => replace(k++, t) ?? tf.clone(t));
 }
 
 /** The leaves of A the server owns: A's index of each, and U's index of its source (none for the count). */
@@ -87,8 +75,8 @@ export function zeroed(dp: DpSetting, acc: Value): Value {
 
 /** `next` (accumulate's result on `prev` and U) with the server's leaves set to prev's plus U's, or +1 for the count. */
 export function accumulated(dp: DpSetting, next: Value, prev: Value, U: Value): Value {
-  const before = tensorLeavesOf(prev);
-  const upload = tensorLeavesOf(U);
+  const before = tensorsOf(prev);
+  const upload = tensorsOf(U);
   const owned = new Map(ownedLeaves(dp).map((o) => [o.a, o]));
   return withLeaves(next, (k) => {
     const o = owned.get(k);
@@ -97,19 +85,12 @@ export function accumulated(dp: DpSetting, next: Value, prev: Value, U: Value): 
   });
 }
 
-/** Every tensor of a struct-of-tensors value, depth first (`tensorLeaves` order). */
-function tensorLeavesOf(v: Value, out: tf.Tensor[] = []): tf.Tensor[] {
-  if (isStruct(v)) for (const f of v.fields) tensorLeavesOf(f.value, out);
-  else out.push(v as tf.Tensor);
-  return out;
-}
-
 /** The server's sums of a round (float64), taken from the partials before `merge` consumes them. */
 export function serverSums(dp: DpSetting, partials: readonly Value[]): Float64Array[] {
   const owned = ownedLeaves(dp);
   const sums = owned.map(() => undefined as Float64Array | undefined);
   for (const p of partials) {
-    const leaves = tensorLeavesOf(p);
+    const leaves = tensorsOf(p);
     owned.forEach((o, i) => {
       const data = leaves[o.a]!.dataSync();
       const s = (sums[i] ??= new Float64Array(data.length));

@@ -79,10 +79,6 @@ export interface DpSetting {
   readonly target: { readonly epsilon?: number; readonly delta: number };
 }
 
-function leafIndex(leaves: readonly TensorLeaf[], path: string): number[] {
-  return leavesAt(leaves, path);
-}
-
 const where = (leaf: TensorLeaf): string => leaf.path.join('/') || '(the whole value)';
 
 /**
@@ -103,8 +99,8 @@ export function resolveDp(plan: Plan, types: FormTypes): { setting?: DpSetting; 
   }
 
   const secure = dp.secure_sum === undefined ? undefined : secureRecord(dp, types, fail);
-  const recordU = secure ? [] : leafIndex(U, dp.record);
-  const recordA = secure ? [] : leafIndex(A, dp.record);
+  const recordU = secure ? [] : leavesAt(U, dp.record);
+  const recordA = secure ? [] : leavesAt(A, dp.record);
   if (dp.secure_sum !== undefined) {
     if (U.length > 0)
       fail(
@@ -258,7 +254,7 @@ function secureRecord(
   const index = SECURE_SUM_KINDS.indexOf(kind) as 0 | 1 | 2;
   const V = tensorLeaves(types.V[index]!);
   const name = `V${index + 1} (${kind})`;
-  const record = leafIndex(V, dp.record);
+  const record = leavesAt(V, dp.record);
   let ok = true;
   if (record.length === 0) {
     fail('/record', `"${dp.record}" names no tensor of ${name} ${formatType(types.V[index]!)}`);
@@ -321,7 +317,7 @@ function scalarAt(
   pointer: string,
   fail: (path: string, message: string) => void,
 ): number | undefined {
-  const found = leafIndex(leaves, path);
+  const found = leavesAt(leaves, path);
   const leaf = found.length === 1 ? leaves[found[0]!]! : undefined;
   if (!leaf || leaf.type.dtype !== dtype || leaf.type.shape.length !== 0) {
     fail(
@@ -360,5 +356,3 @@ function dtypes(leaves: readonly TensorLeaf[], at: readonly number[]): string {
 export function dpErrors(plan: Plan, types: FormTypes): ErrorDetail[] {
   return resolveDp(plan, types).errors;
 }
-
-export type { DifferentialPrivacy };

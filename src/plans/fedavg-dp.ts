@@ -1,10 +1,9 @@
-import type { ComputationBuilder, Handle, PlanBuilder } from '../compute/builder';
-import type { StructType, TffType } from '../compute/types';
+import type { Handle, PlanBuilder } from '../compute/builder';
+import type { StructType } from '../compute/types';
 import { AppError } from '../errors';
 import { defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from './common';
 import type { DpPaths } from './dp-options';
-import { nextServerState, type LocalTraining } from './fedavg-model';
-import type { ServerOptimizer } from './server-optimizers';
+import { nextServerState, type RoundParts } from './fedavg-model';
 
 /** What DP FedAvg's dp section names: the model change, the indicator, the count, the broadcast clip. */
 export const FEDAVG_DP_PATHS: DpPaths = {
@@ -48,14 +47,8 @@ export function dpBroadcastType(M: StructType): StructType {
 }
 
 /** What defineDpRound needs from the FedAvg plan. */
-export interface DpRound {
-  readonly M: StructType;
-  readonly S: TffType;
-  /** The broadcast, dpBroadcastType(M). */
-  readonly C: TffType;
-  readonly batch: TffType;
-  readonly opt: ServerOptimizer;
-  readonly train: (b: ComputationBuilder, p: Handle) => LocalTraining;
+/** With C = dpBroadcastType(M). */
+export interface DpRound extends RoundParts {
   /** Whether clients report the adaptive-clipping indicator. */
   readonly adaptive: boolean;
 }

@@ -1,5 +1,5 @@
 import type { ComputationBuilder, FnRef, Handle, PlanBuilder } from '../compute/builder';
-import type { StructType } from '../compute/types';
+import type { StructType, TffType } from '../compute/types';
 import { f32, i32, named } from './common';
 import { applyOptimizer, type ServerOptimizer } from './server-optimizers';
 
@@ -83,6 +83,16 @@ export function initialModel(b: ComputationBuilder, { layers }: MlpShape, seed: 
 export interface LocalSgd {
   readonly clientLr: number;
   readonly epochs: number;
+}
+
+/** What every FedAvg round (plain, secure, dp) is defined from: the plan's types, optimizer and training. */
+export interface RoundParts {
+  readonly M: StructType;
+  readonly S: TffType;
+  readonly C: TffType;
+  readonly batch: TffType;
+  readonly opt: ServerOptimizer;
+  readonly train: (b: ComputationBuilder, p: Handle) => LocalTraining;
 }
 
 /** What local training gives `work`, as handles in the `work` computation. */

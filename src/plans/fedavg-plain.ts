@@ -1,18 +1,10 @@
-import type { ComputationBuilder, Handle, PlanBuilder } from '../compute/builder';
-import type { StructType, TffType } from '../compute/types';
+import type { PlanBuilder } from '../compute/builder';
 import type { UpdateBounds } from '../generated/plan';
 import { defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from './common';
-import { nextServerState, type LocalTraining } from './fedavg-model';
-import type { ServerOptimizer } from './server-optimizers';
+import { nextServerState, type RoundParts } from './fedavg-model';
 
 /** What definePlainRound needs from the FedAvg plan. */
-export interface PlainRound {
-  readonly M: StructType;
-  readonly S: TffType;
-  readonly C: TffType;
-  readonly batch: TffType;
-  readonly opt: ServerOptimizer;
-  readonly train: (b: ComputationBuilder, p: Handle) => LocalTraining;
+export interface PlainRound extends RoundParts {
   readonly uniform: boolean;
   readonly maxExamples: number;
   readonly epochs: number;

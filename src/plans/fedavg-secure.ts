@@ -1,5 +1,5 @@
 import type { ComputationBuilder, Handle, PlanBuilder } from '../compute/builder';
-import type { StructType, TffType } from '../compute/types';
+import type { StructType } from '../compute/types';
 import { AppError } from '../errors';
 import {
   defineSecureParams,
@@ -12,9 +12,8 @@ import {
   workResult,
   type SecureParam,
 } from './common';
-import { nextServerState, type LocalTraining } from './fedavg-model';
+import { nextServerState, type RoundParts } from './fedavg-model';
 import type { ScheduleOptions } from './options';
-import type { ServerOptimizer } from './server-optimizers';
 
 /** The largest int32, the most a secure sum may reach (the server's SecureSum.result refuses more). */
 const INT32_MAX = 2 ** 31 - 1;
@@ -99,13 +98,7 @@ export function fixedPointScale(fp: FixedPoint): number {
 }
 
 /** What defineSecureRound needs from the FedAvg plan. */
-export interface SecureRound {
-  readonly M: StructType;
-  readonly S: TffType;
-  readonly C: TffType;
-  readonly batch: TffType;
-  readonly opt: ServerOptimizer;
-  readonly train: (b: ComputationBuilder, p: Handle) => LocalTraining;
+export interface SecureRound extends RoundParts {
   readonly fixedPoint: FixedPoint;
   /** Honest clients scale their model change down to this L2 norm before clipping coordinates. */
   readonly maxNorm: number;

@@ -133,14 +133,7 @@ export function optionalNumberOption(
   defaultText: string,
   range: NumberRange = {},
 ): OptionSpec<number | undefined> {
-  const spec = numberOption(description, 0, range);
-  return {
-    ...spec,
-    default: undefined,
-    defaultText,
-    check: (v) => (v === undefined ? null : spec.check(v)),
-    format: (v) => (v === undefined ? defaultText : String(v)),
-  };
+  return optional(numberOption(description, 0, range), defaultText);
 }
 
 /** An optional integer option with no default; the plan derives the value when it is absent. */
@@ -149,7 +142,11 @@ export function optionalIntOption(
   defaultText: string,
   range: { min?: number; max?: number } = {},
 ): OptionSpec<number | undefined> {
-  const spec = numberSpec(description, 0, range, true);
+  return optional(numberSpec(description, 0, range, true), defaultText);
+}
+
+/** A number option made optional: unset it is undefined, shown as `defaultText`. */
+function optional(spec: OptionSpec<number>, defaultText: string): OptionSpec<number | undefined> {
   return {
     ...spec,
     default: undefined,

@@ -306,15 +306,9 @@ export class RoundEngine implements Engine {
       await this.ensureNext(ref, now);
       return;
     }
-    const summary = await this.store.getPlan(ref.plan);
-    const failed = await this.openWith(
-      loaded.checked,
-      ref,
-      materials.value,
-      now,
-      undefined,
-      summary?.dp?.clip,
-    );
+    // A dp plan's next clip is stored with the plan (adaptive clipping moves it each round).
+    const dpClip = dpOf(loaded.checked) ? (await this.store.getPlan(ref.plan))?.dp?.clip : undefined;
+    const failed = await this.openWith(loaded.checked, ref, materials.value, now, undefined, dpClip);
     if (failed !== undefined) {
       this.log.warn({ plan: ref.plan, round: roundTag(ref), error: failed }, 'round attempt failed');
       await this.ensureNext(ref, now);

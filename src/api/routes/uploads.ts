@@ -99,7 +99,8 @@ export function uploadRoutes(deps: RouteDeps): Router {
       // The plan's update bounds (docs/update-bounds.md): clipped bytes are stored, the single-use digest
       // stays over the bytes as sent so that an honest retry is still UPLOAD_DUPLICATE.
       // A dp plan's record is clipped to the attempt's clip (src/dp/mechanism.ts).
-      const dpClip = dpOf(loaded.checked) ? await roundClip(ref) : undefined;
+      const dp = dpOf(loaded.checked);
+      const dpClip = dp && !dp.secure ? await roundClip(ref) : undefined;
       stored = boundUpload(loaded.checked, tensors, metadata, dpClip) ?? bytes;
     } catch (err) {
       if (err instanceof AppError && CONTENT_FAILURES.has(err.code)) await countRejected(ref);
