@@ -20,8 +20,7 @@ const NODE_TIMEOUT_MS = 2000;
 /**
  * A local Redis Cluster of a test's own: `primaries` redis-server processes with `--cluster-enabled yes`,
  * each with `replicas` replicas, on free ports (each port's cluster bus, port + 10000, free too), joined with
- * `redis-cli --cluster create`, with append-only persistence in a temporary directory. A test can kill a
- * primary (`killPrimaryOf`) and wait for its replica to be promoted. Fails, never skips, when redis-server
+ * `redis-cli --cluster create`, with append-only persistence in a temporary directory. Fails, never skips, when redis-server
  * or redis-cli is not on PATH.
  */
 export class TestRedisCluster {
@@ -75,32 +74,6 @@ export class TestRedisCluster {
     const range = shards.find(([from, to]) => slot >= from && slot <= to);
     if (!range) throw new Error(`no node serves slot ${slot}`);
     return Number(range[2][1]);
-  }
-
-  /**
-   * SIGKILLs the primary of `key`'s slot and waits until a replica serves the slot and the cluster is ok;
-   * returns the killed and the promoted port.
-   */
-  async killPrimaryOf(key: string): Promise<{ killed: number; promoted: number }> {
-    const killed = await this.primaryOf(key);
-    const node = this.nodes.find((n) => n.port === killed)!;
-    const exited = new Promise((r) => node.child.once('exit', r));
-    node.child.kill('SIGKILL');
-    await exited;
-    const deadline = Date.now() + 10 * NODE_TIMEOUT_MS + 10_000;
-    for (;;) {
-      try {
-        const promoted = await this.primaryOf(key);
-        if (promoted !== killed) {
-          await this.waitUntilHealthy();
-          return { killed, promoted };
-        }
-      } catch {
-        // A node may refuse while the failover is under way.
-      }
-      if (Date.now() > deadline) throw new Error(`no replica took over from ${killed}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
   }
 
   /** Stops every node (SIGKILL: a test cluster keeps nothing) and deletes the data. */
