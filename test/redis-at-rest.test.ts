@@ -24,10 +24,11 @@ import * as tf from '@tensorflow/tfjs';
 // device id once that device's round attempt has ended. The rounds still give the exact sums.
 
 const MIN_CLIENTS = 3;
-const TARGET = 4;
+/** Two workers share the first TARGET - 1 = 5 uploads, so one of them folds at least MIN_CLIENTS while open. */
+const TARGET = 6;
 const ROUNDS = 3;
 /** Distinct values per client slot; round r adds 1000 * r, so every upload of the test differs. */
-const BASE_VALUES = [7, 31, 113, 409];
+const BASE_VALUES = [7, 31, 113, 409, 1201, 3001];
 /** Uploads are spaced out so that each worker's batches are small: a worker committing per batch shows. */
 const UPLOAD_SPACING_MS = 250;
 
@@ -160,8 +161,18 @@ describe('Redis at rest during a 3-round sum with two workers', () => {
       ((await (await cluster.operator(`/v1/plans/${id}/rounds`)).json()) as { rounds: Round[] }).rounds;
     try {
       for (let r = 1; r <= ROUNDS; r++) {
+        // Partials read while earlier rounds were open do not count for this one.
+        const openSeen = stats.openPartialClients.length;
         const devices = BASE_VALUES.map(() => `dev-${randomBytes(8).toString('hex')}`);
         for (const [i, device] of devices.entries()) {
+          if (i === devices.length - 1) {
+            // Before the upload that closes the attempt, the scanner must have read a partial committed
+            // while it was open: five uploads over two workers put at least MIN_CLIENTS into one of them,
+            // and that worker commits them. Waiting for it makes the check below see it on a loaded machine.
+            await eventually(`a partial of round ${r} committed while open`, async () =>
+              stats.openPartialClients.length > openSeen ? true : undefined,
+            );
+          }
           // Round r opens just after round r - 1 completes: a check-in may come before it (a retry window).
           const assignment = await eventually(`device ${i} to get a task of round ${r}`, async () => {
             const checkin = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
