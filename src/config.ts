@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, type Limits } from './compute/limits';
 import { parseFaults, type FaultAction, type FaultPoint } from './faults';
+import { clusterUrlFromNodes } from './runtime/redis-target';
 
 /**
  * The server's configuration, parsed once at start-up from the environment into a frozen object and passed
@@ -14,7 +15,8 @@ export interface Config {
   readonly publicUrl: string;
   /**
    * Redis URL (`REDIS_URL`); undefined means 127.0.0.1:6379 if it answers, else a private redis-server;
-   * `private` asks for the private one at once (src/runtime/redis.ts).
+   * `private` asks for the private one at once (src/runtime/redis.ts). A Redis Cluster is
+   * `redis+cluster://host:port,host:port`, or `REDIS_CLUSTER_NODES` (src/runtime/redis-target.ts).
    */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and of the BullMQ queue (`REDIS_PREFIX`, default `rh`). */
@@ -194,7 +196,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     port,
     host: env.HOST || '0.0.0.0',
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
-    redisUrl: env.REDIS_URL || undefined,
+    redisUrl: env.REDIS_CLUSTER_NODES
+      ? clusterUrlFromNodes(env.REDIS_CLUSTER_NODES, env.REDIS_URL || undefined)
+      : env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX || 'rh',
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 100),
     operatorToken: env.OPERATOR_TOKEN || randomSecret(),

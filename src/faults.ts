@@ -28,6 +28,8 @@ export const FAULT_POINTS = [
   'upload-after-accept',
   /** Store: a finished attempt's tasks and partials were moved aside (complete, fail), not yet swept. */
   'before-sweep',
+  /** Store: a new plan is in the plans index and its keys are written, not yet in its population's set. */
+  'before-population-index',
 ] as const;
 
 export type FaultPoint = (typeof FAULT_POINTS)[number];

@@ -3,7 +3,7 @@
  * options and payload validation shared by the producers (API, engine) and the aggregation workers.
  */
 import { Queue, type JobsOptions } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-client';
 import type { ValidateFunction } from 'ajv';
 import { AppError } from '../errors';
 import type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../generated/jobs';
@@ -143,7 +143,7 @@ export class BullJobs implements Jobs {
    * failure to promote a finalize job is thrown rather than logged.
    */
   constructor(
-    connection: Redis,
+    connection: RedisClient,
     prefix: string,
     private readonly log?: Logger,
   ) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-client';
 import type { Logger } from '../log/logger';
 import { Keys } from '../store/keys';
 import { SCRIPTS } from '../store/scripts';
@@ -59,7 +59,7 @@ export class WorkerLease {
   private renewing = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     /** The worker id. */
     readonly id: string,

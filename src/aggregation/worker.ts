@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-client';
 import { DEFAULT_EVAL_FAULT_RETRIES, type Config } from '../config';
 import { faultPoint } from '../faults';
 import type { PlanEvaluator } from '../isolate/contract';
@@ -22,7 +22,7 @@ import { LeaseLost, WorkerLease, checkWorkerId } from './lease';
 /** What an aggregation worker needs. */
 export interface AggregationWorkerOptions {
   /** For BullMQ's blocking fetches: an ioredis client with `maxRetriesPerRequest: null`; stays the caller's. */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly store: RoundStore;
   readonly engine: Engine;
   readonly plans: PlanCache;

@@ -11,7 +11,7 @@ const STUCK_MS = 120_000;
 
 /** What the reconciler needs; all of it passed in. */
 export interface ReconcilerDeps {
-  readonly store: Pick<RoundStore, 'planPage' | 'getPlan' | 'getRound' | 'sweep'>;
+  readonly store: Pick<RoundStore, 'planPage' | 'getPlan' | 'getRound' | 'sweep' | 'reindex'>;
   readonly engine: Pick<Engine, 'onDeadline' | 'finalize'>;
   readonly jobs: Pick<Jobs, 'finalize'>;
   readonly log: Logger;
@@ -42,6 +42,9 @@ export interface ReconcileReport {
  *   by a process that never settles it), the reconciler finalizes the round itself;
  * - `completed`/`failed` while still the plan's current attempt: the next attempt is opened (or the plan
  *   is failed after MAX_ROUND_ATTEMPTS);
+ * - every plan's entries in the global indexes are brought in line with its own keys (`store.reindex`:
+ *   they live in other slots of a Redis Cluster, so they change in separate steps that a dying process can
+ *   leave half-done);
  * - and, for every plan, the sweep finishes deleting the data of finished attempts that a process dying
  *   after complete or fail left moved aside (docs/server.md, "Retention").
  */
@@ -66,6 +69,10 @@ export class Reconciler {
         if (seen.has(id)) continue;
         seen.add(id);
         try {
+          const reindexed = await this.deps.store.reindex(id, now);
+          if (reindexed !== 'in-line' && reindexed !== 'pending') {
+            this.deps.log.info({ plan: id, outcome: reindexed }, 'reconciler: global index repaired');
+          }
           if (await this.drive(id, now)) driven++;
         } catch (err) {
           failed++;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client';
 import { BullJobs } from '../aggregation/jobs';
 import type { Config } from '../config';
 import { armFaults } from '../faults';
@@ -12,7 +12,7 @@ import type { RedisHandle } from './redis';
 /** The round server's parts that both the API process and a worker process need, wired to one Redis. */
 export interface Core {
   /** The store's connection (readiness pings it). */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly store: RedisRoundStore;
   readonly plans: StorePlanCache;
   readonly jobs: BullJobs;

@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
+import type Redis from 'ioredis';
+import { isCluster, type RedisClient } from '../store/redis-client';
 import { connectRedis, freePort, ping, redact, type RedisHandle } from './redis';
 
 const log = pino({ level: 'silent' });
@@ -41,8 +43,10 @@ describe('connectRedis', () => {
     expect(h.private).toBe(false);
     const c = h.client();
     expect(await c.ping()).toBe('PONG');
-    expect(c.options.maxRetriesPerRequest).not.toBeNull();
-    expect(h.client({ forBullWorker: true }).options.maxRetriesPerRequest).toBeNull();
+    expect(isCluster(c)).toBe(false);
+    const single = (client: RedisClient) => client as Redis;
+    expect(single(c).options.maxRetriesPerRequest).not.toBeNull();
+    expect(single(h.client({ forBullWorker: true })).options.maxRetriesPerRequest).toBeNull();
     await h.close();
     expect(c.status).toBe('end');
     // Closing the handle quits its connections, never the server it did not start.

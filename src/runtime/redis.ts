@@ -3,11 +3,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Redis from 'ioredis';
 import type { Config } from '../config';
 import type { Logger } from '../log/logger';
 import { RateLimitedLog } from '../log/rate-limited';
-import { connection, type RedisClientOptions } from './redis-connection';
+import type { RedisClient } from '../store/redis-client';
+import { connection, newClient, type RedisClientOptions } from './redis-connection';
+import { redactUrl } from './redis-target';
 
 export type { RedisClientOptions } from './redis-connection';
 
@@ -17,8 +18,8 @@ export interface RedisHandle {
   readonly url: string;
   /** True when this process started the server and stops it on close. */
   readonly private: boolean;
-  /** A new connection; close() quits every connection made here. */
-  client(opts?: RedisClientOptions): Redis;
+  /** A new connection (a Cluster client when the URL names a cluster); close() quits every one made here. */
+  client(opts?: RedisClientOptions): RedisClient;
   /** Quits the connections made by client() and stops the private server, if any. Idempotent. */
   close(): Promise<void>;
 }
@@ -124,7 +125,7 @@ function handle(
   log: Logger,
   config: Partial<Pick<Config, 'redisCommandTimeoutMs'>>,
 ): RedisHandle {
-  const clients = new Set<Redis>();
+  const clients = new Set<RedisClient>();
   let closing: Promise<void> | undefined;
   const errors = new RateLimitedLog(log);
   return {
@@ -148,7 +149,7 @@ function handle(
   };
 }
 
-async function quit(client: Redis): Promise<void> {
+async function quit(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   const ended = new Promise<boolean>((resolve) => client.once('end', () => resolve(true)));
   if (client.status === 'connecting' || client.status === 'connect') {
@@ -168,15 +169,19 @@ async function quit(client: Redis): Promise<void> {
 
 /** Resolves when `url` answers PING within `timeoutMs`; rejects with the reason otherwise. */
 export async function ping(url: string, timeoutMs: number): Promise<void> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    // The probe has nothing to flush; a longer timeout would hold the process for it after a refused connect.
-    disconnectTimeout: 0,
-  });
+  const client = newClient(
+    url,
+    {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+      // The probe has nothing to flush; a longer timeout would hold the process for it after a refused connect.
+      disconnectTimeout: 0,
+    },
+    { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null },
+  );
   let lastError: unknown;
   client.on('error', (e) => (lastError = e));
   let timer: NodeJS.Timeout | undefined;
@@ -351,13 +356,7 @@ export function freePort(): Promise<number> {
 
 /** The URL without its password, for logs and error messages. */
 export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '<unparseable Redis URL>';
-  }
+  return redactUrl(url);
 }
 
 function message(e: unknown): string {

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger';
 import { connectRedis, freePort, type RedisHandle } from '../runtime/redis';
 import { startServer, type RunningServer } from '../runtime/server';
 import { RedisRoundStore } from '../store/redis-round-store';
+import { scanKeys, unlinkKeys } from '../store/redis-client';
 
 /** A running in-process server and how to take it down. */
 export interface InProcessServer {
@@ -81,10 +82,7 @@ async function deleteKeys(redis: RedisHandle, prefix: string): Promise<void> {
   const connection = redis.client({ name: 'roundhouse:demo-cleanup' });
   await new RedisRoundStore(connection, prefix).clear();
   // Redis globs give braces no meaning, so the queue prefix needs no escaping.
-  let cursor = '0';
-  do {
-    const [next, keys] = await connection.scan(cursor, 'MATCH', `${queuePrefix(prefix)}:*`, 'COUNT', 1000);
-    if (keys.length) await connection.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await scanKeys(connection, `${queuePrefix(prefix)}:*`, async (keys) => {
+    await unlinkKeys(connection, keys);
+  });
 }

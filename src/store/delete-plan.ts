@@ -3,7 +3,7 @@
  * `RoundStore.deletePlan`. Every key of a plan carries its hash tag, so one `SCAN` of `P:{id}:*` in bounded
  * steps finds them all; the global entries (plans zset, population set, sweeping set) are removed by name.
  */
-import type { Redis } from 'ioredis';
+import { scanKeys, type RedisClient } from './redis-client';
 import type { Keys } from './keys';
 import { parseRoundTag, type DeleteResult, type RoundRef } from './types';
 
@@ -16,7 +16,7 @@ const STEP = 500;
  * repeated to the end; nothing recreates a key of a finished plan (every script checks the attempt's phase or
  * the plan's meta before it writes).
  */
-export async function deletePlanKeys(redis: Redis, keys: Keys, id: string): Promise<DeleteResult> {
+export async function deletePlanKeys(redis: RedisClient, keys: Keys, id: string): Promise<DeleteResult> {
   const p = keys.plan(id);
   const [status, population] = await redis.hmget(p.meta, 'status', 'population');
   if (!status) return { outcome: 'unknown' };
@@ -25,13 +25,17 @@ export async function deletePlanKeys(redis: Redis, keys: Keys, id: string): Prom
   await redis.zrem(keys.global.plans, id);
   if (population) await redis.srem(keys.global.population(population), id);
   let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', keys.planPattern(id), 'COUNT', STEP);
-    const doomed = found.filter((k) => k !== p.meta);
-    if (doomed.length) deleted += await redis.unlink(...doomed);
-    cursor = next;
-  } while (cursor !== '0');
+  // The plan's keys share its slot, so one UNLINK takes each batch, on a Cluster too; the scan visits every
+  // primary (only the slot's owner finds any).
+  await scanKeys(
+    redis,
+    keys.planPattern(id),
+    async (found) => {
+      const doomed = found.filter((k) => k !== p.meta);
+      if (doomed.length) deleted += await redis.unlink(...doomed);
+    },
+    STEP,
+  );
   deleted += await redis.unlink(p.meta);
   // Its garbage keys went with the scan: nothing is left to sweep.
   await redis.srem(keys.global.sweeping, id);
@@ -43,7 +47,7 @@ export async function deletePlanKeys(redis: Redis, keys: Keys, id: string): Prom
  * one listed (the history loses the entries of failed attempts that retention deleted, but attempts of a
  * round are numbered from 1 without gaps). Read in bounded steps.
  */
-export async function attemptsOf(redis: Redis, keys: Keys, plan: string): Promise<RoundRef[]> {
+export async function attemptsOf(redis: RedisClient, keys: Keys, plan: string): Promise<RoundRef[]> {
   const history = keys.plan(plan).history;
   const highest = new Map<number, number>();
   for (let start = 0; ; start += STEP) {

@@ -3,7 +3,7 @@
  * typed arguments and no methods patched onto the connection.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client';
 
 /** One argument of a script: binary values travel as Buffers, untouched by any text encoding. */
 export type ScriptArg = string | number | Buffer;
@@ -21,7 +21,7 @@ export class LuaScript {
   }
 
   /** Runs the script; `keys` are KEYS[1..], `args` ARGV[1..]. */
-  async run(redis: Redis, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
     try {
       try {
         return await redis.evalsha(this.sha, keys.length, ...keys, ...args);

@@ -1,6 +1,7 @@
 import { AppError } from '../errors';
 import { newPlanId, newTaskId } from './ids';
-import { CHECKIN_WINDOW_S, RedisRoundStore } from './redis-round-store';
+import { Keys } from './keys';
+import { CHECKIN_WINDOW_S, ORPHAN_MS, RedisRoundStore } from './redis-round-store';
 import { allBytes, newRound, openTestStore, type TestStore } from './testing';
 
 let t: TestStore;
@@ -204,5 +205,41 @@ describe('recordCheckin', () => {
     expect(await t.store.recordCheckin(pop, later + 120_500)).toBeCloseTo(60 / 59.5);
     expect(await t.redis.hlen(`${t.prefix}:pop:${pop}:rate`)).toBe(CHECKIN_WINDOW_S);
     expect(await t.redis.ttl(`${t.prefix}:pop:${pop}:rate`)).toBeGreaterThan(CHECKIN_WINDOW_S);
+  });
+});
+
+describe('reindex: the global indexes follow the plan keys (they change in separate steps)', () => {
+  const keys = () => new Keys(t.prefix).global;
+
+  it('lists an open plan its population set misses, and leaves a listed one alone', async () => {
+    const id = await createPlan({ population: 'tablets' });
+    expect(await t.store.reindex(id, 10_000)).toBe('in-line');
+    // As if the process that created it died before the population step.
+    await t.redis.srem(keys().population('tablets'), id);
+    expect(await t.store.plansOf('tablets')).not.toContain(id);
+    expect(await t.store.reindex(id, 10_000)).toBe('listed');
+    expect(await t.store.plansOf('tablets')).toContain(id);
+    expect(await t.store.reindex(id, 10_000)).toBe('in-line');
+  });
+
+  it('unlists a finished plan left in its population set', async () => {
+    const id = await createPlan({ population: 'watches' });
+    await t.store.setStatus(id, 'cancelled', 6_000);
+    expect(await t.store.plansOf('watches')).not.toContain(id);
+    // As if the process that cancelled it died between the script and the set.
+    await t.redis.sadd(keys().population('watches'), id);
+    expect(await t.store.reindex(id, 10_000)).toBe('unlisted');
+    expect(await t.store.plansOf('watches')).not.toContain(id);
+  });
+
+  it('forgets an id whose plan was never written once it is old, not while it may still be written', async () => {
+    const id = newPlanId();
+    await t.redis.zadd(keys().plans, 1_000, id);
+    expect(await t.store.reindex(id, 1_000 + ORPHAN_MS - 1)).toBe('pending');
+    expect(await t.redis.zscore(keys().plans, id)).not.toBeNull();
+    expect(await t.store.reindex(id, 1_000 + ORPHAN_MS)).toBe('forgotten');
+    expect(await t.redis.zscore(keys().plans, id)).toBeNull();
+    // A plan that is listed nowhere and has no keys: nothing to do.
+    expect(await t.store.reindex(newPlanId(), 1_000)).toBe('pending');
   });
 });

@@ -2,14 +2,14 @@
  * The round store on Redis (docs/server.md). Keys come from `keys.ts`; every step that changes several keys
  * is one Lua script from `scripts/`, so concurrent API replicas and workers never see a half-done step.
  */
-import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { faultPoint } from '../faults';
 import { Keys } from './keys';
 import { isPhase, parsePlan, parseRound } from './parse';
 import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './replies';
-import { failKeys, planPage, runDeadline, runSetStatus, uploadDeadline } from './round-clock';
+import { failKeys, planPage, runDeadline, runDropping, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
+import { scanKeys, unlinkKeys, type RedisClient } from './redis-client';
 import { SCRIPTS } from './scripts';
 import { RedisSecAggStore } from './secagg-store';
 import { attemptsOf, deletePlanKeys } from './delete-plan';
@@ -30,6 +30,7 @@ import {
   type NewRound,
   type Phase,
   type PlanSummary,
+  type ReindexOutcome,
   type RoundInfo,
   type RoundPrivacy,
   type RoundRef,
@@ -39,6 +40,9 @@ import {
 
 /** The window, in seconds, over which `recordCheckin` measures a population's check-in rate. */
 export const CHECKIN_WINDOW_S = 60;
+
+/** How old an id in the plans index without a plan must be before reindex takes it for a leftover. */
+export const ORPHAN_MS = 10 * 60_000;
 
 /** What the store keeps of finished rounds (docs/server.md, "Retention"). */
 export interface RetentionOptions {
@@ -62,7 +66,7 @@ export class RedisRoundStore implements RoundStore {
   private readonly keys: Keys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly retention: RetentionOptions = DEFAULT_RETENTION,
   ) {
@@ -76,8 +80,11 @@ export class RedisRoundStore implements RoundStore {
 
   async createPlan(plan: Parameters<RoundStore['createPlan']>[0]): Promise<void> {
     const k = this.keys.plan(plan.id);
-    // Plan keys first and together (one slot, so MULTI works on Cluster); the global indexes after, so a
-    // plan listed anywhere is always complete.
+    // Three steps in three slots (docs/server.md, "Redis Cluster"): the plans index first, so that a
+    // process dying after it leaves an id the reconciler finds (reindex forgets it); the plan's keys
+    // together (one slot, so MULTI works on a Cluster); its population's set last, so that a plan offered to
+    // clients is always complete (reindex lists an open plan that missed it).
+    await this.redis.zadd(this.keys.global.plans, plan.now, plan.id);
     await exec(
       this.redis
         .multi()
@@ -106,10 +113,34 @@ export class RedisRoundStore implements RoundStore {
             : {}),
         }),
     );
-    await Promise.all([
-      this.redis.zadd(this.keys.global.plans, plan.now, plan.id),
-      this.redis.sadd(this.keys.global.population(plan.population), plan.id),
-    ]);
+    await faultPoint('before-population-index');
+    await this.redis.sadd(this.keys.global.population(plan.population), plan.id);
+  }
+
+  async reindex(id: string, now: number, orphanMs = ORPHAN_MS): Promise<ReindexOutcome> {
+    const [status, population] = await this.redis.hmget(this.keys.plan(id).meta, 'status', 'population');
+    if (!status || !population) {
+      const created = await this.redis.zscore(this.keys.global.plans, id);
+      // Its creator may still be writing it: only an id older than orphanMs is a leftover.
+      if (created === null || now - Number(created) < orphanMs) return 'pending';
+      await this.redis.zrem(this.keys.global.plans, id);
+      return 'forgotten';
+    }
+    const open = status === 'active' || status === 'paused';
+    const set = this.keys.global.population(population);
+    const listed = (await this.redis.sismember(set, id)) === 1;
+    if (open && !listed) {
+      await this.redis.sadd(set, id);
+      // A cancel or completion between the two reads would leave it listed: read the status again.
+      const again = await this.redis.hget(this.keys.plan(id).meta, 'status');
+      if (again !== 'active' && again !== 'paused') await this.redis.srem(set, id);
+      return 'listed';
+    }
+    if (!open && listed) {
+      await this.redis.srem(set, id);
+      return 'unlisted';
+    }
+    return 'in-line';
   }
 
   async listPlans(): Promise<PlanSummary[]> {
@@ -191,7 +222,15 @@ export class RedisRoundStore implements RoundStore {
     const k = this.keys.round(r.ref);
     const res = await SCRIPTS.openRound.run(
       this.redis,
-      [p.meta, k.round, k.broadcast, p.history, p.broadcasts],
+      [
+        p.meta,
+        k.round,
+        k.broadcast,
+        p.history,
+        p.broadcasts,
+        this.keys.round({ ...r.ref, attempt: Math.max(0, r.ref.attempt - this.retention.failedAttempts) })
+          .round,
+      ],
       [
         r.ref.round,
         r.ref.attempt,
@@ -205,8 +244,8 @@ export class RedisRoundStore implements RoundStore {
         toBuffer(r.broadcast),
         newRoundKey(),
         r.error ?? '',
-        p.roundPrefix,
-        this.retention.broadcasts,
+        '',
+        '',
         this.retention.failedAttempts,
         r.deadlines?.selection ?? '',
         r.deadlines?.reporting ?? '',
@@ -218,7 +257,25 @@ export class RedisRoundStore implements RoundStore {
       ],
     );
     if (res === -1) throw new AppError('PLAN_NOT_FOUND', `Plan ${r.ref.plan} does not exist`);
+    if (res === 1 && !r.error) await this.trimBroadcasts(r.ref.plan);
     return res === 1;
+  }
+
+  /**
+   * Drops the plan's oldest kept broadcasts beyond RETAIN_BROADCASTS, one trim-broadcast step each (each
+   * declares the broadcast it deletes). After an opened or completed round; a process that dies before
+   * leaves the list long until the next one, which trims it back.
+   */
+  private async trimBroadcasts(plan: string): Promise<void> {
+    const p = this.keys.plan(plan);
+    const keep = this.retention.broadcasts;
+    const kept = await this.redis.lrange(p.broadcasts, 0, -1);
+    for (const tag of kept.slice(0, Math.max(0, kept.length - keep))) {
+      const ref = parseRoundTag(tag);
+      if (!ref) throw new Error(`plan ${plan}: malformed broadcast list entry "${tag}"`);
+      const broadcast = this.keys.round({ plan, ...ref }).broadcast;
+      await SCRIPTS.trimBroadcast.run(this.redis, [p.broadcasts, broadcast], [tag, keep]);
+    }
   }
 
   async getPhase(ref: RoundRef): Promise<Phase | undefined> {
@@ -485,38 +542,42 @@ export class RedisRoundStore implements RoundStore {
     // right after the script leaves (the set is global: the script may not touch it).
     await this.redis.sadd(this.keys.global.sweeping, ref.plan);
     const res = tuple(
-      await SCRIPTS.completeRound.run(
-        this.redis,
-        [
-          p.meta,
-          p.state,
-          k.round,
-          k.tasks,
-          k.covered,
-          k.partials,
-          k.devices,
-          p.broadcasts,
-          p.sweep,
-          k.garbage.tasks,
-          k.garbage.partials,
-        ],
-        [
-          roundTag(ref),
-          p.roundPrefix,
-          ref.round,
-          toBuffer(state),
-          output === undefined ? '' : JSON.stringify(output),
-          aggregatedClients,
-          now,
-          this.retention.broadcasts,
-          privacy?.epsilon ?? '',
-          privacy?.nextClip ?? '',
-          privacy?.unclippedFraction ?? '',
-        ],
+      await runDropping(this.redis, this.keys, ref, this.retention.failedAttempts, (extras) =>
+        SCRIPTS.completeRound.run(
+          this.redis,
+          [
+            p.meta,
+            p.state,
+            k.round,
+            k.tasks,
+            k.covered,
+            k.partials,
+            k.devices,
+            p.broadcasts,
+            p.sweep,
+            k.garbage.tasks,
+            k.garbage.partials,
+            ...extras,
+          ],
+          [
+            roundTag(ref),
+            k.partialPrefix,
+            ref.round,
+            toBuffer(state),
+            output === undefined ? '' : JSON.stringify(output),
+            aggregatedClients,
+            now,
+            '',
+            privacy?.epsilon ?? '',
+            privacy?.nextClip ?? '',
+            privacy?.unclippedFraction ?? '',
+          ],
+        ),
       ),
     );
     const result = transition(ref, res);
     const [, , planCompleted, population] = res;
+    if (result.changed) await this.trimBroadcasts(ref.plan);
     // A completed plan leaves its population; the set is global, so it cannot change inside the script.
     if (planCompleted === '1') await this.redis.srem(this.keys.global.population(population ?? ''), ref.plan);
     await faultPoint('before-sweep');
@@ -525,18 +586,23 @@ export class RedisRoundStore implements RoundStore {
   }
 
   async fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult> {
-    const p = this.keys.plan(ref.plan);
     // Listed first, as in complete.
     await this.redis.sadd(this.keys.global.sweeping, ref.plan);
-    const res = await SCRIPTS.failRound.run(this.redis, failKeys(this.keys, ref), [
-      roundTag(ref),
-      error,
-      now,
-      p.roundPrefix,
-      ref.round,
-      ref.attempt,
-      this.retention.failedAttempts,
-    ]);
+    const res = await runDropping(this.redis, this.keys, ref, this.retention.failedAttempts, (extras) =>
+      SCRIPTS.failRound.run(
+        this.redis,
+        [...failKeys(this.keys, ref), ...extras],
+        [
+          roundTag(ref),
+          error,
+          now,
+          this.keys.round(ref).partialPrefix,
+          ref.round,
+          ref.attempt,
+          this.retention.failedAttempts,
+        ],
+      ),
+    );
     const result = transition(ref, res);
     await faultPoint('before-sweep');
     await this.sweepPlan(ref.plan);
@@ -568,12 +634,8 @@ export class RedisRoundStore implements RoundStore {
   }
 
   async clear(): Promise<void> {
-    // SCAN walks one node: enough for the single Redis the tests use.
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', this.keys.pattern, 'COUNT', 1000);
-      if (found.length) await this.redis.unlink(...found);
-      cursor = next;
-    } while (cursor !== '0');
+    await scanKeys(this.redis, this.keys.pattern, async (found) => {
+      await unlinkKeys(this.redis, found);
+    });
   }
 }

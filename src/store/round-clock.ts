@@ -3,7 +3,7 @@
  * decision, the status changes that stop, restart or end it, and how long a task token stays valid. Each
  * decision is one Lua script that reads what it decides on; `RedisRoundStore` delegates here.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client';
 import type { Keys } from './keys';
 import { isPhase } from './parse';
 import { exec, tuple } from './replies';
@@ -33,11 +33,53 @@ export function failKeys(keys: Keys, ref: RoundRef): string[] {
 }
 
 /**
+ * The KEYS a script that may discard an attempt's data takes after its fixed ones (attemptExtras in
+ * src/store/scripts/common.ts): the attempt's SecAgg keys, the hash of attempt n.(a - keepFailed), and the
+ * partial key of each of `workers`.
+ */
+export function extraKeys(
+  keys: Keys,
+  ref: RoundRef,
+  keepFailed: number,
+  workers: readonly string[],
+): string[] {
+  const k = keys.round(ref);
+  return [
+    ...Object.values(k.secagg),
+    keys.round({ ...ref, attempt: Math.max(0, ref.attempt - keepFailed) }).round,
+    ...workers.map((w) => k.partial(w)),
+  ];
+}
+
+/**
+ * Runs a script that may discard attempt `ref`'s data with its extra KEYS: reads the attempt's partials set,
+ * declares each worker's partial, and runs again when a worker committed its first partial in between (the
+ * script answered {'partials_moved'} and changed nothing).
+ */
+export async function runDropping(
+  redis: RedisClient,
+  keys: Keys,
+  ref: RoundRef,
+  keepFailed: number,
+  run: (extras: string[]) => Promise<unknown>,
+): Promise<unknown> {
+  const partials = keys.round(ref).partials;
+  for (let tries = 0; tries < 10; tries++) {
+    const workers = await redis.smembers(partials);
+    const reply = await run(extraKeys(keys, ref, keepFailed, workers));
+    if (!(Array.isArray(reply) && reply[0] === 'partials_moved')) return reply;
+  }
+  throw new Error(
+    `round ${ref.plan}/${roundTag(ref)}: workers kept committing new partials while it was ended`,
+  );
+}
+
+/**
  * Runs the deadline script for `kind` of attempt `ref` (src/store/scripts/deadline.ts); a failed attempt
  * keeps the round's last `keepFailed` failures.
  */
 export async function runDeadline(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   ref: RoundRef,
   kind: DeadlineKind,
@@ -46,10 +88,12 @@ export async function runDeadline(
 ): Promise<DeadlineResult> {
   const p = keys.plan(ref.plan);
   const [outcome, value, extra] = tuple(
-    await SCRIPTS.deadline.run(
-      redis,
-      [p.meta, ...failKeys(keys, ref)],
-      [ref.round, ref.attempt, kind, now, roundTag(ref), p.roundPrefix, keepFailed],
+    await runDropping(redis, keys, ref, keepFailed, (extras) =>
+      SCRIPTS.deadline.run(
+        redis,
+        [p.meta, ...failKeys(keys, ref), ...extras],
+        [ref.round, ref.attempt, kind, now, roundTag(ref), keys.round(ref).partialPrefix, keepFailed],
+      ),
     ),
   );
   switch (outcome) {
@@ -83,7 +127,7 @@ export interface StatusChange {
  * attempt moved in between (an attempt opened) is run again on the new one.
  */
 export async function runSetStatus(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   plan: string,
   to: 'active' | 'paused' | 'cancelled',
@@ -95,10 +139,12 @@ export async function runSetStatus(
     const [round, attempt] = await redis.hmget(p.meta, 'round', 'attempt');
     const ref: RoundRef = { plan, round: Number(round ?? 0), attempt: Number(attempt ?? 0) };
     const res = tuple(
-      await SCRIPTS.setStatus.run(
-        redis,
-        [p.meta, ...failKeys(keys, ref)],
-        [to, ref.round, ref.attempt, now, roundTag(ref), p.roundPrefix, keepFailed],
+      await runDropping(redis, keys, ref, keepFailed, (extras) =>
+        SCRIPTS.setStatus.run(
+          redis,
+          [p.meta, ...failKeys(keys, ref), ...extras],
+          [to, ref.round, ref.attempt, now, roundTag(ref), keys.round(ref).partialPrefix, keepFailed],
+        ),
       ),
     );
     if (res[0] === 'moved') continue;
@@ -112,7 +158,7 @@ export async function runSetStatus(
  * uploads, later by the time paused so far if its plan is paused (the deadline moves by that on resume).
  */
 export async function uploadDeadline(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   ref: RoundRef,
   now: number,
@@ -127,7 +173,7 @@ export async function uploadDeadline(
  * closed; undefined after (or for an attempt without SecAgg).
  */
 export async function secAggDeadline(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   ref: RoundRef,
   now: number,
@@ -142,7 +188,7 @@ export async function secAggDeadline(
  * as of one moment, not across a resume. `later` moves a deadline by the time paused so far when the plan is
  * paused (as a resume will); undefined stays undefined.
  */
-async function readClock(redis: Redis, keys: Keys, ref: RoundRef) {
+async function readClock(redis: RedisClient, keys: Keys, ref: RoundRef) {
   const [[status, pausedAt], [phase, reporting, unmasking, openedAt, secagg]] = (await exec(
     redis
       .multi()
@@ -172,7 +218,7 @@ async function readClock(redis: Redis, keys: Keys, ref: RoundRef) {
 
 /** One ZSCAN page of the plans index. */
 export async function planPage(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   cursor: string,
   count: number,

@@ -4,7 +4,7 @@
  * tag, deleted with the attempt (complete and fail). Every step that decides is one script
  * (scripts/secagg.ts); reads are plain.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client';
 import type { SecAggSetup } from '../secagg/setup';
 import type { Keys } from './keys';
 import { isPhase } from './parse';
@@ -16,7 +16,7 @@ import type { PublicKeys, RoundRef, SecAggRefusal, SecAggStore, SecAggView, Step
 /** The SecAgg exchange of a Redis round store. */
 export class RedisSecAggStore implements SecAggStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

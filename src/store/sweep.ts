@@ -9,7 +9,7 @@
  * fields), and a tag leaves the sweep set only once both garbage keys are gone: a sweep that dies half-way is
  * finished by the next one, and two sweeps of one plan at once only repeat idempotent deletes.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client';
 import type { Keys } from './keys';
 import { parseRoundTag } from './types';
 
@@ -39,7 +39,7 @@ class Budget {
 
 /** Sweeps the plan's pending attempts until none is left or the budget runs out; true when none is left. */
 export function sweepPlan(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   plan: string,
   options: SweepOptions = {},
@@ -48,7 +48,7 @@ export function sweepPlan(
 }
 
 async function sweepPlanWithin(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   plan: string,
   step: number,
@@ -69,7 +69,7 @@ async function sweepPlanWithin(
 }
 
 /** Sweeps every plan listed in the global `sweeping` set; true when nothing is left to sweep. */
-export async function sweepAll(redis: Redis, keys: Keys, options: SweepOptions = {}): Promise<boolean> {
+export async function sweepAll(redis: RedisClient, keys: Keys, options: SweepOptions = {}): Promise<boolean> {
   const budget = new Budget(options.maxSteps);
   const step = options.step ?? SWEEP_STEP;
   let cursor = '0';
@@ -91,14 +91,14 @@ export async function sweepAll(redis: Redis, keys: Keys, options: SweepOptions =
  * process that dies between its script and its own sweep in that instant leaves the tag unlisted: the
  * plan's next complete, fail or delete sweeps it.
  */
-export async function unlist(redis: Redis, keys: Keys, plan: string): Promise<void> {
+export async function unlist(redis: RedisClient, keys: Keys, plan: string): Promise<void> {
   await redis.srem(keys.global.sweeping, plan);
   if ((await redis.scard(keys.plan(plan).sweep)) > 0) await redis.sadd(keys.global.sweeping, plan);
 }
 
 /** Deletes one attempt's garbage keys and what they name; false when the budget ran out first. */
 async function sweepAttempt(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   ref: { plan: string; round: number; attempt: number },
   step: number,

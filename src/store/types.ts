@@ -266,6 +266,9 @@ export type DeleteResult =
   | { readonly outcome: 'open'; readonly status: 'active' | 'paused' };
 
 /** Round-closing transitions decided by deadlines or by the finalizer. */
+/** What `RoundStore.reindex` changed. */
+export type ReindexOutcome = 'in-line' | 'listed' | 'unlisted' | 'forgotten' | 'pending';
+
 export type TransitionResult = { readonly changed: boolean; readonly phase: Phase };
 
 /** What the deadline script decided (src/store/scripts/deadline.ts). */
@@ -338,6 +341,13 @@ export interface RoundStore {
    * '0' at the end. Ids may repeat across pages.
    */
   planPage(cursor: string, count: number): Promise<{ readonly cursor: string; readonly ids: string[] }>;
+  /**
+   * Brings the global indexes back in line with plan `id`'s own keys, which live in another slot and so
+   * change in separate steps (docs/server.md, "Redis Cluster"): an active or paused plan is in its
+   * population's set, a finished one is not, and an id in the plans index whose plan was never written (its
+   * creator died in between) leaves the index once it is older than `orphanMs`. What it changed.
+   */
+  reindex(id: string, now: number, orphanMs?: number): Promise<ReindexOutcome>;
 
   // rounds
   /** Opens a round attempt in `selecting` (idempotent: does nothing if that attempt exists) and makes it current. */

@@ -5,7 +5,7 @@
  * address on Redis, so that every API replica shares the count.
  */
 import { createHmac } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis-client';
 import ipaddr from 'ipaddr.js';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { credentialInvalid, MAX_CREDENTIAL_LENGTH, type Admission, type DeviceVerifier } from './verifier';
@@ -17,7 +17,7 @@ const DEVICE_ID = /^[\x21-\x7e]+$/;
 export interface AnonymousOptions {
   /** The per-source limit; none when absent or `points` is 0. */
   readonly limit?: {
-    readonly redis: Redis;
+    readonly redis: RedisClient;
     /** Key prefix of the limiter (`Keys.global.checkinLimit`). */
     readonly keyPrefix: string;
     /** Check-ins per source per window. */

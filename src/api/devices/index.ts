@@ -2,7 +2,7 @@
  * The device verifier `DEVICE_AUTH` chooses (README, "Device credentials"); see `verifier.ts` for the
  * interface and one file per verifier.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis-client';
 import type { Config } from '../../config';
 import type { Logger } from '../../log/logger';
 import { Keys } from '../../store/keys';
@@ -19,7 +19,7 @@ export { DEVICE_HEADER, checkinCredential, uploadCredential } from './credential
  * Builds the configured verifier; `redis` holds the anonymous rate limiter's counters. Logs the mode, and in
  * anonymous mode says plainly that it does not resist Sybils.
  */
-export function createDeviceVerifier(config: Config, redis: Redis, log: Logger): DeviceVerifier {
+export function createDeviceVerifier(config: Config, redis: RedisClient, log: Logger): DeviceVerifier {
   const d = config.devices;
   if (d.auth === 'signed') {
     const verifier = SignedVerifier.fromConfig(d);

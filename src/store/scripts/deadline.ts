@@ -1,4 +1,5 @@
 import {
+  ATTEMPT_EXTRAS,
   CLOSE_REPORTING,
   DROP_ROUND_DATA,
   FAIL_ATTEMPT,
@@ -47,16 +48,19 @@ export const DEADLINE = `
     KEYS[10] round attempt garbage tasks hash
     KEYS[11] round attempt garbage partials set
     KEYS[12] plan history list
+    KEYS[13..]  the attempt's SecAgg keys, the hash of attempt n.(a - keep) and the declared partials
+             (attemptExtras(13))
 
     ARGV[1]  round n
     ARGV[2]  attempt a
     ARGV[3]  kind: 'selection', 'sharing' or 'reporting'
     ARGV[4]  now (unix ms)
     ARGV[5]  tag 'n.a'
-    ARGV[6]  round key prefix (an attempt's hash is ARGV[6] .. 'n.a')
+    ARGV[6]  the attempt's partial key prefix (a worker's partial is ARGV[6] .. worker)
     ARGV[7]  failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
 
   Output:
+    {'partials_moved'}      a worker the caller did not declare committed a partial (nothing changed)
     {'stale'}               not the current attempt, no such attempt, or the plan is not active or paused
     {'paused'}              the plan is paused and the attempt open
     {'not_yet', deadline}   the stored deadline is after now
@@ -66,6 +70,7 @@ export const DEADLINE = `
     {'failed', error}       moved to 'failed' with error
     {'none', phase}         nothing to decide in this phase
 ]]
+${ATTEMPT_EXTRAS}
 ${DROP_ROUND_DATA}
 ${FORGET_DEVICES}
 ${FORGET_OLD_FAILURE}
@@ -91,6 +96,9 @@ local decides = (kind == 'selection' and phase == 'selecting')
   or (kind == 'reporting' and (phase == 'selecting' or phase == 'sharing' or phase == 'reporting'))
 if not decides then return {'none', phase} end
 if meta[1] == 'paused' then return {'paused'} end
+-- Checked before anything is written: the decision below may fail the attempt and drop its partials.
+local e = attemptExtras(13)
+if not partialsDeclared(e, KEYS[5], ARGV[6]) then return {'partials_moved'} end
 
 local now = tonumber(ARGV[4])
 local stored = {selection = r[5], sharing = r[10], reporting = r[6]}
@@ -137,6 +145,6 @@ else
   end
   reason = 'reporting deadline with ' .. reported .. ' reports, fewer than ' .. what .. ' (' .. min .. ')'
 end
-failAttempt(failKeys, ARGV[5], reason, ARGV[4], ARGV[6], ARGV[1], ARGV[2], ARGV[7])
+failAttempt(failKeys, ARGV[5], reason, ARGV[4], ARGV[1], ARGV[2], ARGV[7], e)
 return {'failed', reason}
 `;

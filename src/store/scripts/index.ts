@@ -19,6 +19,7 @@ import { ADVERTISE, SHARE, UNMASK } from './secagg';
 import { SET_HELD } from './set-held';
 import { SET_STATUS } from './set-status';
 import { BEGIN_FINALIZE, CLOSE_ROUND, TO_REPORTING } from './transitions';
+import { TRIM_BROADCAST } from './trim-broadcast';
 import { TRY_ASSIGN } from './try-assign';
 import { ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASE } from './worker-lease';
 
@@ -47,5 +48,6 @@ export const SCRIPTS = {
   setHeld: new LuaScript('set-held', SET_HELD),
   setStatus: new LuaScript('set-status', SET_STATUS),
   toReporting: new LuaScript('to-reporting', TO_REPORTING),
+  trimBroadcast: new LuaScript('trim-broadcast', TRIM_BROADCAST),
   tryAssign: new LuaScript('try-assign', TRY_ASSIGN),
 } as const;

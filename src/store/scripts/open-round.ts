@@ -1,4 +1,4 @@
-import { FORGET_OLD_FAILURE, TRIM_BROADCASTS } from './common';
+import { FORGET_OLD_FAILURE } from './common';
 
 /** Lua: open a round attempt (see the header). */
 export const OPEN_ROUND = `
@@ -6,9 +6,9 @@ export const OPEN_ROUND = `
   Opens a round attempt in 'selecting' and makes it the plan's current one. Idempotent: an attempt that
   exists is left alone, and the plan's current attempt never moves backwards. With an error (ARGV[12]),
   the attempt is recorded directly as 'failed' (its prepare or secure-sum parameters failed): no broadcast.
-  Retention (docs/server.md, "Retention"): the new broadcast joins the plan's list of kept broadcasts, which
-  is trimmed to ARGV[14]; an attempt stored failed makes the round forget its oldest failure beyond ARGV[15]
-  (see forgetOldFailure).
+  Retention (docs/server.md, "Retention"): the new broadcast joins the plan's list of kept broadcasts (the
+  store trims the list after this script: trim-broadcast); an attempt stored failed makes the round forget
+  its oldest failure beyond ARGV[15] (see forgetOldFailure).
 
   Input:
     KEYS[1]  plan meta hash
@@ -16,6 +16,7 @@ export const OPEN_ROUND = `
     KEYS[3]  round attempt broadcast (string)
     KEYS[4]  plan history list
     KEYS[5]  plan list of kept broadcasts
+    KEYS[6]  the hash of attempt n.(a - ARGV[15]) of the round (forgetOldFailure)
 
     ARGV[1]  round n
     ARGV[2]  attempt a
@@ -31,8 +32,8 @@ export const OPEN_ROUND = `
              attempt leaves reporting (never returned by any API)
     ARGV[12] error: '' to open, else why the attempt could not open (it is stored failed, without a
              round key)
-    ARGV[13] round key prefix (an attempt's hash is ARGV[13] .. 'n.a')
-    ARGV[14] broadcasts to keep (RETAIN_BROADCASTS, >= 1)
+    ARGV[13] unused ('')
+    ARGV[14] unused ('')
     ARGV[15] failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
     ARGV[16] selection_deadline (unix ms), '' for none
     ARGV[17] reporting_deadline (unix ms), '' for none
@@ -49,7 +50,6 @@ export const OPEN_ROUND = `
         or paused (cancelled, completed or failed while the engine prepared the attempt)
     -1  the plan does not exist
 ]]
-${TRIM_BROADCASTS}
 ${FORGET_OLD_FAILURE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -74,12 +74,11 @@ redis.call('HSET', KEYS[2],
 if ARGV[22] ~= '' then redis.call('HSET', KEYS[2], 'dp_clip', ARGV[22]) end
 if ARGV[12] ~= '' then
   redis.call('HSET', KEYS[2], 'phase', 'failed', 'error', ARGV[12], 'finished_at', ARGV[9])
-  forgetOldFailure(KEYS[4], ARGV[13], ARGV[1], a, ARGV[15])
+  forgetOldFailure(KEYS[4], KEYS[6], ARGV[1], a, ARGV[15])
 else
   redis.call('HSET', KEYS[2], 'round_key', ARGV[11])
   redis.call('SET', KEYS[3], ARGV[10])
   redis.call('RPUSH', KEYS[5], ARGV[3])
-  trimBroadcasts(KEYS[5], ARGV[13], tonumber(ARGV[14]))
   if ARGV[16] ~= '' then redis.call('HSET', KEYS[2], 'selection_deadline', ARGV[16]) end
   if ARGV[17] ~= '' then redis.call('HSET', KEYS[2], 'reporting_deadline', ARGV[17]) end
   if ARGV[18] ~= '' then

@@ -1,4 +1,4 @@
-import { DROP_ROUND_DATA, FAIL_ATTEMPT, FORGET_DEVICES, FORGET_OLD_FAILURE } from './common';
+import { ATTEMPT_EXTRAS, DROP_ROUND_DATA, FAIL_ATTEMPT, FORGET_DEVICES, FORGET_OLD_FAILURE } from './common';
 
 /** Lua: change a plan's status when the transition is allowed (see the header). */
 export const SET_STATUS = `
@@ -28,13 +28,15 @@ export const SET_STATUS = `
     KEYS[10] round attempt garbage tasks hash
     KEYS[11] round attempt garbage partials set
     KEYS[12] plan history list
+    KEYS[13..]  the attempt's SecAgg keys, the hash of attempt n.(a - keep) and the declared partials
+             (attemptExtras(13))
 
     ARGV[1]  the new status: 'active', 'paused' or 'cancelled'
     ARGV[2]  round n as read from meta ('0' before round 1 opens)
     ARGV[3]  attempt a as read from meta
     ARGV[4]  now (unix ms)
     ARGV[5]  tag 'n.a'
-    ARGV[6]  round key prefix (an attempt's hash is ARGV[6] .. 'n.a')
+    ARGV[6]  the attempt's partial key prefix (a worker's partial is ARGV[6] .. worker)
     ARGV[7]  failed attempts of a round to keep (RETAIN_FAILED_ATTEMPTS, >= 1)
 
   Output:
@@ -43,7 +45,9 @@ export const SET_STATUS = `
       the plan's population; shifted: ms the deadlines moved (resume), 1 if the attempt failed (cancel),
       else 0
     {'moved'}  the current attempt is not n.a any more (nothing changed)
+    {'partials_moved'}  cancel: a worker the caller did not declare committed a partial (nothing changed)
 ]]
+${ATTEMPT_EXTRAS}
 ${DROP_ROUND_DATA}
 ${FORGET_DEVICES}
 ${FORGET_OLD_FAILURE}
@@ -61,6 +65,8 @@ if (meta[3] or '0') ~= ARGV[2] or (meta[4] or '0') ~= ARGV[3] then return {'move
 
 local now = tonumber(ARGV[4])
 local phase = ARGV[2] ~= '0' and redis.call('HGET', KEYS[2], 'phase') or nil
+local e = attemptExtras(13)
+if to == 'cancelled' and phase and not partialsDeclared(e, KEYS[5], ARGV[6]) then return {'partials_moved'} end
 local note = 0
 redis.call('HSET', KEYS[1], 'status', to)
 if to == 'paused' then
@@ -76,7 +82,7 @@ elseif to == 'active' then
   end
   redis.call('HDEL', KEYS[1], 'paused_at')
 elseif phase and phase ~= 'completed' and phase ~= 'failed' then
-  failAttempt(failKeys, ARGV[5], 'the plan was cancelled', ARGV[4], ARGV[6], ARGV[2], ARGV[3], ARGV[7])
+  failAttempt(failKeys, ARGV[5], 'the plan was cancelled', ARGV[4], ARGV[2], ARGV[3], ARGV[7], e)
   note = 1
 end
 return {1, to, meta[2], note}
