@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import Redis from 'ioredis';
+import { newClient } from '../../src/runtime/redis-connection';
+import { scanKeys, unlinkKeys } from '../../src/store/redis-client';
+import { testRedisUrl } from './test-redis';
 
 /** The repository root, found from here both in test/support (jest) and in dist/test/support (benchmarks). */
 function repoRoot(): string {
@@ -52,7 +54,7 @@ function waitExit(p: ChildProcess): Promise<void> {
     : new Promise((r) => p.once('exit', () => r()));
 }
 
-/** Starts `roundhouse start --no-worker` and `workers` × `roundhouse worker` against the local Redis. */
+/** Starts `roundhouse start --no-worker` and `workers` × `roundhouse worker` against the test's Redis. */
 export async function startCluster(options: {
   workers: number;
   env?: Record<string, string>;
@@ -65,7 +67,7 @@ export async function startCluster(options: {
     PORT: String(port),
     HOST: '127.0.0.1',
     PUBLIC_URL: `http://127.0.0.1:${port}`,
-    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_URL: testRedisUrl(),
     REDIS_PREFIX: prefix,
     OPERATOR_TOKEN: operatorToken,
     TOKEN_SECRET: randomBytes(32).toString('hex'),
@@ -132,17 +134,15 @@ export async function startCluster(options: {
   };
 }
 
-/** Deletes every Redis key of a prefix, BullMQ's (`{prefix}:...`) included. */
-export async function deleteKeys(prefix: string, url = 'redis://127.0.0.1:6379'): Promise<void> {
-  const redis = new Redis(url);
+/** Deletes every Redis key of a prefix, BullMQ's (`{prefix}:...`) included (every primary of a cluster). */
+export async function deleteKeys(prefix: string, url = testRedisUrl()): Promise<void> {
+  const redis = newClient(url, { maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined);
   try {
     for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      await scanKeys(redis, pattern, async (keys) => {
+        await unlinkKeys(redis, keys);
+      });
     }
   } finally {
     redis.disconnect();

@@ -13,6 +13,8 @@ import Redis from 'ioredis';
 import { readBundle } from '../../src/codec';
 import type { RoundInfo } from '../../src/store/types';
 import { cliPath, deleteKeys, freePort } from './cluster';
+import type { RedisClient } from '../../src/store/redis-client';
+import { testRedisUrl } from './test-redis';
 
 /** One JSON log line of a Roundhouse process (pino). */
 export interface LogLine {
@@ -257,7 +259,7 @@ export interface ApiProcess extends RoundhouseProcess {
 
 /** Options of {@link startFaultCluster}. */
 export interface FaultClusterOptions {
-  /** Default the machine's Redis, redis://127.0.0.1:6379. */
+  /** Default the test file's Redis (test/support/test-redis.ts). */
   readonly redisUrl?: string;
   /** API processes started at once (default 1). */
   readonly apis?: number;
@@ -452,7 +454,7 @@ export class FaultCluster {
 
 /** Starts a {@link FaultCluster}: its API processes and workers, once all of them are ready. */
 export async function startFaultCluster(options: FaultClusterOptions): Promise<FaultCluster> {
-  const cluster = new FaultCluster(options.redisUrl ?? 'redis://127.0.0.1:6379', options.env ?? {});
+  const cluster = new FaultCluster(options.redisUrl ?? testRedisUrl(), options.env ?? {});
   try {
     for (let i = 0; i < (options.apis ?? 1); i++) await cluster.addApi();
     const workers = Array.from({ length: options.workers }, () => cluster.addWorker(options.workerEnv));
@@ -466,7 +468,7 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
 }
 
 /** The number of `stalled` events (a job whose lock lapsed, handed back to the queue) BullMQ recorded. */
-export async function stalledJobs(redis: Redis, prefix: string): Promise<string[]> {
+export async function stalledJobs(redis: RedisClient, prefix: string): Promise<string[]> {
   const entries = (await redis.xrange(`{${prefix}}:agg:events`, '-', '+')) as [string, string[]][];
   const ids: string[] = [];
   for (const [, fields] of entries) {
