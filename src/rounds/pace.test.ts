@@ -49,8 +49,9 @@ describe('retryWindow', () => {
     expect(w.max_seconds).toBe(600);
   });
 
+  // A small population only: a large one is not held back to when it is needed (see below).
   it('jitters the window without opening it before the clients are needed', () => {
-    const input: PaceInput = { checkinRate: 200, need: 20, secondsUntilNeeded: 60, ...bounds };
+    const input: PaceInput = { checkinRate: 10, need: 20, secondsUntilNeeded: 60, ...bounds };
     const lo = retryWindow(input, () => 0);
     const hi = retryWindow(input, () => 0.999);
     expect(lo.min_seconds).toBe(60);
@@ -77,5 +78,46 @@ describe('retryWindow', () => {
     );
     for (let i = 1; i < means.length; i++) expect(means[i]).toBeGreaterThanOrEqual(means[i - 1]!);
     expect(means[3]).toBeGreaterThan(means[0]!);
+  });
+
+  // The model changed with the cap (issue 11): a surplus window used to start at `secondsUntilNeeded`, which
+  // sent a large population back all at once when the next round opened.
+  it('does not hold a large population back to when it is needed', () => {
+    const later = retryWindow({ checkinRate: 200, need: 20, secondsUntilNeeded: 60, ...bounds }, mid);
+    const now = retryWindow({ checkinRate: 200, need: 20, secondsUntilNeeded: 0, ...bounds }, mid);
+    expect(later).toEqual(now);
+    expect(later.min_seconds).toBe(1);
+  });
+});
+
+describe('retryWindow with a rate cap', () => {
+  const capped = { ...bounds, rateCap: 100 };
+
+  it('widens the window with the square of the rate against the cap', () => {
+    const at = (checkinRate: number) =>
+      retryWindow({ checkinRate, need: 130, secondsUntilNeeded: 0, ...capped }, mid);
+    // 2 · 600 · (r / 100)²: 48 s at 20/s, 300 s at 50/s; the need's window (r / 130 s) is narrower.
+    expect(at(20).max_seconds).toBeGreaterThanOrEqual(45);
+    expect(at(20).max_seconds).toBeLessThanOrEqual(52);
+    expect(at(50).max_seconds).toBeGreaterThanOrEqual(290);
+    expect(at(50).max_seconds).toBeLessThanOrEqual(310);
+    // At 71/s and above the window is the whole range: the most that windows can do for the cap.
+    expect(at(100)).toEqual({ min_seconds: 1, max_seconds: 600 });
+  });
+
+  it('tells a large population from a small one by the population the cap implies', () => {
+    // 50/s with need 130 looks small by the need's rule (50 <= 130), but 50/s over a 300 s window is some
+    // 7,500 devices: a large population, spread and not sent back together in 120 s.
+    const w = retryWindow({ checkinRate: 50, need: 130, secondsUntilNeeded: 120, ...capped }, mid);
+    expect(w.min_seconds).toBeLessThanOrEqual(2);
+    // 5/s over a 3 s window is 8 devices: all needed, so they come back together when needed.
+    const small = retryWindow({ checkinRate: 5, need: 130, secondsUntilNeeded: 120, ...capped }, mid);
+    expect(small.min_seconds).toBeGreaterThanOrEqual(120);
+    expect(small.max_seconds - small.min_seconds).toBeLessThanOrEqual(15);
+  });
+
+  it('leaves small populations as fast as without a cap', () => {
+    const input: PaceInput = { checkinRate: 3, need: 13, secondsUntilNeeded: 0, ...bounds };
+    expect(retryWindow({ ...input, rateCap: 1000 }, mid)).toEqual(retryWindow(input, mid));
   });
 });
