@@ -61,9 +61,11 @@ const CAP_EXPONENT = 2;
  * - Small population (`r·b <= n` and `r·W_C/2 <= n`: everyone who checks in is needed): the clients are told
  *   to come back together, in a narrow window of width `b` at the moment they are needed
  *   (`secondsUntilNeeded`).
- * - Large population: the window is `[b, b + max(W, W_C)]`, the same whatever the round is doing. It does
- *   not wait for `secondsUntilNeeded`: a population told to come back when the next round opens comes back
- *   all at once when it opens (a stampede), while a population spread over a window that does not depend on
+ * - Surplus, need's window the wider (`W >= W_C`, a population far below the cap): `[secondsUntilNeeded,
+ *   secondsUntilNeeded + W]`, as before the cap existed.
+ * - Surplus, cap's window the wider: `[b, b + W_C]`, the same whatever the round is doing. It does not wait
+ *   for `secondsUntilNeeded`: a large population told to come back when the next round opens comes back all
+ *   at once when it opens (a stampede), while a population spread over a window that does not depend on
  *   the round's phase checks in at a steady rate, which fills each round as it opens.
  * - Nothing needed (`n <= 0`, e.g. an unknown population or only paused plans): come back late and spread,
  *   in the upper half of the configured range.
@@ -89,9 +91,12 @@ export function retryWindow(input: PaceInput, random: () => number = Math.random
   } else if (rate * base <= need && (rate * capWidth) / 2 <= need) {
     lo = Math.max(until, minS);
     width = base;
+  } else if (capWidth <= (rate * base * base) / need) {
+    lo = Math.max(until, minS);
+    width = (rate * base * base) / need;
   } else {
     lo = base;
-    width = Math.max((rate * base * base) / need, capWidth);
+    width = capWidth;
   }
 
   // The start only moves later (never before the clients are needed); the end moves either way.
