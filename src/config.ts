@@ -61,6 +61,12 @@ export interface Config {
   readonly retryMinSeconds: number;
   readonly retryMaxSeconds: number;
   /**
+   * The check-in rate, per second, that pace steering keeps each population under (`CHECKIN_RATE_CAP`,
+   * default 1000; 0: no cap). Retry windows hold it for up to about `cap × RETRY_MAX_SECONDS / 2` devices
+   * (docs/pace-steering.md).
+   */
+  readonly checkinRateCap: number;
+  /**
    * Origins whose pages may call the client endpoints (`CORS_ORIGINS`: comma-separated, `*` for any, empty
    * for same-origin only; default `*`). Operator endpoints never answer cross-origin requests.
    */
@@ -213,6 +219,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5000, 100),
     retryMinSeconds: int(env, 'RETRY_MIN_SECONDS', 1, 0),
     retryMaxSeconds: int(env, 'RETRY_MAX_SECONDS', 600, 1),
+    checkinRateCap: int(env, 'CHECKIN_RATE_CAP', 1000, 0),
     corsOrigins: Object.freeze(
       (env.CORS_ORIGINS ?? '*')
         .split(',')

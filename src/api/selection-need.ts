@@ -10,6 +10,11 @@ export interface SelectionNeed {
   readonly secondsUntilNeeded: number;
 }
 
+/** What {@link selectionNeed} reads of the store: narrow, so that a simulation can pass its own rounds. */
+export type NeedStore = Pick<RoundStore, 'getPlan' | 'getRound'>;
+/** What {@link selectionNeed} reads of the plan cache. */
+export type NeedPlans = Pick<PlanCache, 'get'>;
+
 /**
  * Works out what a population's plans need next, from the store:
  * - a round `selecting` needs its remaining slots (`selection_target - assigned`), now;
@@ -22,8 +27,8 @@ export interface SelectionNeed {
  * earliest time wins.
  */
 export async function selectionNeed(
-  store: RoundStore,
-  plans: PlanCache,
+  store: NeedStore,
+  plans: NeedPlans,
   planIds: readonly string[],
   now: number,
 ): Promise<SelectionNeed> {
@@ -39,8 +44,8 @@ export async function selectionNeed(
 }
 
 async function planNeed(
-  store: RoundStore,
-  plans: PlanCache,
+  store: NeedStore,
+  plans: NeedPlans,
   id: string,
   now: number,
 ): Promise<SelectionNeed | undefined> {

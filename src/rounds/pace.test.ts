@@ -79,3 +79,54 @@ describe('retryWindow', () => {
     expect(means[3]).toBeGreaterThan(means[0]!);
   });
 });
+
+describe('retryWindow with a rate cap', () => {
+  const capped = { ...bounds, rateCap: 100 };
+
+  it('widens the window with the square of the rate against the cap', () => {
+    const at = (checkinRate: number) =>
+      retryWindow({ checkinRate, need: 130, secondsUntilNeeded: 0, ...capped }, mid);
+    // 2 · 600 · (r / 100)²: 48 s at 20/s, 300 s at 50/s; the need's window (r / 130 s) is narrower.
+    expect(at(20).max_seconds).toBeGreaterThanOrEqual(45);
+    expect(at(20).max_seconds).toBeLessThanOrEqual(52);
+    expect(at(50).max_seconds).toBeGreaterThanOrEqual(290);
+    expect(at(50).max_seconds).toBeLessThanOrEqual(310);
+    // At 71/s and above the window is the whole range: the most that windows can do for the cap.
+    expect(at(100)).toEqual({ min_seconds: 1, max_seconds: 600 });
+  });
+
+  it('tells a large population from a small one by the population the cap implies', () => {
+    // 50/s with need 130 looks small by the need's rule (50 <= 130), but 50/s over a 300 s window is some
+    // 7,500 devices: a large population, spread and not sent back together in 120 s.
+    const w = retryWindow({ checkinRate: 50, need: 130, secondsUntilNeeded: 120, ...capped }, mid);
+    expect(w.min_seconds).toBeLessThanOrEqual(2);
+    // 5/s over a 3 s window is 8 devices: all needed, so they come back together when needed.
+    const small = retryWindow({ checkinRate: 5, need: 130, secondsUntilNeeded: 120, ...capped }, mid);
+    expect(small.min_seconds).toBeGreaterThanOrEqual(120);
+    expect(small.max_seconds - small.min_seconds).toBeLessThanOrEqual(15);
+  });
+
+  // The model changed with the cap (issue 11): a surplus window starts at `secondsUntilNeeded` only while the
+  // need's window is the wider; with the cap's, a large population came back all at once when the next
+  // round opened (the 10,000-device simulation, pace-population.test.ts).
+  it('does not hold a population that the cap steers back to when it is needed', () => {
+    const later = retryWindow({ checkinRate: 200, need: 20, secondsUntilNeeded: 60, ...capped }, mid);
+    const now = retryWindow({ checkinRate: 200, need: 20, secondsUntilNeeded: 0, ...capped }, mid);
+    expect(later).toEqual(now);
+    expect(later.min_seconds).toBe(1);
+    // Without a cap, as before: the surplus is spread from when it is needed.
+    const uncapped = retryWindow({ checkinRate: 200, need: 20, secondsUntilNeeded: 60, ...bounds }, mid);
+    expect(uncapped.min_seconds).toBeGreaterThanOrEqual(60);
+  });
+
+  it('leaves small populations as they were without a cap', () => {
+    for (const [checkinRate, need, secondsUntilNeeded] of [
+      [3, 13, 0],
+      [3, 13, 40],
+      [5, 3, 30],
+    ] as const) {
+      const input: PaceInput = { checkinRate, need, secondsUntilNeeded, ...bounds };
+      expect(retryWindow({ ...input, rateCap: 1000 }, mid)).toEqual(retryWindow(input, mid));
+    }
+  });
+});

@@ -140,6 +140,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
         secondsUntilNeeded: need.secondsUntilNeeded,
         minSeconds: config.retryMinSeconds,
         maxSeconds: config.retryMaxSeconds,
+        rateCap: config.checkinRateCap,
       });
       metrics.checkins.inc({ outcome: 'retry' });
       const body: CheckinResponse = { retry };
