@@ -5,6 +5,8 @@
  * `test/pace-rate-parity.test.ts` runs one sequence of check-ins through both and requires equal rates.
  */
 
+import { checkinRate } from '../store/checkin-rate';
+
 /** Per-second check-in buckets over the last `windowS` seconds (the store's `CHECKIN_WINDOW_S`, 60). */
 export class CheckinRateWindow {
   private readonly buckets = new Map<number, number>();
@@ -24,8 +26,6 @@ export class CheckinRateWindow {
         if (s < oldest) oldest = s;
       }
     }
-    // As the store: the current second is still filling up, so the span runs to `now`.
-    const span = Math.min(this.windowS, Math.max(1, (now - oldest * 1000) / 1000));
-    return count / span;
+    return checkinRate(count, oldest, now, this.windowS);
   }
 }

@@ -10,6 +10,7 @@ import { exec, isAcceptCode, toBuffer, toBytes, transition, tuple } from './repl
 import { failKeys, planPage, runDeadline, runDropping, runSetStatus, uploadDeadline } from './round-clock';
 import { deviceHmac, newRoundKey, uploadHmac } from './round-key';
 import { scanKeys, unlinkKeys, type RedisClient } from './redis-client';
+import { checkinRate } from './checkin-rate';
 import { SCRIPTS } from './scripts';
 import { RedisSecAggStore } from './secagg-store';
 import { attemptsOf, deletePlanKeys } from './delete-plan';
@@ -316,9 +317,7 @@ export class RedisRoundStore implements RoundStore {
       [second, CHECKIN_WINDOW_S],
     );
     const [count, oldest] = tuple(res).map(Number);
-    // The current second is still filling up, so the span runs to `now`, not to the end of its bucket.
-    const span = Math.min(CHECKIN_WINDOW_S, Math.max(1, (now - (oldest ?? second) * 1000) / 1000));
-    return (count ?? 0) / span;
+    return checkinRate(count ?? 0, oldest ?? second, now, CHECKIN_WINDOW_S);
   }
 
   async tryAssign(
