@@ -1,6 +1,6 @@
 import { DEFAULT_LIMITS, type Limits } from './compute/limits';
 import { parseFaults, type FaultAction, type FaultPoint } from './faults';
-import { clusterUrlFromNodes } from './runtime/redis-target';
+import { clusterUrlFromNodes, isClusterUrl } from './runtime/redis-target';
 
 /**
  * The server's configuration, parsed once at start-up from the environment into a frozen object and passed
@@ -85,6 +85,13 @@ export interface Config {
   readonly retainBroadcasts: number;
   /** Failed attempts of one round whose hash is kept, the latest (`RETAIN_FAILED_ATTEMPTS`, default 3). */
   readonly retainFailedAttempts: number;
+  /**
+   * Replicas that must confirm an accepted upload and a committed partial before they are acknowledged
+   * (`REDIS_WAIT_REPLICAS`; default 1 on a Redis Cluster, else 0); see `Durability` in the store.
+   */
+  readonly redisWaitReplicas: number;
+  /** How long to wait for them, in ms (`REDIS_WAIT_TIMEOUT_MS`, default 1000). */
+  readonly redisWaitTimeoutMs: number;
   /** Plans a process keeps checked in memory, least recently used out first (`PLAN_CACHE_SIZE`, default 64). */
   readonly planCacheSize: number;
   /**
@@ -198,13 +205,14 @@ function randomSecret(): string {
 /** Parses the configuration; throws with the variable's name on a bad value. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const port = int(env, 'PORT', 8080);
+  const redisUrl = env.REDIS_CLUSTER_NODES
+    ? clusterUrlFromNodes(env.REDIS_CLUSTER_NODES, env.REDIS_URL || undefined)
+    : env.REDIS_URL || undefined;
   const config: Config = {
     port,
     host: env.HOST || '0.0.0.0',
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
-    redisUrl: env.REDIS_CLUSTER_NODES
-      ? clusterUrlFromNodes(env.REDIS_CLUSTER_NODES, env.REDIS_URL || undefined)
-      : env.REDIS_URL || undefined,
+    redisUrl,
     redisPrefix: env.REDIS_PREFIX || 'rh',
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 100),
     operatorToken: env.OPERATOR_TOKEN || randomSecret(),
@@ -261,6 +269,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     evalFaultRetries: int(env, 'EVAL_FAULT_RETRIES', DEFAULT_EVAL_FAULT_RETRIES, 1),
     retainBroadcasts: int(env, 'RETAIN_BROADCASTS', 2, 1),
     retainFailedAttempts: int(env, 'RETAIN_FAILED_ATTEMPTS', 3, 1),
+    redisWaitReplicas: int(env, 'REDIS_WAIT_REPLICAS', redisUrl && isClusterUrl(redisUrl) ? 1 : 0, 0),
+    redisWaitTimeoutMs: int(env, 'REDIS_WAIT_TIMEOUT_MS', 1000, 1),
     planCacheSize: int(env, 'PLAN_CACHE_SIZE', 64, 1),
     faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,

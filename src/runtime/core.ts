@@ -34,10 +34,15 @@ export function createCore(config: Config, redis: RedisHandle, log: Logger): Cor
     );
   }
   const connection = redis.client({ name: 'roundhouse:store' });
-  const store = new RedisRoundStore(connection, config.redisPrefix, {
-    broadcasts: config.retainBroadcasts,
-    failedAttempts: config.retainFailedAttempts,
-  });
+  const store = new RedisRoundStore(
+    connection,
+    config.redisPrefix,
+    {
+      broadcasts: config.retainBroadcasts,
+      failedAttempts: config.retainFailedAttempts,
+    },
+    { replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitTimeoutMs },
+  );
   const plans = new StorePlanCache(store, config.limits, config.planCacheSize);
   const jobs = new BullJobs(redis.client({ name: 'roundhouse:jobs' }), config.redisPrefix, log);
   const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });

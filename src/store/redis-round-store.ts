@@ -2,6 +2,7 @@
  * The round store on Redis (docs/server.md). Keys come from `keys.ts`; every step that changes several keys
  * is one Lua script from `scripts/`, so concurrent API replicas and workers never see a half-done step.
  */
+import type { ChainableCommander } from 'ioredis';
 import { AppError } from '../errors';
 import { faultPoint } from '../faults';
 import { Keys } from './keys';
@@ -60,6 +61,22 @@ export interface RetentionOptions {
 export const DEFAULT_RETENTION: RetentionOptions = { broadcasts: 2, failedAttempts: 3 };
 
 /**
+ * How many replicas must hold a write before it is acknowledged where losing it would lose a client's work
+ * (docs/server.md, "Redis Cluster"): an accepted upload before its 202, a committed partial before its jobs
+ * are acknowledged. Redis replicates asynchronously; a primary that fails over before its replica has a
+ * write loses it, and WAIT is what makes the replica have it first.
+ */
+export interface Durability {
+  /** Replicas that must acknowledge (`REDIS_WAIT_REPLICAS`); 0 waits for none. */
+  readonly replicas: number;
+  /** How long to wait for them, in ms (`REDIS_WAIT_TIMEOUT_MS`); fewer by then is a retryable failure. */
+  readonly timeoutMs: number;
+}
+
+/** No waiting: a single Redis without replicas. */
+export const NO_WAIT: Durability = { replicas: 0, timeoutMs: 0 };
+
+/**
  * `RoundStore` on one ioredis connection. The connection must not set ioredis' `keyPrefix`: scripts build
  * some keys from prefixes passed as arguments, which ioredis would not prefix.
  */
@@ -70,6 +87,7 @@ export class RedisRoundStore implements RoundStore {
     private readonly redis: RedisClient,
     prefix: string,
     private readonly retention: RetentionOptions = DEFAULT_RETENTION,
+    private readonly durability: Durability = NO_WAIT,
   ) {
     this.keys = new Keys(prefix);
     this.secagg = new RedisSecAggStore(redis, this.keys);
@@ -390,7 +408,12 @@ export class RedisRoundStore implements RoundStore {
         [task, digest, toBuffer(options.stored ?? bytes), now, maxPending],
       ),
     );
-    if (status === 'ok') return { ok: true, closed: closed === '1' };
+    if (status === 'ok') {
+      // Until a replica has it, a failover may lose it: the client is told to retry, and a retry of an
+      // upload that survived is UPLOAD_DUPLICATE, which the client takes for success.
+      await this.replicated(k.round, 'the upload is stored but no replica has confirmed it yet; retry');
+      return { ok: true, closed: closed === '1' };
+    }
     if (isAcceptCode(status)) return { ok: false, code: status };
     throw new Error(`acceptUpload: unexpected script answer ${String(status)}`);
   }
@@ -455,6 +478,26 @@ export class RedisRoundStore implements RoundStore {
     return values.map(toBytes).filter((v): v is Uint8Array => v !== undefined);
   }
 
+  /**
+   * Waits until `durability.replicas` replicas, or as many as the node has if fewer, hold every write made
+   * so far on the connection to the node that serves `key` (WAIT counts per connection; a pipeline goes to
+   * its key's node); throws a retryable 503 NOT_READY with `why` when fewer do within the timeout. A primary
+   * without replicas (a promoted one whose old primary is gone) has nothing to fail over to, so a write
+   * there is as safe as it will get: waiting for a replica that does not exist would refuse every upload.
+   */
+  private async replicated(key: string, why: string): Promise<void> {
+    const { replicas, timeoutMs } = this.durability;
+    if (replicas <= 0) return;
+    const [, role] = await answers(this.redis.pipeline().exists(key).role());
+    const present = Array.isArray(role) && Array.isArray(role[2]) ? role[2].length : 0;
+    const need = Math.min(replicas, present);
+    if (need === 0) return;
+    const [, acked] = await answers(this.redis.pipeline().exists(key).wait(need, timeoutMs));
+    if (Number(acked) < need) {
+      throw new AppError('NOT_READY', `${why} (${Number(acked)} of ${need} replicas in ${timeoutMs} ms)`);
+    }
+  }
+
   async commitPartial(
     ref: RoundRef,
     worker: string,
@@ -476,7 +519,12 @@ export class RedisRoundStore implements RoundStore {
       ),
     );
     const [status, ...rest] = res;
-    if (status === 'ok') return { ok: true, ready: rest[0] === '1' };
+    if (status === 'ok') {
+      // The worker acknowledges the batch's jobs after this: a commit lost in a failover after that would
+      // lose them. Failing here leaves the jobs to be redelivered and skipped if the commit survived.
+      await this.replicated(k.round, `worker ${worker}'s commit is not confirmed by a replica yet`);
+      return { ok: true, ready: rest[0] === '1' };
+    }
     if (status === 'conflict') return { ok: false, conflicts: rest };
     if (status === 'stale') return { ok: false, conflicts: [...tasks], stale: true };
     if (status === 'fenced') return { ok: false, conflicts: [...tasks], fenced: true };
@@ -637,4 +685,13 @@ export class RedisRoundStore implements RoundStore {
       await unlinkKeys(this.redis, found);
     });
   }
+}
+
+/** The answers of a pipeline, in order; the first error it met is thrown. */
+async function answers(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
 }

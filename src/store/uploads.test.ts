@@ -91,11 +91,11 @@ describe('acceptUpload', () => {
       ok: false,
       code: 'UPLOAD_LATE',
     });
-    // The round key went with 'closed', so a retry of an accepted upload cannot be compared any more: it is
-    // late, but not counted, since its one upload was.
+    // The round key went with 'closed', so a retry of an accepted upload cannot be compared any more: its
+    // one upload was accepted and counted, which is what its client learns (a duplicate), and not 'late'.
     expect(await t.store.acceptUpload(ref, tasks[1]!, bytes, 8, 10)).toEqual({
       ok: false,
-      code: 'UPLOAD_LATE',
+      code: 'UPLOAD_DUPLICATE',
     });
     expect(await t.store.getRound(ref)).toMatchObject({ late: 1, reported: 2 });
     expect(await t.store.getUpload(ref, tasks[2]!)).toBeUndefined();

@@ -76,6 +76,33 @@ export class TestRedisCluster {
     return Number(range[2][1]);
   }
 
+  /**
+   * SIGKILLs the node on `port` (a primary: its replica takes over after cluster-node-timeout) and waits
+   * until every live node says the cluster is ok again.
+   */
+  async kill(port: number): Promise<void> {
+    const node = this.nodes.find((n) => n.port === port);
+    if (!node) throw new Error(`no node on port ${port}`);
+    if (node.child.exitCode === null && node.child.signalCode === null) {
+      const exited = new Promise((r) => node.child.once('exit', r));
+      node.child.kill('SIGKILL');
+      await exited;
+    }
+    // Live nodes say ok until they notice the loss; done when a replica serves the dead node's slots.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const live = this.live()[0]!;
+      const shards = await withNode(
+        live.port,
+        (r) => r.call('CLUSTER', 'SLOTS') as Promise<SlotRange[]>,
+      ).catch(() => undefined);
+      if (shards && !shards.some((range) => Number(range[2][1]) === port)) break;
+      if (Date.now() > deadline) throw new Error(`no replica took over from ${port} in 60 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await this.waitUntilHealthy();
+  }
+
   /** Stops every node (SIGKILL: a test cluster keeps nothing) and deletes the data. */
   async stop(): Promise<void> {
     await Promise.all(

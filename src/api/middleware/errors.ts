@@ -68,8 +68,35 @@ function isClientHttpError(err: unknown): err is { status: number; expose: boole
 }
 
 /**
+ * What ioredis and Redis say while Redis cannot serve: no connection, or (on a Redis Cluster) a failover in
+ * progress: the cluster down until a replica is promoted (CLUSTERDOWN, TRYAGAIN, MASTERDOWN), a replica not
+ * yet a primary (READONLY), a node still loading its data (LOADING), a client still learning the new slot
+ * map (redirections used up, no node answering).
+ */
+const REDIS_UNAVAILABLE = new RegExp(
+  [
+    'Connection is closed',
+    "Stream isn't writeable",
+    'Command timed out',
+    'ECONNREFUSED',
+    'ETIMEDOUT',
+    'ECONNRESET',
+    'EPIPE',
+    'CLUSTERDOWN',
+    'TRYAGAIN',
+    'MASTERDOWN',
+    'READONLY',
+    'LOADING',
+    'Too many Cluster redirections',
+    'Failed to refresh slots cache',
+    'None of startup nodes is available',
+  ].join('|'),
+);
+
+/**
  * Whether `err` (or an error it wraps as its `cause`, as a Lua script's failure does) says that Redis could
- * not be reached: no connection, retries used up, or no reply within REDIS_COMMAND_TIMEOUT_MS.
+ * not be reached: no connection, retries used up, no reply within REDIS_COMMAND_TIMEOUT_MS, or a Redis
+ * Cluster failing over (REDIS_UNAVAILABLE).
  */
 export function isRedisUnavailable(err: unknown): boolean {
   return redisCause(err) !== undefined;
@@ -79,9 +106,8 @@ function redisCause(err: unknown): Error | undefined {
   for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
     if (
       e.name === 'MaxRetriesPerRequestError' ||
-      /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EPIPE/.test(
-        e.message,
-      )
+      e.name === 'ClusterAllFailedError' ||
+      REDIS_UNAVAILABLE.test(e.message)
     ) {
       return e;
     }

@@ -12,8 +12,9 @@ export const ACCEPT_UPLOAD = `
   An empty digest means the caller found no round key: the attempt no longer accepts uploads.
 
   A task that already uploaded answers DUPLICATE (same digest) or TOKEN_REUSED (another digest) while the
-  attempt accepts uploads; once its round key is gone such a task's upload is late but not counted in
-  'late', since its one upload was already counted.
+  attempt accepts uploads. Once its round key is gone (closed, finalizing) the digests cannot be compared,
+  and such a task answers DUPLICATE: its one upload was accepted and counted, which is what a client that
+  retries after a 503 (a replica that had not confirmed the upload yet) must learn; nothing is stored.
 
   An attempt running SecAgg takes masked uploads only in 'reporting' (R2, after the key exchange) and only
   from cohort members that sent their shares (U2); each accepted one joins U3, the survivors the finalizer
@@ -36,7 +37,7 @@ export const ACCEPT_UPLOAD = `
 
   Output:
     {'ok', closed}        accepted; closed is 1 if this upload closed the attempt, else 0
-    {'UPLOAD_DUPLICATE'}  the task already uploaded these bytes
+    {'UPLOAD_DUPLICATE'}  the task already uploaded these bytes (or, once the round key is gone, any)
     {'TOKEN_REUSED'}      the task already uploaded other bytes
     {'UPLOAD_LATE'}       the attempt is past reporting (counted in 'late' unless the task had uploaded)
     {'TASK_UNKNOWN'}      no such attempt, or the task is not assigned in it
@@ -56,8 +57,7 @@ local open = (phase == 'selecting' or phase == 'reporting') and ARGV[2] ~= ''
 
 local prev = redis.call('HGET', KEYS[2], ARGV[1])
 if prev and string.sub(prev, 1, 2) == 'u:' then
-  if not open then return {'UPLOAD_LATE'} end
-  if prev == 'u:' .. ARGV[2] then return {'UPLOAD_DUPLICATE'} end
+  if not open or prev == 'u:' .. ARGV[2] then return {'UPLOAD_DUPLICATE'} end
   return {'TOKEN_REUSED'}
 end
 
