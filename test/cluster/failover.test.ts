@@ -2,7 +2,13 @@ import { Keys } from '../../src/store/keys';
 import type { RedisClient } from '../../src/store/redis-client';
 import { startFaultCluster, type FaultCluster } from '../support/fault-harness';
 import { vectorSumPlan, vectorUpload } from '../support/plans';
-import type { RawAssignment } from '../support/raw-client';
+import {
+  checkinPersisting,
+  onlyRetryable,
+  tally,
+  uploadPersisting,
+  type Seen,
+} from '../support/retrying-client';
 import { testRedis, useRedisCluster } from '../support/test-redis';
 
 // A primary of the Redis Cluster SIGKILLed mid-round (issue 11, point 2): its replica is promoted and the
@@ -53,43 +59,12 @@ describe('a Redis Cluster primary killed mid-round', () => {
     const victim = await redisCluster().primaryOf(keys.plan(id).meta);
     const queueToo = (await redisCluster().primaryOf(`{${cluster.prefix}}:agg:meta`)) === victim;
 
-    const seen: string[] = [];
+    const seen: Seen = [];
     let expected = 0;
+    const server = () => cluster.url;
     const client = async (c: number) => {
-      const a = await persist(seen, `check-in ${c}`, async () => {
-        const res = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ device_id: `dev-${c}` }),
-        });
-        const body = (await res.json()) as { assignment?: RawAssignment };
-        // A retry window (no task yet) is an answer to come back, like a 503.
-        return {
-          status: res.status,
-          value: body.assignment,
-          retry: res.status === 503 || (res.ok && !body.assignment),
-        };
-      });
-      const bytes = vectorUpload(values(c));
-      await persist(seen, `upload ${c}`, async () => {
-        const res = await fetch(a.upload_url, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${a.token}`,
-            'content-type': 'application/octet-stream',
-            'x-device-credential': `dev-${c}`,
-          },
-          body: bytes as BodyInit,
-        });
-        const code = res.ok ? undefined : ((await res.json()) as { error?: { code?: string } }).error?.code;
-        // 409 UPLOAD_DUPLICATE after a 503: the earlier try was kept, which is success for the client.
-        const done = res.status === 202 || code === 'UPLOAD_DUPLICATE';
-        return {
-          status: code ? `${res.status} ${code}` : res.status,
-          value: done || undefined,
-          retry: res.status === 503,
-        };
-      });
+      const a = await checkinPersisting(seen, server, population, `dev-${c}`);
+      await uploadPersisting(seen, server, a, vectorUpload(values(c)));
       expected += total(values(c));
     };
 
@@ -113,40 +88,9 @@ describe('a Redis Cluster primary killed mid-round', () => {
     expect(info.output).toEqual({ total: expected, count: CLIENTS });
     expect(info.aggregated_clients).toBe(CLIENTS);
     // Nothing but retryable answers: 2xx, 409 UPLOAD_DUPLICATE, 503, and refused or reset connections.
-    expect(seen.filter((s) => !/^(200|202|409 UPLOAD_DUPLICATE|503( \w+)?|connection)$/.test(s))).toEqual([]);
+    expect(onlyRetryable(seen)).toEqual([]);
     console.log(
-      `failover: killed primary ${victim} (the queue's too: ${queueToo}); answers seen ${JSON.stringify(count(seen))}`,
+      `failover: killed primary ${victim} (the queue's too: ${queueToo}); answers seen ${JSON.stringify(tally(seen))}`,
     );
   }, 240_000);
 });
-
-/**
- * Calls `attempt` until it gives a value, as a client that retries: a thrown error (a refused or reset
- * connection) and an answer marked `retry` wait and try again. Records each status in `seen`.
- */
-async function persist<T>(
-  seen: string[],
-  what: string,
-  attempt: () => Promise<{ status: number | string; value: T | undefined; retry: boolean }>,
-): Promise<T> {
-  const end = Date.now() + 90_000;
-  for (;;) {
-    try {
-      const { status, value, retry } = await attempt();
-      seen.push(String(status));
-      if (value !== undefined && !retry) return value;
-      if (!retry) throw new Error(`${what}: answered ${status} without a value`);
-    } catch (e) {
-      if (e instanceof Error && e.message.startsWith(what)) throw e;
-      seen.push('connection');
-    }
-    if (Date.now() > end) throw new Error(`${what}: no success in 90 s`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function count(xs: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
-  return out;
-}

@@ -1,0 +1,3 @@
+import { apiReplicasSuite } from './suites/api-replicas';
+
+apiReplicasSuite('single');
