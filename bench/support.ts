@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import autocannon from 'autocannon';
 import { freePort, type Cluster } from '../test/support/cluster';
 import { vectorSumPlan } from '../test/support/plans';
 
@@ -17,25 +16,6 @@ export async function startBare(): Promise<{ url: string; stop(): void; child: C
     child.once('exit', (c) => reject(new Error(`bare server exited with ${c}`)));
   });
   return { url: `http://127.0.0.1:${port}`, child, stop: () => child.kill('SIGTERM') };
-}
-
-/** Runs autocannon and returns requests per second (mean) and the count of non-2xx answers. */
-export async function load(opts: {
-  url: string;
-  body: string | Buffer;
-  headers: Record<string, string>;
-  connections: number;
-  seconds: number;
-}): Promise<{ rps: number; non2xx: number; p99: number }> {
-  const r = await autocannon({
-    url: opts.url,
-    method: 'POST',
-    body: opts.body,
-    headers: opts.headers,
-    connections: opts.connections,
-    duration: opts.seconds,
-  });
-  return { rps: r.requests.average, non2xx: r.non2xx, p99: r.latency.p99 };
 }
 
 /** Prints one figure line. */
