@@ -3,8 +3,8 @@
 // Roundhouse answers a retry window (its one round already has its client), the common case at scale.
 //   npm run bench:checkin   (options: --seconds N --connections N --runs N)
 import { vectorSumPlan } from '../test/support/plans';
-import { drive, expectStatus, spread } from './load';
-import { figure, startBare, startCluster } from './support';
+import { drive, expectStatus, spread, type VirtualClient } from './load';
+import { cpuLine, CpuMeter, figure, redisPid, runOptions, startBare, startCluster } from './support';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -23,23 +23,25 @@ async function main(): Promise<void> {
 
   // Each virtual client is one device; the body is the SDK's.
   const body = (index: number) => JSON.stringify({ device_id: `bench-device-${index}` });
-  const measure = async (origin: string, path: string, warmup: boolean) => {
-    const r = await drive({
-      origin,
-      clients: connections,
-      seconds,
-      warmupSeconds: warmup ? 1 : 0,
-      script: async (client) => {
-        expectStatus('check-in', await client.post('checkin', path, body(client.index), headers), 200);
-      },
-    });
+  const measure = async (origin: string, path: string, warmup: boolean, cpu: CpuMeter) => {
+    const script = async (client: VirtualClient) => {
+      expectStatus('check-in', await client.post('checkin', path, body(client.index), headers), 200);
+    };
+    if (warmup) await drive({ origin, clients: connections, seconds: 1, script });
+    cpu.start();
+    const r = await drive({ origin, clients: connections, seconds, script });
+    cpuLine('check-in', cpu.stop(), r.iterations);
     return { rps: r.rate, p50: r.latency.checkin!.p50, p99: r.latency.checkin!.p99 };
   };
 
   // Both servers run side by side and the runs alternate, so that whatever else shares the machine weighs
   // on both sides of each ratio alike.
-  const bare = await startBare();
-  const cluster = await startCluster({ workers: 1 });
+  const options = runOptions(process.argv);
+  const bare = await startBare(options.nodeArgs);
+  const cluster = await startCluster({ workers: 1, ...options });
+  const redis = await redisPid(options.env.REDIS_URL);
+  const baseCpu = new CpuMeter({ bare: [bare.child.pid!], client: [process.pid] });
+  const rhCpu = new CpuMeter({ api: [cluster.api.pid!], redis: [redis], client: [process.pid] });
   const base: number[] = [];
   const rh: number[] = [];
   try {
@@ -56,14 +58,14 @@ async function main(): Promise<void> {
     // Takes the only task, so that every measured check-in is answered a retry window.
     await fetch(`${cluster.url}${path}`, { method: 'POST', headers, body: body(-1) });
     for (let run = 0; run < runs; run++) {
-      const b = await measure(bare.url, '/checkin', run === 0);
+      const b = await measure(bare.url, '/checkin', run === 0, baseCpu);
       base.push(b.rps);
       figure(
         `  run ${run + 1}: bare express (p50 ${b.p50.toFixed(2)}, p99 ${b.p99.toFixed(2)} ms)`,
         b.rps,
         'req/s',
       );
-      const r = await measure(cluster.url, path, run === 0);
+      const r = await measure(cluster.url, path, run === 0, rhCpu);
       rh.push(r.rps);
       figure(
         `  run ${run + 1}: roundhouse retry window (p50 ${r.p50.toFixed(2)}, p99 ${r.p99.toFixed(2)} ms)`,

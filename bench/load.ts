@@ -52,8 +52,6 @@ export interface LoadOptions {
   readonly seconds?: number;
   /** ...or after this many scripts in all (whichever comes first). */
   readonly iterations?: number;
-  /** Seconds of load before the measured run (not counted), so that both sides are warm. */
-  readonly warmupSeconds?: number;
   /** One iteration of a client's script; `n` numbers iterations over all clients. */
   readonly script: (client: VirtualClient, n: number) => Promise<void>;
 }
@@ -65,7 +63,6 @@ export async function drive(options: LoadOptions): Promise<LoadResult> {
     () => new Client(options.origin, { pipelining: 1, keepAliveTimeout: 30_000 }),
   );
   try {
-    if (options.warmupSeconds) await phase(options, connections, options.warmupSeconds, undefined);
     return await phase(options, connections, options.seconds, options.iterations);
   } finally {
     await Promise.all(connections.map((c) => c.close().catch(() => undefined)));

@@ -8,7 +8,18 @@
 import { vectorUpload } from '../test/support/plans';
 import type { RoundInfo } from '../src/store/types';
 import { drive, expectStatus, spread, type VirtualClient } from './load';
-import { eventually, figure, startBare, startCluster, submitVectorPlan, type Cluster } from './support';
+import {
+  cpuLine,
+  CpuMeter,
+  eventually,
+  figure,
+  redisPid,
+  runOptions,
+  startBare,
+  startCluster,
+  submitVectorPlan,
+  type Cluster,
+} from './support';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -115,24 +126,39 @@ async function main(): Promise<void> {
 
   // Both servers run side by side and the runs alternate, so that whatever else shares the machine weighs
   // on both sides of each ratio alike.
-  const bare = await startBare();
-  const cluster = await startCluster({ workers });
+  const options = runOptions(process.argv);
+  const bare = await startBare(options.nodeArgs);
+  const cluster = await startCluster({ workers, ...options });
+  const redis = await redisPid(options.env.REDIS_URL);
+  const baseCpu = new CpuMeter({ bare: [bare.child.pid!], client: [process.pid] });
+  const rhCpu = new CpuMeter({
+    api: [cluster.api.pid!],
+    workers: cluster.workers.map((w) => w.pid!),
+    redis: [redis],
+    client: [process.pid],
+  });
   const base: number[] = [];
   const rh: number[] = [];
+  const rawPost = async (client: VirtualClient) => {
+    expectStatus('raw POST', await client.post('upload', '/upload', body, OCTETS), 202);
+  };
   try {
     for (let run = 0; run < runs; run++) {
+      if (run === 0) await drive({ origin: bare.url, clients: concurrency, seconds: 1, script: rawPost });
+      baseCpu.start();
       const b = await drive({
         origin: bare.url,
         clients: concurrency,
         seconds,
-        warmupSeconds: run === 0 ? 1 : 0,
-        script: async (client) => {
-          expectStatus('raw POST', await client.post('upload', '/upload', body, OCTETS), 202);
-        },
+        script: rawPost,
       });
+      const bcpu = baseCpu.stop();
       base.push(b.rate);
       figure(`  run ${run + 1}: raw POST (p50 ${b.latency.upload!.p50.toFixed(2)} ms)`, b.rate, 'req/s');
+      cpuLine('raw POST', bcpu, b.iterations);
+      rhCpu.start();
       const r = await roundhouseRun(cluster, run, floats, clients, concurrency, body);
+      const rcpu = rhCpu.stop();
       rh.push(r.rate);
       figure(
         `  run ${run + 1}: aggregated (accepted ${r.accepted.toFixed(0)}/s, busy ${r.busy}, ` +
@@ -140,6 +166,7 @@ async function main(): Promise<void> {
         r.rate,
         'uploads/s',
       );
+      cpuLine('check-in + upload, aggregated', rcpu, clients);
     }
   } finally {
     bare.stop();
