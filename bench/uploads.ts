@@ -4,7 +4,8 @@
 // same bytes to a no-op express handler. Both sides are driven by the same generator (bench/load.ts) with
 // the same number of virtual clients, in the same run.
 //   npm run bench:uploads   (options: --clients N (uploads per round) --concurrency N --floats N --runs N
-//                            --workers N --seconds N (baseline))
+//                            --workers N --seconds N (baseline)
+//                            --calibrate --redis URL --profile DIR)
 import { vectorUpload } from '../test/support/plans';
 import type { RoundInfo } from '../src/store/types';
 import { drive, expectStatus, spread, type VirtualClient } from './load';
@@ -125,6 +126,8 @@ async function main(): Promise<void> {
   const runs = arg('--runs', 3);
   const workers = arg('--workers', 2);
   const seconds = arg('--seconds', 5);
+  // Also measures the fold-where-the-bytes-arrive ceiling (bench/bare-server.ts, POST /fold).
+  const calibrate = process.argv.includes('--calibrate');
   const body = Buffer.from(vectorUpload(new Float32Array(floats).fill(1)));
   console.log(
     `uploads of ${floats} float32 (${(body.length / 1024).toFixed(0)} KiB), ${clients} uploads per round, ` +
@@ -146,6 +149,10 @@ async function main(): Promise<void> {
   });
   const base: number[] = [];
   const rh: number[] = [];
+  const folds: number[] = [];
+  const foldPost = async (client: VirtualClient) => {
+    expectStatus('folded POST', await client.post('fold', '/fold', body, OCTETS), 202);
+  };
   const rawPost = async (client: VirtualClient) => {
     expectStatus('raw POST', await client.post('upload', '/upload', body, OCTETS), 202);
   };
@@ -163,6 +170,13 @@ async function main(): Promise<void> {
       base.push(b.rate);
       figure(`  run ${run + 1}: raw POST (p50 ${b.latency.upload!.p50.toFixed(2)} ms)`, b.rate, 'req/s');
       cpuLine('raw POST', bcpu, b.iterations);
+      if (calibrate) {
+        baseCpu.start();
+        const f = await drive({ origin: bare.url, clients: concurrency, seconds, script: foldPost });
+        figure(`  run ${run + 1}: calibration, parse + check + HMAC + fold in express`, f.rate, 'req/s');
+        cpuLine('folded POST', baseCpu.stop(), f.iterations);
+        folds.push(f.rate);
+      }
       rhCpu.start();
       const r = await roundhouseRun(cluster, run, floats, clients, concurrency, body);
       const rcpu = rhCpu.stop();
@@ -183,6 +197,10 @@ async function main(): Promise<void> {
   const a = spread(rh);
   figure('raw POST of the same bytes (baseline), mean', b.mean, `req/s (sd ${b.sd.toFixed(1)})`);
   figure('roundhouse uploads aggregated end to end, mean', a.mean, `uploads/s (sd ${a.sd.toFixed(1)})`);
+  if (calibrate) {
+    const f = spread(folds);
+    console.log(`ratio fold-in-express calibration/baseline: ${(f.mean / b.mean).toFixed(2)}x`);
+  }
   const ratios = rh.map((x, i) => x / base[i]!);
   console.log(
     `ratio aggregated/baseline: ${(a.mean / b.mean).toFixed(2)}x  (per run: ${ratios.map((x) => x.toFixed(2)).join(', ')})`,
