@@ -77,3 +77,28 @@ test('a body inflated after its client went away holds nothing: the count cannot
   const next = exchange(90);
   await expect(a.admit(ref, next.req, next.res)).resolves.toBeUndefined();
 });
+
+test('a pending count read ahead decides admission; a failed one is thrown by admit, and only there', async () => {
+  let reads = 0;
+  const failing = new UploadAdmission({
+    store: {
+      pendingUploads: async () => {
+        reads += 1;
+        throw new Error('redis down');
+      },
+    },
+    maxPending: 4,
+    maxInflightBytes: 100,
+  });
+  // Read ahead and never admitted (an earlier check refused the upload): no unhandled rejection.
+  failing.pending(ref);
+  const x = exchange(10);
+  await expect(failing.admit(ref, x.req, x.res, failing.pending(ref))).rejects.toThrow('redis down');
+  expect(reads).toBe(2);
+
+  const a = admission(4);
+  const y = exchange(10);
+  await expect(a.admit(ref, y.req, y.res, a.pending(ref))).rejects.toMatchObject({ code: 'BUSY' });
+  const other = { ...ref, attempt: 2 };
+  await expect(a.admit(ref, y.req, y.res, a.pending(other))).rejects.toThrow('another attempt');
+});

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../errors';
-import type { RoundRef, RoundStore } from '../store/types';
+import { roundTag, type RoundRef, type RoundStore } from '../store/types';
 
 /** Seconds a client is asked to wait when an upload is refused 503 BUSY. */
 export const BUSY_RETRY_AFTER_S = 2;
@@ -37,9 +37,27 @@ export class UploadAdmission {
     return this.used;
   }
 
-  /** Admits an upload of the attempt `ref` before its body is read; throws AppError BUSY otherwise. */
-  async admit(ref: RoundRef, req: Request, res: Response): Promise<void> {
-    if ((await this.options.store.pendingUploads(ref)) >= this.options.maxPending) {
+  /**
+   * Starts reading the attempt's count of uploads waiting for aggregation, for {@link admit}: a caller
+   * that has other reads to make first starts this one with them. A failed read is thrown by `admit` only.
+   */
+  pending(ref: RoundRef): PendingCount {
+    const read = this.options.store.pendingUploads(ref);
+    // Awaited by admit, or never when an earlier check refuses the upload: not an unhandled rejection then.
+    read.catch(() => undefined);
+    return { ref, read };
+  }
+
+  /**
+   * Admits an upload of the attempt `ref` before its body is read; throws AppError BUSY otherwise. `pending`
+   * is the count started by {@link pending} for the same attempt, else it is read now.
+   */
+  async admit(ref: RoundRef, req: Request, res: Response, pending?: PendingCount): Promise<void> {
+    if (pending && roundTag(pending.ref) + pending.ref.plan !== roundTag(ref) + ref.plan) {
+      throw new Error('the pending count was read for another attempt');
+    }
+    const count = await (pending ?? this.pending(ref)).read;
+    if (count >= this.options.maxPending) {
       throw busy(res, 'too many uploads of this round wait for aggregation; retry shortly');
     }
     const hold: Hold = { bytes: 0, closed: false };
@@ -83,6 +101,12 @@ export class UploadAdmission {
     hold.bytes = total;
     return true;
   }
+}
+
+/** An attempt's count of uploads waiting for aggregation, being read (see UploadAdmission.pending). */
+export interface PendingCount {
+  readonly ref: RoundRef;
+  readonly read: Promise<number>;
 }
 
 /** The bytes one request holds, until its response closed. */

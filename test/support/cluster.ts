@@ -58,6 +58,8 @@ function waitExit(p: ChildProcess): Promise<void> {
 export async function startCluster(options: {
   workers: number;
   env?: Record<string, string>;
+  /** Options for node itself, before the CLI (benchmarks pass `--cpu-prof`, which NODE_OPTIONS refuses). */
+  nodeArgs?: readonly string[];
 }): Promise<Cluster> {
   const port = await freePort();
   const prefix = `rh-it-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -78,7 +80,7 @@ export async function startCluster(options: {
   };
   const children: ChildProcess[] = [];
   const launch = (args: string[]) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, ...args], {
       env,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -76,11 +76,14 @@ export function uploadRoutes(deps: RouteDeps): Router {
       ]);
     }
     const ref: RoundRef = { plan: claims.plan, round: claims.round, attempt: claims.attempt };
+    // The admission's pending count is read alongside the round key (one round trip to Redis, not two);
+    // it is looked at only once the device is checked, so that a bad device is still told 401/403, not BUSY.
+    const pending = admission.pending(ref);
     // Read once: the device binding and the upload's single-use digest both use the attempt's key.
     const roundKey = await store.roundKey(ref);
     await checkUploadDevice(deps.devices, req, claims, roundKey);
     // Nothing of the body is read before the round and the process can take it (503 BUSY otherwise).
-    await admission.admit(ref, req, res);
+    await admission.admit(ref, req, res, pending);
 
     let bytes: Uint8Array;
     let stored: Uint8Array;
