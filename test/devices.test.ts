@@ -59,6 +59,7 @@ afterAll(async () => {
 
 interface Assignment {
   readonly plan_id: string;
+  readonly task_id: string;
   readonly round: number;
   readonly attempt: number;
   readonly token: string;
@@ -154,7 +155,7 @@ describe('anonymous devices', () => {
     expect(logLines.join('\n')).toMatch(/DEVICE_AUTH=anonymous.*does NOT resist Sybils/);
   });
 
-  it('gives one device checking in 100 times one task per round, and other devices one each', async () => {
+  it('gives one device checking in 100 times one task per round (the same one), and other devices one each', async () => {
     const population = 'devices-repeat';
     const plan = await api.submit(sumPlan(population, { targetClients: 4 }));
     for (const round of [1, 2]) {
@@ -166,8 +167,11 @@ describe('anonymous devices', () => {
         Array.from({ length: 100 }, () => checkin(api, population, { id: 'the-same-device' })),
       );
       expect(answers.every((a) => a.status === 200)).toBe(true);
+      // Every answer that carries a task carries the same one (a device whose answer was lost asks again
+      // and gets its task once more); the others are retry windows.
       const mine = answers.filter((a) => a.assignment).map((a) => a.assignment!);
-      expect(mine).toHaveLength(1);
+      expect(mine.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(mine.map((a) => a.task_id)).size).toBe(1);
       expect(mine[0]).toMatchObject({ plan_id: plan, round });
       const others = await Promise.all(
         ['b', 'c', 'd'].map((d) => checkin(api, population, { id: `device-${d}-${round}` })),
@@ -362,9 +366,10 @@ describe('signed device credentials', () => {
       checkin(api, population, { jwt: attacker }),
       checkin(api, population, { jwt: attacker }),
     ]);
+    // One device, one task: the second check-in gets the same task again (or a retry window), never another.
     const held = sybils.filter((s) => s.assignment).map((s) => s.assignment!);
-    expect(held).toHaveLength(1);
-    expect(sybils.filter((s) => !s.assignment)).toHaveLength(1);
+    expect(held.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(held.map((a) => a.task_id)).size).toBe(1);
     const victimJwt = await credential('victim-device');
     const victim = (await checkin(api, population, { jwt: victimJwt })).assignment!;
     expect(victim).toBeDefined();

@@ -47,20 +47,47 @@ describe('one task per device per round attempt', () => {
     expect(await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-s', 0)).toMatchObject({ ok: true, ref });
   });
 
-  it('gives a device one task however often it asks, and every other device its own', async () => {
-    const ref = await openPlan();
+  it('gives a device one task however often it asks (the same one until it uploads), and every other device its own', async () => {
+    const ref = await openPlan({ target: 3 });
     const first = await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-a');
     expect(first).toMatchObject({ ok: true, ref });
+    // Asking again (its first answer lost) gives the same task, never a second one.
     const again = await Promise.all(
       Array.from({ length: 20 }, () => t.store.tryAssign(ref.plan, newTaskId(), 3, 'device-a')),
     );
-    expect(again.every((r) => !r.ok && r.reason === 'device_assigned')).toBe(true);
+    expect(again.every((r) => r.ok && first.ok && r.task === first.task && r.device === first.device)).toBe(
+      true,
+    );
     const b = await t.store.tryAssign(ref.plan, newTaskId(), 4, 'device-b');
     expect(b.ok).toBe(true);
     expect(await t.store.getRound(ref)).toMatchObject({ assigned: 2 });
     // The binding is an HMAC: the same for the same device in one attempt, different across devices.
     expect(first.ok && b.ok && first.device !== b.device).toBe(true);
     expect(deviceHmac((await t.store.roundKey(ref))!, 'device-a')).toBe(first.ok ? first.device : '');
+    // Once it uploaded, the device gets nothing more of the attempt.
+    expect((await t.store.acceptUpload(ref, first.ok ? first.task : '', new Uint8Array([1]), 5, 10)).ok).toBe(
+      true,
+    );
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 6, 'device-a')).toEqual({
+      ok: false,
+      reason: 'device_assigned',
+    });
+    expect(await t.store.getRound(ref)).toMatchObject({ assigned: 2 });
+  });
+
+  it('gives a device its task again after selection ended (the check-in that filled it lost its answer)', async () => {
+    const ref = await openPlan({ selectionTarget: 1, target: 1 });
+    const first = await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-a');
+    expect(first.ok).toBe(true);
+    expect((await t.store.getRound(ref))?.phase).toBe('reporting');
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 3, 'device-a')).toMatchObject({
+      ok: true,
+      task: first.ok ? first.task : '',
+    });
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 3, 'device-b')).toEqual({
+      ok: false,
+      reason: 'not_selecting',
+    });
   });
 
   it('links nothing across attempts: a new attempt has a new key, and the device may serve it', async () => {

@@ -355,18 +355,24 @@ export class RedisRoundStore implements RoundStore {
     // Read first, outside the script: the device HMAC needs the round key, and Lua has no HMAC-SHA256. The
     // script re-checks that n.a is still current and selecting, so a round that moved on assigns nothing.
     const [phase, roundKey] = await this.redis.hmget(k.round, 'phase', 'round_key');
-    if (phase !== 'selecting' || !roundKey) return { ok: false, reason: 'not_selecting' };
+    // Past selecting, only a device that holds a task may get it again (the script decides).
+    const open = phase === 'selecting' || phase === 'sharing' || phase === 'reporting';
+    if (!open || !roundKey) return { ok: false, reason: 'not_selecting' };
     const device = deviceHmac(roundKey, deviceId);
-    const [answer, openedAt, reportingDeadline] = tuple(
+    const reply = tuple(
       await SCRIPTS.tryAssign.run(
         this.redis,
         [p.meta, k.round, k.tasks, k.devices],
         [ref.round, ref.attempt, task, now, device],
       ),
     );
-    if (answer === 'ok') {
+    const [answer] = reply;
+    if (answer === 'ok' || answer === 'again') {
+      // 'again': the device's own task, whose first answer it did not get.
+      const [held, openedAt, reportingDeadline] =
+        answer === 'again' ? reply.slice(1) : [task, ...reply.slice(1)];
       const deadline = reportingDeadline ? { reportingDeadline: Number(reportingDeadline) } : {};
-      return { ok: true, ref, task, device, openedAt: Number(openedAt), ...deadline };
+      return { ok: true, ref, task: held!, device, openedAt: Number(openedAt), ...deadline };
     }
     if (
       answer === 'not_active' ||

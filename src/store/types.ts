@@ -187,7 +187,8 @@ export type AssignResult =
   | {
       readonly ok: false;
       /**
-       * `device_assigned`: the device already holds a task of the current attempt; `served`: the device says
+       * `device_assigned`: the device already uploaded for the current attempt (a device holding a task it has
+       * not uploaded gets that task again); `served`: the device says
        * it already uploaded to the plan's current round (the check-in's `served` hint).
        */
       readonly reason: 'not_active' | 'not_selecting' | 'full' | 'device_assigned' | 'served';

@@ -8,11 +8,16 @@ export const TRY_ASSIGN = `
   key before the call (to compute the device HMAC); this script re-checks both, so a round that moved on in
   between assigns nothing.
 
+  A device that already holds a task of the attempt and has not uploaded it gets that task again ('again'),
+  in any phase that takes uploads: a check-in whose answer was lost (a killed API process, a Redis
+  failover, a dropped connection) must not strand the device's task for the rest of the attempt. It still
+  holds one task only.
+
   Input:
     KEYS[1]  plan meta hash
     KEYS[2]  round attempt hash
     KEYS[3]  round attempt tasks hash
-    KEYS[4]  round attempt devices set (HMAC(round key, device id) of each device holding a task)
+    KEYS[4]  round attempt devices hash (HMAC(round key, device id) -> the task the device holds)
 
     ARGV[1]  round n
     ARGV[2]  attempt a
@@ -22,10 +27,11 @@ export const TRY_ASSIGN = `
 
   Output:
     {'ok', opened_at, reporting_deadline}  assigned; reporting_deadline '' when the attempt stores none
+    {'again', task, opened_at, reporting_deadline}  the device's own task, not uploaded yet, once more
     {'not_active'}       the plan is missing or not active
     {'not_selecting'}    n.a is not the current attempt, it is past selecting, or it has no round key
     {'full'}             the attempt already has selection_target assignments
-    {'device_assigned'}  the device already holds a task of this attempt (nothing changed)
+    {'device_assigned'}  the device already uploaded for this attempt (nothing changed)
     {'task_exists'}      the task id is already in the attempt (nothing changed)
 ]]
 local meta = redis.call('HMGET', KEYS[1], 'status', 'round', 'attempt')
@@ -34,13 +40,21 @@ if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'not_selecting'} end
 
 local r = redis.call('HMGET', KEYS[2], 'phase', 'assigned', 'selection_target', 'opened_at', 'round_key',
   'reporting_deadline', 'secagg')
-if r[1] ~= 'selecting' or not r[5] then return {'not_selecting'} end
+local phase = r[1]
+if (phase ~= 'selecting' and phase ~= 'sharing' and phase ~= 'reporting') or not r[5] then
+  return {'not_selecting'}
+end
+local held = redis.call('HGET', KEYS[4], ARGV[5])
+if held then
+  if redis.call('HGET', KEYS[3], held) == 'a' then return {'again', held, r[4], r[6] or ''} end
+  return {'device_assigned'}
+end
+if phase ~= 'selecting' then return {'not_selecting'} end
 local target = tonumber(r[3])
 if tonumber(r[2]) >= target then return {'full'} end
 
-if redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1 then return {'device_assigned'} end
 if redis.call('HSETNX', KEYS[3], ARGV[3], 'a') == 0 then return {'task_exists'} end
-redis.call('SADD', KEYS[4], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[5], ARGV[3])
 local assigned = redis.call('HINCRBY', KEYS[2], 'assigned', 1)
 if assigned >= target and not r[7] then
   redis.call('HSET', KEYS[2], 'phase', 'reporting', 'reporting_at', ARGV[4])
