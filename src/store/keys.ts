@@ -61,6 +61,12 @@ export interface RoundKeys {
   /** A worker's partial is `partialPrefix + worker`. */
   readonly partialPrefix: string;
   upload(task: string): string;
+  /**
+   * Where an upload's bytes are staged by a plain SET in the MULTI that runs accept-upload, which renames
+   * them to `upload(task)` or deletes them: Redis copies a large script argument slowly, a SET quickly.
+   * Expires after a minute should a transaction be cut short (NOSCRIPT, see LuaScript.runAfter).
+   */
+  incoming(task: string): string;
   partial(worker: string): string;
   /**
    * Where a finished attempt's tasks hash and partials set are moved (RENAME, O(1)) so that the sweep can
@@ -112,6 +118,7 @@ export const ROUND_SUFFIX = {
   covered: ':covered',
   partials: ':partials',
   upload: ':upload:',
+  incoming: ':incoming:',
   partial: ':partial:',
 } as const;
 
@@ -175,6 +182,7 @@ export class Keys {
       uploadPrefix,
       partialPrefix,
       upload: (task) => `${uploadPrefix}${task}`,
+      incoming: (task) => `${round}${ROUND_SUFFIX.incoming}${task}`,
       partial: (worker) => `${partialPrefix}${worker}`,
       garbage: { tasks: `${garbage}:tasks`, partials: `${garbage}:partials` },
       secagg: Object.fromEntries(

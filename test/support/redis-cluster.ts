@@ -124,7 +124,7 @@ export class TestRedisCluster {
     return this.nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
   }
 
-  /** Waits until every live node says `cluster_state:ok`. */
+  /** Waits until every live node says `cluster_state:ok` and every live replica has synced. */
   private async waitUntilHealthy(): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -133,7 +133,14 @@ export class TestRedisCluster {
           withNode(n.port, (r) => r.call('CLUSTER', 'INFO') as Promise<string>).catch(() => ''),
         ),
       );
-      if (states.every((s) => /cluster_state:ok/.test(s))) return;
+      // A replica whose first sync is not done cannot take over: wait for every link to be up too.
+      const links = await Promise.all(
+        this.live().map((n) =>
+          withNode(n.port, (r) => r.info('replication') as Promise<string>).catch(() => ''),
+        ),
+      );
+      const synced = links.every((info) => !/role:slave/.test(info) || /master_link_status:up/.test(info));
+      if (states.every((s) => /cluster_state:ok/.test(s)) && synced) return;
       if (Date.now() > deadline)
         throw new Error(`the test cluster is not ok after 30 s: ${states.join(' | ')}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -170,6 +177,12 @@ function startNode(port: number, dir: string): ChildProcess {
       dir,
       '--daemonize',
       'no',
+      '--logfile',
+      path.join(dir, `redis-${port}.log`),
+      // A replica can be promoted only once its first sync is done; by default a primary waits 5 s for
+      // more replicas before it streams that sync.
+      '--repl-diskless-sync-delay',
+      '0',
     ],
     { stdio: 'ignore' },
   );

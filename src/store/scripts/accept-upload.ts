@@ -28,10 +28,12 @@ export const ACCEPT_UPLOAD = `
     KEYS[5]  SecAgg index hash
     KEYS[6]  SecAgg shared set (U2)
     KEYS[7]  SecAgg uploaded set (U3)
+    KEYS[8]  the upload's staged bytes (SET in the same MULTI): renamed to KEYS[3] when accepted, else
+             deleted, so that nothing of a refused upload stays
 
     ARGV[1]  task id
     ARGV[2]  HMAC-SHA256(round key, upload) as base64url, or '' when the round key is gone
-    ARGV[3]  upload bytes
+    ARGV[3]  unused ('': the bytes are staged in KEYS[8])
     ARGV[4]  now (ms)
     ARGV[5]  max pending: uploads of the attempt that may wait for aggregation
 
@@ -48,33 +50,38 @@ export const ACCEPT_UPLOAD = `
 ${FORGET_DEVICES}
 ${CLOSE_REPORTING}
 ${EXPIRE_EXCHANGE}
+local function refuse(code)
+  redis.call('DEL', KEYS[8])
+  return {code}
+end
 local r = redis.call('HMGET', KEYS[1], 'phase', 'reported', 'accumulated', 'target', 'held_total', 'secagg')
 local phase = r[1]
-if not phase then return {'TASK_UNKNOWN'} end
+if not phase then return refuse('TASK_UNKNOWN') end
 local secure = r[6] ~= false
-if secure and (phase == 'selecting' or phase == 'sharing') then return {'SECAGG_TOO_EARLY'} end
+if secure and (phase == 'selecting' or phase == 'sharing') then return refuse('SECAGG_TOO_EARLY') end
 local open = (phase == 'selecting' or phase == 'reporting') and ARGV[2] ~= ''
 
 local prev = redis.call('HGET', KEYS[2], ARGV[1])
 if prev and string.sub(prev, 1, 2) == 'u:' then
-  if not open or prev == 'u:' .. ARGV[2] then return {'UPLOAD_DUPLICATE'} end
-  return {'TOKEN_REUSED'}
+  if not open or prev == 'u:' .. ARGV[2] then return refuse('UPLOAD_DUPLICATE') end
+  return refuse('TOKEN_REUSED')
 end
 
 if not open then
   redis.call('HINCRBY', KEYS[1], 'late', 1)
-  return {'UPLOAD_LATE'}
+  return refuse('UPLOAD_LATE')
 end
-if not prev then return {'TASK_UNKNOWN'} end
+if not prev then return refuse('TASK_UNKNOWN') end
 local index
 if secure then
   index = redis.call('HGET', KEYS[5], ARGV[1])
-  if not index or redis.call('SISMEMBER', KEYS[6], index) == 0 then return {'SECAGG_NOT_IN_COHORT'} end
+  if not index or redis.call('SISMEMBER', KEYS[6], index) == 0 then return refuse('SECAGG_NOT_IN_COHORT') end
 end
 -- Uploads that workers hold folded below the minimum (set-held) do not wait for aggregation.
-if tonumber(r[2]) - tonumber(r[3]) - (tonumber(r[5]) or 0) >= tonumber(ARGV[5]) then return {'BUSY'} end
+if tonumber(r[2]) - tonumber(r[3]) - (tonumber(r[5]) or 0) >= tonumber(ARGV[5]) then return refuse('BUSY') end
 
-redis.call('SET', KEYS[3], ARGV[3])
+redis.call('RENAME', KEYS[8], KEYS[3])
+redis.call('PERSIST', KEYS[3])
 redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. ARGV[2])
 if secure then
   redis.call('SADD', KEYS[7], index)
