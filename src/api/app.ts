@@ -41,13 +41,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(httpMetrics(routeDeps.metrics));
   app.use(clientCors({ origins: deps.config.corsOrigins }));
 
+  // The clients' hot paths first: express tries every route of every router in order, and a check-in that
+  // came last paid for each route ahead of it (measured: a tenth of its CPU in the router).
+  app.use(checkinRoutes(routeDeps));
+  app.use(uploadRoutes(routeDeps));
+  app.use(resourceRoutes(routeDeps));
+  app.use(secAggRoutes(routeDeps));
   app.use(healthRoutes(routeDeps));
   app.use(openapiRoutes());
   app.use(planRoutes(routeDeps));
-  app.use(resourceRoutes(routeDeps));
-  app.use(checkinRoutes(routeDeps));
-  app.use(uploadRoutes(routeDeps));
-  app.use(secAggRoutes(routeDeps));
   app.use(webRoutes());
 
   app.use(notFound());

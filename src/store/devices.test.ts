@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { newTaskId } from './ids';
 import { Keys } from './keys';
 import { allBytes, newRound, openTestRound, openTestStore, type TestStore } from './testing';
+import { RedisRoundStore } from './redis-round-store';
 import { deviceHmac } from './round-key';
 import type { RoundRef } from './types';
 
@@ -141,6 +142,38 @@ describe('one task per device per round attempt', () => {
     expect(await t.store.acceptUpload(ref, tasks[1]!, value, 4, 10)).toEqual({ ok: true, closed: true });
     expect(await t.store.getRound(ref)).toMatchObject({ phase: 'closed' });
     expect(await t.redis.hget(new Keys(t.prefix).round(ref).round, 'round_key')).toBeNull();
+  });
+
+  it('assigns in the current attempt when a process remembers an older one (two processes, one Redis)', async () => {
+    const other = new RedisRoundStore(t.redis, t.prefix);
+    const ref = await openPlan();
+    // Both processes remember 1.1 now.
+    expect(await t.store.tryAssign(ref.plan, newTaskId(), 2, 'device-1')).toMatchObject({ ok: true, ref });
+    expect(await other.tryAssign(ref.plan, newTaskId(), 2, 'device-2')).toMatchObject({ ok: true, ref });
+    await t.store.fail(ref, 'too few', 3);
+    const ref2 = { ...ref, attempt: 2 };
+    await t.store.openRound(newRound(ref2));
+    // The other process learns of 1.2 from the script ('moved') and assigns there, under 1.2's key.
+    const again = await other.tryAssign(ref.plan, newTaskId(), 4, 'device-2');
+    expect(again).toMatchObject({ ok: true, ref: ref2 });
+    const key = await t.store.roundKey(ref2);
+    expect(again.ok && again.device).toBe(deviceHmac(key!, 'device-2'));
+    // A device's hint of a served round is checked against a fresh read, not against the memory: round 2
+    // opens, and a device that served round 1 gets a task of it through a process that remembers round 1.
+    const third = new RedisRoundStore(t.redis, t.prefix);
+    expect(await third.tryAssign(ref.plan, newTaskId(), 4, 'device-3')).toMatchObject({
+      ok: true,
+      ref: ref2,
+    });
+    await t.store.close(ref2, 5);
+    await t.store.beginFinalize(ref2);
+    await t.store.complete(ref2, allBytes(), {}, 3, 5);
+    const ref3 = { plan: ref.plan, round: 2, attempt: 1 };
+    await t.store.openRound(newRound(ref3));
+    expect(await third.tryAssign(ref.plan, newTaskId(), 6, 'device-3', 1)).toMatchObject({
+      ok: true,
+      ref: ref3,
+    });
   });
 
   it('assigns nothing when the round moved on between the read and the script', async () => {

@@ -4,7 +4,7 @@ describe('keys', () => {
   const keys = new Keys('rh');
   const ref = { plan: 'pabc', round: 2, attempt: 3 };
 
-  it('tags every plan key with {planId} and no global key', () => {
+  it("tags every plan key with {planId}, a population's keys with {population}, no other global key", () => {
     const plan = keys.plan('pabc');
     const round = keys.round(ref);
     const planKeys = [
@@ -23,14 +23,10 @@ describe('keys', () => {
     ];
     for (const k of planKeys) expect(k).toMatch(/^rh:\{pabc\}:/);
     expect(new Set(planKeys).size).toBe(planKeys.length);
-    const globals = [
-      keys.global.plans,
-      keys.global.population('x'),
-      keys.global.populationRate('x'),
-      keys.global.checkinLimit,
-    ];
-    for (const k of globals) {
-      expect(k).not.toMatch(/[{}]/);
+    for (const k of [keys.global.plans, keys.global.checkinLimit]) expect(k).not.toMatch(/[{}]/);
+    // A population's set and rate share the population's tag (one script reads the one and writes the other).
+    for (const k of [keys.global.population('x'), keys.global.populationRate('x')]) {
+      expect(k).toMatch(/^rh:pop:\{x\}/);
     }
   });
 
@@ -40,7 +36,8 @@ describe('keys', () => {
     expect(keys.round(ref).upload('t')).toBe('rh:{pabc}:r:2.3:upload:t');
     expect(keys.round(ref).partial('w')).toBe('rh:{pabc}:r:2.3:partial:w');
     expect(keys.plan('pabc').roundPrefix + '2.3').toBe(keys.round(ref).round);
-    expect(keys.global.populationRate('pop')).toBe('rh:pop:pop:rate');
+    expect(keys.global.population('pop')).toBe('rh:pop:{pop}');
+    expect(keys.global.populationRate('pop')).toBe('rh:pop:{pop}:rate');
     expect(keys.round(ref).devices).toBe('rh:{pabc}:r:2.3:devices');
     expect(keys.global.checkinLimit).toBe('rh:limit:checkin');
   });

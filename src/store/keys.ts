@@ -4,8 +4,8 @@
  * Every key of a plan carries the hash tag `{<planId>}`, so all of them hash to one Cluster slot and one Lua
  * script may touch several. Scripts that must reach keys they cannot list up front (a task's upload, a
  * worker's partial, the current round's hash) receive a key prefix built here and append an id to it; the
- * result shares the tag, hence the slot. The global keys (`plans`, `pop:*`) carry no tag and never meet plan
- * keys inside one script.
+ * result shares the tag, hence the slot. The global keys (`plans`, `pop:*`) carry no plan's tag and never
+ * meet plan keys inside one script.
  */
 import { roundTag, type RoundRef } from './types';
 
@@ -13,7 +13,10 @@ import { roundTag, type RoundRef } from './types';
 export interface GlobalKeys {
   /** zset: plan ids by creation time (ms). */
   readonly plans: string;
-  /** set: ids of the plans published to a population. */
+  /**
+   * set: ids of the plans published to a population. Tagged `{<population>}` with the population's rate,
+   * so that one script reads the plans and counts a check-in (`record-checkin.ts`).
+   */
   population(population: string): string;
   /** hash: check-in counts per unix second of a population. */
   populationRate(population: string): string;
@@ -133,8 +136,8 @@ export class Keys {
     }
     this.global = {
       plans: `${prefix}:plans`,
-      population: (population) => `${prefix}:pop:${population}`,
-      populationRate: (population) => `${prefix}:pop:${population}:rate`,
+      population: (population) => `${prefix}:pop:{${population}}`,
+      populationRate: (population) => `${prefix}:pop:{${population}}:rate`,
       checkinLimit: `${prefix}:limit:checkin`,
       workerLease: (id) => `${prefix}:worker:{${id}}`,
       workerEpoch: (id) => `${prefix}:worker:{${id}}:epoch`,

@@ -215,6 +215,6 @@ describe('key layout', () => {
       ['broadcasts', 'history', 'meta', 'plan', 'r:1.1', 'r:1.1:broadcast', 'state'].sort(),
     );
     for (const k of all.filter((k) => !k.includes('{')))
-      expect(k).toMatch(new RegExp(`^${t.prefix}:(plans|pop:[^:]+(:rate)?)$`));
+      expect(k).toMatch(new RegExp(`^${t.prefix}:(plans|pop:\\{[^}]+\\}(:rate)?)$`));
   });
 });

@@ -189,22 +189,34 @@ describe('tryAssign', () => {
 describe('recordCheckin', () => {
   it('measures check-ins per second over the observed span, at least 1 s, at most the window', async () => {
     const pop = `rate-${Date.now()}`;
+    const id = await createPlan({ population: pop });
     const t0 = 1_700_000_000_000;
-    expect(await t.store.recordCheckin(pop, t0)).toBe(1);
-    expect(await t.store.recordCheckin(pop, t0 + 500)).toBe(2);
+    const rate = async (now: number) => {
+      const read = await t.store.recordCheckin(pop, now);
+      expect(read.plans).toEqual([id]);
+      return read.rate;
+    };
+    expect(await rate(t0)).toBe(1);
+    expect(await rate(t0 + 500)).toBe(2);
     // 3 check-ins over 4 s.
-    expect(await t.store.recordCheckin(pop, t0 + 4_000)).toBeCloseTo(3 / 4);
+    expect(await rate(t0 + 4_000)).toBeCloseTo(3 / 4);
     // Long after: the old buckets leave the window and are pruned.
     const later = t0 + (CHECKIN_WINDOW_S + 10) * 1000;
-    expect(await t.store.recordCheckin(pop, later)).toBe(1);
-    const fields = await t.redis.hkeys(`${t.prefix}:pop:${pop}:rate`);
+    expect(await rate(later)).toBe(1);
+    const fields = await t.redis.hkeys(`${t.prefix}:pop:{${pop}}:rate`);
     expect(fields).toEqual([String(Math.floor(later / 1000))]);
-    for (let i = 0; i < 120; i++) await t.store.recordCheckin(pop, later + i * 1000);
+    for (let i = 0; i < 120; i++) await rate(later + i * 1000);
     // A steady 1/s: the window keeps the last 60 buckets (the older ones pruned), 60 check-ins over the
     // 59.5 s from the oldest bucket's start to now.
-    expect(await t.store.recordCheckin(pop, later + 120_500)).toBeCloseTo(60 / 59.5);
-    expect(await t.redis.hlen(`${t.prefix}:pop:${pop}:rate`)).toBe(CHECKIN_WINDOW_S);
-    expect(await t.redis.ttl(`${t.prefix}:pop:${pop}:rate`)).toBeGreaterThan(CHECKIN_WINDOW_S);
+    expect(await rate(later + 120_500)).toBeCloseTo(60 / 59.5);
+    expect(await t.redis.hlen(`${t.prefix}:pop:{${pop}}:rate`)).toBe(CHECKIN_WINDOW_S);
+    expect(await t.redis.ttl(`${t.prefix}:pop:{${pop}}:rate`)).toBeGreaterThan(CHECKIN_WINDOW_S);
+  });
+
+  it('keeps no rate, and creates no key, for a population without plans', async () => {
+    const pop = `nobody-${Date.now()}`;
+    expect(await t.store.recordCheckin(pop, 1_700_000_000_000)).toEqual({ plans: [], rate: 0 });
+    expect(await t.redis.exists(new Keys(t.prefix).global.populationRate(pop))).toBe(0);
   });
 });
 

@@ -3,6 +3,7 @@
  * is one Lua script from `scripts/`, so concurrent API replicas and workers never see a half-done step.
  */
 import type { ChainableCommander } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { AppError } from '../errors';
 import { faultPoint } from '../faults';
 import { Keys } from './keys';
@@ -32,6 +33,7 @@ import {
   type NewRound,
   type Phase,
   type PlanSummary,
+  type PopulationCheckin,
   type ReindexOutcome,
   type RoundInfo,
   type RoundPrivacy,
@@ -45,6 +47,15 @@ export const CHECKIN_WINDOW_S = 60;
 
 /** How long staged upload bytes live should their transaction be cut short (see `RoundKeys.incoming`). */
 const INCOMING_TTL_MS = 60_000;
+
+/** How long a process remembers a plan's current attempt and round key for check-ins (see `tryAssign`). */
+const CURRENT_ATTEMPT_TTL_MS = 60_000;
+
+/** A plan's current attempt and its round key. */
+interface CurrentAttempt {
+  readonly ref: RoundRef;
+  readonly roundKey: string;
+}
 
 /** How old an id in the plans index without a plan must be before reindex takes it for a leftover. */
 export const ORPHAN_MS = 10 * 60_000;
@@ -95,6 +106,16 @@ export class RedisRoundStore implements RoundStore {
     this.keys = new Keys(prefix);
     this.secagg = new RedisSecAggStore(redis, this.keys);
   }
+
+  /**
+   * Per plan, the current attempt and its round key as last read (for {@link tryAssign}). Bounded in size
+   * and age: a round key is deleted from Redis when its attempt leaves reporting (so that the stored device
+   * HMACs can no longer be linked to device ids), and this copy must not long outlive it.
+   */
+  private readonly currentAttempts = new LRUCache<string, CurrentAttempt>({
+    max: 10_000,
+    ttl: CURRENT_ATTEMPT_TTL_MS,
+  });
 
   readonly secagg: SecAggStore;
 
@@ -330,15 +351,21 @@ export class RedisRoundStore implements RoundStore {
 
   // clients
 
-  async recordCheckin(population: string, now: number): Promise<number> {
+  async recordCheckin(population: string, now: number): Promise<PopulationCheckin> {
     const second = Math.floor(now / 1000);
-    const res = await SCRIPTS.recordCheckin.run(
-      this.redis,
-      [this.keys.global.populationRate(population)],
-      [second, CHECKIN_WINDOW_S],
+    const reply = tuple(
+      await SCRIPTS.recordCheckin.run(
+        this.redis,
+        [this.keys.global.populationRate(population), this.keys.global.population(population)],
+        [second, CHECKIN_WINDOW_S],
+      ),
     );
-    const [count, oldest] = tuple(res).map(Number);
-    return checkinRate(count ?? 0, oldest ?? second, now, CHECKIN_WINDOW_S);
+    const [count, oldest] = reply.slice(0, 2).map(Number);
+    const plans = reply.slice(2).map(String);
+    return {
+      plans,
+      rate: plans.length > 0 ? checkinRate(count ?? 0, oldest ?? second, now, CHECKIN_WINDOW_S) : 0,
+    };
   }
 
   async tryAssign(
@@ -348,44 +375,79 @@ export class RedisRoundStore implements RoundStore {
     deviceId: string,
     servedRound?: number,
   ): Promise<AssignResult> {
-    const p = this.keys.plan(plan);
-    const [status, round, attempt] = await this.redis.hmget(p.meta, 'status', 'round', 'attempt');
+    // The attempt and its round key as this process last saw them (one round trip per check-in, not three):
+    // the script re-checks that the attempt is current and answers 'moved' when it is not, or when it has
+    // left reporting. A device's hint of a served round is checked against a fresh read, not the memory,
+    // which may be a round behind.
+    let current = servedRound === undefined ? this.currentAttempts.get(plan) : undefined;
+    let remembered = current !== undefined;
+    for (;;) {
+      if (!current) {
+        const read = await this.readCurrentAttempt(plan);
+        if (!read.ok) return read;
+        current = read.current;
+      }
+      const { ref, roundKey } = current;
+      if (servedRound !== undefined && ref.round <= servedRound) return { ok: false, reason: 'served' };
+      const k = this.keys.round(ref);
+      const device = deviceHmac(roundKey, deviceId);
+      const reply = tuple(
+        await SCRIPTS.tryAssign.run(
+          this.redis,
+          [this.keys.plan(plan).meta, k.round, k.tasks, k.devices],
+          [ref.round, ref.attempt, task, now, device],
+        ),
+      );
+      const [answer] = reply;
+      if (answer === 'moved') {
+        this.currentAttempts.delete(plan);
+        // Read just now and moved on already: the attempt takes no tasks (the next check-in reads again).
+        if (!remembered) return { ok: false, reason: 'not_selecting' };
+        current = undefined;
+        remembered = false;
+        continue;
+      }
+      if (answer === 'ok' || answer === 'again') {
+        // 'again': the device's own task, whose first answer it did not get.
+        const [held, openedAt, reportingDeadline] =
+          answer === 'again' ? reply.slice(1) : [task, ...reply.slice(1)];
+        const deadline = reportingDeadline ? { reportingDeadline: Number(reportingDeadline) } : {};
+        return { ok: true, ref, task: held!, device, openedAt: Number(openedAt), ...deadline };
+      }
+      if (
+        answer === 'not_active' ||
+        answer === 'not_selecting' ||
+        answer === 'full' ||
+        answer === 'device_assigned'
+      ) {
+        return { ok: false, reason: answer };
+      }
+      throw new Error(`tryAssign: task ${task} is already assigned in plan ${plan} (${String(answer)})`);
+    }
+  }
+
+  /**
+   * Reads a plan's current attempt and its round key (two round trips) and remembers them for
+   * {@link tryAssign}; a plan that is not active, or whose attempt takes no tasks, is answered why.
+   */
+  private async readCurrentAttempt(
+    plan: string,
+  ): Promise<{ ok: true; current: CurrentAttempt } | { ok: false; reason: 'not_active' | 'not_selecting' }> {
+    const [status, round, attempt] = await this.redis.hmget(
+      this.keys.plan(plan).meta,
+      'status',
+      'round',
+      'attempt',
+    );
     if (status !== 'active') return { ok: false, reason: 'not_active' };
     if (!round || round === '0' || !attempt) return { ok: false, reason: 'not_selecting' };
-    if (servedRound !== undefined && Number(round) <= servedRound) return { ok: false, reason: 'served' };
     const ref: RoundRef = { plan, round: Number(round), attempt: Number(attempt) };
-    const k = this.keys.round(ref);
-    // Read first, outside the script: the device HMAC needs the round key, and Lua has no HMAC-SHA256. The
-    // script re-checks that n.a is still current and selecting, so a round that moved on assigns nothing.
-    const [phase, roundKey] = await this.redis.hmget(k.round, 'phase', 'round_key');
-    // Past selecting, only a device that holds a task may get it again (the script decides).
-    const open = phase === 'selecting' || phase === 'sharing' || phase === 'reporting';
-    if (!open || !roundKey) return { ok: false, reason: 'not_selecting' };
-    const device = deviceHmac(roundKey, deviceId);
-    const reply = tuple(
-      await SCRIPTS.tryAssign.run(
-        this.redis,
-        [p.meta, k.round, k.tasks, k.devices],
-        [ref.round, ref.attempt, task, now, device],
-      ),
-    );
-    const [answer] = reply;
-    if (answer === 'ok' || answer === 'again') {
-      // 'again': the device's own task, whose first answer it did not get.
-      const [held, openedAt, reportingDeadline] =
-        answer === 'again' ? reply.slice(1) : [task, ...reply.slice(1)];
-      const deadline = reportingDeadline ? { reportingDeadline: Number(reportingDeadline) } : {};
-      return { ok: true, ref, task: held!, device, openedAt: Number(openedAt), ...deadline };
-    }
-    if (
-      answer === 'not_active' ||
-      answer === 'not_selecting' ||
-      answer === 'full' ||
-      answer === 'device_assigned'
-    ) {
-      return { ok: false, reason: answer };
-    }
-    throw new Error(`tryAssign: task ${task} is already assigned in plan ${plan} (${String(answer)})`);
+    // Deleted when the attempt leaves reporting: then it takes no tasks.
+    const roundKey = await this.redis.hget(this.keys.round(ref).round, 'round_key');
+    if (!roundKey) return { ok: false, reason: 'not_selecting' };
+    const current = { ref, roundKey };
+    this.currentAttempts.set(plan, current);
+    return { ok: true, current };
   }
 
   async roundKey(ref: RoundRef): Promise<string | undefined> {

@@ -172,6 +172,14 @@ export interface NewRound {
   };
 }
 
+/** What a check-in learns of its population (see `RoundStore.recordCheckin`). */
+export interface PopulationCheckin {
+  /** Ids of the plans published to the population. */
+  readonly plans: string[];
+  /** Check-ins per second over the window, this one included. */
+  readonly rate: number;
+}
+
 /** The result of trying to assign a task in a plan's current round. */
 export type AssignResult =
   | {
@@ -361,8 +369,12 @@ export interface RoundStore {
   getBroadcast(ref: RoundRef): Promise<Uint8Array | undefined>;
 
   // clients
-  /** Records a check-in for pace steering and returns the population's check-ins per second over the window. */
-  recordCheckin(population: string, now: number): Promise<number>;
+  /**
+   * A check-in's read of its population, in one step: the plans published to it and, when there is one,
+   * the check-in recorded for pace steering with the population's check-ins per second over the window
+   * (0, and nothing recorded, for a population without plans).
+   */
+  recordCheckin(population: string, now: number): Promise<PopulationCheckin>;
   /**
    * Assigns a task to a device in the plan's current round if it is active and selecting with room and the
    * device (a verified device id; only its HMAC under the attempt's round key is stored) holds no task of

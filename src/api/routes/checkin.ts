@@ -10,7 +10,6 @@ import { newTaskId } from '../../store/ids';
 import { roundTag } from '../../store/types';
 import type { RouteDeps } from '../deps';
 import { checkinCredential } from '../devices/credential';
-import { loggableError } from '../loggable-error';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
@@ -54,7 +53,7 @@ export type CheckinResponse =
  * arrive before its first plan does.
  */
 export function checkinRoutes(deps: RouteDeps): Router {
-  const { store, plans, config, metrics, devices, log } = deps;
+  const { store, plans, config, metrics, devices } = deps;
   const router = Router();
   const memo = new SelectionNeedMemo();
 
@@ -90,12 +89,10 @@ export function checkinRoutes(deps: RouteDeps): Router {
       const device = await devices.verify(credential, where);
       const served = servedRounds(req.body);
       const now = deps.now();
-      const ids = shuffled(await store.plansOf(population));
-      // Only populations with plans keep a rate: a client must not create Redis keys by naming populations.
-      // Recorded while the plans are tried (one round trip less); the count only steers the retry windows,
-      // so an assignment already made is answered even when recording failed, rather than lost to a 503.
-      const recorded = ids.length > 0 ? store.recordCheckin(population, now) : Promise.resolve(0);
-      recorded.catch(() => undefined);
+      // One step reads the population's plans and records the check-in for pace steering (only populations
+      // with plans keep a rate: a client must not create Redis keys by naming populations).
+      const { plans: published, rate } = await store.recordCheckin(population, now);
+      const ids = shuffled(published);
 
       for (const id of ids) {
         const loaded = await plans.get(id);
@@ -116,9 +113,6 @@ export function checkinRoutes(deps: RouteDeps): Router {
         });
         const base = config.publicUrl;
         const secure = secAggSetting(loaded.checked.plan);
-        await recorded.catch((err: unknown) =>
-          log.warn({ err: loggableError(err), population }, 'could not record a check-in'),
-        );
         metrics.checkins.inc({ outcome: 'assigned' });
         const body: CheckinResponse = {
           assignment: {
@@ -140,7 +134,6 @@ export function checkinRoutes(deps: RouteDeps): Router {
         return;
       }
 
-      const rate = await recorded;
       const need = await memo.get(population, now, () => selectionNeed(store, plans, ids, now));
       const retry = retryWindow({
         checkinRate: rate,

@@ -4,9 +4,10 @@ export const TRY_ASSIGN = `
   Assigns a task to a device in round attempt n.a if the plan is active, n.a is still its current attempt,
   and the attempt is selecting with room and has no task for this device yet; the assignment that reaches
   selection_target moves the attempt to 'reporting', unless the attempt runs SecAgg: then selection ends
-  when selection_target clients have advertised their keys (advertise.ts) or at the selection timeout. The caller read n.a from meta and the attempt's round
-  key before the call (to compute the device HMAC); this script re-checks both, so a round that moved on in
-  between assigns nothing.
+  when selection_target clients have advertised their keys (advertise.ts) or at the selection timeout. The
+  caller read n.a from meta and the attempt's round key before the call (to compute the device HMAC), now or
+  for an earlier check-in; this script re-checks both and answers 'moved' when n.a is no longer current or
+  has no round key (it left reporting), so that the caller reads them again.
 
   A device that already holds a task of the attempt and has not uploaded it gets that task again ('again'),
   in any phase that takes uploads: a check-in whose answer was lost (a killed API process, a Redis
@@ -29,21 +30,21 @@ export const TRY_ASSIGN = `
     {'ok', opened_at, reporting_deadline}  assigned; reporting_deadline '' when the attempt stores none
     {'again', task, opened_at, reporting_deadline}  the device's own task, not uploaded yet, once more
     {'not_active'}       the plan is missing or not active
-    {'not_selecting'}    n.a is not the current attempt, it is past selecting, or it has no round key
+    {'moved'}            n.a is not the plan's current attempt, or it has no round key (nothing changed)
+    {'not_selecting'}    n.a is past selecting and the device holds no task of it
     {'full'}             the attempt already has selection_target assignments
     {'device_assigned'}  the device already uploaded for this attempt (nothing changed)
     {'task_exists'}      the task id is already in the attempt (nothing changed)
 ]]
 local meta = redis.call('HMGET', KEYS[1], 'status', 'round', 'attempt')
 if meta[1] ~= 'active' then return {'not_active'} end
-if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'not_selecting'} end
+if meta[2] ~= ARGV[1] or meta[3] ~= ARGV[2] then return {'moved'} end
 
 local r = redis.call('HMGET', KEYS[2], 'phase', 'assigned', 'selection_target', 'opened_at', 'round_key',
   'reporting_deadline', 'secagg')
 local phase = r[1]
-if (phase ~= 'selecting' and phase ~= 'sharing' and phase ~= 'reporting') or not r[5] then
-  return {'not_selecting'}
-end
+if not r[5] then return {'moved'} end
+if phase ~= 'selecting' and phase ~= 'sharing' and phase ~= 'reporting' then return {'not_selecting'} end
 local held = redis.call('HGET', KEYS[4], ARGV[5])
 if held then
   if redis.call('HGET', KEYS[3], held) == 'a' then return {'again', held, r[4], r[6] or ''} end
