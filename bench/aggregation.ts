@@ -2,14 +2,23 @@
 // paused, then the queue is resumed and the time until the round has aggregated them all and completed is
 // measured. Both deployments run side by side (an idle one blocks on Redis and costs nothing) and the runs
 // alternate, so that whatever else shares the machine weighs on both sides of the ratio alike.
-//   npm run bench:aggregation   (options: --clients N --floats N --runs N)
+//   npm run bench:aggregation   (options: --clients N --floats N --runs N --profile DIR)
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { RoundInfo } from '../src/store/types';
 import { vectorUpload } from '../test/support/plans';
 import { checkinRaw, uploadRaw } from '../test/support/raw-client';
 import { spread } from './load';
-import { cpuLine, CpuMeter, figure, redisPid, startCluster, submitVectorPlan, type Cluster } from './support';
+import {
+  cpuLine,
+  CpuMeter,
+  figure,
+  redisPid,
+  runOptions,
+  startCluster,
+  submitVectorPlan,
+  type Cluster,
+} from './support';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -23,8 +32,18 @@ interface Deployment {
   readonly cpu: CpuMeter;
 }
 
-async function deploy(workers: number, clients: number, redis: Redis, redisProcess: number): Promise<Deployment> {
-  const cluster = await startCluster({ workers, env: { MAX_PENDING_UPLOADS: String(clients + 1) } });
+async function deploy(
+  workers: number,
+  clients: number,
+  redis: Redis,
+  redisProcess: number,
+): Promise<Deployment> {
+  const { env, nodeArgs } = runOptions(process.argv);
+  const cluster = await startCluster({
+    workers,
+    nodeArgs,
+    env: { ...env, MAX_PENDING_UPLOADS: String(clients + 1) },
+  });
   const queue = new Queue('agg', { connection: redis, prefix: `{${cluster.prefix}}` });
   const cpu = new CpuMeter({
     workers: cluster.workers.map((w) => w.pid!),
@@ -35,7 +54,13 @@ async function deploy(workers: number, clients: number, redis: Redis, redisProce
 }
 
 /** Queues `clients` uploads of one round with the queue paused, then times their aggregation. */
-async function run(d: Deployment, run: number, clients: number, body: Buffer, floats: number): Promise<number> {
+async function run(
+  d: Deployment,
+  run: number,
+  clients: number,
+  body: Buffer,
+  floats: number,
+): Promise<number> {
   const { cluster, queue } = d;
   await queue.pause();
   const { id, population } = await submitVectorPlan(cluster, floats, clients);
@@ -73,8 +98,9 @@ async function main(): Promise<void> {
     `aggregation of ${clients} queued uploads of ${floats} float32, ${runs} alternating runs, node ${process.version}`,
   );
   const body = Buffer.from(vectorUpload(new Float32Array(floats).fill(1)));
-  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  const redisProcess = await redisPid();
+  const url = runOptions(process.argv).env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const redisProcess = await redisPid(url);
   const deployments: Deployment[] = [];
   const rates = new Map<number, number[]>([
     [1, []],
