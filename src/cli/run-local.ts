@@ -134,6 +134,8 @@ export function runLocalCommand(): Command {
               [
                 ...readClientsCsv(fs.readFileSync(opts.evalData, 'utf8'), element, {
                   source: opts.evalData,
+                  // A held-out set is one client; `data split` writes it without the client_id column.
+                  singleClient: 'heldout',
                 }).values(),
               ],
               element,

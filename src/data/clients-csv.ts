@@ -77,6 +77,11 @@ interface ParsedRecord {
 export interface ReadClientsCsvOptions {
   /** Names the file in every problem (`clients.csv: row 5, column y`). */
   readonly source?: string;
+  /**
+   * The client that every row belongs to when the header has no `client_id` column (a held-out set, one
+   * client); without it, that column is required.
+   */
+  readonly singleClient?: string;
 }
 
 /**
@@ -98,7 +103,6 @@ export function readClientsCsv(
         : details.map((d) => ({ ...d, path: `${options.source}: ${d.path}` })),
     );
   const leaves = exampleLeaves(element);
-  const columns = [CLIENT_ID_COLUMN, ...leafColumns(leaves)];
 
   let records: ParsedRecord[];
   try {
@@ -114,6 +118,10 @@ export function readClientsCsv(
     throw located([{ path: 'csv', message: (e as Error).message }]);
   }
   const [head, ...rows] = records;
+  const single = options.singleClient !== undefined && head?.record[0] !== CLIENT_ID_COLUMN;
+  // With a client id, its column comes first and the leaves' columns start at 1.
+  const first = single ? 0 : 1;
+  const columns = [...(single ? [] : [CLIENT_ID_COLUMN]), ...leafColumns(leaves)];
   if (head === undefined)
     throw located([{ path: 'row 1', message: `no header; expected ${columns.slice(0, 4).join(',')},...` }]);
   const header = head.record;
@@ -132,7 +140,7 @@ export function readClientsCsv(
   if (headerProblems.length > 0) throw located(headerProblems);
 
   // Parsed values of each example, by client, until the per-leaf arrays can be sized.
-  const width = columns.length - 1;
+  const width = columns.length - first;
   const byClient = new Map<string, Float64Array[]>();
   const problems: ErrorDetail[] = [];
   for (const { info, record } of rows) {
@@ -142,13 +150,13 @@ export function readClientsCsv(
       problems.push({ path: row, message: `${record.length} cells, the header has ${columns.length}` });
       continue;
     }
-    const id = record[0]!;
+    const id = single ? options.singleClient! : record[0]!;
     if (id === '') {
       problems.push({ path: `${row}, column ${CLIENT_ID_COLUMN}`, message: 'empty client id' });
       continue;
     }
     const values = new Float64Array(width);
-    let c = 1;
+    let c = first;
     for (const leaf of leaves) {
       for (let k = 0; k < leaf.exampleSize; k++, c++) {
         const parsed = parseCell(record[c]!, leaf.dtype);
@@ -157,7 +165,7 @@ export function readClientsCsv(
           if (problems.length < MAX_PROBLEMS)
             problems.push({ path: `${row}, column ${columns[c]}`, message: v });
         } else {
-          values[c - 1] = v;
+          values[c - first] = v;
         }
       }
     }
@@ -200,16 +208,25 @@ function quote(cell: string): string {
 /**
  * Writes many clients' examples as CSV text (header, then one row per example, "\n" line ends), the format
  * `readClientsCsv` reads; throws DATA_INVALID when a client's examples do not fit the element type.
+ * `withClientId: false` writes one client without the `client_id` column (a held-out set), which
+ * `readClientsCsv` reads with its `singleClient` option.
  */
-export function writeClientsCsv(clients: ReadonlyMap<string, ClientExamples>, element: TffType): string {
+export function writeClientsCsv(
+  clients: ReadonlyMap<string, ClientExamples>,
+  element: TffType,
+  options: { readonly withClientId?: boolean } = {},
+): string {
+  const withId = options.withClientId ?? true;
+  if (!withId && clients.size > 1)
+    throw invalid([{ path: CLIENT_ID_COLUMN, message: 'several clients need the client_id column' }]);
   const leaves = exampleLeaves(element);
-  const lines = [[CLIENT_ID_COLUMN, ...leafColumns(leaves)].join(',')];
+  const lines = [[...(withId ? [CLIENT_ID_COLUMN] : []), ...leafColumns(leaves)].join(',')];
   for (const [id, examples] of clients) {
     if (id === '') throw invalid([{ path: CLIENT_ID_COLUMN, message: 'empty client id' }]);
     checkClientExamples(examples, leaves, `client ${JSON.stringify(id)}`);
     const idCell = quote(id);
     for (let e = 0; e < examples.count; e++) {
-      const cells = [idCell];
+      const cells = withId ? [idCell] : [];
       leaves.forEach((leaf, i) => {
         const data = examples.leaves[i]!;
         for (let k = e * leaf.exampleSize; k < (e + 1) * leaf.exampleSize; k++) {

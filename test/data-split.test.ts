@@ -1,0 +1,119 @@
+/**
+ * An author's own data, by the README: a CSV of labelled examples -> `roundhouse data split` -> `plans build
+ * fedavg` with the widths it printed -> `run-local` with the held-out set, through the real command line
+ * (the built `bin/roundhouse.js`). The data is made here: three classes of 4-feature Gaussian blobs with
+ * string labels and features on very different scales (which is what `--standardize` is for).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import seedrandom from 'seedrandom';
+
+const BIN = path.join(__dirname, '..', 'bin', 'roundhouse.js');
+const roundhouse = (...args: string[]) =>
+  execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-split-'));
+  const rng = seedrandom('blobs');
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+  const centres: Record<string, number[]> = { alder: [0, 0, 0, 0], birch: [3, 0, 3, 0], cedar: [0, 3, 0, 3] };
+  const scale = [1, 100, 0.01, 10];
+  const lines = ['f1,f2,species,f3,f4'];
+  for (let i = 0; i < 150; i++) {
+    for (const [species, c] of Object.entries(centres)) {
+      const f = c.map((m, j) => ((m + normal()) * scale[j]!).toPrecision(6));
+      lines.push([f[0], f[1], species, f[2], f[3]].join(','));
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'trees.csv'), lines.join('\n') + '\n');
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('roundhouse data split', () => {
+  it('makes clients, a stratified held-out set and the scaling that FedAvg trains on to 90%', () => {
+    const out = path.join(dir, 'split');
+    const said = roundhouse(
+      'data',
+      'split',
+      path.join(dir, 'trees.csv'),
+      '--label',
+      'species',
+      '--clients',
+      '10',
+      '--holdout',
+      '0.2',
+      '--standardize',
+      '--out-dir',
+      out,
+    );
+    expect(said).toContain('360 training examples in 10 clients (36 to 36 each)');
+    expect(said).toContain('plans build fedavg --layers 4,32,3');
+
+    const clients = fs.readFileSync(path.join(out, 'clients.csv'), 'utf8').trim().split('\n');
+    expect(clients[0]).toBe('client_id,x.0,x.1,x.2,x.3,y');
+    expect(clients).toHaveLength(361);
+    const heldout = fs.readFileSync(path.join(out, 'heldout.csv'), 'utf8').trim().split('\n');
+    expect(heldout[0]).toBe('x.0,x.1,x.2,x.3,y');
+    // Stratified: 30 of each class's 150 held out.
+    const perClass = [0, 1, 2].map((k) => heldout.slice(1).filter((l) => l.endsWith(`,${k}`)).length);
+    expect(perClass).toEqual([30, 30, 30]);
+    const scaling = JSON.parse(fs.readFileSync(path.join(out, 'scaling.json'), 'utf8')) as {
+      classes: string[];
+      features: string[];
+      mean: number[];
+      std: number[];
+    };
+    expect(scaling.classes).toEqual(['alder', 'birch', 'cedar']);
+    expect(scaling.features).toEqual(['f1', 'f2', 'f3', 'f4']);
+    // The second feature was drawn at 100 times the first's scale.
+    expect(scaling.std[1]! / scaling.std[0]!).toBeGreaterThan(50);
+
+    const plan = roundhouse(
+      'plans',
+      'build',
+      'fedavg',
+      '--layers',
+      '4,16,3',
+      '--collection',
+      'trees',
+      '--target-clients',
+      '5',
+      '--rounds',
+      '15',
+    );
+    fs.writeFileSync(path.join(dir, 'plan.json'), plan);
+    const rounds = roundhouse(
+      'run-local',
+      path.join(dir, 'plan.json'),
+      '--data',
+      path.join(out, 'clients.csv'),
+      '--eval-data',
+      path.join(out, 'heldout.csv'),
+      '--json',
+    )
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { round: number; evaluation?: { accuracy?: number } });
+    expect(rounds).toHaveLength(15);
+    expect(rounds.at(-1)!.evaluation!.accuracy).toBeGreaterThan(0.9);
+  });
+
+  it('names the file, the row and the column of a bad cell, and the columns when the label is missing', () => {
+    const bad = path.join(dir, 'bad.csv');
+    fs.writeFileSync(bad, 'a,b,label\n1,2,x\n3,oops,y\n');
+    const r = spawnSync(process.execPath, [BIN, 'data', 'split', bad, '--label', 'label', '--clients', '1'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`${bad}: row 3, column b`);
+    expect(r.stderr).toContain('"oops" is not a finite number');
+    const r2 = spawnSync(process.execPath, [BIN, 'data', 'split', bad, '--label', 'kind', '--clients', '1'], {
+      encoding: 'utf8',
+    });
+    expect(r2.status).not.toBe(0);
+    expect(r2.stderr).toContain('no column "kind"; the columns are a, b, label');
+  });
+});
