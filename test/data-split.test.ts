@@ -116,4 +116,33 @@ describe('roundhouse data split', () => {
     expect(r2.status).not.toBe(0);
     expect(r2.stderr).toContain('no column "kind"; the columns are a, b, label');
   });
+
+  it('says which option to change when the plan selects more clients than the data has', () => {
+    const out = path.join(dir, 'few');
+    roundhouse(
+      'data',
+      'split',
+      path.join(dir, 'trees.csv'),
+      '--label',
+      'species',
+      '--clients',
+      '10',
+      '--out-dir',
+      out,
+    );
+    // The library's default target of 20 clients a round.
+    fs.writeFileSync(
+      path.join(dir, 'default.json'),
+      roundhouse('plans', 'build', 'fedavg', '--layers', '4,16,3'),
+    );
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'run-local', path.join(dir, 'default.json'), '--data', path.join(out, 'clients.csv')],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      "the data has 10 clients, fewer than the plan's min_reports (20): build the plan with --target-clients 10",
+    );
+  });
 });

@@ -57,10 +57,14 @@ export class LocalRunner {
     const minReports = s.min_reports ?? s.target_clients;
     const perRound = Math.min(this.options.clientsPerRound ?? s.target_clients, clients.size);
     if (perRound < minReports) {
-      throw new AppError(
-        'BAD_REQUEST',
-        `${perRound} clients per round is fewer than the plan's min_reports (${minReports})`,
-      );
+      // Say which knob turns: the data's client count, the run's per-round count, or the plan's schedule.
+      const why =
+        clients.size < minReports
+          ? `the data has ${clients.size} clients, fewer than the plan's min_reports (${minReports}): build the ` +
+            `plan with --target-clients ${clients.size} (or fewer; --min-reports too if it sets one), or give more clients`
+          : `${perRound} clients per round is fewer than the plan's min_reports (${minReports}): ` +
+            `raise --clients-per-round to at least ${minReports}`;
+      throw new AppError('BAD_REQUEST', why);
     }
     this.secAgg = secAggSetting(this.checked.plan) !== undefined;
     this.dropouts = options.secAggDropouts;
