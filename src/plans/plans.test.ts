@@ -207,3 +207,21 @@ describe('fedavg', () => {
     }
   });
 });
+
+describe('built plans', () => {
+  it('share no object between their parts (editing one computation never changes another)', () => {
+    for (const [name, entry] of Object.entries(PLAN_LIBRARY)) {
+      const plan = entry.build({});
+      const seen = new Set<object>();
+      const shared: string[] = [];
+      const walk = (v: unknown, path: string): void => {
+        if (v === null || typeof v !== 'object') return;
+        if (seen.has(v)) shared.push(`${name}: ${path}`);
+        seen.add(v);
+        for (const [k, x] of Object.entries(v)) walk(x, `${path}/${k}`);
+      };
+      walk(plan, '');
+      expect(shared).toEqual([]);
+    }
+  });
+});

@@ -65,6 +65,24 @@ describe('ComputationBuilder', () => {
     expect(msg).toMatch(/int32/);
   });
 
+  it('types a number from the numeric arguments, not from a bool condition', () => {
+    const b = new ComputationBuilder('work', named({ x: f32([3]), n: i32([3]) }));
+    const x = b.field(b.param, 'x');
+    const n = b.field(b.param, 'n');
+    const cond = b.greater(x, 0);
+    expect(b.where(cond, x, 0).type).toEqual(f32([3]));
+    expect(b.where(cond, 1, n).type).toEqual(i32([3]));
+    // No numeric argument: where's values are float32.
+    expect(b.where(cond, 0, 1).type).toEqual(f32([3]));
+    const comp = b.finish(b.struct([b.where(cond, x, 0), b.where(cond, 1, n)]));
+    expectValid(comp);
+    const consts = comp.nodes
+      .filter((c) => c.op === 'const')
+      .map((c) => (c.attrs as { dtype: string }).dtype);
+    // What finish keeps: greater's 0, then where's 0 (float32) and 1 (int32).
+    expect(consts.sort()).toEqual(['float32', 'float32', 'int32']);
+  });
+
   it('rejects a wrong struct field, listing the fields there are', () => {
     const b = new ComputationBuilder('report', named({ sum: f32(), count: i32() }));
     expect(() => b.field(b.param, 'total')).toThrow(

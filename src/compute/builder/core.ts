@@ -90,13 +90,8 @@ export class BaseBuilder {
       throw new BuildError(`${this.label}: ${why}`);
     }
     const clean = stripUndefined(attrs);
-    const dtype = args
-      .map((a) => (typeof a === 'number' ? undefined : a.type))
-      .find((t) => t?.kind === 'tensor');
     const handles = args.map((a, i) =>
-      typeof a === 'number'
-        ? this.scalar(a, (dtype as TensorType | undefined)?.dtype ?? 'float32')
-        : this.own(a, name, i),
+      typeof a === 'number' ? this.scalar(a, literalDtype(name, args)) : this.own(a, name, i),
     );
     const nodeName = this.nextName(hint);
     const fail = (why: string): never => {
@@ -408,4 +403,19 @@ export class BaseBuilder {
 
 function stripUndefined(attrs: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * The dtype a number among an op's arguments takes: that of its numeric tensor arguments, not of a bool
+ * condition (`where(cond, x, 0)` is `where(cond, x, 0.0)` for a float32 `x`); bool only when every tensor
+ * argument is bool, except for `where`, whose values are numbers (float32 when no argument says).
+ */
+function literalDtype(op: string, args: readonly Operand[]): Dtype {
+  const dtypes = args.flatMap((a) =>
+    typeof a !== 'number' && a.type.kind === 'tensor' ? [a.type.dtype] : [],
+  );
+  const numeric = dtypes.find((d) => d !== 'bool');
+  if (numeric) return numeric;
+  if (op === 'where' || dtypes.length === 0) return 'float32';
+  return dtypes[0]!;
 }

@@ -139,8 +139,12 @@ export class PlanBuilder {
       ...(meta.update_bounds !== undefined ? { update_bounds: meta.update_bounds } : {}),
       ...(meta.dp !== undefined ? { dp: meta.dp } : {}),
     };
-    if (options.check ?? true) checkPlan(plan);
-    return plan;
+    // The builder reuses type objects across computations (a handle's type becomes a parameter's type);
+    // a copy gives the plan objects of its own, so that editing one computation never changes another
+    // (through JSON, which is what a plan is: structuredClone would keep the sharing).
+    const own = JSON.parse(JSON.stringify(plan)) as Plan;
+    if (options.check ?? true) checkPlan(own);
+    return own;
   }
 
   private run(label: string, parameterType: TffType | undefined, body: Body | NullaryBody): Built {
