@@ -83,6 +83,20 @@ describe('ComputationBuilder', () => {
     expect(consts.sort()).toEqual(['float32', 'float32', 'int32']);
   });
 
+  it('spells infinities "inf" and "-inf", and refuses them for int32', () => {
+    const b = new ComputationBuilder('zero', undefined);
+    const lo = b.scalar(-Infinity);
+    const comp = b.finish(b.struct([lo, b.const('float32', [2], [Infinity, 1])]));
+    expectValid(comp);
+    const values = comp.nodes
+      .filter((n) => n.op === 'const')
+      .map((n) => (n.attrs as { value: unknown }).value);
+    expect(values).toEqual(expect.arrayContaining(['-inf', ['inf', 1]]));
+    expect(() => new ComputationBuilder('zero', undefined).scalar(-Infinity, 'int32')).toThrow(
+      /not an integer/,
+    );
+  });
+
   it('rejects a wrong struct field, listing the fields there are', () => {
     const b = new ComputationBuilder('report', named({ sum: f32(), count: i32() }));
     expect(() => b.field(b.param, 'total')).toThrow(

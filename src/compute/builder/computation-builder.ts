@@ -93,6 +93,38 @@ export class ComputationBuilder extends BaseBuilder {
   tanh(x: Handle, hint?: string): Handle {
     return this.op('tanh', [x], {}, hint);
   }
+  /** Rounds half to even (float32), as `tf.round`. */
+  round(x: Handle, hint?: string): Handle {
+    return this.op('round', [x], {}, hint);
+  }
+  /** Largest integer not above x (float32). */
+  floor(x: Handle, hint?: string): Handle {
+    return this.op('floor', [x], {}, hint);
+  }
+  /** Smallest integer not below x (float32). */
+  ceil(x: Handle, hint?: string): Handle {
+    return this.op('ceil', [x], {}, hint);
+  }
+  /** -1, 0 or 1. */
+  sign(x: Handle, hint?: string): Handle {
+    return this.op('sign', [x], {}, hint);
+  }
+  /** `1 / sqrt(x)`. */
+  rsqrt(x: Handle, hint?: string): Handle {
+    return this.op('rsqrt', [x], {}, hint);
+  }
+  /** `log(1 + x)`, accurate near 0. */
+  log1p(x: Handle, hint?: string): Handle {
+    return this.op('log1p', [x], {}, hint);
+  }
+  /** `log(1 + e ** x)`. */
+  softplus(x: Handle, hint?: string): Handle {
+    return this.op('softplus', [x], {}, hint);
+  }
+  /** `(a - b) ** 2`. */
+  squaredDifference(a: Operand, b: Operand, hint?: string): Handle {
+    return this.op('squared_difference', [a, b], {}, hint);
+  }
 
   // Comparisons and selection.
   /** `a == b` (bool). */
@@ -106,6 +138,30 @@ export class ComputationBuilder extends BaseBuilder {
   /** `a < b` (bool). */
   less(a: Operand, b: Operand, hint?: string): Handle {
     return this.op('less', [a, b], {}, hint);
+  }
+  /** `a >= b` (bool). */
+  greaterEqual(a: Operand, b: Operand, hint?: string): Handle {
+    return this.op('greater_equal', [a, b], {}, hint);
+  }
+  /** `a <= b` (bool). */
+  lessEqual(a: Operand, b: Operand, hint?: string): Handle {
+    return this.op('less_equal', [a, b], {}, hint);
+  }
+  /** `a != b` (bool). */
+  notEqual(a: Operand, b: Operand, hint?: string): Handle {
+    return this.op('not_equal', [a, b], {}, hint);
+  }
+  /** `a && b` (bool). */
+  logicalAnd(a: Handle, b: Handle, hint?: string): Handle {
+    return this.op('logical_and', [a, b], {}, hint);
+  }
+  /** `a || b` (bool). */
+  logicalOr(a: Handle, b: Handle, hint?: string): Handle {
+    return this.op('logical_or', [a, b], {}, hint);
+  }
+  /** `!x` (bool). */
+  logicalNot(x: Handle, hint?: string): Handle {
+    return this.op('logical_not', [x], {}, hint);
   }
   /** `cond ? a : b`, elementwise. */
   where(cond: Handle, a: Operand, b: Operand, hint?: string): Handle {
@@ -133,9 +189,36 @@ export class ComputationBuilder extends BaseBuilder {
   reduceMax(x: Handle, options: ReduceOptions = {}, hint?: string): Handle {
     return this.op('reduce_max', [x], reduceAttrs(options), hint);
   }
+  /** Minimum over `axes` (default all). */
+  reduceMin(x: Handle, options: ReduceOptions = {}, hint?: string): Handle {
+    return this.op('reduce_min', [x], reduceAttrs(options), hint);
+  }
+  /** Product over `axes` (default all). */
+  reduceProd(x: Handle, options: ReduceOptions = {}, hint?: string): Handle {
+    return this.op('reduce_prod', [x], reduceAttrs(options), hint);
+  }
+  /** Whether every element over `axes` is true (bool). */
+  reduceAll(x: Handle, options: ReduceOptions = {}, hint?: string): Handle {
+    return this.op('reduce_all', [x], reduceAttrs(options), hint);
+  }
+  /** Whether any element over `axes` is true (bool). */
+  reduceAny(x: Handle, options: ReduceOptions = {}, hint?: string): Handle {
+    return this.op('reduce_any', [x], reduceAttrs(options), hint);
+  }
   /** Index of the maximum along `axis` (int32). */
   argmax(x: Handle, axis: number, hint?: string): Handle {
     return this.op('argmax', [x], { axis }, hint);
+  }
+  /** Index of the minimum along `axis` (int32). */
+  argmin(x: Handle, axis: number, hint?: string): Handle {
+    return this.op('argmin', [x], { axis }, hint);
+  }
+  /**
+   * The vector norm of the elements over `axes` (default all) taken as one vector (float32): `ord` 2 (the
+   * default, Euclidean), 1, or `'inf'` (the largest absolute value).
+   */
+  norm(x: Handle, options: ReduceOptions & { ord?: 1 | 2 | 'inf' } = {}, hint?: string): Handle {
+    return this.op('norm', [x], { ...reduceAttrs(options), ord: options.ord }, hint);
   }
 
   // Linear algebra, shapes and neural-net ops.
@@ -156,6 +239,30 @@ export class ComputationBuilder extends BaseBuilder {
   /** Reshape; at most one `-1`. */
   reshape(x: Handle, shape: readonly number[], hint?: string): Handle {
     return this.op('reshape', [x], { shape: [...shape] }, hint);
+  }
+  /** Permutes the dimensions (default: reversed). */
+  transpose(x: Handle, perm?: readonly number[], hint?: string): Handle {
+    return this.op('transpose', [x], { perm: perm ? [...perm] : undefined }, hint);
+  }
+  /** The block starting at `begin` of `size` (`-1`: to the end of that dimension). */
+  slice(x: Handle, begin: readonly number[], size: readonly number[], hint?: string): Handle {
+    return this.op('slice', [x], { begin: [...begin], size: [...size] }, hint);
+  }
+  /** Removes the size-1 dimensions `axes` (all of them when every dimension is known). */
+  squeeze(x: Handle, axes?: readonly number[], hint?: string): Handle {
+    return this.op('squeeze', [x], { axes: axes ? [...axes] : undefined }, hint);
+  }
+  /** Slices of `x` along `axis` (default 0) picked by int32 `indices`; an index out of range fails the run. */
+  gather(x: Handle, indices: Handle, axis?: number, hint?: string): Handle {
+    return this.op('gather', [x, indices], { axis }, hint);
+  }
+  /** Joins tensors along an existing `axis`. */
+  concat(xs: readonly Handle[], axis: number, hint?: string): Handle {
+    return this.op('concat', xs, { axis }, hint);
+  }
+  /** Stacks tensors of one shape along a new `axis` (default 0). */
+  stack(xs: readonly Handle[], axis?: number, hint?: string): Handle {
+    return this.op('stack', xs, { axis }, hint);
   }
   /** Inserts a dimension of size 1 at `axis`. */
   expandDims(x: Handle, axis: number, hint?: string): Handle {
@@ -184,6 +291,10 @@ export class ComputationBuilder extends BaseBuilder {
   /** Zeros of `x`'s type. */
   zerosLike(x: Handle, hint?: string): Handle {
     return this.op('zeros_like', [x], {}, hint);
+  }
+  /** Ones of `x`'s type. */
+  onesLike(x: Handle, hint?: string): Handle {
+    return this.op('ones_like', [x], {}, hint);
   }
   /** Server-only Gaussian noise; with a seed the draw is deterministic for a given round. */
   randomNormal(

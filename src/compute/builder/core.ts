@@ -127,7 +127,10 @@ export class BaseBuilder {
     return this.emit(nodeName, name, handles, clean, type);
   }
 
-  /** A constant tensor: `value` fills the shape, or is a flat array of its elements. */
+  /**
+   * A constant tensor: `value` fills the shape, or is a flat array of its elements; `Infinity` and
+   * `-Infinity` are float32's infinities.
+   */
   const(
     dtype: Dtype,
     shape: Shape,
@@ -136,7 +139,14 @@ export class BaseBuilder {
   ): Handle {
     if (!isFullyDefined(shape))
       throw new BuildError(`${this.label}: const shape ${JSON.stringify(shape)} must be fully known`);
-    const attrs = { dtype, shape: [...shape], value: Array.isArray(value) ? [...value] : value };
+    // JSON has no infinities: the IR spells them "inf" and "-inf" (float32 only; the op checks).
+    const spell = (v: number | boolean): number | boolean | string =>
+      v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v;
+    const attrs = {
+      dtype,
+      shape: [...shape],
+      value: Array.isArray(value) ? value.map(spell) : spell(value as number | boolean),
+    };
     // Identical constants are pure, so one node serves every use (keeps accumulate/update short).
     const key = `const:${JSON.stringify(attrs)}`;
     const known = this.memo.get(key);

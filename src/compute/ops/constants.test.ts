@@ -67,7 +67,24 @@ const OK: OkCase[] = [
   { op: 'ones_like', what: 'bool', args: [bool([f])], type: T('bool', [1]), value: [t] },
 ];
 
+OK.push({
+  op: 'const',
+  what: 'float32 infinities, spelled "inf" and "-inf"',
+  args: [],
+  attrs: { dtype: 'float32', shape: [3], value: ['-inf', 0.5, 'inf'] },
+  type: T('float32', [3]),
+  value: [-Infinity, 0.5, Infinity],
+});
+
 const BAD: BadCase[] = [
+  {
+    op: 'const',
+    what: 'an int32 infinity',
+    types: [],
+    attrs: { dtype: 'int32', shape: [], value: 'inf' },
+    error: /^attr value: inf is not an int32$/,
+  },
+
   {
     op: 'const',
     what: 'an array of the wrong length',
@@ -101,14 +118,14 @@ const BAD: BadCase[] = [
     what: 'a boolean for float32',
     types: [],
     attrs: { dtype: 'float32', shape: [1], value: [true] },
-    error: /^attr value: element 0: true is not a finite float32$/,
+    error: /^attr value: element 0: true is not a float32 \(a finite number, "inf" or "-inf"\)$/,
   },
   {
     op: 'const',
     what: 'a float32 overflow',
     types: [],
     attrs: { dtype: 'float32', shape: [], value: 1e39 },
-    error: /^attr value: 1e\+39 is not a finite float32$/,
+    error: /^attr value: 1e\+39 is not a float32 \(a finite number, "inf" or "-inf"\)$/,
   },
   { op: 'zeros_like', what: 'a missing arg', types: [], error: /^arg 0: missing/ },
   { op: 'ones_like', what: 'a missing arg', types: [], error: /^arg 0: missing/ },
@@ -122,6 +139,8 @@ test.each([
   { dtype: 'float32', shape: [-1], value: 1 },
   { dtype: 'float32', shape: [2], value: [[1, 2]] },
   { dtype: 'float32', shape: [], value: 'one' },
+  { dtype: 'float32', shape: [], value: 'nan' },
+  { dtype: 'float32', shape: [2], value: ['inf', 'Infinity'] },
   { dtype: 'float32', shape: [], value: 1, name: 'x' },
 ])('const schema rejects %j', (attrs) => {
   expect(schemaErrors('const', attrs)).not.toEqual([]);

@@ -16,7 +16,9 @@ import {
 /** The largest finite float32; a larger literal would silently become Infinity. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-type Scalar = number | boolean;
+/** Infinities are spelled as text: JSON has no literal for them. */
+type Infinite = 'inf' | '-inf';
+type Scalar = number | boolean | Infinite;
 
 interface ConstAttrs {
   dtype: Dtype;
@@ -24,7 +26,14 @@ interface ConstAttrs {
   value: Scalar | Scalar[];
 }
 
-const SCALAR_SCHEMA = { anyOf: [{ type: 'number' }, { type: 'boolean' }] } as const;
+const SCALAR_SCHEMA = {
+  anyOf: [{ type: 'number' }, { type: 'boolean' }, { enum: ['inf', '-inf'] }],
+} as const;
+
+/** The number an element stands for ("inf" and "-inf" are the float32 infinities). */
+function elementValue(v: Scalar): number {
+  return v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v);
+}
 
 /** Why `v` is not a valid element of a `dtype` constant, or null. */
 function badElement(v: Scalar, dtype: Dtype): string | null {
@@ -34,13 +43,18 @@ function badElement(v: Scalar, dtype: Dtype): string | null {
     case 'int32':
       return typeof v === 'number' && isInt32(v) ? null : `${String(v)} is not an int32`;
     case 'float32':
-      return typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= FLOAT32_MAX
+      return v === 'inf' ||
+        v === '-inf' ||
+        (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= FLOAT32_MAX)
         ? null
-        : `${String(v)} is not a finite float32`;
+        : `${String(v)} is not a float32 (a finite number, "inf" or "-inf")`;
   }
 }
 
-/** A tensor literal: a number or boolean filled to `shape`, or a flat array of `prod(shape)` elements. */
+/**
+ * A tensor literal: a number or boolean filled to `shape`, or a flat array of `prod(shape)` elements; a
+ * float32 element may be "inf" or "-inf" (a running minimum or maximum starts there).
+ */
 export const constOp: OpDef = defineOp<ConstAttrs>({
   name: 'const',
   arity: 0,
@@ -72,8 +86,8 @@ export const constOp: OpDef = defineOp<ConstAttrs>({
   },
   run(_args, { dtype, shape, value }, ctx) {
     checkElements(shape, ctx);
-    if (Array.isArray(value)) return tf.tensor(value.map(Number), shape, dtype);
-    return tf.fill(shape, Number(value), dtype);
+    if (Array.isArray(value)) return tf.tensor(value.map(elementValue), shape, dtype);
+    return tf.fill(shape, elementValue(value), dtype);
   },
 });
 
