@@ -103,3 +103,28 @@ test('a shortened --secure demo trains secure FedAvg through SecAgg+ and shows i
   expectLearning(stdout, rounds);
   await expectNoKeysLeft(stderr);
 }, 180_000);
+
+test('demo --local stops once the held-out accuracy reaches --target-accuracy', async () => {
+  const { code, stdout } = await run([
+    'demo',
+    '--local',
+    '--rounds',
+    '20',
+    '--clients',
+    '30',
+    '--target-accuracy',
+    '0.5',
+  ]);
+  expect(code).toBe(0);
+  const rounds = stdout.split('\n').filter((l) => l.startsWith('round '));
+  const accuracies = rounds.map((l) => Number(/eval\.accuracy=([0-9.]+)/.exec(l)![1]));
+  // It ran until the first round at the target, and no further.
+  expect(accuracies.length).toBeLessThan(20);
+  expect(accuracies.at(-1)).toBeGreaterThanOrEqual(0.5);
+  expect(accuracies.slice(0, -1).every((a) => a < 0.5)).toBe(true);
+  expect(stdout).toMatch(
+    new RegExp(
+      `demo: held-out accuracy ${accuracies.at(-1)!.toFixed(4)} after ${rounds.length} rounds \\(target 0.5 reached\\)`,
+    ),
+  );
+}, 120_000);

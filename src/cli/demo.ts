@@ -216,6 +216,9 @@ async function runLocalDemo(opts: DemoFlags): Promise<void> {
       ? 'running secure FedAvg locally (secure sums summed in process, no SecAgg)'
       : 'running FedAvg locally',
   );
+  const started = Date.now();
+  let rounds = 0;
+  let accuracy: number | undefined;
   try {
     let t = Date.now();
     for (const r of runner.rounds()) {
@@ -224,8 +227,20 @@ async function runLocalDemo(opts: DemoFlags): Promise<void> {
         opts.json ? `${JSON.stringify(r)}\n` : `${formatRound(r, opts.rounds, now - t)}\n`,
       );
       t = now;
+      rounds += 1;
+      const a = (r.evaluation as { accuracy?: unknown } | undefined)?.accuracy;
+      if (typeof a === 'number') accuracy = a;
+      // Like the server demo: stop once the held-out accuracy reaches the target.
+      if (accuracy !== undefined && accuracy >= opts.targetAccuracy) break;
     }
   } finally {
     runner.dispose();
   }
+  const reached = accuracy !== undefined && accuracy >= opts.targetAccuracy;
+  const line =
+    `demo: held-out accuracy ${accuracy === undefined ? 'n/a' : accuracy.toFixed(4)} after ${rounds} rounds ` +
+    `(${reached ? `target ${opts.targetAccuracy} reached` : `the plan's ${opts.rounds} rounds are done; target ${opts.targetAccuracy} not reached`}), ` +
+    `elapsed ${((Date.now() - started) / 1000).toFixed(1)}s`;
+  if (opts.json) process.stderr.write(`${line}\n`);
+  else process.stdout.write(`${line}\n`);
 }
