@@ -25,7 +25,16 @@ async function main() {
     signal: stop.signal,
     maxTasks: Number(process.env.MAX_TASKS ?? Infinity),
     onOutcome: (o) =>
-      console.log(o.kind, o.assignment ? `round ${o.assignment.round}` : `wait ${o.waitMs} ms`),
+      console.log(
+        o.kind,
+        o.assignment ? `round ${o.assignment.round}` : `wait ${(o.waitMs / 1000).toFixed(1)} s`,
+      ),
+    // The client keeps trying (with a growing backoff) when the server cannot be reached; say so.
+    onError: (e, assignment) =>
+      console.error(
+        assignment ? `task of round ${assignment.round} failed:` : 'check-in failed:',
+        e instanceof Error ? e.message : String(e),
+      ),
   });
 }
 

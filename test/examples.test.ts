@@ -1,11 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { PLAN_LIBRARY } from '../src/plans';
 import type { RoundInfo } from '../src/store/types';
-import { eventually, startCluster, type Cluster } from './support/cluster';
+import { eventually, freePort, startCluster, type Cluster } from './support/cluster';
 
 // The README's Node client (examples/node-client.js) runs as written against a live server.
 describe('examples/node-client.js', () => {
@@ -44,5 +44,31 @@ describe('examples/node-client.js', () => {
       return rounds.find((r) => r.round === 1 && r.phase === 'completed');
     });
     expect(done.aggregated_clients).toBe(1);
+  });
+
+  test('says why when it cannot reach the server, and keeps trying', async () => {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-example-'));
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'node-client.js')], {
+      env: {
+        ...process.env,
+        ROUNDHOUSE_URL: `http://127.0.0.1:${port}`,
+        DEVICE_ID_FILE: path.join(dir, 'id'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const line = await eventually('an error line', () =>
+        Promise.resolve(/^check-in failed: .+$/m.exec(stderr)?.[0]),
+      );
+      expect(line).toMatch(/ECONNREFUSED|fetch failed|connect/i);
+      // Still running: it backs off and tries again rather than exiting.
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
