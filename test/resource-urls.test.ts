@@ -9,9 +9,12 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import pino from 'pino';
 import { BullJobs } from '../src/aggregation/jobs';
 import { createApp } from '../src/api/app';
+import { openApiDocument } from '../src/api/openapi';
 import { loadConfig, type Config } from '../src/config';
 import { LocalEvaluator } from '../src/isolate/local-evaluator';
 import { RoundEngine } from '../src/rounds/engine';
@@ -23,6 +26,12 @@ import { threeSumsPlan } from './support/secure-plans';
 const OPERATOR = 'operator-token-for-tests';
 const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'sum-plan.json'), 'utf8'));
 const log = pino({ level: 'silent' });
+
+/** The OpenAPI document's schema of a check-in answer: third-party clients are written against it. */
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+ajv.addSchema(openApiDocument, 'openapi.json');
+const checkinResponse = ajv.getSchema('openapi.json#/components/schemas/CheckinResponse')!;
 
 let ts: TestStore;
 let jobs: BullJobs;
@@ -164,6 +173,8 @@ async function assigned(port: number, planId: string): Promise<number> {
 /** The assignment's three URLs, after checking that each is `base` followed by the resource's path. */
 function urlsOn(answer: Answer, base: string): string[] {
   expect(answer.status).toBe(200);
+  // `format: uri` in the OpenAPI document: absolute URLs only.
+  expect(checkinResponse(answer.body) ? [] : checkinResponse.errors).toEqual([]);
   const a = answer.body.assignment;
   expect(a).toBeDefined();
   const urls = [a!.client_plan_url, a!.broadcast_url, a!.upload_url];
