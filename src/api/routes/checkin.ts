@@ -51,8 +51,9 @@ export type CheckinResponse =
  * a random order (so that concurrent plans share the population), and answers the first assignment, or a
  * retry window sized by pace steering. The assignment's URLs are absolute, on `PUBLIC_URL` or else on the
  * host the request named (`resourceBase`). A device holds at most one task per round attempt: a device that
- * already holds one gets a retry window. An unknown population gets a retry window too: its clients may
- * arrive before its first plan does.
+ * holds one it has not uploaded gets that task again (its first answer may have been lost), one that
+ * uploaded gets a retry window. An unknown population gets a retry window too: its clients may arrive before
+ * its first plan does.
  */
 export function checkinRoutes(deps: RouteDeps): Router {
   const { store, plans, config, metrics, devices } = deps;
