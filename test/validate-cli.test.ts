@@ -16,6 +16,16 @@ import { createApp } from '../src/api/app';
 import { loadConfig } from '../src/config';
 import { LocalEvaluator } from '../src/isolate/local-evaluator';
 import { PLAN_LIBRARY } from '../src/plans';
+import {
+  defineSecureParams,
+  EMPTY,
+  f32,
+  named,
+  PlanBuilder,
+  updateParam,
+  workParam,
+  workResult,
+} from '../src/authoring';
 import { RoundEngine } from '../src/rounds/engine';
 import { StorePlanCache } from '../src/rounds/plan-cache';
 import { openTestStore, type TestStore } from '../src/store/testing';
@@ -125,6 +135,33 @@ type Json = any;
 
 const federatedSum = (): Json => PLAN_LIBRARY['federated-sum']!.build({});
 
+/**
+ * A plan that passes every static check but whose `initialize` gives S = 1/0 = +Inf: only evaluating it, as
+ * the server does before storing a plan, finds that.
+ */
+function infiniteStatePlan(): Json {
+  const element = f32([null]);
+  const pb = new PlanBuilder();
+  pb.computation('initialize', undefined, (b) => b.div(b.scalar(1, 'float32'), b.scalar(0, 'float32')));
+  pb.computation('prepare', f32(), (b) => b.struct([]));
+  pb.computation('work', workParam(element, EMPTY), (b) => workResult(b, b.scalar(0, 'float32')));
+  pb.computation('zero', undefined, (b) => b.scalar(0, 'float32'));
+  pb.computation('accumulate', named({ accumulator: f32(), update: f32() }), (b, p) =>
+    b.add(b.field(p, 'accumulator'), b.field(p, 'update')),
+  );
+  pb.computation('merge', named({ a: f32(), b: f32() }), (b, p) => b.add(b.field(p, 'a'), b.field(p, 'b')));
+  pb.computation('report', f32(), (_b, a) => a);
+  defineSecureParams(pb);
+  pb.computation('update', updateParam(f32(), f32()), (b, p) =>
+    b.struct([b.field(p, 'state'), b.struct({ total: b.get(p, 'aggregates.report') })]),
+  );
+  return pb.build({
+    name: 'infinite-state',
+    client_data: { collection: 'readings', element, batch_size: 4 },
+    schedule: { rounds: 1, target_clients: 2 },
+  });
+}
+
 describe('roundhouse validate answers what POST /v1/plans answers', () => {
   test('a valid library plan: exit 0, the summary the server stores, every signature', async () => {
     const file = planFile('valid.json', `${JSON.stringify(federatedSum(), null, 2)}\n`);
@@ -150,7 +187,8 @@ describe('roundhouse validate answers what POST /v1/plans answers', () => {
     expect(human.stdout).toMatch(/^ {2}accumulate +\(<accumulator=int32,update=int32> -> int32\)$/m);
   });
 
-  const invalid: [string, () => Json, string, string][] = [
+  // The plan, the code POST /v1/plans answers, and a pointer among its details or what its message says.
+  const invalid: [string, () => Json, string, string | RegExp][] = [
     [
       'a schema-invalid plan (unknown property, bad schedule value)',
       () => {
@@ -182,16 +220,27 @@ describe('roundhouse validate answers what POST /v1/plans answers', () => {
       'PLAN_OUT_OF_BOUNDS',
       '/schedule/rounds',
     ],
+    [
+      'a plan whose initialize gives +Inf (found by evaluating it)',
+      infiniteStatePlan,
+      'EVAL_ERROR',
+      /initialize gave a non-finite value/,
+    ],
   ];
 
-  test.each(invalid)('%s: exit 1, the same code, message, pointers', async (_what, make, code, pointer) => {
+  test.each(invalid)('%s: exit 1, the same code, message, pointers', async (_what, make, code, where) => {
     const file = planFile(`${code}.json`, JSON.stringify(make(), null, 2));
     const api = await submit(file);
     expect(api.status).toBeGreaterThanOrEqual(400);
     expect(api.status).toBeLessThan(500);
-    const error = api.body.error as { code: string; details: { path: string; message: string }[] };
+    const error = api.body.error as {
+      code: string;
+      message: string;
+      details: { path: string; message: string }[];
+    };
     expect(error.code).toBe(code);
-    expect(error.details.map((d) => d.path)).toContain(pointer);
+    if (typeof where === 'string') expect(error.details.map((d) => d.path)).toContain(where);
+    else expect(error.message).toMatch(where);
 
     const asJson = await cli(['validate', '--json', file]);
     expect(asJson.code).toBe(1);
