@@ -33,6 +33,8 @@ import { openTestStore, type TestStore } from '../src/store/testing';
 const root = path.join(__dirname, '..');
 const bin = path.join(root, 'bin', 'roundhouse.js');
 const OPERATOR = 'operator-token-for-validate-cli-tests';
+/** The server settings of this test, given to the API's `loadConfig` and to the CLI child alike. */
+const SERVER_ENV = { MAX_PLAN_BYTES: String(64 << 10) };
 
 interface Run {
   code: number | null;
@@ -46,7 +48,7 @@ function childEnv(): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(LIMIT_|SCHEDULE_|MAX_PLAN_BYTES$)/.test(k)) env[k] = v;
   }
-  return env;
+  return { ...env, ...SERVER_ENV };
 }
 
 function cli(args: string[]): Promise<Run> {
@@ -75,8 +77,11 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-validate-'));
   ts = openTestStore('validate-cli');
   jobs = new BullJobs(ts.redis, ts.prefix);
-  // The defaults of an environment without settings, as the CLI child sees it.
-  const config = loadConfig({}, { operatorToken: OPERATOR, tokenSecret: 'task-token-secret-validate-cli' });
+  // The same environment as the CLI child's: the defaults but for SERVER_ENV.
+  const config = loadConfig(SERVER_ENV, {
+    operatorToken: OPERATOR,
+    tokenSecret: 'task-token-secret-validate-cli',
+  });
   const plans = new StorePlanCache(ts.store, config.limits);
   const log = pino({ level: 'silent' });
   const engine = new RoundEngine({
@@ -219,6 +224,12 @@ describe('roundhouse validate answers what POST /v1/plans answers', () => {
       },
       'PLAN_OUT_OF_BOUNDS',
       '/schedule/rounds',
+    ],
+    [
+      'a plan over MAX_PLAN_BYTES (its description alone is larger)',
+      () => ({ ...federatedSum(), description: 'x'.repeat(65 << 10) }),
+      'PLAN_LIMIT_EXCEEDED',
+      /^the body is larger than 65536 bytes/,
     ],
     [
       'a plan whose initialize gives +Inf (found by evaluating it)',
