@@ -213,7 +213,7 @@ describe('roundhouse validate answers what POST /v1/plans answers', () => {
         return p;
       },
       'PLAN_TYPE_ERROR',
-      '/computations/accumulate',
+      '/computations/accumulate/nodes/2',
     ],
     [
       'a plan outside the server bounds (more rounds than SCHEDULE_MAX_ROUNDS)',

@@ -29,13 +29,13 @@ function buildClippedStats() {
   const A = named({ sum: f32(), count: i32(), min: f32(), max: f32(), clients: i32() });
   const pb = new PlanBuilder();
 
-  // One batch into the client's running statistics; min is -max(-x) (the IR has reduce_max only).
+  // One batch into the client's running statistics.
   const addBatch = pb.fn('add_batch', named({ acc: U, batch: element }), (b, p) => {
     const x = b.clip(b.field(p, 'batch'), LOW, HIGH, 'clipped');
     return b.struct({
       sum: b.add(b.get(p, 'acc.sum'), b.reduceSum(x)),
       count: b.add(b.get(p, 'acc.count'), b.dim(x, 0)),
-      min: b.minimum(b.get(p, 'acc.min'), b.neg(b.reduceMax(b.neg(x)))),
+      min: b.minimum(b.get(p, 'acc.min'), b.reduceMin(x)),
       max: b.maximum(b.get(p, 'acc.max'), b.reduceMax(x)),
     });
   });
