@@ -8,6 +8,7 @@ import { simulateCommand } from './simulate';
 import { startCommand } from './start';
 import { statusCommand } from './status';
 import { submitCommand } from './submit';
+import { validateCommand } from './validate';
 import { workerCommand } from './worker';
 
 /** The `roundhouse` command line. */
@@ -17,6 +18,7 @@ export function program(): Command {
     .addCommand(startCommand())
     .addCommand(workerCommand())
     .addCommand(submitCommand())
+    .addCommand(validateCommand())
     .addCommand(statusCommand())
     .addCommand(deleteCommand())
     .addCommand(plansCommand())
