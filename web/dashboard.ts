@@ -271,6 +271,8 @@ function renderPlots(planId: string, plots: readonly Plot[]): void {
     // What the chart holds, read back from uPlot, for tests and for anyone inspecting the page.
     entry.box.dataset.points = String(entry.chart.data[0]?.length ?? 0);
   }
+  // In plotsOf's order (outputs first), whatever order the charts were first drawn in.
+  container.append(...plots.map((p) => charts.get(p.key)!.box));
 }
 
 function chartOptions(plot: Plot): uPlot.Options {
