@@ -151,6 +151,48 @@ needs('chromium')('the operator dashboard in headless Chromium', () => {
     await page.waitForSelector('body[data-plan-status="cancelled"]');
     for (const button of ['#pause', '#resume', '#cancel']) expect(await page.isDisabled(button)).toBe(true);
     expect(pageOutput.filter((l) => l.startsWith('page error'))).toEqual([]);
+    expect(pageOutput.filter((l) => /Content Security Policy/i.test(l))).toEqual([]);
+  });
+
+  test('polls only while the tab is visible; a link to a plan that is gone goes back to the list', async () => {
+    const other = await env!.browser.newPage();
+    try {
+      const reads: string[] = [];
+      other.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/v1/plans') reads.push(r.url());
+      });
+      await other.goto(`${cluster.url}/dashboard/#plan=pzzzzzzzzzzzz`);
+      await other.fill('#token', cluster.operatorToken);
+      await other.click('#sign-in');
+      await other.waitForFunction(() =>
+        /PLAN_NOT_FOUND/.test(document.getElementById('status-line')!.innerText),
+      );
+      expect(await other.innerText('#status-line')).toMatch(
+        /no plan pzzzzzzzzzzzz .*deleted, or the link is stale/,
+      );
+      expect(await other.evaluate(() => location.hash)).toBe('');
+      expect(await other.isHidden('#plan-view')).toBe(true);
+
+      // Headless Chromium never hides a tab: the page is told it is hidden as a browser would tell it.
+      const setHidden = (hidden: boolean) =>
+        other.evaluate((h) => {
+          Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+          document.dispatchEvent(new Event('visibilitychange'));
+        }, hidden);
+      await setHidden(true);
+      const before = reads.length;
+      // Two poll periods and more: a visible tab would have read at least twice; a hidden one finishes at
+      // most the read it had in flight.
+      await new Promise((r) => setTimeout(r, 4000));
+      expect(reads.length - before).toBeLessThanOrEqual(1);
+      const hiddenReads = reads.length;
+      await setHidden(false);
+      await eventually('a read once the tab is visible again', async () =>
+        reads.length > hiddenReads ? true : undefined,
+      );
+    } finally {
+      await other.close();
+    }
   });
 
   test('another tab has no token, and a page of another origin cannot call the operator API', async () => {

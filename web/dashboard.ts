@@ -47,6 +47,8 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let generation = 0;
 const charts = new Map<string, { chart: uPlot; labels: string; box: HTMLElement }>();
 let chartsOf = '';
+/** Shown instead of the time of the last refresh until another plan is chosen. */
+let notice = '';
 
 async function api<T>(path: string, init: RequestInit = {}, bearer = token): Promise<T> {
   const res = await fetch(path, {
@@ -139,12 +141,18 @@ async function refresh(): Promise<void> {
     if (mine !== generation) return;
     renderPlans(list.plans, id);
     renderPlan(detail && { plan: detail[0], rounds: detail[1].rounds });
-    $('status-line').textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    $('status-line').classList.remove('error');
+    $('status-line').textContent = notice || `Updated ${new Date().toLocaleTimeString()}`;
+    $('status-line').classList.toggle('error', notice !== '');
   } catch (e) {
     if (mine !== generation) return;
     if (e instanceof ApiError && e.status === 401)
       return showLogin(`The token stopped working: ${describe(e)}`);
+    if (e instanceof ApiError && e.code === 'PLAN_NOT_FOUND') {
+      // Deleted since it was chosen, or a stale link: back to the plan list rather than failing each poll.
+      notice = `${describe(e)}: it was deleted, or the link is stale`;
+      history.replaceState(null, '', location.pathname);
+      return void refresh();
+    }
     $('status-line').textContent = `Refresh failed, retrying: ${describe(e)}`;
     $('status-line').classList.add('error');
   }
@@ -317,6 +325,7 @@ function start(): void {
     $(action).addEventListener('click', () => void act(action));
   }
   window.addEventListener('hashchange', () => {
+    notice = '';
     if (token) void refresh();
   });
   // A hidden tab stops polling (refresh schedules no next read); it reads at once when shown again.
