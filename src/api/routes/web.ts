@@ -6,7 +6,7 @@ import { AppError } from '../../errors';
 
 /** Options of {@link webRoutes}; the defaults fit the repository layout and the Docker image. */
 export interface WebRoutesOptions {
-  /** What `scripts/build-web.js` writes (the bundle, its map, the demo page). Default `<repo>/dist/web`. */
+  /** What `scripts/build-web.js` writes (SDK bundle and map, demo page, dashboard). Default `<repo>/dist/web`. */
   readonly dir?: string;
   /** The TensorFlow.js WASM binaries. Default the `dist` folder of `@tensorflow/tfjs-backend-wasm`. */
   readonly wasmDir?: string;
@@ -63,8 +63,9 @@ const DASHBOARD_CSP = [
  * (`/demo/`) with its script and a small slice of the digits data, and the operator dashboard (`/dashboard/`)
 with its script and uPlot's stylesheet. Static files, served with their content
  * type, a validator (weak ETag and Last-Modified, from the file's size and time), `Cache-Control` that makes
- * caches revalidate, and gzip when accepted. No operator token: browsers fetch them (the dashboard's data comes from the operator API, which does ask). A file that is not
- * built yet is 404 RESOURCE_NOT_FOUND, saying to run `npm run build`.
+ * caches revalidate, and gzip when accepted. No operator token: browsers fetch them (the dashboard's data
+ * comes from the operator API, which does ask for it). A file that is not built yet is 404
+ * RESOURCE_NOT_FOUND, saying to run `npm run build`.
  */
 export function webRoutes(options: WebRoutesOptions = {}): Router {
   const dir = options.dir ?? path.join(repositoryRoot(), 'dist', 'web');
