@@ -23,7 +23,14 @@ export function mulberry32(seed: number): () => number {
  * then for i from n-1 down to 1, j = floor(r * (i + 1)) with r the next draw, swap positions i and j.
  */
 export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
-  const next = mulberry32((seed + Math.imul(epoch, 0x9e3779b9)) >>> 0);
+  return fisherYates(n, mulberry32((seed + Math.imul(epoch, 0x9e3779b9)) >>> 0));
+}
+
+/**
+ * A permutation of 0..n-1 drawn from `next` (uniform in [0, 1)): from `[0..n-1]`, for i from n-1 down to 1,
+ * swap positions i and floor(next() * (i + 1)).
+ */
+export function fisherYates(n: number, next: () => number): Int32Array {
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
   for (let i = n - 1; i > 0; i--) {
