@@ -123,6 +123,30 @@ describe('run-local input errors', () => {
   });
 });
 
+describe('other commands', () => {
+  it('submit names a plan file it cannot read or parse, exit 1', async () => {
+    const missing = await cli(['submit', path.join(dir, 'nosuch.json'), '--token', 't']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`cannot read plan ${path.join(dir, 'nosuch.json')}: no such file\n`);
+    const notJson = await cli(['submit', csvFile, '--token', 't']);
+    expect(notJson.code).toBe(1);
+    expect(notJson.stderr).toMatch(new RegExp(`^plan ${csvFile.replace(/[.]/g, '\\.')} is not JSON: `));
+  });
+
+  it('an argument an action finds wrong is a usage error, exit 2', async () => {
+    const run = await cli(['simulate', '--token', 't']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('give exactly one of --plan <id> and --submit <plan.json>');
+  });
+
+  it('an unknown command lists the commands, exit 2', async () => {
+    const run = await cli(['stauts']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^error: unknown command 'stauts'; the commands are: start, .*\bstatus\b/);
+  });
+});
+
 test('run-local writes people output on stdout and JSON log lines on stderr only', async () => {
   const run = await cli(['run-local', planFile, '--data', csvFile, '--rounds', '2', '--json']);
   expect(run.code).toBe(0);

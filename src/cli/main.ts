@@ -1,6 +1,6 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { exitQuietlyOnClosedPipe, isClosedPipe } from './closed-pipe';
-import { applyConventions, EXIT, type CliIo } from './conventions';
+import { applyConventions, EXIT, exitCodeOf, type CliIo } from './conventions';
 import { dataCommand } from './data';
 import { deleteCommand } from './delete';
 import { demoCommand } from './demo';
@@ -50,6 +50,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     // A synchronous write (the logger's) to a closed pipe: the reader left, nothing failed.
     if (isClosedPipe(e)) process.exit(EXIT.ok);
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(EXIT.failure);
+    // An action that finds its arguments wrong throws commander's InvalidArgumentError: a usage error too.
+    process.exit(e instanceof CommanderError ? exitCodeOf(e) : EXIT.failure);
   }
 }

@@ -9,16 +9,16 @@ const WHY: Readonly<Record<string, string>> = {
 };
 
 /**
- * Reads a text file a command was given, failing with an Error that names the file and the option it came
- * from (`cannot read --data nosuch.csv: no such file`), never a bare ENOENT.
+ * Reads a text file a command was given (`-` is stdin), failing with an Error that names the file and the
+ * option it came from (`cannot read --data nosuch.csv: no such file`), never a bare ENOENT.
  */
 export function readTextFile(file: string, what: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = (err.code && WHY[err.code]) ?? err.message;
-    throw new Error(`cannot read ${what} ${file}: ${why}`);
+    throw new Error(`cannot read ${what} ${shown(file)}: ${why}`);
   }
 }
 
@@ -28,6 +28,10 @@ export function readJsonFile(file: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${what} ${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${what} ${shown(file)} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+function shown(file: string): string {
+  return file === '-' ? '(stdin)' : file;
 }
