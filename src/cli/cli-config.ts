@@ -6,7 +6,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
 
 /**
- * What the operator commands (`submit`, `status`) need: where the server is and the operator token. Flags
+ * What the operator commands (`submit`, `status`, `pause`, `resume`, `cancel`, `delete`) need: where the server is and the operator token. Flags
  * win over the environment (`ROUNDHOUSE_URL`, `OPERATOR_TOKEN`); like `loadConfig`, this is the only place
  * the CLI reads those variables.
  */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadOperatorConfig } from './cli-config';
-import { operatorApi } from './operator-client';
+import { operatorApi, withServerOptions } from './operator-client';
 import { readJsonFile } from './read-file';
 
 /**
@@ -8,11 +8,11 @@ import { readJsonFile } from './read-file';
  * fails with the server's code and every problem it found, one per line.
  */
 export function submitCommand(): Command {
-  return new Command('submit')
-    .description('submit a plan to the server and print its id')
-    .argument('<plan>', 'plan JSON file (- reads stdin), for example from `roundhouse plans build`')
-    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
-    .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)')
+  return withServerOptions(
+    new Command('submit')
+      .description('submit a plan to the server and print its id')
+      .argument('<plan>', 'plan JSON file (- reads stdin), for example from `roundhouse plans build`'),
+  )
     .option('--json', 'print the plan summary as JSON instead of the id')
     .action(async (file: string, opts: { server?: string; token?: string; json?: boolean }) => {
       const plan = readJsonFile(file, 'plan');
