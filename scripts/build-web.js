@@ -3,6 +3,9 @@
 //                                  defines the global `Roundhouse`
 //   demo.html, demo.js             the demo page, copied as they are (plain HTML and JS, readable in the browser)
 //   digits-sample.csv              the first rows of data/digits.csv.gz, uncompressed: the demo page's local data
+//   dashboard.js, dashboard.html   the operator dashboard: web/dashboard.ts bundled with uPlot by esbuild (an IIFE
+//                                  that defines no global), and its page copied as it is
+//   uplot.css                      uPlot's stylesheet, from the package, served beside the dashboard (no CDN)
 // Runs after tsc in `npm run build`. Everything lands in dist/ because that is what the Docker image ships.
 //
 // The bundle must not reach Node-only code: importing a Node built-in (fs, zlib, node:*) or a Node-only module
@@ -97,8 +100,29 @@ async function bundle() {
   return result.metafile;
 }
 
+/**
+ * The dashboard's script, with the same browser-safe check as the SDK. No source map: the page is an
+ * operator's tool, and one route fewer to serve and document.
+ */
+async function bundleDashboard() {
+  await esbuild.build({
+    entryPoints: [path.join(root, 'web', 'dashboard.ts')],
+    outfile: path.join(outDir, 'dashboard.js'),
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: ['chrome109', 'firefox113', 'safari16.4'],
+    minify: true,
+    legalComments: 'eof',
+    logLevel: 'warning',
+    tsconfig: path.join(root, 'tsconfig.json'),
+    plugins: [browserSafe],
+  });
+  fs.copyFileSync(require.resolve('uplot/dist/uPlot.min.css'), path.join(outDir, 'uplot.css'));
+}
+
 function copyPage() {
-  for (const file of ['demo.html', 'demo.js']) {
+  for (const file of ['demo.html', 'demo.js', 'dashboard.html']) {
     fs.copyFileSync(path.join(root, 'web', file), path.join(outDir, file));
   }
 }
@@ -113,6 +137,7 @@ function writeDigitsSample() {
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   const metafile = await bundle();
+  await bundleDashboard();
   copyPage();
   writeDigitsSample();
   const size = (f) => fs.statSync(path.join(outDir, f)).size;
@@ -120,7 +145,8 @@ async function main() {
   const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
   console.log(
     `dist/web: roundhouse-client.js ${kib(size('roundhouse-client.js'))} (${kib(gz)} gzip, ` +
-      `${Object.keys(metafile.inputs).length} modules), demo page, digits-sample.csv (${SAMPLE_ROWS} rows)`,
+      `${Object.keys(metafile.inputs).length} modules), demo page, digits-sample.csv (${SAMPLE_ROWS} rows), ` +
+      `dashboard.js ${kib(size('dashboard.js'))} and its page`,
   );
 }
 

@@ -11,8 +11,18 @@ export interface Config {
   readonly port: number;
   /** Address the API binds (`HOST`, default 0.0.0.0). */
   readonly host: string;
-  /** Public base URL used in the resource URLs given to clients (`PUBLIC_URL`, default http://localhost:<port>). */
+  /**
+   * Base of the resource URLs given to clients (`PUBLIC_URL`). Unset, it is `http://localhost:<port>`, used
+   * only for a request that names no host: resource URLs then follow each check-in's own scheme and Host
+   * header ({@link publicUrlFromHost}), so that a client reaching the server at any address gets URLs it
+   * can reach.
+   */
   readonly publicUrl: string;
+  /**
+   * Whether resource URLs are built from each check-in request (true when `PUBLIC_URL` is unset and no
+   * `publicUrl` override is given) rather than from {@link publicUrl} (src/api/resource-base.ts).
+   */
+  readonly publicUrlFromHost: boolean;
   /**
    * Redis URL (`REDIS_URL`); undefined means 127.0.0.1:6379 if it answers, else a private redis-server;
    * `private` asks for the private one at once (src/runtime/redis.ts). A Redis Cluster is
@@ -274,6 +284,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     planCacheSize: int(env, 'PLAN_CACHE_SIZE', 64, 1),
     faults: parseFaults(env.ROUNDHOUSE_FAULTS ?? ''),
     ...overrides,
+    // A caller that passes its own `publicUrl` means that URL, as if PUBLIC_URL were set.
+    publicUrlFromHost: overrides.publicUrlFromHost ?? (!env.PUBLIC_URL && overrides.publicUrl === undefined),
   };
   if (config.retryMinSeconds > config.retryMaxSeconds)
     throw new Error('RETRY_MIN_SECONDS is more than RETRY_MAX_SECONDS');

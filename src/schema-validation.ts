@@ -1,4 +1,5 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import clientPlanSchema from '../schemas/client-plan.schema.json';
 import computationSchema from '../schemas/computation.schema.json';
 import jobsSchema from '../schemas/jobs.schema.json';
 import planSchema from '../schemas/plan.schema.json';
@@ -14,6 +15,7 @@ ajv.addSchema(typeSchema);
 ajv.addSchema(computationSchema);
 ajv.addSchema(planSchema);
 ajv.addSchema(jobsSchema);
+ajv.addSchema(clientPlanSchema);
 
 /** The compiled validator of a schema from schemas/, by its `$id`'s file name (e.g. `plan.schema.json`). */
 export function validatorFor(file: string): ValidateFunction {

@@ -534,6 +534,26 @@ describe('cross-origin pages', () => {
       headers: { ...origin, 'access-control-request-method': 'POST' },
     });
     expect(operatorPreflight.headers.get('access-control-allow-origin')).toBeNull();
+    // The dashboard's calls included: its rounds and its pause / resume / cancel buttons, with the token in
+    // the Authorization header (a cross-origin page would have to be preflighted for it, and is refused).
+    for (const [method, path] of [
+      ['GET', '/v1/plans/p0000000000000/rounds'],
+      ['POST', '/v1/plans/p0000000000000/pause'],
+      ['POST', '/v1/plans/p0000000000000/cancel'],
+    ] as const) {
+      const preflight = await fetch(`${api.url}${path}`, {
+        method: 'OPTIONS',
+        headers: {
+          ...origin,
+          'access-control-request-method': method,
+          'access-control-request-headers': 'authorization',
+        },
+      });
+      expect([path, preflight.headers.get('access-control-allow-origin')]).toEqual([path, null]);
+      expect(preflight.headers.get('access-control-allow-headers')).toBeNull();
+    }
+    const page = await fetch(`${api.url}/dashboard/`, { headers: origin });
+    expect(page.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 

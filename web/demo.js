@@ -132,11 +132,14 @@
   function onAssignment(a) {
     log(`Checked in: assigned a task of round ${a.round} (plan ${a.plan_id}, attempt ${a.attempt})`);
     setState('working', `training, round ${a.round}`);
+    // Without PUBLIC_URL the server builds these URLs from the address this page used, so they match; a
+    // PUBLIC_URL set to another address does not, and the page's CSP (connect-src 'self') blocks them.
     const origin = new URL(a.client_plan_url).origin;
     if (origin !== window.location.origin) {
       log(
         `The server hands out URLs on ${origin} (its PUBLIC_URL), not on this page's origin, so this tab ` +
-          `cannot fetch them: open the demo at ${origin}/demo/, or set PUBLIC_URL to this page's origin.`,
+          `cannot fetch them: open the demo at ${origin}/demo/, or set PUBLIC_URL to this page's origin ` +
+          `(or unset it, so that URLs follow the address each client uses).`,
         'warn',
       );
     }

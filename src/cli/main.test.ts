@@ -45,9 +45,7 @@ describe('roundhouse (in-process)', () => {
   it('an unknown command is a usage error that lists the commands', async () => {
     const { err, code } = await run('frobnicate');
     expect(code).toBe(EXIT.usage);
-    expect(err).toMatch(
-      /^error: unknown command 'frobnicate'; the commands are: start, worker, submit, status, /,
-    );
+    expect(err).toMatch(/^error: unknown command 'frobnicate'; the commands are: start, worker, submit, /);
     const listed = err
       .slice(err.indexOf('are: ') + 5)
       .trim()

@@ -11,6 +11,7 @@ import { simulateCommand } from './simulate';
 import { startCommand } from './start';
 import { statusCommand } from './status';
 import { submitCommand } from './submit';
+import { validateCommand } from './validate';
 import { packageVersion } from './version';
 import { workerCommand } from './worker';
 
@@ -25,6 +26,7 @@ export function program(io: CliIo = {}): Command {
     .addCommand(startCommand())
     .addCommand(workerCommand())
     .addCommand(submitCommand())
+    .addCommand(validateCommand())
     .addCommand(statusCommand())
     .addCommand(planControlCommand('pause'))
     .addCommand(planControlCommand('resume'))

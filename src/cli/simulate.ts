@@ -58,6 +58,14 @@ export async function runAndReport(
         if (clientErrors++ === 0)
           output.log.warn({ err: e }, 'a simulated client failed a task (counted as errors)');
       },
+      onServerTrouble: (e) => {
+        if (e === undefined) output.log.info('the server answers again; the simulation goes on');
+        else
+          output.log.warn(
+            { err: e },
+            'the server cannot be read; the simulation and its clients wait for it (up to 5 minutes)',
+          );
+      },
     });
     bar.clear();
     if (output.finalLine && !output.json)

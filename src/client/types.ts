@@ -26,6 +26,10 @@ export interface Assignment {
   readonly task_id: string;
   readonly round: number;
   readonly attempt: number;
+  /**
+   * Absolute URLs (OpenAPI `format: uri`), used as given: on the server's `PUBLIC_URL` when it sets one,
+   * else on the scheme and host this client's check-in went to.
+   */
   readonly client_plan_url: string;
   readonly broadcast_url: string;
   readonly upload_url: string;

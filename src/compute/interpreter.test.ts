@@ -3,6 +3,8 @@ import type { Computation } from '../generated/computation';
 import { AppError } from '../errors';
 import { initBackend } from './backend';
 import { Interpreter } from './interpreter';
+import { epochPermutation } from './shuffle';
+import { tensorType } from './types';
 import { limitsWith } from './limits';
 import { sequenceValue, structValue, tensorsOf, disposeValue, type StructValue, type Value } from './value';
 
@@ -20,6 +22,11 @@ const pair = (a: object, b: object) => ({
 });
 
 // sum(w * w * x): value_and_grad must give 2 * w * x.
+// epochPermutation's answers from an independent implementation of its documented algorithm (Python, with
+// explicit 32-bit masks), so that a client in any language can check its own against the same numbers.
+const KNOWN_7_1 = [3, 0, 6, 7, 1, 4, 2, 5];
+const KNOWN_0_2 = [4, 7, 2, 5, 0, 6, 1, 3];
+
 const functions: Record<string, Computation> = {
   loss: {
     parameter: { name: 'p', type: pair(f32([3]), f32([3])) as never },
@@ -39,6 +46,19 @@ const functions: Record<string, Computation> = {
       { name: 'b', op: 'field', args: ['p'], attrs: { name: 'b' } },
       { name: 's', op: 'reduce_sum', args: ['b'] },
       { name: 'r', op: 'add', args: ['acc', 's'] },
+    ],
+    result: 'r',
+  },
+  // acc * 16 + sum(batch), in int32: the result spells out every batch sum in order (base 16).
+  trace: {
+    parameter: { name: 'p', type: pair(tensorType('int32', []), tensorType('int32', [null])) as never },
+    nodes: [
+      { name: 'acc', op: 'field', args: ['p'], attrs: { name: 'a' } },
+      { name: 'b', op: 'field', args: ['p'], attrs: { name: 'b' } },
+      { name: 's', op: 'reduce_sum', args: ['b'] },
+      { name: 'k', op: 'const', attrs: { dtype: 'int32', shape: [], value: 16 } },
+      { name: 'm', op: 'mul', args: ['acc', 'k'] },
+      { name: 'r', op: 'add', args: ['m', 's'] },
     ],
     result: 'r',
   },
@@ -105,6 +125,68 @@ describe('Interpreter', () => {
     expect(init.isDisposed).toBe(false);
     disposeValue(seq);
     init.dispose();
+  });
+
+  test('fold with shuffle_seed deals the examples into batches of the same sizes in a fresh order each later epoch', () => {
+    const c = (attrs: Record<string, unknown>) =>
+      comp(
+        [
+          { name: 'seq', op: 'field', args: ['p'], attrs: { index: 0 } },
+          { name: 'init', op: 'field', args: ['p'], attrs: { index: 1 } },
+          { name: 'r', op: 'fold', args: ['seq', 'init'], attrs: { fn: 'trace', epochs: 3, ...attrs } },
+        ],
+        'r',
+        {
+          name: 'p',
+          type: pair(
+            { kind: 'sequence', element: tensorType('int32', [null]) },
+            tensorType('int32', []),
+          ) as never,
+        },
+      );
+    const examples = [1, 2, 3, 4, 5];
+    const run = (attrs: Record<string, unknown>): number => {
+      const seq = sequenceValue([tf.tensor1d([1, 2, 3], 'int32'), tf.tensor1d([4, 5], 'int32')]);
+      const init = tf.scalar(0, 'int32');
+      const out = interp.run(
+        c(attrs),
+        structValue([
+          [undefined, seq],
+          [undefined, init],
+        ]),
+        { round: 1 },
+      ) as tf.Tensor;
+      const v = out.dataSync()[0]!;
+      out.dispose();
+      // The caller's batches are untouched.
+      expect(seq.elements.map((e) => Array.from((e as tf.Tensor).dataSync()))).toEqual([
+        [1, 2, 3],
+        [4, 5],
+      ]);
+      disposeValue(seq);
+      init.dispose();
+      return v;
+    };
+    // The expected trace from the documented permutation: epoch 0 as given, then epochPermutation(5, 7, e).
+    let want = 0;
+    for (let e = 0; e < 3; e++) {
+      const order = e === 0 ? [0, 1, 2, 3, 4] : Array.from(epochPermutation(5, 7, e));
+      const dealt = order.map((i) => examples[i]!);
+      for (const batch of [dealt.slice(0, 3), dealt.slice(3)])
+        want = want * 16 + batch.reduce((a, b) => a + b, 0);
+    }
+    const plain = run({});
+    expect(run({ shuffle_seed: 7 })).toBe(want);
+    expect(want).not.toBe(plain);
+    // Reproducible: the same seed, the same batches.
+    expect(run({ shuffle_seed: 7 })).toBe(want);
+  });
+
+  test('epochPermutation is the documented mulberry32 Fisher-Yates (known answers)', () => {
+    expect(Array.from(epochPermutation(8, 7, 1))).toEqual(KNOWN_7_1);
+    expect(Array.from(epochPermutation(8, 0, 2))).toEqual(KNOWN_0_2);
+    const p = Array.from(epochPermutation(1000, 123, 5)).sort((a, b) => a - b);
+    expect(p).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
   test('a result that passes an input through is a copy the caller may dispose', () => {

@@ -5,6 +5,7 @@ import { DEFAULT_LIMITS, type Limits } from './limits';
 import { getOp, IntOverflowError, OpLimitError } from './ops';
 import type { TffType } from './types';
 import { formatType } from './types';
+import { epochPermutation } from './shuffle';
 import {
   isSequence,
   isStruct,
@@ -224,21 +225,31 @@ export class Interpreter {
     }
     const accName = fn.parameter?.type.kind === 'struct' ? fn.parameter.type.fields[0]?.name : undefined;
     const elemName = fn.parameter?.type.kind === 'struct' ? fn.parameter.type.fields[1]?.name : undefined;
+    const shuffleSeed = attrs.shuffle_seed as number | undefined;
     let acc = args[1]!;
     let owned = false;
     for (let e = 0; e < epochs; e++) {
-      for (const element of seq.elements) {
-        const input: StructValue = {
-          kind: 'struct',
-          fields: [field(accName, acc), field(elemName, element)],
-        };
-        acc = this.step(
-          acc,
-          input,
-          () => this.evaluate(fn, input, budget, `function ${String(attrs.fn)}`, depth + 1),
-          owned,
-        );
-        owned = true;
+      // Epoch 0 takes the batches as given; with a shuffle seed each later epoch deals the same examples
+      // into batches of the same sizes in a fresh order (src/compute/shuffle.ts).
+      const elements =
+        e > 0 && shuffleSeed !== undefined ? reshuffled(seq.elements, shuffleSeed, e, where) : seq.elements;
+      try {
+        for (const element of elements) {
+          const input: StructValue = {
+            kind: 'struct',
+            fields: [field(accName, acc), field(elemName, element)],
+          };
+          acc = this.step(
+            acc,
+            input,
+            () => this.evaluate(fn, input, budget, `function ${String(attrs.fn)}`, depth + 1),
+            owned,
+          );
+          owned = true;
+        }
+      } finally {
+        // A step clones whatever of its input it keeps, so the reshuffled batches are this loop's alone.
+        if (elements !== seq.elements) for (const el of elements) for (const t of tensorsOf(el)) t.dispose();
       }
     }
     return acc;
@@ -306,6 +317,47 @@ export function mapTensors(v: Value, f: (t: tf.Tensor) => tf.Tensor): Value {
     return { kind: 'struct', fields: v.fields.map((x) => field(x.name, mapTensors(x.value, f))) };
   if (isSequence(v)) return sequenceValue(v.elements.map((e) => mapTensors(e, f)));
   return f(v);
+}
+
+/**
+ * The batches `elements` with their examples (the first dimension of every tensor of a batch) permuted by
+ * `epochPermutation(total, seed, epoch)` and dealt into batches of the same sizes, in order.
+ */
+function reshuffled(elements: readonly Value[], seed: number, epoch: number, where: string): Value[] {
+  if (elements.length === 0) return [];
+  const leaves = elements.map((el) => tensorsOf(el));
+  const sizes = leaves.map((ts, i) => {
+    const n = ts[0]?.shape[0];
+    if (n === undefined || ts.some((t) => t.shape[0] !== n)) {
+      throw new EvalFailure(
+        'EVAL_ERROR',
+        `${where}: shuffle_seed needs batches whose tensors all have the batch as their first dimension (element ${i})`,
+      );
+    }
+    return n;
+  });
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const perm = epochPermutation(total, seed, epoch);
+  const parts = tf.tidy(() => {
+    const order = tf.tensor1d(perm, 'int32');
+    return leaves[0]!.map((_, k) =>
+      tf.split(
+        tf.gather(
+          tf.concat(
+            leaves.map((ts) => ts[k]!),
+            0,
+          ),
+          order,
+        ),
+        sizes,
+        0,
+      ),
+    );
+  });
+  return elements.map((el, i) => {
+    let k = 0;
+    return mapTensors(el, () => parts[k++]![i]!);
+  });
 }
 
 /**

@@ -40,7 +40,11 @@ export const STRUCTURAL_ATTRS: Record<(typeof STRUCTURAL_OPS)[number], object> =
     type: 'object',
     additionalProperties: false,
     required: ['fn'],
-    properties: { fn: fnName, epochs: { type: 'integer', minimum: 1 } },
+    properties: {
+      fn: fnName,
+      epochs: { type: 'integer', minimum: 1 },
+      shuffle_seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
+    },
   },
   repeat: {
     type: 'object',
@@ -145,6 +149,15 @@ export function inferStructural(
       if (seq.kind !== 'sequence') throw new OpError(`arg 0: expected a sequence, got ${formatType(seq)}`);
       fits(acc, args[1]!, 'arg 1 (initial accumulator)');
       fits(elem, seq.element, 'the sequence element');
+      if (
+        attrs.shuffle_seed !== undefined &&
+        tensorLeaves(seq.element).some((l) => l.type.shape.length === 0)
+      ) {
+        // Reshuffling deals examples, the first dimension of every tensor of a batch, between batches.
+        throw new OpError(
+          `attr shuffle_seed: the sequence element ${formatType(seq.element)} has a scalar tensor; every tensor of a batch needs the batch as its first dimension`,
+        );
+      }
       fits(
         acc,
         sig.result,

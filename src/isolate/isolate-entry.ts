@@ -77,11 +77,14 @@ async function serve(req: TaskRequest): Promise<void> {
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (e instanceof AppError && !capHit() && !backendFault(e)) {
+      const firstLine = e.message.split('\n')[0] ?? '';
       reply = {
         id: req.id,
         kind: 'error',
         code: e.code,
-        message: e.message.split('\n')[0] ?? '',
+        // The message as thrown, without the ":" that AppError appends before its details: the host
+        // builds an AppError from it again, and the API's answer must not depend on where the task ran.
+        message: e.details.length ? firstLine.replace(/:$/, '') : firstLine,
         details: e.details,
       };
     } else {

@@ -91,6 +91,15 @@ test('a plan error is an AppError with its code, and the isolate serves on', asy
   const p = pool({ poolSize: 1 });
   const plan = ref(sumPlan);
   await expect(p.materials(plan, Uint8Array.of(9, 9), 1)).rejects.toMatchObject({ code: 'BUNDLE_MALFORMED' });
+  // The API answers the same body whether the error came from an isolate or in-process (roundhouse validate).
+  const answer = (e: PlanEvaluator) =>
+    e.materials(plan, Uint8Array.of(9, 9), 1).then(
+      () => undefined,
+      (err: AppError) => err.toJSON(),
+    );
+  const local = await answer(new LocalEvaluator(base.limits));
+  expect(local?.error.details.length).toBeGreaterThan(0);
+  expect(await answer(p)).toEqual(local);
   await expect(sumRound(p)).resolves.toMatchObject({ done: { ok: true } });
 });
 

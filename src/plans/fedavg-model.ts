@@ -79,10 +79,14 @@ export function initialModel(b: ComputationBuilder, { layers }: MlpShape, seed: 
   return b.struct(fields, 'model');
 }
 
-/** How clients train: `epochs` passes of SGD with learning rate `clientLr` over their batches. */
+/**
+ * How clients train: `epochs` passes of SGD with learning rate `clientLr` over their batches, the examples
+ * reshuffled between passes from `seed` (the plan's seed).
+ */
 export interface LocalSgd {
   readonly clientLr: number;
   readonly epochs: number;
+  readonly seed: number;
 }
 
 /** What every FedAvg round (plain, secure, dp) is defined from: the plan's types, optimizer and training. */
@@ -134,7 +138,13 @@ export function defineLocalTraining(
   return (b, p) => {
     const start = b.get(p, 'broadcast.model');
     const init = b.struct({ params: start, seen: b.scalar(0, 'int32'), loss_sum: b.scalar(0) }, 'train_init');
-    const done = b.fold(b.field(p, 'data'), init, trainStep, { epochs: sgd.epochs }, 'trained');
+    const done = b.fold(
+      b.field(p, 'data'),
+      init,
+      trainStep,
+      { epochs: sgd.epochs, shuffleSeed: sgd.seed },
+      'trained',
+    );
     const seen = b.field(done, 'seen');
     const meanLoss = b.div(b.field(done, 'loss_sum'), b.maximum(b.cast(seen, 'float32'), 1), 'mean_loss');
     return { start, trained: b.field(done, 'params'), seen, meanLoss };

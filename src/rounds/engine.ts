@@ -4,8 +4,8 @@ import type { FinalizeResult, PlanEvaluator, PlanRef, RoundMaterials } from '../
 import { evaluateRetrying, failureReason } from '../isolate/fault-class';
 import type { Logger } from '../log/logger';
 import { scheduleOf } from '../plan/schedule';
-import { checkPlan, type CheckedPlan } from '../plan/validate';
-import { checkFirstRound, newPlanPrivacy, overBudget, roundCharge } from '../dp/budget';
+import type { CheckedPlan } from '../plan/validate';
+import { newPlanPrivacy, overBudget, roundCharge } from '../dp/budget';
 import { broadcastWithClip } from '../dp/mechanism';
 import { AppError } from '../errors';
 import { dpOf } from '../plan/dp-check';
@@ -20,6 +20,7 @@ import {
   type RoundStore,
 } from '../store/types';
 import { aggregationViolation } from './aggregation-check';
+import { admitPlan } from './plan-admission';
 import { unmaskInput } from './secagg-finalize';
 import type { Engine, Jobs, LoadedPlan, PlanCache } from './contracts';
 
@@ -69,19 +70,13 @@ export class RoundEngine implements Engine {
   }
 
   async submitPlan(json: unknown, now = Date.now()): Promise<PlanSummary> {
-    const checked = checkPlan(json, this.config.limits);
-    const { plan } = checked;
-    const dp = dpOf(checked);
-    if (dp) checkFirstRound(dp);
     const id = newPlanId();
-    const ref: PlanRef = { id, document: json, checked };
-    // Everything round 1 needs is computed (in an isolate) before the plan is stored, so that a plan whose
-    // initialize, prepare or secure-sum parameters fail is rejected rather than stored broken.
-    const state = await this.evaluator.initialize(ref);
-    const materials = await this.evaluator.materials(ref, state, 1);
-    const schedule = scheduleOf(plan);
-    // A plan whose secure sums cannot be masked (a modulus past 2^52) is refused before it is stored.
-    newSecAggSetup(plan, materials.secureParams, schedule.selectionTarget);
+    const { checked, dp, state, materials, schedule } = await admitPlan(
+      json,
+      { limits: this.config.limits, evaluator: this.evaluator },
+      id,
+    );
+    const { plan } = checked;
     await this.store.createPlan({
       id,
       json: JSON.stringify(json),

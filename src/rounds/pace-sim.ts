@@ -12,6 +12,7 @@ import { selectionNeed, SelectionNeedMemo, type NeedPlans, type NeedStore } from
 import type { LoadedPlan } from './contracts';
 import { retryWindow } from './pace';
 import { CheckinRateWindow } from './pace-rate';
+import { mulberry32 } from '../compute/shuffle';
 
 /** What the simulation runs. */
 export interface PaceSimOptions {
@@ -268,12 +269,5 @@ function before(a: Event, b: Event): boolean {
 
 /** A small seeded PRNG (mulberry32), so that a simulation is reproducible. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }

@@ -74,7 +74,7 @@ test('port 0 listens on a free port, logs a generated operator token, and closes
   const listening = lines().find((l) => l.msg === 'API listening');
   expect(listening).toMatchObject({
     url: server.url,
-    public_url: `http://localhost:${server.port}`,
+    resource_urls: 'on the Host of each check-in (PUBLIC_URL is unset)',
     worker: true,
   });
   expect(lines().find((l) => l.operator_token !== undefined)?.operator_token).toBe(config.operatorToken);

@@ -41,7 +41,7 @@ const HTTP_GRACE_MS = 5000;
 /**
  * Starts the API (and one aggregation worker when asked): picks the TensorFlow.js backend, finds Redis
  * (see `connectRedis`), wires the store, plan cache, jobs and engine, and listens on `config.host` and
- * `config.port` (0 picks a free port; the default `PUBLIC_URL` then follows the real one).
+ * `config.port` (0 picks a free port; the fallback `publicUrl` then follows the real one).
  */
 export async function startServer(config: Config, options: StartServerOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger({ level: config.logLevel });
@@ -103,10 +103,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
         : Object.freeze({
             ...config,
             port,
-            publicUrl:
-              config.publicUrl === `http://localhost:${config.port}`
-                ? `http://localhost:${port}`
-                : config.publicUrl,
+            publicUrl: config.publicUrlFromHost ? `http://localhost:${port}` : config.publicUrl,
           });
     app.handler = createApp({
       config: effective,
@@ -124,7 +121,15 @@ export async function startServer(config: Config, options: StartServerOptions): 
 
     const url = `http://${displayHost(config.host)}:${port}`;
     log.info(
-      { url, public_url: effective.publicUrl, worker: options.worker, redis_prefix: config.redisPrefix },
+      {
+        url,
+        // PUBLIC_URL unset: no one base to log, each check-in's URLs are on the host it named.
+        ...(effective.publicUrlFromHost
+          ? { resource_urls: 'on the Host of each check-in (PUBLIC_URL is unset)' }
+          : { public_url: effective.publicUrl }),
+        worker: options.worker,
+        redis_prefix: config.redisPrefix,
+      },
       'API listening',
     );
     if (options.generated?.operatorToken) {

@@ -54,6 +54,7 @@ export async function startInProcessServer(
       host: '127.0.0.1',
       port,
       publicUrl: `http://127.0.0.1:${port}`,
+      publicUrlFromHost: false,
       // The server connects to the very Redis found above, private or not, instead of searching again.
       redisUrl: redis.url,
       redisPrefix: prefix,

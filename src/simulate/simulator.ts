@@ -10,7 +10,7 @@ import seedrandom from 'seedrandom';
 import { RoundhouseClient } from '../client/client';
 import { realClock, scaledClock } from '../client/clock';
 import { newDeviceId } from '../client/device';
-import { errorFromResponse } from '../client/errors';
+import { errorFromResponse, isRoundhouseError } from '../client/errors';
 import { MemoryExampleStore } from '../client/example-store';
 import type { ClientPlan } from '../client/types';
 import type { JsonValue } from '../compute/value-json';
@@ -58,6 +58,13 @@ export interface SimulationOptions {
   readonly onProgress?: (p: RoundProgress) => void;
   /** A client's failed task or check-in (after its retries). */
   readonly onClientError?: (e: unknown) => void;
+  /**
+   * How long the simulation waits for a server it cannot read (down, restarting, answering 5xx) before it
+   * gives up, in ms (default 300,000). Its clients back off and carry on meanwhile, as real devices do.
+   */
+  readonly serverPatienceMs?: number;
+  /** The server could not be read (`error`), or can be again (undefined), once per outage. */
+  readonly onServerTrouble?: (error: unknown) => void;
 }
 
 /** The round attempt in progress. */
@@ -194,11 +201,32 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let accuracy: number | undefined;
   let reason: StopReason = 'aborted';
   let plan = first;
+  // A server that cannot be read for a while (restarting) is waited for, like the clients wait for it.
+  let outageSince: number | undefined;
+  let outageWaits = 0;
   try {
     for (;;) {
       if (fatal !== undefined) throw fatal;
       if (stop.signal.aborted) break;
-      [plan, reason] = await pollOnce();
+      try {
+        [plan, reason] = await pollOnce();
+      } catch (e) {
+        if (!isRoundhouseError(e) || !e.transient) throw e;
+        const now = Date.now();
+        if (outageSince === undefined) {
+          outageSince = now;
+          options.onServerTrouble?.(e);
+        }
+        if (now - outageSince > (options.serverPatienceMs ?? 300_000)) throw e;
+        const backoff = Math.min(5000, 200 * 2 ** outageWaits++);
+        await realClock.sleep(backoff, stop.signal).catch(() => undefined);
+        continue;
+      }
+      if (outageSince !== undefined) {
+        outageSince = undefined;
+        outageWaits = 0;
+        options.onServerTrouble?.(undefined);
+      }
       if (reason !== 'aborted') break;
       await realClock.sleep(options.pollMs ?? 200, stop.signal).catch(() => undefined);
     }

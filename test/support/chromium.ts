@@ -43,15 +43,16 @@ export interface BrowserCluster {
 }
 
 /**
- * Launches Chromium (with `extraArgs`) and a cluster, and opens a page whose console lines and uncaught
- * errors go to `pageOutput` (shown when an assertion fails).
+ * Launches Chromium (with `extraArgs`) and a cluster (its environment changed by `clusterEnv`), and opens a
+ * page whose console lines and uncaught errors go to `pageOutput` (shown when an assertion fails).
  */
 export async function openBrowserCluster(
   pageOutput: string[],
   extraArgs: readonly string[] = [],
+  clusterEnv: Record<string, string> = {},
 ): Promise<BrowserCluster> {
   const browser = await launchChromium(extraArgs);
-  const cluster = await startCluster({ workers: 1 });
+  const cluster = await startCluster({ workers: 1, env: clusterEnv });
   const page = await browser.newPage();
   page.on('console', (m) => pageOutput.push(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => pageOutput.push(`page error: ${e.message}`));

@@ -311,9 +311,9 @@ export class FaultCluster {
     };
   }
 
-  /** Starts one more API process and waits until it is ready. */
-  async addApi(env: Record<string, string> = {}): Promise<ApiProcess> {
-    const port = await freePort();
+  /** Starts one more API process (on `port`, e.g. a dead one's, else a free one) and waits until it is ready. */
+  async addApi(env: Record<string, string> = {}, port?: number): Promise<ApiProcess> {
+    port ??= await freePort();
     const url = `http://127.0.0.1:${port}`;
     const p = spawnRoundhouse(`api-${this.apis.length + 1}`, ['start', '--no-worker'], {
       LOG_LEVEL: 'warn',

@@ -12,6 +12,7 @@ import type { RouteDeps } from '../deps';
 import { checkinCredential } from '../devices/credential';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
+import { resourceBase } from '../resource-base';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
 
 /** A population name: the plan schema's pattern and length, so that a name never makes an odd Redis key. */
@@ -48,9 +49,11 @@ export type CheckinResponse =
  * `POST /v1/populations/{population}/checkin`: admits the source (anonymous mode's rate limit, 429),
  * verifies the device credential (401), records the check-in (for the rate), tries the population's plans in
  * a random order (so that concurrent plans share the population), and answers the first assignment, or a
- * retry window sized by pace steering. A device holds at most one task per round attempt: a device that
- * already holds one gets a retry window. An unknown population gets a retry window too: its clients may
- * arrive before its first plan does.
+ * retry window sized by pace steering. The assignment's URLs are absolute, on `PUBLIC_URL` or else on the
+ * host the request named (`resourceBase`). A device holds at most one task per round attempt: a device that
+ * holds one it has not uploaded gets that task again (its first answer may have been lost), one that
+ * uploaded gets a retry window. An unknown population gets a retry window too: its clients may arrive before
+ * its first plan does.
  */
 export function checkinRoutes(deps: RouteDeps): Router {
   const { store, plans, config, metrics, devices } = deps;
@@ -85,6 +88,8 @@ export function checkinRoutes(deps: RouteDeps): Router {
           },
         ]);
       }
+      // Before anything is recorded or assigned: a Host that cannot make URLs must not cost a task.
+      const base = resourceBase(req, config);
       const { credential, where } = checkinCredential(req, devices.mode);
       const device = await devices.verify(credential, where);
       const served = servedRounds(req.body);
@@ -111,7 +116,6 @@ export function checkinRoutes(deps: RouteDeps): Router {
           device: assigned.device,
           exp: Math.floor(deadline / 1000),
         });
-        const base = config.publicUrl;
         const secure = secAggSetting(loaded.checked.plan);
         metrics.checkins.inc({ outcome: 'assigned' });
         const body: CheckinResponse = {

@@ -37,6 +37,9 @@ describe('the web routes', () => {
     fs.writeFileSync(path.join(built, 'demo.html'), '<!doctype html><title>demo</title>');
     fs.writeFileSync(path.join(built, 'demo.js'), "'use strict';");
     fs.writeFileSync(path.join(built, 'digits-sample.csv'), '0,1\n');
+    fs.writeFileSync(path.join(built, 'dashboard.html'), '<!doctype html><title>dashboard</title>');
+    fs.writeFileSync(path.join(built, 'dashboard.js'), "'use strict';");
+    fs.writeFileSync(path.join(built, 'uplot.css'), '.uplot{}');
   });
   afterAll(() => {
     fs.rmSync(built, { recursive: true, force: true });
@@ -49,6 +52,9 @@ describe('the web routes', () => {
     ['/demo/', 'text/html; charset=utf-8'],
     ['/demo/demo.js', 'text/javascript; charset=utf-8'],
     ['/demo/digits-sample.csv', 'text/csv; charset=utf-8'],
+    ['/dashboard/', 'text/html; charset=utf-8'],
+    ['/dashboard/dashboard.js', 'text/javascript; charset=utf-8'],
+    ['/dashboard/uplot.css', 'text/css; charset=utf-8'],
     ['/sdk/tfjs-backend-wasm-simd.wasm', 'application/wasm'],
   ])('GET %s: %s, a validator, revalidating caches, 304 on a matching ETag', async (url, type) => {
     const { url: base, close } = await serve(built);
@@ -105,6 +111,23 @@ describe('the web routes', () => {
     }
   });
 
+  test('the dashboard: a same-origin CSP, no referrer, and /dashboard redirects to dashboard/', async () => {
+    const { url, close } = await serve(built);
+    try {
+      const page = await fetch(`${url}/dashboard/`);
+      const csp = page.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("script-src 'self';");
+      expect(csp).toContain("connect-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+      const bare = await fetch(`${url}/dashboard`, { redirect: 'manual' });
+      expect(bare.status).toBe(301);
+      expect(bare.headers.get('location')).toBe('dashboard/');
+    } finally {
+      await close();
+    }
+  });
+
   test('only the WASM backend binaries are served under /sdk/*.wasm', async () => {
     const { url, close } = await serve(built);
     try {
@@ -121,7 +144,13 @@ describe('the web routes', () => {
   test('a file not built yet is 404 RESOURCE_NOT_FOUND in the error shape, saying to build', async () => {
     const { url, close } = await serve(empty);
     try {
-      for (const file of ['/sdk/roundhouse-client.js', '/sdk/roundhouse-client.js.map', '/demo/']) {
+      for (const file of [
+        '/sdk/roundhouse-client.js',
+        '/sdk/roundhouse-client.js.map',
+        '/demo/',
+        '/dashboard/',
+        '/dashboard/dashboard.js',
+      ]) {
         const res = await fetch(`${url}${file}`);
         expect(res.status).toBe(404);
         expect(res.headers.get('content-type')).toMatch(/^application\/json/);

@@ -6,7 +6,7 @@ import { AppError } from '../../errors';
 
 /** Options of {@link webRoutes}; the defaults fit the repository layout and the Docker image. */
 export interface WebRoutesOptions {
-  /** What `scripts/build-web.js` writes (the bundle, its map, the demo page). Default `<repo>/dist/web`. */
+  /** What `scripts/build-web.js` writes (SDK bundle and map, demo page, dashboard). Default `<repo>/dist/web`. */
   readonly dir?: string;
   /** The TensorFlow.js WASM binaries. Default the `dist` folder of `@tensorflow/tfjs-backend-wasm`. */
   readonly wasmDir?: string;
@@ -42,12 +42,30 @@ const DEMO_CSP = [
 ].join('; ');
 
 /**
+ * What the operator dashboard may load: its own script and styles, and requests to this origin only (the
+ * operator API). uPlot draws on canvases and sets styles through the DOM, which a CSP does not restrict; the
+ * page's own styles are inline. No form is ever submitted (the token form is handled by the script).
+ */
+const DASHBOARD_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/**
  * The browser side: the client SDK bundle (`/sdk/roundhouse-client.js` and its source map), the
  * TensorFlow.js WASM binaries it loads from beside itself (`/sdk/<name>.wasm`), and the demo page
- * (`/demo/`) with its script and a small slice of the digits data. Static files, served with their content
+ * (`/demo/`) with its script and a small slice of the digits data, and the operator dashboard (`/dashboard/`)
+with its script and uPlot's stylesheet. Static files, served with their content
  * type, a validator (weak ETag and Last-Modified, from the file's size and time), `Cache-Control` that makes
- * caches revalidate, and gzip when accepted. No operator token: browsers fetch them. A file that is not
- * built yet is 404 RESOURCE_NOT_FOUND, saying to run `npm run build`.
+ * caches revalidate, and gzip when accepted. No operator token: browsers fetch them (the dashboard's data
+ * comes from the operator API, which does ask for it). A file that is not built yet is 404
+ * RESOURCE_NOT_FOUND, saying to run `npm run build`.
  */
 export function webRoutes(options: WebRoutesOptions = {}): Router {
   const dir = options.dir ?? path.join(repositoryRoot(), 'dist', 'web');
@@ -93,6 +111,18 @@ export function webRoutes(options: WebRoutesOptions = {}): Router {
   });
   router.get('/demo/demo.js', gzip, built('demo.js', 'text/javascript; charset=utf-8'));
   router.get('/demo/digits-sample.csv', gzip, built('digits-sample.csv', 'text/csv; charset=utf-8'));
+
+  const dashboard = built('dashboard.html', 'text/html; charset=utf-8', {
+    'Content-Security-Policy': DASHBOARD_CSP,
+    // The page's URL names the plan shown (#plan=...); it need not travel to anywhere else.
+    'Referrer-Policy': 'no-referrer',
+  });
+  router.get('/dashboard/', gzip, async (req, res) => {
+    if (!req.originalUrl.split('?')[0]!.endsWith('/')) return res.redirect(301, 'dashboard/');
+    await dashboard(req, res);
+  });
+  router.get('/dashboard/dashboard.js', gzip, built('dashboard.js', 'text/javascript; charset=utf-8'));
+  router.get('/dashboard/uplot.css', gzip, built('uplot.css', 'text/css; charset=utf-8'));
   return router;
 }
 

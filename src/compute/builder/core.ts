@@ -255,8 +255,17 @@ export class BaseBuilder {
     return this.emitCall(nodeName, 'call', fn, arg ? [arg] : [], {}, fn.result);
   }
 
-  /** Folds `fn: <acc, element> -> acc` over a sequence, `epochs` times; returns the final accumulator. */
-  fold(seq: Handle, init: Handle, fn: FnRef, options: { epochs?: number } = {}, hint?: string): Handle {
+  /**
+   * Folds `fn: <acc, element> -> acc` over a sequence, `epochs` times; returns the final accumulator. With
+   * `shuffleSeed`, every epoch after the first deals the examples into batches in a fresh seeded order.
+   */
+  fold(
+    seq: Handle,
+    init: Handle,
+    fn: FnRef,
+    options: { epochs?: number; shuffleSeed?: number } = {},
+    hint?: string,
+  ): Handle {
     const nodeName = this.nextName(hint);
     const where = `${this.label}: node "${nodeName}" (fold ${fn.name})`;
     this.own(seq, 'fold', 0);
@@ -277,7 +286,14 @@ export class BaseBuilder {
     const epochs = options.epochs ?? 1;
     if (!Number.isInteger(epochs) || epochs < 1)
       throw new BuildError(`${where}: epochs must be an integer >= 1, got ${epochs}`);
-    return this.emitCall(nodeName, 'fold', fn, [seq, init], epochs === 1 ? {} : { epochs }, acc);
+    const seed = options.shuffleSeed;
+    if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff))
+      throw new BuildError(`${where}: shuffleSeed must be an integer in 0..2^32-1, got ${seed}`);
+    const attrs = {
+      ...(epochs === 1 ? {} : { epochs }),
+      ...(seed !== undefined && epochs > 1 ? { shuffle_seed: seed } : {}),
+    };
+    return this.emitCall(nodeName, 'fold', fn, [seq, init], attrs, acc);
   }
 
   /** Applies `fn: state -> state` `count` times. */

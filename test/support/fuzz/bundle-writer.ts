@@ -4,23 +4,15 @@
  */
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { bundleLeaves } from '../../../src/codec';
+import { mulberry32 } from '../../../src/compute/shuffle';
 import type { TffType } from '../../../src/compute/types';
 import type { BodySpec, EncodingSpec, Fill } from './bundle-damage';
 import { applyMutation, Doc, type Json } from './json-mutate';
 
 const WIRE: Record<string, string> = { float32: 'F32', int32: 'I32', bool: 'BOOL' };
 
-/** A deterministic pseudo-random stream (mulberry32), for filling tensors from a drawn seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic pseudo-random stream, for filling tensors from a drawn seed. */
+const rng = mulberry32;
 
 function fillValue(fill: Fill, dtype: string, r: () => number): number {
   if (dtype === 'bool') return fill === 'max' ? 2 : r() < 0.5 ? 0 : 1;
