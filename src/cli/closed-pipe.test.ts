@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { exitQuietlyOnClosedPipe, isClosedPipe } from './closed-pipe';
+import { exitQuietlyOnClosedPipe, isClosedPipe, onClosedStdout } from './closed-pipe';
 
 const epipe = (): NodeJS.ErrnoException => Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
 
 test('an EPIPE on stdout exits 0 once; later errors of the destroyed stream are ignored', () => {
   const stream = new EventEmitter();
   const exits: number[] = [];
-  exitQuietlyOnClosedPipe(stream, { exit: (c) => void exits.push(c), stopsOnSignal: () => false });
+  exitQuietlyOnClosedPipe(stream, { exit: (c) => void exits.push(c), stoppers: new Set() });
   stream.emit('error', epipe());
   stream.emit('error', Object.assign(new Error('destroyed'), { code: 'ERR_STREAM_DESTROYED' }));
   expect(exits).toEqual([0]);
@@ -17,8 +17,7 @@ test('a command with a shutdown of its own is asked to stop instead of exiting',
   const calls: string[] = [];
   exitQuietlyOnClosedPipe(stream, {
     exit: (c) => void calls.push(`exit ${c}`),
-    stopsOnSignal: () => true,
-    stop: () => void calls.push('stop'),
+    stoppers: new Set([() => void calls.push('stop')]),
   });
   stream.emit('error', epipe());
   stream.emit('error', epipe());
@@ -27,7 +26,7 @@ test('a command with a shutdown of its own is asked to stop instead of exiting',
 
 test('any other stream error still fails loudly', () => {
   const stream = new EventEmitter();
-  exitQuietlyOnClosedPipe(stream, { exit: () => undefined, stopsOnSignal: () => false });
+  exitQuietlyOnClosedPipe(stream, { exit: () => undefined, stoppers: new Set() });
   expect(() => stream.emit('error', Object.assign(new Error('disk full'), { code: 'ENOSPC' }))).toThrow(
     'disk full',
   );
@@ -37,4 +36,14 @@ test('isClosedPipe recognises EPIPE only', () => {
   expect(isClosedPipe(epipe())).toBe(true);
   expect(isClosedPipe(new Error('x'))).toBe(false);
   expect(isClosedPipe(null)).toBe(false);
+});
+
+test('onClosedStdout registers a stop until unregistered', () => {
+  const stream = new EventEmitter();
+  const calls: string[] = [];
+  const off = onClosedStdout(() => void calls.push('stop'));
+  exitQuietlyOnClosedPipe(stream, { exit: (c) => void calls.push(`exit ${c}`) });
+  off();
+  stream.emit('error', epipe());
+  expect(calls).toEqual(['exit 0']);
 });
