@@ -78,6 +78,8 @@ describe('a closed stdout', () => {
     [['plans', 'list']],
     [['run-local', planFile, '--data', csvFile, '--json']],
     [['run-local', planFile, '--data', csvFile]],
+    // A server and simulated clients in this process: stopped and shut down, not dropped, then 0.
+    [['demo', '--rounds', '3', '--clients', '12', '--log-level', 'error']],
   ])(
     '%j exits 0 without an EPIPE trace',
     async (args) => {
