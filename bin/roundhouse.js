@@ -7,6 +7,7 @@ if (!fs.existsSync(main)) {
   console.error('roundhouse is not built yet: run `npm run build` first.');
   process.exit(1);
 }
+// main() reports a failed command itself (message on stderr, exit 1); this catches only a broken build.
 require(main)
   .main(process.argv)
   .catch((err) => {

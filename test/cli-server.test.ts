@@ -1,6 +1,6 @@
 /**
  * The built CLI end to end: `roundhouse start` in a child process with a unique Redis prefix, then `submit`,
- * `status` and `delete` against it, then SIGTERM. Runs from dist/ (`npm test` builds first; alone: `npm run build`).
+ * `status`, `pause`, `resume`, `cancel` and `delete` against it, then SIGTERM. Runs from dist/ (`npm test` builds first; alone: `npm run build`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -143,16 +143,53 @@ describe('roundhouse start, submit, status', () => {
     expect(one.stdout).toMatch(/^1\.1\s+selecting\s+0\s+0\s+0\s+0\s+0\s*$/m);
   });
 
+  test('pause, resume and cancel change the status; a transition not allowed shows the server code, exit 1', async () => {
+    const env = childEnv({ OPERATOR_TOKEN: token, ROUNDHOUSE_URL: url });
+    const paused = await cli(['pause', planId], env);
+    expect(paused).toEqual({
+      code: 0,
+      stdout: `paused plan ${planId} (hand-written-sum): status paused, round 1/3\n`,
+      stderr: '',
+    });
+    const status = await cli(['status', planId], env);
+    expect(status.stdout).toContain('status=paused');
+
+    const again = await cli(['pause', planId], env);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toContain(
+      `POST /v1/plans/${planId}/pause failed: 409 PLAN_STATE_CONFLICT: cannot pause plan ${planId}: it is paused`,
+    );
+
+    const resumed = await cli(['resume', planId, '--server', url, '--token', token]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toBe(`resumed plan ${planId} (hand-written-sum): status active, round 1/3\n`);
+
+    const unknown = await cli(['cancel', 'p000000000000'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('POST /v1/plans/p000000000000/cancel failed: 404 PLAN_NOT_FOUND');
+
+    const wrongToken = await cli(['resume', planId, '--server', url, '--token', 'not-the-token']);
+    expect(wrongToken.code).toBe(1);
+    expect(wrongToken.stderr).toMatch(/failed: 401 UNAUTHORIZED: .*check --token or OPERATOR_TOKEN/);
+  });
+
   test('delete refuses the active plan (cancel it first), then deletes it once cancelled', async () => {
     const env = childEnv({ OPERATOR_TOKEN: token, ROUNDHOUSE_URL: url });
     const refused = await cli(['delete', planId], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`DELETE /v1/plans/${planId} failed: 409 PLAN_ACTIVE`);
-    const cancel = await fetch(`${url}/v1/plans/${planId}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
+    const cancel = await cli(['cancel', planId], env);
+    expect(cancel).toEqual({
+      code: 0,
+      stdout: `cancelled plan ${planId} (hand-written-sum): status cancelled, round 1/3\n`,
+      stderr: '',
     });
-    expect(cancel.status).toBe(200);
+    // A cancelled plan is final.
+    const resume = await cli(['resume', planId], env);
+    expect(resume.code).toBe(1);
+    expect(resume.stderr).toContain('409 PLAN_STATE_CONFLICT');
+    expect(resume.stderr).toContain('cancelled -> active is not allowed');
     const run = await cli(['delete', planId], env);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);

@@ -6,9 +6,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
 
 /**
- * What the operator commands (`submit`, `status`) need: where the server is and the operator token. Flags
- * win over the environment (`ROUNDHOUSE_URL`, `OPERATOR_TOKEN`); like `loadConfig`, this is the only place
- * the CLI reads those variables.
+ * What the operator commands (`submit`, `status`, `pause`, `resume`, `cancel`, `delete`) need: where the
+ * server is and the operator token. Flags win over the environment (`ROUNDHOUSE_URL`, `OPERATOR_TOKEN`);
+ * like `loadConfig`, this is the only place the CLI reads those variables.
  */
 export interface OperatorCliConfig {
   /** Base URL of the API, without a trailing slash. */

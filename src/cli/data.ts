@@ -10,6 +10,7 @@ import {
   trainTestSplit,
 } from '../data/digits';
 import { splitTable } from '../data/split';
+import { readTextFile } from './read-file';
 import { fraction, positiveInt } from './run-local';
 
 /** `roundhouse data digits`: writes the digits data as non-IID client CSVs plus a held-out CSV. */
@@ -83,13 +84,7 @@ export function dataCommand(): Command {
           outDir: string;
         },
       ) => {
-        let text: string;
-        try {
-          text = fs.readFileSync(file, 'utf8');
-        } catch (e) {
-          throw new Error(`cannot read ${file}: ${(e as Error).message}`);
-        }
-        const split = splitTable(text, file, { ...opts, seed: opts.seed });
+        const split = splitTable(readTextFile(file, 'table'), file, { ...opts, seed: opts.seed });
         fs.mkdirSync(opts.outDir, { recursive: true });
         const out = (name: string) => path.join(opts.outDir, name);
         fs.writeFileSync(out('clients.csv'), split.clientsCsv);

@@ -8,6 +8,7 @@ import { LocalRunner } from '../runner/local-runner';
 import { abortOnSignals, signalExitCode } from '../runtime/shutdown';
 import type { InProcessServer } from '../simulate/in-process-server';
 import { loadServerConfig } from './cli-config';
+import { onClosedStdout } from './closed-pipe';
 import { formatRound, positiveInt } from './run-local';
 import { fraction, positiveNumber, runAndReport } from './simulate';
 
@@ -96,6 +97,10 @@ export function demoCommand(): Command {
       // Ctrl-C or SIGTERM stops the simulated clients first, then the server (and a private redis-server);
       // the demo then exits as a shell reports that signal (130, 143): interrupted, not finished.
       const interrupt = abortOnSignals(log);
+      // A reader of stdout that goes away (`demo | head -3`) stops it the same way, but as a finished run (0).
+      const readerGone = new AbortController();
+      const unhook = onClosedStdout(() => readerGone.abort(new Error('stdout closed')));
+      const stop = AbortSignal.any([interrupt.signal, readerGone.signal]);
       let server: InProcessServer | undefined;
       try {
         log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
@@ -107,10 +112,11 @@ export function demoCommand(): Command {
           retryMinSeconds: Math.min(config.retryMinSeconds, 1),
           retryMaxSeconds: DEMO.retryMaxSeconds,
         });
-        if (!interrupt.signal.aborted) await runDemo(server, opts, started, interrupt.signal, log);
+        if (!stop.aborted) await runDemo(server, opts, started, stop, log);
       } finally {
         await server?.close();
         interrupt.dispose();
+        unhook();
       }
       if (interrupt.received) {
         process.stderr.write(`demo: stopped (${interrupt.received})\n`);

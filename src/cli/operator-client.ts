@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { OperatorApi } from '../client/operator';
 import { isRoundhouseError } from '../client/errors';
 import type { OperatorCliConfig } from './cli-config';
@@ -43,4 +44,11 @@ export function explain(e: unknown, what: string): Error {
     `${what} failed: ${e.status} ${e.code}: ${e.message}${hint}` +
       e.details.map((d) => `\n  ${d.path || '/'}: ${d.message}`).join(''),
   );
+}
+
+/** Adds the `--server` and `--token` options every operator command takes. */
+export function withServerOptions(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
+    .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)');
 }

@@ -1,32 +1,14 @@
-import { Command, Option, type CommanderError } from 'commander';
+import { Command, Option } from 'commander';
 import * as fs from 'node:fs';
 import { AppError } from '../errors';
 import { PLAN_LIBRARY, type LibraryPlan, type NamedOption } from '../plans';
+import { applyConventions, EXIT, listKnownOnUnknown, resolveIo, type CliIo } from './conventions';
 
 /** Where the `plans` command writes and how it exits; tests replace them. */
-export interface PlansCommandIo {
-  /** Standard output (plan JSON, listings, help). */
-  readonly out?: (text: string) => void;
-  /** Standard error (usage errors). */
-  readonly err?: (text: string) => void;
-  /** Ends the process; commander calls it after help or a usage error. */
-  readonly exit?: (code: number) => never;
-}
+export type PlansCommandIo = CliIo;
 
-/** The exit code of a command-line usage mistake (bad option value, unknown option or plan), as in BSD sysexits' EX_USAGE tradition. */
-export const USAGE_EXIT_CODE = 2;
-
-// Commander reports these with exit code 1; they are all usage mistakes, so they exit with 2 like bad values.
-const USAGE_ERRORS = new Set([
-  'commander.unknownOption',
-  'commander.unknownCommand',
-  'commander.missingArgument',
-  'commander.optionMissingArgument',
-  'commander.missingMandatoryOptionValue',
-  'commander.invalidArgument',
-  'commander.excessArguments',
-  'roundhouse.invalidOption',
-]);
+/** The exit code of a command-line usage mistake (bad option value, unknown option or plan). */
+export const USAGE_EXIT_CODE = EXIT.usage;
 
 /**
  * `roundhouse plans list` and `roundhouse plans build <name> [options]`: lists the plan library and prints a
@@ -34,16 +16,11 @@ const USAGE_ERRORS = new Set([
  * `roundhouse plans build fedavg --help` lists that plan's options with their defaults.
  */
 export function plansCommand(io: PlansCommandIo = {}): Command {
-  const out = io.out ?? ((t: string) => void process.stdout.write(t));
-  const err = io.err ?? ((t: string) => void process.stderr.write(t));
-  const exit = io.exit ?? ((code: number): never => process.exit(code));
+  const { out } = resolveIo(io);
   const plans = new Command('plans')
     .description('list the ready plans of the library, or build one as plan JSON')
-    .configureOutput({ writeOut: out, writeErr: err })
-    .exitOverride((e: CommanderError) => exit(USAGE_ERRORS.has(e.code) ? USAGE_EXIT_CODE : e.exitCode))
     .showSuggestionAfterError(true);
 
-  // Subcommands made with .command() inherit the output and exit settings above.
   plans
     .command('list')
     .description('list the library plans and what they compute')
@@ -63,7 +40,8 @@ export function plansCommand(io: PlansCommandIo = {}): Command {
     .description('print a library plan as JSON (see `plans build <name> --help` for its options)')
     .usage('<name> [options]');
   for (const [name, entry] of Object.entries(PLAN_LIBRARY)) addPlanCommand(build, name, entry, out);
-  return plans;
+  listKnownOnUnknown(build, 'plan');
+  return applyConventions(plans, io);
 }
 
 function addPlanCommand(build: Command, name: string, entry: LibraryPlan, out: (t: string) => void): void {

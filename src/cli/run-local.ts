@@ -1,11 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import * as fs from 'node:fs';
 import { initBackend } from '../compute/backend';
 import type { JsonValue } from '../compute/value-json';
 import { mergeExamples, readClientsCsv } from '../data';
 import type { Plan } from '../generated/plan';
 import { createLogger } from '../log/logger';
 import { LocalRunner, type LocalRoundResult } from '../runner/local-runner';
+import { readJsonFile, readTextFile } from './read-file';
 
 /** Parses a positive integer option, failing with the option's name. */
 export function positiveInt(name: string): (v: string) => number {
@@ -25,14 +25,6 @@ export function fraction(name: string): (v: string) => number {
       throw new InvalidArgumentError(`${name} must be a fraction in [0, 1], got "${v}"`);
     return f;
   };
-}
-
-function readJson(file: string): unknown {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
 }
 
 /** One line per round for people; `--json` prints the round objects instead. */
@@ -122,17 +114,15 @@ export function runLocalCommand(): Command {
           json?: boolean;
         },
       ) => {
-        const log = createLogger();
-        const backend = await initBackend();
-        log.info({ backend }, 'TensorFlow.js backend ready');
-        const plan = readJson(planFile) as Plan;
-        const element = (plan as Partial<Plan>).client_data?.element;
-        if (!element) throw new Error(`${planFile} has no client_data.element; is it a plan?`);
-        const clients = readClientsCsv(fs.readFileSync(opts.data, 'utf8'), element, { source: opts.data });
+        // Every input is read and checked before the backend starts, so that a wrong path fails at once.
+        const plan = readJsonFile(planFile, 'plan') as Plan;
+        const element = (plan as Partial<Plan> | null)?.client_data?.element;
+        if (!element) throw new Error(`plan ${planFile} has no client_data.element; is it a plan?`);
+        const clients = readClientsCsv(readTextFile(opts.data, '--data'), element, { source: opts.data });
         const evaluationData = opts.evalData
           ? mergeExamples(
               [
-                ...readClientsCsv(fs.readFileSync(opts.evalData, 'utf8'), element, {
+                ...readClientsCsv(readTextFile(opts.evalData, '--eval-data'), element, {
                   source: opts.evalData,
                   // A held-out set is one client; `data split` writes it without the client_id column.
                   singleClient: 'heldout',
@@ -141,6 +131,9 @@ export function runLocalCommand(): Command {
               element,
             )
           : undefined;
+        const log = createLogger();
+        const backend = await initBackend();
+        log.info({ backend }, 'TensorFlow.js backend ready');
         const runner = new LocalRunner(plan, clients, {
           rounds: opts.rounds,
           clientsPerRound: opts.clientsPerRound,

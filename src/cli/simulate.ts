@@ -1,11 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import * as fs from 'node:fs';
 import { initBackend } from '../compute/backend';
 import { createLogger, type Logger } from '../log/logger';
 import { OperatorApi } from '../client/operator';
 import { formatResult, formatSummary, RoundBar } from '../simulate/report';
 import { simulate, type SimulationOptions, type SimulationResult } from '../simulate/simulator';
 import { loadOperatorConfig } from './cli-config';
+import { readJsonFile } from './read-file';
 import { positiveInt } from './run-local';
 
 /** Parses a number in [0, 1], failing with the option's name. */
@@ -26,14 +26,6 @@ export function positiveNumber(name: string, zero = false): (v: string) => numbe
       throw new InvalidArgumentError(`${name} must be a number ${zero ? '>= 0' : '> 0'}, got "${v}"`);
     return n;
   };
-}
-
-function readJson(file: string): unknown {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
 }
 
 /**
@@ -199,10 +191,11 @@ export function simulateCommand(): Command {
       if (!token) throw new Error('no operator token: pass --token or set OPERATOR_TOKEN');
       const log = createLogger();
       log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
-      let plan: unknown = opts.planFile === undefined ? undefined : readJson(opts.planFile);
+      let plan: unknown =
+        opts.planFile === undefined ? undefined : readJsonFile(opts.planFile, '--plan-file');
       let planId = opts.plan;
       if (opts.submit !== undefined) {
-        plan = readJson(opts.submit);
+        plan = readJsonFile(opts.submit, '--submit');
         planId = (await new OperatorApi(serverUrl, token).submit(plan)).id;
         log.info({ plan: planId }, 'plan submitted');
       }

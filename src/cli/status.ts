@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { RoundRow } from '../client/operator';
 import type { PlanSummary } from '../store/types';
 import { loadOperatorConfig } from './cli-config';
-import { operatorApi } from './operator-client';
+import { operatorApi, withServerOptions } from './operator-client';
 
 /** Left-aligned columns separated by two spaces, with a header row. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -101,11 +101,11 @@ export function formatPlanRounds(plan: PlanSummary, rounds: readonly RoundRow[],
  * counts and released output.
  */
 export function statusCommand(): Command {
-  return new Command('status')
-    .description("list the server's plans, or one plan's rounds with phase, counts and output")
-    .argument('[plan-id]', 'show this plan and its rounds')
-    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
-    .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)')
+  return withServerOptions(
+    new Command('status')
+      .description("list the server's plans, or one plan's rounds with phase, counts and output")
+      .argument('[plan-id]', 'show this plan and its rounds'),
+  )
     .option('--json', 'print the server answer as JSON')
     .option('--full', 'print round outputs in full instead of cutting them to a line')
     .action(

@@ -1,35 +1,21 @@
 import { Command } from 'commander';
-import * as fs from 'node:fs';
 import { loadOperatorConfig } from './cli-config';
-import { operatorApi } from './operator-client';
-
-function readPlan(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
+import { operatorApi, withServerOptions } from './operator-client';
+import { readJsonFile } from './read-file';
 
 /**
  * `roundhouse submit plan.json`: posts a plan to the server and prints its id on stdout. A rejected plan
  * fails with the server's code and every problem it found, one per line.
  */
 export function submitCommand(): Command {
-  return new Command('submit')
-    .description('submit a plan to the server and print its id')
-    .argument('<plan>', 'plan JSON file (- reads stdin), for example from `roundhouse plans build`')
-    .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
-    .option('--token <token>', 'operator token (default: OPERATOR_TOKEN)')
+  return withServerOptions(
+    new Command('submit')
+      .description('submit a plan to the server and print its id')
+      .argument('<plan>', 'plan JSON file (- reads stdin), for example from `roundhouse plans build`'),
+  )
     .option('--json', 'print the plan summary as JSON instead of the id')
     .action(async (file: string, opts: { server?: string; token?: string; json?: boolean }) => {
-      const plan = readPlan(file);
+      const plan = readJsonFile(file, 'plan');
       const summary = await operatorApi(loadOperatorConfig(opts)).call('POST /v1/plans', (api) =>
         api.submit(plan),
       );

@@ -29,7 +29,10 @@ export interface DeletedPlan {
   readonly keys: number;
 }
 
-/** A plan's operator view: its summary, its round attempts, its server state; deleting a finished plan. */
+/** The operator's plan transitions, each `POST /v1/plans/{id}/{action}`. */
+export type PlanAction = 'pause' | 'resume' | 'cancel';
+
+/** A plan's operator view: its summary, its round attempts, its server state; pausing, resuming, cancelling and deleting it. */
 export class OperatorApi {
   constructor(
     private readonly server: string,
@@ -66,6 +69,25 @@ export class OperatorApi {
   /** Deletes a cancelled, completed or failed plan (409 PLAN_ACTIVE for an active or paused one). */
   delete(id: string): Promise<DeletedPlan> {
     return this.json<DeletedPlan>(`/v1/plans/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  /** Pauses an active plan: no new rounds open until it is resumed (409 PLAN_STATE_CONFLICT otherwise). */
+  pause(id: string): Promise<PlanSummary> {
+    return this.transition(id, 'pause');
+  }
+
+  /** Resumes a paused plan (409 PLAN_STATE_CONFLICT otherwise). */
+  resume(id: string): Promise<PlanSummary> {
+    return this.transition(id, 'resume');
+  }
+
+  /** Cancels an active or paused plan for good (409 PLAN_STATE_CONFLICT for a finished one). */
+  cancel(id: string): Promise<PlanSummary> {
+    return this.transition(id, 'cancel');
+  }
+
+  private transition(id: string, action: PlanAction): Promise<PlanSummary> {
+    return this.json<PlanSummary>(`/v1/plans/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
   }
 
   private async json<T>(path: string, init: RequestInit = {}): Promise<T> {

@@ -25,8 +25,12 @@ export const CLIENT_ID_COLUMN = 'client_id';
 /** Stop collecting after this many problems: a wholly wrong file should not produce a million-line error. */
 const MAX_PROBLEMS = 20;
 
-function invalid(details: readonly ErrorDetail[]): AppError {
-  return new AppError('DATA_INVALID', 'invalid client data CSV', details);
+function invalid(details: readonly ErrorDetail[], source?: string): AppError {
+  return new AppError(
+    'DATA_INVALID',
+    `invalid client data CSV${source === undefined ? '' : ` ${source}`}`,
+    details,
+  );
 }
 
 /** The CSV header for an element type: `client_id` and then every leaf's flattened columns. */
@@ -101,6 +105,7 @@ export function readClientsCsv(
       options.source === undefined
         ? details
         : details.map((d) => ({ ...d, path: `${options.source}: ${d.path}` })),
+      options.source,
     );
   const leaves = exampleLeaves(element);
 

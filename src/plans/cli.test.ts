@@ -200,8 +200,9 @@ describe('roundhouse plans', () => {
   });
 
   it('build without a plan name shows the plans there are', async () => {
-    const { out, err } = await run('build');
+    const { out, err, code } = await run('build');
     expect(out + err).toMatch(/Commands:[\s\S]*fedavg[\s\S]*temperature-sensor/);
+    expect(code).toBe(2);
   });
 
   it.each([
@@ -258,7 +259,10 @@ describe('roundhouse plans', () => {
       ['build', 'fedavg', '--dp', '--accounting', 'poisson'],
       /"poisson" is not one of no-amplification, subsampled/,
     ],
-    [['build', 'no-such-plan'], /unknown command/],
+    [
+      ['build', 'no-such-plan'],
+      /unknown plan 'no-such-plan'; the plans are: fedavg, temperature-sensor, federated-sum, histogram, mean/,
+    ],
   ])('%j is a usage error with exit code 2', async (args, message) => {
     const { err, code } = await run(...(args as string[]));
     expect(code).toBe(2);
