@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
+import { readBundle } from '../src/codec';
 
 const BIN = path.join(__dirname, '..', 'bin', 'roundhouse.js');
 const roundhouse = (...args: string[]) =>
@@ -93,12 +94,19 @@ describe('roundhouse data split', () => {
       '--eval-data',
       path.join(out, 'heldout.csv'),
       '--json',
+      '--save-state',
+      path.join(dir, 'state.safetensors'),
     )
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { round: number; evaluation?: { accuracy?: number } });
+      .map((l) => JSON.parse(l) as { round: number; ms: number; evaluation?: { accuracy?: number } });
     expect(rounds).toHaveLength(15);
     expect(rounds.at(-1)!.evaluation!.accuracy).toBeGreaterThan(0.9);
+    for (const r of rounds) expect(r.ms).toBeGreaterThanOrEqual(0);
+    // The trained model, as the server's GET .../state would answer it: a 4-16-3 MLP's weights among it.
+    const state = readBundle(fs.readFileSync(path.join(dir, 'state.safetensors')));
+    const shapes = state.tensors.map((t) => t.shape.join('x'));
+    expect(shapes).toEqual(expect.arrayContaining(['4x16', '16', '16x3', '3']));
   });
 
   it('names the file, the row and the column of a bad cell, and the columns when the label is missing', () => {

@@ -1,4 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
+import * as fs from 'node:fs';
+import { encodeBundle } from '../codec';
 import { initBackend } from '../compute/backend';
 import type { JsonValue } from '../compute/value-json';
 import { mergeExamples, readClientsCsv } from '../data';
@@ -98,7 +100,11 @@ export function runLocalCommand(): Command {
       "SecAgg plans: this fraction of each round's clients uploads, then does not help unmask the sum",
       fraction('--secagg-drop-after-upload'),
     )
-    .option('--json', 'print one JSON object per round on stdout')
+    .option('--json', "print one JSON object per round on stdout (with `ms`, the round's wall time)")
+    .option(
+      '--save-state <file>',
+      'write the final server state as a tensor bundle (safetensors; what GET /v1/plans/{id}/state answers)',
+    )
     .action(
       async (
         planFile: string,
@@ -112,6 +118,7 @@ export function runLocalCommand(): Command {
           secaggDropAfterShares?: number;
           secaggDropAfterUpload?: number;
           json?: boolean;
+          saveState?: string;
         },
       ) => {
         // Every input is read and checked before the backend starts, so that a wrong path fails at once.
@@ -156,9 +163,20 @@ export function runLocalCommand(): Command {
           for await (const r of runner.simulateRounds()) {
             const now = Date.now();
             process.stdout.write(
-              opts.json ? `${JSON.stringify(r)}\n` : `${formatRound(r, total, now - t)}\n`,
+              opts.json
+                ? `${JSON.stringify({ ...r, ms: now - t })}\n`
+                : `${formatRound(r, total, now - t)}\n`,
             );
             t = now;
+          }
+          if (opts.saveState) {
+            const bytes = encodeBundle(runner.state(), runner.checked.types.S);
+            try {
+              fs.writeFileSync(opts.saveState, bytes);
+            } catch (e) {
+              throw new Error(`cannot write --save-state ${opts.saveState}: ${(e as Error).message}`);
+            }
+            log.info({ file: opts.saveState, bytes: bytes.length }, 'final server state saved');
           }
         } finally {
           runner.dispose();
