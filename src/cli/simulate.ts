@@ -4,6 +4,8 @@ import { createLogger, type Logger } from '../log/logger';
 import { OperatorApi } from '../client/operator';
 import { formatResult, formatSummary, RoundBar } from '../simulate/report';
 import { simulate, type SimulationOptions, type SimulationResult } from '../simulate/simulator';
+import { checkDigitsPopulation, digitsPopulation, requireDigitsElement } from '../simulate/digits-population';
+import type { Plan } from '../generated/plan';
 import { loadOperatorConfig } from './cli-config';
 import { readJsonFile } from './read-file';
 import { positiveInt } from './run-local';
@@ -196,7 +198,22 @@ export function simulateCommand(): Command {
       let planId = opts.plan;
       if (opts.submit !== undefined) {
         plan = readJsonFile(opts.submit, '--submit');
-        planId = (await new OperatorApi(serverUrl, token).submit(plan)).id;
+        const api = new OperatorApi(serverUrl, token);
+        // Refused before it reaches the server: a plan the digits clients cannot serve would run there
+        // with nobody able to take part, and stay active on its population.
+        const { population } = checkServable(plan, opts, `--submit ${opts.submit}`);
+        const others = (await api.plans()).filter(
+          (p) => p.population === population && (p.status === 'active' || p.status === 'paused'),
+        );
+        if (others.length > 0) {
+          // The simulated clients would train every active plan of the population, not only this one.
+          process.stderr.write(
+            `warning: population ${population} already runs ${others.map((p) => `${p.id} (${p.name}, ${p.status})`).join(', ')}; ` +
+              `the simulated clients take tasks of every active plan there. Cancel it (roundhouse cancel <id>) ` +
+              `or submit with another --population.\n`,
+          );
+        }
+        planId = (await api.submit(plan)).id;
         log.info({ plan: planId }, 'plan submitted');
       }
       await runAndReport(
@@ -220,4 +237,24 @@ export function simulateCommand(): Command {
         { json: opts.json, finalLine: true, log },
       );
     });
+}
+
+/**
+ * The population of a plan the simulated digits clients can serve; throws, naming `what`, when its batch
+ * type or declared ranges do not fit the digits.
+ */
+function checkServable(
+  plan: unknown,
+  opts: Pick<SimulateFlags, 'clients' | 'shardsPerClient' | 'seed'>,
+  what: string,
+): { population: string } {
+  const p = plan as Partial<Plan> | null;
+  const element = p?.client_data?.element;
+  if (!element) throw new Error(`${what} has no client_data.element; is it a plan?`);
+  requireDigitsElement(element, what);
+  checkDigitsPopulation(
+    digitsPopulation({ clients: opts.clients, shardsPerClient: opts.shardsPerClient, seed: opts.seed }),
+    element,
+  );
+  return { population: p.population ?? p.client_data!.collection };
 }
