@@ -261,12 +261,20 @@ export class CostModel {
           body = this.callee(fnName, input(state));
         }
         if (count === 0) return { type: state, flops: 0, retainedBytes: 0, peakBytes: 0 };
+        // With shuffle_seed, every epoch after the first runs on a reshuffled copy of the data, made one leaf
+        // at a time with two copies of that leaf alive besides the new batches (interpreter.ts, reshuffled).
+        const epochs = (attrs.epochs as number | undefined) ?? 1;
+        const shuffled = fold && attrs.shuffle_seed !== undefined && epochs > 1;
+        const copy = shuffled ? sequenceLength * bytes(element) : 0;
+        const leafMax = shuffled
+          ? Math.max(0, ...tensorLeafTypes(element).map((t) => sequenceLength * bytes(t)))
+          : 0;
         // From the second step on, the previous state (made by the loop) lives beside the step's tensors.
         return {
           type: state,
           flops: count * body.flops,
           retainedBytes: bytes(state),
-          peakBytes: (count > 1 ? bytes(state) : 0) + body.peakBytes,
+          peakBytes: (count > 1 ? bytes(state) : 0) + Math.max(body.peakBytes + copy, copy + 2 * leafMax),
           via: `${count} x function ${fnName}`,
         };
       }
@@ -316,4 +324,11 @@ export class CostModel {
       peakBytes: retained,
     };
   }
+}
+
+/** The tensor types inside a struct-of-tensors type, depth first. */
+function tensorLeafTypes(t: TffType): TensorType[] {
+  if (t.kind === 'tensor') return [t];
+  if (t.kind === 'struct') return t.fields.flatMap((f) => tensorLeafTypes(f.type));
+  return [];
 }

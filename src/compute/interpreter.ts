@@ -337,10 +337,11 @@ function reshuffled(elements: readonly Value[], seed: number, epoch: number, whe
     return n;
   });
   const total = sizes.reduce((a, b) => a + b, 0);
-  const perm = epochPermutation(total, seed, epoch);
-  const parts = tf.tidy(() => {
-    const order = tf.tensor1d(perm, 'int32');
-    return leaves[0]!.map((_, k) =>
+  const order = tf.tensor1d(epochPermutation(total, seed, epoch), 'int32');
+  // One leaf at a time, each in its own scope: besides the new batches, at most two copies of one leaf
+  // (joined, then permuted) are alive at once (the cost model counts this, cost.ts).
+  const parts = leaves[0]!.map((_, k) =>
+    tf.tidy(() =>
       tf.split(
         tf.gather(
           tf.concat(
@@ -352,8 +353,9 @@ function reshuffled(elements: readonly Value[], seed: number, epoch: number, whe
         sizes,
         0,
       ),
-    );
-  });
+    ),
+  );
+  order.dispose();
   return elements.map((el, i) => {
     let k = 0;
     return mapTensors(el, () => parts[k++]![i]!);
