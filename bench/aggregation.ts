@@ -37,8 +37,8 @@ async function deploy(
   clients: number,
   redis: Redis,
   redisProcess: number,
+  { env, nodeArgs }: ReturnType<typeof runOptions>,
 ): Promise<Deployment> {
-  const { env, nodeArgs } = runOptions(process.argv);
   const cluster = await startCluster({
     workers,
     nodeArgs,
@@ -98,7 +98,8 @@ async function main(): Promise<void> {
     `aggregation of ${clients} queued uploads of ${floats} float32, ${runs} alternating runs, node ${process.version}`,
   );
   const body = Buffer.from(vectorUpload(new Float32Array(floats).fill(1)));
-  const url = runOptions(process.argv).env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const options = runOptions(process.argv);
+  const url = options.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   const redisProcess = await redisPid(url);
   const deployments: Deployment[] = [];
@@ -107,8 +108,8 @@ async function main(): Promise<void> {
     [2, []],
   ]);
   try {
-    deployments.push(await deploy(1, clients, redis, redisProcess));
-    deployments.push(await deploy(2, clients, redis, redisProcess));
+    deployments.push(await deploy(1, clients, redis, redisProcess, options));
+    deployments.push(await deploy(2, clients, redis, redisProcess, options));
     for (let r = 0; r < runs; r++) {
       for (const d of deployments) {
         const rate = await run(d, r, clients, body, floats);

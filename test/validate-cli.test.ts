@@ -282,7 +282,7 @@ describe('roundhouse validate: files and usage', () => {
     const file = path.join(dir, 'no-such-plan.json');
     const r = await cli(['validate', file]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`cannot read ${file}`);
+    expect(r.stderr).toContain(`cannot read plan ${file}`);
   });
 
   test('a file that is not JSON: exit 1, naming the file; --json gives the API-shaped REQUEST_INVALID', async () => {

@@ -84,7 +84,7 @@ export function dataCommand(): Command {
           outDir: string;
         },
       ) => {
-        const split = splitTable(readTextFile(file, 'table'), file, { ...opts, seed: opts.seed });
+        const split = splitTable(readTextFile(file, 'table'), file, opts);
         fs.mkdirSync(opts.outDir, { recursive: true });
         const out = (name: string) => path.join(opts.outDir, name);
         fs.writeFileSync(out('clients.csv'), split.clientsCsv);

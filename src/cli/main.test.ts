@@ -5,32 +5,9 @@ import type { PlanSummary } from '../store/types';
 import { EXIT, exitCodeOf } from './conventions';
 import { program } from './main';
 import { formatTransition } from './plan-control';
+import { runInProcess } from './run-in-process.jest';
 
-// Runs `roundhouse ...` in-process, capturing output; `exit` throws so that the test sees the code.
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  const cmd = program({
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    exit: (code) => {
-      throw new Exit(code);
-    },
-  });
-  try {
-    await cmd.parseAsync(args, { from: 'user' });
-    return { out, err, code: 0 };
-  } catch (e) {
-    if (e instanceof Exit) return { out, err, code: e.code };
-    throw e;
-  }
-}
+const run = (...args: string[]) => runInProcess(program, args);
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
   version: string;

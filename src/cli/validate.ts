@@ -1,5 +1,4 @@
 import { Command, type CommanderError } from 'commander';
-import * as fs from 'node:fs';
 import { initBackend } from '../compute/backend';
 import { formatType, type Signature } from '../compute/types';
 import { loadConfig, type Config } from '../config';
@@ -8,6 +7,7 @@ import type { PlanEvaluator } from '../isolate/contract';
 import { LocalEvaluator } from '../isolate/local-evaluator';
 import { admitPlan } from '../rounds/plan-admission';
 import { USAGE_EXIT_CODE } from './plans';
+import { readTextFile } from './read-file';
 
 /** What `roundhouse validate` reports of a plan the server would accept: what its summary would say. */
 export interface ValidPlanSummary {
@@ -142,12 +142,7 @@ export function validateCommand(io: ValidateCommandIo = {}): Command {
  * that cannot be read throws: no request would have been made.
  */
 function readPlanFile(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const text = readTextFile(file, 'plan');
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {

@@ -3,7 +3,15 @@ import { bytesOf, conformType, fillUnknown, typeKey, widenState } from './cost-t
 import { getOp } from './ops';
 import { opCost, type Dims } from './ops/costs';
 import { OpError } from './ops/op';
-import { formatType, structType, tensorType, typesEqual, type TensorType, type TffType } from './types';
+import {
+  formatType,
+  structType,
+  tensorLeaves,
+  tensorType,
+  typesEqual,
+  type TensorType,
+  type TffType,
+} from './types';
 
 /**
  * The static cost model: an estimate of one evaluation's peak memory and FLOPs from static shapes, modelled
@@ -267,7 +275,7 @@ export class CostModel {
         const shuffled = fold && attrs.shuffle_seed !== undefined && epochs > 1;
         const copy = shuffled ? sequenceLength * bytes(element) : 0;
         const leafMax = shuffled
-          ? Math.max(0, ...tensorLeafTypes(element).map((t) => sequenceLength * bytes(t)))
+          ? Math.max(0, ...tensorLeaves(element).map((l) => sequenceLength * bytes(l.type)))
           : 0;
         // From the second step on, the previous state (made by the loop) lives beside the step's tensors.
         return {
@@ -324,11 +332,4 @@ export class CostModel {
       peakBytes: retained,
     };
   }
-}
-
-/** The tensor types inside a struct-of-tensors type, depth first. */
-function tensorLeafTypes(t: TffType): TensorType[] {
-  if (t.kind === 'tensor') return [t];
-  if (t.kind === 'struct') return t.fields.flatMap((f) => tensorLeafTypes(f.type));
-  return [];
 }

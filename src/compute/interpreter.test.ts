@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Computation } from '../generated/computation';
 import { AppError } from '../errors';
 import { initBackend } from './backend';
+import { Checker } from './checker';
 import { Interpreter } from './interpreter';
 import { epochPermutation } from './shuffle';
 import { tensorType } from './types';
-import { limitsWith } from './limits';
+import { DEFAULT_LIMITS, limitsWith } from './limits';
 import { sequenceValue, structValue, tensorsOf, disposeValue, type StructValue, type Value } from './value';
 
 const f32 = (shape: (number | null)[] = []) => ({
@@ -59,6 +60,16 @@ const functions: Record<string, Computation> = {
       { name: 'k', op: 'const', attrs: { dtype: 'int32', shape: [], value: 16 } },
       { name: 'm', op: 'mul', args: ['acc', 'k'] },
       { name: 'r', op: 'add', args: ['m', 's'] },
+    ],
+    result: 'r',
+  },
+  // acc + x for a scalar element: a fold over a sequence of scalars (nothing to reshuffle).
+  add_scalar: {
+    parameter: { name: 'p', type: pair(tensorType('int32', []), tensorType('int32', [])) as never },
+    nodes: [
+      { name: 'acc', op: 'field', args: ['p'], attrs: { name: 'a' } },
+      { name: 'x', op: 'field', args: ['p'], attrs: { name: 'b' } },
+      { name: 'r', op: 'add', args: ['acc', 'x'] },
     ],
     result: 'r',
   },
@@ -180,6 +191,30 @@ describe('Interpreter', () => {
     expect(want).not.toBe(plain);
     // Reproducible: the same seed, the same batches.
     expect(run({ shuffle_seed: 7 })).toBe(want);
+  });
+
+  test('the checker refuses shuffle_seed over a sequence whose element is not a batch', () => {
+    const over = (element: ReturnType<typeof tensorType>) =>
+      comp(
+        [
+          { name: 'seq', op: 'field', args: ['p'], attrs: { index: 0 } },
+          { name: 'init', op: 'field', args: ['p'], attrs: { index: 1 } },
+          {
+            name: 'r',
+            op: 'fold',
+            args: ['seq', 'init'],
+            attrs: { fn: element.shape.length > 0 ? 'trace' : 'add_scalar', epochs: 2, shuffle_seed: 1 },
+          },
+        ],
+        'r',
+        { name: 'p', type: pair({ kind: 'sequence', element }, tensorType('int32', [])) as never },
+      );
+    const checker = new Checker(functions, DEFAULT_LIMITS);
+    expect(() => checker.check(over(tensorType('int32', [null])), 'work', '/work')).not.toThrow();
+    // A sequence of scalars has no examples to deal between batches.
+    expect(() =>
+      new Checker(functions, DEFAULT_LIMITS).check(over(tensorType('int32', [])), 'work', '/work'),
+    ).toThrow(/attr shuffle_seed: the sequence element int32 is not a batch/);
   });
 
   test('epochPermutation is the documented mulberry32 Fisher-Yates (known answers)', () => {

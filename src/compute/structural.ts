@@ -149,13 +149,10 @@ export function inferStructural(
       if (seq.kind !== 'sequence') throw new OpError(`arg 0: expected a sequence, got ${formatType(seq)}`);
       fits(acc, args[1]!, 'arg 1 (initial accumulator)');
       fits(elem, seq.element, 'the sequence element');
-      if (
-        attrs.shuffle_seed !== undefined &&
-        tensorLeaves(seq.element).some((l) => l.type.shape.length === 0)
-      ) {
+      if (attrs.shuffle_seed !== undefined && !batched(seq.element)) {
         // Reshuffling deals examples, the first dimension of every tensor of a batch, between batches.
         throw new OpError(
-          `attr shuffle_seed: the sequence element ${formatType(seq.element)} has a scalar tensor; every tensor of a batch needs the batch as its first dimension`,
+          `attr shuffle_seed: the sequence element ${formatType(seq.element)} is not a batch: every tensor of it needs the batch as its first dimension (no scalars, no sequences)`,
         );
       }
       fits(
@@ -211,4 +208,11 @@ export function inferStructural(
     }
   }
   throw new OpError(`unknown op "${node.op}"`);
+}
+
+/** Whether a type is a batch: tensors of rank 1 or more, alone or in structs (what fold reshuffles). */
+function batched(t: TffType): boolean {
+  if (t.kind === 'tensor') return t.shape.length > 0;
+  if (t.kind === 'struct') return t.fields.every((f) => batched(f.type));
+  return false;
 }

@@ -2,32 +2,9 @@ import { plansCommand } from '../cli/plans';
 import { formatType } from '../compute/types';
 import { checkPlan } from '../plan/validate';
 import { PLAN_LIBRARY } from '.';
+import { runInProcess } from '../cli/run-in-process.jest';
 
-// Runs `roundhouse plans ...` in-process, capturing output; `exit` throws so that the test sees the code.
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  const cmd = plansCommand({
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    exit: (code) => {
-      throw new Exit(code);
-    },
-  });
-  try {
-    await cmd.parseAsync(args, { from: 'user' });
-    return { out, err, code: 0 };
-  } catch (e) {
-    if (e instanceof Exit) return { out, err, code: e.code };
-    throw e;
-  }
-}
+const run = (...args: string[]) => runInProcess(plansCommand, args);
 
 describe('roundhouse plans', () => {
   it('list names every library plan with its description', async () => {

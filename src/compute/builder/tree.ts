@@ -1,7 +1,21 @@
 import { formatType, type Dtype, type TffType } from '../types';
-import type { Operand } from './core';
-import type { ComputationBuilder } from './computation-builder';
+import type { BaseBuilder, Operand } from './core';
 import { BuildError, type Handle } from './handle';
+
+/**
+ * What the tree helpers use of the builder they belong to (ComputationBuilder, which owns them): named here
+ * so that this file need not import the class that imports it.
+ */
+export interface TreeHost extends Pick<BaseBuilder, 'label' | 'const' | 'struct' | 'field' | 'scalar'> {
+  add(a: Operand, b: Operand): Handle;
+  sub(a: Operand, b: Operand): Handle;
+  mul(a: Operand, b: Operand): Handle;
+  div(a: Operand, b: Operand): Handle;
+  cast(x: Handle, dtype: Dtype): Handle;
+  zerosLike(x: Handle): Handle;
+  reduceSum(x: Handle): Handle;
+  square(x: Handle): Handle;
+}
 
 /**
  * Elementwise helpers over structs of tensors ("trees", as in `tf.nest`), the shape of model weights and
@@ -9,7 +23,7 @@ import { BuildError, type Handle } from './handle';
  * node per struct level, keeping the field names, so accumulate, merge and update stay a line each.
  */
 export class TreeOps {
-  constructor(private readonly b: ComputationBuilder) {}
+  constructor(private readonly b: TreeHost) {}
 
   /** Applies `f` to every tensor leaf of `s` and rebuilds the struct around the results. */
   map(s: Handle, f: (leaf: Handle, path: readonly string[]) => Handle): Handle {
