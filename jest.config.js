@@ -1,10 +1,34 @@
 // Unit tests live beside the code (src/, named *.test.ts); integration tests in test/.
-module.exports = {
+const common = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
-  setupFilesAfterEnv: ['<rootDir>/test/setup/backend.ts'],
+};
+
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'wasm',
+      roots: ['<rootDir>/src', '<rootDir>/test'],
+      setupFilesAfterEnv: ['<rootDir>/test/setup/backend.ts'],
+    },
+    {
+      // The client side again on TensorFlow.js's CPU backend, which browsers fall back to without WASM:
+      // the ops, the interpreter, the codec, the data and the client must answer as they do on WASM.
+      ...common,
+      displayName: 'cpu',
+      roots: [
+        '<rootDir>/src/compute',
+        '<rootDir>/src/codec',
+        '<rootDir>/src/data',
+        '<rootDir>/src/client',
+        '<rootDir>/src/runner',
+      ],
+      testPathIgnorePatterns: ['/src/compute/backend\\.test\\.ts$'],
+      setupFilesAfterEnv: ['<rootDir>/test/setup/cpu-backend.ts'],
+    },
+  ],
   // Sized for a loaded 2-core machine, where an integration test can take three times as long as on a quiet
   // one. A test whose own waits are longer sets its timeout above them, so that the wait fails first and
   // says what it waited for; a timed-out test keeps running in the background (jest cannot stop it) and

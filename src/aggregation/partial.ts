@@ -8,7 +8,7 @@
  * - metadata `format` = `roundhouse.partial/v1`, `clients` = the number of uploads inside.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readTypedBundle, writeBundle, type BundleTensor } from '../codec';
+import { readTypedBundle, tensorData, writeBundle, type BundleTensor } from '../codec';
 import { structType, tensorLeaves, tensorType, type TffType } from '../compute/types';
 import { tensorsOf, type Value } from '../compute/value';
 import { AppError } from '../errors';
@@ -76,7 +76,7 @@ export function encodePartial(
       name: ['A', ...leaf.path].join('/'),
       dtype: leaf.type.dtype,
       shape: t.shape,
-      data: t.dataSync() as BundleTensor['data'],
+      data: tensorData(t),
     });
   });
   SECURE_FIELDS.forEach((field, k) => {

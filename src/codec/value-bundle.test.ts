@@ -92,6 +92,24 @@ describe('encodeBundle / decodeBundle', () => {
 
   test('round-trips the empty struct', () => roundTrip(structValue([]), EMPTY_STRUCT));
 
+  // The CPU backend (the `cpu` jest project) keeps an int32 or bool array under a cast's float32 result.
+  test('encodes float32 made by casting int32 and bool as float32 bytes', () => {
+    const type = structType([
+      ['a', tensorType('float32', [3])],
+      ['b', tensorType('float32', [2])],
+    ]);
+    const v = structValue([
+      ['a', tf.tidy(() => tf.cast(tf.tensor1d([1, -2, 3], 'int32'), 'float32'))],
+      ['b', tf.tidy(() => tf.cast(tf.tensor1d([true, false], 'bool'), 'float32'))],
+    ]);
+    const { tensors } = readBundle(encodeBundle(v, type));
+    disposeValue(v);
+    expect(tensors.map((t) => [t.dtype, t.data.constructor.name, Array.from(t.data)])).toEqual([
+      ['float32', 'Float32Array', [1, -2, 3]],
+      ['float32', 'Float32Array', [1, 0]],
+    ]);
+  });
+
   test('round-trips a [0]-sized tensor', () => {
     roundTrip(structValue([['x', tf.zeros([0, 4])]]), structType([['x', tensorType('float32', [null, 4])]]));
   });

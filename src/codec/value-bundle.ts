@@ -15,6 +15,23 @@ function mismatch(path: readonly string[], message: string): AppError {
   ]);
 }
 
+/**
+ * A tensor's values as the typed array its dtype calls for. TensorFlow.js's CPU backend (the browsers'
+ * fallback when WASM cannot load) keeps the input's array in Cast, so a float32 made from int32 or bool
+ * comes back as an Int32Array or Uint8Array; the bundle layer wants a Float32Array for float32.
+ */
+export function tensorData(t: tf.Tensor): BundleData {
+  const data = t.dataSync() as BundleData;
+  switch (t.dtype) {
+    case 'float32':
+      return data instanceof Float32Array ? data : Float32Array.from(data);
+    case 'int32':
+      return data instanceof Int32Array ? data : Int32Array.from(data);
+    default:
+      return data;
+  }
+}
+
 function kindOf(v: Value): string {
   if (isStruct(v)) return 'struct';
   if (isSequence(v)) return 'sequence';
@@ -32,12 +49,11 @@ function collect(value: Value, type: TffType, path: string[], out: BundleTensor[
         value.rank === type.shape.length &&
         type.shape.every((d, i) => d === null || d === value.shape[i]);
       if (!fits) throw mismatch(path, `expected ${formatType(type)}, got a ${kindOf(value)}`);
-      // dataSync of float32/int32/bool tensors is a Float32Array/Int32Array/Uint8Array, as BundleData wants.
       out.push({
         name: bundleTensorName(path),
         dtype: type.dtype,
         shape: value.shape,
-        data: value.dataSync() as BundleData,
+        data: tensorData(value),
       });
       return;
     }

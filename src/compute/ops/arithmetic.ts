@@ -41,8 +41,11 @@ export const ARITHMETIC_OPS: readonly OpDef[] = [
     ),
   ),
   // Rounds toward -inf and takes the divisor's sign, like Python's // and %. int32: -2^31 // -1 overflows.
+  // float32 is floor(a / b) by hand: the CPU backend's FloorDiv answers int32 for float32 operands.
   binaryOp('floor_div', NUMERIC, (a, b) =>
-    checkedElementwise(tf.floorDiv(a, integerDivisor(b)), () => tf.floor(tf.div(asFloat(a), asFloat(b)))),
+    a.dtype === 'float32'
+      ? tf.floor(tf.div(a, b))
+      : checkedElementwise(tf.floorDiv(a, integerDivisor(b)), () => tf.floor(tf.div(asFloat(a), asFloat(b)))),
   ),
   binaryOp('mod', NUMERIC, (a, b) => tf.mod(a, integerDivisor(b))),
   // Float only: tf.div floors int32 operands, which would make `div` mean two things.

@@ -35,6 +35,15 @@ const OK: OkCase[] = [
   },
   {
     op: 'cast',
+    what: 'int32 to float32 rounds to float32 on every backend (the CPU backend kept the int32)',
+    args: [i32([16777217, -16777219, 7])],
+    attrs: { dtype: 'float32' },
+    type: T('float32', [3]),
+    value: [16777216, -16777220, 7],
+    tol: 0,
+  },
+  {
+    op: 'cast',
     what: 'bool to float32',
     args: [bool([t, f])],
     attrs: { dtype: 'float32' },
