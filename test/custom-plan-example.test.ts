@@ -1,10 +1,10 @@
 /**
- * examples/custom-plan as a user runs it, without network access: its files are copied to a temp dir whose
- * node_modules/roundhouse links to where its `file:` dependency points (this repository, as `npm install`
- * would link it), so `roundhouse/builder` and `roundhouse/data` resolve through the package's `exports`.
- * The example's plan then passes `roundhouse validate` and runs with `roundhouse run-local`, whose output
- * is checked against statistics computed here from the CSV the example wrote.
- * Needs dist/ (`npm test` builds first; alone: `npm run build`).
+ * examples/custom-plan as the README has a user run it: its files are copied to a temp dir, `npm install`
+ * (offline: nothing to download) installs its one dependency, `"roundhouse": "file:../.."` pointed at this
+ * repository from the copy, so `roundhouse/builder` and `roundhouse/data` resolve through the package's
+ * `exports` and `npx roundhouse` is the package's bin. The example's plan then passes `roundhouse
+ * validate` and runs with `roundhouse run-local`, whose output is checked against statistics computed here
+ * from the CSV the example wrote. Needs dist/ (`npm test` builds first; alone: `npm run build`).
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const example = path.join(root, 'examples', 'custom-plan');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 interface Run {
   code: number | null;
@@ -20,19 +21,22 @@ interface Run {
   stderr: string;
 }
 
-function node(args: string[], cwd: string): Promise<Run> {
+function run(file: string, args: string[], cwd: string): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: 120_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });
 }
 
+const node = (args: string[], cwd: string): Promise<Run> => run(process.execPath, args, cwd);
+
 let dir: string;
+/** `npx roundhouse` in the example: the bin npm linked into its node_modules. */
 let roundhouse: string;
 
-beforeAll(() => {
+beforeAll(async () => {
   if (!fs.existsSync(path.join(root, 'dist', 'src', 'authoring', 'index.js')))
     throw new Error('dist/ is missing or stale: run `npm run build` first');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-custom-plan-'));
@@ -46,9 +50,13 @@ beforeAll(() => {
   expect(spec).toMatch(/^file:/);
   const target = path.resolve(example, spec.slice('file:'.length));
   expect(fs.realpathSync(target)).toBe(fs.realpathSync(root));
-  fs.mkdirSync(path.join(dir, 'node_modules'));
-  fs.symlinkSync(target, path.join(dir, 'node_modules', 'roundhouse'), 'dir');
-  roundhouse = path.join(dir, 'node_modules', 'roundhouse', 'bin', 'roundhouse.js');
+  // The copy is elsewhere, so its relative `file:` would point nowhere: the same target, spelled absolute.
+  pkg.dependencies.roundhouse = `file:${target}`;
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
+  const installed = await run(npm, ['install', '--offline', '--no-audit', '--no-fund'], dir);
+  expect(installed).toMatchObject({ code: 0 });
+  roundhouse = path.join(dir, 'node_modules', '.bin', 'roundhouse');
+  expect(fs.realpathSync(roundhouse)).toBe(fs.realpathSync(path.join(root, 'bin', 'roundhouse.js')));
 });
 
 afterAll(() => {

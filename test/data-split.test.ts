@@ -1,7 +1,8 @@
 /**
- * An author's own data, by the README: a CSV of labelled examples -> `roundhouse data split` -> `plans build
- * fedavg` with the widths it printed -> `run-local` with the held-out set, through the real command line
- * (the built `bin/roundhouse.js`). The data is made here: three classes of 4-feature Gaussian blobs with
+ * An author's own data, by the README alone: the README's shell block (a CSV of labelled examples ->
+ * `roundhouse data split` -> `plans build fedavg` with the widths it printed -> `validate` -> `run-local` with
+ * the held-out set and `--save-state`) is read from README.md and run line by line through the real command
+ * line (the built `bin/roundhouse.js`). The data is made here: three classes of 4-feature Gaussian blobs with
  * string labels and features on very different scales (which is what `--standardize` is for).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,26 +34,45 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe('roundhouse data split', () => {
-  it('makes clients, a stratified held-out set and the scaling that FedAvg trains on to 90%', () => {
-    const out = path.join(dir, 'split');
-    const said = roundhouse(
-      'data',
-      'split',
-      path.join(dir, 'trees.csv'),
-      '--label',
-      'species',
-      '--clients',
-      '10',
-      '--holdout',
-      '0.2',
-      '--standardize',
-      '--out-dir',
-      out,
-    );
-    expect(said).toContain('360 training examples in 10 clients (36 to 36 each)');
-    expect(said).toContain('plans build fedavg --layers 4,32,3');
+/** The README's shell block that follows `marker`: its commands, and the output lines it shows after `#`. */
+function readmeBlock(marker: string): { commands: string[]; shown: string[] } {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const from = readme.indexOf(marker);
+  expect(from).toBeGreaterThanOrEqual(0);
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(from))![1]!.trim().split('\n');
+  return {
+    commands: block.filter((l) => !l.startsWith('#')),
+    shown: block.filter((l) => l.startsWith('#')).map((l) => l.replace(/^#\s*/, '')),
+  };
+}
 
+/** Runs one README command line in `cwd`: `node bin/roundhouse.js <args> [> file]`, split on spaces. */
+function runReadmeLine(line: string, cwd: string): string {
+  const [command, redirect] = line.split(' > ');
+  const words = command!.trim().split(/\s+/);
+  expect(words.slice(0, 2)).toEqual(['node', 'bin/roundhouse.js']);
+  const out = execFileSync(process.execPath, [BIN, ...words.slice(2)], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (redirect !== undefined) fs.writeFileSync(path.join(cwd, redirect.trim()), out);
+  return out;
+}
+
+describe('roundhouse data split', () => {
+  it("runs the README's own-data story as written: split, build, validate, run-local to 90%, the model saved", () => {
+    const { commands, shown } = readmeBlock('Your own data:');
+    expect(commands.map((c) => c.split(/\s+/)[2])).toEqual(['data', 'plans', 'validate', 'run-local']);
+    const outputs = commands.map((c) => runReadmeLine(c, dir));
+
+    // What the README shows `data split` printing is what it prints.
+    const said = outputs[0]!;
+    expect(shown.length).toBeGreaterThan(0);
+    for (const line of shown) expect(said).toContain(line);
+    expect(outputs[2]).toContain('fedavg');
+
+    const out = path.join(dir, 'data', 'trees');
     const clients = fs.readFileSync(path.join(out, 'clients.csv'), 'utf8').trim().split('\n');
     expect(clients[0]).toBe('client_id,x.0,x.1,x.2,x.3,y');
     expect(clients).toHaveLength(361);
@@ -72,41 +92,34 @@ describe('roundhouse data split', () => {
     // The second feature was drawn at 100 times the first's scale.
     expect(scaling.std[1]! / scaling.std[0]!).toBeGreaterThan(50);
 
-    const plan = roundhouse(
-      'plans',
-      'build',
-      'fedavg',
-      '--layers',
-      '4,16,3',
-      '--collection',
-      'trees',
-      '--target-clients',
-      '5',
-      '--rounds',
-      '15',
-    );
-    fs.writeFileSync(path.join(dir, 'plan.json'), plan);
+    // run-local's human output: one line per round, the last with the held-out accuracy.
+    const rounds = outputs[3]!.trim().split('\n');
+    expect(rounds).toHaveLength(15);
+    expect(rounds.at(-1)).toMatch(/^round 15\/15 /);
+    const accuracy = Number(/eval\.accuracy=([0-9.]+)/.exec(rounds.at(-1)!)![1]);
+    expect(accuracy).toBeGreaterThan(0.9);
+    // The trained model, as the server's GET .../state would answer it: a 4-32-3 MLP's weights among it.
+    const state = readBundle(fs.readFileSync(path.join(out, 'model.safetensors')));
+    const shapes = state.tensors.map((t) => t.shape.join('x'));
+    expect(shapes).toEqual(expect.arrayContaining(['4x32', '32', '32x3', '3']));
+  });
+
+  it('prints per-round timing with --json', () => {
+    const plan = path.join(dir, 'trees.json');
     const rounds = roundhouse(
       'run-local',
-      path.join(dir, 'plan.json'),
+      plan,
+      '--rounds',
+      '2',
       '--data',
-      path.join(out, 'clients.csv'),
-      '--eval-data',
-      path.join(out, 'heldout.csv'),
+      path.join(dir, 'data', 'trees', 'clients.csv'),
       '--json',
-      '--save-state',
-      path.join(dir, 'state.safetensors'),
     )
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { round: number; ms: number; evaluation?: { accuracy?: number } });
-    expect(rounds).toHaveLength(15);
-    expect(rounds.at(-1)!.evaluation!.accuracy).toBeGreaterThan(0.9);
+      .map((l) => JSON.parse(l) as { round: number; ms: number });
+    expect(rounds.map((r) => r.round)).toEqual([1, 2]);
     for (const r of rounds) expect(r.ms).toBeGreaterThanOrEqual(0);
-    // The trained model, as the server's GET .../state would answer it: a 4-16-3 MLP's weights among it.
-    const state = readBundle(fs.readFileSync(path.join(dir, 'state.safetensors')));
-    const shapes = state.tensors.map((t) => t.shape.join('x'));
-    expect(shapes).toEqual(expect.arrayContaining(['4x16', '16', '16x3', '3']));
   });
 
   it('names the file, the row and the column of a bad cell, and the columns when the label is missing', () => {
