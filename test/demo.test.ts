@@ -78,6 +78,8 @@ test('a shortened demo trains through the server and cleans up after itself', as
   for (const r of rounds) expect(r.participants).toBeGreaterThanOrEqual(5);
   expect(stdout).not.toMatch(/secagg|SecAgg/);
   expectLearning(stdout, rounds);
+  // The backend line shows at the demo's log level (warn): it is part of the demo's own header.
+  expect(stderr).toMatch(/^demo: server .*; TensorFlow\.js backend wasm\); plan /m);
   await expectNoKeysLeft(stderr);
 }, 120_000);
 

@@ -46,6 +46,25 @@ describe('examples/node-client.js', () => {
     expect(done.aggregated_clients).toBe(1);
   });
 
+  test('prints a retry window in seconds with one decimal when there is no task', async () => {
+    // The plan of the first test has completed: the population has nothing to do, so the server answers
+    // with retry windows.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-example-'));
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'node-client.js')], {
+      env: { ...process.env, ROUNDHOUSE_URL: cluster.url, DEVICE_ID_FILE: path.join(dir, 'id') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const line = await eventually('a wait line', () => Promise.resolve(/^.*wait .*$/m.exec(stdout)?.[0]));
+      expect(line).toMatch(/ wait \d+\.\d s$/);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('says why when it cannot reach the server, and keeps trying', async () => {
     const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-example-'));

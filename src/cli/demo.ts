@@ -103,7 +103,8 @@ export function demoCommand(): Command {
       const stop = AbortSignal.any([interrupt.signal, readerGone.signal]);
       let server: InProcessServer | undefined;
       try {
-        log.info({ backend: await initBackend() }, 'TensorFlow.js backend ready');
+        const backend = await initBackend();
+        log.info({ backend }, 'TensorFlow.js backend ready');
         // Loaded here so that the other commands do not load the server's dependencies.
         const { startInProcessServer } = await import('../simulate/in-process-server');
         const { config } = loadServerConfig({});
@@ -112,7 +113,7 @@ export function demoCommand(): Command {
           retryMinSeconds: Math.min(config.retryMinSeconds, 1),
           retryMaxSeconds: DEMO.retryMaxSeconds,
         });
-        if (!stop.aborted) await runDemo(server, opts, started, stop, log);
+        if (!stop.aborted) await runDemo(server, { ...opts, backend }, started, stop, log);
       } finally {
         await server?.close();
         interrupt.dispose();
@@ -128,7 +129,7 @@ export function demoCommand(): Command {
 /** Submits the demo plan to the running server and runs the simulated population until it stops. */
 async function runDemo(
   server: InProcessServer,
-  opts: DemoFlags,
+  opts: DemoFlags & { readonly backend: string },
   started: number,
   signal: AbortSignal,
   log: Logger,
@@ -139,7 +140,9 @@ async function runDemo(
   const { OperatorApi } = await import('../client/operator');
   const submitted = await new OperatorApi(server.url, server.operatorToken).submit(plan);
   process.stderr.write(
-    `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}); ` +
+    // The backend is said here, not only in a log line, since the demo's log level (warn) hides those.
+    `demo: server ${server.url} (Redis prefix ${server.prefix}${server.privateRedis ? ', private redis-server' : ''}; ` +
+      `TensorFlow.js backend ${opts.backend}); ` +
       `plan ${submitted.id}: ${opts.secure ? 'secure FedAvg' : 'FedAvg'} MLP 64-32-10, ${targetClients} clients a round, ${opts.clients} clients, ` +
       `dropout ${opts.dropout}, slow ${opts.slow}\n`,
   );
