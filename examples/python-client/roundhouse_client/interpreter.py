@@ -3,12 +3,13 @@
 It follows the reference (`src/compute/interpreter.ts`): the parameter is conformed to its declared type
 (checked, and its struct fields named from the declaration), nodes run in order, `fold` passes
 `<acc, element>` to its function with the function's parameter names, and the run-time limits of docs/ir.md,
-"Limits", apply. `value_and_grad` and `fold` with `shuffle_seed` are not supported (no library analytics
-plan uses them); they fail clearly, as does any tensor op outside `ops.SUPPORTED_OPS`.
+"Limits", apply. `value_and_grad` is not supported (no library analytics plan uses it; FedAvg's training
+does): it fails clearly, as does any tensor op outside `ops.SUPPORTED_OPS`.
 """
 
 from .errors import ClientError
 from .ops import OpError, run_op
+from .shuffle import reshuffled
 from .values import Sequence, Struct, Tensor, conform
 
 MAX_OPS = 10_000_000
@@ -104,8 +105,6 @@ class Interpreter:
         seq, acc = args[0], args[1]
         if not isinstance(seq, Sequence):
             raise OpError("arg 0 is not a sequence")
-        if "shuffle_seed" in attrs:
-            raise ClientError("EVAL_ERROR", f"{where}: unsupported attr shuffle_seed of op fold")
         epochs = attrs.get("epochs", 1)
         if len(seq.elements) * epochs > MAX_FOLD_STEPS:
             raise ClientError(
@@ -115,7 +114,11 @@ class Interpreter:
         ptype = (fn.get("parameter") or {}).get("type", {})
         fields = ptype.get("fields", []) if ptype.get("kind") == "struct" else []
         names = [f.get("name") for f in fields[:2]] + [None, None]
-        for _ in range(epochs):
-            for element in seq.elements:
+        for epoch in range(epochs):
+            # Epoch 0 takes the batches as given; with a shuffle seed each later one reshuffles them.
+            elements = seq.elements
+            if epoch > 0 and "shuffle_seed" in attrs:
+                elements = reshuffled(seq, attrs["shuffle_seed"], epoch, where).elements
+            for element in elements:
                 acc = self._evaluate(fn, Struct([(names[0], acc), (names[1], element)]), f"function {attrs['fn']}", depth + 1)
         return acc
