@@ -9,6 +9,7 @@ import gzip
 import json
 import math
 import random
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,10 +28,11 @@ class HttpError(ClientError):
     """An answer with an error status: the server's code (from its error body) and whether to retry."""
 
     def __init__(self, status, code, message, retry_after=None):
-        super().__init__(code, f"{message} (HTTP {status})")
+        super().__init__(code, f"{message} (HTTP {status})" if status else message)
         self.status = status
         self.retry_after = retry_after
-        self.transient = status == 429 or status >= 500
+        # status 0: no answer at all (refused, reset, timed out), retried like a 5xx
+        self.transient = status in (0, 429) or status >= 500
 
 
 def _retry_after(value):
@@ -48,13 +50,14 @@ def _retry_after(value):
 class Device:
     """One device of a population, in anonymous mode (the device id travels in the body and header)."""
 
-    def __init__(self, server, population, device_id, data_text, max_wait_s=math.inf, log=print):
+    def __init__(self, server, population, device_id, data_text, max_wait_s=math.inf, log=print, warn=None):
         self.server = server.rstrip("/")
         self.population = population
         self.device_id = device_id
         self.data_text = data_text
         self.max_wait_s = max_wait_s
         self.log = log
+        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
         self.plans = {}  # plan_id -> (client plan, examples): a plan never changes
         self.broadcasts = {}  # url -> (etag, bytes), the last few, revalidated on use
         self.served = []  # {"plan_id", "round"} most recent first (the check-in's `served`)
@@ -180,7 +183,7 @@ class Device:
             except HttpError as e:
                 if not e.transient:
                     raise
-                self.log(f"check-in failed: {e}; trying again in 5 s")
+                self.warn(f"check-in failed: {e}; trying again in {min(5, self.max_wait_s):g} s")
                 self.sleep(5)
                 continue
             if "retry" in answer:
@@ -193,7 +196,7 @@ class Device:
                 line = self.task(answer["assignment"])
             except HttpError as e:
                 if e.code in ("PLAN_NOT_FOUND", "ROUND_NOT_FOUND") or e.transient:
-                    self.log(f"task dropped: {e}")
+                    self.warn(f"task dropped: {e}")
                     continue
                 raise
             self.log(line)
