@@ -226,13 +226,19 @@ describe('run: rounds against a live server', () => {
   afterAll(() => server?.close());
 
   /** Submits a one-round plan for three devices; runs three `run` processes; returns the completed round. */
-  async function roundWith(name: string, values: number[][], tag: string): Promise<RoundInfo> {
+  async function roundWith(
+    name: string,
+    values: number[][],
+    tag: string,
+    options: Record<string, unknown> = {},
+  ): Promise<RoundInfo> {
     const population = `python-${tag}-${process.pid}`;
     const plan = PLAN_LIBRARY[name]!.build({
       collection: population,
       rounds: 1,
       targetClients: values.length,
       overSelection: 1,
+      ...options,
     });
     const res = await operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
     expect(res.status).toBe(201);
@@ -253,13 +259,37 @@ describe('run: rounds against a live server', () => {
     });
   }
 
-  test('three devices complete a federated-sum round and a histogram round, with the exact results', async () => {
-    const [sum, histogram] = await Promise.all([
+  test('three devices each complete a federated-sum, a histogram and a secure histogram round, exactly', async () => {
+    const counts = [1, 2, 0, 1, 0, 0, 0, 0, 0, 2];
+    const histogramData = [[0, 1, 1, 12], [9, 9, -1], [3]];
+    const [sum, histogram, secure] = await Promise.all([
       roundWith('federated-sum', [[1, 2, 3], [10, -4], [100]], 'sum'),
-      roundWith('histogram', [[0, 1, 1, 12], [9, 9, -1], [3]], 'histogram'),
+      roundWith('histogram', histogramData, 'histogram'),
+      // secure_sum without SecAgg masking: V2 travels in the clear (the client refuses masked rounds).
+      roundWith('histogram', histogramData, 'secure', { secure: true, secureAggregation: 'none' }),
     ]);
     expect(sum.aggregated_clients).toBe(3);
     expect(sum.output).toEqual({ sum: 112 });
-    expect(histogram.output).toEqual({ counts: [1, 2, 0, 1, 0, 0, 0, 0, 0, 2], clients: 3 });
+    expect(histogram.output).toEqual({ counts, clients: 3 });
+    expect(secure.output).toEqual({ counts, clients: 3 });
+  });
+
+  test('a round that masks its sums with SecAgg is refused by name', async () => {
+    const population = `python-secagg-${process.pid}`;
+    const plan = PLAN_LIBRARY['federated-sum']!.build({
+      collection: population,
+      secure: true,
+      targetClients: 3,
+    });
+    const res = await operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
+    expect(res.status).toBe(201);
+    const data = path.join(dir, 'secagg.csv');
+    fs.writeFileSync(data, 'value\n1\n');
+    const args = ['run', '--server', server.url, '--population', population, '--data', data];
+    const result = await python([...args, '--device-id', 'secagg-device', '--max-wait-s', '1']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^SECAGG_UNSUPPORTED: round 1\.1 of plan \w+ masks its secure sums \(secagg\+\)/,
+    );
   });
 });

@@ -35,7 +35,9 @@ def work(args):
 def run(args):
     with open(args.data, encoding="utf-8") as f:
         text = f.read()
-    device = Device(args.server, args.population, args.device_id, text, args.max_wait_s, log=lambda s: print(s, flush=True))
+    device = Device(
+        args.server, args.population, args.device_id, text, args.max_wait_s, log=lambda s: print(s, flush=True)
+    )
     device.run(args.tasks)
 
 

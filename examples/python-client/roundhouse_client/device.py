@@ -124,7 +124,7 @@ class Device:
     def broadcast(self, url):
         headers = {"Accept-Encoding": "gzip"}
         cached = self.broadcasts.pop(url, None)
-        if cached:
+        if cached and cached[0]:
             headers["If-None-Match"] = cached[0]
         status, res_headers, raw = self.request("GET", url, headers=headers)
         entry = cached if status == 304 and cached else (res_headers.get("ETag"), raw)

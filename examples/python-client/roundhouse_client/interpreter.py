@@ -79,7 +79,8 @@ class Interpreter:
                 raise OpError("no such field")
             return found[0]
         if op == "call":
-            return self._evaluate(self._fn(attrs["fn"], where), args[0] if args else None, f"function {attrs['fn']}", depth + 1)
+            fn = self._fn(attrs["fn"], where)
+            return self._evaluate(fn, args[0] if args else None, f"function {attrs['fn']}", depth + 1)
         if op == "fold":
             return self._fold(args, attrs, where, depth)
         if op == "repeat":
@@ -109,7 +110,8 @@ class Interpreter:
         if len(seq.elements) * epochs > MAX_FOLD_STEPS:
             raise ClientError(
                 "EVAL_LIMIT_EXCEEDED",
-                f"{where}: {len(seq.elements)} elements x {epochs} epochs is more than the limit of {MAX_FOLD_STEPS} steps",
+                f"{where}: {len(seq.elements)} elements x {epochs} epochs is more than the limit of "
+                f"{MAX_FOLD_STEPS} steps",
             )
         ptype = (fn.get("parameter") or {}).get("type", {})
         fields = ptype.get("fields", []) if ptype.get("kind") == "struct" else []
@@ -120,5 +122,6 @@ class Interpreter:
             if epoch > 0 and "shuffle_seed" in attrs:
                 elements = reshuffled(seq, attrs["shuffle_seed"], epoch, where).elements
             for element in elements:
-                acc = self._evaluate(fn, Struct([(names[0], acc), (names[1], element)]), f"function {attrs['fn']}", depth + 1)
+                step = Struct([(names[0], acc), (names[1], element)])
+                acc = self._evaluate(fn, step, f"function {attrs['fn']}", depth + 1)
         return acc

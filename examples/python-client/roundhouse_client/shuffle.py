@@ -56,7 +56,8 @@ def reshuffled(seq, seed, epoch, where):
         if any(not isinstance(t, Tensor) or not t.shape or t.shape[0] != ts[0].shape[0] for t in ts):
             raise ClientError(
                 "EVAL_ERROR",
-                f"{where}: shuffle_seed needs batches whose tensors all have the batch as their first dimension (element {i})",
+                f"{where}: shuffle_seed needs batches whose tensors all have the batch as their first "
+                f"dimension (element {i})",
             )
         sizes.append(ts[0].shape[0])
     perm = epoch_permutation(sum(sizes), seed, epoch)

@@ -47,7 +47,13 @@ def example_leaves(element):
         if any(d is None for d in rest):
             raise ClientError("DATA_INVALID", f"{leaf_label(path)}: unknown dimension after the batch dimension")
         out.append(
-            {"label": leaf_label(path), "dtype": t["dtype"], "batch_dim": batch_dim, "shape": rest, "range": t.get("range")}
+            {
+                "label": leaf_label(path),
+                "dtype": t["dtype"],
+                "batch_dim": batch_dim,
+                "shape": rest,
+                "range": t.get("range"),
+            }
         )
     return out
 
@@ -95,7 +101,9 @@ def read_examples_csv(text, element, source="examples.csv"):
     count = 0
     for line, record in rows[1:]:
         if len(record) != len(header):
-            raise ClientError("DATA_INVALID", f"{source}: row {line}: {len(record)} cells, the header has {len(header)}")
+            raise ClientError(
+                "DATA_INVALID", f"{source}: row {line}: {len(record)} cells, the header has {len(header)}"
+            )
         c = first
         for k, leaf in enumerate(leaves):
             for _ in range(product(leaf["shape"])):
