@@ -66,6 +66,8 @@ export function populationOf(opts: PopulationFlags): Population {
  * held-out examples, else why its rounds show no evaluation (or why `--eval-data` goes unused).
  */
 export function evaluationNote(plan: unknown, opts: PopulationFlags): string | undefined {
+  if (plan === undefined && opts.evalData !== undefined)
+    return `note: --eval-data needs the plan's JSON (--plan-file) for its evaluate computation; the rounds show no held-out evaluation`;
   const evaluates = HeldOutEvaluator.supports(plan);
   if (evaluates && opts.data !== undefined && opts.evalData === undefined)
     return `note: no --eval-data: the rounds show no held-out evaluation (the plan has an evaluate computation)`;
