@@ -62,8 +62,8 @@ export function digitsPopulation(options: DigitsPopulationOptions): DigitsPopula
 }
 
 /**
- * Fails, saying why, unless a plan's batch type takes digits examples: the simulator's clients hold
- * nothing else, and a mismatch found at the first task would only show as every client failing.
+ * Fails, saying why, unless a plan's batch type takes digits examples: without `--data` the simulator's
+ * clients hold nothing else, and a mismatch found at the first task would only show as every client failing.
  */
 function requireDigitsElement(element: TffType, what: string): void {
   const probe: ClientExamples = { count: 0, leaves: [new Float32Array(0), new Int32Array(0)] };
@@ -72,7 +72,8 @@ function requireDigitsElement(element: TffType, what: string): void {
   } catch (e) {
     throw new Error(
       `${what} wants client data of type ${formatType(element)}, but the simulator's clients hold digits ` +
-        `(${formatType(digitsElementType())}): ${e instanceof Error ? e.message : String(e)}`,
+        `(${formatType(digitsElementType())}; give them your own with --data clients.csv): ` +
+        (e instanceof Error ? e.message : String(e)),
     );
   }
 }
