@@ -62,6 +62,13 @@ function files(
   return { plan: planFile, data: dataFile };
 }
 
+/** The round summaries `simulate --json` printed, one JSON object a line. */
+const roundsOf = (stdout: string): RoundSummary[] =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as RoundSummary);
+
 const ints = (...v: number[]): ClientExamples => ({ count: v.length, leaves: [Int32Array.from(v)] });
 
 test('a federated sum over a CSV of three clients is exact on the server', async () => {
@@ -84,10 +91,7 @@ test('a federated sum over a CSV of three clients is exact on the server', async
   const { code, stdout, stderr } = await simulate(['--submit', f.plan, '--data', f.data, '--json']);
   expect(stderr).not.toMatch(/digits/);
   expect(code).toBe(0);
-  const printed = stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as RoundSummary);
+  const printed = roundsOf(stdout);
   expect(printed.map((r) => [r.round, r.status, r.output])).toEqual([
     [1, 'completed', { sum: 118 }],
     [2, 'completed', { sum: 118 }],
@@ -150,10 +154,7 @@ test('a FedAvg on generated tabular data trains over two rounds and is evaluated
   ]);
   expect(stderr).not.toMatch(/digits|note:/);
   expect(code).toBe(0);
-  const rounds = stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as RoundSummary);
+  const rounds = roundsOf(stdout);
   expect(rounds.map((r) => [r.round, r.status, r.participants])).toEqual([
     [1, 'completed', 4],
     [2, 'completed', 4],
