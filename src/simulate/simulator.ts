@@ -1,10 +1,9 @@
 /**
  * A population of simulated clients against a live server: N {@link RoundhouseClient}s in this process,
- * each with its own examples from a {@link Population} (a share of the digits, or a clients CSV's
- * client), checking in over real HTTP and honouring their
- * retry windows, some dropping out after download and some uploading late. The simulator watches the plan
- * through the operator API and reports every round attempt that finishes, with held-out accuracy when it
- * has the plan's `evaluate`.
+ * each with its own examples from a {@link Population} (a share of the digits, or one client of a clients
+ * CSV), checking in over real HTTP and honouring their retry windows, some dropping out after download and
+ * some uploading late. The simulator watches the plan through the operator API and reports every round
+ * attempt that finishes, with held-out accuracy when it has the plan's `evaluate` and held-out examples.
  */
 import { setMaxListeners } from 'node:events';
 import seedrandom from 'seedrandom';
