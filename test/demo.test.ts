@@ -1,28 +1,13 @@
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import Redis from 'ioredis';
+import { runCli, type CliRun } from './support/cluster';
 
 // The demo end to end through the built CLI: a round server and worker in one process, the FedAvg digits
 // plan (plain, or secure with SecAgg+), 30 simulated clients over HTTP for three rounds. It must finish,
 // report every round with its participants and held-out accuracy, learn something, and leave no key behind
 // in Redis.
 
-const cli = path.join(__dirname, '..', 'bin', 'roundhouse.js');
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:6379' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]): Promise<CliRun> =>
+  runCli(args, { ...process.env, REDIS_URL: 'redis://127.0.0.1:6379' });
 
 interface RoundLine {
   readonly line: string;

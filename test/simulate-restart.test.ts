@@ -5,6 +5,7 @@
  */
 import { initBackend } from '../src/compute/backend';
 import { PLAN_LIBRARY } from '../src/plans';
+import { digitsSource } from '../src/simulate/digits-population';
 import { simulate, type RoundSummary } from '../src/simulate/simulator';
 import { startFaultCluster, type FaultCluster } from './support/fault-harness';
 
@@ -37,7 +38,7 @@ test('the simulation waits for a restarted server and finishes the plan', async 
     token: cluster.operatorToken,
     planId: id,
     plan,
-    clients: 8,
+    population: digitsSource({ clients: 8 }),
     // Clients wait a tenth of every retry window and backoff: the test takes seconds, not minutes.
     timeScale: 0.1,
     serverPatienceMs: 120_000,

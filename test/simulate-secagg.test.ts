@@ -1,17 +1,15 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { PLAN_LIBRARY } from '../src/plans';
 import type { RoundSummary } from '../src/simulate/simulator';
-import { startCluster, type Cluster } from './support/cluster';
+import { runCli as run, startCluster, type Cluster } from './support/cluster';
 
 // `roundhouse simulate` with a secure library plan: it submits fedavg --secure, its SDK clients run SecAgg+,
 // some of them leave after their masked upload (--unmask-dropout), and the round's summary shows the
 // SecAgg counts: everyone in the cohort shared and uploaded, and only those who stayed unmasked.
 
-const cli = path.join(__dirname, '..', 'bin', 'roundhouse.js');
 const CLIENTS = 10;
 const SEED = 1;
 const UNMASK_DROPOUT = 0.3;
@@ -27,18 +25,6 @@ afterAll(async () => {
   await cluster?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /**
  * The simulated clients that leave before unmasking: the simulator draws each client's behaviour from

@@ -1,6 +1,7 @@
 /**
- * `roundhouse simulate --submit` checks the plan against what its clients hold before the server sees it,
- * and warns when the population already runs another plan (its clients would train both).
+ * `roundhouse simulate --submit` checks the plan against what its clients hold (and how many they are)
+ * before the server sees it, and warns when the population already runs another plan (its clients would
+ * train both).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -54,6 +55,19 @@ test('refuses, before submitting, a plan whose client data the digits clients ca
   expect((await plans()).filter((p) => p.population === 'odd-one')).toEqual([]);
 }, 120_000);
 
+test('refuses, before submitting, a plan whose rounds need more clients than the population has', async () => {
+  const file = path.join(dir, 'twenty.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify(PLAN_LIBRARY.fedavg!.build({ collection: 'too-few', targetClients: 20 })),
+  );
+  const { code, stderr } = await simulate(['--submit', file, '--clients', '4']);
+  expect(code).toBe(1);
+  expect(stderr).toContain(`--submit ${file} needs 20 clients to report a round`);
+  expect(stderr).toContain('the digits population (4 clients) has 4: every round would fail');
+  expect((await plans()).filter((p) => p.population === 'too-few')).toEqual([]);
+}, 120_000);
+
 test('warns when the population already runs another plan', async () => {
   const first = PLAN_LIBRARY.fedavg!.build({ rounds: 1, collection: 'shared-digits' });
   const res = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(first) });
@@ -62,7 +76,7 @@ test('warns when the population already runs another plan', async () => {
   const file = path.join(dir, 'second.json');
   fs.writeFileSync(
     file,
-    JSON.stringify(PLAN_LIBRARY.fedavg!.build({ rounds: 1, collection: 'shared-digits' })),
+    JSON.stringify(PLAN_LIBRARY.fedavg!.build({ rounds: 1, collection: 'shared-digits', targetClients: 4 })),
   );
   const { stderr } = await simulate(['--submit', file, '--clients', '4'], /warning: .*\n/);
   expect(stderr).toContain(`warning: population shared-digits already runs ${id} (fedavg, active)`);

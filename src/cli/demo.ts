@@ -9,6 +9,7 @@ import { abortOnSignals, signalExitCode } from '../runtime/shutdown';
 import type { InProcessServer } from '../simulate/in-process-server';
 import { loadServerConfig } from './cli-config';
 import { onClosedStdout } from './closed-pipe';
+import { digitsSource } from '../simulate/digits-population';
 import { formatRound, positiveInt } from './run-local';
 import { fraction, positiveNumber, runAndReport } from './simulate';
 
@@ -159,7 +160,7 @@ async function runDemo(
       token: server.operatorToken,
       planId: submitted.id,
       plan,
-      clients: opts.clients,
+      population: digitsSource({ clients: opts.clients, seed: opts.seed }),
       seed: opts.seed,
       dropout: opts.dropout,
       slow: opts.slow,

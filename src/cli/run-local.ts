@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { encodeBundle } from '../codec';
 import { initBackend } from '../compute/backend';
 import type { JsonValue } from '../compute/value-json';
-import { mergeExamples, readClientsCsv } from '../data';
+import { readClientsCsv, readHeldOutCsv } from '../data';
 import type { Plan } from '../generated/plan';
 import { createLogger } from '../log/logger';
 import { LocalRunner, type LocalRoundResult } from '../runner/local-runner';
@@ -127,16 +127,7 @@ export function runLocalCommand(): Command {
         if (!element) throw new Error(`plan ${planFile} has no client_data.element; is it a plan?`);
         const clients = readClientsCsv(readTextFile(opts.data, '--data'), element, { source: opts.data });
         const evaluationData = opts.evalData
-          ? mergeExamples(
-              [
-                ...readClientsCsv(readTextFile(opts.evalData, '--eval-data'), element, {
-                  source: opts.evalData,
-                  // A held-out set is one client; `data split` writes it without the client_id column.
-                  singleClient: 'heldout',
-                }).values(),
-              ],
-              element,
-            )
+          ? readHeldOutCsv(readTextFile(opts.evalData, '--eval-data'), element, opts.evalData)
           : undefined;
         const log = createLogger();
         const backend = await initBackend();

@@ -4,11 +4,18 @@ import { createLogger, type Logger } from '../log/logger';
 import { OperatorApi } from '../client/operator';
 import { formatResult, formatSummary, RoundBar } from '../simulate/report';
 import { simulate, type SimulationOptions, type SimulationResult } from '../simulate/simulator';
-import { checkDigitsPopulation, digitsPopulation, requireDigitsElement } from '../simulate/digits-population';
+import { checkServable } from '../simulate/population';
 import type { Plan } from '../generated/plan';
 import { loadOperatorConfig } from './cli-config';
 import { readJsonFile } from './read-file';
 import { positiveInt } from './run-local';
+import {
+  checkPopulationFlags,
+  evaluationNote,
+  populationOf,
+  populationOptions,
+  type PopulationFlags,
+} from './simulate-population';
 
 /** Parses a number in [0, 1], failing with the option's name. */
 export function fraction(name: string): (v: string) => number {
@@ -88,15 +95,12 @@ export async function runAndReport(
   }
 }
 
-interface SimulateFlags {
+interface SimulateFlags extends PopulationFlags {
   server?: string;
   token?: string;
   plan?: string;
   submit?: string;
   planFile?: string;
-  clients: number;
-  shardsPerClient: number;
-  seed: number;
   dropout: number;
   unmaskDropout: number;
   slow: number;
@@ -104,20 +108,22 @@ interface SimulateFlags {
   timeScale: number;
   pauseAfterTaskS: number;
   rounds?: number;
-  targetAccuracy?: number;
   json?: boolean;
 }
 
 /**
- * `roundhouse simulate`: a population of digits clients (RoundhouseClient instances, real HTTP) against a
- * live server, with dropout and stragglers, and a summary of every round with held-out accuracy (and, for
- * plans with secure aggregation, its counts). The clients are the SDK's, so they run SecAgg+ when a round
- * asks for it: `roundhouse plans build fedavg --secure -o plan.json` then `--submit plan.json`.
+ * `roundhouse simulate`: a population of simulated clients (RoundhouseClient instances, real HTTP) against
+ * a live server, holding the digits or, with `--data`, a clients CSV's examples, with dropout and
+ * stragglers, and a summary of every round with held-out accuracy when there are held-out examples (and,
+ * for plans with secure aggregation, its counts). The clients are the SDK's, so they run SecAgg+ when a
+ * round asks for it: `roundhouse plans build fedavg --secure -o plan.json` then `--submit plan.json`.
  */
 export function simulateCommand(): Command {
+  const [dataOption, evalDataOption] = populationOptions();
   return new Command('simulate')
     .description(
-      'run a population of simulated digits clients against a live server, with progress and per-round summaries',
+      'run a population of simulated clients (the digits, or a clients CSV with --data) against a live server, ' +
+        'with progress and per-round summaries',
     )
     .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
     .option('--token <token>', 'operator token, to read rounds and state (default: OPERATOR_TOKEN)')
@@ -127,16 +133,18 @@ export function simulateCommand(): Command {
       '--plan-file <plan.json>',
       'the plan JSON of --plan, for held-out evaluation with its evaluate computation',
     )
-    .option('--clients <n>', 'simulated clients', positiveInt('--clients'), 100)
+    .addOption(dataOption)
+    .addOption(evalDataOption)
+    .option('--clients <n>', 'simulated digits clients (not with --data)', positiveInt('--clients'), 100)
     .option(
       '--shards-per-client <n>',
-      'label shards per client (non-IID: 2 means mostly two digits)',
+      'digits: label shards per client (non-IID: 2 means mostly two digits; not with --data)',
       positiveInt('--shards-per-client'),
       2,
     )
     .option(
       '--seed <n>',
-      'seed of the data split (20% held out), the partition and client randomness',
+      "seed of the clients' randomness and behaviour, and of the digits' split (20% held out) and partition",
       (v) => Number(v),
       0,
     )
@@ -179,7 +187,7 @@ export function simulateCommand(): Command {
     .option('--rounds <n>', 'stop after this many completed rounds', positiveInt('--rounds'))
     .option(
       '--target-accuracy <a>',
-      'stop once held-out accuracy reaches this',
+      'stop once held-out accuracy reaches this (with --data, needs --eval-data)',
       fraction('--target-accuracy'),
     )
     .option('--json', 'print one JSON object per round on stdout')
@@ -189,6 +197,9 @@ export function simulateCommand(): Command {
       }
       if (opts.dropout + opts.slow > 1)
         throw new InvalidArgumentError('--dropout plus --slow is more than 1');
+      checkPopulationFlags(opts);
+      // Read before anything else: a wrong path fails at once, naming the option.
+      const population = populationOf(opts);
       const { serverUrl, token } = loadOperatorConfig(opts);
       if (!token) throw new Error('no operator token: pass --token or set OPERATOR_TOKEN');
       const log = createLogger();
@@ -199,16 +210,17 @@ export function simulateCommand(): Command {
       if (opts.submit !== undefined) {
         plan = readJsonFile(opts.submit, '--submit');
         const api = new OperatorApi(serverUrl, token);
-        // Refused before it reaches the server: a plan the digits clients cannot serve would run there
+        // Refused before it reaches the server: a plan the simulated clients cannot serve would run there
         // with nobody able to take part, and stay active on its population.
-        const { population } = checkServable(plan, opts, `--submit ${opts.submit}`);
+        checkServable(population, plan, `--submit ${opts.submit}`);
+        const target = populationName(plan as Plan);
         const others = (await api.plans()).filter(
-          (p) => p.population === population && (p.status === 'active' || p.status === 'paused'),
+          (p) => p.population === target && (p.status === 'active' || p.status === 'paused'),
         );
         if (others.length > 0) {
           // The simulated clients would train every active plan of the population, not only this one.
           process.stderr.write(
-            `warning: population ${population} already runs ${others.map((p) => `${p.id} (${p.name}, ${p.status})`).join(', ')}; ` +
+            `warning: population ${target} already runs ${others.map((p) => `${p.id} (${p.name}, ${p.status})`).join(', ')}; ` +
               `the simulated clients take tasks of every active plan there. Cancel it (roundhouse cancel <id>) ` +
               `or submit with another --population.\n`,
           );
@@ -216,14 +228,15 @@ export function simulateCommand(): Command {
         planId = (await api.submit(plan)).id;
         log.info({ plan: planId }, 'plan submitted');
       }
+      const note = evaluationNote(plan, opts);
+      if (note !== undefined) process.stderr.write(`${note}\n`);
       await runAndReport(
         {
           server: serverUrl,
           token,
           planId: planId!,
           plan,
-          clients: opts.clients,
-          shardsPerClient: opts.shardsPerClient,
+          population,
           seed: opts.seed,
           dropout: opts.dropout,
           unmaskDropout: opts.unmaskDropout,
@@ -239,22 +252,7 @@ export function simulateCommand(): Command {
     });
 }
 
-/**
- * The population of a plan the simulated digits clients can serve; throws, naming `what`, when its batch
- * type or declared ranges do not fit the digits.
- */
-function checkServable(
-  plan: unknown,
-  opts: Pick<SimulateFlags, 'clients' | 'shardsPerClient' | 'seed'>,
-  what: string,
-): { population: string } {
-  const p = plan as Partial<Plan> | null;
-  const element = p?.client_data?.element;
-  if (!element) throw new Error(`${what} has no client_data.element; is it a plan?`);
-  requireDigitsElement(element, what);
-  checkDigitsPopulation(
-    digitsPopulation({ clients: opts.clients, shardsPerClient: opts.shardsPerClient, seed: opts.seed }),
-    element,
-  );
-  return { population: p.population ?? p.client_data!.collection };
+/** The population a plan runs on (its `population`, else its data collection). */
+function populationName(plan: Plan): string {
+  return plan.population ?? plan.client_data.collection;
 }

@@ -13,6 +13,7 @@ import {
   checkClientExamples,
   exampleLeaves,
   leafLabel,
+  mergeExamples,
   outOfRange,
   type ClientExamples,
   type ExampleData,
@@ -194,6 +195,18 @@ export function readClientsCsv(
     clients.set(id, { count: examples.length, leaves: arrays });
   }
   return clients;
+}
+
+/**
+ * Reads a held-out set from CSV text as one set of examples: its rows are one client when the header has no
+ * `client_id` column (as `data split` writes it), else every client's rows together.
+ */
+export function readHeldOutCsv(text: string, element: TffType, source?: string): ClientExamples {
+  const parts = readClientsCsv(text, element, {
+    ...(source === undefined ? {} : { source }),
+    singleClient: 'heldout',
+  });
+  return mergeExamples([...parts.values()], element);
 }
 
 /** The shortest decimal text that reads back as the same float32 (so 0.1f is "0.1", not "0.10000000149011612"). */

@@ -12,6 +12,7 @@ import {
   trainTestSplit,
 } from '../data/digits';
 import type { Seed } from '../data/seeded';
+import { loadOnce, type Population } from './population';
 
 /** How to cut the digits data into a population. */
 export interface DigitsPopulationOptions {
@@ -29,6 +30,23 @@ export interface DigitsPopulation {
   readonly heldOut: ClientExamples;
 }
 
+/**
+ * The digits as a simulation's {@link Population}: `clients` non-IID clients, 20% of the examples held out
+ * for the plan's `evaluate`.
+ */
+export function digitsSource(options: DigitsPopulationOptions): Population {
+  return {
+    description: `the digits population (${options.clients} clients)`,
+    moreClients: '--clients',
+    load: loadOnce((element, what) => {
+      requireDigitsElement(element, what);
+      const data = digitsPopulation(options);
+      checkDigitsPopulation(data, element);
+      return data;
+    }),
+  };
+}
+
 /** Splits the digits data; the same options give the same population. */
 export function digitsPopulation(options: DigitsPopulationOptions): DigitsPopulation {
   const seed = options.seed ?? 0;
@@ -44,17 +62,18 @@ export function digitsPopulation(options: DigitsPopulationOptions): DigitsPopula
 }
 
 /**
- * Fails, saying why, unless a plan's batch type takes digits examples: the simulator's clients hold
- * nothing else, and a mismatch found at the first task would only show as every client failing.
+ * Fails, saying why, unless a plan's batch type takes digits examples: without `--data` the simulator's
+ * clients hold nothing else, and a mismatch found at the first task would only show as every client failing.
  */
-export function requireDigitsElement(element: TffType, what: string): void {
+function requireDigitsElement(element: TffType, what: string): void {
   const probe: ClientExamples = { count: 0, leaves: [new Float32Array(0), new Int32Array(0)] };
   try {
     checkClientExamples(probe, exampleLeaves(element));
   } catch (e) {
     throw new Error(
       `${what} wants client data of type ${formatType(element)}, but the simulator's clients hold digits ` +
-        `(${formatType(digitsElementType())}): ${e instanceof Error ? e.message : String(e)}`,
+        `(${formatType(digitsElementType())}; give them your own with --data clients.csv): ` +
+        (e instanceof Error ? e.message : String(e)),
     );
   }
 }
@@ -64,7 +83,7 @@ export function requireDigitsElement(element: TffType, what: string): void {
  * it declares included (labels), so that a plan the digits do not fit fails before any round, naming the
  * data file, the client, the leaf and the example, instead of failing every client's task.
  */
-export function checkDigitsPopulation(population: DigitsPopulation, element: TffType): void {
+function checkDigitsPopulation(population: DigitsPopulation, element: TffType): void {
   const leaves = exampleLeaves(element);
   const file = 'data/digits.csv.gz';
   population.clients.forEach((c, i) => checkClientExamples(c, leaves, `${file} (client sim-${i})`));

@@ -1,9 +1,9 @@
 /**
  * A population of simulated clients against a live server: N {@link RoundhouseClient}s in this process,
- * each with its own non-IID share of the digits data, checking in over real HTTP and honouring their
- * retry windows, some dropping out after download and some uploading late. The simulator watches the plan
- * through the operator API and reports every round attempt that finishes, with held-out accuracy when it
- * has the plan's `evaluate`.
+ * each with its own examples from a {@link Population} (a share of the digits, or one client of a clients
+ * CSV), checking in over real HTTP and honouring their retry windows, some dropping out after download and
+ * some uploading late. The simulator watches the plan through the operator API and reports every round
+ * attempt that finishes, with held-out accuracy when it has the plan's `evaluate` and held-out examples.
  */
 import { setMaxListeners } from 'node:events';
 import seedrandom from 'seedrandom';
@@ -15,9 +15,9 @@ import { MemoryExampleStore } from '../client/example-store';
 import type { ClientPlan } from '../client/types';
 import type { JsonValue } from '../compute/value-json';
 import type { PlanSummary } from '../store/types';
-import { checkDigitsPopulation, digitsPopulation, requireDigitsElement } from './digits-population';
 import { accuracyOf, HeldOutEvaluator } from './evaluator';
 import { OperatorApi, type RoundRow } from '../client/operator';
+import type { Population } from './population';
 import { Tally } from './tally';
 
 /** Options of {@link simulate}; the defaults are those of `roundhouse simulate`. */
@@ -28,10 +28,9 @@ export interface SimulationOptions {
   readonly planId: string;
   /** The plan JSON; with an `evaluate` computation, each round's state is evaluated on held-out data. */
   readonly plan?: unknown;
-  readonly clients: number;
-  /** Label shards per client (default 2). */
-  readonly shardsPerClient?: number;
-  /** Seeds the data split, the partition and every client's randomness (default 0). */
+  /** The simulated clients' data: one device per client of the population. */
+  readonly population: Population;
+  /** Seeds every client's randomness and behaviour (dropout, stragglers) (default 0). */
   readonly seed?: number;
   /** Chance that a task is dropped after download, before upload (default 0). */
   readonly dropout?: number;
@@ -49,7 +48,7 @@ export interface SimulationOptions {
   readonly pauseAfterTaskS?: number;
   /** Stop after this many completed rounds. */
   readonly rounds?: number;
-  /** Stop once held-out accuracy reaches this. */
+  /** Stop once held-out accuracy reaches this (it needs the population's held-out examples). */
   readonly targetAccuracy?: number;
   /** How often the plan's rounds are read, in ms (default 200). */
   readonly pollMs?: number;
@@ -132,15 +131,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const api = new OperatorApi(server, options.token);
   const first = await api.plan(planId);
   const clientPlan = await fetchClientPlan(server, planId);
-  requireDigitsElement(clientPlan.client_data.element, `plan ${planId}`);
-  const data = digitsPopulation({
-    clients: options.clients,
-    shardsPerClient: options.shardsPerClient,
-    seed: options.seed,
-  });
-  checkDigitsPopulation(data, clientPlan.client_data.element);
+  // Checked before any client starts: data that does not fit the plan fails here, naming where.
+  const data = options.population.load(clientPlan.client_data.element, `plan ${planId}`);
   const evaluator =
-    options.plan !== undefined && HeldOutEvaluator.supports(options.plan)
+    options.plan !== undefined && data.heldOut !== undefined && HeldOutEvaluator.supports(options.plan)
       ? new HeldOutEvaluator(options.plan, data.heldOut)
       : undefined;
 
