@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   SECAGG_UNMASK_REFUSED: 409,
   // data
   DATA_INVALID: 400,
+  /** A client plan whose `format` this client does not read (the SDK's own check of a download). */
+  CLIENT_PLAN_UNSUPPORTED: 400,
   // requests
   REQUEST_INVALID: 400,
   UNAUTHORIZED: 401,

@@ -4,8 +4,23 @@
  * URL with its ETag and revalidated with `If-None-Match`, so that a cache that outlives a server's data
  * (a reused URL after a Redis flush) cannot feed a client stale bytes.
  */
+import { RoundhouseError } from './errors';
 import type { Transport } from './transport';
-import type { ClientPlan } from './types';
+import { CLIENT_PLAN_FORMAT, type ClientPlan } from './types';
+
+/**
+ * The client plan, if its `format` is the one this client reads: a later format may change how `work` is
+ * called, and running it as this one would upload wrong numbers rather than fail.
+ */
+function checkFormat(plan: ClientPlan): ClientPlan {
+  const format = (plan as { format?: unknown } | null)?.format;
+  if (format === CLIENT_PLAN_FORMAT) return plan;
+  throw new RoundhouseError(
+    400,
+    'CLIENT_PLAN_UNSUPPORTED',
+    `client plan format ${JSON.stringify(format)} is not ${CLIENT_PLAN_FORMAT}, the one this client reads`,
+  );
+}
 
 /** Broadcasts of older rounds are useless once a round is over; a handful covers overlapping tasks. */
 const BROADCASTS_KEPT = 4;
@@ -28,7 +43,7 @@ export class ResourceCache {
         url,
         { headers: { accept: 'application/json' } },
         { signal, ...(until === undefined ? {} : { until }) },
-        async (res) => (await res.json()) as ClientPlan,
+        async (res) => checkFormat((await res.json()) as ClientPlan),
       );
       this.plans.set(planId, pending);
       pending.catch(() => this.plans.delete(planId));

@@ -7,9 +7,12 @@ import type { TffType } from '../compute/types';
 import type { Computation } from '../generated/computation';
 import type { ClientDataSpec } from '../generated/plan';
 
+/** The `format` of the client plan document this SDK reads (and the server writes). */
+export const CLIENT_PLAN_FORMAT = 'roundhouse.client-plan/v1';
+
 /** The client plan a server serves for a plan: everything a client needs to run `work`. */
 export interface ClientPlan {
-  readonly format: 'roundhouse.client-plan/v1';
+  readonly format: typeof CLIENT_PLAN_FORMAT;
   readonly plan_id: string;
   readonly work: Computation;
   readonly functions: Readonly<Record<string, Computation>>;

@@ -8,9 +8,9 @@ import type { Plan } from '../generated/plan';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import type { RoundStore } from '../store/types';
 import type { LoadedPlan, PlanCache } from './contracts';
+import { CLIENT_PLAN_FORMAT } from '../client/types';
 
-/** The `format` of the client plan document. */
-export const CLIENT_PLAN_FORMAT = 'roundhouse.client-plan/v1';
+export { CLIENT_PLAN_FORMAT };
 
 /** What a client needs to run a plan's `work`: served at `GET /v1/plans/{id}/client-plan`. */
 export interface ClientPlan {

@@ -25,7 +25,7 @@ def check_client_plan(plan):
     """Refuses a client plan this client does not understand (its `format`), or one missing a part."""
     if not isinstance(plan, dict) or plan.get("format") != CLIENT_PLAN_FORMAT:
         got = plan.get("format") if isinstance(plan, dict) else type(plan).__name__
-        raise ClientError("BAD_REQUEST", f"unknown client-plan format {got!r} (this client reads {CLIENT_PLAN_FORMAT})")
+        raise ClientError("CLIENT_PLAN_UNSUPPORTED", f"unknown client-plan format {got!r} (this client reads {CLIENT_PLAN_FORMAT})")
     for key in ("work", "client_data", "broadcast_type", "upload_type"):
         if key not in plan:
             raise ClientError("BAD_REQUEST", f"client plan has no {key!r}")
