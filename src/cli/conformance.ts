@@ -68,7 +68,10 @@ export function conformanceCommand(io: CliIo = {}): Command {
     )
     .option('--json', 'print one JSON object per case, then a summary object')
     .option('--timeout-ms <n>', 'time each case may take', positiveInt('--timeout-ms'), 60_000)
-    .option('--keep <dir>', "keep every case's out.safetensors in <dir>/<id>/ (default: a temporary directory)")
+    .option(
+      '--keep <dir>',
+      "keep every case's out.safetensors in <dir>/<id>/ (default: a temporary directory)",
+    )
     .action(async (opts: ConformanceOptions) => {
       const kit = path.resolve(opts.dir ?? defaultKitDir());
       const manifest = readManifest(kit);

@@ -148,7 +148,8 @@ export const CASES: readonly CaseSpec[] = [
     id: 'histogram/fractional-value',
     plan: 'histogram',
     options: { bins: 5, batchSize: 4 },
-    description: 'a cell "2.5" in an int32 column: the examples do not fit client_data, the client must refuse',
+    description:
+      'a cell "2.5" in an int32 column: the examples do not fit client_data, the client must refuse',
     rows: () => column([1, 2, 3, 4]),
     breakage: { kind: 'csv-cell', row: 2, column: 'value', text: '2.5' },
   },

@@ -5,6 +5,7 @@
  */
 import { readTypedBundle, type BundleTensor } from '../codec';
 import type { TffType } from '../compute/types';
+import { formatFloat32 } from '../data/clients-csv';
 import { AppError } from '../errors';
 import { withinTolerance, type Tolerance } from './kit';
 
@@ -53,6 +54,7 @@ function indexText(k: number, shape: readonly number[]): string {
   return `${k} [${at.join(',')}]`;
 }
 
+/** A value as its dtype reads: float32 by its shortest decimal (0.7, not 0.699999988079071). */
 function shown(v: number, dtype: BundleTensor['dtype']): string {
-  return dtype === 'bool' ? String(v === 1) : String(v);
+  return dtype === 'bool' ? String(v === 1) : dtype === 'float32' ? formatFloat32(v) : String(v);
 }

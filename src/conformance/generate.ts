@@ -96,7 +96,8 @@ function broken(inputs: WorkInputs, breakage: Breakage, C: TffType): WorkInputs 
       const lines = inputs.examplesCsv.split('\n');
       const c = lines[0]!.split(',').indexOf(breakage.column);
       const cells = lines[breakage.row + 1]?.split(',');
-      if (c < 0 || cells === undefined) throw new Error(`no cell ${breakage.column} in example ${breakage.row}`);
+      if (c < 0 || cells === undefined)
+        throw new Error(`no cell ${breakage.column} in example ${breakage.row}`);
       cells[c] = breakage.text;
       lines[breakage.row + 1] = cells.join(',');
       return { ...inputs, examplesCsv: lines.join('\n') };
@@ -182,9 +183,7 @@ async function main(): Promise<void> {
   const dir = path.resolve(process.argv[2] ?? path.join(packageRoot(), 'conformance'));
   const cases = await writeKit(dir);
   const upload = cases.filter((c) => c.expect === 'upload').length;
-  process.stdout.write(
-    `${dir}: ${cases.length} cases (${upload} upload, ${cases.length - upload} refuse)\n`,
-  );
+  process.stdout.write(`${dir}: ${cases.length} cases (${upload} upload, ${cases.length - upload} refuse)\n`);
 }
 
 if (require.main === module) {

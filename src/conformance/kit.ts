@@ -47,7 +47,11 @@ export function readManifest(kit: string): ConformanceManifest {
   }
   const validate = validatorFor('conformance-manifest.schema.json');
   if (!validate(doc)) {
-    throw new AppError('REQUEST_INVALID', `invalid conformance manifest ${file}`, schemaErrorDetails(validate.errors));
+    throw new AppError(
+      'REQUEST_INVALID',
+      `invalid conformance manifest ${file}`,
+      schemaErrorDetails(validate.errors),
+    );
   }
   const manifest = doc as ConformanceManifest;
   const seen = new Set<string>();
