@@ -65,6 +65,9 @@ describe('the committed kit', () => {
         ).toBe(`${entry.id}: same`);
       }
     }
+    // The kit's README lists every case.
+    const readme = fs.readFileSync(path.join(kit, 'README.md'), 'utf8');
+    expect(manifest.cases.filter((c) => !readme.includes(`| \`${c.id}\``)).map((c) => c.id)).toEqual([]);
     // No stray case directories: every directory below a plan's is a case of the manifest.
     const dirs = fs
       .readdirSync(kit, { withFileTypes: true })

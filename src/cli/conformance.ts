@@ -99,7 +99,7 @@ export function conformanceCommand(io: CliIo = {}): Command {
       out(
         opts.json
           ? `${JSON.stringify({ summary })}\n`
-          : `${summary.cases} cases: ${summary.passed} passed, ${summary.failed} failed\n`,
+          : `${summary.cases} case${summary.cases === 1 ? '' : 's'}: ${summary.passed} passed, ${summary.failed} failed\n`,
       );
       if (failed > 0) exit(EXIT.failure);
     });

@@ -22,7 +22,9 @@ export function compareUpload(
   } catch (e) {
     if (!(e instanceof AppError)) throw e;
     const details = e.details.map((d) => `${d.path}: ${d.message}`).join('; ');
-    return `${e.code}: ${e.message.split('\n')[0]}${details ? ` (${details})` : ''}`;
+    // The message's first line ends in ":" before its details; they follow in parentheses here.
+    const message = (e.message.split('\n')[0] ?? '').replace(/:$/, '');
+    return `${e.code}: ${message}${details ? ` (${details})` : ''}`;
   }
   const theirs = readTypedBundle(expected, uploadType).tensors;
   for (const [i, want] of theirs.entries()) {

@@ -82,13 +82,17 @@ function runCommand(command: string, timeoutMs: number): Promise<Exit> {
   });
 }
 
-/** The client's last words: the last lines of its standard error, on one line. */
+/**
+ * What the client said on standard error, on one line: all of it when short, else its first lines (where an
+ * error message starts) and its last (where a traceback ends).
+ */
 function lastWords(stderr: string): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '');
-  const text = lines.slice(-6).join(' | ');
+  const shown = lines.length <= 6 ? lines : [...lines.slice(0, 3), '...', ...lines.slice(-2)];
+  const text = shown.join(' | ');
   return text === '' ? '(nothing on stderr)' : text.length > 600 ? `...${text.slice(-600)}` : text;
 }
 
