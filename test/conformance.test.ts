@@ -24,6 +24,9 @@ const bin = path.join(root, 'bin', 'roundhouse.js');
 const wrongClient = (mode: string) =>
   `${shellQuote(process.execPath)} ${shellQuote(path.join(__dirname, 'fixtures', 'wrong-client.js'))} ${mode}`;
 const conformance = (...args: string[]) => runInProcess(program, ['conformance', ...args]);
+/** `roundhouse conformance` with the wrong client in `mode` on the cases `cases` selects. */
+const wrongRun = (mode: string, cases: string, ...more: string[]) =>
+  conformance('--client-cmd', wrongClient(mode), '--case', cases, ...more);
 
 describe('the committed kit', () => {
   test('is what the generator writes today (plans and examples byte for byte, uploads within tolerance)', async () => {
@@ -102,12 +105,7 @@ describe('roundhouse conformance', () => {
   });
 
   test('a float off by one fails the case, naming the tensor, the index and both values', async () => {
-    const r = await conformance(
-      '--client-cmd',
-      wrongClient('flip'),
-      '--case',
-      'mean/one-value,fedavg/one-epoch',
-    );
+    const r = await wrongRun('flip', 'mean/one-value,fedavg/one-epoch');
     expect(r.code).toBe(1);
     expect(r.out).toMatch(
       /^FAIL mean\/one-value: tensor 0\/sum index 0: got 0\.7, expected -0\.3 \(tolerance abs 0 \+ rel 1\.2e-7 x \|expected\|\)$/m,
@@ -117,17 +115,12 @@ describe('roundhouse conformance', () => {
   });
 
   test("a wrong tensor name fails with the reader's details; exit 0 on a refuse case fails", async () => {
-    const renamed = await conformance(
-      '--client-cmd',
-      wrongClient('rename'),
-      '--case',
-      'federated-sum/one-example',
-    );
+    const renamed = await wrongRun('rename', 'federated-sum/one-example');
     expect(renamed.code).toBe(1);
     expect(renamed.out).toMatch(
       /^FAIL federated-sum\/one-example: BUNDLE_TYPE_MISMATCH: .*0: missing; expected int32.*x: not part of type/m,
     );
-    const accepted = await conformance('--client-cmd', wrongClient('accept'), '--case', 'temperature-sensor');
+    const accepted = await wrongRun('accept', 'temperature-sensor');
     expect(accepted.code).toBe(1);
     expect(accepted.out).toMatch(/^PASS temperature-sensor\/over \(upload matches\)$/m);
     expect(accepted.out).toMatch(
@@ -139,29 +132,14 @@ describe('roundhouse conformance', () => {
   test('a client past the timeout is ended and fails; --keep keeps what clients wrote', async () => {
     const keep = fs.mkdtempSync(path.join(os.tmpdir(), 'conformance-keep-'));
     try {
-      const slow = await conformance(
-        '--client-cmd',
-        wrongClient('sleep'),
-        '--case',
-        'mean/one-value',
-        '--timeout-ms',
-        '300',
-        '--json',
-      );
+      const slow = await wrongRun('sleep', 'mean/one-value', '--timeout-ms', '300', '--json');
       expect(slow.code).toBe(1);
       expect(JSON.parse(slow.out.split('\n')[0]!)).toMatchObject({
         id: 'mean/one-value',
         status: 'fail',
         reason: 'timed out after 300 ms',
       });
-      const kept = await conformance(
-        '--client-cmd',
-        wrongClient('flip'),
-        '--case',
-        'mean/one-value',
-        '--keep',
-        keep,
-      );
+      const kept = await wrongRun('flip', 'mean/one-value', '--keep', keep);
       expect(kept.code).toBe(1);
       expect(fs.existsSync(path.join(keep, 'mean', 'one-value', 'out.safetensors'))).toBe(true);
     } finally {
