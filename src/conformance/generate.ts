@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { readTypedBundle, writeBundle } from '../codec';
 import { initBackend } from '../compute/backend';
 import { DEFAULT_LIMITS } from '../compute/limits';
+import type { Plan } from '../generated/plan';
 import type { TffType } from '../compute/types';
 import { allocateLeaf, exampleLeaves, seededUniform, writeClientsCsv, type ClientExamples } from '../data';
 import { broadcastWithClip } from '../dp/mechanism';
@@ -109,7 +110,8 @@ function broken(inputs: WorkInputs, breakage: Breakage, C: TffType): WorkInputs 
 export async function generateCase(spec: CaseSpec, evaluator: LocalEvaluator): Promise<CaseFiles> {
   const library = PLAN_LIBRARY[spec.plan];
   if (library === undefined) throw new Error(`case ${spec.id}: no library plan ${spec.plan}`);
-  const plan = library.build(spec.options);
+  // The plan as POST /v1/plans receives it: JSON, so that nothing but what JSON carries reaches the checks.
+  const plan = JSON.parse(JSON.stringify(library.build(spec.options))) as Plan;
   // A fixed id per case, so that the client plan (which names it) is the same on every generation.
   const id = planIdFromBytes(createHash('sha256').update(spec.id).digest());
   const { checked, dp, materials } = await admitPlan(plan, { limits: DEFAULT_LIMITS, evaluator }, id);
