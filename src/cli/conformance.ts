@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import * as path from 'node:path';
 import { readManifest, type KitCase } from '../conformance/kit';
 import { runCases, type CaseResult } from '../conformance/runner';
@@ -60,11 +60,13 @@ export function conformanceCommand(io: CliIo = {}): Command {
       'shell command of the client; each case appends <client-plan.json> <broadcast.safetensors> <examples.csv> <out.safetensors>',
     )
     .option('--dir <dir>', "the kit's directory (default: the package's conformance/)")
-    .option(
-      '--case <prefix>',
-      'run only the cases whose id starts with these path segments (repeatable or a comma list: federated-sum,histogram/secure)',
-      collect,
-      [],
+    .addOption(
+      new Option(
+        '--case <prefix>',
+        'run only the cases whose id starts with these path segments (repeatable or a comma list: federated-sum,histogram/secure)',
+      )
+        .argParser(collect)
+        .default([], 'every case'),
     )
     .option('--json', 'print one JSON object per case, then a summary object')
     .option('--timeout-ms <n>', 'time each case may take', positiveInt('--timeout-ms'), 60_000)

@@ -43,7 +43,8 @@ export function readManifest(kit: string): ConformanceManifest {
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`cannot read the conformance kit's manifest ${file}: ${(e as Error).message}`);
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+    throw new Error(`cannot read the conformance kit's manifest ${file}: ${why}`);
   }
   const validate = validatorFor('conformance-manifest.schema.json');
   if (!validate(doc)) {
