@@ -71,6 +71,16 @@ describe('the committed kit', () => {
     // The kit's README lists every case.
     const readme = fs.readFileSync(path.join(kit, 'README.md'), 'utf8');
     expect(manifest.cases.filter((c) => !readme.includes(`| \`${c.id}\``)).map((c) => c.id)).toEqual([]);
+    // Small enough to ship in the package and to read in a review.
+    const bytes = (dir: string): number =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .reduce(
+          (n, e) =>
+            n + (e.isDirectory() ? bytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size),
+          0,
+        );
+    expect(bytes(kit)).toBeLessThan(1 << 20);
     // No stray case directories: every directory below a plan's is a case of the manifest.
     const dirs = fs
       .readdirSync(kit, { withFileTypes: true })
