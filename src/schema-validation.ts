@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import clientPlanSchema from '../schemas/client-plan.schema.json';
 import computationSchema from '../schemas/computation.schema.json';
+import conformanceManifestSchema from '../schemas/conformance-manifest.schema.json';
 import jobsSchema from '../schemas/jobs.schema.json';
 import planSchema from '../schemas/plan.schema.json';
 import typeSchema from '../schemas/type.schema.json';
@@ -16,6 +17,7 @@ ajv.addSchema(computationSchema);
 ajv.addSchema(planSchema);
 ajv.addSchema(jobsSchema);
 ajv.addSchema(clientPlanSchema);
+ajv.addSchema(conformanceManifestSchema);
 
 /** The compiled validator of a schema from schemas/, by its `$id`'s file name (e.g. `plan.schema.json`). */
 export function validatorFor(file: string): ValidateFunction {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { exitQuietlyOnClosedPipe, isClosedPipe } from './closed-pipe';
+import { conformanceCommand } from './conformance';
 import { applyConventions, EXIT, exitCodeOf, type CliIo } from './conventions';
 import { dataCommand } from './data';
 import { deleteCommand } from './delete';
@@ -13,6 +14,7 @@ import { statusCommand } from './status';
 import { submitCommand } from './submit';
 import { validateCommand } from './validate';
 import { packageVersion } from './version';
+import { workCommand } from './work';
 import { workerCommand } from './worker';
 
 /**
@@ -36,7 +38,9 @@ export function program(io: CliIo = {}): Command {
     .addCommand(simulateCommand())
     .addCommand(runLocalCommand())
     .addCommand(dataCommand())
-    .addCommand(demoCommand());
+    .addCommand(demoCommand())
+    .addCommand(workCommand(io))
+    .addCommand(conformanceCommand(io));
   return applyConventions(cmd, io);
 }
 

@@ -13,8 +13,13 @@ const WHY: Readonly<Record<string, string>> = {
  * option it came from (`cannot read --data nosuch.csv: no such file`), never a bare ENOENT.
  */
 export function readTextFile(file: string, what: string): string {
+  return readBinaryFile(file, what).toString('utf8');
+}
+
+/** Reads a binary file a command was given (a tensor bundle), with the errors of {@link readTextFile}. */
+export function readBinaryFile(file: string, what: string): Buffer {
   try {
-    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+    return fs.readFileSync(file === '-' ? 0 : file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = (err.code && WHY[err.code]) ?? err.message;

@@ -9,3 +9,8 @@ export type Seed = string | number;
 export function seededPermutation(n: number, seed: Seed): Int32Array {
   return fisherYates(n, seedrandom(String(seed)));
 }
+
+/** A generator of uniform numbers in [0, 1) that depends only on `seed`: seeded example data. */
+export function seededUniform(seed: Seed): () => number {
+  return seedrandom(String(seed));
+}

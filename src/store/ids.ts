@@ -15,10 +15,17 @@ export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 
 /** A new plan id, `p` + 12 random base32 characters (60 bits). */
 export function newPlanId(): string {
+  return planIdFromBytes(randomBytes(12));
+}
+
+/**
+ * The plan id that 12 bytes spell, one base32 character from each byte's low 5 bits: random bytes for a new
+ * plan, a hash for a fixed id (the conformance kit's plans).
+ */
+export function planIdFromBytes(bytes: Uint8Array): string {
   // 256 is a multiple of 32, so masking each byte to 5 bits keeps every character uniform.
-  const bytes = randomBytes(12);
   let id = 'p';
-  for (const b of bytes) id += BASE32[b & 31];
+  for (const b of bytes.subarray(0, 12)) id += BASE32[b & 31];
   return id;
 }
 
