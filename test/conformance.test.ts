@@ -91,28 +91,45 @@ describe('the committed kit', () => {
 });
 
 describe('roundhouse conformance', () => {
-  test('the reference client (roundhouse work, built) passes every case', async () => {
-    if (!fs.existsSync(path.join(root, 'dist', 'src', 'cli', 'conformance.js')))
-      throw new Error('dist/ is missing or stale: run `npm run build` first');
-    const client = `${shellQuote(process.execPath)} ${shellQuote(bin)} work`;
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+  test('ROUNDHOUSE_BACKEND=cpu puts a built command on the CPU backend', async () => {
+    const backendJs = path.join(root, 'dist', 'src', 'compute', 'backend.js');
+    const said = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        [bin, 'conformance', '--client-cmd', client, '--json'],
-        { cwd: root, timeout: 170_000 },
-        (err, stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, stdout, stderr }),
-      );
-    });
-    const lines = run.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const cases = readManifest(kit).cases;
-    expect(lines.slice(0, -1).filter((l) => l.status !== 'pass')).toEqual([]);
-    expect(lines.slice(0, -1).map((l) => l.id)).toEqual(cases.map((c) => c.id));
-    expect(lines.at(-1)).toEqual({ summary: { cases: cases.length, passed: cases.length, failed: 0 } });
-    expect(run.code).toBe(0);
+        ['-e', `require(${JSON.stringify(backendJs)}).initBackend().then((b) => console.log(b))`],
+        { env: { ...process.env, ROUNDHOUSE_BACKEND: 'cpu' } },
+        (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
+      ),
+    );
+    expect(said).toBe('cpu');
   });
+
+  // CPU too: the backend a browser without WASM falls back to must give the same uploads.
+  test.each(['wasm', 'cpu'])(
+    'the reference client (roundhouse work, built) passes every case on %s',
+    async (backend) => {
+      if (!fs.existsSync(path.join(root, 'dist', 'src', 'cli', 'conformance.js')))
+        throw new Error('dist/ is missing or stale: run `npm run build` first');
+      const client = `${shellQuote(process.execPath)} ${shellQuote(bin)} work`;
+      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [bin, 'conformance', '--client-cmd', client, '--json'],
+          { cwd: root, timeout: 170_000, env: { ...process.env, ROUNDHOUSE_BACKEND: backend } },
+          (err, stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, stdout, stderr }),
+        );
+      });
+      const lines = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const cases = readManifest(kit).cases;
+      expect(lines.slice(0, -1).filter((l) => l.status !== 'pass')).toEqual([]);
+      expect(lines.slice(0, -1).map((l) => l.id)).toEqual(cases.map((c) => c.id));
+      expect(lines.at(-1)).toEqual({ summary: { cases: cases.length, passed: cases.length, failed: 0 } });
+      expect(run.code).toBe(0);
+    },
+  );
 
   test('a float off by one fails the case, naming the tensor, the index and both values', async () => {
     const r = await wrongRun('flip', 'mean/one-value,fedavg/one-epoch');

@@ -22,6 +22,10 @@ import { loadPlan, type ClientPlan } from '../src/rounds/plan-cache';
 import { startInProcessServer, type InProcessServer } from '../src/simulate/in-process-server';
 import type { RoundInfo } from '../src/store/types';
 import { eventually } from './support/cluster';
+import { runInProcess } from '../src/cli/run-in-process.jest';
+import { program } from '../src/cli/main';
+import { readManifest } from '../src/conformance/kit';
+import { shellQuote } from '../src/conformance/runner';
 import { testRedisUrl } from './support/test-redis';
 
 const CLIENT_DIR = path.join(__dirname, '..', 'examples', 'python-client');
@@ -123,6 +127,34 @@ test('the Python unit tests pass (python3 -m unittest)', async () => {
     timeout: 60_000,
   });
   expect(stderr).toMatch(/^OK$/m);
+});
+
+// The kit's cases of the plans it implements: every op of federated-sum, histogram, mean and the temperature
+// sensor (plain and secure-sum variants), and their refusals. FedAvg needs value_and_grad, which it lacks.
+test('passes the conformance kit for federated-sum, histogram, mean and temperature-sensor', async () => {
+  const cases = 'federated-sum,histogram,mean,temperature-sensor';
+  const out = await runInProcess(program, [
+    'conformance',
+    '--client-cmd',
+    `python3 ${shellQuote(CLIENT)} work`,
+    '--case',
+    cases,
+    '--json',
+  ]);
+  const lines = out.out
+    .trim()
+    .split('\n')
+    .map(
+      (l) => JSON.parse(l) as { id?: string; status?: string; summary?: { failed: number; cases: number } },
+    );
+  expect(lines.slice(0, -1).filter((l) => l.status !== 'pass')).toEqual([]);
+  const ids = readManifest(path.join(__dirname, '..', 'conformance'))
+    .cases.map((c) => c.id)
+    .filter((id) => cases.split(',').includes(id.split('/')[0]!));
+  expect(lines.slice(0, -1).map((l) => l.id)).toEqual(ids);
+  expect(ids.length).toBeGreaterThanOrEqual(15);
+  expect(lines.at(-1)!.summary).toEqual({ cases: ids.length, passed: ids.length, failed: 0 });
+  expect(out.code).toBe(0);
 });
 
 describe('work: the same upload as runWork', () => {
