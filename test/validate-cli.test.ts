@@ -302,7 +302,7 @@ describe('roundhouse validate on a stateful program (format roundhouse.program/v
     expect(human.stdout).toBe('');
     const lines = human.stderr.trimEnd().split('\n');
     expect(lines[0]).toBe(
-      `${file}: 400 PROGRAM_PRIVACY_VIOLATION: the program breaks the privacy rule (1 problem)`,
+      `${file}: 400 PROGRAM_PRIVACY_VIOLATION: the program breaks the privacy rule (1 problem):`,
     );
     expect(lines[1]).toMatch(/^ {2}\/steps\/3\/args\/0: "stats" is a client value: /);
 

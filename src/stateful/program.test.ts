@@ -24,5 +24,7 @@ const fits: readonly true[] = [
 test('program.ts and the types generated from schemas/program.schema.json describe the same document', () => {
   expect(fits).toHaveLength(6);
   expect(programSchema.properties.format.const).toBe(PROGRAM_FORMAT);
-  expect(Object.keys(programSchema.definitions).filter((d) => d.endsWith('Step'))).toHaveLength(8);
+  expect(
+    Object.keys(programSchema.definitions).filter((d) => d !== 'Step' && d.endsWith('Step')),
+  ).toHaveLength(8);
 });
