@@ -11,7 +11,11 @@ import type { ClientDataSpec } from '../generated/plan';
  * Each problem carries the JSON pointer of the offending part of the spec, which sits at `at` (a program
  * has one spec per collection, `/client_data/train`) and is named `label` in messages.
  */
-export function clientDataErrors(spec: ClientDataSpec, at = '/client_data', label = 'client_data'): ErrorDetail[] {
+export function clientDataErrors(
+  spec: ClientDataSpec,
+  at = '/client_data',
+  label = 'client_data',
+): ErrorDetail[] {
   const base = `${at}/element`;
   const problem = typeProblem(spec.element);
   if (problem) return [{ path: base + problem.pointer, message: `${label}.element: ${problem.message}` }];
