@@ -7,6 +7,11 @@ export const ERROR_CODES = {
   PLAN_SCHEMA_INVALID: 400,
   PLAN_TYPE_ERROR: 400,
   PLAN_LIMIT_EXCEEDED: 400,
+  /**
+   * A stateful program that would let a client value reach the server other than through an aggregate, or an
+   * aggregation (or cohort) minimum below the rule's (docs/stateful.md, "The rules").
+   */
+  PROGRAM_PRIVACY_VIOLATION: 400,
   // well-formed, but outside this server's configured bounds (schedule, estimated cost)
   PLAN_OUT_OF_BOUNDS: 422,
   // evaluation

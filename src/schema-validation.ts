@@ -4,6 +4,7 @@ import computationSchema from '../schemas/computation.schema.json';
 import conformanceManifestSchema from '../schemas/conformance-manifest.schema.json';
 import jobsSchema from '../schemas/jobs.schema.json';
 import planSchema from '../schemas/plan.schema.json';
+import programSchema from '../schemas/program.schema.json';
 import typeSchema from '../schemas/type.schema.json';
 import type { ErrorDetail } from './errors';
 
@@ -15,6 +16,7 @@ export const ajv = new Ajv({ allErrors: true, strict: false });
 ajv.addSchema(typeSchema);
 ajv.addSchema(computationSchema);
 ajv.addSchema(planSchema);
+ajv.addSchema(programSchema);
 ajv.addSchema(jobsSchema);
 ajv.addSchema(clientPlanSchema);
 ajv.addSchema(conformanceManifestSchema);

@@ -29,6 +29,7 @@ import {
 import { RoundEngine } from '../src/rounds/engine';
 import { StorePlanCache } from '../src/rounds/plan-cache';
 import { openTestStore, type TestStore } from '../src/store/testing';
+import { varianceProgram } from './support/programs';
 
 const root = path.join(__dirname, '..');
 const bin = path.join(root, 'bin', 'roundhouse.js');
@@ -265,6 +266,51 @@ describe('roundhouse validate answers what POST /v1/plans answers', () => {
       `${file}: ${api.status} ${code}: ${(api.body.error as { message: string }).message}`,
     );
     expect(lines.slice(1)).toEqual(error.details.map((d) => `  ${d.path || '/'}: ${d.message}`));
+  });
+});
+
+describe('roundhouse validate on a stateful program (format roundhouse.program/v1)', () => {
+  test('a valid program: exit 0, its name, population, steps, and every value placed and typed', async () => {
+    const file = planFile('program.json', JSON.stringify(varianceProgram(), null, 2));
+    const human = await cli(['validate', file]);
+    expect(human).toMatchObject({ code: 0, stderr: '' });
+    expect(human.stdout).toContain(
+      `${file}: valid program "mean-then-variance" (population sensors, 10 steps)\n`,
+    );
+    expect(human.stdout).toMatch(/^ {2}values +clients +float32\[\?\]\*$/m);
+    expect(human.stdout).toMatch(/^ {2}variance +server +float32$/m);
+
+    const asJson = await cli(['validate', '--json', file]);
+    expect(asJson.code).toBe(0);
+    const summary = JSON.parse(asJson.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({
+      name: 'mean-then-variance',
+      population: 'sensors',
+      steps: 10,
+      values: { mean: { placement: 'server', type: 'float32' }, mean_c: { placement: 'clients' } },
+      signatures: { mean_of: '(<sum=float32,sumsq=float32,count=float32> -> float32)' },
+    });
+  });
+
+  test('a server step reading a client value: exit 1, PROGRAM_PRIVACY_VIOLATION with the pointer', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- program JSON is edited freely to break it
+    const program: any = varianceProgram();
+    program.steps[3].args = ['stats'];
+    const file = planFile('leaky-program.json', JSON.stringify(program));
+    const human = await cli(['validate', file]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toBe('');
+    const lines = human.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(
+      `${file}: 400 PROGRAM_PRIVACY_VIOLATION: the program breaks the privacy rule (1 problem):`,
+    );
+    expect(lines[1]).toMatch(/^ {2}\/steps\/3\/args\/0: "stats" is a client value: /);
+
+    const asJson = await cli(['validate', '--json', file]);
+    expect(asJson.code).toBe(1);
+    expect(JSON.parse(asJson.stdout)).toMatchObject({
+      error: { code: 'PROGRAM_PRIVACY_VIOLATION', details: [{ path: '/steps/3/args/0' }] },
+    });
   });
 });
 

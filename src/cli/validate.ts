@@ -6,6 +6,8 @@ import { AppError, type ErrorDetail } from '../errors';
 import type { PlanEvaluator } from '../isolate/contract';
 import { LocalEvaluator } from '../isolate/local-evaluator';
 import { admitPlan } from '../rounds/plan-admission';
+import { checkProgram } from '../stateful/check';
+import { PROGRAM_FORMAT, type Placement } from '../stateful/program';
 import { USAGE_EXIT_CODE } from './plans';
 import { readTextFile } from './read-file';
 
@@ -35,14 +37,8 @@ export interface ValidateDeps {
  * types, form, bounds, dp budget, round 1 evaluated). Other errors (a bug, not a bad plan) are thrown.
  */
 export async function validatePlan(json: unknown, deps: ValidateDeps): Promise<PlanValidation> {
-  const limit = deps.config.maxPlanBytes;
-  if (Buffer.byteLength(JSON.stringify(json)) > limit) {
-    // The text of src/api/middleware/json-body.ts for a body over MAX_PLAN_BYTES (the route's tooLarge code).
-    const error = new AppError('PLAN_LIMIT_EXCEEDED', `the body is larger than ${limit} bytes`, [
-      { path: '', message: `limit ${limit} bytes` },
-    ]);
-    return { ok: false, error };
-  }
+  const tooLarge = bodyLimitError(json, deps.config.maxPlanBytes);
+  if (tooLarge) return { ok: false, error: tooLarge };
   try {
     const { checked, schedule } = await admitPlan(
       json,
@@ -66,6 +62,75 @@ export async function validatePlan(json: unknown, deps: ValidateDeps): Promise<P
     if (e instanceof AppError) return { ok: false, error: e };
     throw e;
   }
+}
+
+/** What `roundhouse validate` reports of a valid stateful program (docs/stateful.md). */
+export interface ValidProgramSummary {
+  readonly name: string;
+  readonly population: string;
+  readonly steps: number;
+  /** Every value the steps define, in order: where it lives and its type (a client value's, per device). */
+  readonly values: Readonly<Record<string, { readonly placement: Placement; readonly type: string }>>;
+  /** Every computation's and function's type signature. */
+  readonly signatures: Readonly<Record<string, string>>;
+}
+
+/** The outcome of validating one program document. */
+export type ProgramValidation =
+  | { readonly ok: true; readonly summary: ValidProgramSummary }
+  | { readonly ok: false; readonly error: AppError };
+
+/** Whether a parsed document says it is a stateful program rather than a plan. */
+export function isProgramDocument(json: unknown): boolean {
+  return (
+    json !== null && typeof json === 'object' && (json as { format?: unknown }).format === PROGRAM_FORMAT
+  );
+}
+
+/**
+ * Runs `checkProgram` on a parsed program document under the same body limit and server limits as a plan.
+ * Programs are not submitted to the server yet (docs/stateful.md), so nothing is evaluated.
+ */
+export function validateProgram(
+  json: unknown,
+  config: Pick<Config, 'limits' | 'maxPlanBytes'>,
+): ProgramValidation {
+  const tooLarge = bodyLimitError(json, config.maxPlanBytes);
+  if (tooLarge) return { ok: false, error: tooLarge };
+  try {
+    const checked = checkProgram(json, config.limits);
+    const values = Object.fromEntries(
+      [...checked.placements].map(([name, placement]) => [
+        name,
+        { placement, type: formatType(checked.types.get(name)!) },
+      ]),
+    );
+    const signatures = Object.fromEntries(
+      Object.entries(checked.signatures).map(([name, s]) => [name, formatSignature(s)]),
+    );
+    const { program } = checked;
+    return {
+      ok: true,
+      summary: {
+        name: program.name,
+        population: program.population,
+        steps: program.steps.length,
+        values,
+        signatures,
+      },
+    };
+  } catch (e) {
+    if (e instanceof AppError) return { ok: false, error: e };
+    throw e;
+  }
+}
+
+/** The answer of src/api/middleware/json-body.ts to a body over MAX_PLAN_BYTES (the route's tooLarge code). */
+function bodyLimitError(json: unknown, limit: number): AppError | undefined {
+  if (Buffer.byteLength(JSON.stringify(json)) <= limit) return undefined;
+  return new AppError('PLAN_LIMIT_EXCEEDED', `the body is larger than ${limit} bytes`, [
+    { path: '', message: `limit ${limit} bytes` },
+  ]);
 }
 
 /** A signature as TFF prints a functional type: `(<a=int32> -> int32)`, `( -> <>)` without a parameter. */
@@ -93,7 +158,8 @@ export interface ValidateCommandIo {
  * `roundhouse validate plan.json [--json]`: the submit-time checks of POST /v1/plans on a plan file, against
  * the limits this environment gives a server (LIMIT_*, SCHEDULE_*, MAX_PLAN_BYTES). Exit 0 and a summary
  * when the server would accept the plan; 1 with the API's code and every problem (JSON pointer and
- * message), or when the file cannot be read or is not JSON; 2 on a usage mistake.
+ * message), or when the file cannot be read or is not JSON; 2 on a usage mistake. A document whose
+ * `format` is `roundhouse.program/v1` is checked by `checkProgram` instead, with the same conventions.
  */
 export function validateCommand(io: ValidateCommandIo = {}): Command {
   const out = io.out ?? ((t: string) => void process.stdout.write(t));
@@ -101,9 +167,17 @@ export function validateCommand(io: ValidateCommandIo = {}): Command {
   const exit = io.exit ?? ((code: number): never => process.exit(code));
   return (
     new Command('validate')
-      .description('check a plan file as POST /v1/plans would, without a server')
-      .argument('<plan>', 'plan JSON file (- reads stdin), for example from `roundhouse plans build`')
-      .option('--json', 'print the API-shaped answer: {error: {code, message, details}} or the plan summary')
+      .description(
+        'check a plan file as POST /v1/plans would, without a server; a stateful program (format roundhouse.program/v1) is checked against its rules',
+      )
+      .argument(
+        '<plan>',
+        'plan or program JSON file (- reads stdin), for example from `roundhouse plans build`',
+      )
+      .option(
+        '--json',
+        'print the API-shaped answer: {error: {code, message, details}} or the plan or program summary',
+      )
       .configureOutput({ writeOut: out, writeErr: err })
       // Commander ends a usage mistake (missing argument, unknown option) with 1; this CLI's convention is 2.
       .exitOverride((e: CommanderError) => exit(e.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
@@ -111,6 +185,7 @@ export function validateCommand(io: ValidateCommandIo = {}): Command {
         const config = (io.config ?? (() => loadConfig()))();
         const json = readPlanFile(file);
         if (json instanceof AppError) return fail(file, json, opts.json);
+        if (isProgramDocument(json)) return programAction(file, validateProgram(json, config), opts.json);
         await initBackend();
         const evaluator = new LocalEvaluator(config.limits);
         try {
@@ -129,6 +204,16 @@ export function validateCommand(io: ValidateCommandIo = {}): Command {
         }
       })
   );
+
+  function programAction(file: string, result: ProgramValidation, asJson: boolean | undefined): void {
+    if (!result.ok) return fail(file, result.error, asJson);
+    const s = result.summary;
+    if (asJson) return out(`${JSON.stringify(s, null, 2)}\n`);
+    out(`${file}: valid program "${s.name}" (population ${s.population}, ${s.steps} steps)\n`);
+    const width = Math.max(...Object.keys(s.values).map((k) => k.length));
+    for (const [name, v] of Object.entries(s.values))
+      out(`  ${name.padEnd(width)}  ${v.placement.padEnd(7)}  ${v.type}\n`);
+  }
 
   function fail(file: string, error: AppError, asJson: boolean | undefined): never {
     if (asJson) out(`${JSON.stringify(error.toJSON(), null, 2)}\n`);

@@ -8,15 +8,20 @@ import type { ClientDataSpec } from '../generated/plan';
  * field names at every level; every tensor has a leading batch dimension that is unknown (`null`) or equal
  * to `batch_size`, and only known dimensions after it (the per-example shape); a declared `range` is
  * `[min, max]` with `min <= max`, on a float32 or int32 tensor, with int32 bounds inside int32.
- * Each problem carries the JSON pointer of the offending part of `/client_data`.
+ * Each problem carries the JSON pointer of the offending part of the spec, which sits at `at` (a program
+ * has one spec per collection, `/client_data/train`) and is named `label` in messages.
  */
-export function clientDataErrors(spec: ClientDataSpec): ErrorDetail[] {
-  const base = '/client_data/element';
+export function clientDataErrors(
+  spec: ClientDataSpec,
+  at = '/client_data',
+  label = 'client_data',
+): ErrorDetail[] {
+  const base = `${at}/element`;
   const problem = typeProblem(spec.element);
-  if (problem) return [{ path: base + problem.pointer, message: `client_data.element: ${problem.message}` }];
+  if (problem) return [{ path: base + problem.pointer, message: `${label}.element: ${problem.message}` }];
   const errors: ErrorDetail[] = [];
-  const walk = (t: TffType, pointer: string, label: string): void => {
-    const where = `client_data.element${label ? ` ${label}` : ''}`;
+  const walk = (t: TffType, pointer: string, inner: string): void => {
+    const where = `${label}.element${inner ? ` ${inner}` : ''}`;
     switch (t.kind) {
       case 'sequence':
         errors.push({
@@ -29,7 +34,7 @@ export function clientDataErrors(spec: ClientDataSpec): ErrorDetail[] {
           walk(
             f.type,
             `${pointer}/fields/${i}/type`,
-            label ? `${label}.${f.name ?? i}` : (f.name ?? String(i)),
+            inner ? `${inner}.${f.name ?? i}` : (f.name ?? String(i)),
           ),
         );
         return;

@@ -1,6 +1,9 @@
 import { AppError } from '../errors';
 
-/** Bounds on the shape of a plan document, checked before any recursive code (ajv, the checker) sees it. */
+/**
+ * Bounds on the shape of a plan or program document, checked before any recursive code (ajv, the checker)
+ * sees it.
+ */
 export interface JsonShapeLimits {
   /** Nesting depth of objects and arrays; the document itself is depth 1. */
   readonly maxDepth: number;
@@ -21,6 +24,9 @@ export const DEFAULT_JSON_SHAPE_LIMITS: JsonShapeLimits = Object.freeze({
   maxValues: 4_194_304,
 });
 
+/** What a document is called in messages: the same checks guard plans and stateful programs. */
+export type DocumentKind = 'plan' | 'program';
+
 /** Escapes one JSON pointer token (RFC 6901). */
 export function pointerToken(key: string | number): string {
   return String(key).replace(/~/g, '~0').replace(/\//g, '~1');
@@ -32,7 +38,11 @@ export function pointerToken(key: string | number): string {
  * validates recursive schemas (TFF types) recursively, so a 2,000-deep type would otherwise overflow the stack
  * and answer 500; the walk costs one visit per value and stops at the first problem.
  */
-export function checkJsonShape(json: unknown, limits: JsonShapeLimits = DEFAULT_JSON_SHAPE_LIMITS): void {
+export function checkJsonShape(
+  json: unknown,
+  limits: JsonShapeLimits = DEFAULT_JSON_SHAPE_LIMITS,
+  kind: DocumentKind = 'plan',
+): void {
   // An explicit stack of containers; each frame knows its parent and key, and a JSON pointer is only built
   // for the one place that fails, which keeps the walk over a large document cheap.
   interface Frame {
@@ -47,7 +57,7 @@ export function checkJsonShape(json: unknown, limits: JsonShapeLimits = DEFAULT_
     return tokens.length === 0 ? '/' : `/${tokens.reverse().join('/')}`;
   };
   const fail = (frame: Frame | null, message: string): never => {
-    throw new AppError('PLAN_LIMIT_EXCEEDED', 'the plan document is too large or too deeply nested', [
+    throw new AppError('PLAN_LIMIT_EXCEEDED', `the ${kind} document is too large or too deeply nested`, [
       { path: pointerOf(frame), message },
     ]);
   };
@@ -96,9 +106,10 @@ export interface NodeCountLimits {
 /**
  * Applies the checker's node limits before the schema runs, on a document that may not be a plan at all:
  * validating a million nodes (each name against its pattern) takes seconds, which the checker's own count,
- * after the schema, cannot save. Looks only at arrays where a plan keeps nodes; anything else is left to ajv.
+ * after the schema, cannot save. Looks only at arrays where a plan or a program keeps nodes (a program's
+ * `computations` is a map of computations like a plan's form); anything else is left to ajv.
  */
-export function checkNodeCounts(json: unknown, limits: NodeCountLimits): void {
+export function checkNodeCounts(json: unknown, limits: NodeCountLimits, kind: DocumentKind = 'plan'): void {
   if (!isObject(json)) return;
   const places: [string, unknown][] = [
     ['/initialize', json.initialize],
@@ -114,17 +125,18 @@ export function checkNodeCounts(json: unknown, limits: NodeCountLimits): void {
       throw tooMany(
         `${pointer}/nodes`,
         `${nodes.length} nodes, more than the limit of ${limits.maxNodesPerComputation}`,
+        kind,
       );
     }
     total += nodes.length;
     if (total > limits.maxNodesPerPlan) {
-      throw tooMany(pointer, `the plan has more than ${limits.maxNodesPerPlan} nodes (the limit)`);
+      throw tooMany(pointer, `the ${kind} has more than ${limits.maxNodesPerPlan} nodes (the limit)`, kind);
     }
   }
 }
 
-function tooMany(path: string, message: string): AppError {
-  return new AppError('PLAN_LIMIT_EXCEEDED', 'the plan has too many nodes', [{ path, message }]);
+function tooMany(path: string, message: string, kind: DocumentKind): AppError {
+  return new AppError('PLAN_LIMIT_EXCEEDED', `the ${kind} has too many nodes`, [{ path, message }]);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

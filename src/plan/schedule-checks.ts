@@ -51,18 +51,12 @@ export function scheduleBoundErrors(plan: Plan, limits: Limits): ErrorDetail[] {
   }
   for (const [field, given, fallback] of seconds) {
     const v = given ?? fallback;
-    const what = given === undefined ? `${field} (default ${v})` : `${field} ${v}`;
-    if (v < limits.scheduleMinSeconds) {
-      out.push({
-        path: `/schedule/${field}`,
-        message: `${what} is less than the minimum of ${limits.scheduleMinSeconds} s (SCHEDULE_MIN_SECONDS)`,
-      });
-    } else if (v > limits.scheduleMaxSeconds) {
-      out.push({
-        path: `/schedule/${field}`,
-        message: `${what} is more than the maximum of ${limits.scheduleMaxSeconds} s (SCHEDULE_MAX_SECONDS)`,
-      });
-    }
+    const why = secondsBoundError(
+      given === undefined ? `${field} (default ${v})` : `${field} ${v}`,
+      v,
+      limits,
+    );
+    if (why) out.push({ path: `/schedule/${field}`, message: why });
   }
   if (s.rounds > limits.scheduleMaxRounds) {
     out.push({
@@ -77,4 +71,13 @@ export function scheduleBoundErrors(plan: Plan, limits: Limits): ErrorDetail[] {
     });
   }
   return out;
+}
+
+/** Why a duration `v` (named `what`) is outside SCHEDULE_MIN_SECONDS..SCHEDULE_MAX_SECONDS, or null. */
+export function secondsBoundError(what: string, v: number, limits: Limits): string | null {
+  if (v < limits.scheduleMinSeconds)
+    return `${what} is less than the minimum of ${limits.scheduleMinSeconds} s (SCHEDULE_MIN_SECONDS)`;
+  if (v > limits.scheduleMaxSeconds)
+    return `${what} is more than the maximum of ${limits.scheduleMaxSeconds} s (SCHEDULE_MAX_SECONDS)`;
+  return null;
 }

@@ -6,7 +6,6 @@ import {
   formatType,
   sequenceType,
   structType,
-  tensorLeaves,
   type Signature,
   type TffType,
 } from '../compute/types';
@@ -18,6 +17,7 @@ import { schemaErrorDetails, validatorFor } from '../schema-validation';
 import { clientDataErrors } from './client-data-check';
 import { dpErrors } from './dp-check';
 import { costErrors } from './cost-check';
+import { aggregationTypes, formFitters, safeLeaves } from './form-fit';
 import type { FormTypes } from './form-types';
 import { checkJsonShape, checkNodeCounts } from './json-shape-check';
 import { scheduleBoundErrors, scheduleErrors } from './schedule-checks';
@@ -137,7 +137,8 @@ export function checkPlan(json: unknown, limits: Limits = DEFAULT_LIMITS): Check
   return { plan, types, signatures };
 }
 
-function errorCode(errors: readonly ErrorDetail[]): 'PLAN_LIMIT_EXCEEDED' | 'PLAN_TYPE_ERROR' {
+/** The code of a document's problems: PLAN_LIMIT_EXCEEDED when every one is a limit, else PLAN_TYPE_ERROR. */
+export function errorCode(errors: readonly ErrorDetail[]): 'PLAN_LIMIT_EXCEEDED' | 'PLAN_TYPE_ERROR' {
   return errors.length > 0 && errors.every((e) => /limit/.test(e.message))
     ? 'PLAN_LIMIT_EXCEEDED'
     : 'PLAN_TYPE_ERROR';
@@ -154,26 +155,7 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
   const fail = (slot: string, message: string) => {
     errors.push({ path: at(slot), message: `${slot}: ${message}` });
   };
-  const fits = (slot: string, what: string, to: TffType | undefined, from: TffType) => {
-    if (!to) return fail(slot, `${what} is missing`);
-    const why = assignabilityError(to, from);
-    if (why) fail(slot, `${what} does not accept ${formatType(from)}: ${why}`);
-  };
-  const noParameter = (slot: string, s: Signature) => {
-    if (s.parameter) fail(slot, `must take no parameter, takes ${formatType(s.parameter)}`);
-  };
-  const pair = (slot: string, s: Signature, count: number, names: string): TffType[] | undefined => {
-    const p = s.parameter;
-    if (!p || p.kind !== 'struct' || p.fields.length !== count) {
-      fail(slot, `parameter must be a ${count}-field struct <${names}>, is ${p ? formatType(p) : 'missing'}`);
-      return undefined;
-    }
-    return p.fields.map((f) => f.type);
-  };
-  const staticShapes = (slot: string, what: string, t: TffType) => {
-    const why = staticShapeError(t);
-    if (why) fail(slot, `${what} ${formatType(t)} ${why}`);
-  };
+  const { fits, noParameter, pair, staticShapes } = formFitters(fail);
 
   const { prepare, work, zero, accumulate, merge, report, update } = sigs;
   if (!prepare || !work || !zero || !accumulate || !merge || !report || !update) return undefined;
@@ -237,24 +219,7 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
     }
   }
 
-  const A = zero.result;
-  noParameter('zero', zero);
-  staticShapes('zero', 'the accumulator', A);
-  const accIn = pair('accumulate', accumulate, 2, 'A, U');
-  if (accIn) {
-    fits('accumulate', 'the first parameter field (accumulator)', accIn[0], A);
-    fits('accumulate', 'the second parameter field (update)', accIn[1], U);
-  }
-  fits('accumulate', "zero's result type", A, accumulate.result);
-  const mergeIn = pair('merge', merge, 2, 'A, A');
-  if (mergeIn) {
-    fits('merge', 'the first parameter field', mergeIn[0], accumulate.result);
-    fits('merge', 'the second parameter field', mergeIn[1], accumulate.result);
-  }
-  fits('merge', "zero's result type", A, merge.result);
-  fits('report', 'the parameter', report.parameter, merge.result);
-  const R = report.result;
-  staticShapes('report', 'the aggregate R', R);
+  const { A, R } = aggregationTypes({ zero, accumulate, merge, report }, U, fail);
 
   const updIn = pair('update', update, 2, 'S, <R, V1sum, V2sum, V3sum>');
   if (updIn) {
@@ -289,24 +254,6 @@ function formTypes(plan: Plan, sigs: Sigs, errors: ErrorDetail[]): FormTypes | u
     }
   }
   return { S, C, D, U, V: [V1, V2, V3], A, R, X };
-}
-
-function safeLeaves(t: TffType) {
-  try {
-    return tensorLeaves(t);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Values that cross processes must have fully known shapes and no sequences. */
-function staticShapeError(t: TffType): string | null {
-  const leaves = safeLeaves(t);
-  if (!leaves) return 'must not contain a sequence';
-  const open = leaves.find((l) => l.type.shape.some((d) => d === null));
-  return open
-    ? `must have fully known shapes (${open.path.join('.') || 'the tensor'} has an unknown dimension)`
-    : null;
 }
 
 /**

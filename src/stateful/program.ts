@@ -1,6 +1,8 @@
 /**
  * The stateful program document (docs/stateful.md): named steps over values placed at the server or at the
- * devices of a cohort, where a device's value reaches the server only through an `aggregate` step.
+ * devices of a cohort, where a device's value reaches the server only through an `aggregate` step. The
+ * readonly view the code reads; schemas/program.schema.json is the source of truth (program.test.ts fails
+ * to compile when the two part), and `checkProgram` (check.ts) is what makes JSON a Program.
  */
 import type { Computation } from '../generated/computation';
 import type { ClientDataSpec } from '../generated/plan';
