@@ -121,13 +121,7 @@ export class ClientExecutor {
     this.checkFree(r.handle);
     const comp = this.computations.get(r.fn);
     if (!comp) throw new AppError('REQUEST_INVALID', `the client program has no computation "${r.fn}"`);
-    const args = r.args.map((h) => this.get(h).value);
-    const arg =
-      args.length === 0
-        ? undefined
-        : args.length === 1
-          ? args[0]
-          : structValue(args.map((v) => [undefined, v] as const));
+    const arg = callArgument(r.args.map((h) => this.get(h).value));
     // Client computations use no random op, so the round that seeds one does not matter here.
     const value = this.interpreter.run(comp, arg, { round: 0, label: r.fn });
     return { value, type: typeOfValue(value) };
@@ -189,6 +183,15 @@ export class ClientExecutor {
       throw new AppError('REQUEST_INVALID', `handle "${handle}" already exists: a handle is created once`);
     }
   }
+}
+
+/**
+ * A program computation's argument from a step's values (docs/stateful.md, "Values and placements"): none
+ * without values, the value itself for one, an unnamed struct of them in order for several.
+ */
+export function callArgument(values: readonly Value[]): Value | undefined {
+  if (values.length <= 1) return values[0];
+  return structValue(values.map((v) => [undefined, v] as const));
 }
 
 /** A value whose tensors are new handles to the same data (tf.clone copies nothing). */
