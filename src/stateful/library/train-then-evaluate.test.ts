@@ -119,6 +119,24 @@ describe('train-then-evaluate', () => {
     }
   }, 120_000);
 
+  it('keeps training as the plan does over rounds, with the training data read once', async () => {
+    const program = buildTrainThenEvaluate({ ...OPTIONS, rounds: 2, targetClients: DEVICES, minClients: 2 });
+    const devices = new Map<string, Record<string, ClientExamples>>(
+      ids.map((id, i) => [id, { digits: trainParts[i]!, 'digits-test': testParts[i]! }]),
+    );
+    const result = await runProgram(program, devices, { partials: 3 });
+    const plan = buildFedAvg({ ...OPTIONS, rounds: 2, targetClients: DEVICES });
+    const runner = new LocalRunner(plan, new Map(ids.map((id, i) => [id, trainParts[i]!])), { rounds: 2 });
+    try {
+      [...runner.rounds()];
+      const state = runner.state();
+      if (!isStruct(state)) throw new Error('no state');
+      expectClose((result.outputs.model as { model: JsonValue }).model, valueToJson(state.fields[0]!.value));
+    } finally {
+      runner.dispose();
+    }
+  }, 120_000);
+
   it('unrolls the rounds, reads the training data once and sends devices only what they run', () => {
     const program = buildTrainThenEvaluate({ ...OPTIONS, rounds: 3, targetClients: 4, minClients: 2 });
     const ops = program.steps.map((s) => s.op);
