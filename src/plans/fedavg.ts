@@ -1,7 +1,7 @@
 import { PlanBuilder, type FnRef } from '../compute/builder';
 import { sequenceType, tensorType, type StructType, type TffType } from '../compute/types';
 import type { Plan } from '../generated/plan';
-import { boundModeOption, dataOptions, f32, i32, named } from './common';
+import { boundModeOption, dataOptions, i32, named } from './common';
 import {
   batchType,
   defineEvalStep,

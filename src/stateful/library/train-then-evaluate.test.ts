@@ -128,7 +128,8 @@ describe('train-then-evaluate', () => {
     const plan = buildFedAvg({ ...OPTIONS, rounds: 2, targetClients: DEVICES });
     const runner = new LocalRunner(plan, new Map(ids.map((id, i) => [id, trainParts[i]!])), { rounds: 2 });
     try {
-      [...runner.rounds()];
+      const rounds = [...runner.rounds()];
+      expect(rounds.map((r) => r.participants)).toEqual([DEVICES, DEVICES]);
       const state = runner.state();
       if (!isStruct(state)) throw new Error('no state');
       expectClose((result.outputs.model as { model: JsonValue }).model, valueToJson(state.fields[0]!.value));
