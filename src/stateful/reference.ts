@@ -10,7 +10,7 @@ import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
 import type { Signature, TffType } from '../compute/types';
 import { disposeValue, type Value } from '../compute/value';
-import { valueToJson, type JsonValue } from '../compute/value-json';
+import { valueToJson } from '../compute/value-json';
 import type { ClientExamples } from '../data';
 import { AppError } from '../errors';
 import { mergeWith, pair } from '../rounds/form-steps';
@@ -18,59 +18,9 @@ import { clientProgramOf } from './client-program';
 import { callArgument, ClientExecutor } from './executor';
 import type { AggregateStep, Program, Step } from './program';
 import type { ExecutorRequest } from './requests';
+import type { FailedSession, ProgramRunOptions, ProgramRunResult, StepLog } from './run-types';
 
-/** Options of a reference run. */
-export interface ProgramRunOptions {
-  /**
-   * Partial accumulators an aggregation spreads its contributions over (the k-th contribution goes to
-   * partial k mod n), merged with `merge` as the aggregation workers' partials are. Default 2, so that
-   * `merge` is exercised.
-   */
-  readonly partials?: number;
-  /** Devices that lose their state (every handle) once the step of the given index has run. */
-  readonly loseStateAfterStep?: ReadonlyMap<string, number>;
-  /** Called with each step's log entry as the step completes. */
-  readonly onStep?: (entry: StepLog) => void;
-  /** Return every server value (as JSON), not only the outputs; for tests. */
-  readonly serverValues?: boolean;
-  readonly limits?: Limits;
-}
-
-/** A device whose session failed, and why. */
-export interface FailedSession {
-  readonly device: string;
-  readonly step: number;
-  readonly reason: string;
-}
-
-/** What one step did. */
-export interface StepLog {
-  readonly index: number;
-  readonly op: Step['op'];
-  /** Devices whose session is live once the step has run. */
-  readonly live: number;
-  /** An aggregate's contributions (the devices its result covers). */
-  readonly contributed?: number;
-  /** Sessions that failed in this step. */
-  readonly failedSessions: readonly FailedSession[];
-}
-
-/** What a reference run produced. */
-export interface ProgramRunResult {
-  /**
-   * The program's outputs, released only when every step has run: a program that fails releases none
-   * (its aggregates' results were released to the server only, never to the operator).
-   */
-  readonly outputs: Readonly<Record<string, JsonValue>>;
-  /** Every server value by name, with the `serverValues` option. */
-  readonly values?: Readonly<Record<string, JsonValue>>;
-  /** The devices recruited: the first `cohort.target_clients` given. */
-  readonly cohort: readonly string[];
-  readonly steps: readonly StepLog[];
-  readonly failedSessions: readonly FailedSession[];
-  /** Why and at which step the program failed, when it did. */
-  readonly failed?: { readonly reason: string; readonly step: number };
-}
+export type { FailedSession, ProgramRunOptions, ProgramRunResult, StepLog } from './run-types';
 
 /** A server value and its static type (which a broadcast encodes it with). */
 interface ServerValue {
