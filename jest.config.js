@@ -24,6 +24,7 @@ module.exports = {
         '<rootDir>/src/data',
         '<rootDir>/src/client',
         '<rootDir>/src/runner',
+        '<rootDir>/src/stateful',
       ],
       testPathIgnorePatterns: ['/src/compute/backend\\.test\\.ts$'],
       setupFilesAfterEnv: ['<rootDir>/test/setup/cpu-backend.ts'],

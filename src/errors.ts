@@ -63,6 +63,9 @@ export const ERROR_CODES = {
   SECAGG_NOT_SURVIVOR: 409,
   /** A step's message does not match what the task was asked for (recipients, shares' kinds). */
   SECAGG_WRONG_SHARE: 400,
+  // stateful programs (docs/stateful.md)
+  /** An executor request names a handle the device does not hold (its state is gone): its session fails. */
+  HANDLE_UNKNOWN: 409,
   // devices (README, "Device credentials")
   DEVICE_CREDENTIAL_INVALID: 401,
   DEVICE_MISMATCH: 403,

@@ -1,4 +1,4 @@
-import type { ComputationBuilder, FnRef, Handle, PlanBuilder } from '../compute/builder';
+import type { ComputationBuilder, FnRef, FunctionSet, Handle } from '../compute/builder';
 import type { StructType, TffType } from '../compute/types';
 import { f32, i32, named } from './common';
 import { applyOptimizer, type ServerOptimizer } from './server-optimizers';
@@ -35,7 +35,7 @@ export interface ModelFns {
 }
 
 /** Registers `logits` and `loss` with the plan builder. */
-export function defineModelFns(pb: PlanBuilder, shape: MlpShape): ModelFns {
+export function defineModelFns(pb: FunctionSet, shape: MlpShape): ModelFns {
   const M = modelType(shape);
   const depth = shape.layers.length - 1;
   const classes = shape.layers[depth]!;
@@ -117,7 +117,7 @@ export interface LocalTraining {
  * model. `p` is `work`'s parameter `<data, broadcast=<model>>`.
  */
 export function defineLocalTraining(
-  pb: PlanBuilder,
+  pb: FunctionSet,
   shape: MlpShape,
   sgd: LocalSgd,
   loss: FnRef,
@@ -164,4 +164,33 @@ export function nextServerState(
   const step = b.add(b.field(state, 'round'), 1, 'round');
   const next = applyOptimizer(b, opt, b.field(state, 'model'), meanDelta, b.field(state, 'optimizer'), step);
   return b.struct({ model: next.weights, optimizer: next.state, round: step }, 'state');
+}
+
+/**
+ * Registers `eval_step`: one batch's loss (times its size) and correct predictions added to the running
+ * sums of `<params=M, loss_sum, correct, seen>`; a fold of it from zero sums scores a model on a sequence.
+ */
+export function defineEvalStep(
+  pb: FunctionSet,
+  M: TffType,
+  batch: TffType,
+  logits: FnRef,
+  loss: FnRef,
+): FnRef {
+  const EvalState = named({ params: M, loss_sum: f32(), correct: i32(), seen: i32() });
+  return pb.fn('eval_step', named({ state: EvalState, batch }), (b, p) => {
+    const params = b.get(p, 'state.params');
+    const data = b.field(p, 'batch');
+    const y = b.field(data, 'y');
+    const n = b.dim(y, 0, 'batch_size');
+    const z = b.call(logits, b.struct({ params, x: b.field(data, 'x') }), 'logits');
+    const batchLoss = b.call(loss, b.struct({ params, batch: data }), 'batch_loss');
+    const correct = b.reduceSum(b.cast(b.equal(b.argmax(z, 1), y), 'int32'), {}, 'correct');
+    return b.struct({
+      params,
+      loss_sum: b.add(b.get(p, 'state.loss_sum'), b.mul(batchLoss, b.cast(n, 'float32'))),
+      correct: b.add(b.get(p, 'state.correct'), correct),
+      seen: b.add(b.get(p, 'state.seen'), n),
+    });
+  });
 }

@@ -1,7 +1,8 @@
-import type { PlanBuilder } from '../compute/builder';
+import type { Body, ComputationBuilder, Handle, NullaryBody, PlanBuilder } from '../compute/builder';
+import type { StructType, TffType } from '../compute/types';
 import type { UpdateBounds } from '../generated/plan';
 import { defineSecureParams, f32, i32, named, updateParam, workParam, workResult } from './common';
-import { nextServerState, type RoundParts } from './fedavg-model';
+import { nextServerState, type LocalTraining, type RoundParts } from './fedavg-model';
 
 /** What definePlainRound needs from the FedAvg plan. */
 export interface PlainRound extends RoundParts {
@@ -10,57 +11,99 @@ export interface PlainRound extends RoundParts {
   readonly epochs: number;
 }
 
+/** A computation's parameter type and body, for whichever builder registers it (plan or program). */
+export interface ComputationDef {
+  readonly parameter: TffType;
+  readonly body: Body;
+}
+
 /**
- * The plain round of FedAvg: `work` through `update` with the client's weighted model change in U, averaged
- * by the accumulated weight in `report`. U = <delta=M, examples, loss_sum>, A = <delta=M, examples,
- * loss_sum, clients>, R = <delta=M, examples, loss, clients>, X = <train_loss, examples, clients>.
+ * The aggregation of FedAvg's plain round, as the MapReduce form's zero, accumulate, merge and report: the
+ * clients' weighted model changes summed and averaged by the summed weight (examples, or clients when
+ * uniform). U = <delta=M, examples, loss_sum>, A = <delta=M, examples, loss_sum, clients>, R = <delta=M,
+ * examples, loss, clients>. Shared by the plan and the stateful train-then-evaluate program.
  */
-export function definePlainRound(pb: PlanBuilder, r: PlainRound): void {
-  const { M, uniform } = r;
+export function plainAggregation(
+  M: TffType,
+  uniform: boolean,
+): {
+  readonly U: StructType;
+  readonly R: StructType;
+  readonly zero: NullaryBody;
+  readonly accumulate: ComputationDef;
+  readonly merge: ComputationDef;
+  readonly report: ComputationDef;
+} {
   const U = named({ delta: M, examples: i32(), loss_sum: f32() });
   const A = named({ delta: M, examples: i32(), loss_sum: f32(), clients: i32() });
   const R = named({ delta: M, examples: i32(), loss: f32(), clients: i32() });
+  return {
+    U,
+    R,
+    zero: (b) => b.tree.zeros(A),
+    accumulate: {
+      parameter: named({ accumulator: A, update: U }),
+      body: (b, p) => {
+        const acc = b.field(p, 'accumulator');
+        const u = b.field(p, 'update');
+        return b.struct({
+          delta: b.tree.add(b.field(acc, 'delta'), b.field(u, 'delta')),
+          examples: b.add(b.field(acc, 'examples'), b.field(u, 'examples')),
+          loss_sum: b.add(b.field(acc, 'loss_sum'), b.field(u, 'loss_sum')),
+          clients: b.add(b.field(acc, 'clients'), 1),
+        });
+      },
+    },
+    merge: { parameter: named({ a: A, b: A }), body: (b, p) => b.tree.add(b.field(p, 'a'), b.field(p, 'b')) },
+    report: {
+      parameter: A,
+      body: (b, a) => {
+        // The total weight: examples, or clients when uniform. An aggregate without any averages to zero
+        // rather than NaN; it is never released anyway.
+        const total = b.cast(b.field(a, uniform ? 'clients' : 'examples'), 'float32');
+        const n = b.maximum(total, 1, 'total_weight');
+        return b.struct({
+          delta: b.tree.div(b.field(a, 'delta'), n),
+          examples: b.field(a, 'examples'),
+          loss: b.div(b.field(a, 'loss_sum'), n, 'train_loss'),
+          clients: b.field(a, 'clients'),
+        });
+      },
+    },
+  };
+}
 
-  pb.computation('work', workParam(r.batch, r.C), (b, p) => {
-    const t = r.train(b, p);
-    // Every epoch visits every example once, so the client's example count is seen / epochs; it counts for
-    // at most maxExamples, the bound the server enforces on every upload's claim.
-    const examples = b.minimum(b.floorDiv(t.seen, r.epochs), r.maxExamples, 'examples');
-    const weight = uniform ? b.scalar(1, 'float32', 'weight') : b.cast(examples, 'float32', 'weight');
-    const delta = b.tree.zip([t.start, t.trained], ([w0, w1]) => b.mul(b.sub(w0!, w1!), weight));
-    return workResult(
-      b,
-      b.struct({ delta, examples, loss_sum: b.mul(t.meanLoss, weight, 'weighted_loss') }, 'update'),
-    );
-  });
+/**
+ * A client's plain update U from its local training: the model change (start minus trained weights) and
+ * mean loss times its weight, its example count (every epoch visits every example once, so seen / epochs,
+ * at most maxExamples, the bound the server enforces on every upload's claim) or 1 when uniform.
+ */
+export function plainUpdate(
+  b: ComputationBuilder,
+  t: LocalTraining,
+  o: { readonly uniform: boolean; readonly epochs: number; readonly maxExamples: number },
+): Handle {
+  const examples = b.minimum(b.floorDiv(t.seen, o.epochs), o.maxExamples, 'examples');
+  const weight = o.uniform ? b.scalar(1, 'float32', 'weight') : b.cast(examples, 'float32', 'weight');
+  const delta = b.tree.zip([t.start, t.trained], ([w0, w1]) => b.mul(b.sub(w0!, w1!), weight));
+  return b.struct({ delta, examples, loss_sum: b.mul(t.meanLoss, weight, 'weighted_loss') }, 'update');
+}
 
-  pb.computation('zero', undefined, (b) => b.tree.zeros(A));
-  pb.computation('accumulate', named({ accumulator: A, update: U }), (b, p) => {
-    const acc = b.field(p, 'accumulator');
-    const u = b.field(p, 'update');
-    return b.struct({
-      delta: b.tree.add(b.field(acc, 'delta'), b.field(u, 'delta')),
-      examples: b.add(b.field(acc, 'examples'), b.field(u, 'examples')),
-      loss_sum: b.add(b.field(acc, 'loss_sum'), b.field(u, 'loss_sum')),
-      clients: b.add(b.field(acc, 'clients'), 1),
-    });
-  });
-  pb.computation('merge', named({ a: A, b: A }), (b, p) => b.tree.add(b.field(p, 'a'), b.field(p, 'b')));
-  pb.computation('report', A, (b, a) => {
-    // The total weight: examples, or clients when uniform. An aggregate without any averages to zero rather
-    // than NaN; it is never released anyway.
-    const total = b.cast(b.field(a, uniform ? 'clients' : 'examples'), 'float32');
-    const n = b.maximum(total, 1, 'total_weight');
-    return b.struct({
-      delta: b.tree.div(b.field(a, 'delta'), n),
-      examples: b.field(a, 'examples'),
-      loss: b.div(b.field(a, 'loss_sum'), n, 'train_loss'),
-      clients: b.field(a, 'clients'),
-    });
-  });
+/**
+ * The plain round of FedAvg: `work` through `update` with the client's weighted model change in U
+ * (plainUpdate), averaged by the accumulated weight in `report` (plainAggregation). X = <train_loss,
+ * examples, clients>.
+ */
+export function definePlainRound(pb: PlanBuilder, r: PlainRound): void {
+  const fold = plainAggregation(r.M, r.uniform);
+  pb.computation('work', workParam(r.batch, r.C), (b, p) => workResult(b, plainUpdate(b, r.train(b, p), r)));
+  pb.computation('zero', undefined, fold.zero);
+  pb.computation('accumulate', fold.accumulate.parameter, fold.accumulate.body);
+  pb.computation('merge', fold.merge.parameter, fold.merge.body);
+  pb.computation('report', fold.report.parameter, fold.report.body);
   defineSecureParams(pb);
 
-  pb.computation('update', updateParam(r.S, R), (b, p) => {
+  pb.computation('update', updateParam(r.S, fold.R), (b, p) => {
     const report = b.get(p, 'aggregates.report');
     const state = nextServerState(b, r.opt, b.field(p, 'state'), b.field(report, 'delta'));
     const output = b.struct(

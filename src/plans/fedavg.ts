@@ -1,8 +1,15 @@
 import { PlanBuilder, type FnRef } from '../compute/builder';
 import { sequenceType, tensorType, type StructType, type TffType } from '../compute/types';
 import type { Plan } from '../generated/plan';
-import { boundModeOption, dataOptions, f32, i32, named } from './common';
-import { batchType, defineLocalTraining, defineModelFns, initialModel, modelType } from './fedavg-model';
+import { boundModeOption, dataOptions, i32, named } from './common';
+import {
+  batchType,
+  defineEvalStep,
+  defineLocalTraining,
+  defineModelFns,
+  initialModel,
+  modelType,
+} from './fedavg-model';
 import {
   checkDpOptions,
   dpDescription,
@@ -243,22 +250,7 @@ function descriptionOf(o: FedAvgOptions, opt: ServerOptimizer, uniform: boolean)
  */
 function defineEvaluate(pb: PlanBuilder, S: StructType, batch: TffType, logits: FnRef, loss: FnRef): void {
   const M = S.fields[0]!.type;
-  const EvalState = named({ params: M, loss_sum: f32(), correct: i32(), seen: i32() });
-  const evalStep = pb.fn('eval_step', named({ state: EvalState, batch }), (b, p) => {
-    const params = b.get(p, 'state.params');
-    const data = b.field(p, 'batch');
-    const y = b.field(data, 'y');
-    const n = b.dim(y, 0, 'batch_size');
-    const z = b.call(logits, b.struct({ params, x: b.field(data, 'x') }), 'logits');
-    const batchLoss = b.call(loss, b.struct({ params, batch: data }), 'batch_loss');
-    const correct = b.reduceSum(b.cast(b.equal(b.argmax(z, 1), y), 'int32'), {}, 'correct');
-    return b.struct({
-      params,
-      loss_sum: b.add(b.get(p, 'state.loss_sum'), b.mul(batchLoss, b.cast(n, 'float32'))),
-      correct: b.add(b.get(p, 'state.correct'), correct),
-      seen: b.add(b.get(p, 'state.seen'), n),
-    });
-  });
+  const evalStep = defineEvalStep(pb, M, batch, logits, loss);
   pb.computation('evaluate', named({ state: S, data: sequenceType(batch) }), (b, p) => {
     const init = b.struct(
       {

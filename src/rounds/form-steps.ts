@@ -114,12 +114,29 @@ export function secureSumValue(sum: SecureSum, V: TffType): Value {
 
 /** `merge` over accumulators, left to right; consumes (disposes) every input and returns the merged one. */
 export function mergeAll(interpreter: Interpreter, plan: Plan, accs: readonly Value[], round: number): Value {
-  if (accs.length === 0) return runSlot(interpreter, plan, 'zero', round);
+  return mergeWith(
+    accs,
+    (a, b) => runSlot(interpreter, plan, 'merge', round, pair(a, b)),
+    () => runSlot(interpreter, plan, 'zero', round),
+  );
+}
+
+/**
+ * Accumulators merged left to right by `merge` (`zero()` when there are none), as every fold of the
+ * MapReduce form merges its partials (rounds, and stateful programs' aggregations); consumes (disposes) every
+ * input and returns the merged one.
+ */
+export function mergeWith(
+  accs: readonly Value[],
+  merge: (a: Value, b: Value) => Value,
+  zero: () => Value,
+): Value {
+  if (accs.length === 0) return zero();
   let merged = accs[0]!;
   let k = 1;
   try {
     for (; k < accs.length; k++) {
-      const next = runSlot(interpreter, plan, 'merge', round, pair(merged, accs[k]!));
+      const next = merge(merged, accs[k]!);
       disposeValue(merged);
       disposeValue(accs[k]!);
       merged = next;

@@ -2,6 +2,7 @@
 export { BaseBuilder, type Operand, type StructFields } from './core';
 export { ComputationBuilder, type ReduceOptions } from './computation-builder';
 export { BuildError, type FnRef, type Handle } from './handle';
+export { FunctionSet, type Built } from './function-set';
 export {
   PlanBuilder,
   type Body,
