@@ -11,6 +11,7 @@ import {
   type NullaryBody,
 } from '../compute/builder';
 import type { TffType } from '../compute/types';
+import { checkProgram } from './check';
 import type { ClientDataSpec } from '../generated/plan';
 import {
   PROGRAM_FORMAT,
@@ -165,8 +166,8 @@ export class ProgramBuilder extends FunctionSet {
     this.outputs.set(name, value);
   }
 
-  /** Assembles the program. */
-  build(meta: ProgramMeta): Program {
+  /** Assembles the program; with `check` (the default) it must pass `checkProgram`, which throws otherwise. */
+  build(meta: ProgramMeta, options: { check?: boolean } = {}): Program {
     for (const step of this.steps) {
       if (step.op === 'client_data' && !Object.hasOwn(meta.client_data, step.collection)) {
         throw new BuildError(`client_data ${step.collection}: not a collection of the program's client_data`);
@@ -186,8 +187,8 @@ export class ProgramBuilder extends FunctionSet {
     };
     // As the plan builder does: through JSON, so the program owns its type objects (no sharing).
     const own = JSON.parse(JSON.stringify(program)) as Program;
-    // THE ONE PLACE for the program checker (src/stateful/check.ts, issue 13): once merged, run
-    // `checkProgram(own)` here so that a program that builds is a program the server accepts.
+    // The server's own check, so that a program that builds is a program the server accepts.
+    if (options.check ?? true) checkProgram(own);
     return own;
   }
 
