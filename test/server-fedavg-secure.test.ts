@@ -9,7 +9,7 @@ import { PLAN_LIBRARY } from '../src/plans';
 import { LocalRunner } from '../src/runner/local-runner';
 import { maskedUploadType } from '../src/secagg/upload-type';
 import type { RoundInfo } from '../src/store/types';
-import { eventually, startCluster, type Cluster } from './support/cluster';
+import { eventually, roundSelecting, startCluster, type Cluster } from './support/cluster';
 
 // Acceptance of secure FedAvg: the library's `fedavg --secure` plan (each client's model change in 16-bit
 // fixed point through secure_sum_bitwidth, masked with SecAgg+, the plan's default) on the digits split of
@@ -86,6 +86,7 @@ test(`fedavg --secure over SecAgg+ reaches 0.90 held-out accuracy in ${ROUNDS} r
 
   const accuracy = new Map<number, number>();
   for (let round = 1; round <= ROUNDS; round++) {
+    await roundSelecting(cluster, id, round);
     const uploads = new Map<string, Uint8Array>();
     const outcomes = await Promise.all(
       runner.sampleClients(round).map(async (cid) => {

@@ -7,7 +7,7 @@ import { digitsClientExamples, loadDigits, partitionNonIid, trainTestSplit } fro
 import { PLAN_LIBRARY } from '../../src/plans';
 import { LocalRunner } from '../../src/runner/local-runner';
 import type { RoundInfo } from '../../src/store/types';
-import { eventually, startCluster, type Cluster } from '../support/cluster';
+import { eventually, roundSelecting, startCluster, type Cluster } from '../support/cluster';
 import { describeOn, type RedisKind } from '../support/test-redis';
 
 // Acceptance: a multi-round FedAvg on the digits data driven through HTTP, aggregated by two worker
@@ -43,6 +43,7 @@ export function serverFedAvgSuite(kind: RedisKind): void {
       const { id } = (await created.json()) as { id: string };
 
       for (let round = 1; round <= ROUNDS; round++) {
+        await roundSelecting(cluster, id, round);
         const chosen = runner.sampleClients(round);
         // The same clients take part on the server, concurrently, each through the full protocol.
         await Promise.all(

@@ -174,6 +174,30 @@ export async function deleteKeys(prefix: string, url = testRedisUrl()): Promise<
   }
 }
 
+/**
+ * Waits until attempt 1 of `round` of plan `id` selects. The finalizer completes a round and opens the next
+ * in a step of its own, so a check-in just after a round completed can get a retry window (seen under load);
+ * tests that check each client in once wait for this first.
+ */
+export async function roundSelecting(
+  operator: Pick<Cluster, 'operator'>,
+  id: string,
+  round: number,
+  ms = 120_000,
+): Promise<void> {
+  await eventually(
+    `round ${round} to open`,
+    async () => {
+      const res = await operator.operator(`/v1/plans/${id}/rounds`);
+      const { rounds } = (await res.json()) as {
+        rounds: { round: number; attempt: number; phase: string }[];
+      };
+      return rounds.some((x) => x.round === round && x.attempt === 1 && x.phase === 'selecting') || undefined;
+    },
+    ms,
+  );
+}
+
 /** Polls until `check` returns a value, or fails after `ms`. */
 export async function eventually<T>(
   what: string,
