@@ -8,7 +8,7 @@ import { sequenceType, type StructType } from '../../compute/types';
 import { f32, named } from '../../plans/common';
 import type { MlpShape } from '../../plans/fedavg-model';
 import { plainUpdate } from '../../plans/fedavg-plain';
-import { resolveOptions, type OptionSpecs } from '../../plans/options';
+import { resolveOptions } from '../../plans/options';
 import { ProgramBuilder } from '../builder';
 import type { Program } from '../program';
 import {
@@ -20,11 +20,8 @@ import {
   type FedAvgProgramOptions,
 } from './fedavg-program';
 
-/** Options of the personalised program: those of the library's FedAvg programs. */
+/** Options of the personalised program: those of the library's FedAvg programs (FEDAVG_PROGRAM_OPTIONS). */
 export type PersonalisedOptions = FedAvgProgramOptions;
-
-/** The program's options: the model and training ones are the FedAvg plan's, with its defaults. */
-export const PERSONALISED_OPTIONS: OptionSpecs<PersonalisedOptions> = FEDAVG_PROGRAM_OPTIONS;
 
 /** The head's fields: the last layer's kernel and bias (`w<k>`, `b<k>`). */
 function headFields({ layers }: MlpShape): readonly [string, string] {
@@ -72,7 +69,7 @@ function withHead(b: ComputationBuilder, shape: MlpShape, model: Handle, head: H
  * round's loss, examples and clients). As with train-then-evaluate, no update bounds apply.
  */
 export function buildPersonalised(options: Partial<PersonalisedOptions> = {}): Program {
-  const o = resolveOptions(PERSONALISED_OPTIONS, options);
+  const o = resolveOptions(FEDAVG_PROGRAM_OPTIONS, options);
   const pb = new ProgramBuilder();
   const parts = defineFedAvgProgram(pb, o);
   const { shape, C } = parts;
