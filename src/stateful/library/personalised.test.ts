@@ -84,6 +84,23 @@ describe('personalised', () => {
     expect(train.loss).toBeCloseTo(plan.rounds[0]!.output.train_loss!, 5);
   }, 120_000);
 
+  it('goes on without a device that lost its head, when enough others are left', async () => {
+    const program = buildPersonalised({ ...OPTIONS, rounds: 2, targetClients: DEVICES, minClients: 4 });
+    const afterRound1 = program.steps.findIndex((s) => s.op === 'server_call' && s.result === 'model_1');
+    const result = await runProgram(program, devices, {
+      loseStateAfterStep: new Map([['device-0', afterRound1]]),
+    });
+    expect(result.failed).toBeUndefined();
+    // Round 2's local_train names the head the device no longer holds.
+    expect(result.failedSessions).toEqual([
+      expect.objectContaining({ device: 'device-0', reason: expect.stringContaining('HANDLE_UNKNOWN') }),
+    ]);
+    const out = result.outputs as unknown as { global: Metrics; personalised: Metrics };
+    const examples = splits.slice(1).reduce((n, s) => n + s.test.n, 0);
+    for (const m of [out.global, out.personalised])
+      expect(m).toMatchObject({ examples, clients: DEVICES - 1 });
+  }, 120_000);
+
   it('keeps each head on its device and sends devices only what they run', () => {
     const program = buildPersonalised({ ...OPTIONS, rounds: 3, targetClients: 4, minClients: 2 });
     // build() ran checkProgram: only aggregates reach the server, and what they aggregate is each round's
