@@ -104,4 +104,26 @@ describe('examples/custom-plan', () => {
       expect(r.output.mean).toBeCloseTo(clipped.reduce((a, b) => a + b, 0) / clipped.length, 3);
     }
   });
+
+  test('the installed package exports stateful programs: ProgramBuilder and checkProgram, the library programs, runProgram', async () => {
+    const script = [
+      "const b = require('roundhouse/builder');",
+      "const { runProgram } = require('roundhouse/runner');",
+      'const p = b.buildTrainThenEvaluate({ rounds: 1 });',
+      'const checked = b.checkProgram(p);',
+      'console.log(JSON.stringify({ format: p.format, name: p.name, values: checked.placements.size,',
+      '  builder: typeof b.ProgramBuilder, personalised: b.buildPersonalised({ rounds: 1 }).name,',
+      '  runProgram: typeof runProgram }));',
+    ].join('\n');
+    const run = await node(['-e', script], dir);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      format: 'roundhouse.program/v1',
+      name: 'train-then-evaluate',
+      builder: 'function',
+      personalised: 'personalised',
+      runProgram: 'function',
+    });
+    expect(JSON.parse(run.stdout).values).toBeGreaterThan(5);
+  });
 });

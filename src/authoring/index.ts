@@ -58,3 +58,10 @@ export type {
   Schedule,
   UpdateBounds,
 } from '../generated/plan';
+// Stateful programs (docs/stateful.md): written and checked here, run in one process by `runProgram`
+// (`roundhouse/runner`); the server does not run them yet.
+export { ProgramBuilder, type AggregateOptions, type ProgramMeta } from '../stateful/builder';
+export { checkProgram, type CheckedProgram } from '../stateful/check';
+export { PROGRAM_FORMAT, type Cohort, type Placement, type Program, type Step } from '../stateful/program';
+export { buildPersonalised } from '../stateful/library/personalised';
+export { buildTrainThenEvaluate } from '../stateful/library/train-then-evaluate';

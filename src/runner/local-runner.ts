@@ -20,6 +20,8 @@ import type { LocalRoundResult, LocalRunOptions } from './types';
 
 export type { SecAggDropouts, SecAggRoundSummary } from './secagg-local';
 export type { LocalRoundResult, LocalRunOptions } from './types';
+// Stateful programs' in-process reference run, beside the plans' local runner (`roundhouse/runner`).
+export { runProgram, type ProgramRunOptions, type ProgramRunResult } from '../stateful/reference';
 
 /**
  * Runs a plan's rounds in one process, exactly as the design's round pseudo-code says: C = prepare(S); each
