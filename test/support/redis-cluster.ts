@@ -34,6 +34,20 @@ export class TestRedisCluster {
   ) {}
 
   static async start(options: { primaries?: number; replicas?: number } = {}): Promise<TestRedisCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await TestRedisCluster.startOnce(options);
+      } catch (e) {
+        // A port found free can be taken before redis-server binds it (outgoing connections draw from the
+        // same ephemeral range; seen in CI): other ports, a few times, then the failure as it is.
+        if (!(e instanceof NodeExited) || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private static async startOnce(
+    options: { primaries?: number; replicas?: number } = {},
+  ): Promise<TestRedisCluster> {
     const primaries = options.primaries ?? 3;
     const replicas = options.replicas ?? 1;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roundhouse-test-cluster-'));
@@ -188,14 +202,20 @@ function startNode(port: number, dir: string): ChildProcess {
   );
 }
 
+/** A node's redis-server exited while starting (its port taken, most often). */
+class NodeExited extends Error {
+  constructor(port: number, code: number) {
+    super(`redis-server on ${port} exited with ${code}`);
+  }
+}
+
 async function waitForPing(node: ClusterNode): Promise<void> {
   const spawnError = new Promise<Error>((resolve) => node.child.once('error', resolve));
   const deadline = Date.now() + 15_000;
   for (;;) {
     const failed = await Promise.race([spawnError, new Promise((r) => setTimeout(r, 50, undefined))]);
     if (failed) throw new Error(`cannot start redis-server (is it on PATH?): ${String(failed)}`);
-    if (node.child.exitCode !== null)
-      throw new Error(`redis-server on ${node.port} exited with ${node.child.exitCode}`);
+    if (node.child.exitCode !== null) throw new NodeExited(node.port, node.child.exitCode);
     try {
       if ((await withNode(node.port, (r) => r.ping())) === 'PONG') return;
     } catch {
