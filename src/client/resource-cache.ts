@@ -6,20 +6,13 @@
  */
 import { RoundhouseError } from './errors';
 import type { Transport } from './transport';
-import { CLIENT_PLAN_FORMAT, type ClientPlan } from './types';
+import { clientPlanFormatProblem, type ClientPlan } from './types';
 
-/**
- * The client plan, if its `format` is the one this client reads: a later format may change how `work` is
- * called, and running it as this one would upload wrong numbers rather than fail.
- */
+/** The client plan, if its `format` is the one this client reads. */
 function checkFormat(plan: ClientPlan): ClientPlan {
-  const format = (plan as { format?: unknown } | null)?.format;
-  if (format === CLIENT_PLAN_FORMAT) return plan;
-  throw new RoundhouseError(
-    400,
-    'CLIENT_PLAN_UNSUPPORTED',
-    `client plan format ${JSON.stringify(format)} is not ${CLIENT_PLAN_FORMAT}, the one this client reads`,
-  );
+  const problem = clientPlanFormatProblem(plan);
+  if (problem === null) return plan;
+  throw new RoundhouseError(400, 'CLIENT_PLAN_UNSUPPORTED', problem);
 }
 
 /** Broadcasts of older rounds are useless once a round is over; a handful covers overlapping tasks. */

@@ -10,6 +10,18 @@ import type { ClientDataSpec } from '../generated/plan';
 /** The `format` of the client plan document this SDK reads (and the server writes). */
 export const CLIENT_PLAN_FORMAT = 'roundhouse.client-plan/v1';
 
+/**
+ * Why a client plan document's `format` is not the one this SDK reads, or null when it is: a later format
+ * may change how `work` is called, and running it as this one would upload wrong numbers rather than fail.
+ * Such a plan is refused with CLIENT_PLAN_UNSUPPORTED (the SDK, the reference client of the kit).
+ */
+export function clientPlanFormatProblem(doc: unknown): string | null {
+  const format = (doc as { format?: unknown } | null)?.format;
+  return format === CLIENT_PLAN_FORMAT
+    ? null
+    : `client plan format ${JSON.stringify(format)} is not ${CLIENT_PLAN_FORMAT}, the one this client reads`;
+}
+
 /** The client plan a server serves for a plan: everything a client needs to run `work`. */
 export interface ClientPlan {
   readonly format: typeof CLIENT_PLAN_FORMAT;

@@ -16,7 +16,7 @@ import type { Plan } from '../generated/plan';
 import type { TffType } from '../compute/types';
 import { allocateLeaf, exampleLeaves, seededUniform, writeClientsCsv, type ClientExamples } from '../data';
 import { broadcastWithClip } from '../dp/mechanism';
-import { AppError } from '../errors';
+import { AppError, type ErrorCode } from '../errors';
 import { LocalEvaluator } from '../isolate/local-evaluator';
 import { PLAN_LIBRARY } from '../plans';
 import { admitPlan } from '../rounds/plan-admission';
@@ -77,6 +77,13 @@ function examplesOf(element: TffType, rows: readonly number[][]): ClientExamples
   return { count: rows.length, leaves: arrays };
 }
 
+/** The code the reference client refuses each kind of broken input with. */
+const REFUSAL_CODE: Readonly<Record<Breakage['kind'], ErrorCode>> = {
+  'client-plan-format': 'CLIENT_PLAN_UNSUPPORTED',
+  'broadcast-nan': 'BUNDLE_NOT_FINITE',
+  'csv-cell': 'DATA_INVALID',
+};
+
 /** The inputs of a refuse case: the valid ones with one thing broken. */
 function broken(inputs: WorkInputs, breakage: Breakage, C: TffType): WorkInputs {
   switch (breakage.kind) {
@@ -136,8 +143,13 @@ export async function generateCase(spec: CaseSpec, evaluator: LocalEvaluator): P
     try {
       referenceWork(inputs);
     } catch (e) {
-      if (e instanceof AppError) return { entry: { ...base, expect: 'refuse' }, files };
-      throw e;
+      if (!(e instanceof AppError)) throw e;
+      // Refused, and for the reason the case breaks: a refusal for another reason would test nothing.
+      const intended = REFUSAL_CODE[spec.breakage.kind];
+      if (e.code !== intended) {
+        throw new Error(`case ${spec.id}: refused with ${e.code} (${e.message}), not ${intended}`);
+      }
+      return { entry: { ...base, expect: 'refuse' }, files };
     }
     throw new Error(`case ${spec.id}: the reference client does not refuse it`);
   }

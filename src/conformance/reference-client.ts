@@ -3,11 +3,10 @@
  * in, the upload bundle out, exactly as the SDK runs a task (`runWork`). `roundhouse work` is this on files;
  * the kit's generator runs it too, so the expected bundles are what the reference client uploads.
  */
-import type { ClientPlan } from '../client/types';
+import { clientPlanFormatProblem, type ClientPlan } from '../client/types';
 import { runWork } from '../client/work';
 import { readClientsCsv } from '../data';
 import { AppError } from '../errors';
-import { CLIENT_PLAN_FORMAT } from '../rounds/plan-cache';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
 
 /** What one case gives a client: the client plan's JSON text, the broadcast bundle, the examples' CSV text. */
@@ -21,8 +20,8 @@ export interface WorkInputs {
 const THE_CLIENT = 'client';
 
 /**
- * Parses and checks a client plan document: a format this client knows (REQUEST_INVALID naming the format
- * otherwise, as docs/protocol.md asks of every client), then the document's schema.
+ * Parses and checks a client plan document: a format this client knows (CLIENT_PLAN_UNSUPPORTED otherwise,
+ * as the SDK answers and docs/protocol.md asks of every client), then the document's schema (REQUEST_INVALID).
  */
 export function parseClientPlan(text: string): ClientPlan {
   let doc: unknown;
@@ -33,12 +32,8 @@ export function parseClientPlan(text: string): ClientPlan {
       { path: '', message: e instanceof Error ? e.message : String(e) },
     ]);
   }
-  const format = (doc as { format?: unknown } | null)?.format;
-  if (format !== CLIENT_PLAN_FORMAT) {
-    throw new AppError('REQUEST_INVALID', 'unknown client plan format', [
-      { path: '/format', message: `${JSON.stringify(format)}; this client reads "${CLIENT_PLAN_FORMAT}"` },
-    ]);
-  }
+  const problem = clientPlanFormatProblem(doc);
+  if (problem !== null) throw new AppError('CLIENT_PLAN_UNSUPPORTED', problem);
   const validate = validatorFor('client-plan.schema.json');
   if (!validate(doc)) {
     throw new AppError('REQUEST_INVALID', 'invalid client plan', schemaErrorDetails(validate.errors));
