@@ -66,6 +66,14 @@ export const ERROR_CODES = {
   // stateful programs (docs/stateful.md)
   /** An executor request names a handle the device does not hold (its state is gone): its session fails. */
   HANDLE_UNKNOWN: 409,
+  PROGRAM_NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  /** The session ended (failed, left, or its program ended): it takes no more answers. */
+  SESSION_ENDED: 409,
+  /** An answer out of order: not the session's next request, or one not issued yet. */
+  ANSWER_OUT_OF_ORDER: 409,
+  /** How a session ends when its device is silent for step_timeout_s while it owes answers (not an HTTP answer). */
+  SESSION_TIMEOUT: 409,
   // devices (README, "Device credentials")
   DEVICE_CREDENTIAL_INVALID: 401,
   DEVICE_MISMATCH: 403,

@@ -11,6 +11,7 @@ import { openapiRoutes } from './openapi';
 import { checkinRoutes } from './routes/checkin';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
+import { programRoutes } from './routes/programs';
 import { resourceRoutes } from './routes/resources';
 import { secAggRoutes } from './routes/secagg';
 import { uploadRoutes } from './routes/uploads';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(routeDeps));
   app.use(openapiRoutes());
   app.use(planRoutes(routeDeps));
+  if (deps.programs) app.use(programRoutes({ ...routeDeps, programs: deps.programs }));
   app.use(webRoutes());
 
   app.use(notFound());

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Engine, Jobs, PlanCache } from '../rounds/contracts';
 import type { RoundStore } from '../store/types';
+import type { ProgramStore } from '../stateful/server/program-store';
 import type { DeviceVerifier } from './devices/verifier';
 import type { ApiMetrics } from './metrics';
 
@@ -13,6 +14,8 @@ export interface AppDeps {
   readonly plans: PlanCache;
   readonly jobs: Jobs;
   readonly log: Logger;
+  /** Stateful programs (docs/stateful.md); without it the program and session routes are not served. */
+  readonly programs?: ProgramStore;
   /**
    * Who a check-in or upload is (README, "Device credentials"); default: anonymous without a rate limit, for
    * tests that build an app directly (the server passes `createDeviceVerifier(config, ...)`).

@@ -40,9 +40,11 @@ export interface Jobs {
 export interface Engine {
   /**
    * Validates a plan (throws AppError with every problem), computes its initial state, stores it, opens
-   * round 1 (prepare, broadcast, secure-sum parameters) and schedules its deadlines.
+   * round 1 (prepare, broadcast, secure-sum parameters) and schedules its deadlines. `population`, when
+   * given, publishes it there instead of the plan's own: a program's aggregation plan goes to a population
+   * no device can name, so that only the program's sessions get its tasks.
    */
-  submitPlan(plan: unknown, now?: number): Promise<PlanSummary>;
+  submitPlan(plan: unknown, now?: number, population?: string): Promise<PlanSummary>;
   /** Handles a deadline job; a job for an attempt that moved on does nothing. */
   onDeadline(ref: RoundRef, kind: DeadlineKind, now?: number): Promise<void>;
   /**

@@ -69,7 +69,7 @@ export class RoundEngine implements Engine {
     this.log = log;
   }
 
-  async submitPlan(json: unknown, now = Date.now()): Promise<PlanSummary> {
+  async submitPlan(json: unknown, now = Date.now(), population?: string): Promise<PlanSummary> {
     const id = newPlanId();
     const { checked, dp, state, materials, schedule } = await admitPlan(
       json,
@@ -81,7 +81,7 @@ export class RoundEngine implements Engine {
       id,
       json: JSON.stringify(json),
       name: plan.name,
-      population: plan.population ?? plan.client_data.collection,
+      population: population ?? plan.population ?? plan.client_data.collection,
       rounds: schedule.rounds,
       state,
       now,

@@ -29,12 +29,14 @@ export type TokenFailure = 'missing' | 'malformed' | 'bad signature' | 'expired'
 const ALG = 'HS256';
 const encoder = new TextEncoder();
 
-function key(secret: string): Uint8Array {
+/** The HS256 key of `TOKEN_SECRET` (task and session tokens share it). */
+export function tokenKey(secret: string): Uint8Array {
   if (secret.length === 0) throw new Error('the task token secret is empty');
   return encoder.encode(secret);
 }
 
-function invalid(reason: TokenFailure, message: string): AppError {
+/** TOKEN_INVALID naming why, in the details. */
+export function tokenInvalid(reason: TokenFailure, message: string): AppError {
   return new AppError('TOKEN_INVALID', message, [{ path: 'authorization', message: reason }]);
 }
 
@@ -50,7 +52,7 @@ export async function signTaskToken(secret: string, claims: TaskClaims): Promise
     .setProtectedHeader({ alg: ALG, typ: 'JWT' })
     .setIssuedAt()
     .setExpirationTime(claims.exp)
-    .sign(key(secret));
+    .sign(tokenKey(secret));
 }
 
 /**
@@ -66,10 +68,10 @@ export async function verifyTaskToken(
   now: number = Date.now(),
   validUntil?: (claims: TaskClaims) => Promise<number | undefined>,
 ): Promise<TaskClaims> {
-  if (!token) throw invalid('missing', 'a task token is required (Authorization: Bearer <token>)');
+  if (!token) throw tokenInvalid('missing', 'a task token is required (Authorization: Bearer <token>)');
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, key(secret), {
+    ({ payload } = await jwtVerify(token, tokenKey(secret), {
       algorithms: [ALG],
       currentDate: new Date(now),
       requiredClaims: ['exp'],
@@ -80,16 +82,16 @@ export async function verifyTaskToken(
       const claims = validUntil && taskClaims(e.payload);
       const until = claims && (await validUntil(claims));
       if (claims && until !== undefined && now < until) return claims;
-      throw invalid('expired', 'the task token has expired');
+      throw tokenInvalid('expired', 'the task token has expired');
     }
     if (e instanceof errors.JWSSignatureVerificationFailed) {
-      throw invalid('bad signature', 'the task token was not signed by this server');
+      throw tokenInvalid('bad signature', 'the task token was not signed by this server');
     }
-    if (e instanceof errors.JOSEError) throw invalid('malformed', 'the task token is malformed');
+    if (e instanceof errors.JOSEError) throw tokenInvalid('malformed', 'the task token is malformed');
     throw e;
   }
   const claims = taskClaims(payload);
-  if (!claims) throw invalid('malformed', 'the task token lacks the task claims');
+  if (!claims) throw tokenInvalid('malformed', 'the task token lacks the task claims');
   return claims;
 }
 

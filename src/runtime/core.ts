@@ -7,6 +7,9 @@ import { IsolatePool } from '../isolate/isolate-pool';
 import { RoundEngine } from '../rounds/engine';
 import { StorePlanCache } from '../rounds/plan-cache';
 import { RedisRoundStore } from '../store/redis-round-store';
+import { Keys } from '../store/keys';
+import { ProgramStore } from '../stateful/server/program-store';
+import { DriverLoop, ProgramDriver } from '../stateful/server/driver';
 import type { RedisHandle } from './redis';
 
 /** The round server's parts that both the API process and a worker process need, wired to one Redis. */
@@ -19,6 +22,8 @@ export interface Core {
   /** Where plan code runs: disposable worker-thread isolates. */
   readonly evaluator: IsolatePool;
   readonly engine: RoundEngine;
+  /** Stateful programs and their sessions (docs/stateful.md). */
+  readonly programs: ProgramStore;
 }
 
 /**
@@ -47,7 +52,27 @@ export function createCore(config: Config, redis: RedisHandle, log: Logger): Cor
   const jobs = new BullJobs(redis.client({ name: 'roundhouse:jobs' }), config.redisPrefix, log);
   const evaluator = new IsolatePool({ config: config.isolates, limits: config.limits, log });
   const engine = new RoundEngine({ store, jobs, plans, evaluator, config, log });
-  return { connection, store, plans, jobs, evaluator, engine };
+  const programs = new ProgramStore(connection, new Keys(config.redisPrefix));
+  return { connection, store, plans, jobs, evaluator, engine, programs };
+}
+
+/**
+ * Starts driving stateful programs from this process (an aggregation worker's): any number of processes
+ * may, one program at a time each (docs/stateful.md, "Running a program").
+ */
+export function startProgramDriver(core: Core, config: Config, log: Logger): DriverLoop {
+  const driver = new ProgramDriver({
+    programs: core.programs,
+    store: core.store,
+    engine: core.engine,
+    jobs: core.jobs,
+    caller: core.evaluator,
+    limits: config.limits,
+    log,
+  });
+  const loop = new DriverLoop(driver, core.programs, log);
+  loop.start();
+  return loop;
 }
 
 /**

@@ -6,7 +6,7 @@ import { createDeviceVerifier } from '../api/devices';
 import { createMetrics } from '../api/metrics';
 import type { Config } from '../config';
 import { createLogger, type Logger } from '../log/logger';
-import { checkEvictionPolicy, createCore, startIsolates } from './core';
+import { checkEvictionPolicy, createCore, startIsolates, startProgramDriver } from './core';
 import { fastClose } from './http-close';
 import { connectRedis, type ConnectRedisOptions } from './redis';
 
@@ -81,6 +81,8 @@ export async function startServer(config: Config, options: StartServerOptions): 
       });
       await worker.start();
       closers.push({ what: 'worker', close: () => worker.close() });
+      const driver = startProgramDriver(core, config, log);
+      closers.push({ what: 'programs', close: () => driver.stop() });
       log.info('aggregation worker started in this process');
     }
 
@@ -111,6 +113,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
       engine: core.engine,
       plans: core.plans,
       jobs: core.jobs,
+      programs: core.programs,
       log,
       devices,
       // A long-running server exports the process metrics too (CPU, memory, event-loop lag).

@@ -2,7 +2,8 @@ import { AggregationWorker } from '../aggregation/worker';
 import type { Config } from '../config';
 import type { Logger } from '../log/logger';
 import { connectRedis, type ConnectRedisOptions } from './redis';
-import { checkEvictionPolicy, createCore, startIsolates } from './core';
+import { checkEvictionPolicy, createCore, startIsolates, startProgramDriver } from './core';
+import type { DriverLoop } from '../stateful/server/driver';
 
 /** A running aggregation worker process. */
 export interface RunningWorker {
@@ -26,6 +27,7 @@ export async function startWorker(
   const redis = await connectRedis(config, log, { ...options.redis, allowPrivate: false });
   let core: ReturnType<typeof createCore> | undefined;
   let worker: AggregationWorker | undefined;
+  let driver: DriverLoop | undefined;
   try {
     core = createCore(config, redis, log);
     await startIsolates(core, log);
@@ -41,7 +43,9 @@ export async function startWorker(
       ...(options.id === undefined ? {} : { id: options.id }),
     });
     await worker.start();
+    driver = startProgramDriver(core, config, log);
   } catch (e) {
+    await driver?.stop().catch(() => undefined);
     await core?.jobs.close().catch(() => undefined);
     await core?.evaluator.close().catch(() => undefined);
     await redis.close();
@@ -49,10 +53,11 @@ export async function startWorker(
   }
   log.info({ redis_prefix: config.redisPrefix }, 'aggregation worker started');
 
-  const started = { worker, jobs: core.jobs, evaluator: core.evaluator };
+  const started = { worker, jobs: core.jobs, evaluator: core.evaluator, driver: driver! };
   let closing: Promise<void> | undefined;
   const closeAll = async (): Promise<void> => {
     for (const [what, close] of [
+      ['programs', () => started.driver.stop()],
       ['worker', () => started.worker.close()],
       ['jobs', () => started.jobs.close()],
       ['isolates', () => started.evaluator.close()],

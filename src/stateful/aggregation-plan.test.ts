@@ -23,7 +23,11 @@ describe('aggregationPlan', () => {
       // S is the aggregate, and U is what devices contribute: the program's types, not the plumbing's.
       expect(planChecked.types.S).toEqual(checked.types.get(step.result));
       expect(planChecked.types.U).toEqual(checked.types.get(step.value));
-      expect(plan.schedule).toMatchObject({ rounds: 1, target_clients: 12, min_clients_in_aggregate: step.min_clients });
+      expect(plan.schedule).toMatchObject({
+        rounds: 1,
+        target_clients: 12,
+        min_clients_in_aggregate: step.min_clients,
+      });
       expect(plan.computations.accumulate).toBe(program.computations[step.accumulate]);
     }
   });

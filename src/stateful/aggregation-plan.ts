@@ -33,11 +33,7 @@ export interface AggregationSchedule {
  * The plan that runs step `index` (an `aggregate`) of a checked program. Throws PLAN_TYPE_ERROR when the
  * aggregate's result has a dimension not known statically: it becomes a plan's server state.
  */
-export function aggregationPlan(
-  checked: CheckedProgram,
-  index: number,
-  schedule: AggregationSchedule,
-): Plan {
+export function aggregationPlan(checked: CheckedProgram, index: number, schedule: AggregationSchedule): Plan {
   const { program, signatures } = checked;
   const step = program.steps[index];
   if (step?.op !== 'aggregate') throw new Error(`step ${index} is not an aggregate`);
@@ -46,9 +42,11 @@ export function aggregationPlan(
   const U = accumulateParam.fields[1]!.type;
   const R = signatures[step.report]!.result;
   if (!fullyKnown(R)) {
-    throw new AppError('PLAN_TYPE_ERROR', `aggregate ${step.result}: its report must have fully known shapes`, [
-      { path: `/steps/${index}`, message: 'the result of report has a dimension of unknown size' },
-    ]);
+    throw new AppError(
+      'PLAN_TYPE_ERROR',
+      `aggregate ${step.result}: its report must have fully known shapes`,
+      [{ path: `/steps/${index}`, message: 'the result of report has a dimension of unknown size' }],
+    );
   }
   const [collection, spec] = Object.entries(program.client_data)[0]!;
   const empty: TffType = { kind: 'struct', fields: [] };

@@ -31,6 +31,32 @@ export interface GlobalKeys {
   workerEpoch(id: string): string;
   /** set: ids of the plans whose `sweep` set may be non-empty (store.sweep() finds them here). */
   readonly sweeping: string;
+  /** zset: stateful program ids by creation time (ms). */
+  readonly programs: string;
+  /** set: ids of the programs that are recruiting or running (the drivers' work list). */
+  readonly activePrograms: string;
+  /** set: ids of the programs recruiting in a population (check-in reads it). */
+  populationPrograms(population: string): string;
+}
+
+/** The keys of one stateful program (docs/stateful.md), all tagged `{p.<id>}`: one slot. */
+export interface ProgramKeys {
+  /** string: the program document. */
+  readonly doc: string;
+  /** hash: status, step, cohort counts, deadlines, outputs, error. */
+  readonly meta: string;
+  /** list: the requests issued to the cohort, JSON, in seq order (seq = index + 1). */
+  readonly requests: string;
+  /** hash: `<session>:<field>` -> the session's device, status, answered seq, last contact, reason. */
+  readonly sessions: string;
+  /** hash: device -> its session id. */
+  readonly devices: string;
+  /** hash: server value name -> its bundle. */
+  readonly values: string;
+  /** hash: aggregate step index -> the id of the plan that runs it. */
+  readonly aggregations: string;
+  /** string: the driver's lock, its holder's token, with a TTL. */
+  readonly lock: string;
 }
 
 /** The keys of one plan. */
@@ -142,6 +168,9 @@ export class Keys {
       workerLease: (id) => `${prefix}:worker:{${id}}`,
       workerEpoch: (id) => `${prefix}:worker:{${id}}:epoch`,
       sweeping: `${prefix}:sweeping`,
+      programs: `${prefix}:programs`,
+      activePrograms: `${prefix}:programs:active`,
+      populationPrograms: (population) => `${prefix}:pop:{${population}}:programs`,
     };
   }
 
@@ -161,6 +190,21 @@ export class Keys {
       roundPrefix: `${base}:r:`,
       broadcasts: `${base}:broadcasts`,
       sweep: `${base}:sweep`,
+    };
+  }
+
+  /** The keys of a stateful program. */
+  program(id: string): ProgramKeys {
+    const base = `${this.prefix}:{p.${id}}`;
+    return {
+      doc: `${base}:doc`,
+      meta: `${base}:meta`,
+      requests: `${base}:requests`,
+      sessions: `${base}:sessions`,
+      devices: `${base}:devices`,
+      values: `${base}:values`,
+      aggregations: `${base}:aggs`,
+      lock: `${base}:lock`,
     };
   }
 

@@ -3,6 +3,7 @@ import checkinRequestSchema from '../../../schemas/api/checkin-request.schema.js
 import secAggKeysSchema from '../../../schemas/api/secagg-keys.schema.json';
 import secAggSharesSchema from '../../../schemas/api/secagg-shares.schema.json';
 import secAggUnmaskSchema from '../../../schemas/api/secagg-unmask.schema.json';
+import sessionAnswersSchema from '../../../schemas/api/session-answers.schema.json';
 import { AppError } from '../../errors';
 import { ajv, schemaErrorDetails, validatorFor } from '../../schema-validation';
 
@@ -12,6 +13,7 @@ export const API_SCHEMAS = {
   'secagg-keys.schema.json': secAggKeysSchema,
   'secagg-shares.schema.json': secAggSharesSchema,
   'secagg-unmask.schema.json': secAggUnmaskSchema,
+  'session-answers.schema.json': sessionAnswersSchema,
 } as const;
 
 /** A schema file name under schemas/api/. */

@@ -14,6 +14,8 @@ import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
 import { resourceBase } from '../resource-base';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
+import { joinProgram } from './programs';
+import type { SessionGrant } from '../../stateful/wire';
 
 /** A population name: the plan schema's pattern and length, so that a name never makes an odd Redis key. */
 const POPULATION = new RegExp(planSchema.properties.population.pattern);
@@ -43,7 +45,11 @@ export type CheckinResponse =
         secure_aggregation?: { protocol: 'secagg+' | 'secagg'; url: string };
       };
     }
+  | { session: SessionGrant }
   | { retry: { min_seconds: number; max_seconds: number } };
+
+/** How long a process trusts its read of a population's recruiting programs (ms). */
+const RECRUITING_MEMO_MS = 1000;
 
 /**
  * `POST /v1/populations/{population}/checkin`: admits the source (anonymous mode's rate limit, 429),
@@ -59,6 +65,17 @@ export function checkinRoutes(deps: RouteDeps): Router {
   const { store, plans, config, metrics, devices } = deps;
   const router = Router();
   const memo = new SelectionNeedMemo();
+  // A population's recruiting programs, read at most once a second per process: check-ins of populations
+  // without programs pay nothing more than a map lookup.
+  const recruiting = new Map<string, { at: number; ids: string[] }>();
+  const recruitingIn = async (population: string, now: number): Promise<string[]> => {
+    const hit = recruiting.get(population);
+    if (hit && now - hit.at < RECRUITING_MEMO_MS) return hit.ids;
+    const ids = await deps.programs!.recruitingIn(population);
+    if (recruiting.size > 10_000) recruiting.clear();
+    recruiting.set(population, { at: now, ids });
+    return ids;
+  };
 
   // Before the body is read: a source over its limit costs one Redis call.
   const admit: RequestHandler = async (req, res, next) => {
@@ -136,6 +153,20 @@ export function checkinRoutes(deps: RouteDeps): Router {
         };
         res.set('Cache-Control', 'no-store').json(body);
         return;
+      }
+
+      // No task: a device may join a recruiting program's cohort instead (docs/stateful.md).
+      if (deps.programs) {
+        const programIds = await recruitingIn(population, now);
+        const grant = programIds.length
+          ? await joinProgram({ ...deps, programs: deps.programs }, programIds, device, base)
+          : undefined;
+        if (grant) {
+          metrics.checkins.inc({ outcome: 'session' });
+          const body: CheckinResponse = { session: grant };
+          res.set('Cache-Control', 'no-store').json(body);
+          return;
+        }
       }
 
       const need = await memo.get(population, now, () => selectionNeed(store, plans, ids, now));

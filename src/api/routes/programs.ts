@@ -1,0 +1,370 @@
+import { createHash } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { AppError } from '../../errors';
+import { checkPlan } from '../../plan/validate';
+import { scheduleOf } from '../../plan/schedule';
+import { signTaskToken, bearerToken } from '../../rounds/tokens';
+import { newPlanId, newTaskId } from '../../store/ids';
+import { aggregationPlan } from '../../stateful/aggregation-plan';
+import { checkProgram, type CheckedProgram } from '../../stateful/check';
+import { clientProgramOf } from '../../stateful/client-program';
+import type { ProgramStore, SessionRecord, StoredRequest } from '../../stateful/server/program-store';
+import {
+  signSessionToken,
+  verifySessionToken,
+  type SessionClaims,
+} from '../../stateful/server/session-token';
+import {
+  MAX_POLL_WAIT_S,
+  type NumberedRequest,
+  type RequestsResponse,
+  type SessionGrant,
+} from '../../stateful/wire';
+import type { RouteDeps } from '../deps';
+import { jsonBody } from '../middleware/json-body';
+import { operatorAuth } from '../middleware/operator-auth';
+import { validateBody } from '../middleware/validate';
+import { resourceBase } from '../resource-base';
+
+/** How often a long poll looks for new requests (ms). */
+const POLL_MS = 200;
+
+/** Answer bodies are a few small objects per request. */
+const ANSWERS_BODY_LIMIT = 256 * 1024;
+
+/**
+ * Stateful programs (docs/stateful.md): the operator submits and reads programs (Bearer OPERATOR_TOKEN);
+ * a device in a cohort (session token, granted at check-in) downloads the client program and the broadcast
+ * values, long-polls for its requests, answers them, and may leave.
+ */
+export function programRoutes(deps: RouteDeps & { readonly programs: ProgramStore }): Router {
+  const { programs, config, store } = deps;
+  const router = Router();
+  const auth = operatorAuth({ token: config.operatorToken });
+  const checkedCache = new Map<string, { checked: CheckedProgram; clientProgram: string; etag: string }>();
+
+  async function loaded(id: string) {
+    let c = checkedCache.get(id);
+    if (!c) {
+      const doc = await programs.document(id);
+      if (!doc) throw new AppError('PROGRAM_NOT_FOUND', `no program ${id}`);
+      const checked = checkProgram(JSON.parse(doc), config.limits);
+      const clientProgram = JSON.stringify(clientProgramOf(checked.program));
+      const etag = `"${createHash('sha256').update(clientProgram).digest('base64url').slice(0, 22)}"`;
+      c = { checked, clientProgram, etag };
+      checkedCache.set(id, c);
+    }
+    return c;
+  }
+
+  /** The session the request's token names, for the session in the path; 401/404 otherwise. */
+  async function sessionOf(req: Request): Promise<{ claims: SessionClaims; session: SessionRecord }> {
+    const claims = await verifySessionToken(
+      config.tokenSecret,
+      bearerToken(req.headers.authorization),
+      deps.now(),
+    );
+    const sid = req.params.session as string;
+    if (claims.session !== sid) {
+      throw new AppError('TOKEN_INVALID', 'the session token is for another session', [
+        { path: 'authorization', message: 'session mismatch' },
+      ]);
+    }
+    const session = await programs.session(claims.program, sid);
+    if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${sid}`);
+    return { claims, session };
+  }
+
+  router.post(
+    '/v1/programs',
+    auth,
+    jsonBody({ limit: config.maxPlanBytes, tooLarge: 'PLAN_LIMIT_EXCEEDED' }),
+    async (req, res) => {
+      const checked = checkProgram(req.body, config.limits);
+      const { program } = checked;
+      // Every aggregation must make a valid plan for the largest cohort; refused now, not mid-program.
+      for (const index of checked.aggregations) {
+        const step = program.steps[index]!;
+        const deadlineS = (step.op === 'aggregate' && step.deadline_s) || program.cohort.step_timeout_s;
+        checkPlan(
+          aggregationPlan(checked, index, { clients: program.cohort.target_clients, deadlineS }),
+          config.limits,
+        );
+      }
+      const id = newPlanId();
+      const now = deps.now();
+      await programs.create({
+        id,
+        json: JSON.stringify(program),
+        name: program.name,
+        population: program.population,
+        steps: program.steps.length,
+        targetClients: program.cohort.target_clients,
+        minClients: program.cohort.min_clients,
+        joinDeadline: now + program.cohort.join_timeout_s * 1000,
+        now,
+      });
+      deps.log.info(
+        { program: id, name: program.name, population: program.population },
+        'program submitted; recruiting',
+      );
+      res
+        .status(201)
+        .location(`/v1/programs/${id}`)
+        .json(await programs.get(id));
+    },
+  );
+
+  router.get('/v1/programs', auth, async (_req, res) => {
+    res.json({ programs: await programs.list() });
+  });
+
+  router.get('/v1/programs/:id', auth, async (req, res) => {
+    const p = await programs.get(req.params.id as string);
+    if (!p) throw new AppError('PROGRAM_NOT_FOUND', `no program ${String(req.params.id)}`);
+    const sessions = await programs.sessions(p.id);
+    const count = (status: string) => sessions.filter((s) => s.status === status).length;
+    res.json({
+      ...p,
+      sessions: { live: count('live'), failed: count('failed'), left: count('left') },
+      aggregations: await programs.aggregations(p.id),
+    });
+  });
+
+  router.get('/v1/programs/:id/client-program', async (req, res) => {
+    const claims = await verifySessionToken(
+      config.tokenSecret,
+      bearerToken(req.headers.authorization),
+      deps.now(),
+    );
+    if (claims.program !== req.params.id)
+      throw new AppError('TOKEN_INVALID', 'the session token is for another program');
+    const { clientProgram, etag } = await loaded(claims.program);
+    res.set('ETag', etag).set('Cache-Control', 'private, max-age=3600');
+    if (req.headers['if-none-match'] === etag) return void res.status(304).end();
+    res.type('application/json').send(clientProgram);
+  });
+
+  router.get('/v1/programs/:id/values/:name', async (req, res) => {
+    const claims = await verifySessionToken(
+      config.tokenSecret,
+      bearerToken(req.headers.authorization),
+      deps.now(),
+    );
+    if (claims.program !== req.params.id)
+      throw new AppError('TOKEN_INVALID', 'the session token is for another program');
+    const name = req.params.name as string;
+    const { checked } = await loaded(claims.program);
+    // Only what a broadcast step sends to the devices: other server values stay on the server.
+    if (!checked.program.steps.some((s) => s.op === 'broadcast' && s.value === name)) {
+      throw new AppError('RESOURCE_NOT_FOUND', `${name} is not a broadcast value of this program`);
+    }
+    const bytes = await programs.value(claims.program, name);
+    if (!bytes) throw new AppError('RESOURCE_NOT_FOUND', `${name} is not computed yet`);
+    res
+      .type('application/octet-stream')
+      .set('Cache-Control', 'private, max-age=3600')
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+
+  router.get('/v1/sessions/:session/requests', async (req, res) => {
+    const { claims } = await sessionOf(req);
+    // The app parses no query strings (most routes take none): read the two this one takes.
+    const query = new URL(req.originalUrl, 'http://query').searchParams;
+    const after = intParam(query.get('after') ?? undefined, 'after', 0);
+    const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
+    const base = resourceBase(req, config);
+    const until = deps.now() + waitS * 1000;
+    let closed = false;
+    req.on('close', () => (closed = true));
+    for (;;) {
+      const body = await pollOnce(claims, after, base);
+      if (body.requests.length > 0 || body.end || deps.now() >= until || closed) {
+        res.set('Cache-Control', 'no-store').json(body);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  });
+
+  /** One look at a session's state and requests. */
+  async function pollOnce(claims: SessionClaims, after: number, base: string): Promise<RequestsResponse> {
+    const session = await programs.session(claims.program, claims.session);
+    if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${claims.session}`);
+    if (session.status !== 'live') {
+      return {
+        requests: [],
+        end: {
+          status: session.status === 'done' ? 'completed' : session.status,
+          ...(session.code ? { code: session.code } : {}),
+          ...(session.reason ? { reason: session.reason } : {}),
+        },
+      };
+    }
+    const p = (await programs.get(claims.program))!;
+    if (p.status === 'failed' || p.status === 'cancelled') {
+      return { requests: [], end: { status: 'failed', reason: p.error ?? `the program was ${p.status}` } };
+    }
+    const issued = await programs.requests(claims.program, after);
+    if (issued.length === 0) {
+      // Silent polls of a session that owes nothing keep it alive; one that owes answers must answer.
+      if (session.answered >= after) await programs.touch(claims.program, claims.session, deps.now());
+      if (p.status === 'completed') return { requests: [], end: { status: 'completed' } };
+      return { requests: [] };
+    }
+    const requests: NumberedRequest[] = [];
+    for (const { seq, request } of issued) requests.push({ seq, request: await wire(request, claims, base) });
+    return { requests };
+  }
+
+  /** A stored request as the device gets it: URLs for the bytes, and a task of the aggregation's plan. */
+  async function wire(
+    request: StoredRequest,
+    claims: SessionClaims,
+    base: string,
+  ): Promise<NumberedRequest['request']> {
+    if (request.kind === 'create_value') {
+      const { value, ...rest } = request;
+      return {
+        ...rest,
+        bundle_url: `${base}/v1/programs/${claims.program}/values/${encodeURIComponent(value)}`,
+      };
+    }
+    if (request.kind !== 'contribute') return request;
+    const now = deps.now();
+    // A device holding a task it has not uploaded gets the same task again (its first answer may be lost).
+    const assigned = await store.tryAssign(request.plan, newTaskId(), now, claims.device);
+    if (!assigned.ok) {
+      // Too late (the aggregation closed), or already uploaded: no token; the device's upload is refused and
+      // its answer says so.
+      return {
+        kind: 'contribute',
+        aggregation: request.aggregation,
+        handle: request.handle,
+        upload_url: '',
+        token: '',
+        deadline: now,
+      };
+    }
+    const loadedPlan = await deps.plans.get(request.plan);
+    const deadline =
+      assigned.reportingDeadline ??
+      assigned.openedAt + (loadedPlan ? scheduleOf(loadedPlan.checked.plan).reportingDeadlineS : 300) * 1000;
+    const token = await signTaskToken(config.tokenSecret, {
+      plan: assigned.ref.plan,
+      round: assigned.ref.round,
+      attempt: assigned.ref.attempt,
+      task: assigned.task,
+      device: assigned.device,
+      exp: Math.floor(deadline / 1000),
+    });
+    return {
+      kind: 'contribute',
+      aggregation: request.aggregation,
+      handle: request.handle,
+      upload_url: `${base}/v1/tasks/${assigned.task}/result`,
+      token,
+      deadline,
+    };
+  }
+
+  router.post(
+    '/v1/sessions/:session/answers',
+    jsonBody({ limit: ANSWERS_BODY_LIMIT, tooLarge: 'REQUEST_INVALID' }),
+    validateBody('session-answers.schema.json'),
+    async (req, res) => {
+      const { claims, session } = await sessionOf(req);
+      if (session.status !== 'live') {
+        throw new AppError('SESSION_ENDED', `session ${session.id} has ended (${session.status})`);
+      }
+      const answers = (
+        req.body as { answers: { seq: number; ok: boolean; code?: string; message?: string }[] }
+      ).answers;
+      const issued = await programs.requestCount(claims.program);
+      let answered = session.answered;
+      for (const a of answers) {
+        if (a.seq <= answered) continue;
+        if (a.seq !== answered + 1 || a.seq > issued) {
+          throw new AppError(
+            'ANSWER_OUT_OF_ORDER',
+            `answer ${a.seq}: the session's next answer is ${answered + 1} of ${issued} requests issued`,
+            [{ path: `/answers/${answers.indexOf(a)}/seq`, message: `expected ${answered + 1}` }],
+          );
+        }
+        if (!a.ok) {
+          const reason = `request ${a.seq}: ${a.code ?? 'ERROR'}: ${a.message ?? ''}`.trim();
+          await programs.answer(claims.program, session.id, a.seq - 1, deps.now());
+          await programs.endSession(
+            claims.program,
+            session.id,
+            'failed',
+            a.code ?? 'REQUEST_INVALID',
+            reason,
+          );
+          deps.log.info(
+            { program: claims.program, session: session.id, reason },
+            'session failed by its device',
+          );
+          res.json({ answered: a.seq - 1 });
+          return;
+        }
+        answered = a.seq;
+      }
+      const now = await programs.answer(claims.program, session.id, answered, deps.now());
+      if (now < 0) throw new AppError('SESSION_ENDED', `session ${session.id} has ended`);
+      res.json({ answered: now });
+    },
+  );
+
+  router.delete('/v1/sessions/:session', async (req, res) => {
+    const { claims, session } = await sessionOf(req);
+    await programs.endSession(claims.program, session.id, 'left', 'SESSION_ENDED', 'the device left');
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+/** Offers a device a place in a recruiting program of the population, if any; its session grant. */
+export async function joinProgram(
+  deps: Pick<RouteDeps, 'config' | 'now'> & { readonly programs: ProgramStore },
+  ids: readonly string[],
+  device: string,
+  base: string,
+): Promise<SessionGrant | undefined> {
+  for (const id of ids) {
+    const joined = await deps.programs.join(id, device, newTaskId(), deps.now());
+    if (joined.outcome !== 'joined' && joined.outcome !== 'existing') continue;
+    const p = await deps.programs.get(id);
+    if (!p) continue;
+    const doc = await deps.programs.document(id);
+    const stepTimeout = (JSON.parse(doc!) as { cohort: { step_timeout_s: number } }).cohort.step_timeout_s;
+    const token = await signSessionToken(
+      deps.config.tokenSecret,
+      { program: id, session: joined.session, device },
+      deps.now(),
+    );
+    return {
+      program_id: id,
+      session_id: joined.session,
+      token,
+      client_program_url: `${base}/v1/programs/${id}/client-program`,
+      requests_url: `${base}/v1/sessions/${joined.session}/requests`,
+      answers_url: `${base}/v1/sessions/${joined.session}/answers`,
+      session_url: `${base}/v1/sessions/${joined.session}`,
+      step_timeout_s: stepTimeout,
+    };
+  }
+  return undefined;
+}
+
+function intParam(v: unknown, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || !Number.isSafeInteger(n)) {
+    throw new AppError('REQUEST_INVALID', `query ${name} must be a non-negative integer`, [
+      { path: name, message: 'a non-negative integer' },
+    ]);
+  }
+  return n;
+}
