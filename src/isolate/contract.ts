@@ -1,15 +1,17 @@
 import type { DpRoundResult } from '../dp/mechanism';
 /**
  * The boundary between the round server and plan code (docs/server.md, "Isolation of plan code"): every
- * evaluation of a plan's computations on the server is one of four pure tasks over bytes. The server runs
- * them in disposable isolates (`IsolatePool`); the local runner, the simulator and tests may run the same
- * tasks in-process (`LocalEvaluator`). No Node-only API here: the contract is shared with the browser build.
+ * evaluation of a plan's computations on the server is one of four pure tasks over bytes, and every server
+ * computation of a stateful program one more (`callProgram`). The server runs them in disposable isolates
+ * (`IsolatePool`); the local runner, the simulator and tests may run the same tasks in-process
+ * (`LocalEvaluator`). No Node-only API here: the contract is shared with the browser build.
  */
 import type { JsonValue } from '../compute/value-json';
 import { AppError } from '../errors';
 import type { CheckedPlan } from '../plan/validate';
 import type { MaskingModuli, SecureParams } from '../rounds/form-steps';
 import type { UnmaskInput } from '../secagg/protocol-server';
+import type { CheckedProgram } from '../stateful/check';
 import { backendFault } from './backend-fault';
 
 /**
@@ -119,6 +121,48 @@ export interface PlanEvaluator {
    */
   ready(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A stateful program as a task names it (docs/stateful.md). As with {@link PlanRef}, isolates check the
+ * document once (`checkProgram`) and keep the checked program by `id` (programs are immutable once stored);
+ * `checked`, when given, spares an in-process evaluator the check.
+ */
+export interface ProgramRef {
+  readonly id: string;
+  /** The program document (JSON-serialisable), as stored. */
+  readonly document: unknown;
+  readonly checked?: CheckedProgram;
+}
+
+/** One call of a program's computation on the server: what a `server_call` step runs. */
+export interface ProgramCallTask {
+  /** The computation's name in the program's `computations`. */
+  readonly fn: string;
+  /**
+   * The argument as a bundle of `fn`'s parameter type (its signature in the checked program: for a step
+   * with several args, the parameter's struct of them); absent when `fn` takes no parameter. Non-finite
+   * floats are accepted, as the reference runner passes server values as they are.
+   */
+  readonly arg?: Uint8Array;
+  /** The round that seeds random ops: the step's index, as the reference runner gives it. */
+  readonly round: number;
+}
+
+/**
+ * Runs stateful programs' server computations, with the errors of {@link PlanEvaluator}: plan errors are
+ * `AppError`s (`EVAL_*` from the computation, `PLAN_*`/`PROGRAM_*` from checking the document,
+ * `REQUEST_INVALID` for an unknown `fn` or an argument given to a computation without a parameter or
+ * missing for one with, `BUNDLE_*` for argument bytes that do not decode against the parameter type);
+ * `EVAL_FAULT` for a crash, heap or time exhaustion, or a broken backend in an isolate; `NOT_READY` when no
+ * isolate could be started.
+ */
+export interface ProgramEvaluator {
+  /**
+   * `fn(arg)` as the reference runner's `server_call` computes it (src/stateful/server-call.ts), as a bundle
+   * of `fn`'s result type; a result with a NaN or an infinity is refused (`EVAL_ERROR` naming its path).
+   */
+  callProgram(program: ProgramRef, task: ProgramCallTask): Promise<Uint8Array>;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * One isolate: a worker thread started by `IsolatePool` that runs plan tasks one at a time with a
- * `LocalEvaluator` on its own TensorFlow.js backend. Plain JS at run time (dist/src/isolate/isolate-entry.js).
+ * One isolate: a worker thread started by `IsolatePool` that runs plan tasks (and stateful programs' server
+ * computations) one at a time with a `LocalEvaluator` on its own TensorFlow.js backend. Plain JS at run
+ * time (dist/src/isolate/isolate-entry.js).
  *
  * A plan error (an `AppError`) is answered and the isolate stays. A backend fault (WebAssembly memory cap
  * reached, an abort, memory access out of bounds, any non-`AppError`, or a backend that no longer computes
@@ -11,16 +12,23 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors';
 import { backendFault } from './backend-fault';
-import type { PlanRef } from './contract';
+import type { PlanRef, ProgramRef } from './contract';
 import { LocalEvaluator } from './local-evaluator';
-import type { HostMessage, IsolateData, StartReply, TaskReply, TaskRequest } from './protocol';
+import {
+  documentKind,
+  type HostMessage,
+  type IsolateData,
+  type StartReply,
+  type TaskReply,
+  type TaskRequest,
+} from './protocol';
 import { capHit, capWasmMemory } from './wasm-cap';
 import { injectFault } from './test-faults';
 
 const data = workerData as IsolateData;
 const port = parentPort!;
 const evaluator = new LocalEvaluator(data.limits);
-/** The task waiting for its plan document (its bytes arrived already, possibly transferred). */
+/** The task waiting for its document (its bytes arrived already, possibly transferred). */
 let parked: TaskRequest | undefined;
 
 async function start(): Promise<void> {
@@ -51,7 +59,7 @@ async function start(): Promise<void> {
     if (msg.op !== 'resume') return void serve(msg);
     const req = parked;
     parked = undefined;
-    if (req) void serve({ ...req, id: msg.id, plan: { id: req.plan.id, json: msg.json } });
+    if (req) void serve({ ...req, id: msg.id, doc: { id: req.doc.id, json: msg.json } });
   });
   port.postMessage({ kind: 'started', backend } satisfies StartReply);
 }
@@ -59,18 +67,22 @@ async function start(): Promise<void> {
 async function serve(req: TaskRequest): Promise<void> {
   let reply: TaskReply;
   try {
-    if (req.plan.json === undefined && !evaluator.has(req.plan.id)) {
+    const kind = documentKind(req.op);
+    if (req.doc.json === undefined && !evaluator.has(kind, req.doc.id)) {
       parked = req;
       port.postMessage({ id: req.id, kind: 'need-plan' } satisfies TaskReply);
       return;
     }
-    const ref: PlanRef = {
-      id: req.plan.id,
-      document: req.plan.json === undefined ? undefined : (JSON.parse(req.plan.json) as unknown),
+    // A plan or a program, by `kind`: both refs are an id and the document.
+    const ref: PlanRef & ProgramRef = {
+      id: req.doc.id,
+      document: req.doc.json === undefined ? undefined : (JSON.parse(req.doc.json) as unknown),
     };
     if (data.testFaults) {
       const round = req.op === 'materials' ? req.round : req.op === 'initialize' ? 0 : req.task.round;
-      injectFault(evaluator.planOf(ref).plan.name, req.op, round, data.maxWasmBytes, data.onceFaults);
+      const name =
+        kind === 'program' ? evaluator.programOf(ref).program.name : evaluator.planOf(ref).plan.name;
+      injectFault(name, req.op, round, data.maxWasmBytes, data.onceFaults);
     }
     const value = await run(req, ref);
     reply = { id: req.id, kind: 'ok', value };
@@ -95,10 +107,16 @@ async function serve(req: TaskRequest): Promise<void> {
   if (reply.kind !== 'ok' && reply.kind !== 'fault' && !backendWorks()) {
     reply = { id: req.id, kind: 'fault', message: `the backend stopped working after: ${reply.message}` };
   }
-  // A folded partial is used once by the host: move it rather than copy it.
-  const partial =
-    reply.kind === 'ok' && req.op === 'fold' ? (reply.value as { partial: Uint8Array }).partial : undefined;
-  port.postMessage(reply, partial && isWhole(partial) ? [partial.buffer as ArrayBuffer] : []);
+  // A folded partial, or a program call's result, is used once by the host: move it rather than copy it.
+  const moved =
+    reply.kind !== 'ok'
+      ? undefined
+      : req.op === 'fold'
+        ? (reply.value as { partial: Uint8Array }).partial
+        : req.op === 'call'
+          ? (reply.value as Uint8Array)
+          : undefined;
+  port.postMessage(reply, moved && isWhole(moved) ? [moved.buffer as ArrayBuffer] : []);
 }
 
 /** Whether the bytes span their whole ArrayBuffer (so that moving the buffer moves nothing else). */
@@ -106,7 +124,7 @@ function isWhole(bytes: Uint8Array): boolean {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
 }
 
-function run(req: TaskRequest, ref: PlanRef): Promise<unknown> {
+function run(req: TaskRequest, ref: PlanRef & ProgramRef): Promise<unknown> {
   switch (req.op) {
     case 'initialize':
       return evaluator.initialize(ref);
@@ -116,6 +134,8 @@ function run(req: TaskRequest, ref: PlanRef): Promise<unknown> {
       return evaluator.fold(ref, req.task);
     case 'finalize':
       return evaluator.finalize(ref, req.task);
+    case 'call':
+      return evaluator.callProgram(ref, req.task);
   }
 }
 

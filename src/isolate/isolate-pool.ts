@@ -9,10 +9,13 @@ import type {
   FoldTask,
   PlanEvaluator,
   PlanRef,
+  ProgramCallTask,
+  ProgramEvaluator,
+  ProgramRef,
   RoundMaterials,
 } from './contract';
 import { Isolate, IsolateDied, isolateEntryPath } from './isolate';
-import type { TaskOp, TaskRequest } from './protocol';
+import { documentKey, documentKind, type TaskPayload, type TaskRequest } from './protocol';
 import { newOnceFlags } from './once-flags';
 
 /** How long an isolate gets to load TensorFlow.js and initialise its backend. */
@@ -28,20 +31,14 @@ export interface IsolatePoolOptions {
   readonly entry?: string;
 }
 
-type Payload =
-  | { readonly op: 'initialize' }
-  | { readonly op: 'materials'; readonly state: Uint8Array; readonly round: number }
-  | { readonly op: 'fold'; readonly task: FoldTask }
-  | { readonly op: 'finalize'; readonly task: FinalizeTask };
-
 /**
- * {@link PlanEvaluator} on a pool of disposable worker-thread isolates (docs/server.md, "Isolation of plan
- * code"). Each isolate runs one task at a time with a wall-clock timeout, a V8 heap limit and a capped
- * WebAssembly memory; an isolate that crashes, runs out of memory or time, or whose backend faults is
- * replaced, and only the task in flight fails (`EVAL_FAULT`). Isolates keep checked plans by id, so a
- * plan document crosses the boundary once per isolate.
+ * {@link PlanEvaluator} and {@link ProgramEvaluator} on a pool of disposable worker-thread isolates
+ * (docs/server.md, "Isolation of plan code"). Each isolate runs one task at a time with a wall-clock
+ * timeout, a V8 heap limit and a capped WebAssembly memory; an isolate that crashes, runs out of memory or
+ * time, or whose backend faults is replaced, and only the task in flight fails (`EVAL_FAULT`). Isolates
+ * keep checked plans and programs by id, so a document crosses the boundary once per isolate.
  */
-export class IsolatePool implements PlanEvaluator {
+export class IsolatePool implements PlanEvaluator, ProgramEvaluator {
   private readonly idle: Isolate[] = [];
   private readonly waiting: Array<{ resolve: (i: Isolate) => void; reject: (e: Error) => void }> = [];
   /** Isolates started or starting, busy or idle. */
@@ -84,6 +81,11 @@ export class IsolatePool implements PlanEvaluator {
     return this.run<FinalizeResult>(plan, { op: 'finalize', task });
   }
 
+  callProgram(program: ProgramRef, task: ProgramCallTask): Promise<Uint8Array> {
+    // The argument is copied, not moved: callers may well keep a server value's bytes for later steps.
+    return this.run<Uint8Array>(program, { op: 'call', task });
+  }
+
   async ready(): Promise<void> {
     // Any isolate started or starting, idle or busy, is ready (tasks queue); none means one must start.
     if (this.live > 0) return;
@@ -121,25 +123,32 @@ export class IsolatePool implements PlanEvaluator {
     await Promise.all(this.idle.splice(0).map((i) => i.terminate('the isolate pool is closed')));
   }
 
-  private async run<T>(plan: PlanRef, payload: Payload, transfer: ArrayBuffer[] = []): Promise<T> {
+  /** Runs a task of the plan or, for `call`, of the program `doc`, on an isolate. */
+  private async run<T>(
+    doc: PlanRef | ProgramRef,
+    payload: TaskPayload,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<T> {
     const iso = await this.acquire();
     const { timeoutMs } = this.options.config;
     const request = (json?: string) =>
       ({
         id: ++this.seq,
-        plan: json === undefined ? { id: plan.id } : { id: plan.id, json },
+        doc: json === undefined ? { id: doc.id } : { id: doc.id, json },
         ...payload,
       }) as TaskRequest;
-    const json = () => JSON.stringify(plan.document);
+    const json = () => JSON.stringify(doc.document);
+    // A plan and a program may share an id: the isolate keeps them apart, and so does the record here.
+    const key = documentKey(documentKind(payload.op), doc.id);
     let keep = false;
     try {
-      // The plan document goes along the first time this isolate sees the plan; it keeps the checked plan
+      // The document goes along the first time this isolate sees it; it keeps the checked plan or program
       // (and asks again, `need-plan`, should it have let it go).
-      let reply = await iso.call(iso.hasSeen(plan.id) ? request() : request(json()), timeoutMs, transfer);
+      let reply = await iso.call(iso.hasSeen(key) ? request() : request(json()), timeoutMs, transfer);
       // The isolate parked the task (its bytes are there already): send only the document.
       if (reply.kind === 'need-plan')
         reply = await iso.call({ id: ++this.seq, op: 'resume', json: json() }, timeoutMs);
-      iso.markSeen(plan.id);
+      iso.markSeen(key);
       switch (reply.kind) {
         case 'ok':
           keep = true;
@@ -148,11 +157,11 @@ export class IsolatePool implements PlanEvaluator {
           keep = true;
           throw new AppError(reply.code, reply.message, reply.details);
         case 'fault':
-          throw this.fault(plan, payload.op, `the backend faulted (${reply.message})`);
+          throw this.fault(doc, payload, `the backend faulted (${reply.message})`);
       }
-      throw new Error('the isolate asked for the plan twice');
+      throw new Error('the isolate asked for the document twice');
     } catch (e) {
-      if (e instanceof IsolateDied) throw this.fault(plan, payload.op, e.message);
+      if (e instanceof IsolateDied) throw this.fault(doc, payload, e.message);
       throw e;
     } finally {
       if (keep && iso.alive) this.release(iso);
@@ -160,8 +169,14 @@ export class IsolatePool implements PlanEvaluator {
     }
   }
 
-  private fault(plan: PlanRef, op: TaskOp, why: string): AppError {
-    this.options.log.warn({ plan: plan.id, task: op, why }, 'plan evaluation faulted; isolate replaced');
+  private fault(doc: PlanRef | ProgramRef, payload: TaskPayload, why: string): AppError {
+    const { op } = payload;
+    if (op === 'call') {
+      const { fn } = payload.task;
+      this.options.log.warn({ program: doc.id, task: op, fn, why }, 'program call faulted; isolate replaced');
+      return new AppError('EVAL_FAULT', `call ${fn}: ${why}`);
+    }
+    this.options.log.warn({ plan: doc.id, task: op, why }, 'plan evaluation faulted; isolate replaced');
     return new AppError('EVAL_FAULT', `${op}: ${why}`);
   }
 

@@ -12,9 +12,9 @@ export class IsolateDied extends Error {
 }
 
 /**
- * How many plan ids the host remembers having sent an isolate, most recent first; the isolate keeps as
- * many checked plans (LocalEvaluator's PLANS_KEPT). Either side forgetting first costs one `need-plan`
- * round trip or one document sent again, never a wrong answer.
+ * How many documents (plans and programs, by `documentKey`) the host remembers having sent an isolate, most
+ * recent first; the isolate keeps as many checked ones (LocalEvaluator's DOCUMENTS_KEPT). Either side
+ * forgetting first costs one `need-plan` round trip or one document sent again, never a wrong answer.
  */
 const SEEN_KEPT = 32;
 
@@ -34,7 +34,7 @@ export interface IsolateOptions {
  * then useless and the pool starts another.
  */
 export class Isolate {
-  /** Plan ids whose document this isolate was sent, least recent first, at most SEEN_KEPT. */
+  /** Documents (`documentKey`) this isolate was sent, least recent first, at most SEEN_KEPT. */
   private readonly seen = new Set<string>();
   private dead: string | undefined;
   private pending: { resolve: (r: TaskReply) => void; reject: (e: Error) => void } | undefined;
@@ -96,15 +96,15 @@ export class Isolate {
     });
   }
 
-  /** Whether this isolate was sent the plan's document recently (it likely keeps the checked plan). */
-  hasSeen(plan: string): boolean {
-    return this.seen.has(plan);
+  /** Whether this isolate was sent the document recently (it likely keeps it checked). */
+  hasSeen(key: string): boolean {
+    return this.seen.has(key);
   }
 
-  /** Records that this isolate has the plan's document now. */
-  markSeen(plan: string): void {
-    this.seen.delete(plan);
-    this.seen.add(plan);
+  /** Records that this isolate has the document now. */
+  markSeen(key: string): void {
+    this.seen.delete(key);
+    this.seen.add(key);
     if (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.values().next().value!);
   }
 

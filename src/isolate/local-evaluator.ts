@@ -8,6 +8,8 @@ import { AppError } from '../errors';
 import { checkPlan, type CheckedPlan } from '../plan/validate';
 import { allSecureParams, runSlot, SECURE_KINDS } from '../rounds/form-steps';
 import { finalizeRound, nonFinitePath } from '../rounds/finalize-step';
+import { checkProgram, type CheckedProgram } from '../stateful/check';
+import { programComputation, runServerComputation } from '../stateful/server-call';
 import type {
   FinalizeResult,
   FinalizeTask,
@@ -15,39 +17,47 @@ import type {
   FoldTask,
   PlanEvaluator,
   PlanRef,
+  ProgramCallTask,
+  ProgramEvaluator,
+  ProgramRef,
   RoundMaterials,
 } from './contract';
-
-/** Checked plans kept per evaluator; a plan checked again after eviction costs one `checkPlan`. */
-const PLANS_KEPT = 32;
+import { documentKey, type DocumentKind } from './protocol';
 
 /**
- * {@link PlanEvaluator} in the calling thread, on the TensorFlow.js backend the caller initialised. The
- * isolates run their tasks with it, and so may the local runner, the simulator and tests; it gives no
- * protection against a plan that aborts the backend (that is what `IsolatePool` is for).
+ * Checked documents (plans and programs together) kept per evaluator; one checked again after eviction
+ * costs one `checkPlan` or `checkProgram`. One bound for both, so that an isolate's memory does not grow
+ * with the kinds of documents, and the host's record of what it sent (Isolate's SEEN_KEPT) mirrors it.
  */
-export class LocalEvaluator implements PlanEvaluator {
-  private readonly plans = new Map<string, CheckedPlan>();
+const DOCUMENTS_KEPT = 32;
+
+/**
+ * {@link PlanEvaluator} and {@link ProgramEvaluator} in the calling thread, on the TensorFlow.js backend the
+ * caller initialised. The isolates run their tasks with it, and so may the local runner, the simulator and
+ * tests; it gives no protection against a plan that aborts the backend (that is what `IsolatePool` is for).
+ */
+export class LocalEvaluator implements PlanEvaluator, ProgramEvaluator {
+  /** Checked documents by `documentKey`, least recently used first. */
+  private readonly kept = new Map<string, CheckedPlan | CheckedProgram>();
 
   constructor(private readonly limits: Limits) {}
 
   /** The checked plan of `ref`: from the cache by id, else checked now (throws PLAN_* errors). */
   planOf(ref: PlanRef): CheckedPlan {
-    let checked = this.plans.get(ref.id);
-    if (checked) {
-      // Map order is insertion order: re-inserting keeps the most recently used last.
-      this.plans.delete(ref.id);
-    } else {
-      checked = ref.checked ?? checkPlan(ref.document, this.limits);
-    }
-    this.plans.set(ref.id, checked);
-    if (this.plans.size > PLANS_KEPT) this.plans.delete(this.plans.keys().next().value!);
-    return checked;
+    return this.keep(documentKey('plan', ref.id), () => ref.checked ?? checkPlan(ref.document, this.limits));
   }
 
-  /** Whether the plan is checked and kept here already (isolates ask before the host sends a document). */
-  has(id: string): boolean {
-    return this.plans.has(id);
+  /** The checked program of `ref`: from the cache by id, else checked now (throws PLAN_*, PROGRAM_*). */
+  programOf(ref: ProgramRef): CheckedProgram {
+    return this.keep(
+      documentKey('program', ref.id),
+      () => ref.checked ?? checkProgram(ref.document, this.limits),
+    );
+  }
+
+  /** Whether the document is checked and kept here already (isolates ask before the host sends one). */
+  has(kind: DocumentKind, id: string): boolean {
+    return this.kept.has(documentKey(kind, id));
   }
 
   initialize(ref: PlanRef): Promise<Uint8Array> {
@@ -98,17 +108,68 @@ export class LocalEvaluator implements PlanEvaluator {
     return finalizeRound(this.planOf(ref), task, this.limits);
   }
 
+  callProgram(ref: ProgramRef, task: ProgramCallTask): Promise<Uint8Array> {
+    return attempt(() => {
+      const checked = this.programOf(ref);
+      const { fn } = task;
+      programComputation(checked.program, fn); // REQUEST_INVALID for a name the program does not define
+      // The static signature (as the reference runner types server values), not the shapes computed.
+      const { parameter, result } = checked.signatures[fn]!;
+      if (parameter && task.arg === undefined) {
+        throw new AppError('REQUEST_INVALID', `computation "${fn}" takes a parameter; the call gives none`);
+      }
+      if (!parameter && task.arg !== undefined) {
+        throw new AppError('REQUEST_INVALID', `computation "${fn}" takes no parameter; the call gives one`);
+      }
+      // Non-finite floats pass: the reference runner hands server values over as they are.
+      const arg = parameter && decodeBundle(task.arg!, parameter, { requireFinite: false });
+      const interpreter = new Interpreter(checked.program.functions ?? {}, this.limits);
+      let value: Value;
+      try {
+        value = runServerComputation(interpreter, checked.program, fn, arg, task.round);
+      } finally {
+        // The interpreter clones what it passes through, so the argument is ours to free.
+        if (arg) disposeValue(arg);
+      }
+      try {
+        const bytes = encodeBundle(value, result);
+        const bad = nonFinitePath(bytes, result);
+        if (bad !== undefined) {
+          throw new AppError('EVAL_ERROR', `${fn} gave a non-finite value at ${bad.replace(/^S/, 'result')}`);
+        }
+        return bytes;
+      } finally {
+        disposeValue(value);
+      }
+    });
+  }
+
   ready(): Promise<void> {
     return Promise.resolve();
   }
 
   close(): Promise<void> {
-    this.plans.clear();
+    this.kept.clear();
     return Promise.resolve();
   }
 
   private interpreter(checked: CheckedPlan): Interpreter {
     return new Interpreter(checked.plan.functions ?? {}, this.limits);
+  }
+
+  /** The kept document under `key`, made most recently used; `make` checks it when it is not kept. */
+  private keep<T extends CheckedPlan | CheckedProgram>(key: string, make: () => T): T {
+    // The key names the kind (documentKey), so what is kept under it is a T.
+    let kept = this.kept.get(key) as T | undefined;
+    if (kept) {
+      // Map order is insertion order: re-inserting keeps the most recently used last.
+      this.kept.delete(key);
+    } else {
+      kept = make();
+    }
+    this.kept.set(key, kept);
+    if (this.kept.size > DOCUMENTS_KEPT) this.kept.delete(this.kept.keys().next().value!);
+    return kept;
   }
 }
 

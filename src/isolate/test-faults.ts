@@ -1,7 +1,8 @@
 /**
  * Test-only fault injection (`ISOLATE_TEST_FAULTS=1`; never in production): a plan named
  * `fault-<kind>-<op>` (for example `fault-abort-fold`, plan names allow no other punctuation) breaks its isolate in that task, so that tests can
- * show that only the plan's own round fails. Kinds: `crash` (the thread exits), `hang` (a busy loop until
+ * show that only the plan's own round fails; a stateful program named `fault-<kind>-call` breaks it in a
+ * call of any of its computations (`callProgram`, whose round is the step's index). Kinds: `crash` (the thread exits), `hang` (a busy loop until
  * the timeout), `oom` (JS heap exhaustion, ended by `resourceLimits`), `abort` (the WASM backend runs out
  * of its capped memory, as a memory-bomb plan would make it), `slow` (a busy loop of {@link SLOW_MS}, then
  * the task runs: synchronous work that outlasts job locks and leases). A `-once` suffix breaks only the
@@ -12,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { firstTime } from './once-flags';
 
 const FAULT =
-  /^fault-(crash|hang|oom|abort|slow)-(initialize|materials|fold|finalize)(?:-from(\d+))?(-once)?(?![a-z0-9])/;
+  /^fault-(crash|hang|oom|abort|slow)-(initialize|materials|fold|finalize|call)(?:-from(\d+))?(-once)?(?![a-z0-9])/;
 
 /** How long a `slow` fault keeps its isolate busy, in ms. */
 export const SLOW_MS = 5000;

@@ -19,6 +19,7 @@ import { callArgument, ClientExecutor } from './executor';
 import type { AggregateStep, Program, Step } from './program';
 import type { ExecutorRequest } from './requests';
 import type { FailedSession, ProgramRunOptions, ProgramRunResult, StepLog } from './run-types';
+import { runServerComputation } from './server-call';
 
 export type { FailedSession, ProgramRunOptions, ProgramRunResult, StepLog } from './run-types';
 
@@ -271,7 +272,7 @@ class ReferenceRun {
   /** Runs a program computation on the server; the step's index is the round that seeds random ops. */
   private call(fn: string, arg: Value | undefined, index: number): Value {
     try {
-      return this.interpreter.run(this.program.computations[fn]!, arg, { round: index, label: fn });
+      return runServerComputation(this.interpreter, this.program, fn, arg, index);
     } catch (e) {
       // A server computation that fails fails the program (a plan's round fails the same way).
       if (e instanceof AppError) throw new ProgramFailure(`step ${index}: ${e.message}`);
