@@ -16,7 +16,6 @@ import type { Computation } from '../generated/computation';
 import type { Plan } from '../generated/plan';
 import { AppError } from '../errors';
 import type { CheckedProgram } from './check';
-import type { AggregateStep } from './program';
 
 /** The format tag of plans; the aggregation plan is an ordinary plan of it. */
 const PLAN_FORMAT = 'roundhouse.plan/v1';

@@ -16,8 +16,9 @@
  *   fails if an aggregation still to come needs more devices than are live.
  */
 import { randomUUID } from 'node:crypto';
-import { decodeBundle, encodeBundle } from '../../codec';
-import { disposeValue, type Value } from '../../compute/value';
+import { decodeBundle } from '../../codec';
+import { programCallArgument } from '../../isolate/program-argument';
+import { disposeValue } from '../../compute/value';
 import { valueToJson } from '../../compute/value-json';
 import type { Limits } from '../../compute/limits';
 import { isPlanFault } from '../../isolate/contract';
@@ -26,7 +27,6 @@ import type { Engine, Jobs } from '../../rounds/contracts';
 import type { RoundStore } from '../../store/types';
 import { aggregationPlan } from '../aggregation-plan';
 import { checkProgram, type CheckedProgram } from '../check';
-import { callArgument } from '../executor';
 import type { Step } from '../program';
 import type { ProgramStore, ProgramSummary, StoredRequest } from './program-store';
 
@@ -179,19 +179,13 @@ export class ProgramDriver {
     index: number,
   ): Promise<void> {
     const { programs, caller } = this.deps;
-    const owned: Value[] = [];
-    let arg: Uint8Array | undefined;
-    try {
-      for (const name of step.args ?? []) {
-        const bytes = await programs.value(id, name);
-        if (!bytes) throw new Error(`program ${id}: server value ${name} is missing`);
-        owned.push(decodeBundle(bytes, checked.types.get(name)!));
-      }
-      const value = callArgument(owned);
-      if (value) arg = encodeBundle(value, checked.signatures[step.fn]!.parameter!);
-    } finally {
-      for (const v of owned) disposeValue(v);
+    const args = [];
+    for (const name of step.args ?? []) {
+      const bytes = await programs.value(id, name);
+      if (!bytes) throw new Error(`program ${id}: server value ${name} is missing`);
+      args.push({ bytes, type: checked.types.get(name)! });
     }
+    const arg = programCallArgument(checked.signatures[step.fn]!.parameter, args);
     let result: Uint8Array;
     try {
       result = await caller.callProgram(
