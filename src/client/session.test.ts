@@ -58,6 +58,8 @@ interface Fault {
   readonly path: string;
   readonly status: number;
   readonly code: string;
+  /** How many requests it answers (default 1). */
+  times?: number;
 }
 
 /** The server's side of one session, scripted. */
@@ -69,6 +71,8 @@ class FakeSessionServer {
   readonly log: string[] = [];
   deleted = 0;
   end: End | undefined;
+  /** The grant's step timeout. */
+  stepTimeoutS = 60;
   /** Answered once each, before the route runs: a transient or final failure of that route. */
   readonly faults: Fault[] = [];
   private readonly released: NumberedRequest[] = [];
@@ -94,7 +98,7 @@ class FakeSessionServer {
       requests_url: `${s}/requests`,
       answers_url: `${s}/answers`,
       session_url: s,
-      step_timeout_s: 60,
+      step_timeout_s: this.stepTimeoutS,
     };
   }
 
@@ -104,8 +108,10 @@ class FakeSessionServer {
       this.log.push(`${req.method} ${req.path}`);
       const i = this.faults.findIndex((f) => f.method === req.method && req.path.startsWith(f.path));
       if (i < 0) return next();
-      const [f] = this.faults.splice(i, 1);
-      res.status(f!.status).json({ error: { code: f!.code, message: `scripted ${f!.status}` } });
+      const f = this.faults[i]!;
+      f.times = (f.times ?? 1) - 1;
+      if (f.times <= 0) this.faults.splice(i, 1);
+      res.status(f.status).json({ error: { code: f.code, message: `scripted ${f.status}` } });
     });
     app.post('/v1/populations/:population/checkin', (_req, res) => {
       res.json({ session: this.grant() });
@@ -342,8 +348,8 @@ describe('runSession', () => {
     expect(outcome).toEqual<SessionOutcome>({
       status: 'completed',
       endedBy: 'server',
-      program_id: 'p1',
-      session_id: 's1',
+      programId: 'p1',
+      sessionId: 's1',
       requests: 9,
       contributions: 2,
     });
@@ -400,40 +406,98 @@ describe('runSession', () => {
     expect(server.deleted).toBe(0);
   });
 
-  it('retries 503s of the poll, the bundle, the upload and the answers, and answers each request once', async () => {
+  // With the transport's retries, and with none (one try per request): then the session's own backoff,
+  // bounded by the step timeout, retries.
+  it.each([
+    ['the transport', { baseMs: 10, maxMs: 50 }],
+    ['the session', { attempts: 1, baseMs: 10, maxMs: 50 }],
+  ])(
+    'retries 503s of the poll, the bundle, the upload and the answers (%s retries), answering each request once',
+    async (_by, retry) => {
+      const server = await serve([
+        {
+          requests: [
+            ...firstBatch(),
+            { kind: 'create_value', handle: 'h4', type: F32, bundle: scalarBundle(3) },
+            { kind: 'create_call', handle: 'h5', fn: 'scale', args: ['h1', 'h4'] },
+            { kind: 'contribute', aggregation: 'scaled', handle: 'h5' },
+          ],
+        },
+      ]);
+      for (const path of [
+        '/v1/sessions/s1/requests',
+        '/v1/sessions/s1/bundles',
+        '/v1/tasks/',
+        '/v1/sessions/s1/answers',
+      ]) {
+        server.faults.push({
+          method: path.includes('bundles') || path.endsWith('requests') ? 'GET' : 'POST',
+          path,
+          status: 503,
+          code: 'BUSY',
+        });
+      }
+      const outcome = await runSession(server.grant(), options({ retry }));
+      expect(outcome).toMatchObject({ status: 'completed', requests: 6, contributions: 2 });
+      expect(server.faults).toEqual([]);
+      expect(server.answers.map((a) => a.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(server.uploads.map((u) => decoded(u.bytes))).toEqual([6, 18]);
+      // Each faulted route was asked twice: the 503, then the try that went through.
+      const count = (line: string) => server.log.filter((l) => l === line).length;
+      expect(count('POST /v1/tasks/c3/result')).toBe(2);
+      expect(count('GET /v1/sessions/s1/bundles/4')).toBe(2);
+      expect(count('POST /v1/sessions/s1/answers')).toBe(2);
+    },
+  );
+
+  it('gives up on a server unavailable for longer than the step timeout, and leaves', async () => {
+    const server = await serve([{ requests: firstBatch() }]);
+    server.stepTimeoutS = 1;
+    server.faults.push({
+      method: 'GET',
+      path: '/v1/sessions/s1/requests',
+      status: 503,
+      code: 'BUSY',
+      times: 1e6,
+    });
+    const t0 = Date.now();
+    const outcome = await runSession(
+      server.grant(),
+      options({ retry: { attempts: 2, baseMs: 20, maxMs: 100 } }),
+    );
+    const took = Date.now() - t0;
+    expect(outcome).toMatchObject({ status: 'failed', endedBy: 'device', code: 'BUSY', requests: 0 });
+    // Polled again and again for about the step timeout (1 s), not forever; the bound is for a loaded machine.
+    expect(server.log.filter((l) => l === 'GET /v1/sessions/s1/requests').length).toBeGreaterThan(4);
+    expect(took).toBeGreaterThanOrEqual(800);
+    expect(took).toBeLessThan(10_000);
+    expect(server.deleted).toBe(1);
+  });
+
+  it("posts a slow batch's answers as they come once it has taken half the step timeout", async () => {
+    // A store that takes 700 ms per read: each create_data outlasts half of a 1 s step timeout.
+    const slow = new MemoryExampleStore(DEVICE);
+    const store = {
+      examples: async (...args: Parameters<MemoryExampleStore['examples']>) => {
+        await new Promise((r) => setTimeout(r, 700));
+        return slow.examples(...args);
+      },
+    };
     const server = await serve([
       {
         requests: [
-          ...firstBatch(),
-          { kind: 'create_value', handle: 'h4', type: F32, bundle: scalarBundle(3) },
-          { kind: 'create_call', handle: 'h5', fn: 'scale', args: ['h1', 'h4'] },
-          { kind: 'contribute', aggregation: 'scaled', handle: 'h5' },
+          { kind: 'create_data', handle: 'h0', collection: 'readings' },
+          { kind: 'create_data', handle: 'h1', collection: 'readings' },
+          { kind: 'dispose', handles: ['h0', 'h1'] },
         ],
       },
     ]);
-    for (const path of [
-      '/v1/sessions/s1/requests',
-      '/v1/sessions/s1/bundles',
-      '/v1/tasks/',
-      '/v1/sessions/s1/answers',
-    ]) {
-      server.faults.push({
-        method: path.includes('bundles') || path.endsWith('requests') ? 'GET' : 'POST',
-        path,
-        status: 503,
-        code: 'BUSY',
-      });
-    }
-    const outcome = await runSession(server.grant(), options());
-    expect(outcome).toMatchObject({ status: 'completed', requests: 6, contributions: 2 });
-    expect(server.faults).toEqual([]);
-    expect(server.answers.map((a) => a.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(server.uploads.map((u) => decoded(u.bytes))).toEqual([6, 18]);
-    // Each faulted route was asked twice: the 503, then the try that went through.
-    const count = (line: string) => server.log.filter((l) => l === line).length;
-    expect(count('POST /v1/tasks/c3/result')).toBe(2);
-    expect(count('GET /v1/sessions/s1/bundles/4')).toBe(2);
-    expect(count('POST /v1/sessions/s1/answers')).toBe(2);
+    server.stepTimeoutS = 1;
+    const outcome = await runSession(server.grant(), options({ store }));
+    expect(outcome).toMatchObject({ status: 'completed', requests: 3 });
+    // Two posts of one answer each while the batch ran, and the quick dispose at the batch's end.
+    expect(server.log.filter((l) => l === 'POST /v1/sessions/s1/answers')).toHaveLength(3);
+    expect(server.answers.map((a) => (a.ok ? a.kind : a.code))).toEqual(['created', 'created', 'disposed']);
   });
 
   it('ends with a 4xx the server answers, and leaves', async () => {
@@ -480,8 +544,8 @@ describe('runSession', () => {
     expect(outcome).toEqual({
       status: 'failed',
       endedBy: 'server',
-      program_id: 'p1',
-      session_id: 's1',
+      programId: 'p1',
+      sessionId: 's1',
       requests: 2,
       contributions: 0,
       code: 'EVAL_ERROR',
@@ -553,8 +617,8 @@ describe('RoundhouseClient and sessions', () => {
       session: {
         status: 'completed',
         endedBy: 'server',
-        program_id: 'p1',
-        session_id: 's1',
+        programId: 'p1',
+        sessionId: 's1',
         requests: 3,
         contributions: 1,
       },

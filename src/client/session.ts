@@ -417,8 +417,8 @@ export class SessionRunner {
     return {
       status,
       endedBy,
-      program_id: this.grant.program_id,
-      session_id: this.grant.session_id,
+      programId: this.grant.program_id,
+      sessionId: this.grant.session_id,
       requests: this.answered,
       contributions: this.contributions,
       ...(code === undefined ? {} : { code }),

@@ -83,8 +83,9 @@ export interface SessionOutcome {
   readonly status: 'completed' | 'failed' | 'left';
   /** Who ended the session: the server (its poll answer's `end`) or the device. */
   readonly endedBy: 'server' | 'device';
-  readonly program_id: string;
-  readonly session_id: string;
+  /** The grant's `program_id` and `session_id`. */
+  readonly programId: string;
+  readonly sessionId: string;
   /** Requests the device answered (failed ones included). */
   readonly requests: number;
   /** Bundles it uploaded for `contribute` requests. */
