@@ -85,7 +85,7 @@ needs('chromium')('SecAgg+ with a browser tab in the cohort', () => {
           fetch: (input, init) => fetch(String(input).replace(publicUrl, location.origin), init),
         });
         const o = await client.runOnce();
-        return o.kind === 'retry'
+        return o.kind === 'retry' || o.kind === 'session'
           ? { kind: o.kind }
           : { kind: o.kind, round: o.assignment.round, ...('reason' in o ? { reason: o.reason } : {}) };
       },

@@ -4,10 +4,20 @@ import { isRoundhouseError, RoundhouseError } from './errors';
 import type { ExampleStore } from './example-store';
 import { ResourceCache } from './resource-cache';
 import { ExchangeDropped, SecAggExchange, type ExchangeContext } from './secagg-task';
+import { SessionRunner, type SessionOptions } from './session';
 import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
-import type { Assignment, CheckinAnswer, ClientPlan, RetryWindow, RunOutcome } from './types';
+import type {
+  Assignment,
+  CheckinAnswer,
+  ClientPlan,
+  RetryWindow,
+  RunOutcome,
+  SessionGrant,
+  SessionOutcome,
+} from './types';
 import type { TimeoutOptions } from './timeouts';
-import { gzipBytes, runWork } from './work';
+import { uploadBundle } from './upload';
+import { runWork } from './work';
 
 /** Options of a {@link RoundhouseClient}. */
 export interface ClientOptions {
@@ -56,6 +66,11 @@ export interface ClientOptions {
    * leave there (a device that went away after uploading; its neighbours' shares recover its masks).
    */
   readonly beforeUnmask?: (a: Assignment) => Promise<boolean> | boolean;
+  /**
+   * Sessions of stateful programs: how long the server may hold a poll for requests, in seconds (default
+   * and at most 30, the server's limit).
+   */
+  readonly sessionPollWaitS?: number;
 }
 
 /** Options of {@link RoundhouseClient.run}. */
@@ -68,7 +83,7 @@ export interface RunLoopOptions {
    * callback such failures are not seen.
    */
   readonly onError?: (error: unknown, assignment?: Assignment) => void;
-  /** Stop after this many tasks (assignments, whatever their outcome). */
+  /** Stop after this many tasks (assignments and sessions of stateful programs, whatever their outcome). */
   readonly maxTasks?: number;
   /**
    * Wait this long after a task before checking in again (default 0). The server gives a device at most one
@@ -176,14 +191,39 @@ export class RoundhouseClient {
   }
 
   /**
-   * One check-in and, when it brings an assignment, the task. A retry answer comes back with the wait
-   * drawn uniformly inside its window; this method does not wait (`run` does).
+   * One check-in and, when it brings an assignment, the task; when it brings a session of a stateful
+   * program, the session to its end. A retry answer comes back with the wait drawn uniformly inside its
+   * window; this method does not wait (`run` does).
    */
   async runOnce(signal?: AbortSignal): Promise<RunOutcome> {
     const answer = await this.checkin(signal);
     if ('retry' in answer)
       return { kind: 'retry', window: answer.retry, waitMs: this.drawWait(answer.retry) };
+    if ('session' in answer)
+      return { kind: 'session', session: await this.runSession(answer.session, signal) };
     return this.runTask(answer.assignment, signal);
+  }
+
+  /**
+   * Runs a session of a stateful program (docs/stateful.md, "The session protocol") with this device's
+   * store, transport settings and credential, to its end. Never rejects: how it ended is the outcome, and
+   * aborting `signal` makes the device leave the session (outcome `left`).
+   */
+  runSession(grant: SessionGrant, signal?: AbortSignal): Promise<SessionOutcome> {
+    const o = this.options;
+    const options: SessionOptions = {
+      store: o.store,
+      clock: this.clock,
+      random: this.random,
+      credential: () => this.credential(),
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+      ...(o.retry ? { retry: o.retry } : {}),
+      ...(o.timeouts ? { timeouts: o.timeouts } : {}),
+      ...(o.gzip === undefined ? {} : { gzip: o.gzip }),
+      ...(o.sessionPollWaitS === undefined ? {} : { pollWaitS: o.sessionPollWaitS }),
+      ...(signal ? { signal } : {}),
+    };
+    return new SessionRunner(grant, options).run();
   }
 
   /**
@@ -245,32 +285,19 @@ export class RoundhouseClient {
       if (e instanceof ExchangeDropped) return { kind: 'abandoned', assignment: a, reason: 'secagg-dropped' };
       throw e;
     }
-    const gzip = this.options.gzip ?? true;
-    const body = gzip ? await gzipBytes(sent) : sent;
+    let uploadBytes: number;
     try {
-      // A try that timed out or lost its answer is sent again with the same token: if the first one was
-      // accepted after all, the server answers 409 UPLOAD_DUPLICATE, which is success (below).
-      await this.transport.request(
-        a.upload_url,
-        {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${a.token}`,
-            'x-device-credential': await this.credential(),
-            'content-type': 'application/octet-stream',
-            ...(gzip ? { 'content-encoding': 'gzip' } : {}),
-          },
-          body: body as BodyInit,
-        },
-        { signal, until: a.deadline, bulkBody: true },
-        (res) => res.arrayBuffer(),
-      );
+      uploadBytes = await uploadBundle(this.transport, sent, a, {
+        gzip: this.options.gzip,
+        credential: () => this.credential(),
+        signal,
+      });
     } catch (e) {
       if (e instanceof DeadlineExceeded) {
         return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };
       }
       if (isRoundhouseError(e, 'UPLOAD_LATE')) return { kind: 'late', assignment: a };
-      if (!isRoundhouseError(e, 'UPLOAD_DUPLICATE')) throw e;
+      throw e;
     }
     if (!this.hasServed(a.plan_id, a.round)) {
       // Re-inserted so that the map stays in order of service, most recent last.
@@ -289,7 +316,7 @@ export class RoundhouseClient {
       }
       throw e;
     }
-    return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes: body.byteLength };
+    return { kind: 'completed', assignment: a, examples: examples.count, uploadBytes };
   }
 
   /**
@@ -334,11 +361,14 @@ export class RoundhouseClient {
         tasks++;
         let outcome: RunOutcome;
         try {
-          outcome = await this.runTask(answer.assignment, signal);
+          outcome =
+            'session' in answer
+              ? { kind: 'session', session: await this.runSession(answer.session, signal) }
+              : await this.runTask(answer.assignment, signal);
           failures = 0;
         } catch (e) {
           if (signal.aborted) break;
-          options.onError?.(e, answer.assignment);
+          options.onError?.(e, 'assignment' in answer ? answer.assignment : undefined);
           await this.clock.sleep(backoffMs(++failures, this.options.retry ?? {}, this.random), signal);
           continue;
         }

@@ -20,8 +20,19 @@ export {
   type ClientErrorCode,
 } from './errors';
 export { emptyExamples, MemoryExampleStore, PageExampleStore, type ExampleStore } from './example-store';
+export { clientProgramProblem, runSession, SessionRunner, type SessionOptions } from './session';
 export { DEFAULT_TIMEOUTS, type TimeoutOptions } from './timeouts';
 export { backoffMs, DEFAULT_RETRY, type RetryOptions } from './transport';
-export type { AbandonReason, Assignment, CheckinAnswer, ClientPlan, RetryWindow, RunOutcome } from './types';
+export type {
+  AbandonReason,
+  Assignment,
+  CheckinAnswer,
+  ClientPlan,
+  RetryWindow,
+  RunOutcome,
+  SessionGrant,
+  SessionOutcome,
+} from './types';
+export { uploadBundle, type UploadOptions, type UploadTarget } from './upload';
 export { gzipBytes, runWork } from './work';
 export type { ClientExamples } from '../data';

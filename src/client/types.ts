@@ -6,6 +6,10 @@
 import type { TffType } from '../compute/types';
 import type { Computation } from '../generated/computation';
 import type { ClientDataSpec } from '../generated/plan';
+import type { ClientErrorCode } from './errors';
+import type { SessionGrant } from '../stateful/wire';
+
+export type { SessionGrant } from '../stateful/wire';
 
 /** The `format` of the client plan document this SDK reads (and the server writes). */
 export const CLIENT_PLAN_FORMAT = 'roundhouse.client-plan/v1';
@@ -62,8 +66,34 @@ export interface RetryWindow {
   readonly max_seconds: number;
 }
 
-/** What a check-in answers. */
-export type CheckinAnswer = { readonly assignment: Assignment } | { readonly retry: RetryWindow };
+/**
+ * What a check-in answers: a task of a round, a retry window, or a session of a stateful program whose
+ * cohort the device joined (docs/stateful.md, "The session protocol").
+ */
+export type CheckinAnswer =
+  { readonly assignment: Assignment } | { readonly retry: RetryWindow } | { readonly session: SessionGrant };
+
+/**
+ * How a device's session of a stateful program ended. `completed`: the server said the program finished.
+ * `failed`: the server said the session or the program failed, or the device answered a request with an
+ * error (the server fails the session on it), or a request of the session's failed for good. `left`: the
+ * device left (aborted, `leave()`, a client program it cannot read) or the server said it had left.
+ */
+export interface SessionOutcome {
+  readonly status: 'completed' | 'failed' | 'left';
+  /** Who ended the session: the server (its poll answer's `end`) or the device. */
+  readonly endedBy: 'server' | 'device';
+  /** The grant's `program_id` and `session_id`. */
+  readonly programId: string;
+  readonly sessionId: string;
+  /** Requests the device answered (failed ones included). */
+  readonly requests: number;
+  /** Bundles it uploaded for `contribute` requests. */
+  readonly contributions: number;
+  /** Why it failed or left, when known: the server's code, the failed answer's, or the client's own. */
+  readonly code?: ClientErrorCode;
+  readonly reason?: string;
+}
 
 /** Why a client gave up an assignment without uploading. */
 export type AbandonReason =
@@ -92,6 +122,8 @@ export type RunOutcome =
       readonly uploadBytes: number;
     }
   | { readonly kind: 'retry'; readonly window: RetryWindow; readonly waitMs: number }
+  /** The check-in gave a session of a stateful program, which ran to its end. */
+  | { readonly kind: 'session'; readonly session: SessionOutcome }
   | { readonly kind: 'dropped'; readonly assignment: Assignment }
   | { readonly kind: 'late'; readonly assignment: Assignment }
   | { readonly kind: 'abandoned'; readonly assignment: Assignment; readonly reason: AbandonReason };

@@ -35,9 +35,9 @@ export class Tally {
     this.of(a.round, a.attempt).holding.add(a.task_id);
   }
 
-  /** Records one outcome; retries are not counted (they are no round's). */
+  /** Records one outcome; retries and stateful programs' sessions are not counted (they are no round's). */
   record(o: RunOutcome): void {
-    if (o.kind === 'retry') return;
+    if (o.kind === 'retry' || o.kind === 'session') return;
     const t = this.of(o.assignment.round, o.assignment.attempt);
     t.holding.delete(o.assignment.task_id);
     t[o.kind]++;
