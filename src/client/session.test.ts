@@ -29,6 +29,7 @@ import { RoundhouseClient } from './client';
 import { MemoryExampleStore } from './example-store';
 import { SessionRunner, runSession, type SessionOptions } from './session';
 import type { SessionOutcome } from './types';
+import { contributionType } from '../stateful/requests';
 
 const F32 = tensorType('float32', []);
 const DEVICE = readings(1, 2, 3);
@@ -280,9 +281,10 @@ function scalarBundle(x: number): Uint8Array {
 }
 
 function decoded(bytes: Uint8Array): unknown {
-  const v = decodeBundle(bytes, F32);
+  const v = decodeBundle(bytes, contributionType(F32));
   try {
-    return valueToJson(v);
+    // A contribution travels as an upload <U, <>, <>, <>>: U is its first field.
+    return (valueToJson(v) as unknown[])[0];
   } finally {
     disposeValue(v);
   }

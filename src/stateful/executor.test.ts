@@ -8,6 +8,7 @@ import { readings, sumProgram } from '../../test/support/stateful-programs';
 import { clientProgramOf } from './client-program';
 import { ClientExecutor } from './executor';
 import type { ExecutorAnswer, ExecutorRequest } from './requests';
+import { contributionType } from './requests';
 
 const F32 = tensorType('float32', []);
 
@@ -28,9 +29,10 @@ function scalarBundle(x: number): Uint8Array {
 function contributed(answer: ExecutorAnswer): unknown {
   if (!answer.ok || answer.kind !== 'contributed')
     throw new Error(`not a contribution: ${JSON.stringify(answer)}`);
-  const v: Value = decodeBundle(answer.bundle, F32);
+  const v: Value = decodeBundle(answer.bundle, contributionType(F32));
   try {
-    return valueToJson(v);
+    // A contribution travels as an upload <U, <>, <>, <>>: U is its first field.
+    return (valueToJson(v) as unknown[])[0];
   } finally {
     disposeValue(v);
   }

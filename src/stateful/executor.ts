@@ -24,6 +24,7 @@ import type {
   ExecutorAnswer,
   ExecutorRequest,
 } from './requests';
+import { contributionType, contributionValue } from './requests';
 
 /** A held value and the type the device reports for it. */
 interface Held {
@@ -149,13 +150,14 @@ export class ClientExecutor {
   }
 
   /**
-   * The bundle of a held value. A non-finite float is refused (BUNDLE_NOT_FINITE) here, as the server's
+   * The bundle of a held value, as a round's upload (`contributionType`). A non-finite float is refused (BUNDLE_NOT_FINITE) here, as the server's
    * upload route refuses one, so that a diverged device fails its own session rather than an aggregate.
    */
   private contribute(r: ContributeRequest): ExecutorAnswer {
     const { value, type } = this.get(r.handle);
-    const bundle = encodeBundle(value, type);
-    readTypedBundle(bundle, type, { requireFinite: true });
+    const upload = contributionType(type);
+    const bundle = encodeBundle(contributionValue(value), upload);
+    readTypedBundle(bundle, upload, { requireFinite: true });
     return { ok: true, kind: 'contributed', aggregation: r.aggregation, bundle };
   }
 

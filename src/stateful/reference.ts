@@ -9,7 +9,7 @@ import { Checker } from '../compute/checker';
 import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
 import type { Signature, TffType } from '../compute/types';
-import { disposeValue, type Value } from '../compute/value';
+import { disposeValue, isStruct, type Value } from '../compute/value';
 import { valueToJson } from '../compute/value-json';
 import type { ClientExamples } from '../data';
 import { AppError } from '../errors';
@@ -17,7 +17,7 @@ import { mergeWith, pair } from '../rounds/form-steps';
 import { clientProgramOf } from './client-program';
 import { callArgument, ClientExecutor } from './executor';
 import type { AggregateStep, Program, Step } from './program';
-import type { ExecutorRequest } from './requests';
+import { contributionType, type ExecutorRequest } from './requests';
 import type { FailedSession, ProgramRunOptions, ProgramRunResult, StepLog } from './run-types';
 import { runServerComputation } from './server-call';
 
@@ -228,7 +228,9 @@ class ReferenceRun {
     try {
       for (const [id, bytes] of bundles) {
         try {
-          contributions.push(decodeBundle(bytes!, U));
+          // A contribution is an upload <U, <>, <>, <>> (contributionType): U is its first field.
+          const upload = decodeBundle(bytes!, contributionType(U));
+          contributions.push(isStruct(upload) ? upload.fields[0]!.value : upload);
         } catch (e) {
           if (!(e instanceof AppError)) throw e;
           this.failSession(id, index, `${e.code}: ${e.message}`);

@@ -5,7 +5,8 @@
  * downloads the bundle from, and `contribute` carries an `upload_url` and a single-use `token` the device
  * uploads its bundle to; here the bytes are in the request and in the answer.
  */
-import type { TffType } from '../compute/types';
+import { structType, type TffType } from '../compute/types';
+import { structValue, type Value } from '../compute/value';
 import type { ErrorCode } from '../errors';
 
 /** Hold a broadcast value (the bundle of a server value, of `type`) under `handle`. */
@@ -112,3 +113,29 @@ export interface FailedAnswer {
 
 /** The answer to one executor request. */
 export type ExecutorAnswer = CreatedAnswer | ContributedAnswer | DisposedAnswer | FailedAnswer;
+
+/**
+ * The type a contribution travels as: a round's upload `<U, V1, V2, V3>` with the held value as U and the
+ * secure sums empty (a plain aggregation), so that the upload route and the aggregation workers take it
+ * exactly as a round's upload (docs/stateful.md, "The session protocol"). Its tensors are named `0/...`.
+ */
+export function contributionType(U: TffType): TffType {
+  const empty = structType([]);
+  return structType([
+    [undefined, U],
+    [undefined, empty],
+    [undefined, empty],
+    [undefined, empty],
+  ]);
+}
+
+/** A held value as a contribution (`contributionType`); shares the value's tensors. */
+export function contributionValue(value: Value): Value {
+  const empty = (): Value => structValue([]);
+  return structValue([
+    [undefined, value],
+    [undefined, empty()],
+    [undefined, empty()],
+    [undefined, empty()],
+  ]);
+}
