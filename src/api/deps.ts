@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { Engine, Jobs, PlanCache } from '../rounds/contracts';
 import type { RoundStore } from '../store/types';
 import type { ProgramStore } from '../stateful/server/program-store';
+import type { ProgramEvents } from '../stateful/server/program-events';
 import type { DeviceVerifier } from './devices/verifier';
 import type { ApiMetrics } from './metrics';
 
@@ -16,6 +17,8 @@ export interface AppDeps {
   readonly log: Logger;
   /** Stateful programs (docs/stateful.md); without it the program and session routes are not served. */
   readonly programs?: ProgramStore;
+  /** Wakes long polls when a program changes; without it a poll looks at Redis every 200 ms. */
+  readonly programEvents?: ProgramEvents;
   /**
    * Who a check-in or upload is (README, "Device credentials"); default: anonymous without a rate limit, for
    * tests that build an app directly (the server passes `createDeviceVerifier(config, ...)`).

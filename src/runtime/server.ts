@@ -6,6 +6,7 @@ import { createDeviceVerifier } from '../api/devices';
 import { createMetrics } from '../api/metrics';
 import type { Config } from '../config';
 import { createLogger, type Logger } from '../log/logger';
+import { ProgramEvents, programChannel } from '../stateful/server/program-events';
 import { checkEvictionPolicy, createCore, startIsolates, startProgramDriver } from './core';
 import { fastClose } from './http-close';
 import { connectRedis, type ConnectRedisOptions } from './redis';
@@ -87,6 +88,12 @@ export async function startServer(config: Config, options: StartServerOptions): 
     }
 
     const devices = createDeviceVerifier(config, core.connection, log);
+    const programEvents = new ProgramEvents(
+      redis.client({ name: 'roundhouse:program-events' }),
+      programChannel(config.redisPrefix),
+    );
+    await programEvents.start();
+    closers.push({ what: 'program events', close: () => programEvents.close() });
 
     // The app is made after listen so that, with port 0, it sees the real port in its configuration.
     const app: { handler?: http.RequestListener } = {};
@@ -114,6 +121,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
       plans: core.plans,
       jobs: core.jobs,
       programs: core.programs,
+      programEvents,
       log,
       devices,
       // A long-running server exports the process metrics too (CPU, memory, event-loop lag).

@@ -14,6 +14,7 @@ import {
   verifySessionToken,
   type SessionClaims,
 } from '../../stateful/server/session-token';
+import type { ProgramEvents } from '../../stateful/server/program-events';
 import {
   MAX_POLL_WAIT_S,
   type NumberedRequest,
@@ -26,7 +27,7 @@ import { operatorAuth } from '../middleware/operator-auth';
 import { validateBody } from '../middleware/validate';
 import { resourceBase } from '../resource-base';
 
-/** How often a long poll looks for new requests (ms). */
+/** How often a long poll looks for new requests when no event channel wakes it (ms). */
 const POLL_MS = 200;
 
 /** Answer bodies are a few small objects per request. */
@@ -37,7 +38,9 @@ const ANSWERS_BODY_LIMIT = 256 * 1024;
  * a device in a cohort (session token, granted at check-in) downloads the client program and the broadcast
  * values, long-polls for its requests, answers them, and may leave.
  */
-export function programRoutes(deps: RouteDeps & { readonly programs: ProgramStore }): Router {
+export function programRoutes(
+  deps: RouteDeps & { readonly programs: ProgramStore; readonly programEvents?: ProgramEvents },
+): Router {
   const { programs, config, store } = deps;
   const router = Router();
   const auth = operatorAuth({ token: config.operatorToken });
@@ -174,18 +177,28 @@ export function programRoutes(deps: RouteDeps & { readonly programs: ProgramStor
     const after = intParam(query.get('after') ?? undefined, 'after', 0);
     const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
     const base = resourceBase(req, config);
-    const until = deps.now() + waitS * 1000;
-    let closed = false;
-    req.on('close', () => (closed = true));
+    const until = Date.now() + waitS * 1000;
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
     for (;;) {
+      // Armed before looking, so that requests issued while this poll reads Redis wake it.
+      const left = until - Date.now();
+      const changed = left > 0 ? wake(claims.program, left, gone.signal) : undefined;
       const body = await pollOnce(claims, after, base);
-      if (body.requests.length > 0 || body.end || deps.now() >= until || closed) {
-        res.set('Cache-Control', 'no-store').json(body);
+      if (body.requests.length > 0 || body.end || !changed || gone.signal.aborted) {
+        gone.abort();
+        if (!res.writableEnded && !res.destroyed) res.set('Cache-Control', 'no-store').json(body);
         return;
       }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await changed;
     }
   });
+
+  /** Resolves when the program may have changed (an event, a timer, or the client gone). */
+  function wake(program: string, ms: number, signal: AbortSignal): Promise<void> {
+    if (deps.programEvents) return deps.programEvents.arm(program, ms, signal);
+    return new Promise((r) => setTimeout(r, Math.min(ms, POLL_MS)));
+  }
 
   /** One look at a session's state and requests. */
   async function pollOnce(claims: SessionClaims, after: number, base: string): Promise<RequestsResponse> {

@@ -6,6 +6,7 @@
  */
 import { LuaScript } from '../../store/lua-script';
 import type { Keys, ProgramKeys } from '../../store/keys';
+import { programChannel } from './program-events';
 import type { RedisClient } from '../../store/redis-client';
 import type { ErrorCode } from '../../errors';
 import type { TffType } from '../../compute/types';
@@ -171,10 +172,19 @@ return 0
 
 /** Stateful programs on one Redis (or Cluster) under the store's key prefix. */
 export class ProgramStore {
+  private readonly channel: string;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    this.channel = programChannel(keys.prefix);
+  }
+
+  /** Wakes the long polls of program `id` in every API process (`ProgramEvents`). */
+  async notify(id: string): Promise<void> {
+    await this.redis.publish(this.channel, id);
+  }
 
   private k(id: string): ProgramKeys {
     return this.keys.program(id);
@@ -314,7 +324,10 @@ export class ProgramStore {
     reason: string,
   ): Promise<boolean> {
     const k = this.k(id);
-    return (await END_SESSION.run(this.redis, [k.meta, k.sessions], [session, status, code, reason])) === 1;
+    const ended =
+      (await END_SESSION.run(this.redis, [k.meta, k.sessions], [session, status, code, reason])) === 1;
+    if (ended) await this.notify(id);
+    return ended;
   }
 
   /** The requests after `after` (seq > after), in order. */
@@ -346,6 +359,7 @@ export class ProgramStore {
         [from, to, ...requests.map((q) => JSON.stringify(q))],
       ),
     );
+    if (r >= 0 && requests.length > 0) await this.notify(id);
     return r >= 0 ? r : undefined;
   }
 
@@ -362,6 +376,7 @@ export class ProgramStore {
       const population = await this.redis.hget(this.k(id).meta, 'population');
       if (population) await this.redis.srem(this.keys.global.populationPrograms(population), id);
       if (to !== 'running') await this.redis.srem(this.keys.global.activePrograms, id);
+      await this.notify(id);
     }
     return moved;
   }
