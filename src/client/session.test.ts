@@ -100,6 +100,7 @@ class FakeSessionServer {
       answers_url: `${s}/answers`,
       session_url: s,
       step_timeout_s: this.stepTimeoutS,
+      answered: 0,
     };
   }
 

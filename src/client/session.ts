@@ -115,7 +115,7 @@ export class SessionRunner {
   /** The server ended the session: there is nothing to leave. */
   private over = false;
   private lastContact: number;
-  private answered = 0;
+  private answered: number;
   private contributions = 0;
 
   constructor(
@@ -124,6 +124,9 @@ export class SessionRunner {
   ) {
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
+    // A session this device had before a restart resumes after what the server holds (its handles are gone,
+    // which the next request naming one reveals: HANDLE_UNKNOWN).
+    this.answered = grant.answered ?? 0;
     const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.transport = new Transport(fetchFn, this.clock, this.random, options.retry, options.timeouts);
     this.waitS = Math.max(1, Math.min(MAX_POLL_WAIT_S, Math.round(options.pollWaitS ?? MAX_POLL_WAIT_S)));

@@ -35,6 +35,12 @@ export interface SessionGrant {
   readonly session_url: string;
   /** How long the server waits for an answer before it fails the session (seconds). */
   readonly step_timeout_s: number;
+  /**
+   * The highest request seq the server holds an answer for: 0 for a new session, more when a device checks
+   * in again while its session lives (a restart). The device polls after it; a restarted device holds none
+   * of the session's handles, so the next request naming one fails with HANDLE_UNKNOWN and ends the session.
+   */
+  readonly answered: number;
 }
 
 /** `create_value` on the wire: the bundle is downloaded from `bundle_url` (session token). */

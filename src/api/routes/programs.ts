@@ -218,7 +218,8 @@ export function programRoutes(
     if (p.status === 'failed' || p.status === 'cancelled') {
       return { requests: [], end: { status: 'failed', reason: p.error ?? `the program was ${p.status}` } };
     }
-    const issued = await programs.requests(claims.program, after);
+    // Requests the server holds answers for are not served again (a device polling from before them).
+    const issued = await programs.requests(claims.program, Math.max(after, session.answered));
     if (issued.length === 0) {
       // Silent polls of a session that owes nothing keep it alive; one that owes answers must answer.
       if (session.answered >= after) await programs.touch(claims.program, claims.session, deps.now());
@@ -366,6 +367,7 @@ export async function joinProgram(
       answers_url: `${base}/v1/sessions/${joined.session}/answers`,
       session_url: `${base}/v1/sessions/${joined.session}`,
       step_timeout_s: stepTimeout,
+      answered: joined.outcome === 'existing' ? ((await deps.programs.session(id, joined.session))?.answered ?? 0) : 0,
     };
   }
   return undefined;

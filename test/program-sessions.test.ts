@@ -1,0 +1,292 @@
+import { MemoryExampleStore } from '../src/client/example-store';
+import { RoundhouseClient } from '../src/client';
+import type { RunOutcome } from '../src/client/types';
+import { initBackend } from '../src/compute/backend';
+import type { JsonValue } from '../src/compute/value-json';
+import type { ClientExamples } from '../src/data';
+import type { Program } from '../src/stateful/program';
+import { runProgram } from '../src/stateful/reference';
+import type { ProgramSummary } from '../src/stateful/server/program-store';
+import type { RequestsResponse, SessionGrant } from '../src/stateful/wire';
+import { eventually, startCluster, type Cluster } from './support/cluster';
+import { varianceProgram } from './support/programs';
+import { readings, sumProgram } from './support/stateful-programs';
+
+// Hostile programs and hostile or failing devices against a real server (API and worker processes, real
+// Redis, real HTTP), with the sum-then-scale program (test/support/stateful-programs.ts): each device sums
+// its readings (s), the sums are aggregated (total), the server doubles it and broadcasts it, each device
+// scales its own sum by it and those are aggregated (scaled_total).
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('stateful programs: hostile programs, hostile and failing devices', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    await initBackend();
+    cluster = await startCluster({ workers: 1 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  let populations = 0;
+  /** The program with its own population (tests do not share cohorts) and short timeouts. */
+  function program(min: number, target: number, stepTimeoutS = 60): Program {
+    const p: Json = sumProgram(min, target);
+    p.population = `sensors-${process.pid}-${++populations}`;
+    p.cohort.step_timeout_s = stepTimeoutS;
+    return p as Program;
+  }
+
+  async function submit(p: unknown): Promise<Response> {
+    return cluster.operator('/v1/programs', { method: 'POST', body: JSON.stringify(p) });
+  }
+
+  async function submitted(p: Program): Promise<string> {
+    const res = await submit(p);
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { id: string }).id;
+  }
+
+  async function summary(id: string): Promise<ProgramSummary & { sessions: Record<string, number> }> {
+    return (await (await cluster.operator(`/v1/programs/${id}`)).json()) as ProgramSummary & {
+      sessions: Record<string, number>;
+    };
+  }
+
+  async function ended(id: string): Promise<ProgramSummary & { sessions: Record<string, number> }> {
+    return eventually(`program ${id} to end`, async () => {
+      const p = await summary(id);
+      return p.status === 'completed' || p.status === 'failed' ? p : undefined;
+    });
+  }
+
+  function device(
+    population: string,
+    deviceId: string,
+    data: Record<string, ClientExamples>,
+    fetch?: typeof globalThis.fetch,
+    signal?: AbortSignal,
+  ): RoundhouseClient {
+    return new RoundhouseClient({
+      server: cluster.url,
+      population,
+      deviceId,
+      store: new MemoryExampleStore(data),
+      retry: { attempts: 1 },
+      ...(fetch ? { fetch } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** Checks in as `deviceId` by hand and answers its grant. */
+  async function grantOf(population: string, deviceId: string): Promise<SessionGrant> {
+    const res = await fetch(`${cluster.url}/v1/populations/${population}/checkin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ device_id: deviceId }),
+    });
+    const body = (await res.json()) as { session?: SessionGrant };
+    if (!body.session) throw new Error(`no session: ${JSON.stringify(body)}`);
+    return body.session;
+  }
+
+  /**
+   * A fetch that dies with its device once it has answered a contribution: every call after fails as a
+   * killed process's would (nothing reaches the server, not even a DELETE).
+   */
+  function dyingFetch(onDeath: () => void): typeof globalThis.fetch {
+    let dead = false;
+    return async (input, init) => {
+      if (dead) throw new TypeError('fetch failed: the device is dead');
+      const res = await fetch(input, init);
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.endsWith('/answers') && typeof init?.body === 'string' && init.body.includes('"contributed"')) {
+        dead = true;
+        onDeath();
+      }
+      return res;
+    };
+  }
+
+  describe('programs refused at submission, with the code and the pointer', () => {
+    it.each([
+      [
+        'a server step reading a client value directly',
+        (p: Json) => (p.steps[3].args = ['stats']),
+        'PROGRAM_PRIVACY_VIOLATION',
+        '/steps/3/args/0',
+      ],
+      [
+        'an output naming a client value',
+        (p: Json) => {
+          p.outputs.leak = 'dev';
+          p.steps.at(-1).values = ['values'];
+        },
+        'PROGRAM_PRIVACY_VIOLATION',
+        '/outputs/leak',
+      ],
+      [
+        'an aggregation below the cohort minimum',
+        (p: Json) => (p.steps[2].min_clients = 2),
+        'PROGRAM_PRIVACY_VIOLATION',
+        '/steps/2/min_clients',
+      ],
+      [
+        'a cohort of one',
+        (p: Json) => {
+          p.cohort.min_clients = 1;
+          p.steps[2].min_clients = 1;
+        },
+        'PROGRAM_PRIVACY_VIOLATION',
+        '/cohort/min_clients',
+      ],
+      [
+        'a step naming a value that does not exist',
+        (p: Json) => (p.steps[5].args = ['stats', 'elsewhere']),
+        'PLAN_TYPE_ERROR',
+        '/steps/5/args/1',
+      ],
+    ])('%s', async (_, mutate, code, pointer) => {
+      const p: Json = varianceProgram();
+      mutate(p);
+      const res = await submit(p);
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+      expect(body.error.code).toBe(code);
+      expect(body.error.details.map((d) => d.path)).toContain(pointer);
+      expect(
+        ((await (await cluster.operator('/v1/programs')).json()) as { programs: unknown[] }).programs.every(
+          (x) => (x as { name: string }).name !== p.name || false,
+        ),
+      ).toBe(true);
+    });
+  });
+
+  it('a session token is good for its own session only, and is no task token; answers come in order', async () => {
+    const p = program(2, 2);
+    const id = await submitted(p);
+    const a = await grantOf(p.population, 'hostile-a');
+    const b = await grantOf(p.population, 'hostile-b');
+    // The same device checking in again gets its own live session back, not a second place.
+    expect((await grantOf(p.population, 'hostile-a')).session_id).toBe(a.session_id);
+    const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+    // b's token on a's session.
+    const foreign = await fetch(`${a.requests_url}?after=0&wait=0`, { headers: auth(b.token) });
+    expect(foreign.status).toBe(401);
+    expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe('TOKEN_INVALID');
+    // A forged token.
+    const forged = await fetch(`${a.requests_url}?after=0&wait=0`, {
+      headers: auth(`${a.token.slice(0, -4)}AAAA`),
+    });
+    expect(forged.status).toBe(401);
+    // A session token as a task token.
+    const upload = await fetch(`${cluster.url}/v1/tasks/anything/result`, {
+      method: 'POST',
+      headers: { ...auth(a.token), 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(8),
+    });
+    expect(upload.status).toBe(401);
+    // The cohort is full: the driver starts, and a's first requests arrive.
+    const polled = await eventually('requests for a', async () => {
+      const r = (await (
+        await fetch(`${a.requests_url}?after=0&wait=5`, { headers: auth(a.token) })
+      ).json()) as RequestsResponse;
+      return r.requests.length > 0 ? r : undefined;
+    });
+    expect(polled.requests[0]).toMatchObject({ seq: 1, request: { kind: 'create_data', handle: 'h0' } });
+    // An answer out of order.
+    const skip = await fetch(a.answers_url, {
+      method: 'POST',
+      headers: { ...auth(a.token), 'content-type': 'application/json' },
+      body: JSON.stringify({ answers: [{ seq: 2, ok: true, kind: 'disposed' }] }),
+    });
+    expect(skip.status).toBe(409);
+    expect(((await skip.json()) as { error: { code: string } }).error.code).toBe('ANSWER_OUT_OF_ORDER');
+    // An answer that is no answer.
+    const junk = await fetch(a.answers_url, {
+      method: 'POST',
+      headers: { ...auth(a.token), 'content-type': 'application/json' },
+      body: JSON.stringify({ answers: [{ seq: 1, value: [1, 2, 3] }] }),
+    });
+    expect(junk.status).toBe(400);
+    // b leaves: a cohort of 2 with minimum 2 cannot go on, and the program fails with its reason.
+    expect((await fetch(b.session_url, { method: 'DELETE', headers: auth(b.token) })).status).toBe(204);
+    const p2 = await ended(id);
+    expect(p2.status).toBe('failed');
+    expect(p2.error).toMatch(/1 devices are live, fewer than the min_clients \(2\)/);
+    expect(p2.outputs).toBeUndefined();
+    const end = (await (
+      await fetch(`${a.requests_url}?after=1&wait=1`, { headers: auth(a.token) })
+    ).json()) as RequestsResponse;
+    expect(end.end).toMatchObject({ status: 'failed' });
+  }, 120_000);
+
+  it('a device killed mid-program and restarted (its state lost): the others finish without it', async () => {
+    const p = program(2, 3);
+    const id = await submitted(p);
+    const data = [readings(1, 2, 3), readings(4, 5), readings(10)];
+    const ids = ['kill-a', 'kill-b', 'kill-victim'];
+    const stop = new AbortController();
+    const runs = [
+      device(p.population, ids[0]!, data[0]!).runOnce(),
+      device(p.population, ids[1]!, data[1]!).runOnce(),
+      device(
+        p.population,
+        ids[2]!,
+        data[2]!,
+        dyingFetch(() => stop.abort()),
+        stop.signal,
+      )
+        .runOnce()
+        .catch((e: unknown) => e),
+    ];
+    if (!stop.signal.aborted) await new Promise((r) => stop.signal.addEventListener('abort', r));
+    // The victim comes back with no state: the check-in gives it its session again, and the next request
+    // naming a handle it held fails it.
+    const again = (await device(p.population, ids[2]!, data[2]!).runOnce()) as Extract<
+      RunOutcome,
+      { kind: 'session' }
+    >;
+    expect(again.session).toMatchObject({ status: 'failed', code: 'HANDLE_UNKNOWN' });
+    const outcomes = (await Promise.all(runs.slice(0, 2))) as Extract<RunOutcome, { kind: 'session' }>[];
+    for (const o of outcomes) expect(o.session.status).toBe('completed');
+    const server = await ended(id);
+    expect(server.status).toBe('completed');
+    expect(server.sessions).toMatchObject({ live: 2, failed: 1 });
+    // The reference: the victim contributed to `total`, then lost its state after step 2.
+    const reference = await runProgram(p, new Map(ids.map((d, i) => [d, data[i]!])), {
+      loseStateAfterStep: new Map([['kill-victim', 2]]),
+    });
+    expect(reference.failed).toBeUndefined();
+    expect(server.outputs).toEqual(reference.outputs as JsonValue);
+    // total over all three (1+2+3+4+5+10 = 25); scaled_total over the two left (6 + 9) * 50.
+    expect(server.outputs).toEqual({ total: 25, doubled: 50, scaled_total: 750 });
+  }, 120_000);
+
+  it('a device killed for good with too few left: the program fails with its reason and releases nothing', async () => {
+    const p = program(3, 3, 3);
+    const id = await submitted(p);
+    const stop = new AbortController();
+    const runs = [
+      device(p.population, 'few-a', readings(1)).runOnce(),
+      device(p.population, 'few-b', readings(2)).runOnce(),
+      device(
+        p.population,
+        'few-victim',
+        readings(3),
+        dyingFetch(() => stop.abort()),
+        stop.signal,
+      )
+        .runOnce()
+        .catch((e: unknown) => e),
+    ];
+    const server = await ended(id);
+    expect(server.status).toBe('failed');
+    // The silent device times out (step_timeout_s 3), and 2 live devices cannot make a minimum of 3.
+    expect(server.error).toMatch(/2 devices are live, fewer than the min_clients \(3\)/);
+    expect(server.outputs).toBeUndefined();
+    expect(server.sessions).toMatchObject({ failed: 1 });
+    const outcomes = (await Promise.all(runs.slice(0, 2))) as Extract<RunOutcome, { kind: 'session' }>[];
+    for (const o of outcomes) expect(o.session).toMatchObject({ status: 'failed', endedBy: 'server' });
+  }, 120_000);
+});
