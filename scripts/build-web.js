@@ -10,7 +10,8 @@
 //
 // The bundle must not reach Node-only code: importing a Node built-in (fs, zlib, node:*) or a Node-only module
 // of ours from the SDK's import graph fails the build with the importer named, rather than shipping a bundle
-// that breaks when a browser loads it. Packages that map built-ins away with their `browser` field (the tfjs
+// that breaks when a browser loads it. So does a package that compiles code at run time (ajv), which a page's
+// CSP without 'unsafe-eval' refuses. Packages that map built-ins away with their `browser` field (the tfjs
 // WASM backend does, for its Node code path) are left to esbuild, which honours that field.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -30,6 +31,19 @@ const NODE_ONLY_FILES = [
   ['src/compute/backend.ts', 'use initBrowserBackend (web/backend.ts)'],
 ];
 const NODE_ONLY_PACKAGES = new Set(['@tensorflow/tfjs-node']);
+/**
+ * Packages that generate code with `new Function` or `eval`, with what to do instead. The demo page's CSP
+ * (src/api/routes/web.ts) has no 'unsafe-eval', nor should any page that embeds the SDK need it: such code
+ * throws while the bundle loads, and the page gets no `Roundhouse` at all. ajv is reached through
+ * src/schema-validation.ts, which compiles code as soon as it loads (addSchema checks each schema with a
+ * compiled meta-schema).
+ */
+const EVAL_PACKAGES = new Map([
+  [
+    'ajv',
+    'keep the SDK off src/schema-validation.ts and the modules that import it (src/compute/checker.ts)',
+  ],
+]);
 /**
  * Packages whose default entry needs Node (csv-parse's uses the global Buffer when it loads), mapped to the
  * browser build they ship. Marked free of side effects, so that they are dropped altogether while nothing
@@ -59,6 +73,15 @@ const browserSafe = {
         .slice(0, args.path.startsWith('@') ? 2 : 1)
         .join('/');
       const fromPackage = args.importer.split(path.sep).includes('node_modules');
+      if (EVAL_PACKAGES.has(bare)) {
+        return {
+          errors: [
+            {
+              text: `${rel(args.importer)} imports "${args.path}", which compiles code with new Function (refused by a CSP without 'unsafe-eval'): ${EVAL_PACKAGES.get(bare)}`,
+            },
+          ],
+        };
+      }
       if (NODE_ONLY_PACKAGES.has(bare) || (!fromPackage && (builtins.has(args.path) || builtins.has(bare)))) {
         return {
           errors: [{ text: `${rel(args.importer)} imports the Node-only module "${args.path}"` }],

@@ -2,6 +2,7 @@ import type { ValidateFunction } from 'ajv';
 import type { Computation, Node } from '../generated/computation';
 import type { ErrorDetail } from '../errors';
 import { ajv, schemaErrorDetails } from '../schema-validation';
+import { calledFunction } from './called-function';
 import type { Limits } from './limits';
 import { getOp } from './ops';
 import { OpError } from './ops/op';
@@ -15,6 +16,8 @@ import {
   type TensorType,
   type TffType,
 } from './types';
+
+export { calledFunction };
 
 const attrValidators = new Map<string, ValidateFunction>();
 function attrValidator(op: string, schema: object): ValidateFunction {
@@ -254,15 +257,6 @@ function findOversized(t: TffType, max: number): TensorType | null {
     case 'sequence':
       return findOversized(t.element, max);
   }
-}
-
-/** The function a structural node reaches, if any. */
-export function calledFunction(node: Node): string | undefined {
-  if (node.op === 'call' || node.op === 'fold' || node.op === 'repeat' || node.op === 'value_and_grad') {
-    const fn = (node.attrs as { fn?: unknown } | undefined)?.fn;
-    return typeof fn === 'string' ? fn : undefined;
-  }
-  return undefined;
 }
 
 /** Converts anything thrown while checking into a located detail. */

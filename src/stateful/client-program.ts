@@ -2,7 +2,7 @@
  * The client program (`roundhouse.client-program/v1`, docs/stateful.md "The session protocol"): the part of
  * a program a device downloads to answer executor requests, and nothing else.
  */
-import { calledFunction } from '../compute/checker';
+import { calledFunction } from '../compute/called-function';
 import type { Computation } from '../generated/computation';
 import type { ClientDataSpec } from '../generated/plan';
 import type { Program } from './program';
