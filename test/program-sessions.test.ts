@@ -289,4 +289,37 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     const outcomes = (await Promise.all(runs.slice(0, 2))) as Extract<RunOutcome, { kind: 'session' }>[];
     for (const o of outcomes) expect(o.session).toMatchObject({ status: 'failed', endedBy: 'server' });
   }, 120_000);
+
+  it('the worker driving a program is SIGKILLed mid-program: another resumes it from Redis, outputs exact', async () => {
+    const p = program(3, 3);
+    const id = await submitted(p);
+    let killed = false;
+    // The first device to answer a contribution kills the only worker (driver and aggregation both).
+    const killing: typeof globalThis.fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const url = String(input instanceof Request ? input.url : input);
+      if (
+        !killed &&
+        url.endsWith('/answers') &&
+        typeof init?.body === 'string' &&
+        init.body.includes('"contributed"')
+      ) {
+        killed = true;
+        cluster.workers[0]!.kill('SIGKILL');
+        cluster.addWorker();
+      }
+      return res;
+    };
+    const outcomes = (await Promise.all([
+      device(p.population, 'restart-a', readings(1, 2), killing).runOnce(),
+      device(p.population, 'restart-b', readings(3), killing).runOnce(),
+      device(p.population, 'restart-c', readings(4), killing).runOnce(),
+    ])) as Extract<RunOutcome, { kind: 'session' }>[];
+    expect(killed).toBe(true);
+    for (const o of outcomes) expect(o.session.status).toBe('completed');
+    const server = await ended(id);
+    expect(server.status).toBe('completed');
+    // total 10, doubled 20, scaled_total (3 + 3 + 4) * 20.
+    expect(server.outputs).toEqual({ total: 10, doubled: 20, scaled_total: 200 });
+  }, 120_000);
 });

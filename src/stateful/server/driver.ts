@@ -348,8 +348,12 @@ export class ProgramDriver {
 
 /** How often the loop looks at the active programs. */
 const LOOP_MS = 200;
-/** How long a driver holds a program's lock; a driver that dies frees the program after this. */
-const LOCK_MS = 30_000;
+/**
+ * How long a driver holds a program's lock; a driver that dies frees the program after this. A pass that
+ * outlives it may meet a second driver, which does no harm: every move is conditional in Redis, and a
+ * server call run twice stores the same value.
+ */
+const LOCK_MS = 10_000;
 
 /**
  * Drives every active program from one process: each pass takes each program's lock, advances it and lets
