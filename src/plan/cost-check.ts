@@ -92,7 +92,8 @@ export function planCosts(plan: Plan, types: FormTypes, limits: Limits): Computa
     }));
 }
 
-function estimateAt(
+/** One computation's estimate at its parameter type; PlanCostError names the node the model fails at. */
+export function estimateAt(
   model: CostModel,
   comp: Computation,
   parameter: TffType | undefined,
@@ -124,6 +125,14 @@ export function costErrors(plan: Plan, types: FormTypes, limits: Limits): ErrorD
     const why = e instanceof CostBudgetError ? e.message : `the cost model failed: ${String(e)}`;
     return [{ path: '', message: `the plan's cost cannot be estimated within the limit: ${why}` }];
   }
+  return costLimitErrors(costs, limits);
+}
+
+/**
+ * The problems of estimated costs over the configured limits (client limits for computations that run on
+ * devices): one per computation and resource, located at the node that costs the most.
+ */
+export function costLimitErrors(costs: readonly ComputationCost[], limits: Limits): ErrorDetail[] {
   const out: ErrorDetail[] = [];
   for (const { label, pointer, client, cost } of costs) {
     const [memLimit, memVar] = client

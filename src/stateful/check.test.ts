@@ -4,6 +4,8 @@ import { formatType } from '../compute/types';
 import { AppError, type ErrorCode } from '../errors';
 import { f32, named } from '../plans/common';
 import { checkProgram } from './check';
+import { buildPersonalised } from './library/personalised';
+import { buildTrainThenEvaluate } from './library/train-then-evaluate';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- program JSON is edited freely to break it
 type Json = any;
@@ -262,5 +264,40 @@ describe('checkProgram refuses, with the code and the pointer', () => {
     const p: Json = varianceProgram();
     p.steps[8].deadline_s = 1e9;
     expectRefused(p, 'PLAN_OUT_OF_BOUNDS', '/steps/8/deadline_s', /SCHEDULE_MAX_SECONDS/);
+  });
+});
+
+describe('the cost model on program computations', () => {
+  function refusedWith(limits: typeof DEFAULT_LIMITS): AppError {
+    try {
+      checkProgram(varianceProgram(), limits);
+    } catch (e) {
+      if (e instanceof AppError) return e;
+      throw e;
+    }
+    throw new Error('the program was accepted');
+  }
+
+  test('the library programs fit the default limits', () => {
+    expect(() => checkProgram(buildTrainThenEvaluate({ rounds: 3 }))).not.toThrow();
+    expect(() => checkProgram(buildPersonalised({ rounds: 3 }))).not.toThrow();
+  });
+
+  test('a device computation over the client FLOP limit is refused at its costliest node', () => {
+    const e = refusedWith({ ...DEFAULT_LIMITS, maxClientFlops: 10 });
+    expect(e.code).toBe('PLAN_OUT_OF_BOUNDS');
+    const detail = e.details.find((d) => d.path.startsWith('/computations/local_stats/nodes/'));
+    expect(detail?.message).toMatch(
+      /local_stats: estimated .* FLOPs per evaluation over \d+ batches .*LIMIT_MAX_CLIENT_FLOPS/,
+    );
+  });
+
+  test("an aggregation's or a server call's computation against the server limits", () => {
+    const e = refusedWith({ ...DEFAULT_LIMITS, maxFlops: 1, maxPeakBytes: 4 });
+    expect(e.code).toBe('PLAN_OUT_OF_BOUNDS');
+    const paths = e.details.map((d) => d.path.replace(/\/nodes\/\d+$/, ''));
+    expect(paths).toEqual(expect.arrayContaining(['/computations/accumulate', '/computations/mean_of']));
+    // Devices' computations stay under the client limits, which were not lowered.
+    expect(paths).not.toContain('/computations/local_stats');
   });
 });

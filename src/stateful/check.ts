@@ -8,6 +8,7 @@ import { secondsBoundError } from '../plan/schedule-checks';
 import { errorCode } from '../plan/validate';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
 import type { Placement, Program } from './program';
+import { programCostErrors } from './cost-check';
 import { checkSteps, ProgramProblems } from './step-check';
 
 /** A program that passed the schema, the type checker, the placements, the privacy rule and the minimums. */
@@ -97,6 +98,10 @@ export function checkProgram(json: unknown, limits: Limits = DEFAULT_LIMITS): Ch
   }
 
   const bounds = boundErrors(program, limits);
+  // Only a well-typed program can be costed.
+  if (problems.details.length === 0) {
+    bounds.push(...programCostErrors(program, facts.types, signatures, facts.clients, limits));
+  }
   if (problems.details.length || bounds.length) {
     // A broken function is reported once even when several computations reach it.
     const all = [...problems.details, ...bounds];
