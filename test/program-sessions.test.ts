@@ -22,7 +22,8 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
   let cluster: Cluster;
   beforeAll(async () => {
     await initBackend();
-    cluster = await startCluster({ workers: 1 });
+    // A killed worker's jobs stall for WORKER_LOCK_MS before another takes them (the SIGKILL test).
+    cluster = await startCluster({ workers: 1, env: { WORKER_LOCK_MS: '2000' } });
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -322,4 +323,29 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     // total 10, doubled 20, scaled_total (3 + 3 + 4) * 20.
     expect(server.outputs).toEqual({ total: 10, doubled: 20, scaled_total: 200 });
   }, 120_000);
+
+  it('the operator cancels a program: its sessions end, and it cannot be cancelled twice', async () => {
+    const p = program(2, 3);
+    const id = await submitted(p);
+    const g = await grantOf(p.population, 'cancel-a');
+    const res = await cluster.operator(`/v1/programs/${id}/cancel`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'cancelled', error: 'cancelled by the operator' });
+    const poll = (await (
+      await fetch(`${g.requests_url}?after=0&wait=1`, { headers: { authorization: `Bearer ${g.token}` } })
+    ).json()) as RequestsResponse;
+    expect(poll.end).toMatchObject({ status: 'failed', reason: 'cancelled by the operator' });
+    const again = await cluster.operator(`/v1/programs/${id}/cancel`, { method: 'POST' });
+    expect(again.status).toBe(409);
+    expect((await cluster.operator('/v1/programs/pnosuchprogram/cancel', { method: 'POST' })).status).toBe(
+      404,
+    );
+    // A cancelled program takes no one.
+    const late = await fetch(`${cluster.url}/v1/populations/${p.population}/checkin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ device_id: 'cancel-late' }),
+    });
+    expect(await late.json()).toHaveProperty('retry');
+  });
 });

@@ -134,6 +134,33 @@ export function programRoutes(
     });
   });
 
+  router.post('/v1/programs/:id/cancel', auth, async (req, res) => {
+    const id = req.params.id as string;
+    const p = await programs.get(id);
+    if (!p) throw new AppError('PROGRAM_NOT_FOUND', `no program ${id}`);
+    const from = p.status === 'recruiting' || p.status === 'running' ? p.status : undefined;
+    if (
+      !from ||
+      !(await programs.move(id, from, 'cancelled', {
+        error: 'cancelled by the operator',
+        ended_at: deps.now(),
+      }))
+    ) {
+      throw new AppError(
+        'PLAN_STATE_CONFLICT',
+        `program ${id} is ${p.status}: only a recruiting or running program can be cancelled`,
+      );
+    }
+    // Its open aggregation takes no more contributions and releases nothing.
+    for (const plan of await programs.aggregations(id)) {
+      const s = await store.getPlan(plan);
+      if (s && (s.status === 'active' || s.status === 'paused'))
+        await store.setStatus(plan, 'cancelled', deps.now());
+    }
+    deps.log.info({ program: id }, 'program cancelled by the operator');
+    res.json(await programs.get(id));
+  });
+
   router.get('/v1/programs/:id/client-program', async (req, res) => {
     const claims = await verifySessionToken(
       config.tokenSecret,
@@ -367,7 +394,10 @@ export async function joinProgram(
       answers_url: `${base}/v1/sessions/${joined.session}/answers`,
       session_url: `${base}/v1/sessions/${joined.session}`,
       step_timeout_s: stepTimeout,
-      answered: joined.outcome === 'existing' ? ((await deps.programs.session(id, joined.session))?.answered ?? 0) : 0,
+      answered:
+        joined.outcome === 'existing'
+          ? ((await deps.programs.session(id, joined.session))?.answered ?? 0)
+          : 0,
     };
   }
   return undefined;
