@@ -1,9 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import checkinRequestSchema from '../../schemas/api/checkin-request.schema.json';
+import sessionAnswersSchema from '../../schemas/api/session-answers.schema.json';
 import { loadConfig } from '../config';
 import { ERROR_CODES } from '../errors';
 import type { Engine, Jobs, PlanCache } from '../rounds/contracts';
+import type { ProgramStore } from '../stateful/server/program-store';
 import type { RoundStore } from '../store/types';
 import { createApp } from './app';
 import { listRoutes, openApiDocument } from './openapi';
@@ -17,6 +19,8 @@ function appWithoutStore() {
     engine: {} as Engine,
     plans: {} as PlanCache,
     jobs: {} as Jobs,
+    // The program and session routes are mounted only with a program store: list them too.
+    programs: {} as ProgramStore,
     log: pino({ level: 'silent' }),
   });
 }
@@ -73,6 +77,11 @@ describe('the OpenAPI document', () => {
   it('describes the check-in body with the schema the API validates against', () => {
     const { $id: _id, $schema: _schema, ...rest } = checkinRequestSchema;
     expect(openApiDocument.components.schemas.CheckinRequest).toEqual(rest);
+  });
+
+  it('describes the session answers body with the schema the API validates against', () => {
+    const { $id: _id, $schema: _schema, ...rest } = sessionAnswersSchema;
+    expect(openApiDocument.components.schemas.SessionAnswers).toEqual(rest);
   });
 
   it('is served at /v1/openapi.json', async () => {

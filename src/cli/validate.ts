@@ -89,7 +89,8 @@ export function isProgramDocument(json: unknown): boolean {
 
 /**
  * Runs `checkProgram` on a parsed program document under the same body limit and server limits as a plan.
- * Programs are not submitted to the server yet (docs/stateful.md), so nothing is evaluated.
+ * Nothing is evaluated (nor is it at submit). `POST /v1/programs` also checks each aggregate's one-round plan
+ * (`aggregationPlan` and `checkPlan`: its cost, for one), which this does not (docs/stateful.md, "Limits").
  */
 export function validateProgram(
   json: unknown,

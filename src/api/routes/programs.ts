@@ -276,8 +276,9 @@ export function programRoutes(
     // A device holding a task it has not uploaded gets the same task again (its first answer may be lost).
     const assigned = await store.tryAssign(request.plan, newTaskId(), now, claims.device);
     if (!assigned.ok) {
-      // Too late (the aggregation closed), or already uploaded: no token; the device's upload is refused and
-      // its answer says so.
+      // Too late (the aggregation closed, no longer selects or is paused), or already uploaded: no URL and
+      // no token. A device that has not uploaded answers UPLOAD_LATE; one served this request again after
+      // a lost answer, whose upload was accepted, answers contributed.
       return {
         kind: 'contribute',
         aggregation: request.aggregation,
