@@ -8,7 +8,9 @@ import type { Program } from '../src/stateful/program';
 import { runProgram } from '../src/stateful/reference';
 import type { ProgramSummary } from '../src/stateful/server/program-store';
 import type { RequestsResponse, SessionGrant } from '../src/stateful/wire';
+import Redis from 'ioredis';
 import { eventually, startCluster, type Cluster } from './support/cluster';
+import { testRedisUrl } from './support/test-redis';
 import { varianceProgram } from './support/programs';
 import { readings, sumProgram } from './support/stateful-programs';
 
@@ -210,6 +212,39 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
       body: JSON.stringify({ answers: [{ seq: 1, value: [1, 2, 3] }] }),
     });
     expect(junk.status).toBe(400);
+    // Answered up to the contribution, whose poll must carry the session's own device credential: the server
+    // keeps only the device's binding to the program, and assigns the contribution's task to the device id.
+    const created = (seq: number, handle: string) => ({
+      seq,
+      ok: true,
+      kind: 'created',
+      handle,
+      type: { kind: 'struct', fields: [] },
+    });
+    const answered = await fetch(a.answers_url, {
+      method: 'POST',
+      headers: { ...auth(a.token), 'content-type': 'application/json' },
+      body: JSON.stringify({ answers: [created(1, 'h0'), created(2, 'h1')] }),
+    });
+    expect(await answered.json()).toEqual({ answered: 2 });
+    const contribution = (credential?: string) =>
+      fetch(`${a.requests_url}?after=2&wait=5`, {
+        headers: { ...auth(a.token), ...(credential ? { 'x-device-credential': credential } : {}) },
+      });
+    const bare = await contribution();
+    expect(bare.status).toBe(401);
+    expect(((await bare.json()) as { error: { code: string } }).error.code).toBe('DEVICE_CREDENTIAL_INVALID');
+    const other = await contribution('hostile-b');
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe('DEVICE_MISMATCH');
+    const own = (await (await contribution('hostile-a')).json()) as RequestsResponse;
+    expect(own.requests[0]).toMatchObject({
+      seq: 3,
+      request: { kind: 'contribute', aggregation: 'total', handle: 'h1' },
+    });
+    expect((own.requests[0]!.request as { token: string }).token).not.toBe('');
+    // Neither the token nor Redis holds the device id.
+    expect(Buffer.from(a.token.split('.')[1]!, 'base64url').toString()).not.toContain('hostile-a');
     // b leaves: a cohort of 2 with minimum 2 cannot go on, and the program fails with its reason.
     expect((await fetch(b.session_url, { method: 'DELETE', headers: auth(b.token) })).status).toBe(204);
     const p2 = await ended(id);
@@ -220,6 +255,23 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
       await fetch(`${a.requests_url}?after=1&wait=1`, { headers: auth(a.token) })
     ).json()) as RequestsResponse;
     expect(end.end).toMatchObject({ status: 'failed' });
+    const redis = new Redis(testRedisUrl());
+    try {
+      for (const key of await redis.keys(`${cluster.prefix}:{p.${id}}:*`)) {
+        const type = await redis.type(key);
+        const dump =
+          type === 'hash'
+            ? JSON.stringify(await redis.hgetall(key))
+            : type === 'list'
+              ? JSON.stringify(await redis.lrange(key, 0, -1))
+              : type === 'string'
+                ? String(await redis.get(key))
+                : '';
+        expect(dump).not.toContain('hostile-a');
+      }
+    } finally {
+      redis.disconnect();
+    }
   }, 120_000);
 
   it('a device killed mid-program and restarted (its state lost): the others finish without it', async () => {

@@ -6,7 +6,7 @@ import { AppError, type ErrorDetail } from '../errors';
 import type { PlanEvaluator } from '../isolate/contract';
 import { LocalEvaluator } from '../isolate/local-evaluator';
 import { admitPlan } from '../rounds/plan-admission';
-import { checkProgram } from '../stateful/check';
+import { admitProgram } from '../stateful/admission';
 import { PROGRAM_FORMAT, type Placement } from '../stateful/program';
 import { USAGE_EXIT_CODE } from './plans';
 import { readTextFile } from './read-file';
@@ -88,9 +88,8 @@ export function isProgramDocument(json: unknown): boolean {
 }
 
 /**
- * Runs `checkProgram` on a parsed program document under the same body limit and server limits as a plan.
- * Nothing is evaluated (nor is it at submit). `POST /v1/programs` also checks each aggregate's one-round plan
- * (`aggregationPlan` and `checkPlan`: its cost, for one), which this does not (docs/stateful.md, "Limits").
+ * Runs the checks of `POST /v1/programs` (`admitProgram`) on a parsed program document under the same body
+ * limit and server limits as a plan. Nothing is evaluated (nor is it at submit).
  */
 export function validateProgram(
   json: unknown,
@@ -99,7 +98,7 @@ export function validateProgram(
   const tooLarge = bodyLimitError(json, config.maxPlanBytes);
   if (tooLarge) return { ok: false, error: tooLarge };
   try {
-    const checked = checkProgram(json, config.limits);
+    const checked = admitProgram(json, config.limits);
     const values = Object.fromEntries(
       [...checked.placements].map(([name, placement]) => [
         name,
@@ -160,7 +159,7 @@ export interface ValidateCommandIo {
  * the limits this environment gives a server (LIMIT_*, SCHEDULE_*, MAX_PLAN_BYTES). Exit 0 and a summary
  * when the server would accept the plan; 1 with the API's code and every problem (JSON pointer and
  * message), or when the file cannot be read or is not JSON; 2 on a usage mistake. A document whose
- * `format` is `roundhouse.program/v1` is checked by `checkProgram` instead, with the same conventions.
+ * `format` is `roundhouse.program/v1` is checked by `admitProgram` (the checks `POST /v1/programs` runs) instead, with the same conventions.
  */
 export function validateCommand(io: ValidateCommandIo = {}): Command {
   const out = io.out ?? ((t: string) => void process.stdout.write(t));

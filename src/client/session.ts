@@ -42,7 +42,7 @@ export interface SessionOptions {
   readonly timeouts?: TimeoutOptions;
   /** Gzip contributions (default true), as round uploads. */
   readonly gzip?: boolean;
-  /** The device credential sent with each contribution's upload, as with a round's upload. */
+  /** The device credential sent with each poll and each contribution's upload, as with a round's upload. */
   readonly credential?: () => Promise<string> | string;
   /** Aborting it makes the device leave the session (`DELETE session_url`). */
   readonly signal?: AbortSignal;
@@ -239,10 +239,19 @@ export class SessionRunner {
     url.searchParams.set('after', String(this.answered));
     url.searchParams.set('wait', String(this.waitS));
     const started = this.clock.now();
+    // The device credential rides along: the server needs it to give a `contribute` request its task (it
+    // keeps no device id of its own, only a binding to check the credential against).
+    const credential = this.options.credential ? await this.options.credential() : undefined;
     const res = await this.patiently(() =>
       this.pollTransport.request(
         url.toString(),
-        { headers: { ...this.auth(), accept: 'application/json' } },
+        {
+          headers: {
+            ...this.auth(),
+            accept: 'application/json',
+            ...(credential !== undefined ? { 'x-device-credential': credential } : {}),
+          },
+        },
         { signal: this.signal },
         async (r) => (await r.json()) as RequestsResponse,
       ),

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
-import { checkPlan } from '../../plan/validate';
 import { scheduleOf } from '../../plan/schedule';
 import { signTaskToken, bearerToken } from '../../rounds/tokens';
 import { newPlanId, newTaskId } from '../../store/ids';
-import { aggregationPlan } from '../../stateful/aggregation-plan';
+import { admitProgram } from '../../stateful/admission';
 import { checkProgram, type CheckedProgram } from '../../stateful/check';
 import { clientProgramOf } from '../../stateful/client-program';
 import type { ProgramStore, SessionRecord, StoredRequest } from '../../stateful/server/program-store';
 import {
+  sessionBinding,
   signSessionToken,
   verifySessionToken,
   type SessionClaims,
@@ -26,6 +26,7 @@ import { jsonBody } from '../middleware/json-body';
 import { operatorAuth } from '../middleware/operator-auth';
 import { validateBody } from '../middleware/validate';
 import { resourceBase } from '../resource-base';
+import { uploadCredential } from '../devices/credential';
 
 /** How often a long poll looks for new requests when no event channel wakes it (ms). */
 const POLL_MS = 200;
@@ -83,17 +84,7 @@ export function programRoutes(
     auth,
     jsonBody({ limit: config.maxPlanBytes, tooLarge: 'PLAN_LIMIT_EXCEEDED' }),
     async (req, res) => {
-      const checked = checkProgram(req.body, config.limits);
-      const { program } = checked;
-      // Every aggregation must make a valid plan for the largest cohort; refused now, not mid-program.
-      for (const index of checked.aggregations) {
-        const step = program.steps[index]!;
-        const deadlineS = (step.op === 'aggregate' && step.deadline_s) || program.cohort.step_timeout_s;
-        checkPlan(
-          aggregationPlan(checked, index, { clients: program.cohort.target_clients, deadlineS }),
-          config.limits,
-        );
-      }
+      const { program } = admitProgram(req.body, config.limits);
       const id = newPlanId();
       const now = deps.now();
       await programs.create({
@@ -211,7 +202,7 @@ export function programRoutes(
       // Armed before looking, so that requests issued while this poll reads Redis wake it.
       const left = until - Date.now();
       const changed = left > 0 ? wake(claims.program, left, gone.signal) : undefined;
-      const body = await pollOnce(claims, after, base);
+      const body = await pollOnce(claims, after, base, () => pollDevice(req, claims));
       if (body.requests.length > 0 || body.end || !changed || gone.signal.aborted) {
         gone.abort();
         if (!res.writableEnded && !res.destroyed) res.set('Cache-Control', 'no-store').json(body);
@@ -228,7 +219,34 @@ export function programRoutes(
   }
 
   /** One look at a session's state and requests. */
-  async function pollOnce(claims: SessionClaims, after: number, base: string): Promise<RequestsResponse> {
+  /**
+   * The device id of a poll's credential (`X-Device-Credential`, as an upload carries it), checked against
+   * the session's binding: a `contribute` request needs it to assign the device its task.
+   */
+  async function pollDevice(req: Request, claims: SessionClaims): Promise<string> {
+    const { credential, where } = uploadCredential(req);
+    if (credential === undefined) {
+      throw new AppError(
+        'DEVICE_CREDENTIAL_INVALID',
+        'a poll that brings a contribution needs the device credential (X-Device-Credential)',
+        [{ path: where, message: 'missing' }],
+      );
+    }
+    const device = await deps.devices.verify(credential, where);
+    if (sessionBinding(config.tokenSecret, claims.program, device) !== claims.device) {
+      throw new AppError('DEVICE_MISMATCH', "the device credential is not the session's device", [
+        { path: where, message: 'another device' },
+      ]);
+    }
+    return device;
+  }
+
+  async function pollOnce(
+    claims: SessionClaims,
+    after: number,
+    base: string,
+    device: () => Promise<string>,
+  ): Promise<RequestsResponse> {
     const session = await programs.session(claims.program, claims.session);
     if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${claims.session}`);
     if (session.status !== 'live') {
@@ -254,7 +272,9 @@ export function programRoutes(
       return { requests: [] };
     }
     const requests: NumberedRequest[] = [];
-    for (const { seq, request } of issued) requests.push({ seq, request: await wire(request, claims, base) });
+    for (const { seq, request } of issued) {
+      requests.push({ seq, request: await wire(request, claims, base, device) });
+    }
     return { requests };
   }
 
@@ -263,6 +283,7 @@ export function programRoutes(
     request: StoredRequest,
     claims: SessionClaims,
     base: string,
+    device: () => Promise<string>,
   ): Promise<NumberedRequest['request']> {
     if (request.kind === 'create_value') {
       const { value, ...rest } = request;
@@ -274,7 +295,7 @@ export function programRoutes(
     if (request.kind !== 'contribute') return request;
     const now = deps.now();
     // A device holding a task it has not uploaded gets the same task again (its first answer may be lost).
-    const assigned = await store.tryAssign(request.plan, newTaskId(), now, claims.device);
+    const assigned = await store.tryAssign(request.plan, newTaskId(), now, await device());
     if (!assigned.ok) {
       // Too late (the aggregation closed, no longer selects or is paused), or already uploaded: no URL and
       // no token. A device that has not uploaded answers UPLOAD_LATE; one served this request again after
@@ -375,7 +396,9 @@ export async function joinProgram(
   base: string,
 ): Promise<SessionGrant | undefined> {
   for (const id of ids) {
-    const joined = await deps.programs.join(id, device, newTaskId(), deps.now());
+    // The session keeps the device's binding to the program, never its id (as a round keeps HMACs).
+    const binding = sessionBinding(deps.config.tokenSecret, id, device);
+    const joined = await deps.programs.join(id, binding, newTaskId(), deps.now());
     if (joined.outcome !== 'joined' && joined.outcome !== 'existing') continue;
     const p = await deps.programs.get(id);
     if (!p) continue;
@@ -383,7 +406,7 @@ export async function joinProgram(
     const stepTimeout = (JSON.parse(doc!) as { cohort: { step_timeout_s: number } }).cohort.step_timeout_s;
     const token = await signSessionToken(
       deps.config.tokenSecret,
-      { program: id, session: joined.session, device },
+      { program: id, session: joined.session, device: binding },
       deps.now(),
     );
     return {

@@ -102,15 +102,16 @@ export class ProgramDriver {
   /** Ends recruiting when it should; answers whether the program now runs. */
   private async recruit(p: ProgramSummary, now: number): Promise<boolean> {
     const { programs, log } = this.deps;
-    if (p.cohort >= p.target_clients || (now >= p.join_deadline && p.cohort >= p.min_clients)) {
+    // Live sessions count, not joins: a device that left while recruiting is not in the cohort.
+    if (p.live >= p.target_clients || (now >= p.join_deadline && p.live >= p.min_clients)) {
       const moved = await programs.move(p.id, 'recruiting', 'running', { started_at: now });
-      if (moved) log.info({ program: p.id, cohort: p.cohort }, 'program cohort formed; running');
+      if (moved) log.info({ program: p.id, cohort: p.live }, 'program cohort formed; running');
       return moved;
     }
     if (now >= p.join_deadline) {
       await this.fail(
         p,
-        `recruiting: ${p.cohort} devices joined within join_timeout_s, fewer than the cohort's min_clients (${p.min_clients})`,
+        `recruiting: ${p.live} devices joined within join_timeout_s and stayed, fewer than the cohort's min_clients (${p.min_clients})`,
         now,
         'recruiting',
       );

@@ -45,6 +45,16 @@ describe('ProgramStore (real Redis)', () => {
     expect(await programs.join('j2', 'dev-z', 's5', 9)).toEqual({ outcome: 'closed' });
   });
 
+  it('a device that leaves while recruiting frees its place', async () => {
+    await create('f1', 2);
+    await programs.join('f1', 'dev-a', 's1', 5);
+    await programs.join('f1', 'dev-b', 's2', 6);
+    expect(await programs.join('f1', 'dev-c', 's3', 7)).toEqual({ outcome: 'full' });
+    await programs.endSession('f1', 's2', 'left', 'SESSION_ENDED', 'the device left');
+    expect(await programs.join('f1', 'dev-c', 's3', 8)).toEqual({ outcome: 'joined', session: 's3' });
+    expect(await programs.get('f1')).toMatchObject({ cohort: 3, live: 2 });
+  });
+
   it('a failed session is not given back, and ends once', async () => {
     await create('e1');
     await programs.join('e1', 'dev-a', 's1', 5);

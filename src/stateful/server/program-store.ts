@@ -96,7 +96,8 @@ if existing then
   return {'ended'}
 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'recruiting' then return {'closed'} end
-local n = tonumber(redis.call('HGET', KEYS[1], 'cohort') or '0')
+-- Live sessions, not joins: a device that left while recruiting frees its place.
+local n = tonumber(redis.call('HGET', KEYS[1], 'live') or '0')
 if n >= tonumber(redis.call('HGET', KEYS[1], 'target_clients')) then return {'full'} end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2] .. ':device', ARGV[1], ARGV[2] .. ':status', 'live',

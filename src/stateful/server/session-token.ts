@@ -4,13 +4,17 @@
  * session. A session token is no task token (it lacks the task claims, and a task token lacks `session`):
  * each contribution still needs the single-use task token its `contribute` request carries.
  */
+import { createHmac } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { tokenInvalid, tokenKey } from '../../rounds/tokens';
 
 export interface SessionClaims {
   readonly program: string;
   readonly session: string;
-  /** The device id the session was granted to (verified at check-in). */
+  /**
+   * The device's binding to the program, `sessionBinding(secret, program, device id)`: the server keeps no
+   * device id in a session, only this, and checks a device credential against it.
+   */
   readonly device: string;
 }
 
@@ -66,4 +70,12 @@ export async function verifySessionToken(
     throw tokenInvalid('malformed', 'the token is not a session token');
   }
   return { program, session, device };
+}
+
+/**
+ * HMAC(TOKEN_SECRET, program, device id): what a session stores and its token carries in place of the device
+ * id, as a round stores HMAC(round key, device id). One device has one binding per program.
+ */
+export function sessionBinding(secret: string, program: string, device: string): string {
+  return createHmac('sha256', secret).update(`session-device\n${program}\n${device}`).digest('base64url');
 }
