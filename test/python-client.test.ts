@@ -26,6 +26,7 @@ import { runInProcess } from '../src/cli/run-in-process.jest';
 import { program } from '../src/cli/main';
 import { readManifest } from '../src/conformance/kit';
 import { shellQuote } from '../src/conformance/runner';
+import { sumProgram } from './support/stateful-programs';
 import { testRedisUrl } from './support/test-redis';
 
 const CLIENT_DIR = path.join(__dirname, '..', 'examples', 'python-client');
@@ -323,5 +324,28 @@ describe('run: rounds against a live server', () => {
     expect(result.stderr).toMatch(
       /^SECAGG_UNSUPPORTED: round 1\.1 of plan \w+ masks its secure sums \(secagg\+\)/,
     );
+  });
+
+  test('a session of a stateful program is left at once, not held until the server times it out', async () => {
+    const stateful = { ...sumProgram(2, 2), population: `python-program-${process.pid}` };
+    const res = await operator('/v1/programs', { method: 'POST', body: JSON.stringify(stateful) });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const data = path.join(dir, 'program.csv');
+    fs.writeFileSync(data, 'value\n1\n');
+    const args = ['run', '--server', server.url, '--population', stateful.population, '--data', data];
+    // It never gets a task here, so it runs until killed; what matters is what it did first.
+    const ran = (await run(
+      'python3',
+      [CLIENT, ...args, '--device-id', 'python-program', '--max-wait-s', '1'],
+      {
+        timeout: 5000,
+      },
+    ).catch((e: unknown) => e)) as { stderr: string };
+    expect(ran.stderr).toMatch(/left session \S+: stateful programs are not supported/);
+    const summary = (await (await operator(`/v1/programs/${id}`)).json()) as {
+      sessions: Record<string, number>;
+    };
+    expect(summary.sessions).toMatchObject({ live: 0, left: 1 });
   });
 });

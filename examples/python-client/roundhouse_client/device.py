@@ -192,6 +192,17 @@ class Device:
                 self.log(f"no task: wait {min(wait, self.max_wait_s):.1f} s")
                 self.sleep(wait)
                 continue
+            if "session" in answer:
+                # A stateful program's session (docs/stateful.md): this client runs plans only, so it leaves
+                # at once rather than hold a place in the cohort until the server times it out.
+                grant = answer["session"]
+                try:
+                    self.request("DELETE", grant["session_url"], headers={"Authorization": f"Bearer {grant['token']}"})
+                    self.warn(f"left session {grant['session_id']}: stateful programs are not supported")
+                except HttpError as e:
+                    self.warn(f"could not leave session {grant['session_id']}: {e}")
+                self.sleep(5)
+                continue
             try:
                 line = self.task(answer["assignment"])
             except HttpError as e:
