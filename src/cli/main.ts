@@ -7,6 +7,7 @@ import { deleteCommand } from './delete';
 import { demoCommand } from './demo';
 import { planControlCommand } from './plan-control';
 import { plansCommand } from './plans';
+import { programsCommand } from './programs';
 import { runLocalCommand } from './run-local';
 import { simulateCommand } from './simulate';
 import { startCommand } from './start';
@@ -35,7 +36,8 @@ export function program(io: CliIo = {}): Command {
     .addCommand(planControlCommand('cancel'))
     .addCommand(deleteCommand())
     .addCommand(plansCommand(io))
-    .addCommand(simulateCommand())
+    .addCommand(programsCommand(io))
+    .addCommand(simulateCommand(io))
     .addCommand(runLocalCommand())
     .addCommand(dataCommand())
     .addCommand(demoCommand())

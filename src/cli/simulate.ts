@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../compute/backend';
 import { createLogger, type Logger } from '../log/logger';
 import { OperatorApi } from '../client/operator';
@@ -7,8 +7,10 @@ import { simulate, type SimulationOptions, type SimulationResult } from '../simu
 import { checkServable } from '../simulate/population';
 import type { Plan } from '../generated/plan';
 import { loadOperatorConfig } from './cli-config';
+import { EXIT, type CliIo } from './conventions';
 import { readJsonFile } from './read-file';
 import { positiveInt } from './run-local';
+import { PLAN_ONLY_OPTIONS, runProgramSimulation } from './simulate-program';
 import {
   checkPopulationFlags,
   evaluationNote,
@@ -109,6 +111,9 @@ interface SimulateFlags extends PopulationFlags {
   pauseAfterTaskS: number;
   rounds?: number;
   json?: boolean;
+  program?: string;
+  stepTimeoutS?: number;
+  inProcess?: boolean;
 }
 
 /**
@@ -117,18 +122,32 @@ interface SimulateFlags extends PopulationFlags {
  * stragglers, and a summary of every round with held-out accuracy when there are held-out examples (and,
  * for plans with secure aggregation, its counts). The clients are the SDK's, so they run SecAgg+ when a
  * round asks for it: `roundhouse plans build fedavg --secure -o plan.json` then `--submit plan.json`.
+ * With `--program`, a stateful program instead (src/cli/simulate-program.ts): its devices join the cohort,
+ * some die mid-program (`--dropout`), and the program's status, outputs and devices are reported.
  */
-export function simulateCommand(): Command {
+export function simulateCommand(io: CliIo = {}): Command {
   const [dataOption, evalDataOption] = populationOptions();
   return new Command('simulate')
     .description(
       'run a population of simulated clients (the digits, or a clients CSV with --data) against a live server, ' +
-        'with progress and per-round summaries',
+        'with progress and per-round summaries; or, with --program, a stateful program with dropouts',
     )
     .option('--server <url>', 'server URL (default: ROUNDHOUSE_URL, else http://127.0.0.1:8080)')
     .option('--token <token>', 'operator token, to read rounds and state (default: OPERATOR_TOKEN)')
     .option('--plan <id>', 'join this plan (already submitted)')
     .option('--submit <plan.json>', 'submit this plan first, then run it')
+    .addOption(
+      new Option(
+        '--program <program>',
+        'submit this stateful program (a JSON file, or a library program: see `roundhouse programs list`) and run it',
+      ).conflicts([...PLAN_ONLY_OPTIONS]),
+    )
+    .option(
+      '--step-timeout-s <s>',
+      "--program: the cohort's step_timeout_s, how long the server waits for a silent device (a dead one)",
+      positiveInt('--step-timeout-s'),
+    )
+    .option('--in-process', '--program: run the server (API and a worker) in this process, on REDIS_URL')
     .option(
       '--plan-file <plan.json>',
       'the plan JSON of --plan, for held-out evaluation with its evaluate computation',
@@ -150,7 +169,7 @@ export function simulateCommand(): Command {
     )
     .option(
       '--dropout <p>',
-      'chance that a task is dropped after download, before upload',
+      'chance that a task is dropped after download, before upload (--program: that a device dies after its first contribution)',
       fraction('--dropout'),
       0,
     )
@@ -191,9 +210,18 @@ export function simulateCommand(): Command {
       fraction('--target-accuracy'),
     )
     .option('--json', 'print one JSON object per round on stdout')
-    .action(async (opts: SimulateFlags) => {
+    .action(async (opts: SimulateFlags, self: Command) => {
+      if (opts.program !== undefined) {
+        const fail = (message: string): never =>
+          self.error(message, { exitCode: EXIT.failure, code: 'roundhouse.programFailed' });
+        return runProgramSimulation({ ...opts, program: opts.program }, io, fail);
+      }
+      if (opts.stepTimeoutS !== undefined || opts.inProcess)
+        throw new InvalidArgumentError('--step-timeout-s and --in-process go with --program');
       if ((opts.plan === undefined) === (opts.submit === undefined)) {
-        throw new InvalidArgumentError('give exactly one of --plan <id> and --submit <plan.json>');
+        throw new InvalidArgumentError(
+          'give exactly one of --plan <id> and --submit <plan.json> (or --program for a stateful program)',
+        );
       }
       if (opts.dropout + opts.slow > 1)
         throw new InvalidArgumentError('--dropout plus --slow is more than 1');
