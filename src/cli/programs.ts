@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { definePlan, type OptionSpecs } from '../plans/options';
-import { ProgramApi, type ProgramDetail, type ProgramSummary } from '../simulate/program-api';
+import type { ProgramDetail, ProgramSummary } from '../client/operator';
 import { buildPersonalised } from '../stateful/library/personalised';
 import { FEDAVG_PROGRAM_OPTIONS } from '../stateful/library/fedavg-program';
 import { buildTrainThenEvaluate } from '../stateful/library/train-then-evaluate';
@@ -8,7 +8,7 @@ import type { Program } from '../stateful/program';
 import { loadOperatorConfig } from './cli-config';
 import { applyConventions, listKnownOnUnknown, resolveIo, type CliIo } from './conventions';
 import { addBuildCommand, printLibrary, type LibraryEntry } from './library-command';
-import { explain, withServerOptions } from './operator-client';
+import { operatorApi, withServerOptions } from './operator-client';
 import { readJsonFile } from './read-file';
 import { formatTable } from './status';
 
@@ -45,28 +45,6 @@ export const PROGRAM_LIBRARY: Readonly<Record<string, LibraryProgram>> = Object.
     buildPersonalised,
   ),
 });
-
-/** The SDK-style program client of a CLI command: it needs a token, and failures read as `explain` words them. */
-function programApi(flags: { server?: string; token?: string }): {
-  call<T>(what: string, f: (api: ProgramApi) => Promise<T>): Promise<T>;
-} {
-  const { serverUrl, token } = loadOperatorConfig(flags);
-  if (!token) {
-    throw new Error(
-      'no operator token: pass --token or set OPERATOR_TOKEN (a server started without one logs the token it generated)',
-    );
-  }
-  const api = new ProgramApi(serverUrl, token);
-  return {
-    async call(what, f) {
-      try {
-        return await f(api);
-      } catch (e) {
-        throw explain(e, what);
-      }
-    },
-  };
-}
 
 function time(ms: number | undefined): string {
   return ms === undefined || !Number.isFinite(ms) ? '' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -151,7 +129,9 @@ export function programsCommand(io: CliIo = {}): Command {
     .option('--json', 'print the program summary as JSON instead of the id')
     .action(async (file: string, opts: { server?: string; token?: string; json?: boolean }) => {
       const doc = readJsonFile(file, 'program');
-      const summary = await programApi(opts).call('POST /v1/programs', (api) => api.submit(doc));
+      const summary = await operatorApi(loadOperatorConfig(opts)).call('POST /v1/programs', (api) =>
+        api.submitProgram(doc),
+      );
       out(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summary.id}\n`);
     });
 
@@ -168,7 +148,7 @@ export function programsCommand(io: CliIo = {}): Command {
         id: string | undefined,
         opts: { server?: string; token?: string; json?: boolean; full?: boolean },
       ) => {
-        const client = programApi(opts);
+        const client = operatorApi(loadOperatorConfig(opts));
         if (id === undefined) {
           const list = await client.call('GET /v1/programs', (api) => api.programs());
           out(opts.json ? `${JSON.stringify({ programs: list }, null, 2)}\n` : formatPrograms(list));

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from 'commander';
 import { initBackend } from '../compute/backend';
 import { AppError } from '../errors';
 import { createLogger } from '../log/logger';
-import { ProgramApi, programEnded } from '../simulate/program-api';
+import { OperatorApi, programEnded } from '../client/operator';
 import { digitsProgramDevices } from '../simulate/program-population';
 import { formatProgramProgress, formatProgramResult } from '../simulate/program-report';
 import { simulateProgram, type ProgramSimulationResult } from '../simulate/program-simulator';
@@ -135,7 +135,7 @@ export async function runProgramSimulation(
     } else {
       ({ serverUrl: url, token } = loadOperatorConfig(opts));
       if (!token) throw new Error('no operator token: pass --token or set OPERATOR_TOKEN');
-      await warnOfOthers(new ProgramApi(url, token), program.population, err);
+      await warnOfOthers(new OperatorApi(url, token), program.population, err);
     }
     try {
       result = await simulateProgram({
@@ -165,7 +165,7 @@ export async function runProgramSimulation(
 }
 
 /** Warns when the population already runs another program: its devices would join whichever recruits. */
-async function warnOfOthers(api: ProgramApi, population: string, err: (t: string) => void): Promise<void> {
+async function warnOfOthers(api: OperatorApi, population: string, err: (t: string) => void): Promise<void> {
   const others = (
     await api.programs().catch((e: unknown) => Promise.reject(explain(e, 'GET /v1/programs')))
   ).filter((p) => p.population === population && !programEnded(p.status));

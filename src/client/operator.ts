@@ -1,6 +1,20 @@
 /** The operator endpoints over fetch, for tools (the CLI, the simulator), failing with the SDK's typed errors. */
 import { errorFromResponse, RoundhouseError } from './errors';
 import type { PlanSummary, RoundInfo } from '../store/types';
+import type { ProgramSummary } from '../stateful/server/program-store';
+
+export type { ProgramSummary };
+
+/** What `GET /v1/programs/{id}` answers: the summary, the cohort's sessions by status, the aggregations' plans. */
+export interface ProgramDetail extends ProgramSummary {
+  readonly sessions: { readonly live: number; readonly failed: number; readonly left: number };
+  readonly aggregations: readonly string[];
+}
+
+/** A program status after which nothing changes. */
+export function programEnded(status: ProgramSummary['status']): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
 
 /** What `GET /v1/plans/{id}/rounds` answers per attempt. */
 export type RoundRow = Pick<
@@ -32,7 +46,10 @@ export interface DeletedPlan {
 /** The operator's plan transitions, each `POST /v1/plans/{id}/{action}`. */
 export type PlanAction = 'pause' | 'resume' | 'cancel';
 
-/** A plan's operator view: its summary, its round attempts, its server state; pausing, resuming, cancelling and deleting it. */
+/**
+ * A plan's operator view: its summary, its round attempts, its server state; pausing, resuming, cancelling and
+ * deleting it. Stateful programs too: submitting, reading and cancelling them (docs/stateful.md).
+ */
 export class OperatorApi {
   constructor(
     private readonly server: string,
@@ -84,6 +101,26 @@ export class OperatorApi {
   /** Cancels an active or paused plan for good (409 PLAN_STATE_CONFLICT for a finished one). */
   cancel(id: string): Promise<PlanSummary> {
     return this.transition(id, 'cancel');
+  }
+
+  /** Submits a stateful program (checked by the server: a refusal carries its code and pointers). */
+  submitProgram(program: unknown): Promise<ProgramSummary> {
+    return this.json<ProgramSummary>('/v1/programs', { method: 'POST', body: JSON.stringify(program) });
+  }
+
+  /** Every program's summary. */
+  async programs(): Promise<ProgramSummary[]> {
+    return (await this.json<{ programs: ProgramSummary[] }>('/v1/programs')).programs;
+  }
+
+  /** One program with its sessions' counts and its aggregations' plans. */
+  program(id: string): Promise<ProgramDetail> {
+    return this.json<ProgramDetail>(`/v1/programs/${encodeURIComponent(id)}`);
+  }
+
+  /** Cancels a recruiting or running program (409 PLAN_STATE_CONFLICT for an ended one). */
+  cancelProgram(id: string): Promise<ProgramSummary> {
+    return this.json<ProgramSummary>(`/v1/programs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   }
 
   private transition(id: string, action: PlanAction): Promise<PlanSummary> {

@@ -2,7 +2,7 @@
  * How `roundhouse simulate --program` shows a run: one line per change of the program while it runs, and at
  * the end its status, outputs (or the server's reason), what became of the devices, and the time taken.
  */
-import type { ProgramDetail } from './program-api';
+import type { ProgramDetail } from '../client/operator';
 import type { ProgramSimulationResult } from './program-simulator';
 
 /** A line for a change of the running program: status, step and live sessions. */

@@ -17,7 +17,7 @@ import { MemoryExampleStore } from '../client/example-store';
 import type { RunOutcome } from '../client/types';
 import type { Program } from '../stateful/program';
 import { dyingFetch } from './dying-fetch';
-import { programEnded, ProgramApi, type ProgramDetail } from './program-api';
+import { OperatorApi, programEnded, type ProgramDetail } from '../client/operator';
 import type { DeviceExamples } from './program-population';
 
 /** Options of {@link simulateProgram}. */
@@ -80,9 +80,9 @@ const FATES: readonly DeviceFate[] = ['completed', 'died', 'failed', 'left', 'no
 
 /** Submits `program`, runs the devices until it ends, and reports. */
 export async function simulateProgram(options: ProgramSimulationOptions): Promise<ProgramSimulationResult> {
-  const api = new ProgramApi(options.server, options.token);
+  const api = new OperatorApi(options.server, options.token);
   const started = Date.now();
-  const { id } = await api.submit(options.program);
+  const { id } = await api.submitProgram(options.program);
   // `over` ends the devices' waits once the program is over; `stop` makes devices in a session leave it
   // (the simulation was stopped, or cannot watch the program any more).
   const over = new AbortController();
