@@ -7,14 +7,19 @@ import { newPlanId, newTaskId } from '../../store/ids';
 import { admitProgram } from '../../stateful/admission';
 import { checkProgram, type CheckedProgram } from '../../stateful/check';
 import { clientProgramOf } from '../../stateful/client-program';
-import type { ProgramStore, SessionRecord, StoredRequest } from '../../stateful/server/program-store';
+import type {
+  ProgramStore,
+  ProgramSummary,
+  SessionRecord,
+  StoredRequest,
+} from '../../stateful/server/program-store';
 import {
   sessionBinding,
   signSessionToken,
   verifySessionToken,
   type SessionClaims,
 } from '../../stateful/server/session-token';
-import type { ProgramEvents } from '../../stateful/server/program-events';
+import type { ProgramEvents, ProgramWait } from '../../stateful/server/program-events';
 import {
   MAX_POLL_WAIT_S,
   type NumberedRequest,
@@ -30,6 +35,26 @@ import { uploadCredential } from '../devices/credential';
 
 /** How often a long poll looks for new requests when no event channel wakes it (ms). */
 const POLL_MS = 200;
+
+/** What one look at a program reads, shared by the polls that look in the same turn. */
+interface LookResult {
+  readonly summary: ProgramSummary | undefined;
+  readonly issued: readonly { readonly seq: number; readonly request: StoredRequest }[];
+  /** The sessions of the polls that share the look, by id. */
+  readonly sessions: ReadonlyMap<string, SessionRecord>;
+}
+
+/** A look not yet sent, and the sessions of the polls that share it. */
+interface Look {
+  readonly sessions: Set<string>;
+  readonly result: Promise<LookResult>;
+}
+
+/**
+ * Polls looking together from which one look reads every session of the program (one command) rather than
+ * each its own, provided they are at least half the cohort: the whole read then costs at most twice theirs.
+ */
+const READ_ALL_SESSIONS_MIN = 16;
 
 /** Answer bodies are a few small objects per request. */
 const ANSWERS_BODY_LIMIT = 256 * 1024;
@@ -196,29 +221,86 @@ export function programRoutes(
     const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
     const base = resourceBase(req, config);
     const until = Date.now() + waitS * 1000;
-    const gone = new AbortController();
-    res.on('close', () => gone.abort());
+    let wait: ProgramWait | undefined;
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+      wait?.end();
+    });
     for (;;) {
       // Armed before looking, so that requests issued while this poll reads Redis wake it.
       const left = until - Date.now();
-      const changed = left > 0 ? wake(claims.program, left, gone.signal) : undefined;
+      wait = left > 0 ? arm(claims.program, left) : undefined;
       const body = await pollOnce(claims, after, base, () => pollDevice(req, claims));
-      if (body.requests.length > 0 || body.end || !changed || gone.signal.aborted) {
-        gone.abort();
+      if (body.requests.length > 0 || body.end || !wait || gone) {
+        wait?.end();
         if (!res.writableEnded && !res.destroyed) res.set('Cache-Control', 'no-store').json(body);
         return;
       }
-      await changed;
+      await wait.changed;
     }
   });
 
-  /** Resolves when the program may have changed (an event, a timer, or the client gone). */
-  function wake(program: string, ms: number, signal: AbortSignal): Promise<void> {
-    if (deps.programEvents) return deps.programEvents.arm(program, ms, signal);
-    return new Promise((r) => setTimeout(r, Math.min(ms, POLL_MS)));
+  /** A wait that ends when the program may have changed (an event or a timer), or by `end()`. */
+  function arm(program: string, ms: number): ProgramWait {
+    if (deps.programEvents) return deps.programEvents.arm(program, ms);
+    let end!: () => void;
+    const changed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(ms, POLL_MS));
+      end = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    return { changed, end };
   }
 
-  /** One look at a session's state and requests. */
+  /**
+   * One read of a program (its summary, its requests after `after`, and the sessions of the polls that
+   * look) for every poll that looks in the same turn of the event loop: a cohort's polls wake on one event,
+   * and each reading the program alone cost three Redis commands a poll (a write each), most of a woken
+   * poll's time (bench/sessions.ts). The read is sent on the next turn, so it follows the arming of every
+   * poll that shares it, as each poll's own read would. Many polls of one cohort read every session of it
+   * in one command; a few (or a few of a large cohort, its polls spread over API processes) read their own.
+   */
+  const looks = new Map<string, Look>();
+  const cohorts = new Map<string, number>();
+  function lookAt(program: string, after: number, session: string): Promise<LookResult> {
+    const key = `${program}:${after}`;
+    let look = looks.get(key);
+    if (!look) {
+      const sessions = new Set<string>();
+      const result = new Promise<LookResult>((resolve, reject) =>
+        setImmediate(() => {
+          looks.delete(key);
+          read(program, after, [...sessions]).then(resolve, reject);
+        }),
+      );
+      looks.set(key, (look = { sessions, result }));
+    }
+    look.sessions.add(session);
+    return look.result;
+  }
+
+  async function read(program: string, after: number, ids: readonly string[]): Promise<LookResult> {
+    const cohort = cohorts.get(program);
+    const all = ids.length >= READ_ALL_SESSIONS_MIN && cohort !== undefined && ids.length * 2 >= cohort;
+    const [summary, issued, sessions] = await Promise.all([
+      programs.get(program),
+      programs.requests(program, after),
+      all
+        ? programs.sessions(program)
+        : Promise.all(ids.map((id) => programs.session(program, id))).then((list) =>
+            list.filter((s): s is SessionRecord => s !== undefined),
+          ),
+    ]);
+    if (summary) {
+      if (cohorts.size > 10_000) cohorts.clear();
+      cohorts.set(program, summary.cohort);
+    }
+    return { summary, issued, sessions: new Map(sessions.map((s) => [s.id, s])) };
+  }
+
   /**
    * The device id of a poll's credential (`X-Device-Credential`, as an upload carries it), checked against
    * the session's binding: a `contribute` request needs it to assign the device its task.
@@ -241,13 +323,15 @@ export function programRoutes(
     return device;
   }
 
+  /** One look at a session's state and requests. */
   async function pollOnce(
     claims: SessionClaims,
     after: number,
     base: string,
     device: () => Promise<string>,
   ): Promise<RequestsResponse> {
-    const session = await programs.session(claims.program, claims.session);
+    const look = await lookAt(claims.program, after, claims.session);
+    const session = look.sessions.get(claims.session);
     if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${claims.session}`);
     if (session.status !== 'live') {
       return {
@@ -259,12 +343,12 @@ export function programRoutes(
         },
       };
     }
-    const p = (await programs.get(claims.program))!;
+    const p = look.summary!;
     if (p.status === 'failed' || p.status === 'cancelled') {
       return { requests: [], end: { status: 'failed', reason: p.error ?? `the program was ${p.status}` } };
     }
     // Requests the server holds answers for are not served again (a device polling from before them).
-    const issued = await programs.requests(claims.program, Math.max(after, session.answered));
+    const issued = look.issued.filter(({ seq }) => seq > session.answered);
     if (issued.length === 0) {
       // Silent polls of a session that owes nothing keep it alive; one that owes answers must answer.
       if (session.answered >= after) await programs.touch(claims.program, claims.session, deps.now());
