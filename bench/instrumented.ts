@@ -56,8 +56,10 @@ export function serveQuestions(url: string, handlers: Record<string, () => unkno
       process.send!({ id: m.id, error: (e as Error).message } satisfies Reply);
     }
   });
-  // The channel must not keep the process alive once the server has closed.
+  // The channel must not keep the process alive once the server has closed, and a server whose benchmark
+  // is gone (it failed before stopping it) stops too.
   process.channel?.unref();
+  process.once('disconnect', () => process.exit(0));
   process.send({ ready: url } satisfies Reply);
 }
 
