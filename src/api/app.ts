@@ -12,6 +12,7 @@ import { checkinRoutes } from './routes/checkin';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
 import { programRoutes } from './routes/programs';
+import { sessionRoutes } from './routes/sessions';
 import { resourceRoutes } from './routes/resources';
 import { secAggRoutes } from './routes/secagg';
 import { uploadRoutes } from './routes/uploads';
@@ -51,7 +52,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(routeDeps));
   app.use(openapiRoutes());
   app.use(planRoutes(routeDeps));
-  if (deps.programs) app.use(programRoutes({ ...routeDeps, programs: deps.programs }));
+  if (deps.programs) {
+    app.use(programRoutes({ ...routeDeps, programs: deps.programs }));
+    app.use(sessionRoutes({ ...routeDeps, programs: deps.programs }));
+  }
   app.use(webRoutes());
 
   app.use(notFound());

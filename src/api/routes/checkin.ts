@@ -14,7 +14,7 @@ import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
 import { resourceBase } from '../resource-base';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
-import { joinProgram } from './programs';
+import { joinProgram } from './sessions';
 import type { SessionGrant } from '../../stateful/wire';
 
 /** A population name: the plan schema's pattern and length, so that a name never makes an odd Redis key. */

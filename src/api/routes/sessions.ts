@@ -1,0 +1,446 @@
+import { createHash } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { AppError } from '../../errors';
+import { scheduleOf } from '../../plan/schedule';
+import { signTaskToken, bearerToken } from '../../rounds/tokens';
+import { newTaskId } from '../../store/ids';
+import { checkProgram, type CheckedProgram } from '../../stateful/check';
+import { clientProgramOf } from '../../stateful/client-program';
+import type {
+  ProgramStore,
+  ProgramSummary,
+  SessionRecord,
+  StoredRequest,
+} from '../../stateful/server/program-store';
+import {
+  sessionBinding,
+  signSessionToken,
+  verifySessionToken,
+  type SessionClaims,
+} from '../../stateful/server/session-token';
+import type { ProgramEvents, ProgramWait } from '../../stateful/server/program-events';
+import {
+  MAX_POLL_WAIT_S,
+  type NumberedRequest,
+  type RequestsResponse,
+  type SessionGrant,
+} from '../../stateful/wire';
+import type { RouteDeps } from '../deps';
+import { jsonBody } from '../middleware/json-body';
+import { validateBody } from '../middleware/validate';
+import { resourceBase } from '../resource-base';
+import { uploadCredential } from '../devices/credential';
+
+/** How often a long poll looks for new requests when no event channel wakes it (ms). */
+const POLL_MS = 200;
+
+/** What one look at a program reads, shared by the polls that look in the same turn. */
+interface LookResult {
+  readonly summary: ProgramSummary | undefined;
+  readonly issued: readonly { readonly seq: number; readonly request: StoredRequest }[];
+  /** The sessions of the polls that share the look, by id. */
+  readonly sessions: ReadonlyMap<string, SessionRecord>;
+}
+
+/** A look not yet sent, and the sessions of the polls that share it. */
+interface Look {
+  readonly sessions: Set<string>;
+  readonly result: Promise<LookResult>;
+}
+
+/**
+ * Polls looking together from which one look reads every session of the program (one command) rather than
+ * each its own, provided they are at least half the cohort: the whole read then costs at most twice theirs.
+ */
+const READ_ALL_SESSIONS_MIN = 16;
+
+/** Answer bodies are a few small objects per request. */
+const ANSWERS_BODY_LIMIT = 256 * 1024;
+
+/**
+ * The devices' side of stateful programs (docs/stateful.md, "The session protocol"), session token granted
+ * at check-in: the client program and the broadcast values, the long poll for requests, the answers, and
+ * leaving. Also `joinProgram`, which the check-in route calls.
+ */
+export function sessionRoutes(
+  deps: RouteDeps & { readonly programs: ProgramStore; readonly programEvents?: ProgramEvents },
+): Router {
+  const { programs, config, store } = deps;
+  const router = Router();
+  const checkedCache = new Map<string, { checked: CheckedProgram; clientProgram: string; etag: string }>();
+
+  async function loaded(id: string) {
+    let c = checkedCache.get(id);
+    if (!c) {
+      const doc = await programs.document(id);
+      if (!doc) throw new AppError('PROGRAM_NOT_FOUND', `no program ${id}`);
+      const checked = checkProgram(JSON.parse(doc), config.limits);
+      const clientProgram = JSON.stringify(clientProgramOf(checked.program));
+      const etag = `"${createHash('sha256').update(clientProgram).digest('base64url').slice(0, 22)}"`;
+      c = { checked, clientProgram, etag };
+      checkedCache.set(id, c);
+    }
+    return c;
+  }
+
+  /** The session the request's token names, for the session in the path; 401/404 otherwise. */
+  async function sessionOf(req: Request): Promise<{ claims: SessionClaims; session: SessionRecord }> {
+    const claims = await verifySessionToken(
+      config.tokenSecret,
+      bearerToken(req.headers.authorization),
+      deps.now(),
+    );
+    const sid = req.params.session as string;
+    if (claims.session !== sid) {
+      throw new AppError('TOKEN_INVALID', 'the session token is for another session', [
+        { path: 'authorization', message: 'session mismatch' },
+      ]);
+    }
+    const session = await programs.session(claims.program, sid);
+    if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${sid}`);
+    return { claims, session };
+  }
+  router.get('/v1/programs/:id/client-program', async (req, res) => {
+    const claims = await verifySessionToken(
+      config.tokenSecret,
+      bearerToken(req.headers.authorization),
+      deps.now(),
+    );
+    if (claims.program !== req.params.id)
+      throw new AppError('TOKEN_INVALID', 'the session token is for another program');
+    const { clientProgram, etag } = await loaded(claims.program);
+    res.set('ETag', etag).set('Cache-Control', 'private, max-age=3600');
+    if (req.headers['if-none-match'] === etag) return void res.status(304).end();
+    res.type('application/json').send(clientProgram);
+  });
+
+  router.get('/v1/programs/:id/values/:name', async (req, res) => {
+    const claims = await verifySessionToken(
+      config.tokenSecret,
+      bearerToken(req.headers.authorization),
+      deps.now(),
+    );
+    if (claims.program !== req.params.id)
+      throw new AppError('TOKEN_INVALID', 'the session token is for another program');
+    const name = req.params.name as string;
+    const { checked } = await loaded(claims.program);
+    // Only what a broadcast step sends to the devices: other server values stay on the server.
+    if (!checked.program.steps.some((s) => s.op === 'broadcast' && s.value === name)) {
+      throw new AppError('RESOURCE_NOT_FOUND', `${name} is not a broadcast value of this program`);
+    }
+    const bytes = await programs.value(claims.program, name);
+    if (!bytes) throw new AppError('RESOURCE_NOT_FOUND', `${name} is not computed yet`);
+    res
+      .type('application/octet-stream')
+      .set('Cache-Control', 'private, max-age=3600')
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+
+  router.get('/v1/sessions/:session/requests', async (req, res) => {
+    const { claims } = await sessionOf(req);
+    // The app parses no query strings (most routes take none): read the two this one takes.
+    const query = new URL(req.originalUrl, 'http://query').searchParams;
+    const after = intParam(query.get('after') ?? undefined, 'after', 0);
+    const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
+    const base = resourceBase(req, config);
+    const until = Date.now() + waitS * 1000;
+    let wait: ProgramWait | undefined;
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+      wait?.end();
+    });
+    for (;;) {
+      // Armed before looking, so that requests issued while this poll reads Redis wake it.
+      const left = until - Date.now();
+      wait = left > 0 ? arm(claims.program, left) : undefined;
+      const body = await pollOnce(claims, after, base, () => pollDevice(req, claims));
+      if (body.requests.length > 0 || body.end || !wait || gone) {
+        wait?.end();
+        if (!res.writableEnded && !res.destroyed) res.set('Cache-Control', 'no-store').json(body);
+        return;
+      }
+      await wait.changed;
+    }
+  });
+
+  /** A wait that ends when the program may have changed (an event or a timer), or by `end()`. */
+  function arm(program: string, ms: number): ProgramWait {
+    if (deps.programEvents) return deps.programEvents.arm(program, ms);
+    let end!: () => void;
+    const changed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(ms, POLL_MS));
+      end = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    return { changed, end };
+  }
+
+  /**
+   * One read of a program (its summary, its requests after `after`, and the sessions of the polls that
+   * look) for every poll that looks in the same turn of the event loop: a cohort's polls wake on one event,
+   * and each reading the program alone cost three Redis commands a poll (a write each), most of a woken
+   * poll's time (bench/sessions.ts). The read is sent on the next turn, so it follows the arming of every
+   * poll that shares it, as each poll's own read would. Many polls of one cohort read every session of it
+   * in one command; a few (or a few of a large cohort, its polls spread over API processes) read their own.
+   */
+  const looks = new Map<string, Look>();
+  const cohorts = new Map<string, number>();
+  function lookAt(program: string, after: number, session: string): Promise<LookResult> {
+    const key = `${program}:${after}`;
+    let look = looks.get(key);
+    if (!look) {
+      const sessions = new Set<string>();
+      const result = new Promise<LookResult>((resolve, reject) =>
+        setImmediate(() => {
+          looks.delete(key);
+          read(program, after, [...sessions]).then(resolve, reject);
+        }),
+      );
+      looks.set(key, (look = { sessions, result }));
+    }
+    look.sessions.add(session);
+    return look.result;
+  }
+
+  async function read(program: string, after: number, ids: readonly string[]): Promise<LookResult> {
+    const cohort = cohorts.get(program);
+    const all = ids.length >= READ_ALL_SESSIONS_MIN && cohort !== undefined && ids.length * 2 >= cohort;
+    const [summary, issued, sessions] = await Promise.all([
+      programs.get(program),
+      programs.requests(program, after),
+      all
+        ? programs.sessions(program)
+        : Promise.all(ids.map((id) => programs.session(program, id))).then((list) =>
+            list.filter((s): s is SessionRecord => s !== undefined),
+          ),
+    ]);
+    if (summary) {
+      if (cohorts.size > 10_000) cohorts.clear();
+      cohorts.set(program, summary.cohort);
+    }
+    return { summary, issued, sessions: new Map(sessions.map((s) => [s.id, s])) };
+  }
+
+  /**
+   * The device id of a poll's credential (`X-Device-Credential`, as an upload carries it), checked against
+   * the session's binding: a `contribute` request needs it to assign the device its task.
+   */
+  async function pollDevice(req: Request, claims: SessionClaims): Promise<string> {
+    const { credential, where } = uploadCredential(req);
+    if (credential === undefined) {
+      throw new AppError(
+        'DEVICE_CREDENTIAL_INVALID',
+        'a poll that brings a contribution needs the device credential (X-Device-Credential)',
+        [{ path: where, message: 'missing' }],
+      );
+    }
+    const device = await deps.devices.verify(credential, where);
+    if (sessionBinding(config.tokenSecret, claims.program, device) !== claims.device) {
+      throw new AppError('DEVICE_MISMATCH', "the device credential is not the session's device", [
+        { path: where, message: 'another device' },
+      ]);
+    }
+    return device;
+  }
+
+  /** One look at a session's state and requests. */
+  async function pollOnce(
+    claims: SessionClaims,
+    after: number,
+    base: string,
+    device: () => Promise<string>,
+  ): Promise<RequestsResponse> {
+    const look = await lookAt(claims.program, after, claims.session);
+    const session = look.sessions.get(claims.session);
+    if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${claims.session}`);
+    if (session.status !== 'live') {
+      return {
+        requests: [],
+        end: {
+          status: session.status === 'done' ? 'completed' : session.status,
+          ...(session.code ? { code: session.code } : {}),
+          ...(session.reason ? { reason: session.reason } : {}),
+        },
+      };
+    }
+    const p = look.summary!;
+    if (p.status === 'failed' || p.status === 'cancelled') {
+      return { requests: [], end: { status: 'failed', reason: p.error ?? `the program was ${p.status}` } };
+    }
+    // Requests the server holds answers for are not served again (a device polling from before them).
+    const issued = look.issued.filter(({ seq }) => seq > session.answered);
+    if (issued.length === 0) {
+      // Silent polls of a session that owes nothing keep it alive; one that owes answers must answer.
+      if (session.answered >= after) await programs.touch(claims.program, claims.session, deps.now());
+      if (p.status === 'completed') return { requests: [], end: { status: 'completed' } };
+      return { requests: [] };
+    }
+    const requests: NumberedRequest[] = [];
+    for (const { seq, request } of issued) {
+      requests.push({ seq, request: await wire(request, claims, base, device) });
+    }
+    return { requests };
+  }
+
+  /** A stored request as the device gets it: URLs for the bytes, and a task of the aggregation's plan. */
+  async function wire(
+    request: StoredRequest,
+    claims: SessionClaims,
+    base: string,
+    device: () => Promise<string>,
+  ): Promise<NumberedRequest['request']> {
+    if (request.kind === 'create_value') {
+      const { value, ...rest } = request;
+      return {
+        ...rest,
+        bundle_url: `${base}/v1/programs/${claims.program}/values/${encodeURIComponent(value)}`,
+      };
+    }
+    if (request.kind !== 'contribute') return request;
+    const now = deps.now();
+    // A device holding a task it has not uploaded gets the same task again (its first answer may be lost).
+    const assigned = await store.tryAssign(request.plan, newTaskId(), now, await device());
+    if (!assigned.ok) {
+      // Too late (the aggregation closed, no longer selects or is paused), or already uploaded: no URL and
+      // no token. A device that has not uploaded answers UPLOAD_LATE; one served this request again after
+      // a lost answer, whose upload was accepted, answers contributed.
+      return {
+        kind: 'contribute',
+        aggregation: request.aggregation,
+        handle: request.handle,
+        upload_url: '',
+        token: '',
+        deadline: now,
+      };
+    }
+    const loadedPlan = await deps.plans.get(request.plan);
+    const deadline =
+      assigned.reportingDeadline ??
+      assigned.openedAt + (loadedPlan ? scheduleOf(loadedPlan.checked.plan).reportingDeadlineS : 300) * 1000;
+    const token = await signTaskToken(config.tokenSecret, {
+      plan: assigned.ref.plan,
+      round: assigned.ref.round,
+      attempt: assigned.ref.attempt,
+      task: assigned.task,
+      device: assigned.device,
+      exp: Math.floor(deadline / 1000),
+    });
+    return {
+      kind: 'contribute',
+      aggregation: request.aggregation,
+      handle: request.handle,
+      upload_url: `${base}/v1/tasks/${assigned.task}/result`,
+      token,
+      deadline,
+    };
+  }
+
+  router.post(
+    '/v1/sessions/:session/answers',
+    jsonBody({ limit: ANSWERS_BODY_LIMIT, tooLarge: 'REQUEST_INVALID' }),
+    validateBody('session-answers.schema.json'),
+    async (req, res) => {
+      const { claims, session } = await sessionOf(req);
+      if (session.status !== 'live') {
+        throw new AppError('SESSION_ENDED', `session ${session.id} has ended (${session.status})`);
+      }
+      const answers = (
+        req.body as { answers: { seq: number; ok: boolean; code?: string; message?: string }[] }
+      ).answers;
+      const issued = await programs.requestCount(claims.program);
+      let answered = session.answered;
+      for (const a of answers) {
+        if (a.seq <= answered) continue;
+        if (a.seq !== answered + 1 || a.seq > issued) {
+          throw new AppError(
+            'ANSWER_OUT_OF_ORDER',
+            `answer ${a.seq}: the session's next answer is ${answered + 1} of ${issued} requests issued`,
+            [{ path: `/answers/${answers.indexOf(a)}/seq`, message: `expected ${answered + 1}` }],
+          );
+        }
+        if (!a.ok) {
+          const reason = `request ${a.seq}: ${a.code ?? 'ERROR'}: ${a.message ?? ''}`.trim();
+          await programs.answer(claims.program, session.id, a.seq - 1, deps.now());
+          await programs.endSession(
+            claims.program,
+            session.id,
+            'failed',
+            a.code ?? 'REQUEST_INVALID',
+            reason,
+          );
+          deps.log.info(
+            { program: claims.program, session: session.id, reason },
+            'session failed by its device',
+          );
+          res.json({ answered: a.seq - 1 });
+          return;
+        }
+        answered = a.seq;
+      }
+      const now = await programs.answer(claims.program, session.id, answered, deps.now());
+      if (now < 0) throw new AppError('SESSION_ENDED', `session ${session.id} has ended`);
+      res.json({ answered: now });
+    },
+  );
+
+  router.delete('/v1/sessions/:session', async (req, res) => {
+    const { claims, session } = await sessionOf(req);
+    await programs.endSession(claims.program, session.id, 'left', 'SESSION_ENDED', 'the device left');
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+/** Offers a device a place in a recruiting program of the population, if any; its session grant. */
+export async function joinProgram(
+  deps: Pick<RouteDeps, 'config' | 'now'> & { readonly programs: ProgramStore },
+  ids: readonly string[],
+  device: string,
+  base: string,
+): Promise<SessionGrant | undefined> {
+  for (const id of ids) {
+    // The session keeps the device's binding to the program, never its id (as a round keeps HMACs).
+    const binding = sessionBinding(deps.config.tokenSecret, id, device);
+    const joined = await deps.programs.join(id, binding, newTaskId(), deps.now());
+    if (joined.outcome !== 'joined' && joined.outcome !== 'existing') continue;
+    const p = await deps.programs.get(id);
+    if (!p) continue;
+    const doc = await deps.programs.document(id);
+    const stepTimeout = (JSON.parse(doc!) as { cohort: { step_timeout_s: number } }).cohort.step_timeout_s;
+    const token = await signSessionToken(
+      deps.config.tokenSecret,
+      { program: id, session: joined.session, device: binding },
+      deps.now(),
+    );
+    return {
+      program_id: id,
+      session_id: joined.session,
+      token,
+      client_program_url: `${base}/v1/programs/${id}/client-program`,
+      requests_url: `${base}/v1/sessions/${joined.session}/requests`,
+      answers_url: `${base}/v1/sessions/${joined.session}/answers`,
+      session_url: `${base}/v1/sessions/${joined.session}`,
+      step_timeout_s: stepTimeout,
+      answered:
+        joined.outcome === 'existing'
+          ? ((await deps.programs.session(id, joined.session))?.answered ?? 0)
+          : 0,
+    };
+  }
+  return undefined;
+}
+
+function intParam(v: unknown, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || !Number.isSafeInteger(n)) {
+    throw new AppError('REQUEST_INVALID', `query ${name} must be a non-negative integer`, [
+      { path: name, message: 'a non-negative integer' },
+    ]);
+  }
+  return n;
+}
