@@ -249,7 +249,7 @@ describe('roundhouse start, submit, status', () => {
       .split('\n')
       .filter((l) => l.includes('"msg":"closed"'))
       .map((l) => (JSON.parse(l) as { what: string }).what);
-    expect(closed).toEqual(['http', 'worker', 'isolates', 'jobs', 'redis']);
+    expect(closed).toEqual(['http', 'program events', 'programs', 'worker', 'isolates', 'jobs', 'redis']);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   }, 30_000);
 });

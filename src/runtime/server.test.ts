@@ -90,7 +90,7 @@ test('port 0 listens on a free port, logs a generated operator token, and closes
   const closed = lines()
     .filter((l) => l.msg === 'closed')
     .map((l) => l.what);
-  expect(closed).toEqual(['http', 'worker', 'isolates', 'jobs', 'redis']);
+  expect(closed).toEqual(['http', 'program events', 'programs', 'worker', 'isolates', 'jobs', 'redis']);
 });
 
 test('a configured operator token is never logged; --no-worker starts no worker', async () => {
@@ -110,7 +110,7 @@ test('a configured operator token is never logged; --no-worker starts no worker'
     lines()
       .map((l) => l.what)
       .filter(Boolean),
-  ).toEqual(['http', 'isolates', 'jobs', 'redis']);
+  ).toEqual(['http', 'program events', 'isolates', 'jobs', 'redis']);
 });
 
 test('a port in use fails with a message that says what to do, and releases Redis', async () => {
@@ -126,5 +126,5 @@ test('a port in use fails with a message that says what to do, and releases Redi
     lines()
       .map((l) => l.what)
       .filter(Boolean),
-  ).toEqual(['isolates', 'jobs', 'redis']);
+  ).toEqual(['program events', 'isolates', 'jobs', 'redis']);
 });
