@@ -341,6 +341,21 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     expect(server.sessions).toMatchObject({ failed: 1 });
     const outcomes = (await Promise.all(runs.slice(0, 2))) as Extract<RunOutcome, { kind: 'session' }>[];
     for (const o of outcomes) expect(o.session).toMatchObject({ status: 'failed', endedBy: 'server' });
+    // The operator deletes the ended program: its keys, and its aggregations' plans with theirs.
+    const aggregations = ((await summary(id)) as unknown as { aggregations: string[] }).aggregations;
+    expect(aggregations.length).toBeGreaterThan(0);
+    const deleted = await cluster.operator(`/v1/programs/${id}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect(((await deleted.json()) as { keys: number }).keys).toBeGreaterThan(0);
+    expect((await cluster.operator(`/v1/programs/${id}`)).status).toBe(404);
+    for (const plan of aggregations) expect((await cluster.operator(`/v1/plans/${plan}`)).status).toBe(404);
+    const redis = new Redis(testRedisUrl());
+    try {
+      expect(await redis.keys(`${cluster.prefix}:{p.${id}}:*`)).toEqual([]);
+      expect(await redis.zscore(`${cluster.prefix}:programs`, id)).toBeNull();
+    } finally {
+      redis.disconnect();
+    }
   }, 120_000);
 
   it('the worker driving a program is SIGKILLed mid-program: another resumes it from Redis, outputs exact', async () => {
@@ -380,6 +395,9 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     const p = program(2, 3);
     const id = await submitted(p);
     const g = await grantOf(p.population, 'cancel-a');
+    const early = await cluster.operator(`/v1/programs/${id}`, { method: 'DELETE' });
+    expect(early.status).toBe(409);
+    expect(((await early.json()) as { error: { code: string } }).error.code).toBe('PLAN_ACTIVE');
     const res = await cluster.operator(`/v1/programs/${id}/cancel`, { method: 'POST' });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'cancelled', error: 'cancelled by the operator' });

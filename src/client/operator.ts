@@ -123,6 +123,11 @@ export class OperatorApi {
     return this.json<ProgramSummary>(`/v1/programs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   }
 
+  /** Deletes an ended program and its aggregations' plans (409 PLAN_ACTIVE for a recruiting or running one). */
+  deleteProgram(id: string): Promise<DeletedPlan> {
+    return this.json<DeletedPlan>(`/v1/programs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
   private transition(id: string, action: PlanAction): Promise<PlanSummary> {
     return this.json<PlanSummary>(`/v1/plans/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
   }

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { AppError } from '../../errors';
 import { newPlanId } from '../../store/ids';
 import { admitProgram } from '../../stateful/admission';
+import { deletePlan } from '../../rounds/delete-plan';
 import type { ProgramStore } from '../../stateful/server/program-store';
 import type { RouteDeps } from '../deps';
 import { jsonBody } from '../middleware/json-body';
@@ -88,6 +89,32 @@ export function programRoutes(deps: RouteDeps & { readonly programs: ProgramStor
     }
     deps.log.info({ program: id }, 'program cancelled by the operator');
     res.json(await programs.get(id));
+  });
+
+  router.delete('/v1/programs/:id', auth, async (req, res) => {
+    const id = req.params.id as string;
+    const p = await programs.get(id);
+    if (!p) throw new AppError('PROGRAM_NOT_FOUND', `no program ${id}`);
+    if (p.status === 'recruiting' || p.status === 'running') {
+      throw new AppError('PLAN_ACTIVE', `program ${id} is ${p.status}: cancel it first`, [
+        {
+          path: '/status',
+          message: `${p.status}; only a cancelled, completed or failed program can be deleted`,
+        },
+      ]);
+    }
+    // Its aggregations' plans first (each as DELETE /v1/plans/{id} does), so that none outlives the program.
+    let keys = 0;
+    for (const plan of await programs.aggregations(id)) {
+      try {
+        keys += (await deletePlan({ store, jobs: deps.jobs, plans: deps.plans }, plan)).keys;
+      } catch (e) {
+        if (!(e instanceof AppError && e.code === 'PLAN_NOT_FOUND')) throw e;
+      }
+    }
+    keys += await programs.delete(id, p.population);
+    deps.log.info({ program: id, keys }, 'program deleted');
+    res.json({ id, keys });
   });
 
   return router;

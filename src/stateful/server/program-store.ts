@@ -416,6 +416,27 @@ export class ProgramStore {
       .map(([, v]) => v);
   }
 
+  /**
+   * Deletes an ended program's keys and its index entries; answers how many keys went. Its meta hash goes
+   * last, so a delete interrupted half way is finished by the next one (the program still reads as ended).
+   */
+  async delete(id: string, population: string): Promise<number> {
+    const k = this.k(id);
+    const deleted = await this.redis.del(
+      k.doc,
+      k.requests,
+      k.sessions,
+      k.devices,
+      k.values,
+      k.aggregations,
+      k.lock,
+    );
+    await this.redis.srem(this.keys.global.activePrograms, id);
+    await this.redis.srem(this.keys.global.populationPrograms(population), id);
+    await this.redis.zrem(this.keys.global.programs, id);
+    return deleted + (await this.redis.del(k.meta));
+  }
+
   /** Takes the driver's lock for `ttlMs`; false when another driver holds it. */
   async lock(id: string, token: string, ttlMs: number): Promise<boolean> {
     return (await this.redis.set(this.k(id).lock, token, 'PX', ttlMs, 'NX')) === 'OK';
