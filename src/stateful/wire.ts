@@ -97,7 +97,13 @@ export interface RequestsResponse {
 
 /** One answer on the wire. A value never travels in an answer: `created` says only that a handle exists. */
 export type WireAnswer =
-  | { readonly seq: number; readonly ok: true; readonly kind: 'created'; readonly handle: string; readonly type: TffType }
+  | {
+      readonly seq: number;
+      readonly ok: true;
+      readonly kind: 'created';
+      readonly handle: string;
+      readonly type: TffType;
+    }
   | { readonly seq: number; readonly ok: true; readonly kind: 'contributed'; readonly aggregation: string }
   | { readonly seq: number; readonly ok: true; readonly kind: 'disposed' }
   | { readonly seq: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
