@@ -243,6 +243,18 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
       request: { kind: 'contribute', aggregation: 'total', handle: 'h1' },
     });
     expect((own.requests[0]!.request as { token: string }).token).not.toBe('');
+    // The aggregation's plan takes no device from outside the cohort: not through the program's data
+    // collection, and its own population is not a name a device can check in to.
+    const outsider = async (population: string) =>
+      fetch(`${cluster.url}/v1/populations/${encodeURIComponent(population)}/checkin`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ device_id: 'outsider' }),
+      });
+    expect(await (await outsider('readings')).json()).toHaveProperty('retry');
+    const hidden = await outsider(`~p.${id}`);
+    expect(hidden.status).toBe(400);
+    expect(((await hidden.json()) as { error: { code: string } }).error.code).toBe('REQUEST_INVALID');
     // Neither the token nor Redis holds the device id.
     expect(Buffer.from(a.token.split('.')[1]!, 'base64url').toString()).not.toContain('hostile-a');
     // b leaves: a cohort of 2 with minimum 2 cannot go on, and the program fails with its reason.
