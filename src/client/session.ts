@@ -348,7 +348,11 @@ export class SessionRunner {
 
   /** `POST answers_url`. The server keeps answers by seq, so sending a batch again after a lost answer is safe. */
   private async postAnswers(answers: readonly WireAnswer[]): Promise<void> {
-    const body: AnswersBody = { answers };
+    // A failure goes to the server as its code only: a message may quote the device's own data (a CSV
+    // cell, a value out of range), and data leaves a device only through aggregations.
+    const body: AnswersBody = {
+      answers: answers.map((a) => (a.ok ? a : { seq: a.seq, ok: false as const, code: a.code })),
+    };
     await this.patiently(() =>
       this.transport.request(
         this.grant.answers_url,

@@ -106,7 +106,13 @@ export type WireAnswer =
     }
   | { readonly seq: number; readonly ok: true; readonly kind: 'contributed'; readonly aggregation: string }
   | { readonly seq: number; readonly ok: true; readonly kind: 'disposed' }
-  | { readonly seq: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
+  | {
+      readonly seq: number;
+      readonly ok: false;
+      readonly code: ErrorCode;
+      /** The device's own words; the server neither keeps nor logs it (it may quote the device's data). */
+      readonly message?: string;
+    };
 
 /** The body of `POST answers_url`. */
 export interface AnswersBody {

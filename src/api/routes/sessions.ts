@@ -347,9 +347,7 @@ export function sessionRoutes(
       if (session.status !== 'live') {
         throw new AppError('SESSION_ENDED', `session ${session.id} has ended (${session.status})`);
       }
-      const answers = (
-        req.body as { answers: { seq: number; ok: boolean; code?: string; message?: string }[] }
-      ).answers;
+      const answers = (req.body as { answers: { seq: number; ok: boolean; code?: string }[] }).answers;
       const issued = await programs.requestCount(claims.program);
       let answered = session.answered;
       for (const a of answers) {
@@ -362,7 +360,8 @@ export function sessionRoutes(
           );
         }
         if (!a.ok) {
-          const reason = `request ${a.seq}: ${a.code ?? 'ERROR'}: ${a.message ?? ''}`.trim();
+          // The code only: a device's message may quote its own data, which the server must not keep or log.
+          const reason = `request ${a.seq}: ${a.code ?? 'REQUEST_INVALID'}`;
           await programs.answer(claims.program, session.id, a.seq - 1, deps.now());
           await programs.endSession(
             claims.program,
