@@ -9,6 +9,7 @@ import { loadOperatorConfig } from './cli-config';
 import { applyConventions, listKnownOnUnknown, resolveIo, type CliIo } from './conventions';
 import { addBuildCommand, printLibrary, type LibraryEntry } from './library-command';
 import { operatorApi, withServerOptions } from './operator-client';
+import { outputLines } from '../simulate/program-report';
 import { readJsonFile } from './read-file';
 import { formatTable } from './status';
 
@@ -82,13 +83,7 @@ export function formatProgram(p: ProgramDetail, outputWidth = 80): string {
   ];
   if (p.error)
     lines.push(`failed${p.error_step === undefined ? '' : ` at step ${p.error_step}`}: ${p.error}`);
-  if (p.outputs !== undefined && p.outputs !== null && typeof p.outputs === 'object') {
-    lines.push('outputs:');
-    for (const [name, value] of Object.entries(p.outputs as Record<string, unknown>)) {
-      const text = JSON.stringify(value);
-      lines.push(`  ${name}: ${text.length <= outputWidth ? text : `${text.slice(0, outputWidth - 1)}…`}`);
-    }
-  }
+  lines.push(...outputLines(p.outputs, outputWidth));
   return `${lines.join('\n')}\n`;
 }
 

@@ -30,12 +30,18 @@ export function formatProgramResult(r: ProgramSimulationResult, outputWidth = 10
         `  ${d.device} ${d.fate}: ${[d.code, d.reason].filter(Boolean).join(': ') || 'no reason given'}`,
       );
   }
-  if (p.outputs !== undefined && p.outputs !== null && typeof p.outputs === 'object') {
-    lines.push('outputs:');
-    for (const [name, value] of Object.entries(p.outputs as Record<string, unknown>)) {
-      const text = JSON.stringify(value);
-      lines.push(`  ${name}: ${text.length <= outputWidth ? text : `${text.slice(0, outputWidth - 1)}…`}`);
-    }
-  }
+  lines.push(...outputLines(p.outputs, outputWidth));
   return `${lines.join('\n')}\n`;
+}
+
+/** A program's outputs, one line each cut to `width` characters (none when it released none). */
+export function outputLines(outputs: unknown, width: number): string[] {
+  if (outputs === undefined || outputs === null || typeof outputs !== 'object') return [];
+  return [
+    'outputs:',
+    ...Object.entries(outputs as Record<string, unknown>).map(([name, value]) => {
+      const text = JSON.stringify(value);
+      return `  ${name}: ${text.length <= width ? text : `${text.slice(0, width - 1)}…`}`;
+    }),
+  ];
 }

@@ -100,7 +100,8 @@ export function sessionRoutes(
     if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${sid}`);
     return { claims, session };
   }
-  router.get('/v1/programs/:id/client-program', async (req, res) => {
+  /** The session token's claims, for the program in the path; 401 otherwise. */
+  async function programClaims(req: Request): Promise<SessionClaims> {
     const claims = await verifySessionToken(
       config.tokenSecret,
       bearerToken(req.headers.authorization),
@@ -108,6 +109,11 @@ export function sessionRoutes(
     );
     if (claims.program !== req.params.id)
       throw new AppError('TOKEN_INVALID', 'the session token is for another program');
+    return claims;
+  }
+
+  router.get('/v1/programs/:id/client-program', async (req, res) => {
+    const claims = await programClaims(req);
     const { clientProgram, etag } = await loaded(claims.program);
     res.set('ETag', etag).set('Cache-Control', 'private, max-age=3600');
     if (req.headers['if-none-match'] === etag) return void res.status(304).end();
@@ -115,13 +121,7 @@ export function sessionRoutes(
   });
 
   router.get('/v1/programs/:id/values/:name', async (req, res) => {
-    const claims = await verifySessionToken(
-      config.tokenSecret,
-      bearerToken(req.headers.authorization),
-      deps.now(),
-    );
-    if (claims.program !== req.params.id)
-      throw new AppError('TOKEN_INVALID', 'the session token is for another program');
+    const claims = await programClaims(req);
     const name = req.params.name as string;
     const { checked } = await loaded(claims.program);
     // Only what a broadcast step sends to the devices: other server values stay on the server.
