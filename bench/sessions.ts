@@ -2,7 +2,7 @@
 // the API's memory per held poll, errors, and how soon every held poll is answered once work is ready,
 // against a bare express app that holds the same polls on an in-process EventEmitter
 // (bench/sessions-baseline.ts), driven by the same generator in the same run.
-//   npm run bench:sessions   (options: --devices N --trials N --profile DIR)
+//   npm run bench:sessions   (options: --devices N --trials N --warmup N --profile DIR)
 //
 // Roundhouse side: one API process (bench/sessions-api.ts: `roundhouse start --no-worker` plus an IPC channel
 // to read its heap after a full collection) on a fresh Redis prefix. A program whose first steps are client
@@ -23,8 +23,9 @@
 // one keep-alive connection, per device); its work is issued by `POST /issue`. Both servers run side by side
 // and their trials alternate (only one side's polls are held at a time), so that whatever else shares the
 // machine weighs on both. Memory is read with 1,000 polls held, after a full collection, in the first and
-// the last trial, against the same process before any device connected. CPU time of each process (from
-// /proc) is summed over the wake windows, from the issue to the last poll answered.
+// the last trial, against the same process before any device connected. Latency and CPU count only the
+// trials between warm-up and that last one (see main). CPU time of each process (from /proc) is summed over
+// the wake windows, from the issue to the last poll answered.
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Client } from 'undici';
@@ -84,6 +85,10 @@ interface Side {
 interface Outcome {
   readonly latencies: number[];
   readonly trialMax: number[];
+  /** The first poll's latency in each counted trial: the wake and the shared read, before any answer. */
+  readonly trialMin: number[];
+  /** The last poll's latency in each trial not counted: the warm-up ones and the last (memory read). */
+  readonly uncountedMax: number[];
   readonly before: Memory;
   /** Samples with every poll held, the first and the last trial's. */
   readonly held: Memory[];
@@ -162,7 +167,55 @@ function requestOf(program: Program, index: number): StoredRequest {
   throw new Error(`step ${index} (${step.op}) is not a client step`);
 }
 
-/** One request on a device's own connection; the body, else an error naming what failed. */
+/** A response read in full, and when its last byte was parsed (performance.now()). */
+interface Received {
+  readonly status: number;
+  readonly text: string;
+  readonly at: number;
+}
+
+/**
+ * One request through undici's dispatch handler, the client's own lowest layer: its `request()` builds a
+ * body stream and several promises per response, and a thousand responses arriving at once then queue
+ * behind the generator's own CPU (measured: ~100 us a response, as much as the server spends answering),
+ * which is the machine's cost of playing 1,000 devices in one process, not the server's latency.
+ */
+function dispatch(
+  client: Client,
+  method: 'GET' | 'POST',
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Received> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    const chunks: Buffer[] = [];
+    client.dispatch(
+      { method, path, headers, ...(body === undefined ? {} : { body }) },
+      {
+        // The handler interface Client.dispatch takes in undici 7 (the controller-based one needs a wrapper).
+        onConnect: () => undefined,
+        onHeaders: (statusCode) => {
+          status = statusCode;
+          return true;
+        },
+        onData: (chunk) => {
+          chunks.push(chunk);
+          return true;
+        },
+        onComplete: () =>
+          resolve({
+            status,
+            text: chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString(),
+            at: performance.now(),
+          }),
+        onError: reject,
+      },
+    );
+  });
+}
+
+/** One request on a device's own connection; the body and when it arrived, else an error naming what failed. */
 async function call(
   client: Client,
   what: string,
@@ -170,12 +223,10 @@ async function call(
   path: string,
   headers: Record<string, string>,
   body?: string,
-): Promise<unknown> {
-  const res = await client.request({ method, path, headers, ...(body === undefined ? {} : { body }) });
-  const text = await res.body.text();
-  if (res.statusCode < 200 || res.statusCode >= 300)
-    throw new Error(`${what} answered ${res.statusCode}: ${text.slice(0, 200)}`);
-  return text ? JSON.parse(text) : undefined;
+): Promise<{ value: unknown; at: number }> {
+  const { status, text, at } = await dispatch(client, method, path, headers, body);
+  if (status < 200 || status >= 300) throw new Error(`${what} answered ${status}: ${text.slice(0, 200)}`);
+  return { value: text ? JSON.parse(text) : undefined, at };
 }
 
 /**
@@ -321,14 +372,16 @@ class Fleet {
     const client = this.clients[i]!;
     await this.started.opened;
     const grant = await this.slot(async () => {
-      const r = (await call(
-        client,
-        `check-in ${i}`,
-        'POST',
-        this.side.checkinPath,
-        json,
-        JSON.stringify({ device_id: `bench-device-${i}` }),
-      )) as { session?: SessionGrant };
+      const r = (
+        await call(
+          client,
+          `check-in ${i}`,
+          'POST',
+          this.side.checkinPath,
+          json,
+          JSON.stringify({ device_id: `bench-device-${i}` }),
+        )
+      ).value as { session?: SessionGrant };
       if (!r.session)
         throw new Error(`check-in ${i} answered no session: ${JSON.stringify(r).slice(0, 200)}`);
       return r.session;
@@ -339,14 +392,15 @@ class Fleet {
     const answers = new URL(grant.answers_url).pathname;
     for (let k = 0; k < trials; k++) {
       await this.polls[k]!.opened;
-      const polled = (await call(
+      const { value, at } = await call(
         client,
         `poll ${k + 1} of device ${i}`,
         'GET',
         `${requests}?after=${k}&wait=${WAIT_S}`,
         auth,
-      )) as RequestsResponse;
-      this.arrivals[k]![i] = performance.now();
+      );
+      this.arrivals[k]![i] = at;
+      const polled = value as RequestsResponse;
       const first = polled.requests[0];
       if (!first || first.seq !== k + 1) {
         throw new Error(
@@ -479,13 +533,20 @@ async function startRoundhouse(
 
 async function main(): Promise<void> {
   const devices = arg('--devices', 1000);
-  const trials = arg('--trials', 5);
-  if (trials < 2)
-    throw new Error('--trials must be at least 2 (the program starts with client_data, then client_call)');
+  const measured = arg('--trials', 5);
+  // A server runs its wake path all day; a fresh process runs it cold (measured: the first wake of 1,000
+  // polls took 2-3 times as long as the next ones, in both servers). Warm-up trials run the whole path
+  // before the measured ones. Memory is read in the first warm-up trial and in one more trial after the
+  // measured ones: reading it forces a full collection, after which the next wake ran up to twice as slow
+  // (measured), which no server's own collections do. None of these is counted; their figures are printed
+  // apart.
+  const warmup = Math.max(1, arg('--warmup', 3));
+  const trials = warmup + measured + 1;
+  if (measured < 1) throw new Error('--trials must be at least 1');
   const options = runOptions(process.argv);
   const delays = Array.from({ length: trials }, () => 200 + Math.random() * 2000);
   console.log(
-    `long-polling sessions: ${devices} devices holding polls (wait=${WAIT_S}) on one API process, ${trials} requests issued, node ${process.version}`,
+    `long-polling sessions: ${devices} devices holding polls (wait=${WAIT_S}) on one API process, ${measured} requests issued and measured (and ${warmup} before, 1 after), node ${process.version}`,
   );
   const redis = await redisPid(options.env.REDIS_URL);
   const outcomes: Record<string, Outcome> = {};
@@ -510,6 +571,8 @@ async function main(): Promise<void> {
       outcomes[side.name] = {
         latencies: [],
         trialMax: [],
+        trialMin: [],
+        uncountedMax: [],
         before,
         held: [],
         cpu: {},
@@ -521,9 +584,14 @@ async function main(): Promise<void> {
       for (const fleet of fleets) {
         const o = outcomes[fleet.side.name]!;
         const t = await fleet.trial(k, delays[k]!, o.meter, k === 0 || k === trials - 1);
+        if (t.memory) o.held.push(t.memory);
+        if (k < warmup || k === trials - 1) {
+          o.uncountedMax.push(Math.max(...t.latencies));
+          continue;
+        }
         o.latencies.push(...t.latencies);
         o.trialMax.push(Math.max(...t.latencies));
-        if (t.memory) o.held.push(t.memory);
+        o.trialMin.push(Math.min(...t.latencies));
         for (const [g, sec] of Object.entries(t.cpu)) o.cpu[g] = (o.cpu[g] ?? 0) + sec;
       }
     }
@@ -531,8 +599,8 @@ async function main(): Promise<void> {
     for (const f of fleets) await f.close();
     for (const s of sides) await s.close();
   }
-  for (const side of sides) report(side.name, outcomes[side.name]!, devices, trials);
-  const failures = table(outcomes.baseline!, outcomes.roundhouse!, devices, trials);
+  for (const side of sides) report(side.name, outcomes[side.name]!, devices, measured);
+  const failures = table(outcomes.baseline!, outcomes.roundhouse!, devices, measured);
   if (failures.length) {
     for (const f of failures) console.error(`FAILED: ${f}`);
     process.exit(1);
@@ -541,6 +609,7 @@ async function main(): Promise<void> {
 
 /** Memory a held poll costs the server: the most of any sample with every poll held, over the process before. */
 function perPoll(o: Outcome, k: 'rss' | 'heapUsed', devices: number): number {
+  if (o.held.length === 0) throw new Error('no memory sample was taken with the polls held');
   return Math.max(...o.held.map((m) => m[k] - o.before[k])) / devices;
 }
 
@@ -553,7 +622,10 @@ function report(name: string, o: Outcome, devices: number, trials: number): void
   const s = summary(o.latencies);
   const ms = (x: number) => x.toFixed(1);
   console.log(
-    `  ${name}: ${devices} check-ins in ${(o.checkinMs / 1000).toFixed(1)} s; wake latency p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)}, max ${ms(s.max)} ms; last poll answered per trial ${o.trialMax.map((x) => x.toFixed(0)).join(', ')} ms`,
+    `  ${name}: ${devices} check-ins in ${(o.checkinMs / 1000).toFixed(1)} s; wake latency p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)}, max ${ms(s.max)} ms; first and last poll answered per trial ${o.trialMax.map((x, i) => `${o.trialMin[i]!.toFixed(0)}-${x.toFixed(0)}`).join(', ')} ms (not counted: warm-up ${o.uncountedMax
+      .slice(0, -1)
+      .map((x) => x.toFixed(0))
+      .join(', ')}; memory read ${o.uncountedMax.at(-1)?.toFixed(0)})`,
   );
   const held = o.held.map((m) => `${mib(m.rss)} RSS, ${mib(m.heapUsed)} heap`).join('; ');
   console.log(

@@ -554,6 +554,34 @@ describe('cross-origin pages', () => {
     }
     const page = await fetch(`${api.url}/dashboard/`, { headers: origin });
     expect(page.headers.get('access-control-allow-origin')).toBeNull();
+    // A device's session of a stateful program is a client path too; the operator's program routes are not.
+    const preflightOf = async (method: string, path: string) => {
+      const res = await fetch(`${api.url}${path}`, {
+        method: 'OPTIONS',
+        headers: {
+          ...origin,
+          'access-control-request-method': method,
+          'access-control-request-headers': 'authorization',
+        },
+      });
+      return [method, path, res.headers.get('access-control-allow-origin')];
+    };
+    for (const [method, path] of [
+      ['GET', '/v1/programs/g0000000000000/client-program'],
+      ['GET', '/v1/programs/g0000000000000/values/model'],
+      ['GET', '/v1/sessions/s0000000000000/requests'],
+      ['POST', '/v1/sessions/s0000000000000/answers'],
+      ['DELETE', '/v1/sessions/s0000000000000'],
+    ]) {
+      expect(await preflightOf(method!, path!)).toEqual([method, path, '*']);
+    }
+    for (const [method, path] of [
+      ['GET', '/v1/programs/g0000000000000'],
+      ['POST', '/v1/programs/g0000000000000/cancel'],
+      ['DELETE', '/v1/programs/g0000000000000'],
+    ]) {
+      expect(await preflightOf(method!, path!)).toEqual([method, path, null]);
+    }
   });
 });
 

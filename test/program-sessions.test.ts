@@ -385,6 +385,28 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     }
   }, 120_000);
 
+  it('a device that held its poll longer than step_timeout_s before a request went out is not timed out', async () => {
+    // Recruiting runs to its join deadline (target 3, 2 devices), 6 s, while both devices hold one poll each;
+    // step_timeout_s is 2, and each device takes a second to answer every request. Its silence counts from
+    // when the request went out, not from the start of the poll that got it.
+    const p: Json = program(2, 3, 2);
+    p.cohort.join_timeout_s = 6;
+    const id = await submitted(p);
+    const slow: typeof globalThis.fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.endsWith('/answers')) await new Promise((r) => setTimeout(r, 1000));
+      return fetch(input, init);
+    };
+    const runs = ['held-a', 'held-b'].map((d, i) =>
+      device(p.population, d, readings(i + 1, 2), slow).runOnce(),
+    );
+    const server = await ended(id);
+    expect([server.status, server.error]).toEqual(['completed', undefined]);
+    expect(server.sessions).toMatchObject({ failed: 0 });
+    const outcomes = (await Promise.all(runs)) as Extract<RunOutcome, { kind: 'session' }>[];
+    for (const o of outcomes) expect(o.session).toMatchObject({ status: 'completed' });
+  }, 120_000);
+
   it('the worker driving a program is SIGKILLed mid-program: another resumes it from Redis, outputs exact', async () => {
     const p = program(3, 3);
     const id = await submitted(p);

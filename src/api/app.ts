@@ -1,12 +1,14 @@
+import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { AppDeps, RouteDeps } from './deps';
 import { AnonymousVerifier } from './devices/anonymous';
 import { createMetrics } from './metrics';
 import { clientCors } from './middleware/client-cors';
-import { errorHandler } from './middleware/errors';
-import { httpMetrics } from './middleware/http-metrics';
+import { errorHandler, errorResponder } from './middleware/errors';
+import { requestObserver } from './middleware/http-metrics';
 import { notFound } from './middleware/not-found';
-import { requestLog } from './middleware/request-log';
+import { requestLogger, routePattern } from './middleware/request-log';
+import { mountRawRoutes, withRawRoutes, type RawHooks, type RawRoute } from './raw-routes';
 import { openapiRoutes } from './openapi';
 import { checkinRoutes } from './routes/checkin';
 import { healthRoutes } from './routes/health';
@@ -27,6 +29,19 @@ export type { AppDeps } from './deps';
  * each route decides its limit and content type.
  */
 export function createApp(deps: AppDeps): express.Express {
+  return build(deps).app;
+}
+
+/**
+ * The server's request listener: the app, with the routes that answer in bursts (a cohort's long polls)
+ * served ahead of it on Node's own objects (src/api/raw-routes.ts).
+ */
+export function createRequestListener(deps: AppDeps): RequestListener {
+  const { app, raw, hooks } = build(deps);
+  return withRawRoutes(app, raw, hooks);
+}
+
+function build(deps: AppDeps): { app: express.Express; raw: RawRoute[]; hooks: RawHooks } {
   const routeDeps: RouteDeps = {
     ...deps,
     devices: deps.devices ?? new AnonymousVerifier(),
@@ -39,9 +54,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', false);
 
-  app.use(requestLog({ log: deps.log }));
-  app.use(httpMetrics(routeDeps.metrics));
-  app.use(clientCors({ origins: deps.config.corsOrigins }));
+  const logRequest = requestLogger(deps.log);
+  const observeRequest = requestObserver(routeDeps.metrics);
+  const cors = clientCors({ origins: deps.config.corsOrigins });
+  app.use((req, res, next) => {
+    logRequest(req, res, () => routePattern(req));
+    observeRequest(req, res, () => routePattern(req));
+    next();
+  });
+  app.use(cors);
+  const raw: RawRoute[] = [];
 
   // The clients' hot paths first: express tries every route of every router in order, and a check-in that
   // came last paid for each route ahead of it (measured: a tenth of its CPU in the router).
@@ -54,11 +76,23 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(planRoutes(routeDeps));
   if (deps.programs) {
     app.use(programRoutes({ ...routeDeps, programs: deps.programs }));
-    app.use(sessionRoutes({ ...routeDeps, programs: deps.programs }));
+    const sessions = sessionRoutes({ ...routeDeps, programs: deps.programs });
+    app.use(sessions.router);
+    raw.push(sessions.longPoll);
+    mountRawRoutes(app, [sessions.longPoll]);
   }
   app.use(webRoutes());
 
   app.use(notFound());
   app.use(errorHandler({ log: deps.log }));
-  return app;
+  const fail = errorResponder({ log: deps.log });
+  const hooks: RawHooks = {
+    observe(req, res, route) {
+      logRequest(req, res, () => route);
+      observeRequest(req, res, () => route);
+    },
+    cors,
+    fail,
+  };
+  return { app, raw, hooks };
 }

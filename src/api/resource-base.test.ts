@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { loadConfig } from '../config';
 import { AppError } from '../errors';
 import { plainHost, resourceBase } from './resource-base';
@@ -54,8 +54,9 @@ describe('plainHost', () => {
 });
 
 /** The parts of a request `resourceBase` reads. */
-function request(host: string | undefined, protocol = 'http'): Request {
-  return { headers: host === undefined ? {} : { host }, protocol } as unknown as Request;
+function request(host: string | undefined, protocol = 'http'): IncomingMessage {
+  const socket = { encrypted: protocol === 'https' };
+  return { headers: host === undefined ? {} : { host }, socket } as unknown as IncomingMessage;
 }
 
 describe('resourceBase', () => {

@@ -1,4 +1,5 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config';
 import { AppError } from '../errors';
 
@@ -44,17 +45,17 @@ export function plainHost(value: string, protocol: 'http' | 'https'): string | u
 /**
  * The base of the resource URLs in a check-in's answer: `PUBLIC_URL` when it is set; else the scheme and
  * Host header of the request itself, so that a client that reached the server at `127.0.0.1`, a LAN address
- * or a name gets URLs on that same address. The scheme is express's `req.protocol` (this server speaks plain
- * HTTP and leaves `trust proxy` off, so it is `http`): behind a proxy that terminates TLS or rewrites the
+ * or a name gets URLs on that same address. The scheme is the connection's, as express's `req.protocol`
+ * reads it with `trust proxy` off (this server speaks plain HTTP, so it is `http`): behind a proxy that terminates TLS or rewrites the
  * host or path, set `PUBLIC_URL`. A request without a Host header (HTTP/1.0) gets `publicUrl`'s default.
  *
  * @throws AppError REQUEST_INVALID when the Host header is not a plain host[:port].
  */
-export function resourceBase(req: Request, config: Config): string {
+export function resourceBase(req: IncomingMessage, config: Config): string {
   if (!config.publicUrlFromHost) return config.publicUrl;
   const header = req.headers.host;
   if (header === undefined || header === '') return config.publicUrl;
-  const protocol = req.protocol === 'https' ? 'https' : 'http';
+  const protocol = (req.socket as Partial<TLSSocket> | null)?.encrypted ? 'https' : 'http';
   const host = plainHost(header, protocol);
   if (host === undefined) {
     throw new AppError('REQUEST_INVALID', 'the Host header is not a plain host[:port]', [

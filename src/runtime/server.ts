@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AggregationWorker } from '../aggregation/worker';
-import { createApp } from '../api/app';
+import { createRequestListener } from '../api/app';
 import { createDeviceVerifier } from '../api/devices';
 import { createMetrics } from '../api/metrics';
 import type { Config } from '../config';
@@ -114,7 +114,7 @@ export async function startServer(config: Config, options: StartServerOptions): 
             port,
             publicUrl: config.publicUrlFromHost ? `http://localhost:${port}` : config.publicUrl,
           });
-    app.handler = createApp({
+    app.handler = createRequestListener({
       config: effective,
       store: core.store,
       engine: core.engine,

@@ -4,6 +4,7 @@
  * (`client_id`, its older name, is read too); either mode also reads `X-Device-Credential`. At upload
  * `Authorization` holds the task token, so the device credential travels in `X-Device-Credential`.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { bearerToken } from '../../rounds/tokens';
 import type { DeviceAuthMode } from './verifier';
@@ -32,7 +33,8 @@ export function checkinCredential(req: Request, mode: DeviceAuthMode): FoundCred
   return { credential: header, where: DEVICE_HEADER };
 }
 
-/** The upload's device credential. */
-export function uploadCredential(req: Request): FoundCredential {
-  return { credential: req.get(DEVICE_HEADER), where: DEVICE_HEADER };
+/** The upload's (or a long poll's) device credential; on Node's own request too (src/api/raw-routes.ts). */
+export function uploadCredential(req: IncomingMessage): FoundCredential {
+  const header = req.headers[DEVICE_HEADER];
+  return { credential: typeof header === 'string' ? header : undefined, where: DEVICE_HEADER };
 }

@@ -1,5 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from 'cors';
-import type { RequestHandler } from 'express';
+import { pathOf } from './request-log';
 
 /** The endpoints clients call; a page on another origin may call these, never the operator endpoints. */
 const CLIENT_PATHS = [
@@ -7,6 +8,9 @@ const CLIENT_PATHS = [
   /^\/v1\/plans\/[^/]+\/client-plan$/,
   /^\/v1\/plans\/[^/]+\/rounds\/[^/]+\/broadcast$/,
   /^\/v1\/tasks\/[^/]+\/result$/,
+  // A device's session of a stateful program (docs/stateful.md), which a page runs like a round.
+  /^\/v1\/programs\/[^/]+\/(?:client-program|values\/[^/]+)$/,
+  /^\/v1\/sessions\/[^/]+(?:\/requests|\/answers)?$/,
   /^\/sdk\//,
 ];
 
@@ -16,16 +20,21 @@ export interface ClientCorsOptions {
   readonly origins: readonly string[];
 }
 
+/** A connect-style handler on Node's own objects, which express mounts as middleware too. */
+export type CorsHandler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
 /**
- * CORS for the client endpoints only, so that a web app on its own origin can embed the SDK. Task tokens
- * travel in the Authorization header, never in cookies, so allowing any origin exposes nothing a page could
- * not already send; operator endpoints stay same-origin. Answers preflight requests itself.
+ * CORS for the client endpoints only, so that a web app on its own origin can embed the SDK. Task and
+ * session tokens travel in the Authorization header, never in cookies, so allowing any origin exposes
+ * nothing a page could not already send; operator endpoints stay same-origin. Answers preflight requests
+ * itself.
  */
-export function clientCors(options: ClientCorsOptions): RequestHandler {
+export function clientCors(options: ClientCorsOptions): CorsHandler {
   if (options.origins.length === 0) return (_req, _res, next) => next();
   const handler = cors({
     origin: options.origins.includes('*') ? '*' : [...options.origins],
-    methods: ['GET', 'POST'],
+    // DELETE: a device leaves its session.
+    methods: ['GET', 'POST', 'DELETE'],
     allowedHeaders: [
       'authorization',
       'content-type',
@@ -36,5 +45,9 @@ export function clientCors(options: ClientCorsOptions): RequestHandler {
     exposedHeaders: ['etag', 'retry-after'],
     maxAge: 600,
   });
-  return (req, res, next) => (CLIENT_PATHS.some((p) => p.test(req.path)) ? handler(req, res, next) : next());
+  return (req, res, next) => {
+    const path = pathOf(req);
+    if (CLIENT_PATHS.some((p) => p.test(path))) handler(req, res, next);
+    else next();
+  };
 }

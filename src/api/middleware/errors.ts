@@ -1,8 +1,10 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors';
 import { RateLimitedLog } from '../../log/rate-limited';
 import { loggableError } from '../loggable-error';
+import { pathOf } from './request-log';
 
 /** Options of {@link errorHandler}. */
 export interface ErrorHandlerOptions {
@@ -23,14 +25,33 @@ const DEFAULT_RETRY_AFTER_S = 2;
  * A 503 carries `Retry-After` unless the route set one.
  */
 export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
-  // While Redis (or what else a request needs) is unreachable, every request fails the same way: one line
-  // per kind a while is enough.
-  const unavailable = new RateLimitedLog(options.log);
+  const respond = errorResponder(options);
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       // The body is already on its way; express can only cut the connection.
       options.log.warn({ err: loggableError(err), path: req.path }, 'error after the response started');
       return next(err);
+    }
+    respond(err, req, res);
+  };
+}
+
+/**
+ * {@link errorHandler}'s answer on Node's own objects (routes served ahead of express, src/api/raw-routes.ts):
+ * the same logging and the same response; a response already started is cut.
+ */
+export function errorResponder(
+  options: ErrorHandlerOptions,
+): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
+  // While Redis (or what else a request needs) is unreachable, every request fails the same way: one line
+  // per kind a while is enough.
+  const unavailable = new RateLimitedLog(options.log);
+  return (err, req, res) => {
+    const path = pathOf(req);
+    if (res.headersSent) {
+      options.log.warn({ err: loggableError(err), path }, 'error after the response started');
+      res.destroy();
+      return;
     }
     const appError = toAppError(err);
     // A 503 BUSY is the server pacing its clients, not a fault, and is not logged; a 503 NOT_READY says that
@@ -39,14 +60,19 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       const e = loggableError(redisCause(err));
       unavailable.write('error', e.message, { err: e }, 'requests fail: Redis is unreachable');
     } else if (appError.code === 'NOT_READY') {
-      const fields = { err: loggableError(err), method: req.method, path: req.path };
+      const fields = { err: loggableError(err), method: req.method, path };
       unavailable.write('error', appError.message, fields, 'request failed');
     } else if (appError.status >= 500 && appError.code !== 'BUSY') {
-      options.log.error({ err: loggableError(err), method: req.method, path: req.path }, 'request failed');
+      options.log.error({ err: loggableError(err), method: req.method, path }, 'request failed');
     }
-    if (appError.status === 503 && !res.get('Retry-After'))
-      res.set('Retry-After', String(DEFAULT_RETRY_AFTER_S));
-    res.status(appError.status).json(appError.toJSON());
+    if (appError.status === 503 && res.getHeader('Retry-After') === undefined)
+      res.setHeader('Retry-After', String(DEFAULT_RETRY_AFTER_S));
+    const body = JSON.stringify(appError.toJSON());
+    res.writeHead(appError.status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+    });
+    res.end(body);
   };
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { scheduleOf } from '../../plan/schedule';
@@ -10,6 +11,7 @@ import type {
   ProgramStore,
   ProgramSummary,
   SessionRecord,
+  SessionStatus,
   StoredRequest,
 } from '../../stateful/server/program-store';
 import {
@@ -28,6 +30,7 @@ import {
 import type { RouteDeps } from '../deps';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
+import type { RawRoute } from '../raw-routes';
 import { resourceBase } from '../resource-base';
 import { uploadCredential } from '../devices/credential';
 
@@ -38,8 +41,16 @@ const POLL_MS = 200;
 interface LookResult {
   readonly summary: ProgramSummary | undefined;
   readonly issued: readonly { readonly seq: number; readonly request: StoredRequest }[];
-  /** The sessions of the polls that share the look, by id. */
-  readonly sessions: ReadonlyMap<string, SessionRecord>;
+  /** The state of the sessions of the polls that share the look, by id. */
+  readonly sessions: ReadonlyMap<string, { readonly status: SessionStatus; readonly answered: number }>;
+  /** Answers the polls of the look share, by the session's last answer and URL base (`pollOnce`). */
+  readonly shared: Map<string, Polled>;
+}
+
+/** A poll's answer, and its text when it is shared with other polls. */
+interface Polled {
+  readonly body: RequestsResponse;
+  readonly text?: string;
 }
 
 /** A look not yet sent, and the sessions of the polls that share it. */
@@ -47,12 +58,6 @@ interface Look {
   readonly sessions: Set<string>;
   readonly result: Promise<LookResult>;
 }
-
-/**
- * Polls looking together from which one look reads every session of the program (one command) rather than
- * each its own, provided they are at least half the cohort: the whole read then costs at most twice theirs.
- */
-const READ_ALL_SESSIONS_MIN = 16;
 
 /** Answer bodies are a few small objects per request. */
 const ANSWERS_BODY_LIMIT = 256 * 1024;
@@ -64,7 +69,7 @@ const ANSWERS_BODY_LIMIT = 256 * 1024;
  */
 export function sessionRoutes(
   deps: RouteDeps & { readonly programs: ProgramStore; readonly programEvents?: ProgramEvents },
-): Router {
+): { readonly router: Router; readonly longPoll: RawRoute } {
   const { programs, config, store } = deps;
   const router = Router();
   const checkedCache = new Map<string, { checked: CheckedProgram; clientProgram: string; etag: string }>();
@@ -84,13 +89,15 @@ export function sessionRoutes(
   }
 
   /** The session the request's token names, for the session in the path; 401/404 otherwise. */
-  async function sessionOf(req: Request): Promise<{ claims: SessionClaims; session: SessionRecord }> {
+  async function sessionOf(
+    req: IncomingMessage,
+    sid: string,
+  ): Promise<{ claims: SessionClaims; session: SessionRecord }> {
     const claims = await verifySessionToken(
       config.tokenSecret,
       bearerToken(req.headers.authorization),
       deps.now(),
     );
-    const sid = req.params.session as string;
     if (claims.session !== sid) {
       throw new AppError('TOKEN_INVALID', 'the session token is for another session', [
         { path: 'authorization', message: 'session mismatch' },
@@ -136,33 +143,55 @@ export function sessionRoutes(
       .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 
-  router.get('/v1/sessions/:session/requests', async (req, res) => {
-    const { claims } = await sessionOf(req);
-    // The app parses no query strings (most routes take none): read the two this one takes.
-    const query = new URL(req.originalUrl, 'http://query').searchParams;
-    const after = intParam(query.get('after') ?? undefined, 'after', 0);
-    const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
-    const base = resourceBase(req, config);
-    const until = Date.now() + waitS * 1000;
-    let wait: ProgramWait | undefined;
-    let gone = false;
-    res.on('close', () => {
-      gone = true;
-      wait?.end();
-    });
-    for (;;) {
-      // Armed before looking, so that requests issued while this poll reads Redis wake it.
-      const left = until - Date.now();
-      wait = left > 0 ? arm(claims.program, left) : undefined;
-      const body = await pollOnce(claims, after, base, () => pollDevice(req, claims));
-      if (body.requests.length > 0 || body.end || !wait || gone) {
+  /**
+   * The long poll for a session's requests, served on Node's own objects ahead of express
+   * (src/api/raw-routes.ts): a cohort's polls are answered together, a thousand on one event.
+   */
+  const longPoll: RawRoute = {
+    method: 'GET',
+    route: '/v1/sessions/:session/requests',
+    async handle(req, res, params) {
+      const { claims } = await sessionOf(req, params.session!);
+      // The app parses no query strings (most routes take none): read the two this one takes.
+      const query = new URL(req.url ?? '/', 'http://query').searchParams;
+      const after = intParam(query.get('after') ?? undefined, 'after', 0);
+      const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
+      const base = resourceBase(req, config);
+      const until = Date.now() + waitS * 1000;
+      let wait: ProgramWait | undefined;
+      let gone = false;
+      res.on('close', () => {
+        gone = true;
         wait?.end();
-        if (!res.writableEnded && !res.destroyed) res.set('Cache-Control', 'no-store').json(body);
-        return;
+      });
+      for (let first = true; ; first = false) {
+        // Armed before looking, so that requests issued while this poll reads Redis wake it.
+        const left = until - Date.now();
+        wait = left > 0 ? arm(claims.program, left) : undefined;
+        const { body, text } = await pollOnce(claims, after, base, first, () => pollDevice(req, claims));
+        if (body.requests.length > 0 || body.end || !wait || gone) {
+          wait?.end();
+          if (!res.writableEnded && !res.destroyed) sendPolled(res, text ?? JSON.stringify(body));
+          return;
+        }
+        await wait.changed;
       }
-      await wait.changed;
-    }
-  });
+    },
+  };
+
+  /**
+   * A poll's answer, written with one call: express's `res.json` (its header helpers, charset and
+   * content-type lookups, and a body copied into a Buffer, so two chunks to write) cost as much CPU as the
+   * socket write itself (bench/sessions.ts); headers and body as one string are one write.
+   */
+  function sendPolled(res: ServerResponse, text: string): void {
+    res.writeHead(200, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    });
+    res.end(text);
+  }
 
   /** A wait that ends when the program may have changed (an event or a timer), or by `end()`. */
   function arm(program: string, ms: number): ProgramWait {
@@ -179,15 +208,13 @@ export function sessionRoutes(
   }
 
   /**
-   * One read of a program (its summary, its requests after `after`, and the sessions of the polls that
-   * look) for every poll that looks in the same turn of the event loop: a cohort's polls wake on one event,
-   * and each reading the program alone cost three Redis commands a poll (a write each), most of a woken
-   * poll's time (bench/sessions.ts). The read is sent on the next turn, so it follows the arming of every
-   * poll that shares it, as each poll's own read would. Many polls of one cohort read every session of it
-   * in one command; a few (or a few of a large cohort, its polls spread over API processes) read their own.
+   * One read of a program (its summary, its requests after `after`, and the state of the sessions of the
+   * polls that look) for every poll that looks in the same turn of the event loop: a cohort's polls wake on
+   * one event, and each reading the program alone cost three Redis commands a poll (a write each), most of
+   * a woken poll's time (bench/sessions.ts). The read is sent on the next turn, so it follows the arming of
+   * every poll that shares it, as each poll's own read would.
    */
   const looks = new Map<string, Look>();
-  const cohorts = new Map<string, number>();
   function lookAt(program: string, after: number, session: string): Promise<LookResult> {
     const key = `${program}:${after}`;
     let look = looks.get(key);
@@ -206,29 +233,19 @@ export function sessionRoutes(
   }
 
   async function read(program: string, after: number, ids: readonly string[]): Promise<LookResult> {
-    const cohort = cohorts.get(program);
-    const all = ids.length >= READ_ALL_SESSIONS_MIN && cohort !== undefined && ids.length * 2 >= cohort;
     const [summary, issued, sessions] = await Promise.all([
       programs.get(program),
       programs.requests(program, after),
-      all
-        ? programs.sessions(program)
-        : Promise.all(ids.map((id) => programs.session(program, id))).then((list) =>
-            list.filter((s): s is SessionRecord => s !== undefined),
-          ),
+      programs.sessionStates(program, ids),
     ]);
-    if (summary) {
-      if (cohorts.size > 10_000) cohorts.clear();
-      cohorts.set(program, summary.cohort);
-    }
-    return { summary, issued, sessions: new Map(sessions.map((s) => [s.id, s])) };
+    return { summary, issued, sessions, shared: new Map() };
   }
 
   /**
    * The device id of a poll's credential (`X-Device-Credential`, as an upload carries it), checked against
    * the session's binding: a `contribute` request needs it to assign the device its task.
    */
-  async function pollDevice(req: Request, claims: SessionClaims): Promise<string> {
+  async function pollDevice(req: IncomingMessage, claims: SessionClaims): Promise<string> {
     const { credential, where } = uploadCredential(req);
     if (credential === undefined) {
       throw new AppError(
@@ -251,38 +268,61 @@ export function sessionRoutes(
     claims: SessionClaims,
     after: number,
     base: string,
+    first: boolean,
     device: () => Promise<string>,
-  ): Promise<RequestsResponse> {
+  ): Promise<Polled> {
     const look = await lookAt(claims.program, after, claims.session);
     const session = look.sessions.get(claims.session);
     if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${claims.session}`);
     if (session.status !== 'live') {
+      // Ended: its code and reason too (rare; the look reads only what live sessions need).
+      const ended = await programs.session(claims.program, claims.session);
       return {
-        requests: [],
-        end: {
-          status: session.status === 'done' ? 'completed' : session.status,
-          ...(session.code ? { code: session.code } : {}),
-          ...(session.reason ? { reason: session.reason } : {}),
+        body: {
+          requests: [],
+          end: {
+            status: session.status === 'done' ? 'completed' : session.status,
+            ...(ended?.code ? { code: ended.code } : {}),
+            ...(ended?.reason ? { reason: ended.reason } : {}),
+          },
         },
       };
     }
     const p = look.summary!;
     if (p.status === 'failed' || p.status === 'cancelled') {
-      return { requests: [], end: { status: 'failed', reason: p.error ?? `the program was ${p.status}` } };
+      return {
+        body: { requests: [], end: { status: 'failed', reason: p.error ?? `the program was ${p.status}` } },
+      };
     }
+    // The requests after the same answer are the same for every session (one answered by the same URL
+    // base), unless one is a contribution, which carries each device's own task: the polls of a look share
+    // one body and its text.
+    const key = `${session.answered}\n${base}`;
+    const shared = look.shared.get(key);
+    if (shared) return shared;
     // Requests the server holds answers for are not served again (a device polling from before them).
     const issued = look.issued.filter(({ seq }) => seq > session.answered);
     if (issued.length === 0) {
-      // Silent polls of a session that owes nothing keep it alive; one that owes answers must answer.
-      if (session.answered >= after) await programs.touch(claims.program, claims.session, deps.now());
-      if (p.status === 'completed') return { requests: [], end: { status: 'completed' } };
-      return { requests: [] };
+      // A poll of a session that owes nothing is its contact (one that owes answers must answer), once per
+      // poll: while it is held, the requests that go out reach the device at once, and the driver counts a
+      // silence from then (driver.ts, timeOutSessions). Not on every look: a cohort's held polls look
+      // together every RECHECK_MS, and a write each was a thousand writes in Redis's queue ahead of the
+      // look that a wake then makes (bench/sessions.ts).
+      if (first && session.answered >= after) {
+        await programs.touch(claims.program, claims.session, deps.now());
+      }
+      if (p.status === 'completed') return { body: { requests: [], end: { status: 'completed' } } };
+      return { body: { requests: [] } };
     }
     const requests: NumberedRequest[] = [];
     for (const { seq, request } of issued) {
       requests.push({ seq, request: await wire(request, claims, base, device) });
     }
-    return { requests };
+    const body = { requests };
+    if (issued.some(({ request }) => request.kind === 'contribute')) return { body };
+    const polled = { body, text: JSON.stringify(body) };
+    look.shared.set(key, polled);
+    return polled;
   }
 
   /** A stored request as the device gets it: URLs for the bytes, and a task of the aggregation's plan. */
@@ -343,7 +383,7 @@ export function sessionRoutes(
     jsonBody({ limit: ANSWERS_BODY_LIMIT, tooLarge: 'REQUEST_INVALID' }),
     validateBody('session-answers.schema.json'),
     async (req, res) => {
-      const { claims, session } = await sessionOf(req);
+      const { claims, session } = await sessionOf(req, req.params.session as string);
       if (session.status !== 'live') {
         throw new AppError('SESSION_ENDED', `session ${session.id} has ended (${session.status})`);
       }
@@ -386,12 +426,12 @@ export function sessionRoutes(
   );
 
   router.delete('/v1/sessions/:session', async (req, res) => {
-    const { claims, session } = await sessionOf(req);
+    const { claims, session } = await sessionOf(req, req.params.session as string);
     await programs.endSession(claims.program, session.id, 'left', 'SESSION_ENDED', 'the device left');
     res.status(204).end();
   });
 
-  return router;
+  return { router, longPoll };
 }
 
 /** Offers a device a place in a recruiting program of the population, if any; its session grant. */

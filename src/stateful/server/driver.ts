@@ -127,7 +127,7 @@ export class ProgramDriver {
     const handle = `h${index}`;
     const handles = this.handlesOf(checked);
     const issue = async (request?: StoredRequest): Promise<boolean> => {
-      await programs.issue(p.id, index, index + 1, request ? [request] : []);
+      await programs.issue(p.id, index, index + 1, request ? [request] : [], now);
       return true;
     };
     switch (step.op) {
@@ -221,9 +221,13 @@ export class ProgramDriver {
       log.info({ program: p.id, step: index, plan: planId, clients: p.live }, 'program aggregation opened');
     }
     if (agg.seq === undefined) {
-      const seq = await programs.issue(p.id, index, index, [
-        { kind: 'contribute', aggregation: step.result, handle, plan: agg.plan },
-      ]);
+      const seq = await programs.issue(
+        p.id,
+        index,
+        index,
+        [{ kind: 'contribute', aggregation: step.result, handle, plan: agg.plan }],
+        now,
+      );
       if (seq !== undefined) await programs.setAggregationSeq(p.id, index, seq);
       return false;
     }
@@ -262,13 +266,18 @@ export class ProgramDriver {
     return false;
   }
 
-  /** Fails every live session that owes answers and has been silent for `step_timeout_s`. */
+  /**
+   * Fails every live session that owes answers and has been silent for `step_timeout_s`: since its last
+   * contact or since requests last went out, whichever is later (a device holding a poll when they went
+   * out got them then; its poll's start is its last contact).
+   */
   private async timeOutSessions(p: ProgramSummary, checked: CheckedProgram, now: number): Promise<void> {
     const { programs, log } = this.deps;
     const timeoutMs = checked.program.cohort.step_timeout_s * 1000;
     const issued = await programs.requestCount(p.id);
     for (const s of await programs.sessions(p.id)) {
-      if (s.status !== 'live' || s.answered >= issued || now - s.seen < timeoutMs) continue;
+      if (s.status !== 'live' || s.answered >= issued) continue;
+      if (now - Math.max(s.seen, p.issued_at ?? 0) < timeoutMs) continue;
       const reason = `no answer for ${checked.program.cohort.step_timeout_s} s (step_timeout_s) at request ${s.answered + 1}`;
       if (await programs.endSession(p.id, s.id, 'failed', 'SESSION_TIMEOUT', reason)) {
         log.info({ program: p.id, session: s.id, reason }, 'session timed out');

@@ -75,14 +75,35 @@ describe('ProgramStore (real Redis)', () => {
     await create('i1');
     await programs.move('i1', 'recruiting', 'running');
     const req = { kind: 'create_data', handle: 'h0', collection: 'c' } as const;
-    const [a, b] = await Promise.all([programs.issue('i1', 0, 1, [req]), programs.issue('i1', 0, 1, [req])]);
+    const [a, b] = await Promise.all([
+      programs.issue('i1', 0, 1, [req], 1000),
+      programs.issue('i1', 0, 1, [req], 1000),
+    ]);
     expect([a, b].filter((x) => x !== undefined)).toEqual([1]);
+    // When requests last went out: a session owing them counts its silence from then (driver).
+    expect((await programs.get('i1'))!.issued_at).toBe(1000);
     const contribute = { kind: 'contribute', aggregation: 'x', handle: 'h0', plan: 'p1' } as const;
-    expect(await programs.issue('i1', 1, 1, [contribute])).toBe(2);
-    expect(await programs.issue('i1', 1, 1, [contribute])).toBeUndefined();
-    expect(await programs.issue('i1', 1, 2, [])).toBe(2);
+    expect(await programs.issue('i1', 1, 1, [contribute], 2000)).toBe(2);
+    expect(await programs.issue('i1', 1, 1, [contribute], 3000)).toBeUndefined();
+    expect(await programs.issue('i1', 1, 2, [], 4000)).toBe(2);
+    // A move with no request sends nothing out.
+    expect((await programs.get('i1'))!.issued_at).toBe(2000);
     expect((await programs.requests('i1', 0)).map((r) => r.seq)).toEqual([1, 2]);
     expect((await programs.requests('i1', 1))[0]!.request).toEqual(contribute);
+  });
+
+  it('reads the status and last answer of many sessions in one command', async () => {
+    await create('st1');
+    await programs.join('st1', 'dev-a', 's1', 5);
+    await programs.join('st1', 'dev-b', 's2', 5);
+    await programs.answer('st1', 's2', 0, 6);
+    await programs.endSession('st1', 's1', 'failed', 'HANDLE_UNKNOWN', 'request 1: HANDLE_UNKNOWN');
+    const states = await programs.sessionStates('st1', ['s1', 's2', 'nobody']);
+    expect([...states]).toEqual([
+      ['s1', { status: 'failed', answered: 0 }],
+      ['s2', { status: 'live', answered: 0 }],
+    ]);
+    expect((await programs.sessionStates('st1', [])).size).toBe(0);
   });
 
   it('answers move a live session forward only, and record the contact', async () => {

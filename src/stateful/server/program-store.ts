@@ -61,6 +61,8 @@ export interface ProgramSummary {
   /** When recruiting ends (unix ms). */
   readonly join_deadline: number;
   readonly ended_at?: number;
+  /** When requests last went out (unix ms). */
+  readonly issued_at?: number;
   /** Why the program failed, and at which step. */
   readonly error?: string;
   readonly error_step?: number;
@@ -146,18 +148,20 @@ return 1
 `,
 );
 
-// KEYS: meta, requests. ARGV: the step the driver read, the step after, then requests (JSON). Appends the
-// requests and moves the step on in one step, so a driver that dies between the two never issues twice;
-// `issued` marks the step whose requests are out, so that an aggregate (which stays on its step until its
-// result is in) issues its contribution once.
+// KEYS: meta, requests. ARGV: the step the driver read, the step after, the time (unix ms), then requests
+// (JSON). Appends the requests and moves the step on in one step, so a driver that dies between the two
+// never issues twice; `issued` marks the step whose requests are out, so that an aggregate (which stays on
+// its step until its result is in) issues its contribution once. `issued_at`: when requests last went out,
+// from which a session owing them counts its silence.
 const ISSUE = new LuaScript(
   'program-issue',
   `
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
 if redis.call('HGET', KEYS[1], 'step') ~= ARGV[1] then return -2 end
-if redis.call('HGET', KEYS[1], 'issued') == ARGV[1] and #ARGV > 2 then return -3 end
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if redis.call('HGET', KEYS[1], 'issued') == ARGV[1] and #ARGV > 3 then return -3 end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 redis.call('HSET', KEYS[1], 'step', ARGV[2], 'issued', ARGV[1])
+if #ARGV > 3 then redis.call('HSET', KEYS[1], 'issued_at', ARGV[3]) end
 return redis.call('LLEN', KEYS[2])
 `,
 );
@@ -248,6 +252,7 @@ export class ProgramStore {
       min_clients: Number(m.min_clients),
       join_deadline: Number(m.join_deadline),
       ...(m.ended_at ? { ended_at: Number(m.ended_at) } : {}),
+      ...(m.issued_at ? { issued_at: Number(m.issued_at) } : {}),
       ...(m.error ? { error: m.error } : {}),
       ...(m.error_step ? { error_step: Number(m.error_step) } : {}),
       ...(m.outputs ? { outputs: JSON.parse(m.outputs) as unknown } : {}),
@@ -290,6 +295,25 @@ export class ProgramStore {
     );
     if (!device || !status) return undefined;
     return sessionRecord(session, { device, status, answered, seen, code, reason });
+  }
+
+  /**
+   * The status and last answer of each of `sessions` (absent: no such session), in one command whatever
+   * their number: what a cohort's woken polls need, without the fields and the parsing of `sessions`.
+   */
+  async sessionStates(
+    id: string,
+    sessions: readonly string[],
+  ): Promise<Map<string, { readonly status: SessionStatus; readonly answered: number }>> {
+    const out = new Map<string, { status: SessionStatus; answered: number }>();
+    if (sessions.length === 0) return out;
+    const fields = sessions.flatMap((sid) => [`${sid}:status`, `${sid}:answered`]);
+    const values = await this.redis.hmget(this.k(id).sessions, ...fields);
+    sessions.forEach((sid, i) => {
+      const status = values[2 * i];
+      if (status) out.set(sid, { status: status as SessionStatus, answered: Number(values[2 * i + 1] ?? 0) });
+    });
+    return out;
   }
 
   async sessions(id: string): Promise<SessionRecord[]> {
@@ -351,13 +375,14 @@ export class ProgramStore {
     from: number,
     to: number,
     requests: readonly StoredRequest[],
+    now: number = Date.now(),
   ): Promise<number | undefined> {
     const k = this.k(id);
     const r = Number(
       await ISSUE.run(
         this.redis,
         [k.meta, k.requests],
-        [from, to, ...requests.map((q) => JSON.stringify(q))],
+        [from, to, now, ...requests.map((q) => JSON.stringify(q))],
       ),
     );
     if (r >= 0 && requests.length > 0) await this.notify(id);
