@@ -4,12 +4,11 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from '../store/redis-client';
-import type { ValidateFunction } from 'ajv';
 import { AppError } from '../errors';
 import type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../generated/jobs';
 import type { Logger } from '../log/logger';
 import type { Jobs } from '../rounds/contracts';
-import { schemaErrorDetails, ajv } from '../schema-validation';
+import { schemaErrorDetails, validatorFor, type SchemaValidator } from '../schema-validation';
 import { roundTag, type DeadlineKind, type RoundRef } from '../store/types';
 
 export type { AccumulateJob, DeadlineJob, FinalizeJob, ReconcileJob } from '../generated/jobs';
@@ -97,17 +96,15 @@ const DEADLINE_OPTIONS: JobsOptions = {
 /** The reconciler's runs: one at a time is enough, and a failed run is simply followed by the next one. */
 const RECONCILE_OPTIONS = { removeOnComplete: true, removeOnFail: true, attempts: 1 } as const;
 
-const validators: Record<JobName, ValidateFunction> = {
+const validators: Record<JobName, SchemaValidator> = {
   accumulate: schemaValidator('AccumulateJob'),
   finalize: schemaValidator('FinalizeJob'),
   deadline: schemaValidator('DeadlineJob'),
   reconcile: schemaValidator('ReconcileJob'),
 };
 
-function schemaValidator(definition: string): ValidateFunction {
-  const v = ajv.getSchema(`https://roundhouse.dev/schemas/jobs.schema.json#/definitions/${definition}`);
-  if (!v) throw new Error(`no definition ${definition} in schemas/jobs.schema.json`);
-  return v;
+function schemaValidator(definition: string): SchemaValidator {
+  return validatorFor(`https://roundhouse.dev/schemas/jobs.schema.json#/definitions/${definition}`);
 }
 
 /**

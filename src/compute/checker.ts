@@ -1,7 +1,6 @@
-import type { ValidateFunction } from 'ajv';
 import type { Computation, Node } from '../generated/computation';
 import type { ErrorDetail } from '../errors';
-import { ajv, schemaErrorDetails } from '../schema-validation';
+import { compileSchema, schemaErrorDetails, type SchemaValidator } from '../schema-validation';
 import { calledFunction } from './called-function';
 import type { Limits } from './limits';
 import { getOp } from './ops';
@@ -19,11 +18,11 @@ import {
 
 export { calledFunction };
 
-const attrValidators = new Map<string, ValidateFunction>();
-function attrValidator(op: string, schema: object): ValidateFunction {
+const attrValidators = new Map<string, SchemaValidator>();
+function attrValidator(op: string, schema: object): SchemaValidator {
   let v = attrValidators.get(op);
   if (!v) {
-    v = ajv.compile(schema);
+    v = compileSchema(schema);
     attrValidators.set(op, v);
   }
   return v;

@@ -5,7 +5,7 @@ import secAggSharesSchema from '../../../schemas/api/secagg-shares.schema.json';
 import secAggUnmaskSchema from '../../../schemas/api/secagg-unmask.schema.json';
 import sessionAnswersSchema from '../../../schemas/api/session-answers.schema.json';
 import { AppError } from '../../errors';
-import { ajv, schemaErrorDetails, validatorFor } from '../../schema-validation';
+import { addSchema, schemaErrorDetails, validatorFor } from '../../schema-validation';
 
 /** The request schemas of the API (schemas/api/), registered once in the process's shared ajv. */
 export const API_SCHEMAS = {
@@ -20,7 +20,7 @@ export const API_SCHEMAS = {
 export type ApiSchema = keyof typeof API_SCHEMAS;
 
 for (const schema of Object.values(API_SCHEMAS)) {
-  if (!ajv.getSchema(schema.$id)) ajv.addSchema(schema);
+  addSchema(schema);
 }
 
 /**

@@ -1,6 +1,5 @@
-import type { ValidateFunction } from 'ajv';
 import type { Computation, Node } from '../../generated/computation';
-import { ajv } from '../../schema-validation';
+import { compileSchema, type SchemaValidator } from '../../schema-validation';
 import { getOp } from '../ops';
 import { OpError } from '../ops/op';
 import {
@@ -31,7 +30,7 @@ const FIELD_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$/;
 const STRUCTURAL = new Set(['struct', 'field', 'call', 'fold', 'repeat', 'value_and_grad']);
 
 // Compiled once per op: the builder validates attrs exactly as the checker will, but at authoring time.
-const attrValidators = new Map<string, ValidateFunction>();
+const attrValidators = new Map<string, SchemaValidator>();
 
 /**
  * Records the nodes of one computation and tracks the type of every value, so that an ill-typed op fails
@@ -100,7 +99,7 @@ export class BaseBuilder {
     };
     let validate = attrValidators.get(name);
     if (!validate) {
-      validate = ajv.compile(def.attrs);
+      validate = compileSchema(def.attrs);
       attrValidators.set(name, validate);
     }
     if (!validate(clean)) {
