@@ -533,7 +533,7 @@ async function startRoundhouse(
 
 async function main(): Promise<void> {
   const devices = arg('--devices', 1000);
-  const measured = arg('--trials', 5);
+  const measured = arg('--trials', 10);
   // A server runs its wake path all day; a fresh process runs it cold (measured: the first wake of 1,000
   // polls took 2-3 times as long as the next ones, in both servers). Warm-up trials run the whole path
   // before the measured ones. Memory is read in the first warm-up trial and in one more trial after the
