@@ -1,9 +1,12 @@
 import {
+  PROGRAM_ACTIONS,
   latestAttempts,
   numericFields,
   plotsOf,
+  programLine,
   progress,
   type PlanView,
+  type ProgramView,
   type RoundView,
 } from '../web/dashboard-data';
 
@@ -89,5 +92,45 @@ describe('dashboard data', () => {
     expect(byKey.participation!.rounds).toEqual([1, 2, 3]);
     expect(byKey.participation!.series.find((s) => s.label === 'assigned')!.values).toEqual([3, 3, 4]);
     expect(byKey.duration).toMatchObject({ rounds: [1, 2], series: [{ values: [2.5, 1.5] }] });
+  });
+});
+
+describe('programs', () => {
+  const program = (p: Partial<ProgramView>): ProgramView => ({
+    id: 'g0000000000000',
+    name: 'sum-then-scale',
+    population: 'sensors',
+    status: 'running',
+    created_at: 1000,
+    step: 4,
+    steps: 12,
+    cohort: 5,
+    live: 4,
+    target_clients: 5,
+    min_clients: 3,
+    ...p,
+  });
+
+  test('a line says where a program stands, its sessions and why it failed', () => {
+    expect(programLine(program({ status: 'recruiting', live: 2 }))).toBe(
+      'recruiting: 2 of 5 devices joined (at least 3); population sensors',
+    );
+    expect(programLine(program({ sessions: { live: 4, failed: 1, left: 0 } }))).toBe(
+      'running: step 4 of 12; 4 of 5 devices live; sessions failed 1, left 0; population sensors',
+    );
+    expect(
+      programLine(
+        program({ status: 'failed', step: 7, error: '2 devices are live, fewer than 3', error_step: 7 }),
+      ),
+    ).toBe(
+      'failed: step 7 of 12; 4 of 5 devices live; population sensors. 2 devices are live, fewer than 3 (step 7)',
+    );
+    // All steps done: the step shown stops at the last.
+    expect(programLine(program({ status: 'completed', step: 12 }))).toMatch(/^completed: step 12 of 12/);
+  });
+
+  test('cancel while it recruits or runs; delete once it has ended', () => {
+    expect(PROGRAM_ACTIONS.cancel).toEqual(['recruiting', 'running']);
+    expect(PROGRAM_ACTIONS.delete).toEqual(['completed', 'failed', 'cancelled']);
   });
 });

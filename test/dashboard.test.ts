@@ -4,13 +4,15 @@ import type { Page } from 'playwright-core';
 import { RoundhouseClient } from '../src/client/client';
 import { MemoryExampleStore } from '../src/client/example-store';
 import { PLAN_LIBRARY } from '../src/plans';
+import { readings, sumProgram } from './support/stateful-programs';
 import { openBrowserCluster, type BrowserCluster } from './support/chromium';
 import { eventually, type Cluster } from './support/cluster';
 import { needs } from './support/needs';
 
 // The operator dashboard (/dashboard/) in headless Chromium against the built server and one worker: the
 // login form and its errors, a mean plan whose rounds a Node SDK client completes one by one while the page
-// shows them live (rounds table and uPlot plots), and the pause / resume / cancel buttons.
+// shows them live (rounds table and uPlot plots), and the pause / resume / cancel buttons; stateful
+// programs, one completed by Node devices (its outputs shown) and one cancelled and deleted from the page.
 
 /** Where the screenshot goes: test/artifacts/ is ignored by git; CI may keep it. */
 const SCREENSHOT = path.join(__dirname, 'artifacts', 'dashboard.png');
@@ -152,6 +154,57 @@ needs('chromium')('the operator dashboard in headless Chromium', () => {
     for (const button of ['#pause', '#resume', '#cancel']) expect(await page.isDisabled(button)).toBe(true);
     expect(pageOutput.filter((l) => l.startsWith('page error'))).toEqual([]);
     expect(pageOutput.filter((l) => /Content Security Policy/i.test(l))).toEqual([]);
+  });
+
+  test('shows stateful programs: one run to its outputs by devices, one cancelled and deleted from the page', async () => {
+    const submit = async (population: string, target: number): Promise<string> => {
+      const p = { ...sumProgram(2, target), population } as { population: string };
+      const res = await cluster.operator('/v1/programs', { method: 'POST', body: JSON.stringify(p) });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const done = await submit(`dash-prog-${process.pid}`, 2);
+    const device = (id: string, values: number[]) =>
+      new RoundhouseClient({
+        server: cluster.url,
+        population: `dash-prog-${process.pid}`,
+        deviceId: id,
+        store: new MemoryExampleStore(readings(...values)),
+      }).runOnce();
+    const runs = await Promise.all([device('dash-a', [1, 2]), device('dash-b', [3, 4])]);
+    expect(runs.map((r) => r.kind)).toEqual(['session', 'session']);
+    const waiting = await submit(`dash-prog-idle-${process.pid}`, 3);
+
+    await page.goto(`${cluster.url}/dashboard/#program=${done}`);
+    // Signed in by the test before (the token is kept in this tab), or here when this test runs alone.
+    if (await page.isVisible('#login-view')) {
+      await page.fill('#token', cluster.operatorToken);
+      await page.click('#sign-in');
+    }
+    await page.waitForSelector(`#program-view[data-program="${done}"][data-status="completed"]`);
+    expect(await page.isHidden('#plan-view')).toBe(true);
+    // The sum program's outputs: total = 1+2+3+4, doubled, and each device's own sum scaled by it.
+    const outputs = JSON.parse(await page.innerText('#program-outputs')) as Record<string, unknown>;
+    expect(outputs).toMatchObject({ total: 10, doubled: 20, scaled_total: 200 });
+    expect(await page.innerText('#program-summary')).toMatch(
+      /^completed: step \d+ of \d+; 2 of 2 devices live/,
+    );
+    expect(await page.isDisabled('#program-cancel')).toBe(true);
+    expect(await page.innerText(`#programs tr[data-program="${waiting}"] td.status`)).toBe('recruiting');
+
+    await page.click(`#programs tr[data-program="${waiting}"] a`);
+    await page.waitForSelector(`#program-view[data-program="${waiting}"][data-status="recruiting"]`);
+    expect(await page.innerText('#program-summary')).toMatch(/^recruiting: 0 of 3 devices joined/);
+    expect(await page.isDisabled('#program-delete')).toBe(true);
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#program-cancel:not([disabled])');
+    await page.waitForSelector(`#program-view[data-program="${waiting}"][data-status="cancelled"]`);
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#program-delete:not([disabled])');
+    await page.waitForSelector(`#programs tr[data-program="${waiting}"]`, { state: 'detached' });
+    expect(await page.isHidden('#program-view')).toBe(true);
+    expect((await cluster.operator(`/v1/programs/${waiting}`)).status).toBe(404);
+    expect(pageOutput.filter((l) => l.startsWith('page error'))).toEqual([]);
   });
 
   test('polls only while the tab is visible; a link to a plan that is gone goes back to the list', async () => {

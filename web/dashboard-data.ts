@@ -136,3 +136,41 @@ export function plotsOf(rounds: readonly RoundView[]): Plot[] {
   });
   return plots;
 }
+
+/** A stateful program as `GET /v1/programs` and `GET /v1/programs/{id}` describe it (docs/stateful.md). */
+export interface ProgramView {
+  readonly id: string;
+  readonly name: string;
+  readonly population: string;
+  readonly status: 'recruiting' | 'running' | 'completed' | 'failed' | 'cancelled';
+  readonly created_at: number;
+  readonly step: number;
+  readonly steps: number;
+  readonly cohort: number;
+  readonly live: number;
+  readonly target_clients: number;
+  readonly min_clients: number;
+  readonly error?: string;
+  readonly error_step?: number;
+  readonly outputs?: unknown;
+  /** `GET /v1/programs/{id}` only: its sessions by how they stand, and its aggregations' plans. */
+  readonly sessions?: { readonly live: number; readonly failed: number; readonly left: number };
+  readonly aggregations?: readonly string[];
+}
+
+/** Statuses from which the operator endpoints allow each action on a program (src/api/routes/programs.ts). */
+export const PROGRAM_ACTIONS = {
+  cancel: ['recruiting', 'running'],
+  delete: ['completed', 'failed', 'cancelled'],
+} as const satisfies Record<string, readonly ProgramView['status'][]>;
+
+/** One line saying where a program stands. */
+export function programLine(p: ProgramView): string {
+  const where =
+    p.status === 'recruiting'
+      ? `recruiting: ${p.live} of ${p.target_clients} devices joined (at least ${p.min_clients})`
+      : `${p.status}: step ${Math.min(p.step, p.steps)} of ${p.steps}; ${p.live} of ${p.cohort} devices live`;
+  const sessions = p.sessions ? `; sessions failed ${p.sessions.failed}, left ${p.sessions.left}` : '';
+  const error = p.error ? `. ${p.error}${p.error_step !== undefined ? ` (step ${p.error_step})` : ''}` : '';
+  return `${where}${sessions}; population ${p.population}${error}`;
+}

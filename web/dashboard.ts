@@ -1,7 +1,7 @@
 /**
  * The operator dashboard (`/dashboard/`): every plan with its status and progress, and for the chosen plan
- * its rounds and uPlot plots of its outputs, participation and round durations, refreshed by polling the
- * operator API. Bundled by scripts/build-web.js into dist/web/dashboard.js (an IIFE; uPlot inside).
+ * its rounds and uPlot plots of its outputs, participation and round durations; every stateful program, and
+ * for the chosen one where it stands and its outputs; refreshed by polling the operator API. Bundled by scripts/build-web.js into dist/web/dashboard.js (an IIFE; uPlot inside).
  *
  * The operator token is asked once and kept in this tab's sessionStorage: it goes out only as an
  * `Authorization: Bearer` header on this page's own fetches, never in a cookie, so no other site's page can
@@ -10,11 +10,14 @@
 import uPlot from 'uplot';
 import {
   ACTIONS,
+  PROGRAM_ACTIONS,
   durationMs,
   plotsOf,
+  programLine,
   progress,
   type Plot,
   type PlanView,
+  type ProgramView,
   type RoundView,
 } from './dashboard-data';
 
@@ -123,13 +126,19 @@ function selectedPlan(): string | undefined {
   return m?.[1];
 }
 
+function selectedProgram(): string | undefined {
+  const m = /^#program=([a-z0-9]+)$/.exec(location.hash);
+  return m?.[1];
+}
+
 /** Reads everything shown and draws it; schedules the next read unless the tab is hidden. */
 async function refresh(): Promise<void> {
   clearTimeout(timer);
   const mine = ++generation;
   try {
     const id = selectedPlan();
-    const [list, detail] = await Promise.all([
+    const programId = selectedProgram();
+    const [list, detail, programList, program] = await Promise.all([
       api<{ plans: PlanView[] }>('/v1/plans'),
       id
         ? Promise.all([
@@ -137,17 +146,21 @@ async function refresh(): Promise<void> {
             api<{ rounds: RoundView[] }>(`/v1/plans/${id}/rounds`),
           ])
         : undefined,
+      api<{ programs: ProgramView[] }>('/v1/programs'),
+      programId ? api<ProgramView>(`/v1/programs/${programId}`) : undefined,
     ]);
     if (mine !== generation) return;
     renderPlans(list.plans, id);
     renderPlan(detail && { plan: detail[0], rounds: detail[1].rounds });
+    renderPrograms(programList.programs, programId);
+    renderProgram(program);
     $('status-line').textContent = notice || `Updated ${new Date().toLocaleTimeString()}`;
     $('status-line').classList.toggle('error', notice !== '');
   } catch (e) {
     if (mine !== generation) return;
     if (e instanceof ApiError && e.status === 401)
       return showLogin(`The token stopped working: ${describe(e)}`);
-    if (e instanceof ApiError && e.code === 'PLAN_NOT_FOUND') {
+    if (e instanceof ApiError && (e.code === 'PLAN_NOT_FOUND' || e.code === 'PROGRAM_NOT_FOUND')) {
       // Deleted since it was chosen, or a stale link: back to the plan list rather than failing each poll.
       notice = `${describe(e)}: it was deleted, or the link is stale`;
       history.replaceState(null, '', location.pathname);
@@ -189,6 +202,45 @@ function renderPlans(plans: readonly PlanView[], selected: string | undefined): 
     td.prepend(bar);
   }
   $('no-plans').hidden = plans.length > 0;
+}
+
+function renderPrograms(programs: readonly ProgramView[], selected: string | undefined): void {
+  const body = $<HTMLTableElement>('programs').tBodies[0]!;
+  body.replaceChildren();
+  for (const p of [...programs].sort((a, b) => b.created_at - a.created_at)) {
+    const row = body.insertRow();
+    row.dataset.program = p.id;
+    row.dataset.status = p.status;
+    if (p.id === selected) row.classList.add('selected');
+    const link = document.createElement('a');
+    link.href = `#program=${p.id}`;
+    link.textContent = p.id;
+    row.insertCell().append(link);
+    cell(row, p.name);
+    cell(row, p.population);
+    cell(row, p.status, `status ${p.status}`);
+    cell(row, `${Math.min(p.step, p.steps)} / ${p.steps}`, 'num');
+    cell(row, `${p.live} / ${p.status === 'recruiting' ? p.target_clients : p.cohort}`, 'num');
+  }
+  $('no-programs').hidden = programs.length > 0;
+}
+
+function renderProgram(p: ProgramView | undefined): void {
+  const view = $('program-view');
+  if (!p) {
+    view.hidden = true;
+    return;
+  }
+  view.hidden = false;
+  view.dataset.program = p.id;
+  view.dataset.status = p.status;
+  $('program-title').textContent = `${p.name} (${p.id})`;
+  $('program-summary').textContent = programLine(p);
+  for (const [action, from] of Object.entries(PROGRAM_ACTIONS)) {
+    $<HTMLButtonElement>(`program-${action}`).disabled = !(from as readonly string[]).includes(p.status);
+  }
+  $('program-outputs').textContent =
+    p.outputs === undefined ? 'none yet' : JSON.stringify(p.outputs, null, 2);
 }
 
 function renderPlan(detail: { plan: PlanView; rounds: RoundView[] } | undefined): void {
@@ -318,11 +370,37 @@ async function act(action: keyof typeof ACTIONS): Promise<void> {
   await refresh();
 }
 
+async function actOnProgram(action: keyof typeof PROGRAM_ACTIONS): Promise<void> {
+  const id = selectedProgram();
+  if (!id) return;
+  const question =
+    action === 'cancel'
+      ? `Cancel program ${id}? Its sessions end and it releases nothing.`
+      : `Delete program ${id}, its sessions and its aggregations' plans?`;
+  if (!confirm(question)) return;
+  $('program-action-error').textContent = '';
+  try {
+    if (action === 'cancel') await api(`/v1/programs/${id}/cancel`, { method: 'POST' });
+    else await api(`/v1/programs/${id}`, { method: 'DELETE' });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401)
+      return showLogin(`The token stopped working: ${describe(e)}`);
+    $('program-action-error').textContent = `Could not ${action} program ${id}: ${describe(e)}`;
+    return void refresh();
+  }
+  // A deleted program is gone: back to the lists.
+  if (action === 'delete') history.replaceState(null, '', location.pathname);
+  await refresh();
+}
+
 function start(): void {
   $('login').addEventListener('submit', (e) => void login(e as SubmitEvent));
   $('logout').addEventListener('click', () => showLogin());
   for (const action of Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]) {
     $(action).addEventListener('click', () => void act(action));
+  }
+  for (const action of Object.keys(PROGRAM_ACTIONS) as (keyof typeof PROGRAM_ACTIONS)[]) {
+    $(`program-${action}`).addEventListener('click', () => void actOnProgram(action));
   }
   window.addEventListener('hashchange', () => {
     notice = '';
