@@ -241,15 +241,20 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       .sort((a, b) => a.round - b.round || a.attempt - b.attempt);
     const latest = finished.filter((r) => r.phase === 'completed').pop();
     let evaluation: JsonValue | undefined;
+    let report = finished;
     if (evaluator && latest) {
       const state = await api.state(planId);
       const after = await api.plan(planId);
       // The state is the one after `latest` only if no round completed around the read.
       if (stateRound(before) === latest.round && stateRound(after) === latest.round) {
         evaluation = evaluator.evaluate(state, latest.round);
+      } else if (stateRound(after) <= latest.round) {
+        // The plan was read before the round's state was committed (the rounds were read after it): the
+        // round is reported at the next look, with its evaluation, rather than without one for good.
+        report = finished.filter((r) => r.round < latest.round);
       }
     }
-    for (const r of finished) {
+    for (const r of report) {
       seen.add(tagOf(r));
       const s = summarize(r, before.rounds, r === latest ? evaluation : undefined);
       summaries.push(s);
