@@ -110,8 +110,13 @@ describe('routes served ahead of express on Node objects', () => {
     try {
       expect((await answer(raw.url + '/V1/Sessions/a%20b/REQUESTS/')).body).toMatchObject({ session: 'a b' });
       expect(seen.at(-1)).toEqual({ params: { session: 'a b' }, plainResponse: true });
-      expect(await answer(raw.url + '/v1/sessions/%E0%A4%A/requests')).toMatchObject({
+      expect(
+        await answer(raw.url + '/v1/sessions/%E0%A4%A/requests', {
+          headers: { origin: 'https://app.example' },
+        }),
+      ).toMatchObject({
         status: 400,
+        cors: 'https://app.example',
         body: { error: { code: 'REQUEST_INVALID' } },
       });
       // Other paths and other methods go to the app.

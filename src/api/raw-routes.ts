@@ -84,17 +84,18 @@ export function withRawRoutes(app: Express, routes: readonly RawRoute[], hooks: 
       const path = q < 0 ? url : url.slice(0, q);
       for (const { route, match } of table) {
         let params: Record<string, string> | undefined;
+        let refused: unknown;
         try {
           params = match(path);
         } catch (e) {
-          hooks.observe(req, res, route.route);
-          return void hooks.fail(e, req, res);
+          refused = e;
         }
-        if (!params) continue;
-        const found = params;
+        if (!params && refused === undefined) continue;
         hooks.observe(req, res, route.route);
+        // CORS first, as the app's middleware comes before its routes: a page can read the refusal too.
         return void hooks.cors(req, res, () => {
-          route.handle(req, res, found).catch((e: unknown) => hooks.fail(e, req, res));
+          if (!params) return hooks.fail(refused, req, res);
+          route.handle(req, res, params).catch((e: unknown) => hooks.fail(e, req, res));
         });
       }
     }
