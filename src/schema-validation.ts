@@ -23,8 +23,9 @@ const ajvFirst = new Ajv({ allErrors: false, strict: false });
 const ajvAll = new Ajv({ allErrors: true, strict: false });
 
 /**
- * Largest document (in JSON values) whose schema errors are all listed: 10,000 invalid values list in about
- * 50 ms (measured on a 2-core VM); a plan of a few hundred nodes has a few thousand values.
+ * Largest document (in JSON values) whose schema errors are all listed: a plan of 10,000 values, 9,455 of
+ * them invalid, listed its errors in 82-96 ms (200 ms the first time, compiling; a 2-core VM); a plan of a
+ * few hundred nodes has a few thousand values.
  */
 export const LIST_ALL_MAX_VALUES = 10_000;
 

@@ -108,6 +108,7 @@ describe('programs', () => {
     live: 4,
     target_clients: 5,
     min_clients: 3,
+    join_deadline: 61_000,
     ...p,
   });
 

@@ -4,6 +4,8 @@
  * in Node (test/dashboard-data.test.ts).
  */
 
+import type { ProgramSummary } from '../src/stateful/server/program-store';
+
 /** A plan as `GET /v1/plans` and `GET /v1/plans/{id}` describe it (schemas/openapi.json, PlanSummary). */
 export interface PlanView {
   readonly id: string;
@@ -137,26 +139,15 @@ export function plotsOf(rounds: readonly RoundView[]): Plot[] {
   return plots;
 }
 
-/** A stateful program as `GET /v1/programs` and `GET /v1/programs/{id}` describe it (docs/stateful.md). */
-export interface ProgramView {
-  readonly id: string;
-  readonly name: string;
-  readonly population: string;
-  readonly status: 'recruiting' | 'running' | 'completed' | 'failed' | 'cancelled';
-  readonly created_at: number;
-  readonly step: number;
-  readonly steps: number;
-  readonly cohort: number;
-  readonly live: number;
-  readonly target_clients: number;
-  readonly min_clients: number;
-  readonly error?: string;
-  readonly error_step?: number;
-  readonly outputs?: unknown;
+/**
+ * A stateful program as `GET /v1/programs` and `GET /v1/programs/{id}` describe it (docs/stateful.md): the
+ * store's summary (a type only; nothing of the server is bundled into the page).
+ */
+export type ProgramView = ProgramSummary & {
   /** `GET /v1/programs/{id}` only: its sessions by how they stand, and its aggregations' plans. */
   readonly sessions?: { readonly live: number; readonly failed: number; readonly left: number };
   readonly aggregations?: readonly string[];
-}
+};
 
 /** Statuses from which the operator endpoints allow each action on a program (src/api/routes/programs.ts). */
 export const PROGRAM_ACTIONS = {

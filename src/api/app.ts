@@ -1,4 +1,4 @@
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express from 'express';
 import type { AppDeps, RouteDeps } from './deps';
 import { AnonymousVerifier } from './devices/anonymous';
@@ -56,10 +56,15 @@ function build(deps: AppDeps): { app: express.Express; raw: RawRoute[]; hooks: R
 
   const logRequest = requestLogger(deps.log);
   const observeRequest = requestObserver(routeDeps.metrics);
+  // A log line and metrics per request, under the route pattern read once it has finished.
+  const observe = (req: IncomingMessage, res: ServerResponse, route: () => string): void => {
+    logRequest(req, res, route);
+    observeRequest(req, res, route);
+  };
   const cors = clientCors({ origins: deps.config.corsOrigins });
+  const fail = errorResponder({ log: deps.log });
   app.use((req, res, next) => {
-    logRequest(req, res, () => routePattern(req));
-    observeRequest(req, res, () => routePattern(req));
+    observe(req, res, () => routePattern(req));
     next();
   });
   app.use(cors);
@@ -84,15 +89,7 @@ function build(deps: AppDeps): { app: express.Express; raw: RawRoute[]; hooks: R
   app.use(webRoutes());
 
   app.use(notFound());
-  app.use(errorHandler({ log: deps.log }));
-  const fail = errorResponder({ log: deps.log });
-  const hooks: RawHooks = {
-    observe(req, res, route) {
-      logRequest(req, res, () => route);
-      observeRequest(req, res, () => route);
-    },
-    cors,
-    fail,
-  };
+  app.use(errorHandler({ log: deps.log, respond: fail }));
+  const hooks: RawHooks = { observe: (req, res, route) => observe(req, res, () => route), cors, fail };
   return { app, raw, hooks };
 }

@@ -17,7 +17,6 @@ interface Seen {
 function setup() {
   const seen: Seen[] = [];
   const route: RawRoute = {
-    method: 'GET',
     route: '/v1/sessions/:session/requests',
     async handle(req, res, params) {
       seen.push({ params, plainResponse: Object.getPrototypeOf(res) === http.ServerResponse.prototype });

@@ -17,10 +17,10 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express, NextFunction } from 'express';
 import { AppError } from '../errors';
+import { pathOf } from './middleware/request-log';
 
-/** One route served on Node's own objects. */
+/** One `GET` route served on Node's own objects. */
 export interface RawRoute {
-  readonly method: 'GET';
   /** The express pattern (`/v1/sessions/:session/requests`): its route in logs, metrics and OpenAPI. */
   readonly route: string;
   /** Serves the request; a rejection is answered as the app's error handler would answer it. */
@@ -79,9 +79,7 @@ export function withRawRoutes(app: Express, routes: readonly RawRoute[], hooks: 
   const table = routes.map((r) => ({ route: r, match: matcher(r.route) }));
   return (req, res) => {
     if (req.method === 'GET') {
-      const url = req.url ?? '/';
-      const q = url.indexOf('?');
-      const path = q < 0 ? url : url.slice(0, q);
+      const path = pathOf(req);
       for (const { route, match } of table) {
         let params: Record<string, string> | undefined;
         let refused: unknown;

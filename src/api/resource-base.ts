@@ -46,8 +46,8 @@ export function plainHost(value: string, protocol: 'http' | 'https'): string | u
  * The base of the resource URLs in a check-in's answer: `PUBLIC_URL` when it is set; else the scheme and
  * Host header of the request itself, so that a client that reached the server at `127.0.0.1`, a LAN address
  * or a name gets URLs on that same address. The scheme is the connection's, as express's `req.protocol`
- * reads it with `trust proxy` off (this server speaks plain HTTP, so it is `http`): behind a proxy that terminates TLS or rewrites the
- * host or path, set `PUBLIC_URL`. A request without a Host header (HTTP/1.0) gets `publicUrl`'s default.
+ * reads it with `trust proxy` off (this server speaks plain HTTP, so it is `http`): behind a proxy that
+ * terminates TLS or rewrites the host or path, set `PUBLIC_URL`. A request without a Host header (HTTP/1.0) gets `publicUrl`'s default.
  *
  * @throws AppError REQUEST_INVALID when the Host header is not a plain host[:port].
  */

@@ -24,8 +24,13 @@ const DEFAULT_RETRY_AFTER_S = 2;
  *   {@link loggableError}), never sent.
  * A 503 carries `Retry-After` unless the route set one.
  */
-export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
-  const respond = errorResponder(options);
+export function errorHandler(
+  options: ErrorHandlerOptions & {
+    /** The responder the routes served ahead of express use too, so that both share its rate limit. */
+    readonly respond?: ErrorResponder;
+  },
+): ErrorRequestHandler {
+  const respond = options.respond ?? errorResponder(options);
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       // The body is already on its way; express can only cut the connection.
@@ -36,13 +41,14 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
   };
 }
 
+/** Answers an error on Node's own objects. */
+export type ErrorResponder = (err: unknown, req: IncomingMessage, res: ServerResponse) => void;
+
 /**
  * {@link errorHandler}'s answer on Node's own objects (routes served ahead of express, src/api/raw-routes.ts):
  * the same logging and the same response; a response already started is cut.
  */
-export function errorResponder(
-  options: ErrorHandlerOptions,
-): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
+export function errorResponder(options: ErrorHandlerOptions): ErrorResponder {
   // While Redis (or what else a request needs) is unreachable, every request fails the same way: one line
   // per kind a while is enough.
   const unavailable = new RateLimitedLog(options.log);

@@ -148,7 +148,6 @@ export function sessionRoutes(
    * (src/api/raw-routes.ts): a cohort's polls are answered together, a thousand on one event.
    */
   const longPoll: RawRoute = {
-    method: 'GET',
     route: '/v1/sessions/:session/requests',
     async handle(req, res, params) {
       const { claims } = await sessionOf(req, params.session!);
