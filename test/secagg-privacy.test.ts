@@ -308,7 +308,7 @@ describe('masked uploads through the SDK', () => {
     for (const t of tasks) await t.share();
     exchange.phase = 'reporting';
     const uploads: Uint8Array[] = [];
-    for (const t of tasks) uploads.push(await t.mask(update, clientPlan));
+    for (const t of tasks) uploads.push(await t.mask(update, clientPlan.upload_type));
 
     // The upload bundles: the work result's tensors, each now int32 [2, 1] lanes of a residue mod M.
     const names = readBundle(update).tensors.map((t) => t.name);

@@ -278,7 +278,7 @@ export class RoundhouseClient {
     }
     let sent = update;
     try {
-      if (exchange) sent = await exchange.mask(update, plan);
+      if (exchange) sent = await exchange.mask(update, plan.upload_type);
     } catch (e) {
       if (e instanceof DeadlineExceeded)
         return { kind: 'abandoned', assignment: a, reason: 'deadline-before-upload' };

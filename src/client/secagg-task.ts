@@ -5,14 +5,13 @@
  * (src/secagg/protocol-client.ts). The masked input replaces V1..V3 in the upload bundle; U is unchanged.
  */
 import { readTypedBundle, writeBundle, type BundleTensor } from '../codec';
-import { tensorLeaves } from '../compute/types';
+import { tensorLeaves, type TffType } from '../compute/types';
 import type { PerKind } from '../secagg/masks';
 import { SecAggClientRound } from '../secagg/protocol-client';
 import type { SecAggStep } from '../secagg/protocol';
 import type { Clock } from './clock';
 import { isRoundhouseError } from './errors';
 import type { Transport } from './transport';
-import type { Assignment, ClientPlan } from './types';
 
 /** How long past the reporting deadline a survivor keeps asking for the unmasking step. */
 const UNMASK_GRACE_MS = 10 * 60_000;
@@ -22,7 +21,16 @@ export interface ExchangeContext {
   readonly transport: Transport;
   readonly clock: Clock;
   readonly random: () => number;
-  readonly credential: () => Promise<string>;
+  /** The device credential sent with every step; none in anonymous mode. */
+  readonly credential?: () => Promise<string> | string;
+}
+
+/** What the exchange needs of a task: a round's assignment, or a session's `contribute` request. */
+export interface SecAggTask {
+  readonly token: string;
+  /** When the task's upload is due (unix ms). */
+  readonly deadline: number;
+  readonly secure_aggregation: { readonly url: string };
 }
 
 /** Why a task left the exchange without its input in the sum. */
@@ -39,7 +47,7 @@ export class SecAggExchange {
 
   constructor(
     private readonly ctx: ExchangeContext,
-    private readonly a: Assignment & { readonly secure_aggregation: { readonly url: string } },
+    private readonly a: SecAggTask,
     private readonly signal?: AbortSignal,
   ) {}
 
@@ -55,12 +63,14 @@ export class SecAggExchange {
     if (step.step === 'share') await this.post('/shares', await this.round.shareKeys(step));
   }
 
-  /** R2: waits for the key exchange to end, then masks the secure sums of `update` (a bundle of work's result). */
-  async mask(update: Uint8Array, plan: ClientPlan): Promise<Uint8Array> {
+  /**
+   * R2: waits for the key exchange to end, then masks the secure sums of `update`, a bundle of `type`
+   * (`<U, V1, V2, V3>`: work's result, or a session's contribution).
+   */
+  async mask(update: Uint8Array, type: TffType): Promise<Uint8Array> {
     const step = await this.next(['upload'], this.a.deadline);
     if (step.step !== 'upload') throw new ExchangeDropped(`the server answered ${step.step}`);
-    const { tensors, metadata } = readTypedBundle(update, plan.upload_type);
-    const type = plan.upload_type;
+    const { tensors, metadata } = readTypedBundle(update, type);
     if (type.kind !== 'struct' || type.fields.length !== 4)
       throw new Error('the upload type is not <U, V1, V2, V3>');
     const counts = type.fields.map((f) => tensorLeaves(f.type).length);
@@ -144,6 +154,10 @@ export class SecAggExchange {
   }
 
   private async headers(): Promise<Record<string, string>> {
-    return { authorization: `Bearer ${this.a.token}`, 'x-device-credential': await this.ctx.credential() };
+    const credential = await this.ctx.credential?.();
+    return {
+      authorization: `Bearer ${this.a.token}`,
+      ...(credential !== undefined ? { 'x-device-credential': credential } : {}),
+    };
   }
 }

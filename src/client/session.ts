@@ -25,6 +25,7 @@ import { DEFAULT_TIMEOUTS, type TimeoutOptions } from './timeouts';
 import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
 import type { SessionOutcome } from './types';
 import { uploadBundle } from './upload';
+import { ExchangeDropped, SecAggExchange } from './secagg-task';
 
 /** Options of a {@link SessionRunner}: the same platform pieces a `RoundhouseClient` is given. */
 export interface SessionOptions {
@@ -117,6 +118,8 @@ export class SessionRunner {
   private lastContact: number;
   private answered: number;
   private contributions = 0;
+  /** Secure sums this device contributed to whose unmasking it still serves (they end with their round). */
+  private readonly unmasking: Promise<unknown>[] = [];
 
   constructor(
     readonly grant: SessionGrant,
@@ -173,6 +176,9 @@ export class SessionRunner {
     } catch (e) {
       return await this.deviceEnd(e);
     } finally {
+      // A device that stayed to the end has sent its unmasking shares by now (its sums were released); one
+      // that leaves has aborted them. Either way nothing outlives the run.
+      await Promise.all(this.unmasking);
       // Frees every tensor the session held, however it ended.
       executor?.reset();
       outer?.removeEventListener('abort', onOuterAbort);
@@ -319,19 +325,44 @@ export class SessionRunner {
     seq: number,
     r: WireContributeRequest,
   ): Promise<WireAnswer> {
-    const held = await executor.execute({ kind: 'contribute', aggregation: r.aggregation, handle: r.handle });
+    const held = await executor.execute({
+      kind: 'contribute',
+      aggregation: r.aggregation,
+      handle: r.handle,
+      ...(r.secure_sum ? { secure_sum: r.secure_sum } : {}),
+    });
     if (!held.ok || held.kind !== 'contributed') return wireAnswer(seq, held);
-    const late: WireAnswer = {
+    const late = (why = 'could not be uploaded before its deadline'): WireAnswer => ({
       seq,
       ok: false,
       code: 'UPLOAD_LATE',
-      message: `the contribution to "${r.aggregation}" could not be uploaded before its deadline`,
-    };
-    if (this.clock.now() >= r.deadline) return late;
+      message: `the contribution to "${r.aggregation}" ${why}`,
+    });
+    if (this.clock.now() >= r.deadline) return late();
+    // A masked secure sum: keys, then shares once the others have sent theirs, then the masked value is what
+    // is uploaded, as a round's task does it (secagg-task.ts).
+    const exchange = r.secure_aggregation
+      ? new SecAggExchange(
+          {
+            transport: this.transport,
+            clock: this.clock,
+            random: this.random,
+            ...(this.options.credential ? { credential: this.options.credential } : {}),
+          },
+          { token: r.token, deadline: r.deadline, secure_aggregation: r.secure_aggregation },
+          this.signal,
+        )
+      : undefined;
     try {
+      let sent = held.bundle;
+      if (exchange) {
+        await exchange.keys();
+        await exchange.share();
+        sent = await exchange.mask(held.bundle, held.type);
+      }
       await this.patiently(
         () =>
-          uploadBundle(this.transport, held.bundle, r, {
+          uploadBundle(this.transport, sent, r, {
             gzip: this.options.gzip,
             credential: this.options.credential,
             signal: this.signal,
@@ -339,10 +370,14 @@ export class SessionRunner {
         r.deadline,
       );
     } catch (e) {
-      if (e instanceof DeadlineExceeded || isRoundhouseError(e, 'UPLOAD_LATE')) return late;
+      if (e instanceof DeadlineExceeded || isRoundhouseError(e, 'UPLOAD_LATE')) return late();
+      if (e instanceof ExchangeDropped) return late(`was dropped from its secure aggregation: ${e.reason}`);
       throw e;
     }
     this.contributions++;
+    // The survivors' unmasking shares are sent once the sum closes, which waits for this very answer when a
+    // device drops out: so the answer goes now, and the shares when the server asks for them.
+    if (exchange) this.unmasking.push(exchange.unmask().catch(() => undefined));
     return { seq, ok: true, kind: 'contributed', aggregation: r.aggregation };
   }
 

@@ -17,6 +17,7 @@ export type Step =
   | ClientStructStep
   | ClientSelectStep
   | AggregateStep
+  | SecureSumStep
   | DisposeStep;
 /**
  * Value names; with none the computation takes no parameter, with one that value, with several an unnamed struct of them in order.
@@ -26,7 +27,7 @@ export type Step =
 export type Args = Name[];
 
 /**
- * A stateful program (docs/stateful.md): named steps over values placed at the server or at the devices of one cohort. Every step but dispose defines one value under its result name, once; a client value reaches the server only through an aggregate step. The schema says the document's shape; src/stateful/check.ts checks names, placements, the privacy rule, the minimums and types.
+ * A stateful program (docs/stateful.md): named steps over values placed at the server or at the devices of one cohort. Every step but dispose defines one value under its result name, once; a client value reaches the server only through an aggregate or secure_sum step. The schema says the document's shape; src/stateful/check.ts checks names, placements, the privacy rule, the minimums and types.
  */
 export interface Program {
   format: 'roundhouse.program/v1';
@@ -218,6 +219,66 @@ export interface AggregateStep {
    */
   deadline_s?: number;
   result: Name;
+}
+/**
+ * A client value of int32 tensors of fully known shape summed over the devices with the semantics of one of TFF's secure sums, named by exactly one parameter: bitwidth (federated_secure_sum_bitwidth: each value in [0, 2^bitwidth - 1]), max_input (federated_secure_sum: each value in [0, max_input]) or modulus (federated_secure_modular_sum: each value taken modulo it, the sum too). A device with a value outside its range is not summed and its session fails. The sum is computed under secure aggregation (SecAgg+ unless secure_aggregation says otherwise), so the server sees only the sum; it is released only over at least min_clients devices.
+ */
+export interface SecureSumStep {
+  op: 'secure_sum';
+  value: Name;
+  /**
+   * Bits of every value: each must lie in [0, 2^bitwidth - 1].
+   */
+  bitwidth?: number;
+  /**
+   * The largest value: each must lie in [0, max_input].
+   */
+  max_input?: number;
+  /**
+   * Every value is taken modulo it, and the sum is modulo it too.
+   */
+  modulus?: number;
+  min_clients: number;
+  /**
+   * Seconds the sum takes, from its start to the last upload (default: the cohort's step_timeout_s): the key exchange's selection and sharing take a quarter each by default. Bounded as the cohort's timeouts.
+   */
+  deadline_s?: number;
+  secure_aggregation?: SecureAggregation;
+  result: Name;
+}
+/**
+ * How the sum is masked, as a plan's schedule.secure_aggregation (default {"protocol": "secagg+"}); 'none' sums in the clear (the server then sees each device's value). Its sharing_timeout_s and unmasking_timeout_s default to a quarter of deadline_s.
+ */
+export interface SecureAggregation {
+  protocol: 'secagg+' | 'secagg' | 'none';
+  /**
+   * The fraction of selected clients assumed to drop out during the protocol.
+   */
+  dropout_rate?: number;
+  /**
+   * The fraction of clients assumed to collude with the server.
+   */
+  adversarial_rate?: number;
+  /**
+   * 'curious': an honest-but-curious server; 'semi-malicious': a server that may also lie to clients about who dropped out (needs a denser graph).
+   */
+  adversary?: 'curious' | 'semi-malicious';
+  /**
+   * Explicit neighbourhood size (odd, the client itself included; at most 255); needs threshold too.
+   */
+  degree?: number;
+  /**
+   * Explicit Shamir threshold (shares needed to recover a client's secrets); needs degree too.
+   */
+  threshold?: number;
+  /**
+   * Seconds the cohort has to exchange encrypted key shares (R1) once selection ends.
+   */
+  sharing_timeout_s?: number;
+  /**
+   * Seconds the survivors have to send the shares that unmask the sum (R3) once reporting closes.
+   */
+  unmasking_timeout_s?: number;
 }
 /**
  * The devices drop these client values; later steps may not use them.

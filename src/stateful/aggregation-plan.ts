@@ -13,9 +13,10 @@
  */
 import type { TffType } from '../compute/types';
 import type { Computation } from '../generated/computation';
-import type { Plan } from '../generated/plan';
+import type { Plan, SecureAggregation } from '../generated/plan';
 import { AppError } from '../errors';
 import type { CheckedProgram } from './check';
+import { SECURE_SUM_KINDS, secureSumsOf, type Program, type SecureSumStep } from './program';
 
 /** The format tag of plans; the aggregation plan is an ordinary plan of it. */
 const PLAN_FORMAT = 'roundhouse.plan/v1';
@@ -35,7 +36,9 @@ export interface AggregationSchedule {
 export function aggregationPlan(checked: CheckedProgram, index: number, schedule: AggregationSchedule): Plan {
   const { program, signatures } = checked;
   const step = program.steps[index];
-  if (step?.op !== 'aggregate') throw new Error(`step ${index} is not an aggregate`);
+  if (step?.op === 'secure_sum')
+    return secureSumPlan(program, index, checked.types.get(step.value)!, schedule);
+  if (step?.op !== 'aggregate') throw new Error(`step ${index} is not an aggregation`);
   const accumulateParam = signatures[step.accumulate]!.parameter!;
   if (accumulateParam.kind !== 'struct') throw new Error(`${step.accumulate} does not take <A, U>`);
   const U = accumulateParam.fields[1]!.type;
@@ -100,6 +103,136 @@ export function aggregationPlan(checked: CheckedProgram, index: number, schedule
       result: 'out',
     };
   }
+}
+
+/**
+ * The plan that runs step `index` (a `secure_sum` of a value of type V) of a program: U = A = R = `<>`, and V
+ * is the secure-sum update of the step's kind (V1 bitwidth, V2 max_input, V3 modulus), with the step's
+ * parameter for every tensor; S = V, `initialize` is zeros of V and `update` makes the sum the state. Under
+ * SecAgg (the default, SecAgg+), selection and the key exchange take a quarter of the deadline each unless
+ * the step's `secure_aggregation` says otherwise, so that the uploads have the half that is left.
+ */
+export function secureSumPlan(
+  program: Program,
+  index: number,
+  V: TffType,
+  schedule: AggregationSchedule,
+): Plan {
+  const step = program.steps[index] as SecureSumStep;
+  const [{ kind, param }] = secureSumsOf(step) as [ReturnType<typeof secureSumsOf>[number]];
+  const slot = SECURE_SUM_KINDS.indexOf(kind);
+  const empty: TffType = { kind: 'struct', fields: [] };
+  const [collection, spec] = Object.entries(program.client_data)[0]!;
+  const D: TffType = { kind: 'sequence', element: spec.element as TffType };
+  const secure = secureSetting(step, schedule.deadlineS);
+  const quarter = schedule.deadlineS / 4;
+  const pair = (a: TffType, b: TffType): TffType => ({
+    kind: 'struct',
+    fields: [{ type: a }, { type: b }],
+  });
+  const emptyOf = (parameter?: TffType): Computation => ({
+    ...(parameter ? { parameter: { name: 'arg', type: parameter } } : {}),
+    nodes: [{ name: 'e', op: 'struct' }],
+    result: 'e',
+  });
+  const paramOf = (k: number): Computation =>
+    k === slot
+      ? {
+          nodes: [{ name: 'p', op: 'const', attrs: { dtype: 'int32', shape: [], value: param } }],
+          result: 'p',
+        }
+      : emptyOf();
+  const workNodes: Computation['nodes'] = [];
+  const zerosOfV = zerosInto(V, workNodes, 'v');
+  workNodes.push({ name: 'none', op: 'struct' });
+  workNodes.push({
+    name: 'out',
+    op: 'struct',
+    args: ['none', ...SECURE_SUM_KINDS.map((_, k) => (k === slot ? zerosOfV : 'none'))],
+  });
+  const sums = SECURE_SUM_KINDS.map((_, k) => (k === slot ? V : empty));
+  return {
+    format: PLAN_FORMAT,
+    name: `${program.name}.${step.result}`,
+    description: `secure_sum ${step.result} (${kind} ${param}, step ${index}) of program ${program.name}`,
+    client_data: { ...spec, collection },
+    schedule: {
+      rounds: 1,
+      target_clients: schedule.clients,
+      over_selection: 1,
+      min_reports: step.min_clients,
+      min_clients_in_aggregate: step.min_clients,
+      selection_timeout_s: secure.protocol === 'none' ? schedule.deadlineS : quarter,
+      reporting_deadline_s: schedule.deadlineS,
+      secure_aggregation: secure,
+    },
+    initialize: zerosComputation(V),
+    computations: {
+      prepare: { parameter: { name: 'arg', type: V }, nodes: [{ name: 'c', op: 'struct' }], result: 'c' },
+      work: {
+        parameter: {
+          name: 'arg',
+          type: {
+            kind: 'struct',
+            fields: [
+              { name: 'data', type: D },
+              { name: 'broadcast', type: empty },
+            ],
+          },
+        },
+        nodes: workNodes,
+        result: 'out',
+      },
+      zero: emptyOf(),
+      accumulate: emptyOf(pair(empty, empty)),
+      merge: emptyOf(pair(empty, empty)),
+      report: emptyOf(empty),
+      secure_sum_bitwidth: paramOf(0),
+      secure_sum_max_input: paramOf(1),
+      secure_modular_sum_modulus: paramOf(2),
+      update: {
+        parameter: {
+          name: 'arg',
+          type: {
+            kind: 'struct',
+            fields: [
+              { name: 'state', type: V },
+              {
+                name: 'aggregates',
+                type: {
+                  kind: 'struct',
+                  fields: [
+                    { name: 'report', type: empty },
+                    { name: 'bitwidth_sum', type: sums[0]! },
+                    { name: 'max_input_sum', type: sums[1]! },
+                    { name: 'modular_sum', type: sums[2]! },
+                  ],
+                },
+              },
+            ],
+          },
+        },
+        nodes: [
+          { name: 'aggregates', op: 'field', args: ['arg'], attrs: { name: 'aggregates' } },
+          { name: 'sum', op: 'field', args: ['aggregates'], attrs: { index: slot + 1 } },
+          { name: 'none', op: 'struct' },
+          { name: 'out', op: 'struct', args: ['sum', 'none'] },
+        ],
+        result: 'out',
+      },
+    },
+  } as Plan;
+}
+
+/** A secure_sum step's masking: SecAgg+ unless it says otherwise, its timeouts a quarter of the deadline. */
+function secureSetting(step: SecureSumStep, deadlineS: number): SecureAggregation {
+  const given: SecureAggregation = step.secure_aggregation ?? { protocol: 'secagg+' };
+  if (given.protocol === 'none') return given;
+  return {
+    ...given,
+    sharing_timeout_s: given.sharing_timeout_s ?? deadlineS / 4,
+    unmasking_timeout_s: given.unmasking_timeout_s ?? deadlineS / 4,
+  };
 }
 
 /** `() -> zeros of t`. */

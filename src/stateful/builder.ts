@@ -12,7 +12,7 @@ import {
 } from '../compute/builder';
 import type { TffType } from '../compute/types';
 import { checkProgram } from './check';
-import type { ClientDataSpec } from '../generated/plan';
+import type { ClientDataSpec, SecureAggregation } from '../generated/plan';
 import {
   PROGRAM_FORMAT,
   type Cohort,
@@ -40,6 +40,19 @@ export interface AggregateOptions {
   readonly minClients: number;
   readonly deadlineS?: number;
   /** The result's name (default `<value>_sum`, made unique). */
+  readonly result?: string;
+}
+
+/** A `secure_sum` step: exactly one of the three kinds' parameters, and the fewest devices it releases over. */
+export interface SecureSumOptions {
+  readonly bitwidth?: number;
+  readonly maxInput?: number;
+  readonly modulus?: number;
+  readonly minClients: number;
+  readonly deadlineS?: number;
+  /** How the sum is masked (default SecAgg+). */
+  readonly secureAggregation?: SecureAggregation;
+  /** The result's name (default `<value>_secure_sum`, made unique). */
   readonly result?: string;
 }
 
@@ -152,6 +165,25 @@ export class ProgramBuilder extends FunctionSet {
     return this.define(step, a.result, `${value}_sum`, 'server');
   }
 
+  /** The devices' members of an int32 client value summed as one of TFF's secure sums, under SecAgg. */
+  secureSum(value: string, o: SecureSumOptions): string {
+    this.use([value], 'clients', 'secure_sum');
+    const kinds = [o.bitwidth, o.maxInput, o.modulus].filter((k) => k !== undefined);
+    if (kinds.length !== 1)
+      throw new BuildError('secureSum: give exactly one of bitwidth, maxInput and modulus');
+    const step: UnnamedStep = {
+      op: 'secure_sum',
+      value,
+      ...(o.bitwidth !== undefined ? { bitwidth: o.bitwidth } : {}),
+      ...(o.maxInput !== undefined ? { max_input: o.maxInput } : {}),
+      ...(o.modulus !== undefined ? { modulus: o.modulus } : {}),
+      min_clients: o.minClients,
+      ...(o.deadlineS !== undefined ? { deadline_s: o.deadlineS } : {}),
+      ...(o.secureAggregation ? { secure_aggregation: o.secureAggregation } : {}),
+    };
+    return this.define(step, o.result, `${value}_secure_sum`, 'server');
+  }
+
   /** The devices drop these client values. */
   dispose(values: readonly string[]): void {
     this.use(values, 'clients', 'dispose');
@@ -207,7 +239,9 @@ export class ProgramBuilder extends FunctionSet {
       if (at !== placement) {
         throw new BuildError(
           `${op}: value ${name} is placed at the ${at}, the step takes ${placement} values` +
-            (placement === 'server' ? ' (a client value reaches the server only through aggregate)' : ''),
+            (placement === 'server'
+              ? ' (a client value reaches the server only through aggregate or secure_sum)'
+              : ''),
         );
       }
     }

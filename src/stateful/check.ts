@@ -5,9 +5,11 @@ import { AppError, type ErrorDetail } from '../errors';
 import { clientDataErrors } from '../plan/client-data-check';
 import { checkJsonShape, checkNodeCounts, DEFAULT_JSON_SHAPE_LIMITS } from '../plan/json-shape-check';
 import { secondsBoundError } from '../plan/schedule-checks';
-import { errorCode } from '../plan/validate';
+import { checkPlan, errorCode } from '../plan/validate';
+import { maskingModuli } from '../secagg/masks';
+import { secureSumPlan } from './aggregation-plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
-import type { Placement, Program } from './program';
+import { secureSumsOf, type Placement, type Program, type SecureSumStep } from './program';
 import { programCostErrors } from './cost-check';
 import { checkSteps, ProgramProblems } from './step-check';
 
@@ -22,7 +24,7 @@ export interface CheckedProgram {
   readonly signatures: Readonly<Record<string, Signature>>;
   /** The computations devices run (client_call's); they are what a client program holds. */
   readonly clientComputations: ReadonlySet<string>;
-  /** The indexes of the aggregate steps, in order. */
+  /** The indexes of the aggregate and secure_sum steps, in order. */
   readonly aggregations: readonly number[];
 }
 
@@ -93,14 +95,22 @@ export function checkProgram(json: unknown, limits: Limits = DEFAULT_LIMITS): Ch
     else if (placement === 'clients')
       problems.breach(
         `/outputs/${output}`,
-        `"${value}" is a client value: only server values are released, and a client value reaches the server only through aggregate`,
+        `"${value}" is a client value: only server values are released, and a client value reaches the server only through aggregate or secure_sum`,
       );
   }
 
   const bounds = boundErrors(program, limits);
-  // Only a well-typed program can be costed.
+  // Only a well-typed program can be costed, or have its secure sums' plans made.
   if (problems.details.length === 0) {
     bounds.push(...programCostErrors(program, facts.types, signatures, facts.clients, limits));
+    for (const i of facts.aggregations) {
+      const step = program.steps[i]!;
+      if (step.op === 'secure_sum') {
+        const found = secureSumErrors(program, i, step, facts.types.get(step.value)!, limits);
+        problems.details.push(...found.invalid);
+        bounds.push(...found.outOfBounds);
+      }
+    }
   }
   if (problems.details.length || bounds.length) {
     // A broken function is reported once even when several computations reach it.
@@ -159,7 +169,7 @@ function boundErrors(program: Program, limits: Limits): ErrorDetail[] {
     ['/cohort/step_timeout_s', cohort.step_timeout_s],
     ...program.steps.map((s, i): [string, number | undefined] => [
       `/steps/${i}/deadline_s`,
-      s.op === 'aggregate' ? s.deadline_s : undefined,
+      s.op === 'aggregate' || s.op === 'secure_sum' ? s.deadline_s : undefined,
     ]),
   ];
   for (const [path, v] of seconds) {
@@ -174,4 +184,45 @@ function boundErrors(program: Program, limits: Limits): ErrorDetail[] {
     });
   }
   return out;
+}
+
+/**
+ * What the plan of a secure_sum step would be refused for, found now rather than when the step starts: its
+ * SecAgg settings (a graph for the cohort's target, timeouts that leave time to upload, the server's bounds)
+ * and its masking moduli. Each problem points into the step; those of the server's bounds only are apart.
+ */
+function secureSumErrors(
+  program: Program,
+  index: number,
+  step: SecureSumStep,
+  V: TffType,
+  limits: Limits,
+): { invalid: ErrorDetail[]; outOfBounds: ErrorDetail[] } {
+  const at = `/steps/${index}`;
+  const deadlineS = step.deadline_s ?? program.cohort.step_timeout_s;
+  const plan = secureSumPlan(program, index, V, { clients: program.cohort.target_clients, deadlineS });
+  const invalid: ErrorDetail[] = [];
+  const outOfBounds: ErrorDetail[] = [];
+  try {
+    checkPlan(plan, limits);
+  } catch (e) {
+    if (!(e instanceof AppError)) throw e;
+    const out = e.code === 'PLAN_OUT_OF_BOUNDS' ? outOfBounds : invalid;
+    for (const d of e.details ?? [{ path: '', message: e.message }]) {
+      const secure = /^\/schedule\/secure_aggregation(\/.*)?$/.exec(d.path);
+      const timing = /^\/schedule\/(selection_timeout_s|reporting_deadline_s)$/.test(d.path);
+      const path = secure ? `${at}/secure_aggregation${secure[1] ?? ''}` : timing ? `${at}/deadline_s` : at;
+      out.push({ path, message: `the secure sum's plan (deadline_s ${deadlineS}): ${d.path} ${d.message}` });
+    }
+  }
+  const [{ kind, param }] = secureSumsOf(step) as [ReturnType<typeof secureSumsOf>[number]];
+  if (plan.schedule.secure_aggregation?.protocol !== 'none') {
+    const params = { bitwidth: [], max_input: [], modulus: [], [kind]: [param] };
+    try {
+      maskingModuli(params, program.cohort.target_clients);
+    } catch (e) {
+      outOfBounds.push({ path: `${at}/${kind}`, message: `secure aggregation: ${(e as Error).message}` });
+    }
+  }
+  return { invalid, outOfBounds };
 }

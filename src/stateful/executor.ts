@@ -8,7 +8,8 @@ import type { ExampleStore } from '../client/example-store';
 import { decodeBundle, encodeBundle, readTypedBundle } from '../codec';
 import { Interpreter, mapTensors } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
-import { sequenceType, structType, tensorType, type TffType } from '../compute/types';
+import { formatType, sequenceType, structType, tensorType, type TffType } from '../compute/types';
+import { SecureSum } from '../aggregation/secure-sum';
 import { disposeValue, isSequence, isStruct, structValue, type Value } from '../compute/value';
 import { toBatches } from '../data';
 import { AppError } from '../errors';
@@ -150,15 +151,32 @@ export class ClientExecutor {
   }
 
   /**
-   * The bundle of a held value, as a round's upload (`contributionType`). A non-finite float is refused (BUNDLE_NOT_FINITE) here, as the server's
-   * upload route refuses one, so that a diverged device fails its own session rather than an aggregate.
+   * The bundle of a held value, as a round's upload (`contributionType`). A non-finite float is refused
+   * (BUNDLE_NOT_FINITE) here, as the server's upload route refuses one, so that a diverged device fails its
+   * own session rather than an aggregate. A secure sum's value must be int32 tensors in its kind's range
+   * (SECURE_SUM_OUT_OF_RANGE otherwise, as TFF fails such a client): under SecAgg the server could not tell.
    */
   private contribute(r: ContributeRequest): ExecutorAnswer {
     const { value, type } = this.get(r.handle);
-    const upload = contributionType(type);
-    const bundle = encodeBundle(contributionValue(value), upload);
-    readTypedBundle(bundle, upload, { requireFinite: true });
-    return { ok: true, kind: 'contributed', aggregation: r.aggregation, bundle };
+    const upload = contributionType(type, r.secure_sum);
+    const bundle = encodeBundle(contributionValue(value, r.secure_sum), upload);
+    const { tensors } = readTypedBundle(bundle, upload, { requireFinite: true });
+    if (r.secure_sum) {
+      if (tensors.length === 0 || tensors.some((t) => t.dtype !== 'int32')) {
+        throw new AppError(
+          'REQUEST_INVALID',
+          `a secure sum adds int32 tensors; "${r.handle}" holds ${formatType(type)}`,
+        );
+      }
+      const { kind, parameter } = r.secure_sum;
+      const sum = new SecureSum(
+        kind,
+        tensors.map(() => parameter),
+        tensors.map((t) => t.data.length),
+      );
+      sum.check(tensors.map((t) => t.data as Int32Array));
+    }
+    return { ok: true, kind: 'contributed', aggregation: r.aggregation, bundle, type: upload };
   }
 
   /** Drops the handles; all or none, so that a lost one is reported before anything changes. */

@@ -26,5 +26,5 @@ test('program.ts and the types generated from schemas/program.schema.json descri
   expect(programSchema.properties.format.const).toBe(PROGRAM_FORMAT);
   expect(
     Object.keys(programSchema.definitions).filter((d) => d !== 'Step' && d.endsWith('Step')),
-  ).toHaveLength(8);
+  ).toHaveLength(9);
 });

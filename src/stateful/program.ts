@@ -5,7 +5,9 @@
  * to compile when the two part), and `checkProgram` (check.ts) is what makes JSON a Program.
  */
 import type { Computation } from '../generated/computation';
-import type { ClientDataSpec } from '../generated/plan';
+import type { ClientDataSpec, SecureAggregation } from '../generated/plan';
+import type { SecureSumKind } from '../aggregation/secure-sum';
+import type { SecureSumSpec } from './requests';
 
 /** The `format` of a program document. */
 export const PROGRAM_FORMAT = 'roundhouse.program/v1';
@@ -84,6 +86,43 @@ export interface AggregateStep {
   readonly result: string;
 }
 
+/**
+ * The devices' members of a client value of int32 tensors summed with the semantics of one of TFF's secure
+ * sums (exactly one of `bitwidth`, `max_input`, `modulus`), under secure aggregation (SecAgg+ by default):
+ * the server sees only the sum, released only over at least `min_clients` devices.
+ */
+export interface SecureSumStep {
+  readonly op: 'secure_sum';
+  readonly value: string;
+  readonly bitwidth?: number;
+  readonly max_input?: number;
+  readonly modulus?: number;
+  readonly min_clients: number;
+  /** How long the sum takes once the step starts (default: the cohort's step_timeout_s). */
+  readonly deadline_s?: number;
+  /** How the sum is masked (default SecAgg+), as a plan's `schedule.secure_aggregation`. */
+  readonly secure_aggregation?: SecureAggregation;
+  readonly result: string;
+}
+
+/** A step that makes client values a server value: the only ways one gets there. */
+export type AggregationStep = AggregateStep | SecureSumStep;
+
+/** The secure sums a step may name, in the order of the MapReduce form's V1, V2, V3. */
+export const SECURE_SUM_KINDS: readonly SecureSumKind[] = ['bitwidth', 'max_input', 'modulus'];
+
+/** The kinds of secure sum a step names (one in a valid program) with their parameters. */
+export function secureSumsOf(step: SecureSumStep): { kind: SecureSumKind; param: number }[] {
+  return SECURE_SUM_KINDS.flatMap((kind) => (step[kind] === undefined ? [] : [{ kind, param: step[kind] }]));
+}
+
+/** What a device's contribution to a secure_sum step carries of it (a valid step names one kind). */
+export function secureSumSpec(step: SecureSumStep): SecureSumSpec {
+  const [first] = secureSumsOf(step);
+  if (!first) throw new Error(`secure_sum ${step.result} names no kind`);
+  return { kind: first.kind, parameter: first.param };
+}
+
 /** The devices drop these client values; later steps may not use them. */
 export interface DisposeStep {
   readonly op: 'dispose';
@@ -98,6 +137,7 @@ export type Step =
   | ClientStructStep
   | ClientSelectStep
   | AggregateStep
+  | SecureSumStep
   | DisposeStep;
 
 /** A stateful program. */

@@ -4,20 +4,33 @@
  * send. It is what the server's results are tested against.
  */
 import { MemoryExampleStore } from '../client/example-store';
-import { decodeBundle, encodeBundle } from '../codec';
+import { SecureSum } from '../aggregation/secure-sum';
+import { decodeBundle, encodeBundle, readTypedBundle, writeBundle } from '../codec';
 import { Checker } from '../compute/checker';
 import { Interpreter } from '../compute/interpreter';
 import { DEFAULT_LIMITS, type Limits } from '../compute/limits';
-import type { Signature, TffType } from '../compute/types';
-import { disposeValue, isStruct, type Value } from '../compute/value';
+import type { Signature, StructType, TffType } from '../compute/types';
+import { disposeValue, isStruct, type StructValue, type Value } from '../compute/value';
 import { valueToJson } from '../compute/value-json';
 import type { ClientExamples } from '../data';
 import { AppError } from '../errors';
 import { mergeWith, pair } from '../rounds/form-steps';
 import { clientProgramOf } from './client-program';
 import { callArgument, ClientExecutor } from './executor';
-import type { AggregateStep, Program, Step } from './program';
-import { contributionType, type ExecutorRequest } from './requests';
+import {
+  SECURE_SUM_KINDS,
+  secureSumSpec,
+  type AggregateStep,
+  type Program,
+  type SecureSumStep,
+  type Step,
+} from './program';
+import {
+  contributionType,
+  type ContributeRequest,
+  type ExecutorAnswer,
+  type ExecutorRequest,
+} from './requests';
 import type { FailedSession, ProgramRunOptions, ProgramRunResult, StepLog } from './run-types';
 import { runServerComputation } from './server-call';
 
@@ -178,6 +191,8 @@ class ReferenceRun {
         });
       case 'aggregate':
         return this.aggregate(step, index);
+      case 'secure_sum':
+        return this.secureSum(step, index);
       case 'dispose': {
         const handles = step.values.map((v) => this.handles.get(v)!);
         await this.request(index, { kind: 'dispose', handles });
@@ -199,17 +214,71 @@ class ReferenceRun {
   }
 
   /** Sends a request to every live device, failing the session of each that answers with an error. */
-  private async request(
-    index: number,
-    request: ExecutorRequest,
-  ): Promise<Map<string, Uint8Array | undefined>> {
-    const answers = new Map<string, Uint8Array | undefined>();
+  private async request(index: number, request: ExecutorRequest): Promise<Map<string, ExecutorAnswer>> {
+    const answers = new Map<string, ExecutorAnswer>();
     for (const [id, executor] of [...this.live]) {
       const answer = await executor.execute(request);
       if (!answer.ok) this.failSession(id, index, `${answer.code}: ${answer.message}`);
-      else answers.set(id, answer.kind === 'contributed' ? answer.bundle : undefined);
+      else answers.set(id, answer);
     }
     return answers;
+  }
+
+  /** The contributions of the devices that answered `contribute`: each one's bundle and its type. */
+  private async contributions(
+    index: number,
+    request: ContributeRequest,
+  ): Promise<Map<string, { bundle: Uint8Array; type: TffType }>> {
+    const out = new Map<string, { bundle: Uint8Array; type: TffType }>();
+    for (const [id, a] of await this.request(index, request)) {
+      if (a.ok && a.kind === 'contributed') out.set(id, { bundle: a.bundle, type: a.type });
+    }
+    return out;
+  }
+
+  /**
+   * Sums the live devices' contributions with the semantics of the step's secure sum (`SecureSum`, as the
+   * aggregation workers and the finalizer do once SecAgg has unmasked the sum); a device whose value is out
+   * of range has failed its session on its device already. Released only over at least `min_clients`.
+   */
+  private async secureSum(step: SecureSumStep, index: number): Promise<number> {
+    const spec = secureSumSpec(step);
+    const handle = this.handles.get(step.value)!;
+    const request = { kind: 'contribute', aggregation: step.result, handle, secure_sum: spec } as const;
+    const contributions = [...(await this.contributions(index, request))].map(([id, c]) => ({
+      id,
+      type: c.type,
+      tensors: readTypedBundle(c.bundle, c.type).tensors,
+    }));
+    if (contributions.length < step.min_clients) {
+      throw new ProgramFailure(
+        `step ${index} (secure_sum ${step.result}): ${contributions.length} devices contributed, fewer than its min_clients (${step.min_clients})`,
+      );
+    }
+    const [first] = contributions;
+    const sum = new SecureSum(
+      spec.kind,
+      first!.tensors.map(() => spec.parameter),
+      first!.tensors.map((t) => t.data.length),
+    );
+    for (const c of contributions) sum.add(c.tensors.map((t) => t.data as Int32Array));
+    let sums: Int32Array[];
+    try {
+      sums = sum.result();
+    } catch (e) {
+      if (e instanceof AppError)
+        throw new ProgramFailure(`step ${index} (secure_sum ${step.result}): ${e.message}`);
+      throw e;
+    }
+    // The sum as the contribution it has the type of, then its V: the server's update reads it from there.
+    const bundle = writeBundle(first!.tensors.map((t, leaf) => ({ ...t, data: sums[leaf]! })));
+    const upload = decodeBundle(bundle, first!.type);
+    const slot = 1 + SECURE_SUM_KINDS.indexOf(spec.kind);
+    const value = (upload as StructValue).fields[slot]!.value;
+    (upload as StructValue).fields.forEach((f, k) => k !== slot && disposeValue(f.value));
+    const V = (first!.type as StructType).fields[slot]!.type;
+    this.server.set(step.result, { value, type: V });
+    return contributions.length;
   }
 
   /**
@@ -219,17 +288,17 @@ class ReferenceRun {
   private async aggregate(step: AggregateStep, index: number): Promise<number> {
     const aggregation = step.result;
     const handle = this.handles.get(step.value)!;
-    const bundles = await this.request(index, { kind: 'contribute', aggregation, handle });
+    const bundles = await this.contributions(index, { kind: 'contribute', aggregation, handle });
     // U is accumulate's second parameter field, as a plan's U is (<A, U> -> A).
     const accumulateType = this.signature(step.accumulate).parameter!;
     if (accumulateType.kind !== 'struct') throw new Error(`${step.accumulate} does not take <A, U>`);
     const U = accumulateType.fields[1]!.type;
     const contributions: Value[] = [];
     try {
-      for (const [id, bytes] of bundles) {
+      for (const [id, { bundle }] of bundles) {
         try {
           // A contribution is an upload <U, <>, <>, <>> (contributionType): U is its first field.
-          const upload = decodeBundle(bytes!, contributionType(U));
+          const upload = decodeBundle(bundle, contributionType(U));
           contributions.push(isStruct(upload) ? upload.fields[0]!.value : upload);
         } catch (e) {
           if (!(e instanceof AppError)) throw e;
@@ -303,9 +372,9 @@ class ReferenceRun {
     const steps = this.program.steps;
     for (let j = from; j < steps.length; j++) {
       const s = steps[j]!;
-      if (s.op === 'aggregate' && s.min_clients > this.live.size) {
+      if ((s.op === 'aggregate' || s.op === 'secure_sum') && s.min_clients > this.live.size) {
         throw new ProgramFailure(
-          `${this.live.size} devices are live, fewer than the min_clients (${s.min_clients}) of step ${j} (aggregate ${s.result})`,
+          `${this.live.size} devices are live, fewer than the min_clients (${s.min_clients}) of step ${j} (${s.op} ${s.result})`,
         );
       }
     }

@@ -8,6 +8,13 @@
 import { structType, type TffType } from '../compute/types';
 import { structValue, type Value } from '../compute/value';
 import type { ErrorCode } from '../errors';
+import type { SecureSumKind } from '../aggregation/secure-sum';
+
+/** A secure sum a contribution goes to: its kind and the step's parameter (bitwidth, max_input or modulus). */
+export interface SecureSumSpec {
+  readonly kind: SecureSumKind;
+  readonly parameter: number;
+}
 
 /** Hold a broadcast value (the bundle of a server value, of `type`) under `handle`. */
 export interface CreateValueRequest {
@@ -59,6 +66,11 @@ export interface ContributeRequest {
   readonly kind: 'contribute';
   readonly aggregation: string;
   readonly handle: string;
+  /**
+   * Set when the aggregation is a `secure_sum`: the value (int32 tensors) is its secure-sum update of this
+   * kind, and a value outside the kind's range is refused on the device (SECURE_SUM_OUT_OF_RANGE).
+   */
+  readonly secure_sum?: SecureSumSpec;
 }
 
 /** Drop held values. */
@@ -91,6 +103,8 @@ export interface ContributedAnswer {
   readonly kind: 'contributed';
   readonly aggregation: string;
   readonly bundle: Uint8Array;
+  /** The bundle's type: `contributionType` of the held value. */
+  readonly type: TffType;
 }
 
 /** A `dispose` request succeeded. */
@@ -114,28 +128,24 @@ export interface FailedAnswer {
 /** The answer to one executor request. */
 export type ExecutorAnswer = CreatedAnswer | ContributedAnswer | DisposedAnswer | FailedAnswer;
 
+/** Where in `<U, V1, V2, V3>` a contribution's value goes: U, or the secure sum's V. */
+function slotOf(secureSum: SecureSumSpec | undefined): number {
+  return secureSum === undefined ? 0 : 1 + ['bitwidth', 'max_input', 'modulus'].indexOf(secureSum.kind);
+}
+
 /**
  * The type a contribution travels as: a round's upload `<U, V1, V2, V3>` with the held value as U and the
- * secure sums empty (a plain aggregation), so that the upload route and the aggregation workers take it
- * exactly as a round's upload (docs/stateful.md, "The session protocol"). Its tensors are named `0/...`.
+ * secure sums empty (a plain aggregation), or as the secure sum's V and U empty (a `secure_sum`), so that the
+ * upload route and the aggregation workers take it exactly as a round's upload (docs/stateful.md, "The
+ * session protocol"). Its tensors are named `<slot>/...`.
  */
-export function contributionType(U: TffType): TffType {
-  const empty = structType([]);
-  return structType([
-    [undefined, U],
-    [undefined, empty],
-    [undefined, empty],
-    [undefined, empty],
-  ]);
+export function contributionType(held: TffType, secureSum?: SecureSumSpec): TffType {
+  const slot = slotOf(secureSum);
+  return structType([0, 1, 2, 3].map((k) => [undefined, k === slot ? held : structType([])] as const));
 }
 
 /** A held value as a contribution (`contributionType`); shares the value's tensors. */
-export function contributionValue(value: Value): Value {
-  const empty = (): Value => structValue([]);
-  return structValue([
-    [undefined, value],
-    [undefined, empty()],
-    [undefined, empty()],
-    [undefined, empty()],
-  ]);
+export function contributionValue(value: Value, secureSum?: SecureSumSpec): Value {
+  const slot = slotOf(secureSum);
+  return structValue([0, 1, 2, 3].map((k) => [undefined, k === slot ? value : structValue([])] as const));
 }

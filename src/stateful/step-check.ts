@@ -3,20 +3,23 @@ import {
   formatType,
   sequenceType,
   structType,
+  tensorLeaves,
   typeProblem,
   type Signature,
   type TffType,
 } from '../compute/types';
 import type { ErrorDetail } from '../errors';
 import { aggregationTypes, staticShapeError } from '../plan/form-fit';
-import type {
-  AggregateStep,
-  ClientCallStep,
-  ClientSelectStep,
-  ClientStructStep,
-  Placement,
-  Program,
-  ServerCallStep,
+import {
+  secureSumsOf,
+  type AggregateStep,
+  type SecureSumStep,
+  type ClientCallStep,
+  type ClientSelectStep,
+  type ClientStructStep,
+  type Placement,
+  type Program,
+  type ServerCallStep,
 } from './program';
 
 /** Every problem found in a program, in the order found; a breach of the privacy rule decides the code. */
@@ -44,7 +47,7 @@ export interface StepFacts {
   readonly server: Set<string>;
   readonly clients: Set<string>;
   readonly workers: Set<string>;
-  /** Indexes of the aggregate steps. */
+  /** Indexes of the aggregate and secure_sum steps. */
   readonly aggregations: number[];
 }
 
@@ -110,7 +113,7 @@ export function checkSteps(
     const at = `/steps/${i}`;
     const server = step.op === 'server_call';
     const why = server
-      ? 'a server step reads server values only; a client value reaches the server only through aggregate'
+      ? 'a server step reads server values only; a client value reaches the server only through aggregate or secure_sum'
       : 'a client step reads client values only; broadcast a server value to reach the devices';
     const args = (step.args ?? []).map((a, j) =>
       use(a, `${at}/args/${j}`, server ? 'server' : 'clients', why),
@@ -156,6 +159,10 @@ export function checkSteps(
         facts.aggregations.push(i);
         return define(step.result, i, 'server', aggregate(step, i));
       }
+      case 'secure_sum': {
+        facts.aggregations.push(i);
+        return define(step.result, i, 'server', secureSum(step, i));
+      }
       case 'dispose':
         step.values.forEach((name, j) => {
           const v = use(name, `${at}/values/${j}`, 'clients', 'dispose drops values the devices hold');
@@ -165,8 +172,8 @@ export function checkSteps(
     }
   });
 
-  function aggregate(step: AggregateStep, i: number): TffType | undefined {
-    const at = `/steps/${i}`;
+  /** An aggregation's minimum against the cohort's. */
+  function minimum(step: AggregateStep | SecureSumStep, at: string): void {
     const { cohort } = program;
     if (step.min_clients < cohort.min_clients) {
       problems.breach(
@@ -179,6 +186,11 @@ export function checkSteps(
         `min_clients ${step.min_clients} is more than the cohort's target_clients ${cohort.target_clients}, so the aggregation could never release a result`,
       );
     }
+  }
+
+  function aggregate(step: AggregateStep, i: number): TffType | undefined {
+    const at = `/steps/${i}`;
+    minimum(step, at);
     const v = use(step.value, `${at}/value`, 'clients', 'aggregate folds client values into a server value');
     const why = v?.type && staticShapeError(v.type);
     if (why) error(`${at}/value`, `an aggregated value ${formatType(v.type!)} ${why}`);
@@ -194,6 +206,31 @@ export function checkSteps(
         error(`${at}/${slot}`, `${slot} "${step[slot as (typeof AGGREGATION_SLOTS)[number]]}": ${m}`),
     );
     return R;
+  }
+
+  /** A secure sum's value: int32 tensors of fully known shape, summed into a server value of its type. */
+  function secureSum(step: SecureSumStep, i: number): TffType | undefined {
+    const at = `/steps/${i}`;
+    minimum(step, at);
+    const kinds = secureSumsOf(step);
+    if (kinds.length !== 1) {
+      error(
+        at,
+        `give exactly one of bitwidth, max_input and modulus (the secure sum's kind); the step gives ${kinds.length ? kinds.map((k) => k.kind).join(' and ') : 'none'}`,
+      );
+    }
+    const v = use(step.value, `${at}/value`, 'clients', 'secure_sum sums client values into a server value');
+    if (!v?.type) return undefined;
+    const leaves = () => tensorLeaves(v.type!).map((l) => l.type);
+    const why =
+      staticShapeError(v.type) ??
+      (leaves().length === 0
+        ? 'has no tensors to sum'
+        : leaves().some((t) => t.dtype !== 'int32')
+          ? 'is not all int32: a secure sum adds integers'
+          : undefined);
+    if (why) return void error(`${at}/value`, `a securely summed value ${formatType(v.type)} ${why}`);
+    return v.type;
   }
 
   return facts;

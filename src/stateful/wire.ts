@@ -14,6 +14,7 @@ import type {
   CreateSelectionRequest,
   CreateStructRequest,
   DisposeRequest,
+  SecureSumSpec,
 } from './requests';
 
 /**
@@ -63,6 +64,13 @@ export interface WireContributeRequest {
   readonly token: string;
   /** When the aggregation stops taking contributions (unix ms). */
   readonly deadline: number;
+  /** A `secure_sum`'s kind and parameter: the held value goes as that secure sum's V (requests.ts). */
+  readonly secure_sum?: SecureSumSpec;
+  /**
+   * Present when the secure sum is masked: the task's SecAgg exchange (`GET url` for its next step, with the
+   * task token), run as a round's task runs it; the masked value is what is uploaded.
+   */
+  readonly secure_aggregation?: { readonly protocol: 'secagg+' | 'secagg'; readonly url: string };
 }
 
 /** One executor request on the wire. */

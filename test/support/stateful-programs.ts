@@ -4,7 +4,7 @@
  * each device scales its own sum by it (t = s x doubled, through a struct and a selection) and those are
  * aggregated (scaled_total).
  */
-import { f32 } from '../../src/plans/common';
+import { f32, i32 } from '../../src/plans/common';
 import { sequenceType, tensorType, type TffType } from '../../src/compute/types';
 import type { ClientExamples } from '../../src/data';
 import { ProgramBuilder } from '../../src/stateful/builder';
@@ -70,4 +70,90 @@ function pairType(a: TffType, b: TffType): TffType {
 
 function sequencePair(): TffType {
   return pairType(f32(), READING_BATCH);
+}
+
+/** How a secure count is summed: one of the secure sums' parameters, and its masking. */
+export interface SecureCountOptions {
+  readonly bitwidth?: number;
+  readonly maxInput?: number;
+  readonly modulus?: number;
+  readonly protocol?: 'secagg+' | 'secagg' | 'none';
+  readonly deadlineS?: number;
+}
+
+/**
+ * A secure-analytics program: each device counts its readings (n) and those above 2 (high), as int32; the
+ * counts are summed with a secure sum (`bitwidth` 8 by default, under SecAgg+) into total; the server
+ * divides (fraction, float32) and broadcasts it, and each device's count of readings at most 2 (n - high)
+ * is summed in the clear by an aggregate (low_total), so that one program crosses both kinds of aggregation.
+ */
+export function secureCountProgram(
+  minClients = 2,
+  targetClients = 10,
+  o: SecureCountOptions = { bitwidth: 8 },
+): Program {
+  const pb = new ProgramBuilder();
+  const counts: TffType = {
+    kind: 'struct',
+    fields: [
+      { name: 'n', type: i32() },
+      { name: 'high', type: i32() },
+    ],
+  };
+  const countBatch = pb.fn('count_batch', pairType(counts, READING_BATCH), (b, p) => {
+    const acc = b.field(p, 0);
+    const batch = b.field(p, 1);
+    return b.struct({
+      n: b.add(b.field(acc, 'n'), b.size(batch)),
+      high: b.add(b.field(acc, 'high'), b.reduceSum(b.cast(b.greater(batch, 2), 'int32'))),
+    });
+  });
+  pb.computation('count', sequenceType(READING_BATCH), (b, data) =>
+    b.fold(data, b.struct({ n: b.scalar(0, 'int32'), high: b.scalar(0, 'int32') }), countBatch, {}, 'counts'),
+  );
+  pb.computation('fraction', counts, (b, c) =>
+    b.div(b.cast(b.field(c, 'high'), 'float32'), b.cast(b.field(c, 'n'), 'float32')),
+  );
+  pb.computation('low', counts, (b, c) => b.cast(b.sub(b.field(c, 'n'), b.field(c, 'high')), 'float32'));
+  pb.computation('zero', undefined, (b) => b.scalar(0));
+  pb.computation('accumulate', pairType(f32(), f32()), (b, p) => b.add(b.field(p, 0), b.field(p, 1)));
+  pb.computation('merge', pairType(f32(), f32()), (b, p) => b.add(b.field(p, 0), b.field(p, 1)));
+  pb.computation('report', f32(), (b, a) => b.mul(a, 1));
+
+  const data = pb.clientData('readings', { result: 'data' });
+  const c = pb.clientCall('count', [data], { result: 'c' });
+  const total = pb.secureSum(c, {
+    ...(o.bitwidth !== undefined ? { bitwidth: o.bitwidth } : {}),
+    ...(o.maxInput !== undefined ? { maxInput: o.maxInput } : {}),
+    ...(o.modulus !== undefined ? { modulus: o.modulus } : {}),
+    ...(o.deadlineS !== undefined ? { deadlineS: o.deadlineS } : {}),
+    ...(o.protocol ? { secureAggregation: { protocol: o.protocol } } : {}),
+    minClients,
+    result: 'total',
+  });
+  const fraction = pb.serverCall('fraction', [total], { result: 'fraction' });
+  const low = pb.clientCall('low', [c], { result: 'low' });
+  const lowTotal = pb.aggregate(low, {
+    zero: 'zero',
+    accumulate: 'accumulate',
+    merge: 'merge',
+    report: 'report',
+    minClients,
+    result: 'low_total',
+  });
+  pb.dispose([data, c, low]);
+  pb.output('total', total);
+  pb.output('fraction', fraction);
+  pb.output('low_total', lowTotal);
+  return pb.build({
+    name: 'secure-count',
+    population: 'sensors',
+    client_data: { readings: { collection: READINGS, element: READING_BATCH, batch_size: 2 } },
+    cohort: {
+      target_clients: targetClients,
+      min_clients: minClients,
+      join_timeout_s: 60,
+      step_timeout_s: 60,
+    },
+  });
 }

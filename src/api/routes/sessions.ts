@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { scheduleOf } from '../../plan/schedule';
+import { secAggSetting } from '../../secagg/setup';
 import { signTaskToken, bearerToken } from '../../rounds/tokens';
 import { newTaskId } from '../../store/ids';
 import { checkProgram, type CheckedProgram } from '../../stateful/check';
@@ -340,6 +341,7 @@ export function sessionRoutes(
     }
     if (request.kind !== 'contribute') return request;
     const now = deps.now();
+    const secureSum = request.secure_sum ? { secure_sum: request.secure_sum } : {};
     // A device holding a task it has not uploaded gets the same task again (its first answer may be lost).
     const assigned = await store.tryAssign(request.plan, newTaskId(), now, await device());
     if (!assigned.ok) {
@@ -353,6 +355,7 @@ export function sessionRoutes(
         upload_url: '',
         token: '',
         deadline: now,
+        ...secureSum,
       };
     }
     const loadedPlan = await deps.plans.get(request.plan);
@@ -367,6 +370,7 @@ export function sessionRoutes(
       device: assigned.device,
       exp: Math.floor(deadline / 1000),
     });
+    const secure = loadedPlan && secAggSetting(loadedPlan.checked.plan);
     return {
       kind: 'contribute',
       aggregation: request.aggregation,
@@ -374,6 +378,15 @@ export function sessionRoutes(
       upload_url: `${base}/v1/tasks/${assigned.task}/result`,
       token,
       deadline,
+      ...secureSum,
+      ...(secure
+        ? {
+            secure_aggregation: {
+              protocol: secure.protocol,
+              url: `${base}/v1/tasks/${assigned.task}/secagg`,
+            },
+          }
+        : {}),
     };
   }
 

@@ -27,7 +27,7 @@ import type { Engine, Jobs } from '../../rounds/contracts';
 import type { RoundStore } from '../../store/types';
 import { aggregationPlan } from '../aggregation-plan';
 import { checkProgram, type CheckedProgram } from '../check';
-import type { Step } from '../program';
+import { secureSumSpec, type AggregationStep, type Step } from '../program';
 import type { ProgramStore, ProgramSummary, StoredRequest } from './program-store';
 
 /** Runs a program's server computation in an isolate: the bundle of `fn`'s result. */
@@ -169,6 +169,7 @@ export class ProgramDriver {
       case 'dispose':
         return issue({ kind: 'dispose', handles: step.values.map((v) => handles.get(v)!) });
       case 'aggregate':
+      case 'secure_sum':
         return this.aggregate(p, checked, index, handles.get(step.value)!, now);
     }
   }
@@ -210,7 +211,7 @@ export class ProgramDriver {
     now: number,
   ): Promise<boolean> {
     const { programs, store, engine, jobs, log } = this.deps;
-    const step = checked.program.steps[index] as Extract<Step, { op: 'aggregate' }>;
+    const step = checked.program.steps[index] as AggregationStep;
     let agg = await programs.aggregation(p.id, index);
     if (!agg) {
       const deadlineS = step.deadline_s ?? checked.program.cohort.step_timeout_s;
@@ -225,7 +226,15 @@ export class ProgramDriver {
         p.id,
         index,
         index,
-        [{ kind: 'contribute', aggregation: step.result, handle, plan: agg.plan }],
+        [
+          {
+            kind: 'contribute',
+            aggregation: step.result,
+            handle,
+            plan: agg.plan,
+            ...(step.op === 'secure_sum' ? { secure_sum: secureSumSpec(step) } : {}),
+          },
+        ],
         now,
       );
       if (seq !== undefined) await programs.setAggregationSeq(p.id, index, seq);
@@ -290,9 +299,9 @@ export class ProgramDriver {
     const steps = checked.program.steps;
     for (let j = p.step; j < steps.length; j++) {
       const s = steps[j]!;
-      if (s.op === 'aggregate' && s.min_clients > p.live) {
+      if ((s.op === 'aggregate' || s.op === 'secure_sum') && s.min_clients > p.live) {
         throw new ProgramFailure(
-          `${p.live} devices are live, fewer than the min_clients (${s.min_clients}) of step ${j} (aggregate ${s.result})`,
+          `${p.live} devices are live, fewer than the min_clients (${s.min_clients}) of step ${j} (${s.op} ${s.result})`,
         );
       }
     }

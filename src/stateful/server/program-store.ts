@@ -16,6 +16,7 @@ import type {
   CreateSelectionRequest,
   CreateStructRequest,
   DisposeRequest,
+  SecureSumSpec,
 } from '../requests';
 
 /** A program's status: recruiting its cohort, running its steps, or ended. */
@@ -40,6 +41,7 @@ export type StoredRequest =
       readonly aggregation: string;
       readonly handle: string;
       readonly plan: string;
+      readonly secure_sum?: SecureSumSpec;
     }
   | DisposeRequest;
 
