@@ -216,7 +216,18 @@ function secureSumErrors(
     }
   }
   const [{ kind, param }] = secureSumsOf(step) as [ReturnType<typeof secureSumsOf>[number]];
-  if (plan.schedule.secure_aggregation?.protocol !== 'none') {
+  const secure = plan.schedule.secure_aggregation;
+  if (secure && secure.protocol !== 'none') {
+    // A device answers its contribution after its upload, which waits for selection and the key exchange
+    // when a device of the cohort is slow or gone: no longer than the cohort's step timeout, or every
+    // device still waiting would be timed out with it.
+    const waits = (plan.schedule.selection_timeout_s ?? 0) + (secure.sharing_timeout_s ?? 0);
+    if (waits >= program.cohort.step_timeout_s) {
+      invalid.push({
+        path: `${at}/deadline_s`,
+        message: `a device may wait ${waits} s for the key exchange (selection ${plan.schedule.selection_timeout_s} s and sharing ${secure.sharing_timeout_s} s) before it can upload, not less than the cohort's step_timeout_s (${program.cohort.step_timeout_s}); lower deadline_s or secure_aggregation.sharing_timeout_s`,
+      });
+    }
     const params = { bitwidth: [], max_input: [], modulus: [], [kind]: [param] };
     try {
       maskingModuli(params, program.cohort.target_clients);

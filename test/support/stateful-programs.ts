@@ -79,6 +79,8 @@ export interface SecureCountOptions {
   readonly modulus?: number;
   readonly protocol?: 'secagg+' | 'secagg' | 'none';
   readonly deadlineS?: number;
+  /** The cohort's step_timeout_s (default 60). */
+  readonly stepTimeoutS?: number;
 }
 
 /**
@@ -153,7 +155,7 @@ export function secureCountProgram(
       target_clients: targetClients,
       min_clients: minClients,
       join_timeout_s: 60,
-      step_timeout_s: 60,
+      step_timeout_s: o.stepTimeoutS ?? 60,
     },
   });
 }

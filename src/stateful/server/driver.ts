@@ -244,7 +244,7 @@ export class ProgramDriver {
     // attempts the engine would open after it are cancelled with the program.
     const ref = { plan: agg.plan, round: 1, attempt: 1 };
     const round = await store.getRound(ref);
-    if (!round) throw new ProgramFailure(`step ${index} (aggregate ${step.result}): its plan is gone`);
+    if (!round) throw new ProgramFailure(`step ${index} (${step.op} ${step.result}): its plan is gone`);
     if (round.phase === 'completed') {
       const state = await store.getState(agg.plan);
       if (!state) throw new Error(`aggregation plan ${agg.plan} completed without a state`);
@@ -258,7 +258,7 @@ export class ProgramDriver {
     }
     if (round.phase === 'failed') {
       throw new ProgramFailure(
-        `step ${index} (aggregate ${step.result}): ${round.error ?? 'its round failed'}`,
+        `step ${index} (${step.op} ${step.result}): ${round.error ?? 'its round failed'}`,
       );
     }
     // Every live session answered its contribution: close the round now rather than at its deadline.

@@ -438,8 +438,10 @@ export class ProgramStore {
   /** The plans of every aggregation opened so far. */
   async aggregations(id: string): Promise<string[]> {
     const all = await this.redis.hgetall(this.k(id).aggregations);
+    // In step order: a hash keeps no order of its own.
     return Object.entries(all)
       .filter(([f]) => !f.includes(':'))
+      .sort(([a], [b]) => Number(a) - Number(b))
       .map(([, v]) => v);
   }
 
