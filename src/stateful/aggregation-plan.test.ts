@@ -1,5 +1,5 @@
 import { checkPlan } from '../plan/validate';
-import { sumProgram } from '../../test/support/stateful-programs';
+import { secureCountProgram, sumProgram } from '../../test/support/stateful-programs';
 import { aggregationPlan } from './aggregation-plan';
 import { checkProgram } from './check';
 import { buildPersonalised } from './library/personalised';
@@ -19,7 +19,7 @@ describe('aggregationPlan', () => {
       const plan = aggregationPlan(checked, index, { clients: 12, deadlineS: 60 });
       const planChecked = checkPlan(plan);
       const step = program.steps[index]!;
-      if (step.op !== 'aggregate') throw new Error('not an aggregate');
+      if (step.op !== 'aggregate') continue;
       // S is the aggregate, and U is what devices contribute: the program's types, not the plumbing's.
       expect(planChecked.types.S).toEqual(checked.types.get(step.result));
       expect(planChecked.types.U).toEqual(checked.types.get(step.value));
@@ -32,8 +32,41 @@ describe('aggregationPlan', () => {
     }
   });
 
-  it('refuses a step that is not an aggregate', () => {
+  it.each([
+    ['bitwidth', { bitwidth: 8 }, 0, 'secagg+'],
+    ['max_input', { maxInput: 100, protocol: 'secagg' as const }, 1, 'secagg'],
+    ['modulus', { modulus: 7, protocol: 'none' as const }, 2, 'none'],
+  ])(
+    'makes a valid one-round plan of a %s secure_sum: U empty, the value as its V, its sum the state',
+    (kind, o, slot, protocol) => {
+      const program = secureCountProgram(2, 4, { ...o, deadlineS: 40 });
+      const checked = checkProgram(program);
+      const index = program.steps.findIndex((s) => s.op === 'secure_sum');
+      const step = program.steps[index]!;
+      if (step.op !== 'secure_sum') throw new Error('no secure_sum');
+      const plan = aggregationPlan(checked, index, { clients: 3, deadlineS: 40 });
+      const { types } = checkPlan(plan);
+      const V = checked.types.get(step.value);
+      const empty = { kind: 'struct', fields: [] };
+      expect(types.U).toEqual(empty);
+      expect(types.V).toEqual([0, 1, 2].map((k) => (k === slot ? V : empty)));
+      expect(types.S).toEqual(V);
+      expect(plan.schedule).toMatchObject({
+        rounds: 1,
+        target_clients: 3,
+        min_clients_in_aggregate: 2,
+        reporting_deadline_s: 40,
+        // With SecAgg, selection and the key exchange take a quarter of the deadline each.
+        selection_timeout_s: protocol === 'none' ? 40 : 10,
+        secure_aggregation:
+          protocol === 'none' ? { protocol } : { protocol, sharing_timeout_s: 10, unmasking_timeout_s: 10 },
+      });
+      expect(plan.description).toContain(`secure_sum total (${kind}`);
+    },
+  );
+
+  it('refuses a step that is not an aggregation', () => {
     const checked = checkProgram(programs['sum-then-scale']);
-    expect(() => aggregationPlan(checked, 0, { clients: 2, deadlineS: 60 })).toThrow(/not an aggregate/);
+    expect(() => aggregationPlan(checked, 0, { clients: 2, deadlineS: 60 })).toThrow(/not an aggregation/);
   });
 });

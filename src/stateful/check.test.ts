@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS } from '../compute/limits';
 import { formatType } from '../compute/types';
 import { AppError, type ErrorCode } from '../errors';
 import { f32, named } from '../plans/common';
+import { secureCountProgram } from '../../test/support/stateful-programs';
 import { checkProgram } from './check';
 import { buildPersonalised } from './library/personalised';
 import { buildTrainThenEvaluate } from './library/train-then-evaluate';
@@ -299,5 +300,90 @@ describe('the cost model on program computations', () => {
     expect(paths).toEqual(expect.arrayContaining(['/computations/accumulate', '/computations/mean_of']));
     // Devices' computations stay under the client limits, which were not lowered.
     expect(paths).not.toContain('/computations/local_stats');
+  });
+});
+
+describe('checkProgram: secure_sum steps', () => {
+  // Steps: 0 client_data data, 1 client_call c = <n, high> int32, 2 secure_sum total, 3 server_call
+  // fraction, 4 client_call low, 5 aggregate low_total, 6 dispose.
+  const secure = (): Json => secureCountProgram(2, 4, { bitwidth: 8 });
+
+  test('a valid one: the sum is a server value of the summed type, and an aggregation', () => {
+    const checked = checkProgram(secure());
+    expect(checked.placements.get('total')).toBe('server');
+    expect(formatType(checked.types.get('total')!)).toBe('<n=int32,high=int32>');
+    expect(checked.aggregations).toEqual([2, 5]);
+  });
+
+  test('a secure sum of a server value (a value already at the server)', () => {
+    const p = secure();
+    p.steps[5] = { op: 'secure_sum', value: 'fraction', bitwidth: 8, min_clients: 2, result: 'low_total' };
+    expectRefused(p, 'PROGRAM_PRIVACY_VIOLATION', '/steps/5/value', /"fraction" is a server value/);
+  });
+
+  test("a secure sum whose min_clients is below the cohort's", () => {
+    const p = secure();
+    p.steps[2].min_clients = 1;
+    expectRefused(p, 'PROGRAM_PRIVACY_VIOLATION', '/steps/2/min_clients', /less than the cohort's/);
+  });
+
+  test('a secure sum of floats, or of a value with an unknown dimension', () => {
+    const p = secure();
+    p.steps[2].value = 'low';
+    p.steps.splice(2, 0, p.steps.splice(4, 1)[0]);
+    p.steps[3].value = 'low';
+    expectRefused(p, 'PLAN_TYPE_ERROR', '/steps/3/value', /float32 is not all int32/);
+    const q = secure();
+    q.steps[2].value = 'data';
+    expectRefused(q, 'PLAN_TYPE_ERROR', '/steps/2/value', /must not contain a sequence/);
+  });
+
+  test('a secure sum naming no kind, or two', () => {
+    const p = secure();
+    delete p.steps[2].bitwidth;
+    expectRefused(p, 'PLAN_TYPE_ERROR', '/steps/2', /exactly one of bitwidth, max_input and modulus.*none/);
+    const q = secure();
+    q.steps[2].modulus = 8;
+    expectRefused(q, 'PLAN_TYPE_ERROR', '/steps/2', /gives bitwidth and modulus/);
+  });
+
+  test('a bitwidth out of range is refused by the schema', () => {
+    const p = secure();
+    p.steps[2].bitwidth = 32;
+    expectRefused(p, 'PLAN_SCHEMA_INVALID', '/steps/2/bitwidth');
+  });
+
+  test('SecAgg settings the plan of the sum would be refused for, pointed into the step', () => {
+    const p = secure();
+    p.steps[2].secure_aggregation = { protocol: 'secagg+', degree: 4, threshold: 3 };
+    expectRefused(p, 'PLAN_TYPE_ERROR', '/steps/2/secure_aggregation/degree', /degree 4 is even/);
+    // A key exchange that leaves no time to upload before the deadline.
+    const q = secure();
+    q.steps[2].deadline_s = 20;
+    q.steps[2].secure_aggregation = { protocol: 'secagg+', sharing_timeout_s: 18 };
+    expectRefused(q, 'PLAN_TYPE_ERROR', '/steps/2/deadline_s', /leaves no time to report/);
+  });
+
+  test('a key exchange that may outlast the cohort step timeout (waiting devices would be timed out)', () => {
+    const p = secure();
+    p.cohort.step_timeout_s = 10;
+    p.steps[2].deadline_s = 40;
+    expectRefused(p, 'PLAN_TYPE_ERROR', '/steps/2/deadline_s', /wait 20 s for the key exchange/);
+  });
+
+  test("a deadline whose quarter is below the server's SCHEDULE_MIN_SECONDS", () => {
+    const p = secure();
+    p.steps[2].deadline_s = 2;
+    const e = refusal(p);
+    expect(e.code).toBe('PLAN_OUT_OF_BOUNDS');
+    expect(e.details).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          path: '/steps/2/deadline_s',
+          message: expect.stringMatching(/selection_timeout_s 0.5 is less than the minimum/),
+        }),
+      ]),
+    );
+    expect(DEFAULT_LIMITS.scheduleMinSeconds).toBe(1);
   });
 });

@@ -4,7 +4,7 @@ import { decodeBundle, encodeBundle } from '../codec';
 import { tensorType } from '../compute/types';
 import { disposeValue, type Value } from '../compute/value';
 import { valueToJson } from '../compute/value-json';
-import { readings, sumProgram } from '../../test/support/stateful-programs';
+import { readings, secureCountProgram, sumProgram } from '../../test/support/stateful-programs';
 import { clientProgramOf } from './client-program';
 import { ClientExecutor } from './executor';
 import type { ExecutorAnswer, ExecutorRequest } from './requests';
@@ -174,5 +174,74 @@ describe('ClientExecutor', () => {
     expect(tf.memory().numTensors).toBeGreaterThan(before);
     e.reset();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('ClientExecutor: contributions to a secure sum', () => {
+  // The secure-count program's devices hold c = <n, high> (int32): 4 readings, 2 of them above 2.
+  function counting(): ClientExecutor {
+    return new ClientExecutor(
+      clientProgramOf(secureCountProgram()),
+      new MemoryExampleStore(readings(1, 3, 5, 2)),
+    );
+  }
+  const counted: ExecutorRequest[] = [
+    { kind: 'create_data', handle: 'h0', collection: 'readings' },
+    { kind: 'create_call', handle: 'h1', fn: 'count', args: ['h0'] },
+  ];
+
+  it.each([
+    ['bitwidth', 1],
+    ['max_input', 2],
+    ['modulus', 3],
+  ] as const)('a %s sum: the value travels as that secure sum (V%i) with U empty', async (kind, slot) => {
+    const e = counting();
+    await all(e, counted);
+    const secure_sum = { kind, parameter: 7 };
+    const answer = await e.execute({ kind: 'contribute', aggregation: 'total', handle: 'h1', secure_sum });
+    if (!answer.ok || answer.kind !== 'contributed') throw new Error(JSON.stringify(answer));
+    const counts = answer.type.kind === 'struct' ? answer.type.fields[slot]!.type : undefined;
+    expect(answer.type).toEqual(contributionType(counts!, secure_sum));
+    const v = decodeBundle(answer.bundle, answer.type);
+    try {
+      const json = valueToJson(v) as unknown[];
+      expect(json[slot]).toEqual({ n: 4, high: 2 });
+      expect(json.filter((_, k) => k !== slot)).toEqual([[], [], []]);
+    } finally {
+      disposeValue(v);
+    }
+    e.reset();
+  });
+
+  it('refuses a value outside its kind range (SECURE_SUM_OUT_OF_RANGE), and a float value', async () => {
+    const e = counting();
+    await all(e, counted);
+    // bitwidth 2: values in [0, 3]; n is 4.
+    const out = await e.execute({
+      kind: 'contribute',
+      aggregation: 'total',
+      handle: 'h1',
+      secure_sum: { kind: 'bitwidth', parameter: 2 },
+    });
+    expect(out).toMatchObject({ ok: false, code: 'SECURE_SUM_OUT_OF_RANGE' });
+    expect(
+      await e.execute({
+        kind: 'contribute',
+        aggregation: 'total',
+        handle: 'h1',
+        secure_sum: { kind: 'max_input', parameter: 3 },
+      }),
+    ).toMatchObject({ ok: false, code: 'SECURE_SUM_OUT_OF_RANGE' });
+    // A hostile server asking for a secure sum of the device's floats.
+    await e.execute({ kind: 'create_call', handle: 'h2', fn: 'low', args: ['h1'] });
+    expect(
+      await e.execute({
+        kind: 'contribute',
+        aggregation: 'low_total',
+        handle: 'h2',
+        secure_sum: { kind: 'modulus', parameter: 5 },
+      }),
+    ).toMatchObject({ ok: false, code: 'REQUEST_INVALID' });
+    e.reset();
   });
 });
