@@ -1,22 +1,24 @@
 /**
- * A program's `aggregate` step as a one-round MapReduce-form plan (docs/stateful.md, "Running a program"),
- * so that contributions go through exactly the machinery a round's uploads do: task tokens, the upload
- * route's checks against U, the aggregation workers' partials and exactly-once commits, the minimum, the
- * deadline and finalize. Only `zero`, `accumulate`, `merge` and `report` carry the program's code; the rest
- * is the plumbing that makes the result the plan's next state:
+ * A program's `aggregate` and `secure_sum` steps as one-round MapReduce-form plans (docs/stateful.md,
+ * "Aggregations as one-round plans"), so that contributions go through exactly the machinery a round's
+ * uploads do: task tokens, the upload route's checks, the aggregation workers' partials and exactly-once
+ * commits, SecAgg for a secure sum, the minimum, the deadline and finalize. Only an aggregate's `zero`,
+ * `accumulate`, `merge` and `report` carry the program's code; the rest is the plumbing that makes the
+ * result the plan's next state:
  *
- * - S = R (the aggregate); `initialize` is zeros of R, and `update(S, <R, ...>) = <R, <>>`, so the state
- *   after the round is the aggregate, read back by the driver as a bundle (exact, unlike the JSON output);
- * - C = `<>`: `prepare` broadcasts nothing, and `work` ignores its data and answers zeros of U. Nobody runs
- *   it: a session's device contributes the value it holds, and its client program carries the program's
- *   computations, never this plan's `work`. It exists so that the plan type-checks with U as its upload.
+ * - S = R (the aggregate) or V (the secure sum); `initialize` is zeros of S, and `update` answers that
+ *   aggregate as the state, read back by the driver as a bundle (exact, unlike the JSON output);
+ * - C = `<>`: `prepare` broadcasts nothing, and `work` ignores its data and answers zeros in the value's
+ *   place. Nobody runs it: a session's device contributes the value it holds, and its client program
+ *   carries the program's computations, never this plan's `work`. It exists so that the plan type-checks
+ *   with the contribution as its upload.
  */
 import type { TffType } from '../compute/types';
 import type { Computation } from '../generated/computation';
 import type { Plan, SecureAggregation } from '../generated/plan';
 import { AppError } from '../errors';
 import type { CheckedProgram } from './check';
-import { SECURE_SUM_KINDS, secureSumsOf, type Program, type SecureSumStep } from './program';
+import { SECURE_SUM_KINDS, secureSumSpec, type Program, type SecureSumStep } from './program';
 
 /** The format tag of plans; the aggregation plan is an ordinary plan of it. */
 const PLAN_FORMAT = 'roundhouse.plan/v1';
@@ -50,15 +52,8 @@ export function aggregationPlan(checked: CheckedProgram, index: number, schedule
       [{ path: `/steps/${index}`, message: 'the result of report has a dimension of unknown size' }],
     );
   }
-  const [collection, spec] = Object.entries(program.client_data)[0]!;
-  const empty: TffType = { kind: 'struct', fields: [] };
-  const D: TffType = { kind: 'sequence', element: spec.element as TffType };
   return {
-    format: PLAN_FORMAT,
-    name: `${program.name}.${step.result}`,
-    description: `aggregate ${step.result} (step ${index}) of program ${program.name}`,
-    client_data: { ...spec, collection },
-    schedule: {
+    ...onePlan(program, `aggregate ${step.result} (step ${index})`, step.result, {
       rounds: 1,
       target_clients: schedule.clients,
       over_selection: 1,
@@ -66,43 +61,22 @@ export function aggregationPlan(checked: CheckedProgram, index: number, schedule
       min_clients_in_aggregate: step.min_clients,
       selection_timeout_s: schedule.deadlineS,
       reporting_deadline_s: schedule.deadlineS,
-    },
+    }),
     initialize: zerosComputation(R),
     computations: {
-      prepare: { parameter: { name: 'arg', type: R }, nodes: [{ name: 'c', op: 'struct' }], result: 'c' },
-      work: workComputation(D, U),
+      prepare: prepareComputation(R),
+      work: workComputation(program, 0, U),
       zero: program.computations[step.zero]!,
       accumulate: program.computations[step.accumulate]!,
       merge: program.computations[step.merge]!,
       report: program.computations[step.report]!,
-      secure_sum_bitwidth: emptyStruct(),
-      secure_sum_max_input: emptyStruct(),
-      secure_modular_sum_modulus: emptyStruct(),
-      update: updateComputation(R),
+      secure_sum_bitwidth: emptyComputation(),
+      secure_sum_max_input: emptyComputation(),
+      secure_modular_sum_modulus: emptyComputation(),
+      update: updateComputation(R, 0, R),
     },
     ...(program.functions ? { functions: program.functions } : {}),
   } as Plan;
-
-  function workComputation(data: TffType, u: TffType): Computation {
-    const nodes: Computation['nodes'] = [];
-    const zerosOfU = zerosInto(u, nodes, 'u');
-    nodes.push({ name: 'none', op: 'struct' });
-    nodes.push({ name: 'out', op: 'struct', args: [zerosOfU, 'none', 'none', 'none'] });
-    return {
-      parameter: {
-        name: 'arg',
-        type: {
-          kind: 'struct',
-          fields: [
-            { name: 'data', type: data },
-            { name: 'broadcast', type: empty },
-          ],
-        },
-      },
-      nodes,
-      result: 'out',
-    };
-  }
 }
 
 /**
@@ -119,107 +93,42 @@ export function secureSumPlan(
   schedule: AggregationSchedule,
 ): Plan {
   const step = program.steps[index] as SecureSumStep;
-  const [{ kind, param }] = secureSumsOf(step) as [ReturnType<typeof secureSumsOf>[number]];
-  const slot = SECURE_SUM_KINDS.indexOf(kind);
-  const empty: TffType = { kind: 'struct', fields: [] };
-  const [collection, spec] = Object.entries(program.client_data)[0]!;
-  const D: TffType = { kind: 'sequence', element: spec.element as TffType };
+  const { kind, parameter } = secureSumSpec(step);
+  // V's place in <U, V1, V2, V3> and in update's <R, V1sum, V2sum, V3sum>.
+  const slot = 1 + SECURE_SUM_KINDS.indexOf(kind);
   const secure = secureSetting(step, schedule.deadlineS);
-  const quarter = schedule.deadlineS / 4;
-  const pair = (a: TffType, b: TffType): TffType => ({
-    kind: 'struct',
-    fields: [{ type: a }, { type: b }],
-  });
-  const emptyOf = (parameter?: TffType): Computation => ({
-    ...(parameter ? { parameter: { name: 'arg', type: parameter } } : {}),
-    nodes: [{ name: 'e', op: 'struct' }],
-    result: 'e',
-  });
-  const paramOf = (k: number): Computation =>
+  const empty: TffType = { kind: 'struct', fields: [] };
+  const pair: TffType = { kind: 'struct', fields: [{ type: empty }, { type: empty }] };
+  const param = (k: number): Computation =>
     k === slot
       ? {
-          nodes: [{ name: 'p', op: 'const', attrs: { dtype: 'int32', shape: [], value: param } }],
+          nodes: [{ name: 'p', op: 'const', attrs: { dtype: 'int32', shape: [], value: parameter } }],
           result: 'p',
         }
-      : emptyOf();
-  const workNodes: Computation['nodes'] = [];
-  const zerosOfV = zerosInto(V, workNodes, 'v');
-  workNodes.push({ name: 'none', op: 'struct' });
-  workNodes.push({
-    name: 'out',
-    op: 'struct',
-    args: ['none', ...SECURE_SUM_KINDS.map((_, k) => (k === slot ? zerosOfV : 'none'))],
-  });
-  const sums = SECURE_SUM_KINDS.map((_, k) => (k === slot ? V : empty));
+      : emptyComputation();
   return {
-    format: PLAN_FORMAT,
-    name: `${program.name}.${step.result}`,
-    description: `secure_sum ${step.result} (${kind} ${param}, step ${index}) of program ${program.name}`,
-    client_data: { ...spec, collection },
-    schedule: {
+    ...onePlan(program, `secure_sum ${step.result} (${kind} ${parameter}, step ${index})`, step.result, {
       rounds: 1,
       target_clients: schedule.clients,
       over_selection: 1,
       min_reports: step.min_clients,
       min_clients_in_aggregate: step.min_clients,
-      selection_timeout_s: secure.protocol === 'none' ? schedule.deadlineS : quarter,
+      selection_timeout_s: secure.protocol === 'none' ? schedule.deadlineS : schedule.deadlineS / 4,
       reporting_deadline_s: schedule.deadlineS,
       secure_aggregation: secure,
-    },
+    }),
     initialize: zerosComputation(V),
     computations: {
-      prepare: { parameter: { name: 'arg', type: V }, nodes: [{ name: 'c', op: 'struct' }], result: 'c' },
-      work: {
-        parameter: {
-          name: 'arg',
-          type: {
-            kind: 'struct',
-            fields: [
-              { name: 'data', type: D },
-              { name: 'broadcast', type: empty },
-            ],
-          },
-        },
-        nodes: workNodes,
-        result: 'out',
-      },
-      zero: emptyOf(),
-      accumulate: emptyOf(pair(empty, empty)),
-      merge: emptyOf(pair(empty, empty)),
-      report: emptyOf(empty),
-      secure_sum_bitwidth: paramOf(0),
-      secure_sum_max_input: paramOf(1),
-      secure_modular_sum_modulus: paramOf(2),
-      update: {
-        parameter: {
-          name: 'arg',
-          type: {
-            kind: 'struct',
-            fields: [
-              { name: 'state', type: V },
-              {
-                name: 'aggregates',
-                type: {
-                  kind: 'struct',
-                  fields: [
-                    { name: 'report', type: empty },
-                    { name: 'bitwidth_sum', type: sums[0]! },
-                    { name: 'max_input_sum', type: sums[1]! },
-                    { name: 'modular_sum', type: sums[2]! },
-                  ],
-                },
-              },
-            ],
-          },
-        },
-        nodes: [
-          { name: 'aggregates', op: 'field', args: ['arg'], attrs: { name: 'aggregates' } },
-          { name: 'sum', op: 'field', args: ['aggregates'], attrs: { index: slot + 1 } },
-          { name: 'none', op: 'struct' },
-          { name: 'out', op: 'struct', args: ['sum', 'none'] },
-        ],
-        result: 'out',
-      },
+      prepare: prepareComputation(V),
+      work: workComputation(program, slot, V),
+      zero: emptyComputation(),
+      accumulate: emptyComputation(pair),
+      merge: emptyComputation(pair),
+      report: emptyComputation(empty),
+      secure_sum_bitwidth: param(1),
+      secure_sum_max_input: param(2),
+      secure_modular_sum_modulus: param(3),
+      update: updateComputation(V, slot, V),
     },
   } as Plan;
 }
@@ -235,6 +144,47 @@ function secureSetting(step: SecureSumStep, deadlineS: number): SecureAggregatio
   };
 }
 
+/** What every aggregation's plan has alike: its names, its data (for work's type only) and its schedule. */
+function onePlan(program: Program, what: string, result: string, schedule: Plan['schedule']) {
+  const [collection, spec] = Object.entries(program.client_data)[0]!;
+  return {
+    format: PLAN_FORMAT,
+    name: `${program.name}.${result}`,
+    description: `${what} of program ${program.name}`,
+    client_data: { ...spec, collection },
+    schedule,
+  };
+}
+
+/** `(S -> <>)`: nothing is broadcast; what devices hold came from the program's own broadcasts. */
+function prepareComputation(S: TffType): Computation {
+  return { parameter: { name: 'arg', type: S }, nodes: [{ name: 'c', op: 'struct' }], result: 'c' };
+}
+
+/** `(<D, <>> -> <U, V1, V2, V3>)`: zeros of `t` in field `slot`, the other three empty. Nobody runs it. */
+function workComputation(program: Program, slot: number, t: TffType): Computation {
+  const spec = Object.values(program.client_data)[0]!;
+  const empty: TffType = { kind: 'struct', fields: [] };
+  const nodes: Computation['nodes'] = [];
+  const zeros = zerosInto(t, nodes, 'u');
+  nodes.push({ name: 'none', op: 'struct' });
+  nodes.push({ name: 'out', op: 'struct', args: [0, 1, 2, 3].map((k) => (k === slot ? zeros : 'none')) });
+  return {
+    parameter: {
+      name: 'arg',
+      type: {
+        kind: 'struct',
+        fields: [
+          { name: 'data', type: { kind: 'sequence', element: spec.element as TffType } },
+          { name: 'broadcast', type: empty },
+        ],
+      },
+    },
+    nodes,
+    result: 'out',
+  };
+}
+
 /** `() -> zeros of t`. */
 function zerosComputation(t: TffType): Computation {
   const nodes: Computation['nodes'] = [];
@@ -242,26 +192,25 @@ function zerosComputation(t: TffType): Computation {
   return { nodes, result };
 }
 
-/** `(<S, <R, V1sum, V2sum, V3sum>> -> <R, <>>)`: the aggregate becomes the state; no output. */
-function updateComputation(R: TffType): Computation {
+/**
+ * `(<S, <R, V1sum, V2sum, V3sum>> -> <field slot, <>>)`: the aggregate (slot 0, R = S) or a secure sum (its
+ * slot, of type S; R is then `<>`) becomes the state; no output.
+ */
+function updateComputation(S: TffType, slot: number, T: TffType): Computation {
   const empty: TffType = { kind: 'struct', fields: [] };
+  const names = ['report', 'bitwidth_sum', 'max_input_sum', 'modular_sum'];
   return {
     parameter: {
       name: 'arg',
       type: {
         kind: 'struct',
         fields: [
-          { name: 'state', type: R },
+          { name: 'state', type: S },
           {
             name: 'aggregates',
             type: {
               kind: 'struct',
-              fields: [
-                { name: 'report', type: R },
-                { name: 'bitwidth_sum', type: empty },
-                { name: 'max_input_sum', type: empty },
-                { name: 'modular_sum', type: empty },
-              ],
+              fields: names.map((name, k) => ({ name, type: k === slot ? T : empty })),
             },
           },
         ],
@@ -269,16 +218,21 @@ function updateComputation(R: TffType): Computation {
     },
     nodes: [
       { name: 'aggregates', op: 'field', args: ['arg'], attrs: { name: 'aggregates' } },
-      { name: 'report', op: 'field', args: ['aggregates'], attrs: { name: 'report' } },
+      { name: 'aggregate', op: 'field', args: ['aggregates'], attrs: { name: names[slot]! } },
       { name: 'none', op: 'struct' },
-      { name: 'out', op: 'struct', args: ['report', 'none'] },
+      { name: 'out', op: 'struct', args: ['aggregate', 'none'] },
     ],
     result: 'out',
   };
 }
 
-function emptyStruct(): Computation {
-  return { nodes: [{ name: 'e', op: 'struct' }], result: 'e' };
+/** `(p -> <>)`, or `( -> <>)` without a parameter type. */
+function emptyComputation(parameter?: TffType): Computation {
+  return {
+    ...(parameter ? { parameter: { name: 'arg', type: parameter } } : {}),
+    nodes: [{ name: 'e', op: 'struct' }],
+    result: 'e',
+  };
 }
 
 /** Appends nodes that build zeros of `t` (fully known shapes) and returns the name of the result node. */

@@ -9,7 +9,7 @@ import { checkPlan, errorCode } from '../plan/validate';
 import { maskingModuli } from '../secagg/masks';
 import { secureSumPlan } from './aggregation-plan';
 import { schemaErrorDetails, validatorFor } from '../schema-validation';
-import { secureSumsOf, type Placement, type Program, type SecureSumStep } from './program';
+import { secureSumSpec, type Placement, type Program, type SecureSumStep } from './program';
 import { programCostErrors } from './cost-check';
 import { checkSteps, ProgramProblems } from './step-check';
 
@@ -215,7 +215,7 @@ function secureSumErrors(
       out.push({ path, message: `the secure sum's plan (deadline_s ${deadlineS}): ${d.path} ${d.message}` });
     }
   }
-  const [{ kind, param }] = secureSumsOf(step) as [ReturnType<typeof secureSumsOf>[number]];
+  const { kind, parameter } = secureSumSpec(step);
   const secure = plan.schedule.secure_aggregation;
   if (secure && secure.protocol !== 'none') {
     // A device answers its contribution after its upload, which waits for selection and the key exchange
@@ -228,7 +228,7 @@ function secureSumErrors(
         message: `a device may wait ${waits} s for the key exchange (selection ${plan.schedule.selection_timeout_s} s and sharing ${secure.sharing_timeout_s} s) before it can upload, not less than the cohort's step_timeout_s (${program.cohort.step_timeout_s}); lower deadline_s or secure_aggregation.sharing_timeout_s`,
       });
     }
-    const params = { bitwidth: [], max_input: [], modulus: [], [kind]: [param] };
+    const params = { bitwidth: [], max_input: [], modulus: [], [kind]: [parameter] };
     try {
       maskingModuli(params, program.cohort.target_clients);
     } catch (e) {
