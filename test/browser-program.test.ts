@@ -14,6 +14,7 @@ import {
 import { buildTrainThenEvaluate } from '../src/stateful/library/train-then-evaluate';
 import type { Program } from '../src/stateful/program';
 import { runProgram } from '../src/stateful/reference';
+import { readings, secureCountProgram } from './support/stateful-programs';
 import type { ProgramSummary } from '../src/stateful/server/program-store';
 import { openBrowserCluster, type BrowserCluster, type PageWindow } from './support/chromium';
 import { eventually, type Cluster } from './support/cluster';
@@ -219,6 +220,76 @@ needs('chromium')('a stateful program with a browser tab in its cohort', () => {
         `${((Date.now() - started) / 1000).toFixed(1)} s from submission to the reference's end`,
     );
     expect(worst).toBeLessThan(1e-5);
+    expect(pageOutput.filter((l) => l.startsWith('page error'))).toEqual([]);
+  }, 120_000);
+
+  test('a tab and two Node clients run a secure sum under SecAgg+: the tab masks its value, the sum is exact', async () => {
+    // The secure-count program: target and minimum 3, so the tab is in the SecAgg cohort of the sum.
+    const secure: Program = { ...secureCountProgram(3, 3), population: 'browser-secure' };
+    const created = await cluster.operator('/v1/programs', { method: 'POST', body: JSON.stringify(secure) });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    await page.goto(`${cluster.url}/demo/`);
+    const data = new Map([
+      ['browser-secure-tab', readings(0.5, 3, 7, 9)],
+      ['node-secure-1', readings(1, 2, 3)],
+      ['node-secure-2', readings(4, 5)],
+    ]);
+    const inTab = page.evaluate(
+      async ({ population, values }) => {
+        const R = (window as unknown as PageWindow).Roundhouse;
+        await R.initBrowserBackend();
+        const store = new R.PageExampleStore();
+        store.set('readings', R.examplesFromArrays([{ dtype: 'float32', rows: values }]));
+        const client = new R.RoundhouseClient({
+          server: location.origin,
+          population,
+          deviceId: 'browser-secure-tab',
+          store,
+        });
+        return client.runOnce();
+      },
+      { population: secure.population, values: [0.5, 3, 7, 9] },
+    );
+    const inNode = [...data]
+      .filter(([d]) => d.startsWith('node'))
+      .map(([deviceId, examples]) =>
+        new RoundhouseClient({
+          server: cluster.url,
+          population: secure.population,
+          deviceId,
+          store: new MemoryExampleStore(examples),
+        }).runOnce(),
+      );
+    const outcomes = await Promise.all([
+      inTab.catch((e: Error) => {
+        throw new Error(`the tab failed: ${e.message}\n--- console\n${pageOutput.join('\n')}`);
+      }),
+      ...inNode,
+    ]);
+    for (const o of outcomes) {
+      expect(o).toMatchObject({ kind: 'session', session: { status: 'completed', contributions: 2 } });
+    }
+    const server = await eventually(`program ${id} to end`, async () => {
+      const p = (await (await cluster.operator(`/v1/programs/${id}`)).json()) as ProgramSummary & {
+        aggregations: string[];
+      };
+      return p.status === 'completed' || p.status === 'failed' ? p : undefined;
+    });
+    expect([server.status, server.error]).toEqual(['completed', undefined]);
+    const reference = await runProgram(secure, data);
+    expect(server.outputs).toEqual(reference.outputs as JsonValue);
+    expect((server.outputs as { total: unknown }).total).toEqual({ n: 9, high: 6 });
+    // The sum's round ran SecAgg+ with all three, the tab included: it advertised, shared and unmasked.
+    const rounds = (await (await cluster.operator(`/v1/plans/${server.aggregations[0]}/rounds`)).json()) as {
+      rounds: { secure_aggregation?: unknown }[];
+    };
+    expect(rounds.rounds[0]?.secure_aggregation).toEqual({
+      protocol: 'secagg+',
+      advertised: 3,
+      shared: 3,
+      unmasked: 3,
+    });
     expect(pageOutput.filter((l) => l.startsWith('page error'))).toEqual([]);
   }, 120_000);
 });
