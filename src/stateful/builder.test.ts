@@ -90,4 +90,14 @@ describe('ProgramBuilder', () => {
     pb.clientData('elsewhere');
     expect(() => pb.build(META)).toThrow(/client_data elsewhere: not a collection/);
   });
+
+  it('secureSum takes exactly one kind, and a client value', () => {
+    const pb = builder();
+    const s = pb.serverCall('seed');
+    const c = pb.broadcast(s);
+    expect(() => pb.secureSum(c, { minClients: 2 })).toThrow(/exactly one of bitwidth, maxInput and modulus/);
+    expect(() => pb.secureSum(c, { bitwidth: 8, modulus: 3, minClients: 2 })).toThrow(/exactly one/);
+    expect(() => pb.secureSum(s, { bitwidth: 8, minClients: 2 })).toThrow(/placed at the server/);
+    expect(pb.secureSum(c, { maxInput: 9, minClients: 2, deadlineS: 30 })).toBe('seed_c_secure_sum');
+  });
 });

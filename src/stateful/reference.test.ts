@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { readings, sumProgram } from '../../test/support/stateful-programs';
+import { readings, secureCountProgram, sumProgram } from '../../test/support/stateful-programs';
 import { runProgram, type StepLog } from './reference';
 
 // Device sums: a 1+2+3 = 6, b 4, c 0.5+0.5 = 1.
@@ -95,5 +95,40 @@ describe('runProgram', () => {
       reason: 'the cohort has 2 devices, fewer than its min_clients (3)',
     });
     expect(result.steps).toEqual([]);
+  });
+});
+
+// The secure-count program: steps 0 data, 1 count c = <n, high> (int32), 2 secure_sum total, 3 fraction,
+// 4 low, 5 aggregate low_total, 6 dispose. Counts: a <3, 1>, b <1, 1>, c <2, 0>.
+describe('runProgram: secure sums', () => {
+  it.each([
+    ['bitwidth 8', { bitwidth: 8 }, { n: 6, high: 2 }],
+    ['max_input 3', { maxInput: 3 }, { n: 6, high: 2 }],
+    // Each value modulo 4, then the sum modulo 4: n (3 + 1 + 2) % 4 = 2.
+    ['modulus 4', { modulus: 4 }, { n: 2, high: 2 }],
+  ])('%s: the sum with that semantics, the tensors all freed', async (_, o, total) => {
+    const before = tf.memory().numTensors;
+    const result = await runProgram(secureCountProgram(2, 3, o), devices);
+    expect(result.failed).toBeUndefined();
+    expect((result.outputs as { total: unknown }).total).toEqual(total);
+    expect(result.steps.filter((s) => s.contributed !== undefined).map((s) => s.op)).toEqual([
+      'secure_sum',
+      'aggregate',
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a device out of range fails its session; below the minimum the program fails', async () => {
+    // bitwidth 1: values in [0, 1]; a has n = 3 and c n = 2.
+    const one = await runProgram(secureCountProgram(2, 3, { bitwidth: 1 }), devices);
+    expect(one.failedSessions.map((f) => [f.device, f.step, f.reason.split(':')[0]])).toEqual([
+      ['a', 2, 'SECURE_SUM_OUT_OF_RANGE'],
+      ['c', 2, 'SECURE_SUM_OUT_OF_RANGE'],
+    ]);
+    expect(one.failed).toEqual({
+      reason: 'step 2 (secure_sum total): 1 devices contributed, fewer than its min_clients (2)',
+      step: 2,
+    });
+    expect(one.outputs).toEqual({});
   });
 });
