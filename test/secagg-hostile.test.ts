@@ -198,3 +198,31 @@ test('every step refuses what does not belong to it, and the round still complet
   expect(done.secure_aggregation).toEqual({ protocol: 'secagg+', advertised: 3, shared: 3, unmasked: 3 });
   expect(await step(a)).toEqual({ step: 'done' });
 }, 180_000);
+
+test('a held poll (wait) answers as soon as the exchange moves on, and asks again at once when held to its end', async () => {
+  const population = `secagg-held-${process.pid}`;
+  const plan = threeSumsPlan(
+    population,
+    { rounds: 1, target_clients: 2, over_selection: 1, min_reports: 2, reporting_deadline_s: 300 },
+    { protocol: 'secagg+', degree: 1, threshold: 1 },
+  );
+  const created = await cluster.operator('/v1/plans', { method: 'POST', body: JSON.stringify(plan) });
+  expect(created.status).toBe(201);
+  const a = (await assignedRaw(cluster.url, population, 'held-a')) as Task;
+  const b = (await assignedRaw(cluster.url, population, 'held-b')) as Task;
+  // A query wait that is not a count is refused.
+  expect(await call(a, '?wait=soon')).toMatchObject({ status: 400, code: 'REQUEST_INVALID' });
+  // Without keys there is nothing to wait for: advertise, held or not.
+  expect((await call(a, '?wait=5')).json).toEqual({ step: 'advertise' });
+  expect((await call(a, '/keys', new SecAggClientRound().advertise())).status).toBe(200);
+  // a has advertised, b not: a waits. Held for 1 s with nothing moving, it is told to ask again at once.
+  expect((await call(a, '?wait=1')).json).toEqual({ step: 'wait', retry_after_ms: 0 });
+  // Not held, it is told to come back later, as clients that do not hold polls are.
+  expect((await call(a, '')).json).toEqual({ step: 'wait', retry_after_ms: 500 });
+  // Held for up to 30 s: b's advertisement ends selection, and the held poll answers with a's share step
+  // (a poll that timed out would answer wait).
+  const held = call(a, '?wait=30');
+  await new Promise((r) => setTimeout(r, 300));
+  expect((await call(b, '/keys', new SecAggClientRound().advertise())).status).toBe(200);
+  expect((await held).json).toMatchObject({ step: 'share', n: 2 });
+});

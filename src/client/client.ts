@@ -3,9 +3,9 @@ import { defaultDeviceIdStore, isDeviceId, loadOrCreateDeviceId, type DeviceIdSt
 import { isRoundhouseError, RoundhouseError } from './errors';
 import type { ExampleStore } from './example-store';
 import { ResourceCache } from './resource-cache';
-import { ExchangeDropped, SecAggExchange, type ExchangeContext } from './secagg-task';
+import { ExchangeDropped, SECAGG_POLL_WAIT_S, SecAggExchange, type ExchangeContext } from './secagg-task';
 import { SessionRunner, type SessionOptions } from './session';
-import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
+import { backoffMs, DeadlineExceeded, heldPollTransport, Transport, type RetryOptions } from './transport';
 import type {
   Assignment,
   CheckinAnswer,
@@ -108,6 +108,8 @@ export class RoundhouseClient {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly transport: Transport;
+  /** For the SecAgg exchange's held polls. */
+  private readonly pollTransport: Transport;
   private readonly cache: ResourceCache;
   private running: AbortController | undefined;
 
@@ -116,6 +118,14 @@ export class RoundhouseClient {
     this.random = options.random ?? Math.random;
     const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.transport = new Transport(fetchFn, this.clock, this.random, options.retry, options.timeouts);
+    this.pollTransport = heldPollTransport(
+      fetchFn,
+      this.clock,
+      this.random,
+      options.retry,
+      options.timeouts,
+      SECAGG_POLL_WAIT_S,
+    );
     this.cache = new ResourceCache(this.transport);
     const given = options.deviceId ?? options.clientId;
     if (given !== undefined && !isDeviceId(given)) {
@@ -153,6 +163,8 @@ export class RoundhouseClient {
   private exchangeContext(): ExchangeContext {
     return {
       transport: this.transport,
+      pollTransport: this.pollTransport,
+      pollWaitS: SECAGG_POLL_WAIT_S,
       clock: this.clock,
       random: this.random,
       credential: () => this.credential(),

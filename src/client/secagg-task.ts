@@ -13,12 +13,22 @@ import type { Clock } from './clock';
 import { isRoundhouseError } from './errors';
 import type { Transport } from './transport';
 
+/** How long a task asks the server to hold a poll for its next step (seconds; the server's limit is 30). */
+export const SECAGG_POLL_WAIT_S = 20;
+
 /** How long past the reporting deadline a survivor keeps asking for the unmasking step. */
 const UNMASK_GRACE_MS = 10 * 60_000;
 
 /** What the exchange needs of the client. */
 export interface ExchangeContext {
   readonly transport: Transport;
+  /**
+   * For polls the server holds until the exchange moves on (`?wait=`): a transport whose timeouts allow
+   * `pollWaitS` more. Without it the task polls every `retry_after_ms`, as it must with a server that
+   * does not hold polls.
+   */
+  readonly pollTransport?: Transport;
+  readonly pollWaitS?: number;
   readonly clock: Clock;
   readonly random: () => number;
   /** The device credential sent with every step; none in anonymous mode. */
@@ -113,8 +123,12 @@ export class SecAggExchange {
   /** Polls for one of `wanted`; `dropped` or a step past them ends the exchange for this task. */
   private async next(wanted: readonly SecAggStep['step'][], until: number): Promise<SecAggStep> {
     for (;;) {
-      const step = await this.ctx.transport.request<SecAggStep>(
-        this.a.secure_aggregation.url,
+      const { pollTransport, pollWaitS = 0 } = this.ctx;
+      const hold = pollTransport ? Math.min(pollWaitS, Math.floor((until - this.ctx.clock.now()) / 1000)) : 0;
+      const url = new URL(this.a.secure_aggregation.url);
+      if (hold > 0) url.searchParams.set('wait', String(hold));
+      const step = await (hold > 0 ? pollTransport! : this.ctx.transport).request<SecAggStep>(
+        url.toString(),
         { method: 'GET', headers: await this.headers() },
         { signal: this.signal, until },
         async (res) => (await res.json()) as SecAggStep,
@@ -125,8 +139,9 @@ export class SecAggExchange {
         throw new ExchangeDropped(`expected ${wanted.join(' or ')}, the server is at ${step.step}`);
       if (this.ctx.clock.now() >= until)
         throw new ExchangeDropped('the deadline passed while waiting for the others');
-      // Jittered, so that a cohort polling together spreads out.
-      await this.ctx.clock.sleep(step.retry_after_ms * (0.5 + this.ctx.random()), this.signal);
+      // Jittered, so that a cohort polling together spreads out (0 after a poll held to its end).
+      if (step.retry_after_ms > 0)
+        await this.ctx.clock.sleep(step.retry_after_ms * (0.5 + this.ctx.random()), this.signal);
     }
   }
 

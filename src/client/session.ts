@@ -21,8 +21,8 @@ import {
 import { realClock, type Clock } from './clock';
 import { RoundhouseError, isRoundhouseError, type ClientErrorCode } from './errors';
 import type { ExampleStore } from './example-store';
-import { DEFAULT_TIMEOUTS, type TimeoutOptions } from './timeouts';
-import { backoffMs, DeadlineExceeded, Transport, type RetryOptions } from './transport';
+import type { TimeoutOptions } from './timeouts';
+import { backoffMs, DeadlineExceeded, heldPollTransport, Transport, type RetryOptions } from './transport';
 import type { SessionOutcome } from './types';
 import { uploadBundle } from './upload';
 import { ExchangeDropped, SecAggExchange } from './secagg-task';
@@ -133,11 +133,14 @@ export class SessionRunner {
     const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.transport = new Transport(fetchFn, this.clock, this.random, options.retry, options.timeouts);
     this.waitS = Math.max(1, Math.min(MAX_POLL_WAIT_S, Math.round(options.pollWaitS ?? MAX_POLL_WAIT_S)));
-    const held = this.waitS * 1000;
-    this.pollTransport = new Transport(fetchFn, this.clock, this.random, options.retry, {
-      connectMs: (options.timeouts?.connectMs ?? DEFAULT_TIMEOUTS.connectMs) + held,
-      totalMs: (options.timeouts?.totalMs ?? DEFAULT_TIMEOUTS.totalMs) + held,
-    });
+    this.pollTransport = heldPollTransport(
+      fetchFn,
+      this.clock,
+      this.random,
+      options.retry,
+      options.timeouts,
+      this.waitS,
+    );
     const step = Number(grant.step_timeout_s);
     this.stepTimeoutMs = (Number.isFinite(step) && step > 0 ? step : 60) * 1000;
     this.lastContact = this.clock.now();
@@ -345,6 +348,8 @@ export class SessionRunner {
       ? new SecAggExchange(
           {
             transport: this.transport,
+            pollTransport: this.pollTransport,
+            pollWaitS: this.waitS,
             clock: this.clock,
             random: this.random,
             ...(this.options.credential ? { credential: this.options.credential } : {}),

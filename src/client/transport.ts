@@ -160,3 +160,22 @@ function causeOf(e: unknown): string {
   if (cause instanceof Error) return cause.message;
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * A transport for polls the server may hold for `holdS` seconds before it answers: the hold is added to
+ * both timeouts, since the answer's headers come only at its end.
+ */
+export function heldPollTransport(
+  fetchFn: typeof fetch,
+  clock: Clock,
+  random: () => number,
+  retry: RetryOptions | undefined,
+  timeouts: TimeoutOptions | undefined,
+  holdS: number,
+): Transport {
+  const held = holdS * 1000;
+  return new Transport(fetchFn, clock, random, retry, {
+    connectMs: (timeouts?.connectMs ?? DEFAULT_TIMEOUTS.connectMs) + held,
+    totalMs: (timeouts?.totalMs ?? DEFAULT_TIMEOUTS.totalMs) + held,
+  });
+}

@@ -11,7 +11,7 @@ import { isPhase } from './parse';
 import { exec, tuple } from './replies';
 import { secAggDeadline } from './round-clock';
 import { SCRIPTS } from './scripts';
-import type { PublicKeys, RoundRef, SecAggRefusal, SecAggStore, SecAggView, StepResult } from './types';
+import type { Phase, PublicKeys, RoundRef, SecAggRefusal, SecAggStore, SecAggView, StepResult } from './types';
 
 /** The SecAgg exchange of a Redis round store. */
 export class RedisSecAggStore implements SecAggStore {
@@ -33,6 +33,11 @@ export class RedisSecAggStore implements SecAggStore {
       n: Number(advertised ?? 0),
       ...(index === null ? {} : { index: Number(index) }),
     };
+  }
+
+  async phase(ref: RoundRef): Promise<Phase | undefined> {
+    const phase = await this.redis.hget(this.keys.round(ref).round, 'phase');
+    return isPhase(phase) ? phase : undefined;
   }
 
   /**

@@ -554,6 +554,8 @@ export interface SecAggView {
 export interface SecAggStore {
   /** The attempt's setup and counts, with the task's index; undefined when the attempt runs no SecAgg. */
   view(ref: RoundRef, task: string): Promise<SecAggView | undefined>;
+  /** The attempt's phase alone (one read, for held polls); undefined when the attempt is gone. */
+  phase(ref: RoundRef): Promise<Phase | undefined>;
   /**
    * Until when the attempt's task tokens authorize SecAgg steps (unix ms): the reporting deadline until the
    * attempt closes, then the unmasking deadline (later by a pause); undefined after, or without SecAgg.

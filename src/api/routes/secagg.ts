@@ -16,23 +16,33 @@ import type { RouteDeps } from '../deps';
 import { checkUploadDevice } from '../devices/upload-binding';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
+import { PhaseWatch } from '../phase-watch';
+import { intParam } from '../query';
 
 /** SecAgg messages are small: 255 shares of at most 512 characters, and their JSON. */
 const BODY_LIMIT = 256 * 1024;
 
-/** How long a client waits before asking again while the others catch up (ms); the SDK adds jitter. */
+/**
+ * How long a client that does not hold its poll (no `wait`) waits before asking again while the others
+ * catch up (ms); the SDK adds jitter.
+ */
 const WAIT_MS = 500;
+
+/** The longest a poll is held (`wait`, seconds), as a session's long poll. */
+export const MAX_WAIT_S = 30;
 
 /**
  * The client side of a round's SecAgg+ exchange (docs/server.md, "Secure aggregation"), authorized by the
  * task token like the upload: `GET /v1/tasks/{task}/secagg` tells the task its next step (and hands it what
  * the step needs: its neighbours' public keys in R1, the ciphertexts addressed to it in R2, who survived in
  * R3), and one POST per step records it (R0 keys, R1 shares, R3 unmasking shares). The masked input itself
- * (R2) goes to the upload route. Clients keep nothing the server relies on beyond their task: they poll.
+ * (R2) goes to the upload route. Clients keep nothing the server relies on beyond their task: they poll,
+ * and with `?wait=` the server holds a `wait` step until the attempt's phase moves on (`PhaseWatch`).
  */
 export function secAggRoutes(deps: RouteDeps): Router {
   const { store, jobs, plans, log } = deps;
   const router = Router();
+  const watch = new PhaseWatch((ref) => store.secagg.phase(ref));
   const body = jsonBody({ limit: BODY_LIMIT, tooLarge: 'REQUEST_INVALID' });
 
   /** The token's claims and the attempt's exchange as the task sees it; 409 SECAGG_OFF without one. */
@@ -58,8 +68,31 @@ export function secAggRoutes(deps: RouteDeps): Router {
   }
 
   router.get('/v1/tasks/:task/secagg', async (req, res) => {
-    const { ref, view } = await authorize(req);
-    res.set('Cache-Control', 'no-store').json(await nextStep(ref, view));
+    // The app parses no query strings (app.ts): this route reads its one parameter itself.
+    const query = new URL(req.url, 'http://query').searchParams;
+    const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_WAIT_S);
+    let { ref, view } = await authorize(req);
+    let step = await nextStep(ref, view);
+    if (step.step === 'wait' && waitS > 0) {
+      // Held until the attempt's phase moves on, which is when the answer can change.
+      const until = Date.now() + waitS * 1000;
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      for (;;) {
+        const phase = await watch.changed(ref, view.phase, until, gone.signal);
+        if (gone.signal.aborted) return;
+        if (phase === view.phase) {
+          // Held to the end: ask again at once.
+          step = { step: 'wait', retry_after_ms: 0 };
+          break;
+        }
+        // Looked at afresh, token and device included: the exchange moved on.
+        ({ ref, view } = await authorize(req));
+        step = await nextStep(ref, view);
+        if (step.step !== 'wait') break;
+      }
+    }
+    res.set('Cache-Control', 'no-store').json(step);
   });
 
   async function nextStep(ref: RoundRef, view: SecAggView): Promise<SecAggStep> {

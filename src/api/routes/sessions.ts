@@ -32,6 +32,7 @@ import type { RouteDeps } from '../deps';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
 import type { RawRoute } from '../raw-routes';
+import { intParam } from '../query';
 import { resourceBase } from '../resource-base';
 import { uploadCredential } from '../devices/credential';
 
@@ -483,15 +484,4 @@ export async function joinProgram(
     };
   }
   return undefined;
-}
-
-function intParam(v: unknown, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || !Number.isSafeInteger(n)) {
-    throw new AppError('REQUEST_INVALID', `query ${name} must be a non-negative integer`, [
-      { path: name, message: 'a non-negative integer' },
-    ]);
-  }
-  return n;
 }
