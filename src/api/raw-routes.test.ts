@@ -5,6 +5,7 @@ import { AppError } from '../errors';
 import { createMetrics } from './metrics';
 import { clientCors } from './middleware/client-cors';
 import { errorHandler, errorResponder } from './middleware/errors';
+import { readJsonBody } from './middleware/json-body';
 import { requestObserver } from './middleware/http-metrics';
 import { mountRawRoutes, withRawRoutes, type RawRoute } from './raw-routes';
 
@@ -29,6 +30,17 @@ function setup() {
       res.end(body);
     },
   };
+  // A POST route that reads a JSON body, as the check-in does.
+  const post: RawRoute = {
+    method: 'POST',
+    route: '/v1/populations/:population/checkin',
+    async handle(req, res, params) {
+      const body = await readJsonBody(req, res, { limit: 64, tooLarge: 'REQUEST_INVALID', optional: true });
+      const text = JSON.stringify({ population: params.population, body });
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(text);
+    },
+  };
   const log = { error: () => undefined, warn: () => undefined, info: () => undefined } as never;
   const metrics = createMetrics();
   const observe = requestObserver(metrics);
@@ -36,9 +48,10 @@ function setup() {
   const app = express();
   app.use(cors);
   app.get('/other', (_req, res) => void res.json({ via: 'express' }));
-  mountRawRoutes(app, [route]);
+  mountRawRoutes(app, [route, post]);
+  app.use((_req, res) => void res.status(404).json({ via: 'express', found: false }));
   app.use(errorHandler({ log }));
-  const listener = withRawRoutes(app, [route], {
+  const listener = withRawRoutes(app, [route, post], {
     observe: (req, res, r) => observe(req, res, () => r),
     cors,
     fail: errorResponder({ log }),
@@ -97,6 +110,40 @@ describe('routes served ahead of express on Node objects', () => {
       // Requests through the listener reached the route on Node's own objects; through the app, on express's.
       const plain = seen.map((s) => s.plainResponse);
       expect(plain).toEqual([true, false, true, false, true, false, true, true, true]);
+    } finally {
+      raw.close();
+      viaExpress.close();
+    }
+  });
+
+  test('a POST route reads its JSON body as the app does, errors included; other methods go to the app', async () => {
+    const { listener, app } = setup();
+    const raw = await serve(listener);
+    const viaExpress = await serve(app);
+    try {
+      const json = { 'content-type': 'application/json', origin: 'https://app.example' };
+      const cases: RequestInit[] = [
+        { method: 'POST', headers: json, body: JSON.stringify({ device_id: 'd1' }) },
+        { method: 'POST', headers: { 'content-length': '0' } },
+        { method: 'POST', headers: json, body: '{"device_id": ' },
+        { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' },
+        { method: 'POST', headers: json, body: JSON.stringify({ device_id: 'x'.repeat(100) }) },
+        { method: 'GET' },
+      ];
+      const answers = [];
+      for (const init of cases) {
+        const a = await answer(`${raw.url}/v1/populations/p1/checkin`, init);
+        expect(a).toEqual(await answer(`${viaExpress.url}/v1/populations/p1/checkin`, init));
+        answers.push([a.status, (a.body as { error?: { code: string } }).error?.code ?? a.body]);
+      }
+      expect(answers).toEqual([
+        [200, { population: 'p1', body: { device_id: 'd1' } }],
+        [200, { population: 'p1', body: {} }],
+        [400, 'REQUEST_INVALID'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+        [400, 'REQUEST_INVALID'],
+        [404, { via: 'express', found: false }],
+      ]);
     } finally {
       raw.close();
       viaExpress.close();

@@ -15,12 +15,14 @@
  * CORS on client paths, and errors as `{error: {code, message, details}}`.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { Express, NextFunction } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { AppError } from '../errors';
 import { pathOf } from './middleware/request-log';
 
-/** One `GET` route served on Node's own objects. */
+/** One route served on Node's own objects. */
 export interface RawRoute {
+  /** Default `GET`. */
+  readonly method?: 'GET' | 'POST';
   /** The express pattern (`/v1/sessions/:session/requests`): its route in logs, metrics and OpenAPI. */
   readonly route: string;
   /** Serves the request; a rejection is answered as the app's error handler would answer it. */
@@ -68,19 +70,22 @@ function matcher(route: string): (path: string) => Record<string, string> | unde
 /** Registers each route on the app as well, so that an app built alone serves it too. */
 export function mountRawRoutes(app: Express, routes: readonly RawRoute[]): void {
   for (const r of routes) {
-    app.get(r.route, (req, res, next: NextFunction) => {
+    const serve = (req: Request, res: Response, next: NextFunction): void => {
       r.handle(req, res, req.params as Record<string, string>).catch(next);
-    });
+    };
+    if (r.method === 'POST') app.post(r.route, serve);
+    else app.get(r.route, serve);
   }
 }
 
 /** The server's listener: the raw routes on Node's own objects, everything else through the app. */
 export function withRawRoutes(app: Express, routes: readonly RawRoute[], hooks: RawHooks): RequestListener {
-  const table = routes.map((r) => ({ route: r, match: matcher(r.route) }));
+  const table = routes.map((r) => ({ route: r, method: r.method ?? 'GET', match: matcher(r.route) }));
   return (req, res) => {
-    if (req.method === 'GET') {
+    if (req.method === 'GET' || req.method === 'POST') {
       const path = pathOf(req);
-      for (const { route, match } of table) {
+      for (const { route, method, match } of table) {
+        if (method !== req.method) continue;
         let params: Record<string, string> | undefined;
         let refused: unknown;
         try {

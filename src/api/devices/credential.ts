@@ -5,7 +5,6 @@
  * `Authorization` holds the task token, so the device credential travels in `X-Device-Credential`.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Request } from 'express';
 import { bearerToken } from '../../rounds/tokens';
 import type { DeviceAuthMode } from './verifier';
 
@@ -18,23 +17,32 @@ export interface FoundCredential {
   readonly where: string;
 }
 
-/** The check-in's device credential. */
-export function checkinCredential(req: Request, mode: DeviceAuthMode): FoundCredential {
-  const header = req.get(DEVICE_HEADER);
+/** The check-in's device credential, from its headers and its (validated) body. */
+export function checkinCredential(
+  req: IncomingMessage,
+  body: unknown,
+  mode: DeviceAuthMode,
+): FoundCredential {
+  const header = headerOf(req, DEVICE_HEADER);
   if (mode === 'signed') {
-    const bearer = bearerToken(req.get('authorization'));
+    const bearer = bearerToken(headerOf(req, 'authorization'));
     return bearer !== undefined
       ? { credential: bearer, where: 'authorization' }
       : { credential: header, where: DEVICE_HEADER };
   }
-  const body = (req.body ?? {}) as { device_id?: string; client_id?: string };
-  if (body.device_id !== undefined) return { credential: body.device_id, where: '/device_id' };
-  if (body.client_id !== undefined) return { credential: body.client_id, where: '/client_id' };
+  const fields = (body ?? {}) as { device_id?: string; client_id?: string };
+  if (fields.device_id !== undefined) return { credential: fields.device_id, where: '/device_id' };
+  if (fields.client_id !== undefined) return { credential: fields.client_id, where: '/client_id' };
   return { credential: header, where: DEVICE_HEADER };
 }
 
 /** The upload's (or a long poll's) device credential; on Node's own request too (src/api/raw-routes.ts). */
 export function uploadCredential(req: IncomingMessage): FoundCredential {
-  const header = req.headers[DEVICE_HEADER];
-  return { credential: typeof header === 'string' ? header : undefined, where: DEVICE_HEADER };
+  return { credential: headerOf(req, DEVICE_HEADER), where: DEVICE_HEADER };
+}
+
+/** A single-valued header, as express's `req.get` reads it. */
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
 }

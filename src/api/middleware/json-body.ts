@@ -1,4 +1,6 @@
-import express, { type RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import typeis from 'type-is';
 import { AppError, type ErrorCode } from '../../errors';
 
 /** Options of {@link jsonBody}. */
@@ -11,27 +13,54 @@ export interface JsonBodyOptions {
   readonly optional?: boolean;
 }
 
+/** The media types taken as JSON. */
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
 /**
- * Parses a JSON body (gzip and deflate accepted) and turns every body-parser failure into an AppError at the
- * source, so that the error handler never has to guess which route a parser error came from: a body that
- * is not JSON by its content type is 415 UNSUPPORTED_MEDIA_TYPE, malformed JSON 400 REQUEST_INVALID, a body
- * over the limit `tooLarge`.
+ * Reads a JSON body (gzip and deflate accepted) on Node's own request, for a route served ahead of express
+ * (src/api/raw-routes.ts) as for the {@link jsonBody} middleware: the same parser, the same errors. A body
+ * that is not JSON by its content type is 415 UNSUPPORTED_MEDIA_TYPE, malformed JSON 400 REQUEST_INVALID, a
+ * body over the limit `tooLarge`. Resolves with the parsed body (`{}` for none when `optional`).
  */
-export function jsonBody(options: JsonBodyOptions): RequestHandler {
-  const parse = express.json({ limit: options.limit, strict: true, type: () => true });
-  return (req, res, next) => {
-    // An empty body (Content-Length: 0, as fetch sends for a bodiless POST) needs no content type.
-    const empty = req.get('content-length') === '0' && req.get('transfer-encoding') === undefined;
-    if (!empty && req.is(['application/json', 'application/*+json']) === false) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON (Content-Type: application/json)', [
-        { path: 'content-type', message: `got ${req.get('content-type') ?? 'none'}` },
-      ]);
-    }
-    parse(req, res, (err?: unknown) => {
-      if (err) return next(translate(err, options));
-      if (req.body === undefined && options.optional) req.body = {};
-      next();
+export function readJsonBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: JsonBodyOptions,
+): Promise<unknown> {
+  // An empty body (Content-Length: 0, as fetch sends for a bodiless POST) needs no content type.
+  const empty = req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
+  if (!empty && typeis(req, JSON_TYPES) === false) {
+    return Promise.reject(
+      new AppError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON (Content-Type: application/json)', [
+        { path: 'content-type', message: `got ${req.headers['content-type'] ?? 'none'}` },
+      ]),
+    );
+  }
+  const parse = parserOf(options.limit);
+  return new Promise((resolve, reject) => {
+    parse(req as Request, res as Response, (err?: unknown) => {
+      if (err) return reject(translate(err, options));
+      const body = (req as IncomingMessage & { body?: unknown }).body;
+      resolve(body === undefined && options.optional ? {} : body);
     });
+  });
+}
+
+/** Body parsers by limit: made once, as express.json is meant to be. */
+const parsers = new Map<number, RequestHandler>();
+function parserOf(limit: number): RequestHandler {
+  let p = parsers.get(limit);
+  if (!p) parsers.set(limit, (p = express.json({ limit, strict: true, type: () => true })));
+  return p;
+}
+
+/** {@link readJsonBody} as express middleware: the body in `req.body`. */
+export function jsonBody(options: JsonBodyOptions): RequestHandler {
+  return (req, res, next) => {
+    readJsonBody(req, res, options).then((body) => {
+      req.body = body;
+      next();
+    }, next);
   };
 }
 

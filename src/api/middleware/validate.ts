@@ -24,19 +24,27 @@ for (const schema of Object.values(API_SCHEMAS)) {
 }
 
 /**
- * Validates `req.body` against a schema from schemas/api/; else 400 REQUEST_INVALID with every problem,
- * each located by a JSON pointer into the body.
+ * A check of a body against a schema from schemas/api/: throws 400 REQUEST_INVALID with every problem, each
+ * located by a JSON pointer into the body.
  */
-export function validateBody(schema: ApiSchema): RequestHandler {
+export function bodyChecker(schema: ApiSchema): (body: unknown) => void {
   const validate = validatorFor(`api/${schema}`);
-  return (req, _res, next) => {
-    if (!validate(req.body)) {
+  return (body) => {
+    if (!validate(body)) {
       throw new AppError(
         'REQUEST_INVALID',
         `the body does not match schemas/api/${schema}`,
         schemaErrorDetails(validate.errors),
       );
     }
+  };
+}
+
+/** {@link bodyChecker} of `req.body` as express middleware. */
+export function validateBody(schema: ApiSchema): RequestHandler {
+  const check = bodyChecker(schema);
+  return (req, _res, next) => {
+    check(req.body);
     next();
   };
 }

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { Router, type RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import planSchema from '../../../schemas/plan.schema.json';
 import { AppError } from '../../errors';
 import { scheduleOf } from '../../plan/schedule';
@@ -10,8 +10,9 @@ import { newTaskId } from '../../store/ids';
 import { roundTag } from '../../store/types';
 import type { RouteDeps } from '../deps';
 import { checkinCredential } from '../devices/credential';
-import { jsonBody } from '../middleware/json-body';
-import { validateBody } from '../middleware/validate';
+import { readJsonBody } from '../middleware/json-body';
+import { bodyChecker } from '../middleware/validate';
+import type { RawRoute } from '../raw-routes';
 import { resourceBase } from '../resource-base';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
 import { joinProgram } from './sessions';
@@ -61,9 +62,8 @@ const RECRUITING_MEMO_MS = 1000;
  * uploaded gets a retry window. An unknown population gets a retry window too: its clients may arrive before
  * its first plan does.
  */
-export function checkinRoutes(deps: RouteDeps): Router {
+export function checkinRoute(deps: RouteDeps): RawRoute {
   const { store, plans, config, metrics, devices } = deps;
-  const router = Router();
   const memo = new SelectionNeedMemo();
   // A population's recruiting programs, read at most once a second per process: check-ins of populations
   // without programs pay nothing more than a map lookup.
@@ -77,26 +77,33 @@ export function checkinRoutes(deps: RouteDeps): Router {
     return ids;
   };
 
-  // Before the body is read: a source over its limit costs one Redis call.
-  const admit: RequestHandler = async (req, res, next) => {
-    const admission = await devices.admit(req.ip ?? req.socket.remoteAddress ?? '');
-    if (admission.allowed) return next();
+  /** Before the body is read: a source over its limit costs one Redis call. */
+  const admit = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // The connection's address: req.ip with express's `trust proxy` off, as this app has it.
+    const admission = await devices.admit(req.socket.remoteAddress ?? '');
+    if (admission.allowed) return;
     metrics.checkins.inc({ outcome: 'rate_limited' });
-    res.set('Retry-After', String(admission.retryAfterS));
+    res.setHeader('Retry-After', String(admission.retryAfterS));
     throw new AppError(
       'RATE_LIMITED',
       `too many check-ins from this address; retry in ${admission.retryAfterS} s`,
       [{ path: 'source', message: 'over the per-address check-in limit (ANONYMOUS_RATE_LIMIT)' }],
     );
   };
+  const checkBody = bodyChecker('checkin-request.schema.json');
 
-  router.post(
-    '/v1/populations/:population/checkin',
-    admit,
-    jsonBody({ limit: CHECKIN_BODY_LIMIT, tooLarge: 'REQUEST_INVALID', optional: true }),
-    validateBody('checkin-request.schema.json'),
-    async (req, res) => {
-      const population = req.params.population as string;
+  return {
+    method: 'POST',
+    route: '/v1/populations/:population/checkin',
+    async handle(req, res, params) {
+      await admit(req, res);
+      const body = await readJsonBody(req, res, {
+        limit: CHECKIN_BODY_LIMIT,
+        tooLarge: 'REQUEST_INVALID',
+        optional: true,
+      });
+      checkBody(body);
+      const population = params.population!;
       if (population.length > POPULATION_MAX || !POPULATION.test(population)) {
         throw new AppError('REQUEST_INVALID', `"${population.slice(0, 64)}" is not a population name`, [
           {
@@ -107,9 +114,9 @@ export function checkinRoutes(deps: RouteDeps): Router {
       }
       // Before anything is recorded or assigned: a Host that cannot make URLs must not cost a task.
       const base = resourceBase(req, config);
-      const { credential, where } = checkinCredential(req, devices.mode);
+      const { credential, where } = checkinCredential(req, body, devices.mode);
       const device = await devices.verify(credential, where);
-      const served = servedRounds(req.body);
+      const served = servedRounds(body);
       const now = deps.now();
       // One step reads the population's plans and records the check-in for pace steering (only populations
       // with plans keep a rate: a client must not create Redis keys by naming populations).
@@ -135,7 +142,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
         });
         const secure = secAggSetting(loaded.checked.plan);
         metrics.checkins.inc({ outcome: 'assigned' });
-        const body: CheckinResponse = {
+        const answer: CheckinResponse = {
           assignment: {
             plan_id: ref.plan,
             task_id: task,
@@ -151,7 +158,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
               : {}),
           },
         };
-        res.set('Cache-Control', 'no-store').json(body);
+        sendJson(res, answer);
         return;
       }
 
@@ -163,8 +170,7 @@ export function checkinRoutes(deps: RouteDeps): Router {
           : undefined;
         if (grant) {
           metrics.checkins.inc({ outcome: 'session' });
-          const body: CheckinResponse = { session: grant };
-          res.set('Cache-Control', 'no-store').json(body);
+          sendJson(res, { session: grant });
           return;
         }
       }
@@ -179,12 +185,23 @@ export function checkinRoutes(deps: RouteDeps): Router {
         rateCap: config.checkinRateCap,
       });
       metrics.checkins.inc({ outcome: 'retry' });
-      const body: CheckinResponse = { retry };
-      res.set('Cache-Control', 'no-store').json(body);
+      sendJson(res, { retry });
     },
-  );
+  };
+}
 
-  return router;
+/**
+ * A check-in's answer, written with one call on Node's own response (as a long poll's, sessions.ts): the
+ * route is served ahead of express, whose response helpers cost more CPU than the answer's socket write.
+ */
+function sendJson(res: ServerResponse, answer: CheckinResponse): void {
+  const text = JSON.stringify(answer);
+  res.writeHead(200, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
 }
 
 /** The body's `served` hint (schema-validated) as plan id -> highest round served. */
