@@ -105,3 +105,18 @@ export function withRawRoutes(app: Express, routes: readonly RawRoute[], hooks: 
     app(req, res);
   };
 }
+
+/**
+ * A JSON answer that must not be cached, written with one call on Node's own response: express's `res.json`
+ * (its header helpers, charset and content-type lookups, and a body copied into a Buffer, so two chunks to
+ * write) cost as much CPU as the socket write itself (bench/sessions.ts); headers and body as one string
+ * are one write.
+ */
+export function sendJsonText(res: ServerResponse, text: string): void {
+  res.writeHead(200, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}

@@ -12,7 +12,7 @@ import type { RouteDeps } from '../deps';
 import { checkinCredential } from '../devices/credential';
 import { readJsonBody } from '../middleware/json-body';
 import { bodyChecker } from '../middleware/validate';
-import type { RawRoute } from '../raw-routes';
+import { sendJsonText, type RawRoute } from '../raw-routes';
 import { resourceBase } from '../resource-base';
 import { selectionNeed, SelectionNeedMemo } from '../selection-need';
 import { joinProgram } from './sessions';
@@ -158,7 +158,7 @@ export function checkinRoute(deps: RouteDeps): RawRoute {
               : {}),
           },
         };
-        sendJson(res, answer);
+        sendJsonText(res, JSON.stringify(answer));
         return;
       }
 
@@ -170,7 +170,7 @@ export function checkinRoute(deps: RouteDeps): RawRoute {
           : undefined;
         if (grant) {
           metrics.checkins.inc({ outcome: 'session' });
-          sendJson(res, { session: grant });
+          sendJsonText(res, JSON.stringify({ session: grant } satisfies CheckinResponse));
           return;
         }
       }
@@ -185,23 +185,9 @@ export function checkinRoute(deps: RouteDeps): RawRoute {
         rateCap: config.checkinRateCap,
       });
       metrics.checkins.inc({ outcome: 'retry' });
-      sendJson(res, { retry });
+      sendJsonText(res, JSON.stringify({ retry } satisfies CheckinResponse));
     },
   };
-}
-
-/**
- * A check-in's answer, written with one call on Node's own response (as a long poll's, sessions.ts): the
- * route is served ahead of express, whose response helpers cost more CPU than the answer's socket write.
- */
-function sendJson(res: ServerResponse, answer: CheckinResponse): void {
-  const text = JSON.stringify(answer);
-  res.writeHead(200, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
 }
 
 /** The body's `served` hint (schema-validated) as plan id -> highest round served. */

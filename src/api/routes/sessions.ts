@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { scheduleOf } from '../../plan/schedule';
@@ -31,7 +31,7 @@ import {
 import type { RouteDeps } from '../deps';
 import { jsonBody } from '../middleware/json-body';
 import { validateBody } from '../middleware/validate';
-import type { RawRoute } from '../raw-routes';
+import { sendJsonText, type RawRoute } from '../raw-routes';
 import { intParam } from '../query';
 import { resourceBase } from '../resource-base';
 import { uploadCredential } from '../devices/credential';
@@ -172,27 +172,13 @@ export function sessionRoutes(
         const { body, text } = await pollOnce(claims, after, base, first, () => pollDevice(req, claims));
         if (body.requests.length > 0 || body.end || !wait || gone) {
           wait?.end();
-          if (!res.writableEnded && !res.destroyed) sendPolled(res, text ?? JSON.stringify(body));
+          if (!res.writableEnded && !res.destroyed) sendJsonText(res, text ?? JSON.stringify(body));
           return;
         }
         await wait.changed;
       }
     },
   };
-
-  /**
-   * A poll's answer, written with one call: express's `res.json` (its header helpers, charset and
-   * content-type lookups, and a body copied into a Buffer, so two chunks to write) cost as much CPU as the
-   * socket write itself (bench/sessions.ts); headers and body as one string are one write.
-   */
-  function sendPolled(res: ServerResponse, text: string): void {
-    res.writeHead(200, {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(text),
-      'Cache-Control': 'no-store',
-    });
-    res.end(text);
-  }
 
   /** A wait that ends when the program may have changed (an event or a timer), or by `end()`. */
   function arm(program: string, ms: number): ProgramWait {
