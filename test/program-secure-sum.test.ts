@@ -1,6 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { MemoryExampleStore } from '../src/client/example-store';
-import { RoundhouseClient } from '../src/client';
+import type { RoundhouseClient } from '../src/client';
 import type { RunOutcome } from '../src/client/types';
 import { readBundle } from '../src/codec';
 import { initBackend } from '../src/compute/backend';
@@ -10,7 +9,12 @@ import type { Program } from '../src/stateful/program';
 import { runProgram } from '../src/stateful/reference';
 import type { ProgramSummary } from '../src/stateful/server/program-store';
 import { eventually, startCluster, type Cluster } from './support/cluster';
-import { readings, secureCountProgram, type SecureCountOptions } from './support/stateful-programs';
+import {
+  readings,
+  secureCountProgram,
+  type SecureCountOptions,
+  programDevice,
+} from './support/stateful-programs';
 
 // A program's secure sums through a real server (API and worker processes, real Redis, real HTTP) with Node
 // devices: the secure-count program (test/support/stateful-programs.ts) sums each device's int32 counts
@@ -72,15 +76,7 @@ describe('stateful programs: secure sums under SecAgg+', () => {
     fetch?: typeof globalThis.fetch,
     signal?: AbortSignal,
   ): RoundhouseClient {
-    return new RoundhouseClient({
-      server: cluster.url,
-      population,
-      deviceId,
-      store: new MemoryExampleStore(data),
-      retry: { attempts: 1 },
-      ...(fetch ? { fetch } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    return programDevice(cluster.url, population, deviceId, data, fetch, signal);
   }
 
   /** A fetch that keeps the bodies of the device's uploads (what the server receives of its contributions). */

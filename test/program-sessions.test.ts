@@ -1,5 +1,4 @@
-import { MemoryExampleStore } from '../src/client/example-store';
-import { RoundhouseClient } from '../src/client';
+import type { RoundhouseClient } from '../src/client';
 import type { RunOutcome } from '../src/client/types';
 import { initBackend } from '../src/compute/backend';
 import type { JsonValue } from '../src/compute/value-json';
@@ -12,7 +11,7 @@ import Redis from 'ioredis';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { testRedisUrl } from './support/test-redis';
 import { varianceProgram } from './support/programs';
-import { readings, sumProgram } from './support/stateful-programs';
+import { readings, sumProgram, programDevice } from './support/stateful-programs';
 
 // Hostile programs and hostile or failing devices against a real server (API and worker processes, real
 // Redis, real HTTP), with the sum-then-scale program (test/support/stateful-programs.ts): each device sums
@@ -70,15 +69,7 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     fetch?: typeof globalThis.fetch,
     signal?: AbortSignal,
   ): RoundhouseClient {
-    return new RoundhouseClient({
-      server: cluster.url,
-      population,
-      deviceId,
-      store: new MemoryExampleStore(data),
-      retry: { attempts: 1 },
-      ...(fetch ? { fetch } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    return programDevice(cluster.url, population, deviceId, data, fetch, signal);
   }
 
   /** Checks in as `deviceId` by hand and answers its grant. */

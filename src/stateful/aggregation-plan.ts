@@ -53,14 +53,8 @@ export function aggregationPlan(checked: CheckedProgram, index: number, schedule
     );
   }
   return {
-    ...onePlan(program, `aggregate ${step.result} (step ${index})`, step.result, {
-      rounds: 1,
-      target_clients: schedule.clients,
-      over_selection: 1,
-      min_reports: step.min_clients,
-      min_clients_in_aggregate: step.min_clients,
+    ...onePlan(program, `aggregate ${step.result} (step ${index})`, step, schedule, {
       selection_timeout_s: schedule.deadlineS,
-      reporting_deadline_s: schedule.deadlineS,
     }),
     initialize: zerosComputation(R),
     computations: {
@@ -107,14 +101,8 @@ export function secureSumPlan(
         }
       : emptyComputation();
   return {
-    ...onePlan(program, `secure_sum ${step.result} (${kind} ${parameter}, step ${index})`, step.result, {
-      rounds: 1,
-      target_clients: schedule.clients,
-      over_selection: 1,
-      min_reports: step.min_clients,
-      min_clients_in_aggregate: step.min_clients,
+    ...onePlan(program, `secure_sum ${step.result} (${kind} ${parameter}, step ${index})`, step, schedule, {
       selection_timeout_s: secure.protocol === 'none' ? schedule.deadlineS : schedule.deadlineS / 4,
-      reporting_deadline_s: schedule.deadlineS,
       secure_aggregation: secure,
     }),
     initialize: zerosComputation(V),
@@ -144,15 +132,33 @@ function secureSetting(step: SecureSumStep, deadlineS: number): SecureAggregatio
   };
 }
 
-/** What every aggregation's plan has alike: its names, its data (for work's type only) and its schedule. */
-function onePlan(program: Program, what: string, result: string, schedule: Plan['schedule']) {
+/**
+ * What every aggregation's plan has alike: its names, its data (for work's type only) and its schedule of
+ * one round over the devices asked, with the step's minimum and deadline; `timing` adds the rest.
+ */
+function onePlan(
+  program: Program,
+  what: string,
+  step: { readonly result: string; readonly min_clients: number },
+  schedule: AggregationSchedule,
+  timing: Pick<Plan['schedule'], 'selection_timeout_s' | 'secure_aggregation'>,
+) {
   const [collection, spec] = Object.entries(program.client_data)[0]!;
   return {
     format: PLAN_FORMAT,
-    name: `${program.name}.${result}`,
+    name: `${program.name}.${step.result}`,
     description: `${what} of program ${program.name}`,
     client_data: { ...spec, collection },
-    schedule,
+    schedule: {
+      rounds: 1,
+      target_clients: schedule.clients,
+      over_selection: 1,
+      min_reports: step.min_clients,
+      min_clients_in_aggregate: step.min_clients,
+      selection_timeout_s: timing.selection_timeout_s,
+      reporting_deadline_s: schedule.deadlineS,
+      ...(timing.secure_aggregation ? { secure_aggregation: timing.secure_aggregation } : {}),
+    },
   };
 }
 

@@ -4,6 +4,8 @@
  * each device scales its own sum by it (t = s x doubled, through a struct and a selection) and those are
  * aggregated (scaled_total).
  */
+import { RoundhouseClient } from '../../src/client';
+import { MemoryExampleStore } from '../../src/client/example-store';
 import { f32, i32 } from '../../src/plans/common';
 import { sequenceType, tensorType, type TffType } from '../../src/compute/types';
 import type { ClientExamples } from '../../src/data';
@@ -157,5 +159,28 @@ export function secureCountProgram(
       join_timeout_s: 60,
       step_timeout_s: o.stepTimeoutS ?? 60,
     },
+  });
+}
+
+/**
+ * An SDK device of `population` on `server` with its examples in memory, one try per request (the tests'
+ * failures should show at once), optionally through its own fetch and with a signal that stops it.
+ */
+export function programDevice(
+  server: string,
+  population: string,
+  deviceId: string,
+  data: Record<string, ClientExamples>,
+  fetch?: typeof globalThis.fetch,
+  signal?: AbortSignal,
+): RoundhouseClient {
+  return new RoundhouseClient({
+    server,
+    population,
+    deviceId,
+    store: new MemoryExampleStore(data),
+    retry: { attempts: 1 },
+    ...(fetch ? { fetch } : {}),
+    ...(signal ? { signal } : {}),
   });
 }
