@@ -38,6 +38,10 @@ async function main(): Promise<void> {
   // on both sides of each ratio alike.
   const options = runOptions(process.argv);
   const bare = await startBare(options.nodeArgs);
+  // A calibration, not the baseline: how far serving a route ahead of express (as the check-in is) can go.
+  const plainHttp = await startBare(options.nodeArgs, 'http');
+  const plainCpu = new CpuMeter({ bare: [plainHttp.child.pid!], client: [process.pid] });
+  const plain: number[] = [];
   const cluster = await startCluster({ workers: 1, ...options });
   const redis = await redisPid(options.env.REDIS_URL);
   const baseCpu = new CpuMeter({ bare: [bare.child.pid!], client: [process.pid] });
@@ -65,6 +69,9 @@ async function main(): Promise<void> {
         b.rps,
         'req/s',
       );
+      const h = await measure(plainHttp.url, '/checkin', run === 0, plainCpu);
+      plain.push(h.rps);
+      figure(`  run ${run + 1}: bare Node http (calibration, p50 ${h.p50.toFixed(2)} ms)`, h.rps, 'req/s');
       const r = await measure(cluster.url, path, run === 0, rhCpu);
       rh.push(r.rps);
       figure(
@@ -75,12 +82,19 @@ async function main(): Promise<void> {
     }
   } finally {
     bare.stop();
+    plainHttp.stop();
     await cluster.stop();
   }
   const b = spread(base);
   const a = spread(rh);
   figure('bare express JSON endpoint (baseline), mean', b.mean, `req/s (sd ${b.sd.toFixed(1)})`);
   figure('roundhouse check-in (retry window), mean', a.mean, `req/s (sd ${a.sd.toFixed(1)})`);
+  const p = spread(plain);
+  figure(
+    'bare Node http (calibration), mean',
+    p.mean,
+    `req/s (sd ${p.sd.toFixed(1)}; ${(p.mean / b.mean).toFixed(2)}x bare express)`,
+  );
   const ratios = rh.map((x, i) => x / base[i]!);
   console.log(
     `ratio roundhouse/baseline: ${(a.mean / b.mean).toFixed(2)}x  (per run: ${ratios.map((x) => x.toFixed(2)).join(', ')})`,

@@ -10,11 +10,16 @@ export { startCluster, eventually, type Cluster } from '../test/support/cluster'
 /** Starts the bare express baseline server in its own process, like the server under test. */
 export async function startBare(
   nodeArgs: readonly string[] = [],
+  kind: 'express' | 'http' = 'express',
 ): Promise<{ url: string; stop(): void; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, path.join(__dirname, 'bare-server.js'), String(port)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const args = [
+    ...nodeArgs,
+    path.join(__dirname, 'bare-server.js'),
+    String(port),
+    ...(kind === 'http' ? ['http'] : []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
     child.once('exit', (c) => reject(new Error(`bare server exited with ${c}`)));

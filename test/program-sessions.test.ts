@@ -2,7 +2,6 @@ import type { RoundhouseClient } from '../src/client';
 import type { RunOutcome } from '../src/client/types';
 import { initBackend } from '../src/compute/backend';
 import type { JsonValue } from '../src/compute/value-json';
-import type { ClientExamples } from '../src/data';
 import type { Program } from '../src/stateful/program';
 import { runProgram } from '../src/stateful/reference';
 import type { ProgramSummary } from '../src/stateful/server/program-store';
@@ -11,7 +10,7 @@ import Redis from 'ioredis';
 import { eventually, startCluster, type Cluster } from './support/cluster';
 import { testRedisUrl } from './support/test-redis';
 import { varianceProgram } from './support/programs';
-import { readings, sumProgram, programDevice } from './support/stateful-programs';
+import { readings, sumProgram, programDevice, type DeviceArgs } from './support/stateful-programs';
 
 // Hostile programs and hostile or failing devices against a real server (API and worker processes, real
 // Redis, real HTTP), with the sum-then-scale program (test/support/stateful-programs.ts): each device sums
@@ -62,15 +61,7 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     });
   }
 
-  function device(
-    population: string,
-    deviceId: string,
-    data: Record<string, ClientExamples>,
-    fetch?: typeof globalThis.fetch,
-    signal?: AbortSignal,
-  ): RoundhouseClient {
-    return programDevice(cluster.url, population, deviceId, data, fetch, signal);
-  }
+  const device = (...args: DeviceArgs): RoundhouseClient => programDevice(cluster.url, ...args);
 
   /** Checks in as `deviceId` by hand and answers its grant. */
   async function grantOf(population: string, deviceId: string): Promise<SessionGrant> {

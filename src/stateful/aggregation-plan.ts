@@ -13,11 +13,10 @@
  *   carries the program's computations, never this plan's `work`. It exists so that the plan type-checks
  *   with the contribution as its upload.
  */
-import type { TffType } from '../compute/types';
+import type { Signature, TffType } from '../compute/types';
 import type { Computation } from '../generated/computation';
 import type { Plan, SecureAggregation } from '../generated/plan';
 import { AppError } from '../errors';
-import type { CheckedProgram } from './check';
 import { SECURE_SUM_KINDS, secureSumSpec, type Program, type SecureSumStep } from './program';
 
 /** The format tag of plans; the aggregation plan is an ordinary plan of it. */
@@ -31,11 +30,19 @@ export interface AggregationSchedule {
   readonly deadlineS: number;
 }
 
+/** What the plans read of a checked program: check.ts's `CheckedProgram` has it (check.ts imports this module). */
+export interface ProgramTypes {
+  readonly program: Program;
+  readonly signatures: Readonly<Record<string, Signature>>;
+  readonly types: ReadonlyMap<string, TffType>;
+}
+
 /**
- * The plan that runs step `index` (an `aggregate`) of a checked program. Throws PLAN_TYPE_ERROR when the
- * aggregate's result has a dimension not known statically: it becomes a plan's server state.
+ * The plan that runs step `index` (an `aggregate`, or a `secure_sum`: {@link secureSumPlan}) of a checked
+ * program. Throws PLAN_TYPE_ERROR when an aggregate's result has a dimension not known statically: it
+ * becomes a plan's server state.
  */
-export function aggregationPlan(checked: CheckedProgram, index: number, schedule: AggregationSchedule): Plan {
+export function aggregationPlan(checked: ProgramTypes, index: number, schedule: AggregationSchedule): Plan {
   const { program, signatures } = checked;
   const step = program.steps[index];
   if (step?.op === 'secure_sum')
@@ -67,7 +74,7 @@ export function aggregationPlan(checked: CheckedProgram, index: number, schedule
       secure_sum_bitwidth: emptyComputation(),
       secure_sum_max_input: emptyComputation(),
       secure_modular_sum_modulus: emptyComputation(),
-      update: updateComputation(R, 0, R),
+      update: updateComputation(R, 0),
     },
     ...(program.functions ? { functions: program.functions } : {}),
   } as Plan;
@@ -116,7 +123,7 @@ export function secureSumPlan(
       secure_sum_bitwidth: param(1),
       secure_sum_max_input: param(2),
       secure_modular_sum_modulus: param(3),
-      update: updateComputation(V, slot, V),
+      update: updateComputation(V, slot),
     },
   } as Plan;
 }
@@ -202,7 +209,7 @@ function zerosComputation(t: TffType): Computation {
  * `(<S, <R, V1sum, V2sum, V3sum>> -> <field slot, <>>)`: the aggregate (slot 0, R = S) or a secure sum (its
  * slot, of type S; R is then `<>`) becomes the state; no output.
  */
-function updateComputation(S: TffType, slot: number, T: TffType): Computation {
+function updateComputation(S: TffType, slot: number): Computation {
   const empty: TffType = { kind: 'struct', fields: [] };
   const names = ['report', 'bitwidth_sum', 'max_input_sum', 'modular_sum'];
   return {
@@ -216,7 +223,7 @@ function updateComputation(S: TffType, slot: number, T: TffType): Computation {
             name: 'aggregates',
             type: {
               kind: 'struct',
-              fields: names.map((name, k) => ({ name, type: k === slot ? T : empty })),
+              fields: names.map((name, k) => ({ name, type: k === slot ? S : empty })),
             },
           },
         ],

@@ -48,17 +48,22 @@ export function sumProgram(minClients = 2, targetClients = 10): Program {
   pb.output('total', total);
   pb.output('doubled', doubled);
   pb.output('scaled_total', scaledTotal);
-  return pb.build({
-    name: 'sum-then-scale',
+  return pb.build(sensorsMeta('sum-then-scale', minClients, targetClients));
+}
+
+/** What both programs of the sensors population share: their readings and a cohort of 60 s timeouts. */
+function sensorsMeta(name: string, minClients: number, targetClients: number, stepTimeoutS = 60) {
+  return {
+    name,
     population: 'sensors',
     client_data: { readings: { collection: READINGS, element: READING_BATCH, batch_size: 2 } },
     cohort: {
       target_clients: targetClients,
       min_clients: minClients,
       join_timeout_s: 60,
-      step_timeout_s: 60,
+      step_timeout_s: stepTimeoutS,
     },
-  });
+  };
 }
 
 /** A device's readings as the example store holds them. */
@@ -149,18 +154,17 @@ export function secureCountProgram(
   pb.output('total', total);
   pb.output('fraction', fraction);
   pb.output('low_total', lowTotal);
-  return pb.build({
-    name: 'secure-count',
-    population: 'sensors',
-    client_data: { readings: { collection: READINGS, element: READING_BATCH, batch_size: 2 } },
-    cohort: {
-      target_clients: targetClients,
-      min_clients: minClients,
-      join_timeout_s: 60,
-      step_timeout_s: o.stepTimeoutS ?? 60,
-    },
-  });
+  return pb.build(sensorsMeta('secure-count', minClients, targetClients, o.stepTimeoutS));
 }
+
+/** A device's population, id, examples, and optionally its own fetch and a signal that stops it. */
+export type DeviceArgs = [
+  population: string,
+  deviceId: string,
+  data: Record<string, ClientExamples>,
+  fetch?: typeof globalThis.fetch,
+  signal?: AbortSignal,
+];
 
 /**
  * An SDK device of `population` on `server` with its examples in memory, one try per request (the tests'
@@ -168,11 +172,7 @@ export function secureCountProgram(
  */
 export function programDevice(
   server: string,
-  population: string,
-  deviceId: string,
-  data: Record<string, ClientExamples>,
-  fetch?: typeof globalThis.fetch,
-  signal?: AbortSignal,
+  ...[population, deviceId, data, fetch, signal]: DeviceArgs
 ): RoundhouseClient {
   return new RoundhouseClient({
     server,
