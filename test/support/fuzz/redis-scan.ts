@@ -84,8 +84,11 @@ const PARTIAL_MARKER = Buffer.from(PARTIAL_FORMAT);
 async function readKey(redis: Redis, key: string): Promise<Buffer[]> {
   const type = await redis.type(key);
   switch (type) {
-    case 'string':
-      return [(await redis.getBuffer(key)) ?? Buffer.alloc(0)];
+    case 'string': {
+      // The key may be deleted between TYPE and GET (a round closing): then there is nothing at rest.
+      const value = await redis.getBuffer(key);
+      return value === null ? [] : [value];
+    }
     case 'hash': {
       // Field names as buffers too: a hash keyed by something per client is as bad as a value.
       const fields = await redis.hkeysBuffer(key);
