@@ -73,7 +73,7 @@ export class PartialCommits {
         committed: held.clients,
         recorded: 0,
       });
-      for (const f of jobs) await this.d.hand.ack(f);
+      await this.d.hand.ackAll(jobs);
       if (rejected > 0)
         log.warn({ plan: ref.plan, round: roundTag(ref), rejected }, 'uploads rejected by the worker');
       if (result.ready) await this.d.jobs.finalize(ref);
@@ -92,7 +92,7 @@ export class PartialCommits {
     await this.forget(ref);
     if (result.stale) {
       // The attempt moved on (finalizing, completed, failed): nothing more of it is accumulated.
-      for (const f of jobs) await this.d.hand.ack(f);
+      await this.d.hand.ackAll(jobs);
       return [];
     }
     if (result.conflicts.length === 0)
@@ -102,7 +102,7 @@ export class PartialCommits {
       { plan: ref.plan, round: roundTag(ref), conflicts: conflicts.size },
       'commit conflicts; folding the rest again',
     );
-    for (const f of jobs) if (conflicts.has(taskOf(f))) await this.d.hand.ack(f);
+    await this.d.hand.ackAll(jobs.filter((f) => conflicts.has(taskOf(f))));
     return jobs.filter((f) => !conflicts.has(taskOf(f)));
   }
 

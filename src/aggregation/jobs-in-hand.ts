@@ -113,6 +113,14 @@ export class JobsInHand {
     }
   }
 
+  /**
+   * Acknowledges jobs all at once: their scripts go out together instead of one round trip after another
+   * (a batch's jobs are settled by one commit, so their order does not matter). Never throws, like `ack`.
+   */
+  async ackAll(jobs: readonly Fetched[]): Promise<void> {
+    await Promise.all(jobs.map((f) => this.ack(f)));
+  }
+
   /** Fails a job; BullMQ retries it with backoff while it has attempts left. */
   async fail(f: Fetched, err: unknown): Promise<void> {
     try {

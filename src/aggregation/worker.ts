@@ -252,7 +252,7 @@ export class AggregationWorker {
     const loaded = info && OPEN_PHASES.has(info.phase) ? await plans.get(ref.plan) : undefined;
     if (!info || !loaded) {
       // The attempt finished (or failed and was discarded): nothing of it is to be accumulated any more.
-      for (const f of [...items, ...(await this.commits.forget(ref))]) await this.ack(f);
+      await this.hand.ackAll([...items, ...(await this.commits.forget(ref))]);
       return;
     }
     const held = await this.held.get(ref);
@@ -263,23 +263,23 @@ export class AggregationWorker {
       if (holding.has(taskOf(f))) held.jobs.push(f);
       else fresh.push(f);
     }
-    let tasks = [...new Set(fresh.map(taskOf))];
-    const covered = await Promise.all(tasks.map((t) => store.isCovered(ref, t)));
+    const read = await store.queuedUploads(ref, [...new Set(fresh.map(taskOf))]);
+    const covered = new Set(read.filter((u) => u.covered).map((u) => u.task));
+    const acks: Fetched[] = [];
     for (const f of fresh) {
-      if (!covered[tasks.indexOf(taskOf(f))]) continue;
+      if (!covered.has(taskOf(f))) continue;
       // Committed by an earlier delivery (a worker that died or lost its lock between commit and ack).
       log.info(
         { plan: ref.plan, round: roundTag(ref), task: taskOf(f) },
         'redelivered upload already covered; acknowledged',
       );
-      await this.ack(f);
+      acks.push(f);
     }
-    tasks = tasks.filter((_, i) => !covered[i]);
-    const jobs = fresh.filter((f) => tasks.includes(taskOf(f)));
+    await this.hand.ackAll(acks);
+    const uploads = read.flatMap((u) => (u.covered ? [] : [{ task: u.task, bytes: u.bytes }]));
+    const tasks = uploads.map((u) => u.task);
+    const jobs = fresh.filter((f) => !covered.has(taskOf(f)));
     if (tasks.length > 0) {
-      const uploads = await Promise.all(
-        tasks.map(async (task) => ({ task, bytes: await store.getUpload(ref, task) })),
-      );
       await faultPoint('before-fold');
       // A round running SecAgg folds masked residues modulo its masking moduli.
       const secagg = info.secure_aggregation ? await store.secagg.setup(ref) : undefined;
@@ -324,7 +324,7 @@ export class AggregationWorker {
         // Only the phase: this runs every HOLD_POLL_MS for each attempt held.
         const phase = await this.options.store.getPhase(ref);
         if (!phase || !OPEN_PHASES.has(phase)) {
-          for (const f of await this.commits.forget(ref)) await this.ack(f);
+          await this.hand.ackAll(await this.commits.forget(ref));
         } else if (phase === 'closed') {
           // Closed: committed whatever the count, so the minimum does not matter.
           const redo = await this.commits.settle(ref, await this.held.get(ref), phase, 0);
@@ -350,7 +350,7 @@ export class AggregationWorker {
   private async planFault(ref: RoundRef, error: string, batch: Fetched[]): Promise<void> {
     this.options.log.warn({ plan: ref.plan, round: roundTag(ref), error }, 'plan fault while accumulating');
     await this.options.engine.onPlanFault(ref, error);
-    for (const f of [...batch, ...(await this.commits.forget(ref))]) await this.ack(f);
+    await this.hand.ackAll([...batch, ...(await this.commits.forget(ref))]);
   }
 
   /** Runs a finalize or deadline job through the engine, a reconcile job through the reconciler. */
@@ -360,9 +360,5 @@ export class AggregationWorker {
 
   private fetchOne(block: boolean): Promise<Fetched | undefined> {
     return this.stopping ? Promise.resolve(undefined) : this.hand.fetch(block);
-  }
-
-  private ack(f: Fetched): Promise<void> {
-    return this.hand.ack(f);
   }
 }

@@ -34,6 +34,7 @@ import {
   type Phase,
   type PlanSummary,
   type PopulationCheckin,
+  type QueuedUpload,
   type ReindexOutcome,
   type RoundInfo,
   type RoundPrivacy,
@@ -547,6 +548,21 @@ export class RedisRoundStore implements RoundStore {
 
   async isCovered(ref: RoundRef, task: string): Promise<boolean> {
     return (await this.redis.sismember(this.keys.round(ref).covered, task)) === 1;
+  }
+
+  async queuedUploads(ref: RoundRef, tasks: readonly string[]): Promise<QueuedUpload[]> {
+    if (tasks.length === 0) return [];
+    const k = this.keys.round(ref);
+    // One MULTI (same slot) for the batch: one round trip instead of two per upload, and a commit between
+    // the reads cannot make a covered task look queued with its bytes already deleted.
+    const batch = this.redis.multi();
+    for (const task of tasks) batch.sismember(k.covered, task).getBuffer(k.upload(task));
+    const replies = await exec(batch);
+    return tasks.map((task, i) =>
+      replies[2 * i] === 1
+        ? { task, covered: true }
+        : { task, covered: false, bytes: toBytes(replies[2 * i + 1] as Buffer | null) },
+    );
   }
 
   async getPartial(ref: RoundRef, worker: string): Promise<Uint8Array | undefined> {

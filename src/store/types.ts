@@ -262,6 +262,11 @@ export interface CommitExtras {
 }
 
 /** The counts finalize checks the partials against (docs/server.md, "Worker leases"). */
+/** A queued upload as a worker reads it: covered by a committed partial already, or its bytes (if still held). */
+export type QueuedUpload =
+  | { readonly task: string; readonly covered: true }
+  | { readonly task: string; readonly covered: false; readonly bytes: Uint8Array | undefined };
+
 export interface AggregationCounts {
   /** Uploads covered by committed partials. */
   readonly accumulated: number;
@@ -436,6 +441,11 @@ export interface RoundStore {
   // aggregation
   /** Whether a task's upload is already inside a committed partial. */
   isCovered(ref: RoundRef, task: string): Promise<boolean>;
+  /**
+   * For each task of a worker's batch, in order: whether a committed partial covers it already and, if not,
+   * its upload's bytes (undefined once gone); read in one step.
+   */
+  queuedUploads(ref: RoundRef, tasks: readonly string[]): Promise<QueuedUpload[]>;
   /** A worker's last committed partial. */
   getPartial(ref: RoundRef, worker: string): Promise<Uint8Array | undefined>;
   /** Every committed partial of a round attempt. */

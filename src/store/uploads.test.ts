@@ -137,3 +137,21 @@ describe('countRejected and pendingTasks', () => {
     expect(await t.store.isCovered(ref, tasks[0]!)).toBe(false);
   });
 });
+
+describe('queuedUploads', () => {
+  it("reads a batch's covered flags and bytes in its order: covered, queued, and never uploaded", async () => {
+    const { ref, tasks } = await roundWithTasks(4);
+    const [covered, queued, other, never] = tasks as [string, string, string, string];
+    await t.store.acceptUpload(ref, covered, new Uint8Array([7]), 3, 10);
+    await t.store.acceptUpload(ref, queued, new Uint8Array([0, 255, 13, 10]), 3, 10);
+    await t.store.acceptUpload(ref, other, new Uint8Array([9]), 3, 10);
+    await t.store.commitPartial(ref, 'w', new Uint8Array([1]), [covered]);
+    expect(await t.store.queuedUploads(ref, [queued, never, covered, other])).toEqual([
+      { task: queued, covered: false, bytes: new Uint8Array([0, 255, 13, 10]) },
+      { task: never, covered: false, bytes: undefined },
+      { task: covered, covered: true },
+      { task: other, covered: false, bytes: new Uint8Array([9]) },
+    ]);
+    expect(await t.store.queuedUploads(ref, [])).toEqual([]);
+  });
+});
