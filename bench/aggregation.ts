@@ -1,8 +1,11 @@
 // Benchmark: aggregation throughput with one worker and with two. Uploads are queued while the queue is
 // paused, then the queue is resumed and the time until the round has aggregated them all and completed is
 // measured. Both deployments run side by side (an idle one blocks on Redis and costs nothing) and the runs
-// alternate, so that whatever else shares the machine weighs on both sides of the ratio alike.
+// alternate, so that whatever else shares the machine weighs on both sides of the ratio alike. Each run also
+// prints how many of the machine's cores were busy (/proc/stat, every process): what one worker's runs leave
+// idle bounds what a second process can add here.
 //   npm run bench:aggregation   (options: --clients N --floats N --runs N --profile DIR)
+import { availableParallelism } from 'node:os';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { RoundInfo } from '../src/store/types';
@@ -13,6 +16,7 @@ import {
   cpuLine,
   CpuMeter,
   figure,
+  MachineCpu,
   redisPid,
   runOptions,
   startCluster,
@@ -60,7 +64,7 @@ async function run(
   clients: number,
   body: Buffer,
   floats: number,
-): Promise<number> {
+): Promise<{ rate: number; busy: number }> {
   const { cluster, queue } = d;
   await queue.pause();
   const { id, population } = await submitVectorPlan(cluster, floats, clients);
@@ -70,7 +74,9 @@ async function run(
     const up = await uploadRaw(assignment, body);
     if (up.status !== 202) throw new Error(`upload answered ${up.status} ${up.code}`);
   }
+  const machine = new MachineCpu();
   d.cpu.start();
+  machine.start();
   const t0 = performance.now();
   await queue.resume();
   // Polled every 10 ms: a run lasts about a second, so a coarser poll would show in the figure.
@@ -86,9 +92,13 @@ async function run(
     await new Promise((r) => setTimeout(r, 10));
   }
   const rate = clients / ((performance.now() - t0) / 1000);
+  const busy = machine.stop();
   cpuLine('upload aggregated', d.cpu.stop(), clients);
-  return rate;
+  console.log(`    machine: ${busy.toFixed(2)} of ${cores} cores busy (every process, this one included)`);
+  return { rate, busy };
 }
+
+const cores = availableParallelism();
 
 async function main(): Promise<void> {
   const clients = arg('--clients', 300);
@@ -107,13 +117,16 @@ async function main(): Promise<void> {
     [1, []],
     [2, []],
   ]);
+  /** Cores the machine kept busy during each one-worker run. */
+  const oneBusy: number[] = [];
   try {
     deployments.push(await deploy(1, clients, redis, redisProcess, options));
     deployments.push(await deploy(2, clients, redis, redisProcess, options));
     for (let r = 0; r < runs; r++) {
       for (const d of deployments) {
-        const rate = await run(d, r, clients, body, floats);
+        const { rate, busy } = await run(d, r, clients, body, floats);
         rates.get(d.workers)!.push(rate);
+        if (d.workers === 1) oneBusy.push(busy);
         figure(`  run ${r + 1}: ${d.workers === 1 ? 'one worker' : 'two workers'}`, rate, 'uploads/s');
       }
     }
@@ -131,6 +144,11 @@ async function main(): Promise<void> {
   const ratios = rates.get(2)!.map((x, i) => x / rates.get(1)![i]!);
   console.log(
     `ratio two/one: ${(two.mean / one.mean).toFixed(2)}x  (per run: ${ratios.map((x) => x.toFixed(2)).join(', ')})`,
+  );
+  // One worker's runs already kept this many cores busy: a second process can add at most what is left.
+  const busy = spread(oneBusy).mean;
+  console.log(
+    `ceiling on this machine: ${cores} cores / ${busy.toFixed(2)} busy with one worker = ${(cores / busy).toFixed(2)}x`,
   );
 }
 

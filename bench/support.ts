@@ -129,6 +129,46 @@ export class CpuMeter {
   }
 }
 
+/** Jiffies the whole machine spent busy and in all, from the first line of /proc/stat (Linux only). */
+function machineJiffies(): { busy: number; total: number } {
+  try {
+    const fields = fs
+      .readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    // user nice system idle iowait irq softirq steal: idle and iowait are the time no process ran.
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - fields[3]! - fields[4]!, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+/**
+ * How many cores the whole machine kept busy between `start()` and `stop()`, every process counted (the
+ * benchmark's, Redis, and whatever else shares the machine): a deployment that keeps B of the machine's
+ * C cores busy can grow by at most C / B by adding processes, whatever they are.
+ */
+export class MachineCpu {
+  private before = machineJiffies();
+  private at = performance.now();
+
+  start(): void {
+    this.before = machineJiffies();
+    this.at = performance.now();
+  }
+
+  /** Cores busy on average since start(). */
+  stop(): number {
+    const now = machineJiffies();
+    const seconds = (performance.now() - this.at) / 1000;
+    return (now.busy - this.before.busy) / CLOCK_TICKS / seconds;
+  }
+}
+
 function selfCpu(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
