@@ -53,6 +53,12 @@ export interface Config {
    * is read. One upload is always admitted when no other is in flight.
    */
   readonly maxInflightUploadBytes: number;
+  /**
+   * Polls one API process holds at once (`?wait=` on a session's requests or a task's SecAgg step;
+   * `MAX_HELD_POLLS`, default 10,000, about 100 MiB of heap); past it, and past 4 for one session or task,
+   * a poll is answered at once instead of held (src/api/held-polls.ts).
+   */
+  readonly maxHeldPolls: number;
   /** Jobs a worker folds into its partial before committing (`WORKER_BATCH`, default 16). */
   readonly workerBatch: number;
   /** Longest a worker waits to fill a batch before committing what it has, in ms (`WORKER_BATCH_WAIT_MS`, default 50). */
@@ -231,6 +237,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxPlanBytes: int(env, 'MAX_PLAN_BYTES', 16 << 20, 1),
     maxPendingUploads: int(env, 'MAX_PENDING_UPLOADS', 64, 1),
     maxInflightUploadBytes: int(env, 'MAX_INFLIGHT_UPLOAD_BYTES', 256 << 20, 1),
+    maxHeldPolls: int(env, 'MAX_HELD_POLLS', 10_000, 0),
     workerBatch: int(env, 'WORKER_BATCH', 16, 1),
     workerBatchWaitMs: int(env, 'WORKER_BATCH_WAIT_MS', 50, 0),
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),

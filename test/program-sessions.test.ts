@@ -7,7 +7,9 @@ import { runProgram } from '../src/stateful/reference';
 import type { ProgramSummary } from '../src/stateful/server/program-store';
 import type { RequestsResponse, SessionGrant } from '../src/stateful/wire';
 import Redis from 'ioredis';
+import { HELD_POLLS_PER_HOLDER } from '../src/api/held-polls';
 import { eventually, startCluster, type Cluster } from './support/cluster';
+import { apiMetric } from './support/metrics';
 import { testRedisUrl } from './support/test-redis';
 import { varianceProgram } from './support/programs';
 import { readings, sumProgram, programDevice, type DeviceArgs } from './support/stateful-programs';
@@ -420,6 +422,43 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     expect(server.status).toBe('completed');
     // total 10, doubled 20, scaled_total (3 + 3 + 4) * 20.
     expect(server.outputs).toEqual({ total: 10, doubled: 20, scaled_total: 200 });
+  }, 120_000);
+
+  it('one session holds at most HELD_POLLS_PER_HOLDER polls at once; the next is answered at once', async () => {
+    const p = program(2, 3);
+    const id = await submitted(p);
+    // One device of a cohort of 2: the program recruits, and the session has no requests to wait for.
+    const g = await grantOf(p.population, 'held-polls-a');
+    const poll = async (wait: number) =>
+      (await (
+        await fetch(`${g.requests_url}?after=0&wait=${wait}`, {
+          headers: { authorization: `Bearer ${g.token}` },
+        })
+      ).json()) as RequestsResponse;
+    const held0 = await apiMetric(cluster.url, 'roundhouse_held_polls');
+    const unheld0 = await apiMetric(cluster.url, 'roundhouse_polls_unheld_total{bound="holder"}');
+    let answered = 0;
+    const held = Array.from({ length: HELD_POLLS_PER_HOLDER }, () =>
+      poll(30).then((r) => {
+        answered += 1;
+        return r;
+      }),
+    );
+    await eventually('the polls to be held', async () =>
+      (await apiMetric(cluster.url, 'roundhouse_held_polls')) === held0 + HELD_POLLS_PER_HOLDER
+        ? true
+        : undefined,
+    );
+    // The next poll of the session is not held: it answers with no requests while the others still wait.
+    const extra = await poll(30);
+    expect(extra).toMatchObject({ requests: [] });
+    expect(extra.end).toBeUndefined();
+    expect(answered).toBe(0);
+    expect(await apiMetric(cluster.url, 'roundhouse_polls_unheld_total{bound="holder"}')).toBe(unheld0 + 1);
+    // The operator cancels the program: every held poll answers with the session's end, and lets go.
+    expect((await cluster.operator(`/v1/programs/${id}/cancel`, { method: 'POST' })).status).toBe(200);
+    for (const r of await Promise.all(held)) expect(r.end).toMatchObject({ status: 'failed' });
+    expect(await apiMetric(cluster.url, 'roundhouse_held_polls')).toBe(held0);
   }, 120_000);
 
   it('the operator cancels a program: its sessions end, and it cannot be cancelled twice', async () => {

@@ -4,7 +4,9 @@ import type { RoundInfo } from '../src/store/types';
 import { SecAggClientRound } from '../src/secagg/protocol-client';
 import type { SecAggStep } from '../src/secagg/protocol';
 import { maskedUploadType } from '../src/secagg/upload-type';
+import { HELD_POLLS_PER_HOLDER } from '../src/api/held-polls';
 import { eventually, startCluster, type Cluster } from './support/cluster';
+import { apiMetric } from './support/metrics';
 import { assignedRaw, uploadRaw, type RawAssignment } from './support/raw-client';
 import { threeSumsOf, threeSumsPlan, THREE_SUMS } from './support/secure-plans';
 
@@ -219,10 +221,21 @@ test('a held poll (wait) answers as soon as the exchange moves on, and asks agai
   expect((await call(a, '?wait=1')).json).toEqual({ step: 'wait', retry_after_ms: 0 });
   // Not held, it is told to come back later, as clients that do not hold polls are.
   expect((await call(a, '')).json).toEqual({ step: 'wait', retry_after_ms: 500 });
-  // Held for up to 30 s: b's advertisement ends selection, and the held poll answers with a's share step
-  // (a poll that timed out would answer wait).
-  const held = call(a, '?wait=30');
-  await new Promise((r) => setTimeout(r, 300));
+  // Held for up to 30 s: b's advertisement ends selection, and each held poll answers with a's share step
+  // (a poll that timed out would answer wait). One task holds at most HELD_POLLS_PER_HOLDER at once: the
+  // next is answered at once, as an unheld poll is, and counted.
+  const unheld = () => apiMetric(cluster.url, `roundhouse_polls_unheld_total{bound="holder"}`);
+  const [unheld0, held0] = [await unheld(), await apiMetric(cluster.url, 'roundhouse_held_polls')];
+  const held = Array.from({ length: HELD_POLLS_PER_HOLDER }, () => call(a, '?wait=30'));
+  await eventually('the polls to be held', async () =>
+    (await apiMetric(cluster.url, 'roundhouse_held_polls')) === held0 + HELD_POLLS_PER_HOLDER
+      ? true
+      : undefined,
+  );
+  expect((await call(a, '?wait=30')).json).toEqual({ step: 'wait', retry_after_ms: 500 });
+  expect(await unheld()).toBe(unheld0 + 1);
   expect((await call(b, '/keys', new SecAggClientRound().advertise())).status).toBe(200);
-  expect((await held).json).toMatchObject({ step: 'share', n: 2 });
+  for (const poll of held) expect((await poll).json).toMatchObject({ step: 'share', n: 2 });
+  // Released once answered.
+  expect(await apiMetric(cluster.url, 'roundhouse_held_polls')).toBe(held0);
 });

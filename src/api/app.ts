@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
 import { programRoutes } from './routes/programs';
 import { sessionRoutes } from './routes/sessions';
+import { HeldPolls, HELD_POLLS_PER_HOLDER } from './held-polls';
 import { resourceRoutes } from './routes/resources';
 import { secAggRoutes } from './routes/secagg';
 import { uploadRoutes } from './routes/uploads';
@@ -42,11 +43,16 @@ export function createRequestListener(deps: AppDeps): RequestListener {
 }
 
 function build(deps: AppDeps): { app: express.Express; raw: RawRoute[]; hooks: RawHooks } {
+  const metrics = deps.metrics ?? createMetrics();
   const routeDeps: RouteDeps = {
     ...deps,
     devices: deps.devices ?? new AnonymousVerifier(),
-    metrics: deps.metrics ?? createMetrics(),
+    metrics,
     now: deps.now ?? Date.now,
+    heldPolls: new HeldPolls(HELD_POLLS_PER_HOLDER, deps.config.maxHeldPolls, {
+      held: (size) => metrics.heldPolls.set(size),
+      unheld: (bound) => metrics.unheldPolls.inc({ bound }),
+    }),
   };
   const app = express();
   app.disable('x-powered-by');

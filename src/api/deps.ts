@@ -1,3 +1,4 @@
+import type { HeldPolls } from './held-polls';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Engine, Jobs, PlanCache } from '../rounds/contracts';
@@ -37,6 +38,8 @@ export interface AppDeps {
 /** The dependencies the route factories see, with the defaults resolved. */
 export interface RouteDeps extends AppDeps {
   readonly devices: DeviceVerifier;
+  /** The process's bounds on held polls, shared by every route that holds them. */
+  readonly heldPolls: HeldPolls;
   readonly metrics: ApiMetrics;
   readonly now: () => number;
 }

@@ -20,6 +20,10 @@ export interface ApiMetrics {
    * store at each scrape. A plan id is an operator's, not a client's; the set is the stored plans.
    */
   readonly privacy: Gauge<'plan' | 'of'>;
+  /** Polls the process holds now (`?wait=`). */
+  readonly heldPolls: Gauge;
+  /** Polls answered at once because a bound on held polls was reached, by `bound`: `holder` or `process`. */
+  readonly unheldPolls: Counter<'bound'>;
 }
 
 /** Creates the metrics; `defaultMetrics` adds prom-client's process metrics (CPU, memory, event loop). */
@@ -57,6 +61,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): ApiMe
       name: 'roundhouse_plan_dp_epsilon',
       help: 'Differential privacy of each dp plan: epsilon spent by its completed rounds, and its target (label of).',
       labelNames: ['plan', 'of'],
+      registers: [registry],
+    }),
+    heldPolls: new Gauge({
+      name: 'roundhouse_held_polls',
+      help: "Polls this process holds now (a session's requests, a task's SecAgg step).",
+      registers: [registry],
+    }),
+    unheldPolls: new Counter({
+      name: 'roundhouse_polls_unheld_total',
+      help: 'Polls answered at once because a bound on held polls was reached (bound: holder, process).',
+      labelNames: ['bound'],
       registers: [registry],
     }),
   };

@@ -40,7 +40,7 @@ export const MAX_WAIT_S = 30;
  * and with `?wait=` the server holds a `wait` step until the attempt's phase moves on (`PhaseWatch`).
  */
 export function secAggRoutes(deps: RouteDeps): Router {
-  const { store, jobs, plans, log } = deps;
+  const { store, jobs, plans, log, heldPolls } = deps;
   const router = Router();
   const watch = new PhaseWatch((ref) => store.secagg.phase(ref));
   const body = jsonBody({ limit: BODY_LIMIT, tooLarge: 'REQUEST_INVALID' });
@@ -71,25 +71,33 @@ export function secAggRoutes(deps: RouteDeps): Router {
     // The app parses no query strings (app.ts): this route reads its one parameter itself.
     const query = new URL(req.url, 'http://query').searchParams;
     const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_WAIT_S);
-    let { ref, view } = await authorize(req);
+    const first = await authorize(req);
+    let { ref, view } = first;
     let step = await nextStep(ref, view);
-    if (step.step === 'wait' && waitS > 0) {
-      // Held until the attempt's phase moves on, which is when the answer can change.
-      const until = Date.now() + waitS * 1000;
-      const gone = new AbortController();
-      res.on('close', () => gone.abort());
-      for (;;) {
-        const phase = await watch.changed(ref, view.phase, until, gone.signal);
-        if (gone.signal.aborted) return;
-        if (phase === view.phase) {
-          // Held to the end: ask again at once.
-          step = { step: 'wait', retry_after_ms: 0 };
-          break;
+    // Past the process's bounds on held polls (src/api/held-polls.ts) the step is answered at once.
+    const release =
+      step.step === 'wait' && waitS > 0 ? heldPolls.take(`task:${first.claims.task}`) : undefined;
+    if (release) {
+      try {
+        // Held until the attempt's phase moves on, which is when the answer can change.
+        const until = Date.now() + waitS * 1000;
+        const gone = new AbortController();
+        res.on('close', () => gone.abort());
+        for (;;) {
+          const phase = await watch.changed(ref, view.phase, until, gone.signal);
+          if (gone.signal.aborted) return;
+          if (phase === view.phase) {
+            // Held to the end: ask again at once.
+            step = { step: 'wait', retry_after_ms: 0 };
+            break;
+          }
+          // Looked at afresh, token and device included: the exchange moved on.
+          ({ ref, view } = await authorize(req));
+          step = await nextStep(ref, view);
+          if (step.step !== 'wait') break;
         }
-        // Looked at afresh, token and device included: the exchange moved on.
-        ({ ref, view } = await authorize(req));
-        step = await nextStep(ref, view);
-        if (step.step !== 'wait') break;
+      } finally {
+        release();
       }
     }
     res.set('Cache-Control', 'no-store').json(step);

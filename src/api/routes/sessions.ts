@@ -72,7 +72,7 @@ const ANSWERS_BODY_LIMIT = 256 * 1024;
 export function sessionRoutes(
   deps: RouteDeps & { readonly programs: ProgramStore; readonly programEvents?: ProgramEvents },
 ): { readonly router: Router; readonly longPoll: RawRoute } {
-  const { programs, config, store } = deps;
+  const { programs, config, store, heldPolls } = deps;
   const router = Router();
   const checkedCache = new Map<string, { checked: CheckedProgram; clientProgram: string; etag: string }>();
 
@@ -158,24 +158,30 @@ export function sessionRoutes(
       const after = intParam(query.get('after') ?? undefined, 'after', 0);
       const waitS = Math.min(intParam(query.get('wait') ?? undefined, 'wait', 0), MAX_POLL_WAIT_S);
       const base = resourceBase(req, config);
-      const until = Date.now() + waitS * 1000;
+      // Past the process's bounds on held polls (src/api/held-polls.ts) the poll is answered at once.
+      const release = waitS > 0 ? heldPolls.take(`session:${params.session!}`) : undefined;
+      const until = Date.now() + (release ? waitS * 1000 : 0);
       let wait: ProgramWait | undefined;
       let gone = false;
       res.on('close', () => {
         gone = true;
         wait?.end();
       });
-      for (let first = true; ; first = false) {
-        // Armed before looking, so that requests issued while this poll reads Redis wake it.
-        const left = until - Date.now();
-        wait = left > 0 ? arm(claims.program, left) : undefined;
-        const { body, text } = await pollOnce(claims, after, base, first, () => pollDevice(req, claims));
-        if (body.requests.length > 0 || body.end || !wait || gone) {
-          wait?.end();
-          if (!res.writableEnded && !res.destroyed) sendJsonText(res, text ?? JSON.stringify(body));
-          return;
+      try {
+        for (let first = true; ; first = false) {
+          // Armed before looking, so that requests issued while this poll reads Redis wake it.
+          const left = until - Date.now();
+          wait = left > 0 ? arm(claims.program, left) : undefined;
+          const { body, text } = await pollOnce(claims, after, base, first, () => pollDevice(req, claims));
+          if (body.requests.length > 0 || body.end || !wait || gone) {
+            wait?.end();
+            if (!res.writableEnded && !res.destroyed) sendJsonText(res, text ?? JSON.stringify(body));
+            return;
+          }
+          await wait.changed;
         }
-        await wait.changed;
+      } finally {
+        release?.();
       }
     },
   };
