@@ -153,8 +153,15 @@ async function main(): Promise<void> {
   const base: number[] = [];
   const rh: number[] = [];
   const folds: number[] = [];
+  const checkinFolds: number[] = [];
   const foldPost = async (client: VirtualClient) => {
     expectStatus('folded POST', await client.post('fold', '/fold', body, OCTETS), 202);
+  };
+  // The same with the bare check-in in front, as every device's upload has one: the ceiling of any design
+  // whose devices check in and whose server folds their bytes.
+  const checkinFoldPost = async (client: VirtualClient) => {
+    expectStatus('bare check-in', await client.post('checkin', '/checkin', '{}', JSON_TYPE), 200);
+    await foldPost(client);
   };
   const rawPost = async (client: VirtualClient) => {
     expectStatus('raw POST', await client.post('upload', '/upload', body, OCTETS), 202);
@@ -182,6 +189,11 @@ async function main(): Promise<void> {
         figure(`  run ${run + 1}: calibration, parse + check + HMAC + fold in express`, f.rate, 'req/s');
         cpuLine('folded POST', baseCpu.stop(), f.iterations);
         folds.push(f.rate);
+        baseCpu.start();
+        const cf = await drive({ origin: bare.url, clients: concurrency, seconds, script: checkinFoldPost });
+        figure(`  run ${run + 1}: calibration, bare check-in + the fold above`, cf.rate, 'uploads/s');
+        cpuLine('check-in + folded POST', baseCpu.stop(), cf.iterations);
+        checkinFolds.push(cf.rate);
       }
       rhCpu.start();
       const r = await roundhouseRun(cluster, run, floats, clients, concurrency, body);
@@ -206,6 +218,8 @@ async function main(): Promise<void> {
   if (calibrate) {
     const f = spread(folds);
     console.log(`ratio fold-in-express calibration/baseline: ${(f.mean / b.mean).toFixed(2)}x`);
+    const cf = spread(checkinFolds);
+    console.log(`ratio check-in + fold calibration/baseline: ${(cf.mean / b.mean).toFixed(2)}x`);
   }
   const ratios = rh.map((x, i) => x / base[i]!);
   console.log(
