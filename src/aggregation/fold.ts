@@ -1,13 +1,12 @@
 import { readTypedBundle } from '../codec';
 import { Interpreter } from '../compute/interpreter';
 import type { Limits } from '../compute/limits';
-import { tensorLeaves } from '../compute/types';
 import { disposeValue, type Value } from '../compute/value';
 import { AppError } from '../errors';
 import { brokenBackend } from '../isolate/backend-fault';
 import type { FoldResult, FoldTask } from '../isolate/contract';
 import type { CheckedPlan } from '../plan/validate';
-import { newSecureSums, pair, runSlot, SECURE_KINDS } from '../rounds/form-steps';
+import { newSecureSums, pair, runSlot, SECURE_KINDS, uploadParts } from '../rounds/form-steps';
 import { fromLanes } from '../secagg/masks';
 import { maskedUploadType } from '../secagg/upload-type';
 import { accumulated, zeroed } from '../dp/mechanism';
@@ -35,7 +34,6 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
   const uploadType = task.masking ? maskedUploadType(plainType) : plainType;
   const moduli = task.masking ? SECURE_KINDS.map((kind) => task.masking![kind]) : undefined;
   const interpreter = new Interpreter(plan.functions ?? {}, limits);
-  const counts = [types.U, ...types.V].map((t) => tensorLeaves(t).length);
   // A dp plan's record sums are the server's, not its accumulate's (src/dp/mechanism.ts).
   const dp = dpOf(checked);
   let acc: Value;
@@ -59,18 +57,15 @@ export function foldUploads(checked: CheckedPlan, task: FoldTask, limits: Limits
       }
       try {
         // The API validated the upload already; this guards against a bundle that changed on the way.
-        const { tensors } = readTypedBundle(bytes, uploadType);
-        let at = counts[0]!;
-        const values = [1, 2, 3].map((k) => {
-          const part = tensors.slice(at, at + counts[k]!).map((t, leaf) =>
+        const parts = uploadParts(uploadType, readTypedBundle(bytes, uploadType).tensors);
+        const values = parts.V.map((part, k) =>
+          part.map((t, leaf) =>
             // Masked residues travel as lanes; fromLanes refuses any that is not below its modulus.
-            moduli ? fromLanes(t.data, moduli[k - 1]![leaf]!, `V${k}/${leaf}`) : t.data,
-          );
-          at += counts[k]!;
-          return part;
-        });
+            moduli ? fromLanes(t.data, moduli[k]![leaf]!, `V${k + 1}/${leaf}`) : t.data,
+          ),
+        );
         values.forEach((v, k) => sums[k]!.check(v));
-        const U = valueFromTensors(types.U, tensors.slice(0, counts[0]!));
+        const U = valueFromTensors(types.U, parts.U);
         let next: Value;
         try {
           next = runSlot(interpreter, plan, 'accumulate', task.round, pair(acc, U));

@@ -23,6 +23,42 @@ export type SecureParams = { readonly [K in SecureSumKind]: number[] };
 /** A SecAgg round's masking modulus of every tensor of V1, V2, V3 (src/secagg/masks.ts). */
 export type MaskingModuli = { readonly [K in SecureSumKind]: readonly number[] };
 
+/** An upload's tensors by part: U's, then V1's, V2's and V3's, each in `tensorLeaves` order. */
+export interface UploadParts<T> {
+  readonly U: readonly T[];
+  readonly V: readonly [readonly T[], readonly T[], readonly T[]];
+}
+
+const uploadCounts = new WeakMap<TffType, readonly [number, number, number, number]>();
+
+/**
+ * Splits an upload bundle's tensors (of `uploadType`, `<U, V1, V2, V3>`, masked or not) into its parts: the
+ * one rule by which the API checks an upload's secure sums and a worker folds it.
+ */
+export function uploadParts<T>(uploadType: TffType, tensors: readonly T[]): UploadParts<T> {
+  let counts = uploadCounts.get(uploadType);
+  if (!counts) {
+    if (uploadType.kind !== 'struct' || uploadType.fields.length !== 4) {
+      throw new Error('the upload type is not <U, V1, V2, V3>');
+    }
+    counts = uploadType.fields.map((f) => tensorLeaves(f.type).length) as unknown as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    uploadCounts.set(uploadType, counts);
+  }
+  const [u, v1, v2, v3] = counts;
+  if (tensors.length !== u + v1 + v2 + v3) {
+    throw new Error(`${tensors.length} tensors for an upload type of ${u + v1 + v2 + v3}`);
+  }
+  return {
+    U: tensors.slice(0, u),
+    V: [tensors.slice(u, u + v1), tensors.slice(u + v1, u + v1 + v2), tensors.slice(u + v1 + v2)],
+  };
+}
+
 /** Element counts of a type's tensors, in `tensorLeaves` order (shapes are static in V). */
 export function leafSizes(type: TffType): number[] {
   return tensorLeaves(type).map((l) => l.type.shape.reduce<number>((a, d) => a * (d ?? 0), 1));

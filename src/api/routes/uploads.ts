@@ -3,11 +3,11 @@ import { readTypedBundle, type BundleTensor } from '../../codec';
 import { SecureSum, type SecureSumKind } from '../../aggregation/secure-sum';
 import { boundUpload } from '../../aggregation/update-bounds';
 import { dpOf } from '../../plan/dp-check';
-import { tensorLeaves, type TffType } from '../../compute/types';
+import type { TffType } from '../../compute/types';
 import { AppError } from '../../errors';
 import { faultPoint } from '../../faults';
 import type { LoadedPlan } from '../../rounds/contracts';
-import type { MaskingModuli } from '../../rounds/form-steps';
+import { SECURE_KINDS, uploadParts, type MaskingModuli } from '../../rounds/form-steps';
 import { fromLanes } from '../../secagg/masks';
 import { secAggSetting } from '../../secagg/setup';
 import { maskedUploadType } from '../../secagg/upload-type';
@@ -188,12 +188,10 @@ export function uploadRoutes(deps: RouteDeps): Router {
     ref: RoundRef,
     tensors: readonly BundleTensor[],
   ): Promise<void> {
-    const layout = layoutOf(loaded.uploadType);
-    if (layout.v1 === 0 && layout.v2 === 0) return;
+    const [v1, v2] = uploadParts(loaded.uploadType, tensors).V;
+    if (v1.length === 0 && v2.length === 0) return;
     const round = await store.getRound(ref);
     if (!round) throw new AppError('TOKEN_TASK_MISMATCH', `round ${ref.round}.${ref.attempt} does not exist`);
-    const v1 = tensors.slice(layout.u, layout.u + layout.v1);
-    const v2 = tensors.slice(layout.u + layout.v1, layout.u + layout.v1 + layout.v2);
     checkKind('bitwidth', round.secure_params.bitwidth, v1);
     checkKind('max_input', round.secure_params.max_input, v2);
   }
@@ -207,13 +205,9 @@ function checkMaskedLanes(
   moduli: MaskingModuli,
   tensors: readonly BundleTensor[],
 ): void {
-  const layout = layoutOf(uploadType);
-  let at = layout.u;
-  (['bitwidth', 'max_input', 'modulus'] as const).forEach((kind, k) => {
-    for (let leaf = 0; leaf < [layout.v1, layout.v2, layout.v3][k]!; leaf++) {
-      fromLanes(tensors[at++]!.data, moduli[kind][leaf]!, `V${k + 1}/${leaf}`);
-    }
-  });
+  uploadParts(uploadType, tensors).V.forEach((part, k) =>
+    part.forEach((t, leaf) => fromLanes(t.data, moduli[SECURE_KINDS[k]!][leaf]!, `V${k + 1}/${leaf}`)),
+  );
 }
 
 function checkKind(kind: SecureSumKind, params: readonly number[], tensors: readonly BundleTensor[]): void {
@@ -226,34 +220,6 @@ function checkKind(kind: SecureSumKind, params: readonly number[], tensors: read
     params,
     tensors.map((t) => t.data.length),
   ).check(tensors.map((t) => t.data));
-}
-
-/** How many tensors of an upload bundle belong to U, V1, V2 and V3, in bundle order. */
-interface UploadLayout {
-  readonly u: number;
-  readonly v1: number;
-  readonly v2: number;
-  readonly v3: number;
-}
-
-const layouts = new WeakMap<TffType, UploadLayout>();
-
-function layoutOf(type: TffType): UploadLayout {
-  let layout = layouts.get(type);
-  if (!layout) {
-    if (type.kind !== 'struct' || type.fields.length !== 4) {
-      throw new Error('the upload type is not <U, V1, V2, V3>');
-    }
-    const [u, v1, v2, v3] = type.fields.map((f) => tensorLeaves(f.type).length) as [
-      number,
-      number,
-      number,
-      number,
-    ];
-    layout = { u, v1, v2, v3 };
-    layouts.set(type, layout);
-  }
-  return layout;
 }
 
 function unknownTask(claims: TaskClaims): AppError {
