@@ -1,7 +1,7 @@
 import { faultPoint } from '../faults';
 import type { Logger } from '../log/logger';
 import type { Jobs } from '../rounds/contracts';
-import { roundTag, type Phase, type RoundRef, type RoundStore } from '../store/types';
+import { roundTag, type AggregationStore, type Phase, type RoundRef } from '../store/types';
 import type { Held, HeldPartials } from './held-partials';
 import { taskOf, type Fetched, type JobsInHand } from './jobs-in-hand';
 import { LeaseLost, type WorkerLease } from './lease';
@@ -11,7 +11,7 @@ const RETRY_DELAY_MS = 1000;
 
 /** What {@link PartialCommits} works with: the worker's parts. */
 export interface PartialCommitsDeps {
-  readonly store: RoundStore;
+  readonly store: AggregationStore;
   /** Where a commit that makes the round ready queues its finalize job. */
   readonly jobs: Pick<Jobs, 'finalize'>;
   readonly hand: JobsInHand;

@@ -1,6 +1,6 @@
 import { LeaseLost } from './lease';
 import { readBundle } from '../codec';
-import { roundTag, type RoundRef, type RoundStore } from '../store/types';
+import { roundTag, type AggregationStore, type RoundRef } from '../store/types';
 
 /** Held partials idle this long, with nothing uncommitted, are dropped (their committed copy stays). */
 const HELD_IDLE_MS = 60_000;
@@ -41,7 +41,7 @@ export class HeldPartials<J> {
   private readonly held = new Map<string, { ref: RoundRef; held: Held<J> }>();
 
   constructor(
-    private readonly store: RoundStore,
+    private readonly store: AggregationStore,
     /** The worker id the partials are committed under. */
     private readonly worker: string,
     /** This process's lease epoch of the id (0: no lease, nothing fenced). */

@@ -304,15 +304,8 @@ export type DeadlineResult =
   /** Nothing of this deadline's to decide in `phase` (already past it). */
   | { readonly outcome: 'none'; readonly phase: Phase };
 
-/**
- * Every read and atomic write the server makes. Methods that change several keys are one Lua script each,
- * so that concurrent API replicas and workers never see or leave a half-done step.
- */
-export interface RoundStore {
-  /** The SecAgg+ exchange of attempts that run it (src/store/secagg-store.ts). */
-  readonly secagg: SecAggStore;
-
-  // plans
+/** Plans: their JSON, state, status and the population index (the API plan routes, the engine). */
+export interface PlanStore {
   /** Stores a validated plan with its initial state and makes it the population's; the engine opens round 1. */
   createPlan(plan: {
     readonly id: string;
@@ -362,8 +355,10 @@ export interface RoundStore {
    * creator died in between) leaves the index once it is older than `orphanMs`. What it changed.
    */
   reindex(id: string, now: number, orphanMs?: number): Promise<ReindexOutcome>;
+}
 
-  // rounds
+/** Round attempts as everyone reads them, and the opening of one (the engine). */
+export interface RoundReads {
   /** Opens a round attempt in `selecting` (idempotent: does nothing if that attempt exists) and makes it current. */
   openRound(round: NewRound): Promise<boolean>;
   getRound(ref: RoundRef): Promise<RoundInfo | undefined>;
@@ -372,8 +367,10 @@ export interface RoundStore {
   /** Every attempt of a plan, oldest first. */
   listRounds(plan: string): Promise<RoundInfo[]>;
   getBroadcast(ref: RoundRef): Promise<Uint8Array | undefined>;
+}
 
-  // clients
+/** What a device's requests read and change: check-in, assignment, the upload's accept (the API). */
+export interface ClientStore {
   /**
    * A check-in's read of its population, in one step: the plans published to it and, when there is one,
    * the check-in recorded for pace steering with the population's check-ins per second over the window
@@ -425,20 +422,22 @@ export interface RoundStore {
     maxPending: number,
     options?: AcceptOptions,
   ): Promise<AcceptResult>;
+  /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
+  countRejected(ref: RoundRef): Promise<void>;
+}
+
+/** What an aggregation worker reads and commits (src/aggregation/), and what finalize and the reconciler read of it. */
+export interface AggregationStore {
   /**
    * Records how many of the attempt's uploads a worker holds folded but uncommitted (below the minimum);
    * they do not count against `maxPending` in `acceptUpload`. commitPartial clears it; 0 clears it too
    * (a worker that lets its held uploads go). Keeps `held_total` equal to the sum of the `held:*` counts.
    */
   setHeld(ref: RoundRef, worker: string, count: number): Promise<void>;
-  /** Counts an upload rejected for its content (bad bundle, out-of-range secure values). */
-  countRejected(ref: RoundRef): Promise<void>;
   /** An upload's bytes while queued; undefined once accumulated (or never stored). */
   getUpload(ref: RoundRef, task: string): Promise<Uint8Array | undefined>;
   /** Task ids whose upload was accepted but is not yet covered by a partial (to re-enqueue jobs lost between accept and enqueue). */
   pendingTasks(ref: RoundRef): Promise<string[]>;
-
-  // aggregation
   /** Whether a task's upload is already inside a committed partial. */
   isCovered(ref: RoundRef, task: string): Promise<boolean>;
   /**
@@ -478,8 +477,10 @@ export interface RoundStore {
    * caller is the stale holder.
    */
   raiseFence(ref: RoundRef, worker: string, epoch: number): Promise<number>;
+}
 
-  // transitions
+/** The phase changes of an attempt, one atomic step each (the engine, deadlines, the reconciler). */
+export interface TransitionStore {
   /** selecting -> reporting (selection target reached is done inside tryAssign; this is the timeout path). */
   toReporting(ref: RoundRef, now: number): Promise<TransitionResult>;
   /**
@@ -508,8 +509,10 @@ export interface RoundStore {
   ): Promise<TransitionResult>;
   /** any open phase -> failed with a reason; discards partials, uploads, tasks, broadcast, round key, devices (Lua). */
   fail(ref: RoundRef, error: string, now: number): Promise<TransitionResult>;
+}
 
-  // retention (docs/server.md, "Retention")
+/** Sweeps and deletes of finished data (docs/server.md, "Retention"; the reconciler, the API). */
+export interface RetentionStore {
   /**
    * Deletes, in bounded steps, the uploads and partials of finished attempts that complete and fail moved
    * aside and did not finish deleting (a process died); true when nothing is left. For the reconciler.
@@ -522,6 +525,16 @@ export interface RoundStore {
    * or paused one. Repeatable after an interruption.
    */
   deletePlan(id: string): Promise<DeleteResult>;
+}
+
+/**
+ * Every read and atomic write the server makes. Methods that change several keys are one Lua script each,
+ * so that concurrent API replicas and workers never see or leave a half-done step.
+ */
+export interface RoundStore
+  extends PlanStore, RoundReads, ClientStore, AggregationStore, TransitionStore, RetentionStore {
+  /** The SecAgg+ exchange of attempts that run it (src/store/secagg-store.ts). */
+  readonly secagg: SecAggStore;
 
   /** Removes every key of the store (tests). */
   clear(): Promise<void>;
