@@ -77,6 +77,13 @@ function waitExit(p: ChildProcess): Promise<void> {
     : new Promise((r) => p.once('exit', () => r()));
 }
 
+/**
+ * Node options for the processes a test starts, from `ROUNDHOUSE_TEST_NODE_ARGS` (space-separated), to profile
+ * the server under a test's load: `ROUNDHOUSE_TEST_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' npx jest
+ * test/fuzz.test.ts` (NODE_OPTIONS refuses `--cpu-prof`).
+ */
+const TEST_NODE_ARGS = (process.env.ROUNDHOUSE_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 /** Starts `roundhouse start --no-worker` and `workers` × `roundhouse worker` against the test's Redis. */
 export async function startCluster(options: {
   workers: number;
@@ -103,7 +110,7 @@ export async function startCluster(options: {
   };
   const children: ChildProcess[] = [];
   const launch = (args: string[]) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? TEST_NODE_ARGS), cliPath, ...args], {
       env,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
