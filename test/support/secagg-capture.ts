@@ -127,8 +127,11 @@ export class RedisRecorder {
     const type = await this.redis.type(key);
     const plain = (values: Buffer[]): [undefined, Buffer][] => values.map((v) => [undefined, v]);
     switch (type) {
-      case 'string':
-        return plain([(await this.redis.getBuffer(key)) ?? Buffer.alloc(0)]);
+      case 'string': {
+        // Deleted between TYPE and GET (a worker's commit deletes the uploads it covers): nothing to keep.
+        const value = await this.redis.getBuffer(key);
+        return value === null ? [] : plain([value]);
+      }
       case 'hash': {
         const all = await this.redis.hgetallBuffer(key);
         // A field name is stored as much as its value: it is checked as a value of its own too.
