@@ -129,8 +129,8 @@ export class CpuMeter {
   }
 }
 
-/** Jiffies the whole machine spent busy and in all, from the first line of /proc/stat (Linux only). */
-function machineJiffies(): { busy: number; total: number } {
+/** Jiffies the whole machine spent busy, from the first line of /proc/stat (Linux only). */
+function busyJiffies(): number {
   try {
     const fields = fs
       .readFileSync('/proc/stat', 'utf8')
@@ -141,9 +141,9 @@ function machineJiffies(): { busy: number; total: number } {
       .map(Number);
     // user nice system idle iowait irq softirq steal: idle and iowait are the time no process ran.
     const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: total - fields[3]! - fields[4]!, total };
+    return total - fields[3]! - fields[4]!;
   } catch {
-    return { busy: NaN, total: NaN };
+    return NaN;
   }
 }
 
@@ -153,19 +153,18 @@ function machineJiffies(): { busy: number; total: number } {
  * C cores busy can grow by at most C / B by adding processes, whatever they are.
  */
 export class MachineCpu {
-  private before = machineJiffies();
+  private before = busyJiffies();
   private at = performance.now();
 
   start(): void {
-    this.before = machineJiffies();
+    this.before = busyJiffies();
     this.at = performance.now();
   }
 
   /** Cores busy on average since start(). */
   stop(): number {
-    const now = machineJiffies();
     const seconds = (performance.now() - this.at) / 1000;
-    return (now.busy - this.before.busy) / CLOCK_TICKS / seconds;
+    return (busyJiffies() - this.before) / CLOCK_TICKS / seconds;
   }
 }
 

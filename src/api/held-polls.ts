@@ -1,3 +1,11 @@
+/** Where the bounds report to (the API's metrics). */
+export interface HeldPollsObserver {
+  /** The number of held polls changed. */
+  held(size: number): void;
+  /** A poll was answered at once: its holder's bound or the process's was reached. */
+  unheld(bound: 'holder' | 'process'): void;
+}
+
 /**
  * Bounds on the polls one API process holds (`?wait=` on a session's requests and on a task's SecAgg step).
  * A held poll costs the process a socket, a timer and about 10 KiB of heap for up to 30 s (bench/sessions.ts),
@@ -8,14 +16,6 @@
  * wait). Nothing is refused, so an honest client that meets the bound (a reconnect whose old poll the server
  * has not seen close yet) loses only the hold.
  */
-/** Where the bounds report to (the API's metrics). */
-export interface HeldPollsObserver {
-  /** The number of held polls changed. */
-  held(size: number): void;
-  /** A poll was answered at once: its holder's bound or the process's was reached. */
-  unheld(bound: 'holder' | 'process'): void;
-}
-
 export class HeldPolls {
   private readonly byHolder = new Map<string, number>();
   private held = 0;

@@ -42,7 +42,7 @@ describe('the lease epoch fence of commit-partial', () => {
     });
     expect(await t.store.commitPartial(ref, 'w', Uint8Array.of(9), [b])).toMatchObject({ fenced: true });
     expect(await t.store.getPartial(ref, 'w')).toEqual(Uint8Array.of(1));
-    expect(await t.store.isCovered(ref, b)).toBe(false);
+    expect((await t.store.queuedUploads(ref, [b]))[0]!.covered).toBe(false);
     expect(await t.store.getRound(ref)).toMatchObject({ accumulated: 1 });
     // The holder (same epoch) and a newer one commit; then the older holder is fenced too.
     expect((await t.store.commitPartial(ref, 'w', Uint8Array.of(2), [b], 0, { epoch: 5 })).ok).toBe(true);

@@ -56,7 +56,7 @@ describe('commitPartial', () => {
     expect(Array.from((await t.store.getPartial(ref, 'w1')) ?? [])).toEqual(Array.from(partial));
     expect(await t.store.getUpload(ref, tasks[0]!)).toBeUndefined();
     expect(await t.store.getUpload(ref, tasks[2]!)).toBeDefined();
-    expect(await t.store.isCovered(ref, tasks[0]!)).toBe(true);
+    expect((await t.store.queuedUploads(ref, [tasks[0]!]))[0]!.covered).toBe(true);
     expect((await t.store.getRound(ref))?.accumulated).toBe(2);
   });
 

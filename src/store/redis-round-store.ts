@@ -546,10 +546,6 @@ export class RedisRoundStore implements RoundStore {
 
   // aggregation
 
-  async isCovered(ref: RoundRef, task: string): Promise<boolean> {
-    return (await this.redis.sismember(this.keys.round(ref).covered, task)) === 1;
-  }
-
   async queuedUploads(ref: RoundRef, tasks: readonly string[]): Promise<QueuedUpload[]> {
     if (tasks.length === 0) return [];
     const k = this.keys.round(ref);

@@ -438,8 +438,6 @@ export interface AggregationStore {
   getUpload(ref: RoundRef, task: string): Promise<Uint8Array | undefined>;
   /** Task ids whose upload was accepted but is not yet covered by a partial (to re-enqueue jobs lost between accept and enqueue). */
   pendingTasks(ref: RoundRef): Promise<string[]>;
-  /** Whether a task's upload is already inside a committed partial. */
-  isCovered(ref: RoundRef, task: string): Promise<boolean>;
   /**
    * For each task of a worker's batch, in order: whether a committed partial covers it already and, if not,
    * its upload's bytes (undefined once gone); read in one step.

@@ -133,8 +133,8 @@ describe('countRejected and pendingTasks', () => {
     expect((await t.store.pendingTasks(ref)).sort()).toEqual(tasks.slice(0, 3).sort());
     await t.store.commitPartial(ref, 'w', new Uint8Array([1]), [tasks[1]!]);
     expect((await t.store.pendingTasks(ref)).sort()).toEqual([tasks[0]!, tasks[2]!].sort());
-    expect(await t.store.isCovered(ref, tasks[1]!)).toBe(true);
-    expect(await t.store.isCovered(ref, tasks[0]!)).toBe(false);
+    expect((await t.store.queuedUploads(ref, [tasks[1]!]))[0]!.covered).toBe(true);
+    expect((await t.store.queuedUploads(ref, [tasks[0]!]))[0]!.covered).toBe(false);
   });
 });
 

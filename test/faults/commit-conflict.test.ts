@@ -159,7 +159,7 @@ test('a task another worker committed first is dropped from a commit, the rest r
   await eventually('B to commit the taken task', async () =>
     commitsB.some((c) => c.result.ok && c.tasks.includes(taken)) ? true : undefined,
   );
-  expect(await store.isCovered(ref, taken)).toBe(true);
+  expect((await store.queuedUploads(ref, [taken]))[0]!.covered).toBe(true);
 
   // A commits: the taken task conflicts; A drops it and commits the other three.
   gate.resolve();
