@@ -68,7 +68,7 @@ beforeAll(async () => {
   if (!fs.existsSync(built))
     throw new Error('the CLI is not built: run `npm run build` first (npm test does)');
   // The machine's Redis when it answers (then the keys are cleaned up below), else `start` runs a private one.
-  redisUrl = await ping(localRedis, 500).then(
+  redisUrl = await ping(localRedis, 10_000).then(
     () => localRedis,
     () => undefined,
   );

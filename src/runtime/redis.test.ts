@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import pino from 'pino';
 import type Redis from 'ioredis';
@@ -8,13 +9,51 @@ import { connectRedis, freePort, ping, redact, type RedisHandle } from './redis'
 
 const log = pino({ level: 'silent' });
 
-async function answers(url: string): Promise<boolean> {
+// Generous: the shared Redis serves the other test files meanwhile, and on a loaded machine 500 ms went by
+// without an answer once in CI.
+async function answers(url: string, timeoutMs = 10_000): Promise<boolean> {
   try {
-    await ping(url, 500);
+    await ping(url, timeoutMs);
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * A listener that answers every command with +PONG after `delayMs` (never, when undefined): a Redis too busy
+ * to answer at once, or something else on the port.
+ */
+async function slowListener(delayMs: number | undefined): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.on('data', (data: Buffer) => {
+      if (delayMs === undefined) return;
+      // One reply per command: ioredis pipelines its connection set-up (CLIENT SETINFO, INFO) in one write.
+      const commands = data.toString('latin1').match(/(^|\r\n)\*\d+\r\n/g)?.length ?? 0;
+      setTimeout(() => socket.writable && socket.write('+PONG\r\n'.repeat(commands)), delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A logger whose debug lines are kept, to count the probes connectRedis made. */
+function probeLog(): { log: pino.Logger; probes(): number } {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
+  return { log: logger, probes: () => lines.filter((l) => l.includes('no Redis answered')).length };
 }
 
 /** A URL nothing listens on: a port that was free a moment ago. */
@@ -95,6 +134,46 @@ describe('connectRedis', () => {
       timeout: 30_000,
     });
     expect(out.trim()).toBe('up true');
+  });
+
+  test('a refused connection is probed once; a slow Redis at the default address is waited for, not replaced', async () => {
+    const refusedLog = probeLog();
+    await expect(
+      connectRedis({ redisUrl: undefined }, refusedLog.log, {
+        defaultUrl: await bogusUrl(),
+        allowPrivate: false,
+      }),
+    ).rejects.toThrow(/no Redis answers/);
+    expect(refusedLog.probes()).toBe(1);
+
+    // Answers after 1.5 s: past the first probe's 500 ms, well within the second's 5 s.
+    const slow = await slowListener(1500);
+    try {
+      const slowLog = probeLog();
+      const h = await connectRedis({ redisUrl: undefined }, slowLog.log, { defaultUrl: slow.url });
+      handles.push(h);
+      expect({ url: h.url, private: h.private }).toEqual({ url: slow.url, private: false });
+      expect(slowLog.probes()).toBe(1);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  test('something at the default address that never answers gets the second probe, then a private server', async () => {
+    const silent = await slowListener(undefined);
+    try {
+      const silentLog = probeLog();
+      const h = await connectRedis({ redisUrl: undefined }, silentLog.log, {
+        defaultUrl: silent.url,
+        slowProbeTimeoutMs: 1000,
+      });
+      handles.push(h);
+      expect(h.private).toBe(true);
+      expect(h.url).not.toBe(silent.url);
+      expect(silentLog.probes()).toBe(2);
+    } finally {
+      await silent.close();
+    }
   });
 
   test('a worker process does not start a private server', async () => {

@@ -31,6 +31,11 @@ export interface ConnectRedisOptions {
   /** How long the default address gets to answer PING, in ms (default 500). */
   readonly probeTimeoutMs?: number;
   /**
+   * How long it gets after a first probe that was not refused but went unanswered, in ms (default 5000,
+   * as for REDIS_URL): something listens there, maybe a Redis too busy to answer at once.
+   */
+  readonly slowProbeTimeoutMs?: number;
+  /**
    * Start a private `redis-server` when neither REDIS_URL nor the default address answers (default true).
    * A separate worker process turns it off: a Redis of its own would share nothing with the API.
    */
@@ -48,7 +53,8 @@ export const HOW_TO_GET_REDIS =
 
 /**
  * Finds the Redis this process should use, in order: `REDIS_URL` when configured (it must answer, else this
- * fails); else `127.0.0.1:6379` if it answers PING within ~500 ms; else a private `redis-server` from PATH on
+ * fails); else `127.0.0.1:6379` if it answers PING (within 500 ms, or 5 s when the connection was not
+ * refused but the first probe went unanswered); else a private `redis-server` from PATH on
  * a free port, without persistence, in a temporary directory, stopped by close() or when the process exits;
  * else it fails with a message that says how to get one. `REDIS_URL=private` asks for the private server
  * at once.
@@ -71,15 +77,21 @@ export async function connectRedis(
   }
 
   const fallback = options.defaultUrl ?? 'redis://127.0.0.1:6379';
-  try {
-    await ping(fallback, options.probeTimeoutMs ?? 500);
-    log.info(
-      { redis: redact(fallback) },
-      'REDIS_URL is not set; using the Redis that answers at the default address',
-    );
-    return handle(fallback, undefined, log, config);
-  } catch (e) {
-    log.debug({ redis: redact(fallback), err: message(e) }, 'no Redis at the default address');
+  // A refused connection means nothing listens there, and the short probe settles it. Anything else (no
+  // answer yet) may be a busy Redis: a process that took it for absent would start a private one and share
+  // nothing with the deployment's other processes, so it gets as long as REDIS_URL would.
+  for (const timeoutMs of [options.probeTimeoutMs ?? 500, options.slowProbeTimeoutMs ?? 5000]) {
+    try {
+      await ping(fallback, timeoutMs);
+      log.info(
+        { redis: redact(fallback) },
+        'REDIS_URL is not set; using the Redis that answers at the default address',
+      );
+      return handle(fallback, undefined, log, config);
+    } catch (e) {
+      log.debug({ redis: redact(fallback), err: message(e) }, 'no Redis answered at the default address');
+      if (refused(e)) break;
+    }
   }
 
   return startPrivate(
@@ -165,6 +177,11 @@ async function quit(client: RedisClient): Promise<void> {
   // disconnect timer running and hold the process, so it is only for a connection that did not go.
   if (await Promise.race([ended, delay(500).then(() => false)])) return;
   client.disconnect();
+}
+
+/** True when the connection was refused: nothing listens at the address. */
+function refused(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
 }
 
 /** Resolves when `url` answers PING within `timeoutMs`; rejects with the reason otherwise. */

@@ -50,7 +50,7 @@ let server: RunningServer | undefined;
 
 // These tests need the machine's Redis, as the integration tests do: without one they fail, not skip.
 beforeAll(async () => {
-  await ping(localRedis, 500).catch((err: unknown) => {
+  await ping(localRedis, 10_000).catch((err: unknown) => {
     throw new Error(`no Redis answers at ${localRedis} (${String(err)}): start one (.ci/run does)`);
   });
 });
