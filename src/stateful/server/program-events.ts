@@ -33,9 +33,11 @@ export class ProgramEvents {
   private readonly waits = new Map<string, Set<() => void>>();
   private subscribed: Promise<unknown> | undefined;
 
+  /** `recheckMs` is `RECHECK_MS` but in tests, which tell a wake by the event from one by the timer. */
   constructor(
     private readonly subscriber: RedisClient,
     private readonly channel: string,
+    private readonly recheckMs = RECHECK_MS,
   ) {
     this.subscriber.on('message', (channel: string, program: string) => {
       if (channel === this.channel) this.wake(program);
@@ -49,7 +51,7 @@ export class ProgramEvents {
 
   /**
    * Arms a wait on program `id` now (so that an event published while the caller looks at Redis is not
-   * missed); it ends when the program changes, after `ms` (at most `RECHECK_MS`), or by `end()`.
+   * missed); it ends when the program changes, after `ms` (at most the recheck interval), or by `end()`.
    */
   arm(id: string, ms: number): ProgramWait {
     void this.start();
@@ -64,7 +66,7 @@ export class ProgramEvents {
       if (current?.delete(end) && current.size === 0) this.waits.delete(id);
       resolve();
     };
-    const timer = setTimeout(end, Math.max(0, Math.min(ms, RECHECK_MS)));
+    const timer = setTimeout(end, Math.max(0, Math.min(ms, this.recheckMs)));
     waits.add(end);
     return { changed, end };
   }
