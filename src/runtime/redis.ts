@@ -1,16 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../log/logger';
 import { RateLimitedLog } from '../log/rate-limited';
 import type { RedisClient } from '../store/redis-client';
-import { connection, newClient, type RedisClientOptions } from './redis-connection';
+import { connection, type RedisClientOptions } from './redis-connection';
+import { startPrivateServer, type PrivateServer } from './redis-private';
+import { delay, ping, refused } from './redis-probe';
 import { redactUrl } from './redis-target';
 
 export type { RedisClientOptions } from './redis-connection';
+export { freePort, ping } from './redis-probe';
 
 /** The Redis the process talks to, however it was found, and a factory of connections to it. */
 export interface RedisHandle {
@@ -179,198 +177,6 @@ async function quit(client: RedisClient): Promise<void> {
   client.disconnect();
 }
 
-/** True when the connection was refused: nothing listens at the address. */
-function refused(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
-}
-
-/** Resolves when `url` answers PING within `timeoutMs`; rejects with the reason otherwise. */
-export async function ping(url: string, timeoutMs: number): Promise<void> {
-  const client = newClient(
-    url,
-    {
-      lazyConnect: true,
-      connectTimeout: timeoutMs,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-      // The probe has nothing to flush; a longer timeout would hold the process for it after a refused connect.
-      disconnectTimeout: 0,
-    },
-    { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null },
-  );
-  let lastError: unknown;
-  client.on('error', (e) => (lastError = e));
-  let timer: NodeJS.Timeout | undefined;
-  const answered = (async () => {
-    await client.connect();
-    await client.ping();
-  })();
-  // The loser of the race below must not become an unhandled rejection.
-  answered.catch(() => undefined);
-  try {
-    await Promise.race([
-      // "Connection is closed." says less than the socket error behind it (ECONNREFUSED, ENOTFOUND).
-      answered.catch((e: unknown) => {
-        throw lastError ?? e;
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(lastError ?? new Error(`no answer within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    client.disconnect();
-  }
-}
-
-interface PrivateServer {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly dir: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `redis-server` on a free port; undefined when the binary is not on PATH. */
-async function startPrivateServer(binary: string, timeoutMs: number): Promise<PrivateServer | undefined> {
-  // Every wait below is unref'd (so that shutdown never hangs on one), and so is the child: without this
-  // handle nothing would keep the process alive while the server starts, and Node would exit silently.
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    return await startPrivateServerAttempts(binary, timeoutMs);
-  } finally {
-    clearInterval(keepAlive);
-  }
-}
-
-async function startPrivateServerAttempts(
-  binary: string,
-  timeoutMs: number,
-): Promise<PrivateServer | undefined> {
-  let lastError: Error | undefined;
-  // A free port can be taken by someone else between the probe and the bind; try a few.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roundhouse-redis-'));
-    const logFile = path.join(dir, 'redis.log');
-    const child = spawn(
-      binary,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--logfile',
-        logFile,
-        '--daemonize',
-        'no',
-      ],
-      // Its own process group, so that a Ctrl-C in the terminal reaches only us and we stop Redis last, after
-      // the workers have let go of it. unref: the process may exit without waiting for it; 'exit' kills it.
-      { stdio: 'ignore', detached: true },
-    );
-    child.unref();
-    const server = privateServer(`redis://127.0.0.1:${port}`, child, dir);
-    const outcome = await waitUntilUp(server, timeoutMs);
-    if (outcome === 'up') return server;
-    const log = readTail(logFile);
-    await server.stop();
-    if (outcome === 'missing') return undefined;
-    lastError = new Error(`redis-server on port ${port} did not start (${outcome})${log ? `: ${log}` : ''}`);
-  }
-  throw lastError ?? new Error('redis-server did not start');
-}
-
-function privateServer(url: string, child: ChildProcess, dir: string): PrivateServer {
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    child.once('exit', () => resolve());
-    // A child that could not be spawned (ENOENT) emits 'error' and no 'exit'; with no listener it would throw.
-    child.on('error', () => resolve());
-  });
-  const killNow = (): void => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined)
-      child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  // 'exit' handlers run synchronously: SIGKILL needs no waiting, and the server holds nothing worth saving.
-  process.once('exit', killNow);
-  let stopping: Promise<void> | undefined;
-  return {
-    url,
-    child,
-    dir,
-    stop() {
-      stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-          // The child is unref'd: with nothing else left to do, Node would exit before its 'exit' event, and
-          // the caller's shutdown would never finish (nor log that it stopped).
-          child.ref();
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-          await exited;
-          clearTimeout(timer);
-        }
-        process.removeListener('exit', killNow);
-        fs.rmSync(dir, { recursive: true, force: true });
-      })();
-      return stopping;
-    },
-  };
-}
-
-type StartOutcome = 'up' | 'missing' | 'exited' | 'timeout';
-
-async function waitUntilUp(server: PrivateServer, timeoutMs: number): Promise<StartOutcome> {
-  let gone: StartOutcome | undefined;
-  server.child.once(
-    'error',
-    (e: NodeJS.ErrnoException) => (gone = e.code === 'ENOENT' ? 'missing' : 'exited'),
-  );
-  server.child.once('exit', () => (gone ??= 'exited'));
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (gone) return gone;
-    try {
-      await ping(server.url, 250);
-      return 'up';
-    } catch {
-      await delay(50);
-    }
-  }
-  return gone ?? 'timeout';
-}
-
-function readTail(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-3).join(' | ');
-  } catch {
-    return '';
-  }
-}
-
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** The URL without its password, for logs and error messages. */
 export function redact(url: string): string {
   return redactUrl(url);
@@ -378,9 +184,4 @@ export function redact(url: string): string {
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** A pause that does not keep the process alive (it bounds waits that usually end sooner). */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
