@@ -108,7 +108,10 @@ export interface Config {
   readonly redisWaitReplicas: number;
   /** How long to wait for them, in ms (`REDIS_WAIT_TIMEOUT_MS`, default 1000). */
   readonly redisWaitTimeoutMs: number;
-  /** Plans a process keeps checked in memory, least recently used out first (`PLAN_CACHE_SIZE`, default 64). */
+  /**
+   * Plans (and as many stateful programs) a process keeps checked in memory, least recently used out first
+   * (`PLAN_CACHE_SIZE`, default 64).
+   */
   readonly planCacheSize: number;
   /**
    * Isolate faults (`EVAL_FAULT`: a crash, heap or time exhaustion, a broken backend) one round attempt

@@ -1,9 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import fc from 'fast-check';
 import type { TffType } from '../src/compute/types';
-import { eventually, startCluster, type Cluster } from './support/cluster';
-import { FuzzDriver, formatFailures } from './support/fuzz/driver';
+import { eventually, type Cluster } from './support/cluster';
+import type { FuzzDriver } from './support/fuzz/driver';
 import { otherRequestArb } from './support/fuzz/others';
+import {
+  RUNS,
+  SEED,
+  expectNoFailures,
+  expectReached,
+  fuzz,
+  intEnv,
+  startFuzzServer,
+  tallies,
+} from './support/fuzz/run';
 import { planRequestArb, type FuzzRequest } from './support/fuzz/plans';
 import { checkinBody, int32ScalarUpload, refillTasks, submitTargets } from './support/fuzz/targets';
 import { materializeUpload, uploadSpecArb, type HeldTask } from './support/fuzz/uploads';
@@ -21,59 +30,11 @@ import { PLAN_LIBRARY } from '../src/plans';
 // seeded sequence is the CI one; the failing requests are those last recorded as failures); FUZZ_TRACE=<file>
 // writes one line per answer (start, duration, status, how the request was made), to find what stalls.
 
-function intEnv(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${v}`);
-  return n;
-}
-
-const SEED = intEnv('FUZZ_SEED', 20_261_130);
-const RUNS = intEnv('FUZZ_RUNS', 10_000);
 const PLANS = intEnv('FUZZ_PLANS', RUNS);
 const UPLOADS = intEnv('FUZZ_UPLOADS', RUNS);
 const OTHERS = intEnv('FUZZ_OTHERS', Math.ceil(RUNS / 5));
-const CONCURRENCY = intEnv('FUZZ_CONCURRENCY', 16);
-const SHRINK = process.env.FUZZ_SHRINK === '1';
-/**
- * From this many requests of a kind on, each code that kind's generators aim at must have been answered at
- * least once (the rarest, PLAN_OUT_OF_BOUNDS, answers about 1 plan in 120); fewer may by chance miss one.
- */
-const MIN_FOR_CODES = 1_000;
-/** Requests per fast-check run: each run sends one batch concurrently. */
-const BATCH = 100;
 /** Generous: a loaded 2-core machine may take minutes for ten thousand of each. */
 const PHASE_TIMEOUT_MS = 600_000 + 100 * Math.max(PLANS, UPLOADS);
-
-/**
- * Runs `count` requests drawn from `arb` in batches of BATCH, through fast-check (seeded, so replayable).
- * Without FUZZ_SHRINK the property records failures and holds, so that one run reports every kind of
- * failure; with it, a batch that adds a failure fails the property and fast-check shrinks its requests.
- */
-async function fuzz<T>(
-  driver: FuzzDriver,
-  arb: fc.Arbitrary<T>,
-  count: number,
-  seed: number,
-  send: (batch: readonly T[]) => Promise<void>,
-): Promise<void> {
-  const runs = Math.ceil(count / BATCH);
-  let left = count;
-  await fc.assert(
-    fc.asyncProperty(fc.array(arb, { minLength: BATCH, maxLength: BATCH }), async (batch) => {
-      const before = driver.failures.length;
-      // The last run may need fewer than BATCH to reach exactly `count` (shrinking runs reuse this).
-      const take = Math.max(1, Math.min(batch.length, left));
-      left -= take;
-      const t0 = Date.now();
-      await send(batch.slice(0, take));
-      if (process.env.FUZZ_VERBOSE) process.stderr.write(`batch of ${take} in ${Date.now() - t0} ms\n`);
-      return !SHRINK || driver.failures.length === before;
-    }),
-    { seed, numRuns: runs, endOnFailure: !SHRINK, verbose: SHRINK ? 1 : 0 },
-  );
-}
 
 describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
   let cluster: Cluster;
@@ -83,71 +44,17 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
   const timings: string[] = [];
 
   beforeAll(async () => {
-    cluster = await startCluster({
-      workers: 1,
-      env: {
-        // The fuzz signs tokens with hostile claims under the server's own secret.
-        TOKEN_SECRET: tokenSecret,
-        // Accepted fuzz uploads must never meet 503 BUSY: the property is about faults, not pacing.
-        MAX_PENDING_UPLOADS: '1000000',
-        // Anonymous check-ins stay rate-limited (the limiter is part of what is fuzzed), but never below
-        // what the fuzz needs to keep its targets supplied with tasks.
-        ANONYMOUS_RATE_LIMIT: '1000000',
-        LOG_LEVEL: process.env.FUZZ_LOG_LEVEL || 'error',
-      },
-    });
-    driver = new FuzzDriver({
-      url: cluster.url,
-      operatorToken: cluster.operatorToken,
-      concurrency: CONCURRENCY,
-      failuresDir: process.env.FUZZ_FAILURES_DIR || undefined,
-      traceFile: process.env.FUZZ_TRACE || undefined,
-    });
+    ({ cluster, driver } = await startFuzzServer(tokenSecret, {
+      // Accepted fuzz uploads must never meet 503 BUSY: the property is about faults, not pacing.
+      MAX_PENDING_UPLOADS: '1000000',
+    }));
   });
   afterAll(async () => {
     await cluster?.stop();
     if (timings.length) console.log(`fuzz (seed ${SEED}): ${timings.join('; ')}\n${driver?.summary() ?? ''}`);
   });
 
-  /** What `now` counts beyond `before` (a copy taken when a phase began), key by key. */
-  function since<K>(before: ReadonlyMap<K, number>, now: ReadonlyMap<K, number>): Map<K, number> {
-    const out = new Map<K, number>();
-    for (const [key, n] of now) if (n > (before.get(key) ?? 0)) out.set(key, n - (before.get(key) ?? 0));
-    return out;
-  }
-
-  /** A copy of the driver's tallies, taken when a phase begins. */
-  function tallies(): { statuses: Map<number, number>; codes: Map<string, number> } {
-    return { statuses: new Map(driver.statuses), codes: new Map(driver.codes) };
-  }
-
-  /**
-   * Asserts that a phase got some 2xx answers and, when it sent at least MIN_FOR_CODES requests, every code
-   * of `codes`: a fuzz whose requests all stop at one early refusal (as when every upload got 401 before
-   * the device header was sent) would otherwise find no 5xx and pass without reaching what it aims at.
-   */
-  function expectReached(
-    phase: string,
-    before: ReturnType<typeof tallies>,
-    count: number,
-    codes: readonly string[],
-  ): void {
-    const statuses = since(before.statuses, driver.statuses);
-    const seen = since(before.codes, driver.codes);
-    const ok = [...statuses].filter(([s]) => s >= 200 && s < 300).reduce((a, [, n]) => a + n, 0);
-    expect({ phase, ok: ok > 0 }).toEqual({ phase, ok: true });
-    if (count < MIN_FOR_CODES) return;
-    expect({ phase, missing: codes.filter((c) => !seen.has(c)) }).toEqual({ phase, missing: [] });
-  }
-
-  function expectNoFailures(from: number): void {
-    const failures = driver.failures.slice(from);
-    expect(
-      formatFailures(failures) + (failures.length > 20 ? `\n… and ${failures.length - 20} more` : ''),
-    ).toBe('');
-    expect(cluster.api.exitCode).toBeNull();
-    expect(cluster.workers.every((w) => w.exitCode === null)).toBe(true);
-  }
+  const processes = () => [cluster.api, ...cluster.workers];
 
   test(
     `${PLANS} plans: mutated, deep, prototype-named, random and malformed`,
@@ -155,7 +62,7 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       const t0 = Date.now();
       const from = driver.failures.length;
       const sent0 = driver.sent;
-      const before = tallies();
+      const before = tallies(driver);
       let accepted = 0;
       await fuzz(driver, planRequestArb(), PLANS, SEED, (batch) =>
         driver.sendAll(batch, async (_req, answer) => {
@@ -179,13 +86,13 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       // Some plans pass validation, and the refusals come from each stage of it: schema, types, limits and
       // the bounds of secure-sum parameters.
       expect(accepted).toBeGreaterThan(0);
-      expectReached('plans', before, PLANS, [
+      expectReached(driver, 'plans', before, PLANS, [
         'PLAN_SCHEMA_INVALID',
         'PLAN_TYPE_ERROR',
         'PLAN_LIMIT_EXCEEDED',
         'PLAN_OUT_OF_BOUNDS',
       ]);
-      expectNoFailures(from);
+      expectNoFailures(driver, from, processes());
     },
     PHASE_TIMEOUT_MS,
   );
@@ -198,7 +105,7 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       const targets = await submitTargets(cluster, tag);
       for (const t of targets) await refillTasks(driver, t);
       expect(targets.every((t) => t.tasks.length > 0)).toBe(true);
-      const before = tallies();
+      const before = tallies(driver);
       const spent = new Set<string>();
       const taskOf = new Map<FuzzRequest, HeldTask>();
       let uploads = 0;
@@ -232,19 +139,19 @@ describe('fuzz: hostile plans, uploads and requests never get a 5xx', () => {
       // Uploads reach bundle decoding and the aggregation: some are accepted, and damaged bundles, wrong
       // shapes and forged tokens are refused by the checks meant for them.
       expect(accepted).toBeGreaterThan(0);
-      expectReached('uploads', before, UPLOADS, [
+      expectReached(driver, 'uploads', before, UPLOADS, [
         'BUNDLE_MALFORMED',
         'BUNDLE_TYPE_MISMATCH',
         'TOKEN_INVALID',
       ]);
-      const beforeOthers = tallies();
+      const beforeOthers = tallies(driver);
 
       const known = targets.map((t) => t.planId);
       await fuzz(driver, otherRequestArb(known), OTHERS, SEED + 2, (batch) => driver.sendAll(batch));
       timings.push(`${OTHERS} other requests in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
       // Reads of the known plans and their rounds get past the checks of ids and operator tokens.
-      expectReached('others', beforeOthers, OTHERS, ['PLAN_NOT_FOUND']);
-      expectNoFailures(from);
+      expectReached(driver, 'others', beforeOthers, OTHERS, ['PLAN_NOT_FOUND']);
+      expectNoFailures(driver, from, processes());
       await Promise.all(
         targets.map((t) => cluster.operator(`/v1/plans/${t.planId}/cancel`, { method: 'POST' })),
       );

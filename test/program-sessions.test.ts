@@ -462,7 +462,7 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
     );
   }, 120_000);
 
-  it('the operator cancels a program: its sessions end, and it cannot be cancelled twice', async () => {
+  it('the operator cancels a program: its sessions end, it cannot be cancelled twice, and once deleted it is served no more', async () => {
     const p = program(2, 3);
     const id = await submitted(p);
     const g = await grantOf(p.population, 'cancel-a');
@@ -488,5 +488,20 @@ describe('stateful programs: hostile programs, hostile and failing devices', () 
       body: JSON.stringify({ device_id: 'cancel-late' }),
     });
     expect(await late.json()).toHaveProperty('retry');
+
+    // Deleted, it is served no more, though this API process served (and cached) its client program.
+    const asDevice = { headers: { authorization: `Bearer ${g.token}` } };
+    expect((await fetch(g.client_program_url, asDevice)).status).toBe(200);
+    expect((await cluster.operator(`/v1/programs/${id}`, { method: 'DELETE' })).status).toBe(200);
+    const gone = await fetch(g.client_program_url, asDevice);
+    expect({ status: gone.status, body: await gone.json() }).toMatchObject({
+      status: 404,
+      body: { error: { code: 'PROGRAM_NOT_FOUND' } },
+    });
+    const poll2 = await fetch(`${g.requests_url}?after=0`, asDevice);
+    expect({ status: poll2.status, body: await poll2.json() }).toMatchObject({
+      status: 404,
+      body: { error: { code: 'SESSION_NOT_FOUND' } },
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { startFaultCluster, type FaultCluster } from '../support/fault-harness';
 import { vectorSumPlan, vectorUpload } from '../support/plans';
+import { sumProgram } from '../support/stateful-programs';
 import {
   checkinPersisting,
   onlyRetryable,
@@ -68,5 +69,57 @@ export function apiReplicasSuite(kind: RedisKind): void {
       expect(victim.alive).toBe(false);
       console.log(`api replicas (${kind} Redis): answers seen ${JSON.stringify(tally(seen))}`);
     }, 240_000);
+
+    test('a plan or a program deleted through one API is served by no other, though it had it cached', async () => {
+      const [one, other] = cluster.apis.filter((a) => a.alive).map((a) => a.url);
+      const operator = (url: string, path: string, method: string) =>
+        fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${cluster.operatorToken}` } });
+      const codeOf = async (res: Response) => ({
+        status: res.status,
+        code: ((await res.json()) as { error?: { code?: string } }).error?.code,
+      });
+
+      const plan = await cluster.submit({
+        ...vectorSumPlan(K, {
+          rounds: 1,
+          target_clients: 3,
+          min_reports: 3,
+          min_clients_in_aggregate: 1,
+          selection_timeout_s: 300,
+          reporting_deadline_s: 300,
+        }),
+        population: 'deleted-elsewhere',
+      });
+      expect((await fetch(`${other}/v1/plans/${plan}/client-plan`)).status).toBe(200);
+      expect((await operator(one!, `/v1/plans/${plan}/cancel`, 'POST')).status).toBe(200);
+      expect((await operator(one!, `/v1/plans/${plan}`, 'DELETE')).status).toBe(200);
+      expect(await codeOf(await fetch(`${other}/v1/plans/${plan}/client-plan`))).toEqual({
+        status: 404,
+        code: 'PLAN_NOT_FOUND',
+      });
+
+      const program = { ...sumProgram(2, 3), population: 'deleted-elsewhere-program' };
+      const submitted = await fetch(`${one}/v1/programs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cluster.operatorToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(program),
+      });
+      expect(submitted.status).toBe(201);
+      const { id } = (await submitted.json()) as { id: string };
+      const checkin = await fetch(`${other}/v1/populations/${program.population}/checkin`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ device_id: 'deleted-elsewhere-device' }),
+      });
+      const { session } = (await checkin.json()) as { session: { token: string } };
+      const clientProgram = () =>
+        fetch(`${other}/v1/programs/${id}/client-program`, {
+          headers: { authorization: `Bearer ${session.token}` },
+        });
+      expect((await clientProgram()).status).toBe(200);
+      expect((await operator(one!, `/v1/programs/${id}/cancel`, 'POST')).status).toBe(200);
+      expect((await operator(one!, `/v1/programs/${id}`, 'DELETE')).status).toBe(200);
+      expect(await codeOf(await clientProgram())).toEqual({ status: 404, code: 'PROGRAM_NOT_FOUND' });
+    }, 120_000);
   });
 }

@@ -26,7 +26,12 @@ export function resourceRoutes(deps: RouteDeps): Router {
   router.get('/v1/plans/:id/client-plan', gzip, async (req, res) => {
     const id = req.params.id as string;
     const loaded = isPlanId(id) ? await plans.get(id) : undefined;
-    if (!loaded) throw new AppError('PLAN_NOT_FOUND', `no plan ${id}`);
+    // The cache outlives a plan deleted by another process (an operator's DELETE through another API
+    // replica, a retention sweep): the store says whether it still exists.
+    if (!loaded || !(await store.getPlan(id))) {
+      if (loaded) plans.forget(id);
+      throw new AppError('PLAN_NOT_FOUND', `no plan ${id}`);
+    }
     const etag = strongEtag(loaded.clientPlan.etag);
     if (sendNotModified(req, res, etag)) return;
     res.status(200).type('application/json').send(loaded.clientPlan.json);

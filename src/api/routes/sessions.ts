@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import { Router, type Request } from 'express';
 import { AppError } from '../../errors';
 import { scheduleOf } from '../../plan/schedule';
@@ -74,10 +75,19 @@ export function sessionRoutes(
 ): { readonly router: Router; readonly longPoll: RawRoute } {
   const { programs, config, store, heldPolls } = deps;
   const router = Router();
-  const checkedCache = new Map<string, { checked: CheckedProgram; clientProgram: string; etag: string }>();
+  // Programs never change once submitted, so a checked one is kept, within the plans' bound
+  // (PLAN_CACHE_SIZE): a map of every program a long-lived process has served would only grow.
+  const checkedCache = new LRUCache<string, { checked: CheckedProgram; clientProgram: string; etag: string }>(
+    { max: config.planCacheSize },
+  );
 
   async function loaded(id: string) {
     let c = checkedCache.get(id);
+    // A deleted program is served no more, by this process or any other that has it cached.
+    if (c && !(await programs.exists(id))) {
+      checkedCache.delete(id);
+      c = undefined;
+    }
     if (!c) {
       const doc = await programs.document(id);
       if (!doc) throw new AppError('PROGRAM_NOT_FOUND', `no program ${id}`);

@@ -233,6 +233,11 @@ export class ProgramStore {
     await this.redis.sadd(this.keys.global.populationPrograms(p.population), p.id);
   }
 
+  /** Whether program `id` exists (was submitted and not deleted): one EXISTS, not the document. */
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.k(id).doc)) === 1;
+  }
+
   async document(id: string): Promise<string | undefined> {
     return (await this.redis.get(this.k(id).doc)) ?? undefined;
   }

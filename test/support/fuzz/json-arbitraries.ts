@@ -209,3 +209,17 @@ export function mutationArb(fields: readonly string[] = PLAN_FIELDS): fc.Arbitra
     { arbitrary: fc.record({ kind: fc.constant('swap' as const), at, pick: fc.nat() }), weight: 1 },
   );
 }
+
+/** One of `bases`, with 1 to 3 of `fields` (of one object in it) to set to drawn `values`. */
+export function fieldEditsArb<B>(
+  bases: readonly B[],
+  fields: readonly string[],
+  values: fc.Arbitrary<Json>,
+): fc.Arbitrary<{ base: B; sets: Array<[string, Json]> }> {
+  return fc
+    .tuple(
+      fc.nat({ max: bases.length - 1 }),
+      fc.array(fc.tuple(fc.constantFrom(...fields), values), { minLength: 1, maxLength: 3 }),
+    )
+    .map(([i, sets]) => ({ base: bases[i]!, sets }));
+}

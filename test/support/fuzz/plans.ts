@@ -8,12 +8,12 @@ import fc from 'fast-check';
 import { PLAN_LIBRARY } from '../../../src/plans';
 import sumPlanFixture from '../../fixtures/sum-plan.json';
 import { vectorSumPlan } from '../plans';
-import { EDGE_SCALARS, mutationArb } from './json-arbitraries';
+import { EDGE_SCALARS, fieldEditsArb, mutationArb } from './json-arbitraries';
 import { applyMutation, cloneJson, deepFragment, Doc, PROTO_NAMES, setOwn, type Json } from './json-mutate';
 
 /** One HTTP request the fuzz sends; `label` says how it was made, for the report of a failure. */
 export interface FuzzRequest {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'DELETE';
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body?: Uint8Array | string;
@@ -52,10 +52,16 @@ export function basePlans(): ReadonlyArray<{ readonly name: string; readonly pla
   });
 }
 
-function jsonRequest(body: string, label: string, headers: Record<string, string> = {}): FuzzRequest {
+/** An operator's JSON submission to `path` (a plan by default). */
+export function jsonRequest(
+  body: string,
+  label: string,
+  headers: Record<string, string> = {},
+  path = '/v1/plans',
+): FuzzRequest {
   return {
     method: 'POST',
-    path: '/v1/plans',
+    path,
     headers: { 'content-type': 'application/json', ...headers },
     body,
     operator: true,
@@ -77,7 +83,7 @@ function mutatedPlanArb(bases: ReturnType<typeof basePlans>): fc.Arbitrary<FuzzR
 
 /** A valid plan whose schedule numbers sit at the edges (such plans are often accepted). */
 function schedulePlanArb(bases: ReturnType<typeof basePlans>): fc.Arbitrary<FuzzRequest> {
-  const field = fc.constantFrom(
+  const fields = [
     'rounds',
     'target_clients',
     'over_selection',
@@ -85,23 +91,17 @@ function schedulePlanArb(bases: ReturnType<typeof basePlans>): fc.Arbitrary<Fuzz
     'min_clients_in_aggregate',
     'selection_timeout_s',
     'reporting_deadline_s',
-  );
+  ];
   const value = fc.oneof(
     fc.constantFrom<Json>(...EDGE_SCALARS, 1e-300, 1e300, 1e-9, 604_801, 1_000_000, 10, 10.0001),
     fc.double({ noNaN: true, noDefaultInfinity: true }),
     fc.integer(),
   );
-  return fc
-    .tuple(
-      fc.nat({ max: bases.length - 1 }),
-      fc.array(fc.tuple(field, value), { minLength: 1, maxLength: 3 }),
-    )
-    .map(([i, sets]) => {
-      const base = bases[i]!;
-      const plan = cloneJson(base.plan) as { schedule: { [key: string]: Json } };
-      for (const [k, v] of sets) setOwn(plan.schedule, k, v);
-      return jsonRequest(JSON.stringify(plan), `schedule of ${base.name}: ${JSON.stringify(sets)}`);
-    });
+  return fieldEditsArb(bases, fields, value).map(({ base, sets }) => {
+    const plan = cloneJson(base.plan) as { schedule: { [key: string]: Json } };
+    for (const [k, v] of sets) setOwn(plan.schedule, k, v);
+    return jsonRequest(JSON.stringify(plan), `schedule of ${base.name}: ${JSON.stringify(sets)}`);
+  });
 }
 
 /**
@@ -208,37 +208,44 @@ function randomPlanArb(): fc.Arbitrary<FuzzRequest> {
   );
 }
 
-/** Bodies that are not a JSON plan: malformed text, wrong media types and encodings, an empty body. */
-function transportArb(): fc.Arbitrary<FuzzRequest> {
-  const valid = JSON.stringify(sumPlanFixture);
+/**
+ * Bodies that are not a JSON document: malformed text, wrong media types and encodings, an empty body;
+ * `valid` is a document the server accepts at `path`, sent damaged or with the wrong headers.
+ */
+export function transportArb(
+  valid = JSON.stringify(sumPlanFixture),
+  path = '/v1/plans',
+): fc.Arbitrary<FuzzRequest> {
+  const request = (body: string, label: string, headers: Record<string, string> = {}) =>
+    jsonRequest(body, label, headers, path);
   return fc.oneof(
-    fc.string({ maxLength: 200 }).map((s) => jsonRequest(s, 'random text')),
-    fc.nat({ max: valid.length }).map((n) => jsonRequest(valid.slice(0, n), `plan truncated at ${n}`)),
+    fc.string({ maxLength: 200 }).map((s) => request(s, 'random text')),
+    fc.nat({ max: valid.length }).map((n) => request(valid.slice(0, n), `document truncated at ${n}`)),
     fc.constantFrom(
-      jsonRequest('', 'empty body'),
-      jsonRequest('\uFEFF' + valid, 'byte order mark'),
-      jsonRequest('{"a":1e999999}', 'number out of range'),
-      jsonRequest(
+      request('', 'empty body'),
+      request('\uFEFF' + valid, 'byte order mark'),
+      request('{"a":1e999999}', 'number out of range'),
+      request(
         '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}',
         'prototype keys at the top',
       ),
-      jsonRequest(valid, 'text/plain', { 'content-type': 'text/plain' }),
-      jsonRequest(valid, 'no content type', { 'content-type': '' }),
-      jsonRequest(valid, 'latin1 charset', { 'content-type': 'application/json; charset=latin1' }),
-      jsonRequest(valid, 'utf-16 charset', { 'content-type': 'application/json; charset=utf-16' }),
-      jsonRequest(valid, 'unknown encoding', { 'content-encoding': 'zstd' }),
-      jsonRequest(valid, 'claims gzip, is not', { 'content-encoding': 'gzip' }),
+      request(valid, 'text/plain', { 'content-type': 'text/plain' }),
+      request(valid, 'no content type', { 'content-type': '' }),
+      request(valid, 'latin1 charset', { 'content-type': 'application/json; charset=latin1' }),
+      request(valid, 'utf-16 charset', { 'content-type': 'application/json; charset=utf-16' }),
+      request(valid, 'unknown encoding', { 'content-encoding': 'zstd' }),
+      request(valid, 'claims gzip, is not', { 'content-encoding': 'gzip' }),
       {
-        ...jsonRequest('', 'gzip of a valid plan', { 'content-encoding': 'gzip' }),
+        ...request('', 'gzip of a valid document', { 'content-encoding': 'gzip' }),
         body: gzipSync(Buffer.from(valid)),
       },
       {
-        ...jsonRequest('', 'truncated gzip', { 'content-encoding': 'gzip' }),
+        ...request('', 'truncated gzip', { 'content-encoding': 'gzip' }),
         body: gzipSync(Buffer.from(valid)).subarray(0, 100),
       },
-      { ...jsonRequest(valid, 'no operator token'), operator: false },
+      { ...request(valid, 'no operator token'), operator: false },
       {
-        ...jsonRequest(valid, 'wrong operator token'),
+        ...request(valid, 'wrong operator token'),
         operator: false,
         headers: { 'content-type': 'application/json', authorization: 'Bearer nope' },
       },
@@ -263,7 +270,7 @@ export function planRequestArb(): fc.Arbitrary<FuzzRequest> {
 }
 
 /** A short description of mutations for a failure report (payloads cut to a few characters). */
-function summarize(mutations: readonly unknown[]): string {
+export function summarize(mutations: readonly unknown[]): string {
   return mutations
     .map((m) => {
       const text = JSON.stringify(m, (_k, v: unknown) =>

@@ -1,5 +1,5 @@
 /**
- * Task tokens for the upload fuzz: the real one, another task's, none, garbage, other schemes, a forged
+ * Task tokens for the upload fuzz (and session tokens for the session fuzz): the real one, another task's, none, garbage, other schemes, a forged
  * signature, `alg: none`, and tokens correctly signed with the server's TOKEN_SECRET but expired or with
  * claims the server never issued.
  */
@@ -20,8 +20,11 @@ const claimValue: fc.Arbitrary<Json> = fc.oneof(
   fc.jsonValue({ maxDepth: 1 }) as fc.Arbitrary<Json>,
 );
 
-/** Token tricks, weighted towards the real token. */
-export function tokenArb(): fc.Arbitrary<TokenSpec> {
+/** The claims of a task token, which forged tokens set to hostile values. */
+const TASK_CLAIMS = ['plan', 'round', 'attempt', 'task', 'client', 'device', 'exp'];
+
+/** Token tricks, weighted towards the real token; `claimNames` are the claims hostile tokens set. */
+export function tokenArb(claimNames: readonly string[] = TASK_CLAIMS): fc.Arbitrary<TokenSpec> {
   return fc.oneof(
     { arbitrary: fc.constant({ kind: 'own' as const }), weight: 40 },
     {
@@ -49,29 +52,25 @@ export function tokenArb(): fc.Arbitrary<TokenSpec> {
     },
     {
       arbitrary: fc
-        .dictionary(
-          fc.constantFrom('plan', 'round', 'attempt', 'task', 'client', 'device', 'exp', ...PROTO_NAMES),
-          claimValue,
-          {
-            minKeys: 1,
-            maxKeys: 3,
-          },
-        )
+        .dictionary(fc.constantFrom(...claimNames, ...PROTO_NAMES), claimValue, {
+          minKeys: 1,
+          maxKeys: 3,
+        })
         .map((claims) => ({ kind: 'claims' as const, claims: claims as Record<string, Json> })),
       weight: 4,
     },
   );
 }
 
-/** The Authorization header of a drawn token, or undefined for none. */
+/** The Authorization header of a drawn token (a task's or a session's), or undefined for none. */
 export async function authorization(
   spec: TokenSpec,
-  own: HeldTask | undefined,
-  other: HeldTask | undefined,
+  own: Pick<HeldTask, 'token'> | undefined,
+  other: Pick<HeldTask, 'token'> | undefined,
   secret: string,
 ): Promise<string | undefined> {
   const key = new TextEncoder().encode(secret);
-  const claimsOf = (t: HeldTask | undefined): Record<string, unknown> => {
+  const claimsOf = (t: Pick<HeldTask, 'token'> | undefined): Record<string, unknown> => {
     if (!t) return { plan: 'none', round: 1, attempt: 1, task: 'none', client: 'fuzz' };
     // The token's payload as issued (whatever claims the server puts in it), read without verifying.
     const payload = t.token.split('.')[1] ?? '';
