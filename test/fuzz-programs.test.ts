@@ -5,12 +5,7 @@ import type { ProgramSummary } from '../src/stateful/server/program-store';
 import type { SessionGrant } from '../src/stateful/wire';
 import { eventually, type Cluster } from './support/cluster';
 import type { FuzzDriver } from './support/fuzz/driver';
-import {
-  materializeSession,
-  programRequestArb,
-  sessionSpecArb,
-  type HeldSession,
-} from './support/fuzz/programs';
+import { materializeSession, programRequestArb, sessionSpecArb } from './support/fuzz/programs';
 import type { FuzzRequest } from './support/fuzz/plans';
 import {
   RUNS,
@@ -113,7 +108,7 @@ describe('fuzz: hostile programs and session requests never get a 5xx', () => {
       const from = driver.failures.length;
       let recruited = 0;
       /** A running program of the sum-then-scale kind with COHORT sessions the fuzz holds. */
-      async function recruit(): Promise<{ id: string; grants: HeldSession[] }> {
+      async function recruit(): Promise<{ id: string; grants: SessionGrant[] }> {
         const p = sumProgram(2, COHORT) as unknown as {
           population: string;
           cohort: { join_timeout_s: number; step_timeout_s: number };
@@ -124,7 +119,7 @@ describe('fuzz: hostile programs and session requests never get a 5xx', () => {
         const res = await cluster.operator('/v1/programs', { method: 'POST', body: JSON.stringify(p) });
         if (res.status !== 201) throw new Error(`the fuzz's program was refused: ${await res.text()}`);
         const { id } = (await res.json()) as { id: string };
-        const grants: HeldSession[] = [];
+        const grants: SessionGrant[] = [];
         for (let i = 0; i < COHORT; i++) {
           const checkin = await fetch(`${cluster.url}/v1/populations/${p.population}/checkin`, {
             method: 'POST',
@@ -137,10 +132,10 @@ describe('fuzz: hostile programs and session requests never get a 5xx', () => {
         }
         return { id, grants };
       }
-      const live: Array<{ id: string; grants: HeldSession[] }> = [];
+      const live: Array<{ id: string; grants: SessionGrant[] }> = [];
       for (let i = 0; i < LIVE_PROGRAMS; i++) live.push(await recruit());
       /** Sessions of programs deleted since: their tokens still verify, the sessions are gone. */
-      const retired: HeldSession[] = [];
+      const retired: SessionGrant[] = [];
       const before = tallies(driver);
 
       await fuzz(driver, sessionSpecArb(), SESSIONS, SEED + 11, async (batch) => {

@@ -130,7 +130,7 @@ export async function runClient(
   const round = new SecAggClientRound();
   const masked = bundleLeaves(maskedUploadType(uploadType));
   const plainLeaves = bundleLeaves(uploadType);
-  const headers = (t: SecAggTask = task, json = true): Record<string, string> => ({
+  const headers = (t: SecAggTask, json: boolean): Record<string, string> => ({
     authorization: `Bearer ${t.token}`,
     'x-device-credential': task.device!,
     ...(json ? { 'content-type': 'application/json' } : {}),
